@@ -1,0 +1,71 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * One storage node: a place that holds content-addressed objects. Every driver (local directory,
+ * SFTP server, later S3) implements this contract and passes the shared conformance suite in
+ * `test/storage/conformance.ts`. Keys are made by the server (`objects/ab/cd/<sha1>`); user
+ * names never reach a node path.
+ */
+export interface StorageNode {
+  readonly kind: 'local' | 'sftp';
+  /** Stable human label, e.g. `local:/srv/dfs` or `sftp://user@host:22/srv/dfs` (no password). */
+  readonly name: string;
+
+  /** Opens the node (connects, creates the root and `.tmp/`, probes capabilities). Idempotent. */
+  connect(): Promise<void>;
+  close(): Promise<void>;
+  capabilities(): NodeCapabilities;
+
+  /**
+   * Writes `source` to `key` atomically: bytes go to `.tmp/<uuid>`, are flushed (fsync), their
+   * size is checked against `expectedSize`, then the tmp file is renamed over `key`. Until the
+   * returned promise resolves, `key` is either absent or holds its previous complete object; on
+   * any failure the tmp file is removed (best effort) and the promise rejects.
+   */
+  put(key: string, source: Readable, expectedSize: number): Promise<void>;
+
+  /** A stream of the object's bytes, `[start, end]` inclusive when a range is given. */
+  get(key: string, range?: ByteRange): Promise<Readable>;
+
+  /** Object size, or null when the key does not exist. */
+  stat(key: string): Promise<{ size: number } | null>;
+
+  /** Removes the object; a missing key is not an error. */
+  delete(key: string): Promise<void>;
+
+  /** Space on the filesystem that holds the node's root. */
+  usage(): Promise<{ usedBytes: number; freeBytes: number; totalBytes: number }>;
+
+  /** Cheap liveness check that touches the remote end; rejects when the node is unreachable. */
+  ping(): Promise<void>;
+
+  /** Removes tmp files older than `olderThanMs` (left by crashed writers); returns how many. */
+  sweepTmp(olderThanMs: number): Promise<number>;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+export interface NodeCapabilities {
+  atomicRename: boolean;
+  fsync: boolean;
+  statvfs: boolean;
+}
+
+/** Raised for a node that cannot be reached or timed out; callers fail over to another replica. */
+export class NodeUnavailableError extends Error {
+  override readonly name = 'NodeUnavailableError';
+}
+
+/** Raised by `get` for a key that is not on the node. */
+export class ObjectNotFoundError extends Error {
+  override readonly name = 'ObjectNotFoundError';
+}
+
+/** The content-addressed key of a content's bytes on every node. */
+export function objectKey(sha1: string): string {
+  return `objects/${sha1.slice(0, 2)}/${sha1.slice(2, 4)}/${sha1}`;
+}

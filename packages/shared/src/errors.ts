@@ -1,0 +1,49 @@
+/**
+ * The one table of API error codes. The server maps every thrown `HttpError` through it and
+ * clients switch on `code`, so a code never changes status between releases.
+ */
+export const ERROR_STATUS = {
+  bad_request: 400,
+  invalid_name: 400,
+  weak_password: 400,
+  checksum_mismatch: 400,
+  bad_chunk_index: 400,
+  bad_chunk_size: 400,
+  bad_range_header: 400,
+  move_into_itself: 400,
+  not_a_folder: 400,
+  unauthorized: 401,
+  invalid_credentials: 401,
+  share_password_required: 401,
+  forbidden: 403,
+  proof_failed: 403,
+  share_password_invalid: 403,
+  not_found: 404,
+  username_taken: 409,
+  name_conflict: 409,
+  incomplete: 409,
+  content_collision: 409,
+  gone: 410,
+  share_expired: 410,
+  upload_expired: 410,
+  payload_too_large: 413,
+  file_too_large: 413,
+  unsupported_media_type: 415,
+  range_not_satisfiable: 416,
+  hash_mismatch: 422,
+  rate_limited: 429,
+  too_many_uploads: 429,
+  internal: 500,
+  storage_unavailable: 503,
+  not_ready: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface ApiErrorBody {
+  error: { code: ErrorCode; message: string; [extra: string]: unknown };
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_STATUS, value);
+}

@@ -1,0 +1,68 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Id, IsoDate, Name, Sha1 } from './common.ts';
+
+export const FileKind = Type.Union([Type.Literal('file'), Type.Literal('folder')]);
+export type FileKind = Static<typeof FileKind>;
+
+export const FileEntry = Type.Object(
+  {
+    id: Id,
+    kind: FileKind,
+    name: Type.String(),
+    parentId: Type.Union([Id, Type.Null()]),
+    size: Type.Integer({ minimum: 0 }),
+    sha1: Type.Union([Sha1, Type.Null()]),
+    mime: Type.Union([Type.String(), Type.Null()]),
+    createdAt: IsoDate,
+    updatedAt: IsoDate,
+    trashedAt: Type.Optional(Type.Union([IsoDate, Type.Null()])),
+  },
+  { $id: 'FileEntry' },
+);
+export type FileEntry = Static<typeof FileEntry>;
+
+export const FileResponse = Type.Object({ file: FileEntry });
+export type FileResponse = Static<typeof FileResponse>;
+
+export const SortField = Type.Union([
+  Type.Literal('name'),
+  Type.Literal('size'),
+  Type.Literal('createdAt'),
+  Type.Literal('updatedAt'),
+]);
+export type SortField = Static<typeof SortField>;
+export const SortOrder = Type.Union([Type.Literal('asc'), Type.Literal('desc')]);
+export type SortOrder = Static<typeof SortOrder>;
+
+export const ListFilesQuery = Type.Object({
+  parentId: Type.Optional(Id),
+  q: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  sort: Type.Optional(SortField),
+  order: Type.Optional(SortOrder),
+  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+export type ListFilesQuery = Static<typeof ListFilesQuery>;
+
+export const FileList = Type.Object({ items: Type.Array(FileEntry), total: Type.Integer() });
+export type FileList = Static<typeof FileList>;
+
+export const CreateFolderBody = Type.Object({
+  name: Name,
+  parentId: Type.Optional(Type.Union([Id, Type.Null()])),
+});
+export type CreateFolderBody = Static<typeof CreateFolderBody>;
+
+export const PatchFileBody = Type.Object({
+  name: Type.Optional(Name),
+  parentId: Type.Optional(Type.Union([Id, Type.Null()])),
+});
+export type PatchFileBody = Static<typeof PatchFileBody>;
+
+export const ContentInfo = Type.Object({
+  sha1: Sha1,
+  size: Type.Integer(),
+  createdAt: IsoDate,
+  replicas: Type.Array(Type.Object({ nodeId: Id, nodeName: Type.String(), state: Type.String() })),
+});
+export type ContentInfo = Static<typeof ContentInfo>;

@@ -1,0 +1,51 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Id, IsoDate, Name, Sha1 } from './common.ts';
+import { FileEntry } from './files.ts';
+
+export const Proof = Type.Object({ challengeId: Id, sha1: Sha1 });
+export type Proof = Static<typeof Proof>;
+
+export const CreateUploadBody = Type.Object({
+  name: Name,
+  size: Type.Integer({ minimum: 0 }),
+  sha1: Sha1,
+  parentId: Type.Optional(Type.Union([Id, Type.Null()])),
+  proof: Type.Optional(Proof),
+});
+export type CreateUploadBody = Static<typeof CreateUploadBody>;
+
+export const Challenge = Type.Object({
+  id: Id,
+  nonce: Type.String(),
+  offset: Type.Integer({ minimum: 0 }),
+  length: Type.Integer({ minimum: 0 }),
+});
+export type Challenge = Static<typeof Challenge>;
+
+export const UploadSession = Type.Object({
+  uploadId: Id,
+  name: Type.String(),
+  size: Type.Integer(),
+  sha1: Sha1,
+  chunkSize: Type.Integer(),
+  chunkCount: Type.Integer(),
+  receivedChunks: Type.Array(Type.Integer()),
+  expiresAt: IsoDate,
+});
+export type UploadSession = Static<typeof UploadSession>;
+
+export const CreateUploadResponse = Type.Union([
+  Type.Object({ status: Type.Literal('challenge'), challenge: Challenge }),
+  Type.Object({ status: Type.Literal('instant'), file: FileEntry }),
+  Type.Composite([
+    Type.Object({ status: Type.Union([Type.Literal('created'), Type.Literal('resumed')]) }),
+    UploadSession,
+  ]),
+]);
+export type CreateUploadResponse = Static<typeof CreateUploadResponse>;
+
+export const CompleteUploadResponse = Type.Object({ status: Type.Literal('complete'), file: FileEntry });
+export type CompleteUploadResponse = Static<typeof CompleteUploadResponse>;
+
+export const UploadParams = Type.Object({ uploadId: Id });
+export const ChunkParams = Type.Object({ uploadId: Id, index: Type.Integer({ minimum: 0 }) });

@@ -1,0 +1,40 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * One runner for the whole workspace. Server suites that touch metadata run twice, once per
+ * database (`DFS_TEST_DB`), against a real MariaDB that `test/support/global-mariadb.ts` starts.
+ * Storage, deploy and pure unit suites run once.
+ */
+const dbSuites = ['packages/server/test/api/**/*.test.ts', 'packages/server/test/db/**/*.test.ts'];
+
+export default defineConfig({
+  test: {
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: [
+            'packages/shared/test/**/*.test.ts',
+            'packages/client/test/**/*.test.ts',
+            'packages/server/test/unit/**/*.test.ts',
+            'packages/server/test/storage/**/*.test.ts',
+            'packages/server/test/deploy/**/*.test.ts',
+          ],
+        },
+      },
+      {
+        test: { name: 'sqlite', include: dbSuites, env: { DFS_TEST_DB: 'sqlite' } },
+      },
+      {
+        test: {
+          name: 'mariadb',
+          include: dbSuites,
+          env: { DFS_TEST_DB: 'mysql' },
+          globalSetup: ['packages/server/test/support/global-mariadb.ts'],
+        },
+      },
+    ],
+  },
+});
