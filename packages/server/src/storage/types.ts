@@ -22,7 +22,7 @@ export interface StorageNode {
    * returned promise resolves, `key` is either absent or holds its previous complete object; on
    * any failure the tmp file is removed (best effort) and the promise rejects.
    */
-  put(key: string, source: Readable, expectedSize: number): Promise<void>;
+  put(key: string, source: Readable, expectedSize: number, options?: PutOptions): Promise<void>;
 
   /** A stream of the object's bytes, `[start, end]` inclusive when a range is given. */
   get(key: string, range?: ByteRange): Promise<Readable>;
@@ -41,6 +41,15 @@ export interface StorageNode {
 
   /** Removes tmp files older than `olderThanMs` (left by crashed writers); returns how many. */
   sweepTmp(olderThanMs: number): Promise<number>;
+}
+
+export interface PutOptions {
+  /**
+   * Runs once the bytes are durable in the tmp file and their size is checked, before the rename
+   * publishes them. A rejection aborts the put (tmp removed, key untouched). The upload path uses
+   * it to publish an object only after the whole-file hash computed in the same pass matches.
+   */
+  beforeCommit?: () => Promise<void>;
 }
 
 export interface ByteRange {
@@ -68,4 +77,17 @@ export class ObjectNotFoundError extends Error {
 /** The content-addressed key of a content's bytes on every node. */
 export function objectKey(sha1: string): string {
   return `objects/${sha1.slice(0, 2)}/${sha1.slice(2, 4)}/${sha1}`;
+}
+
+/**
+ * Object keys are made by the server, so anything outside this shape is a bug or an attack: each
+ * segment starts with `[a-z0-9]`, which rules out `..`, `.tmp` and hidden names, and a key never
+ * starts with `/`. Every driver calls this before a key touches a path.
+ */
+const KEY_RE = /^[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9][a-z0-9._-]*)*$/;
+
+export function assertObjectKey(key: string): void {
+  if (typeof key !== 'string' || key.length > 1024 || !KEY_RE.test(key)) {
+    throw new Error(`invalid object key ${JSON.stringify(key)}`);
+  }
 }

@@ -2,10 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 
 export const ErrorBody = Type.Object(
   {
-    error: Type.Object(
-      { code: Type.String(), message: Type.String() },
-      { additionalProperties: true },
-    ),
+    error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true }),
   },
   { $id: 'ErrorBody' },
 );

@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { type Static, Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+const MiB = 1024 * 1024;
+
+/**
+ * Every setting dfs reads, declared once. Each key is the `DFS_*` variable that sets it; the
+ * README's config table is written from this list. Defaults run with no setup at all.
+ */
+const EnvSchema = Type.Object({
+  DFS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'HTTP port' }),
+  DFS_HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'interface to listen on' }),
+  DFS_DATA_DIR: Type.String({ minLength: 1, default: './data', description: 'database, staging, secret' }),
+  DFS_DB_URL: Type.Optional(
+    Type.String({
+      pattern: '^(sqlite|mysql)://',
+      description: 'sqlite://<file> or mysql://user:pass@host:port/db',
+    }),
+  ),
+  DFS_NODES: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated storage node URLs' })),
+  DFS_REPLICAS: Type.Integer({ minimum: 1, maximum: 16, default: 2, description: 'copies of each content' }),
+  DFS_HEARTBEAT_SECONDS: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'node ping interval' }),
+  DFS_SECRET: Type.Optional(Type.String({ minLength: 16, description: 'server secret' })),
+  DFS_CHUNK_SIZE: Type.Integer({ minimum: 64 * 1024, maximum: 256 * MiB, default: 8 * MiB }),
+  DFS_MAX_FILE_SIZE: Type.Integer({ minimum: 1, default: 64 * 1024 * MiB, description: 'bytes' }),
+  DFS_UPLOAD_EXPIRY_HOURS: Type.Number({ exclusiveMinimum: 0, default: 24 }),
+  DFS_MAX_UPLOADS_PER_USER: Type.Integer({ minimum: 1, default: 50, description: 'unfinished uploads' }),
+  DFS_SESSION_DAYS: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'sliding session expiry' }),
+  DFS_GC_GRACE_SECONDS: Type.Number({
+    minimum: 0,
+    default: 3600,
+    description: 'before unreferenced bytes go',
+  }),
+  DFS_SIGNIN_RATE_LIMIT: Type.Integer({
+    minimum: 1,
+    default: 10,
+    description: 'sign-ins per minute per IP and name',
+  }),
+  DFS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'base of share links' })),
+  DFS_LOG_LEVEL: Type.Union(
+    [
+      Type.Literal('fatal'),
+      Type.Literal('error'),
+      Type.Literal('warn'),
+      Type.Literal('info'),
+      Type.Literal('debug'),
+      Type.Literal('trace'),
+      Type.Literal('silent'),
+    ],
+    { default: 'info' },
+  ),
+});
+
+type Env = Static<typeof EnvSchema>;
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  dbUrl: string;
+  nodeUrls: string[];
+  replicas: number;
+  heartbeatMs: number;
+  secret: string;
+  chunkSize: number;
+  maxFileSize: number;
+  uploadExpiryMs: number;
+  maxUploadsPerUser: number;
+  sessionTtlMs: number;
+  gcGraceMs: number;
+  publicUrl: string | null;
+  signinRateLimit: number;
+  logLevel: Env['DFS_LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export const CONFIG_VARIABLES = Object.keys(EnvSchema.properties);
+
+function coerce(source: Record<string, string | undefined>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(EnvSchema.properties)) {
+    const raw = source[key];
+    if (raw === undefined || raw === '') continue;
+    const type = (schema as { type?: string }).type;
+    out[key] = type === 'integer' || type === 'number' ? (raw.trim() === '' ? raw : Number(raw)) : raw;
+  }
+  return out;
+}
+
+/** Reads and checks the `DFS_*` variables; a bad one stops the start with its name in the message. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const candidate = Value.Default(EnvSchema, coerce(source));
+  const firstError = Value.Errors(EnvSchema, candidate).First();
+  if (firstError) {
+    const variable = firstError.path.replace(/^\//, '') || 'environment';
+    const given = source[variable];
+    throw new ConfigError(
+      `${variable}: ${firstError.message}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}`,
+    );
+  }
+  const env = candidate as Env;
+  const dataDir = path.resolve(env.DFS_DATA_DIR);
+  const nodeUrls = (env.DFS_NODES ?? `local://${path.join(dataDir, 'nodes', 'local')}`)
+    .split(',')
+    .map((url) => url.trim())
+    .filter(Boolean);
+  if (nodeUrls.length === 0) throw new ConfigError('DFS_NODES: at least one storage node is needed');
+  return {
+    port: env.DFS_PORT,
+    host: env.DFS_HOST,
+    dataDir,
+    dbUrl: env.DFS_DB_URL ?? `sqlite://${path.join(dataDir, 'dfs.sqlite')}`,
+    nodeUrls,
+    replicas: env.DFS_REPLICAS,
+    heartbeatMs: env.DFS_HEARTBEAT_SECONDS * 1000,
+    secret: env.DFS_SECRET ?? loadOrCreateSecret(dataDir),
+    chunkSize: env.DFS_CHUNK_SIZE,
+    maxFileSize: env.DFS_MAX_FILE_SIZE,
+    uploadExpiryMs: env.DFS_UPLOAD_EXPIRY_HOURS * 3600_000,
+    maxUploadsPerUser: env.DFS_MAX_UPLOADS_PER_USER,
+    sessionTtlMs: env.DFS_SESSION_DAYS * 86400_000,
+    gcGraceMs: env.DFS_GC_GRACE_SECONDS * 1000,
+    publicUrl: env.DFS_PUBLIC_URL?.replace(/\/+$/, '') ?? null,
+    signinRateLimit: env.DFS_SIGNIN_RATE_LIMIT,
+    logLevel: env.DFS_LOG_LEVEL,
+  };
+}
+
+/** The secret must survive restarts (it keys share-password hashing and challenge MACs). */
+function loadOrCreateSecret(dataDir: string): string {
+  const file = path.join(dataDir, 'secret');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  return secret;
+}

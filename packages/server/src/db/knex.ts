@@ -1,0 +1,72 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import { migrationSource } from './migrations.ts';
+
+export type Db = Knex;
+export type DbDialect = 'sqlite' | 'mysql';
+
+export function dialectOf(url: string): DbDialect {
+  if (url.startsWith('sqlite://')) return 'sqlite';
+  if (url.startsWith('mysql://')) return 'mysql';
+  throw new Error(`unsupported database URL scheme: ${url.split(':')[0]}`);
+}
+
+export function createDb(url: string): Db {
+  if (dialectOf(url) === 'sqlite') {
+    const filename = decodeURIComponent(url.slice('sqlite://'.length));
+    mkdirSync(path.dirname(path.resolve(filename)), { recursive: true });
+    return knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename },
+      useNullAsDefault: true,
+      pool: {
+        // One writer at a time is SQLite's model; WAL lets readers run beside it, busy_timeout
+        // makes a second writer wait instead of failing with SQLITE_BUSY.
+        afterCreate(
+          conn: { pragma(sql: string): unknown },
+          done: (err: Error | null, conn: unknown) => void,
+        ) {
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('synchronous = NORMAL');
+          conn.pragma('foreign_keys = ON');
+          conn.pragma('busy_timeout = 10000');
+          done(null, conn);
+        },
+        min: 1,
+        max: 1,
+      },
+    });
+  }
+  const parsed = new URL(url);
+  return knexFactory({
+    client: 'mysql2',
+    connection: {
+      host: parsed.hostname,
+      port: Number(parsed.port || 3306),
+      user: decodeURIComponent(parsed.username),
+      password: decodeURIComponent(parsed.password),
+      database: decodeURIComponent(parsed.pathname.slice(1)),
+      charset: 'utf8mb4',
+      // Sizes are BIGINT; they stay below 2^53, so plain numbers are exact.
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+      timezone: 'Z',
+    },
+    pool: { min: 0, max: 10 },
+  });
+}
+
+export async function migrate(db: Db): Promise<void> {
+  await db.migrate.latest({ migrationSource });
+}
+
+/** MySQL duplicate-key and SQLite unique-constraint errors look different; callers ask one question. */
+export function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string; errno?: number } | null;
+  return (
+    e?.code === 'ER_DUP_ENTRY' ||
+    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
+}

@@ -1,0 +1,199 @@
+import type { Knex } from 'knex';
+
+/**
+ * Migrations live in code (not a folder scan) so they run the same under tsx, in the bundle and
+ * in tests. Times are epoch milliseconds in BIGINT columns: the one representation that reads back
+ * identically from SQLite and MySQL. Name columns are binary-collated on MySQL so `A.txt` and
+ * `a.txt` are different names there too, as on SQLite.
+ */
+interface Migration {
+  name: string;
+  up(db: Knex): Promise<void>;
+  down(db: Knex): Promise<void>;
+}
+
+const ID = 36;
+
+function binaryCollation(db: Knex, column: Knex.ColumnBuilder): Knex.ColumnBuilder {
+  return db.client.config.client === 'mysql2' ? column.collate('utf8mb4_bin') : column;
+}
+
+const initial: Migration = {
+  name: '001_initial',
+  async up(db) {
+    const mysql = db.client.config.client === 'mysql2';
+    const table = (name: string, build: (t: Knex.CreateTableBuilder) => void) =>
+      db.schema.createTable(name, (t) => {
+        if (mysql) {
+          t.engine('InnoDB');
+          t.charset('utf8mb4');
+          t.collate('utf8mb4_bin');
+        }
+        build(t);
+      });
+
+    await table('users', (t) => {
+      t.string('id', ID).primary();
+      binaryCollation(db, t.string('username', 64).notNullable().unique());
+      t.string('password_hash', 255).notNullable();
+      t.boolean('is_admin').notNullable().defaultTo(false);
+      t.bigInteger('created_at').notNullable();
+    });
+
+    await table('sessions', (t) => {
+      t.string('id', ID).primary();
+      t.string('token_hash', 64).notNullable().unique();
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      t.bigInteger('created_at').notNullable();
+      t.bigInteger('last_seen_at').notNullable();
+      t.bigInteger('expires_at').notNullable().index();
+    });
+
+    await table('nodes', (t) => {
+      t.string('id', ID).primary();
+      t.string('name', 255).notNullable().unique();
+      t.string('kind', 16).notNullable();
+      t.string('status', 16).notNullable().defaultTo('down');
+      t.boolean('draining').notNullable().defaultTo(false);
+      t.boolean('configured').notNullable().defaultTo(true);
+      t.bigInteger('last_heartbeat_at').nullable();
+      t.bigInteger('down_since').nullable();
+      t.bigInteger('used_bytes').nullable();
+      t.bigInteger('free_bytes').nullable();
+      t.bigInteger('total_bytes').nullable();
+      t.bigInteger('created_at').notNullable();
+    });
+
+    await table('contents', (t) => {
+      t.string('id', ID).primary();
+      t.string('sha1', 40).notNullable().unique();
+      t.string('sha256', 64).notNullable();
+      t.bigInteger('size').notNullable();
+      // ready: bytes verified on the nodes; deleting: the collector owns it now.
+      t.string('state', 16).notNullable().defaultTo('ready');
+      t.bigInteger('created_at').notNullable();
+      // Set when the last live reference went away; the collector waits out the grace period.
+      t.bigInteger('unreferenced_since').nullable().index();
+    });
+
+    await table('replicas', (t) => {
+      t.string('content_id', ID).notNullable().references('contents.id').onDelete('CASCADE');
+      t.string('node_id', ID).notNullable().references('nodes.id').onDelete('CASCADE');
+      // ok | missing | corrupt
+      t.string('state', 16).notNullable().defaultTo('ok');
+      t.bigInteger('created_at').notNullable();
+      t.bigInteger('verified_at').nullable();
+      t.primary(['content_id', 'node_id']);
+      t.index(['node_id', 'state']);
+    });
+
+    await table('user_files', (t) => {
+      t.string('id', ID).primary();
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      // '' is the root: a NULL would make the unique index below ignore root entries.
+      t.string('parent_id', ID).notNullable().defaultTo('');
+      t.string('kind', 8).notNullable();
+      binaryCollation(db, t.string('name', 255).notNullable());
+      // The name while the entry is live, NULL in the trash: unique live names per folder
+      // without blocking a trashed namesake (both databases treat NULLs as distinct).
+      binaryCollation(db, t.string('live_name', 255).nullable());
+      t.string('content_id', ID).nullable().references('contents.id');
+      t.bigInteger('size').notNullable().defaultTo(0);
+      t.string('mime', 255).nullable();
+      t.string('status', 8).notNullable().defaultTo('active');
+      // The entry the user put in the trash (itself, or the folder it went with).
+      t.string('trash_root_id', ID).nullable();
+      t.bigInteger('trashed_at').nullable();
+      t.bigInteger('created_at').notNullable();
+      t.bigInteger('updated_at').notNullable();
+      t.unique(['user_id', 'parent_id', 'live_name'], { indexName: 'user_files_live_name_unique' });
+      t.index(['user_id', 'parent_id', 'status', 'name'], 'user_files_folder_name');
+      t.index(['user_id', 'status', 'created_at'], 'user_files_recent');
+      t.index(['user_id', 'trash_root_id'], 'user_files_trash');
+      t.index(['content_id', 'status'], 'user_files_content');
+    });
+
+    await table('uploads', (t) => {
+      t.string('id', ID).primary();
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      binaryCollation(db, t.string('name', 255).notNullable());
+      t.string('parent_id', ID).notNullable().defaultTo('');
+      t.bigInteger('size').notNullable();
+      t.string('sha1', 40).notNullable();
+      t.integer('chunk_size').notNullable();
+      t.integer('chunk_count').notNullable();
+      // open | completing | complete | failed
+      t.string('status', 16).notNullable().defaultTo('open');
+      t.string('file_id', ID).nullable();
+      t.bigInteger('created_at').notNullable();
+      t.bigInteger('expires_at').notNullable().index();
+      t.index(['user_id', 'sha1', 'size']);
+    });
+
+    await table('upload_chunks', (t) => {
+      t.string('upload_id', ID).notNullable().references('uploads.id').onDelete('CASCADE');
+      t.integer('idx').notNullable();
+      t.integer('size').notNullable();
+      t.string('md5', 32).notNullable();
+      t.bigInteger('created_at').notNullable();
+      t.primary(['upload_id', 'idx']);
+    });
+
+    await table('challenges', (t) => {
+      t.string('id', ID).primary();
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      t.string('content_id', ID).notNullable().references('contents.id').onDelete('CASCADE');
+      t.string('nonce', 64).notNullable();
+      t.bigInteger('offset').notNullable();
+      t.bigInteger('length').notNullable();
+      t.bigInteger('expires_at').notNullable().index();
+      t.bigInteger('used_at').nullable();
+    });
+
+    await table('shares', (t) => {
+      t.string('token', 64).primary();
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      t.string('file_id', ID).notNullable().references('user_files.id').onDelete('CASCADE');
+      t.string('password_hash', 255).nullable();
+      t.bigInteger('expires_at').nullable();
+      t.integer('max_downloads').nullable();
+      t.integer('downloads').notNullable().defaultTo(0);
+      t.bigInteger('revoked_at').nullable();
+      t.bigInteger('created_at').notNullable();
+      t.index(['user_id', 'created_at']);
+    });
+
+    // One row per background job: the instance that holds an unexpired lease runs it.
+    await table('job_leases', (t) => {
+      t.string('name', 64).primary();
+      t.string('owner', 64).nullable();
+      t.bigInteger('lease_until').notNullable().defaultTo(0);
+      t.bigInteger('last_run_at').nullable();
+    });
+  },
+  async down(db) {
+    for (const name of [
+      'job_leases',
+      'shares',
+      'challenges',
+      'upload_chunks',
+      'uploads',
+      'user_files',
+      'replicas',
+      'contents',
+      'nodes',
+      'sessions',
+      'users',
+    ]) {
+      await db.schema.dropTableIfExists(name);
+    }
+  },
+};
+
+const migrations: Migration[] = [initial];
+
+export const migrationSource: Knex.MigrationSource<Migration> = {
+  getMigrations: async () => migrations,
+  getMigrationName: (m) => m.name,
+  getMigration: async (m) => ({ up: m.up, down: m.down }),
+};

@@ -1,0 +1,45 @@
+import type { ApiErrorBody, ErrorCode } from '@dfs/shared';
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { HttpError } from '../errors.ts';
+
+/** Fastify's own 4xx errors, named in the API's vocabulary. */
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  416: 'range_not_satisfiable',
+  429: 'rate_limited',
+};
+
+function body(code: ErrorCode, message: string, details: Record<string, unknown> = {}): ApiErrorBody {
+  return { error: { ...details, code, message } };
+}
+
+/** The one place errors become HTTP: JSON bodies always, internals only in the log. */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
+    if (error instanceof HttpError) {
+      if (error.status >= 500) request.log.error({ err: error }, error.message);
+      return reply.status(error.status).send(body(error.code, error.message, error.details));
+    }
+    if ('validation' in error && error.validation) {
+      return reply
+        .status(400)
+        .send(body('bad_request', `${error.validationContext ?? 'request'} ${error.message}`));
+    }
+    const status = error.statusCode ?? 500;
+    const code = STATUS_CODES[status];
+    if (status < 500 && code) {
+      return reply.status(status).send(body(code, error.message));
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.status(500).send(body('internal', 'internal server error'));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send(body('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`));
+  });
+}

@@ -1,0 +1,190 @@
+import type { Knex } from 'knex';
+
+export interface FileRow {
+  id: string;
+  user_id: string;
+  parent_id: string;
+  kind: 'file' | 'folder';
+  name: string;
+  live_name: string | null;
+  content_id: string | null;
+  size: number;
+  mime: string | null;
+  status: 'active' | 'trashed';
+  trash_root_id: string | null;
+  trashed_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export type FileRowWithSha1 = FileRow & { sha1: string | null };
+
+export interface ListOptions {
+  sort: 'name' | 'size' | 'createdAt' | 'updatedAt';
+  order: 'asc' | 'desc';
+  limit: number | null;
+  offset: number;
+}
+
+const SORT_COLUMNS = {
+  name: 'name',
+  size: 'size',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+} as const;
+
+/** `!` escapes LIKE wildcards the same way on SQLite and MySQL. */
+function likePattern(q: string): string {
+  return `%${q.toLowerCase().replace(/[!%_]/g, (c) => `!${c}`)}%`;
+}
+
+export class FilesRepository {
+  constructor(private readonly db: Knex) {}
+
+  private withSha1() {
+    return this.db<FileRowWithSha1>('user_files')
+      .leftJoin('contents', 'contents.id', 'user_files.content_id')
+      .select('user_files.*', 'contents.sha1 as sha1');
+  }
+
+  /** Throws a unique violation when the folder already has a live entry with this name. */
+  async insert(row: FileRow): Promise<void> {
+    await this.db('user_files').insert(row);
+  }
+
+  async find(userId: string, id: string, status?: FileRow['status']): Promise<FileRowWithSha1 | undefined> {
+    const q = this.withSha1().where({ 'user_files.user_id': userId, 'user_files.id': id });
+    if (status) q.andWhere('user_files.status', status);
+    return q.first();
+  }
+
+  async findLiveByName(userId: string, parentId: string, name: string): Promise<FileRow | undefined> {
+    return this.db<FileRow>('user_files')
+      .where({ user_id: userId, parent_id: parentId, live_name: name })
+      .first();
+  }
+
+  async list(
+    userId: string,
+    filter: { parentId: string } | { query: string } | { trashRoots: true },
+    options: ListOptions,
+  ): Promise<{ items: FileRowWithSha1[]; total: number }> {
+    const scope = (q: Knex.QueryBuilder) => {
+      q.where('user_files.user_id', userId);
+      if ('parentId' in filter)
+        q.andWhere({ 'user_files.parent_id': filter.parentId, 'user_files.status': 'active' });
+      else if ('query' in filter)
+        q.andWhere('user_files.status', 'active').andWhereRaw("LOWER(user_files.name) LIKE ? ESCAPE '!'", [
+          likePattern(filter.query),
+        ]);
+      else q.andWhere('user_files.status', 'trashed').andWhereRaw('user_files.trash_root_id = user_files.id');
+      return q;
+    };
+    const items = scope(this.withSha1());
+    if (options.sort === 'name' && 'parentId' in filter) items.orderBy('user_files.kind', 'desc');
+    items
+      .orderBy(`user_files.${SORT_COLUMNS[options.sort]}`, options.order)
+      .orderBy('user_files.id', options.order)
+      .offset(options.offset);
+    if (options.limit !== null) items.limit(options.limit);
+    const [rows, countRow] = await Promise.all([
+      items,
+      scope(this.db('user_files')).count({ n: '*' }).first(),
+    ]);
+    return { items: rows, total: Number(countRow?.n ?? 0) };
+  }
+
+  async update(id: string, patch: Partial<FileRow>): Promise<void> {
+    await this.db('user_files').where({ id }).update(patch);
+  }
+
+  /** Ids of every entry below `rootId` (not including it), whatever their status. */
+  async descendantIds(userId: string, rootId: string): Promise<string[]> {
+    const out: string[] = [];
+    let frontier = [rootId];
+    while (frontier.length > 0) {
+      const next: string[] = [];
+      for (let i = 0; i < frontier.length; i += 500) {
+        const rows: Array<{ id: string; kind: string }> = await this.db('user_files')
+          .where('user_id', userId)
+          .whereIn('parent_id', frontier.slice(i, i + 500))
+          .select('id', 'kind');
+        for (const row of rows) {
+          out.push(row.id);
+          if (row.kind === 'folder') next.push(row.id);
+        }
+      }
+      frontier = next;
+    }
+    return out;
+  }
+
+  /** Puts an entry and its live subtree in the trash, recording which entry the user trashed. */
+  async trash(userId: string, rootId: string, now: number): Promise<void> {
+    const ids = await this.descendantIds(userId, rootId);
+    await this.db('user_files')
+      .where({ user_id: userId, id: rootId })
+      .update({
+        status: 'trashed',
+        live_name: null,
+        trash_root_id: rootId,
+        trashed_at: now,
+        updated_at: now,
+      });
+    for (let i = 0; i < ids.length; i += 500) {
+      await this.db('user_files')
+        .where('user_id', userId)
+        .whereIn('id', ids.slice(i, i + 500))
+        .andWhere('status', 'active')
+        .update({ status: 'trashed', live_name: null, trash_root_id: rootId, trashed_at: now });
+    }
+  }
+
+  /** Brings back what one trash action took; the root may get a new parent and name. */
+  async restore(userId: string, rootId: string, parentId: string, name: string, now: number): Promise<void> {
+    await this.db('user_files').where({ user_id: userId, id: rootId }).update({
+      status: 'active',
+      parent_id: parentId,
+      name,
+      live_name: name,
+      trash_root_id: null,
+      trashed_at: null,
+      updated_at: now,
+    });
+    await this.db('user_files')
+      .where({ user_id: userId, trash_root_id: rootId })
+      .update({
+        status: 'active',
+        live_name: this.db.ref('name'),
+        trash_root_id: null,
+        trashed_at: null,
+      });
+  }
+
+  /** Deletes a trashed root and everything trashed with it; returns the contents they referenced. */
+  async purge(userId: string, rootId: string): Promise<string[]> {
+    const rows = await this.db('user_files')
+      .where({ user_id: userId, trash_root_id: rootId })
+      .whereNotNull('content_id')
+      .distinct('content_id');
+    const ids = await this.db('user_files').where({ user_id: userId, trash_root_id: rootId }).pluck('id');
+    for (let i = 0; i < ids.length; i += 500) {
+      await this.db('user_files')
+        .whereIn('id', ids.slice(i, i + 500))
+        .delete();
+    }
+    return rows.map((r: { content_id: string }) => r.content_id);
+  }
+
+  async parentOf(userId: string, id: string): Promise<string | undefined> {
+    const row = await this.db('user_files').where({ user_id: userId, id }).first('parent_id');
+    return row?.parent_id;
+  }
+
+  async userOwnsContent(userId: string, contentId: string): Promise<boolean> {
+    return (
+      (await this.db('user_files').where({ user_id: userId, content_id: contentId }).first('id')) !==
+      undefined
+    );
+  }
+}

@@ -1,0 +1,45 @@
+import type { Knex } from 'knex';
+import { ChallengesRepository } from './challenges.ts';
+import { ContentsRepository } from './contents.ts';
+import { FilesRepository } from './files.ts';
+import { JobLeasesRepository } from './jobs.ts';
+import { NodesRepository } from './nodes.ts';
+import { SessionsRepository } from './sessions.ts';
+import { SharesRepository } from './shares.ts';
+import { UploadsRepository } from './uploads.ts';
+import { UsersRepository } from './users.ts';
+
+/** Every repository over one connection or transaction; the only code that speaks SQL. */
+export class Repositories {
+  readonly users: UsersRepository;
+  readonly sessions: SessionsRepository;
+  readonly nodes: NodesRepository;
+  readonly contents: ContentsRepository;
+  readonly files: FilesRepository;
+  readonly uploads: UploadsRepository;
+  readonly challenges: ChallengesRepository;
+  readonly shares: SharesRepository;
+  readonly jobs: JobLeasesRepository;
+
+  constructor(private readonly db: Knex) {
+    this.users = new UsersRepository(db);
+    this.sessions = new SessionsRepository(db);
+    this.nodes = new NodesRepository(db);
+    this.contents = new ContentsRepository(db);
+    this.files = new FilesRepository(db);
+    this.uploads = new UploadsRepository(db);
+    this.challenges = new ChallengesRepository(db);
+    this.shares = new SharesRepository(db);
+    this.jobs = new JobLeasesRepository(db);
+  }
+
+  /** Runs `work` in one transaction with repositories bound to it. */
+  transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
+    return this.db.transaction((trx) => work(new Repositories(trx)));
+  }
+
+  /** A cheap round trip, for readiness. */
+  async ping(): Promise<void> {
+    await this.db.raw('select 1');
+  }
+}

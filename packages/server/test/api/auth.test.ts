@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
+
+describe('accounts', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ DFS_SIGNIN_RATE_LIMIT: '5' });
+  });
+  afterAll(() => t.close());
+
+  const post = (url: string, payload?: object, headers?: Record<string, string>) =>
+    t.app.inject({ method: 'POST', url, payload, headers });
+
+  it('signs up the first account as admin and later ones as plain users', async () => {
+    const first = await post('/api/auth/signup', { username: 'Alice', password: 'password-1' });
+    expect(first.statusCode).toBe(201);
+    const user = first.json().user;
+    expect(user).toMatchObject({ username: 'alice', isAdmin: true });
+    expect(new Date(user.createdAt).toISOString()).toBe(user.createdAt);
+    expect(user).not.toHaveProperty('password_hash');
+
+    const second = await post('/api/auth/signup', { username: 'bob', password: 'password-2' });
+    expect(second.statusCode).toBe(201);
+    expect(second.json().user.isAdmin).toBe(false);
+  });
+
+  it('refuses a taken username, case-insensitively', async () => {
+    const res = await post('/api/auth/signup', { username: 'ALICE', password: 'another-password' });
+    expect(res.statusCode).toBe(409);
+    expect(errorCode(res)).toBe('username_taken');
+  });
+
+  it.each([
+    [{ username: 'carol', password: 'short' }, 'bad_request'],
+    [{ username: 'carol', password: 'carolxyz' }, undefined],
+    [{ username: 'a/b', password: 'long enough' }, 'bad_request'],
+    [{ username: 'carol' }, 'bad_request'],
+    [{ username: 'x', password: 'long enough' }, 'bad_request'],
+  ])('rejects weak or invalid input %j', async (payload, code) => {
+    const res = await post('/api/auth/signup', payload);
+    if (code === undefined) {
+      expect(res.statusCode).toBe(201);
+      return;
+    }
+    expect(res.statusCode).toBe(400);
+    expect(errorCode(res)).toBe(code);
+    expect(res.json().error.message).toEqual(expect.any(String));
+  });
+
+  it('refuses a password equal to the username', async () => {
+    const res = await post('/api/auth/signup', { username: 'dave12345', password: 'DAVE12345' });
+    expect(res.statusCode).toBe(400);
+    expect(errorCode(res)).toBe('weak_password');
+  });
+
+  it('signs in with a cookie and a token, both accepted by /me', async () => {
+    const res = await post('/api/auth/signin', { username: 'alice', password: 'password-1' });
+    expect(res.statusCode).toBe(200);
+    const { token, user } = res.json();
+    expect(user.username).toBe('alice');
+    expect(token).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    const setCookie = String(res.headers['set-cookie']);
+    expect(setCookie).toContain('HttpOnly');
+    expect(setCookie).toContain('SameSite=Lax');
+    const cookieValue = setCookie.split(';')[0] ?? '';
+
+    const viaBearer = await t.app.inject({
+      url: '/api/auth/me',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(viaBearer.statusCode).toBe(200);
+    expect(viaBearer.json().user.username).toBe('alice');
+    const viaCookie = await t.app.inject({ url: '/api/auth/me', headers: { cookie: cookieValue } });
+    expect(viaCookie.json().user.username).toBe('alice');
+  });
+
+  it('answers a wrong password and an unknown user alike', async () => {
+    const wrong = await post('/api/auth/signin', { username: 'bob', password: 'not-the-password' });
+    const unknown = await post('/api/auth/signin', { username: 'nobody', password: 'not-the-password' });
+    for (const res of [wrong, unknown]) {
+      expect(res.statusCode).toBe(401);
+      expect(errorCode(res)).toBe('invalid_credentials');
+    }
+    expect(wrong.json().error.message).toBe(unknown.json().error.message);
+  });
+
+  it('needs a session for /me and rejects a forged token', async () => {
+    expect((await t.app.inject({ url: '/api/auth/me' })).statusCode).toBe(401);
+    const forged = await t.app.inject({ url: '/api/auth/me', headers: { authorization: 'Bearer forged' } });
+    expect(forged.statusCode).toBe(401);
+    expect(errorCode(forged)).toBe('unauthorized');
+  });
+
+  it('revokes the session server-side on signout', async () => {
+    const { token } = (await post('/api/auth/signin', { username: 'bob', password: 'password-2' })).json();
+    const headers = { authorization: `Bearer ${token}` };
+    const out = await post('/api/auth/signout', undefined, headers);
+    expect(out.statusCode).toBe(204);
+    expect((await t.app.inject({ url: '/api/auth/me', headers })).statusCode).toBe(401);
+  });
+
+  it('rate-limits sign-in attempts per name', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      codes.push(
+        (await post('/api/auth/signin', { username: 'ratelimited', password: 'whatever-pw' })).statusCode,
+      );
+    }
+    expect(codes.slice(0, 5).every((c) => c === 401)).toBe(true);
+    expect(codes.at(-1)).toBe(429);
+    const limited = await post('/api/auth/signin', { username: 'ratelimited', password: 'whatever-pw' });
+    expect(errorCode(limited)).toBe('rate_limited');
+  });
+
+  it('serves health, readiness and the OpenAPI document', async () => {
+    expect((await t.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    const ready = await t.app.inject({ url: '/readyz' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json().liveNodes).toBe(1);
+    const doc = (await t.app.inject({ url: '/api/openapi.json' })).json();
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths)).toContain('/api/auth/signin');
+  });
+
+  it('answers unknown routes and malformed JSON with JSON errors', async () => {
+    const missing = await t.app.inject({ url: '/api/nope' });
+    expect(missing.statusCode).toBe(404);
+    expect(errorCode(missing)).toBe('not_found');
+    const bad = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/signin',
+      payload: '{"username":',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(errorCode(bad)).toBe('bad_request');
+  });
+});
