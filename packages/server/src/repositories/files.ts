@@ -122,15 +122,13 @@ export class FilesRepository {
   /** Puts an entry and its live subtree in the trash, recording which entry the user trashed. */
   async trash(userId: string, rootId: string, now: number): Promise<void> {
     const ids = await this.descendantIds(userId, rootId);
-    await this.db('user_files')
-      .where({ user_id: userId, id: rootId })
-      .update({
-        status: 'trashed',
-        live_name: null,
-        trash_root_id: rootId,
-        trashed_at: now,
-        updated_at: now,
-      });
+    await this.db('user_files').where({ user_id: userId, id: rootId }).update({
+      status: 'trashed',
+      live_name: null,
+      trash_root_id: rootId,
+      trashed_at: now,
+      updated_at: now,
+    });
     for (let i = 0; i < ids.length; i += 500) {
       await this.db('user_files')
         .where('user_id', userId)
