@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The system programs the test suite and the bench drive for real: MariaDB (the metadata tests),
+# OpenSSH (the SFTP storage nodes) and Chromium (the browser end-to-end suite). Source this file
+# and call dfs_ensure_system_deps, or run it directly.
+
+# Prints the Debian packages whose programs are missing, one per line. The program, not dpkg's
+# record, is what the suites need; mariadbd and sshd live in sbin, off a normal user's PATH.
+dfs_missing_system_packages() {
+  local pair pkg program
+  for pair in mariadb-server:mariadbd mariadb-server:mariadb-install-db openssh-server:sshd \
+    openssh-client:ssh openssh-client:sftp chromium:chromium; do
+    pkg=${pair%%:*}
+    program=${pair#*:}
+    if command -v "$program" >/dev/null 2>&1 || [[ -x /usr/sbin/$program || -x /usr/bin/$program ]]; then
+      continue
+    fi
+    echo "$pkg"
+  done | sort -u
+}
+
+dfs_ensure_system_deps() {
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=(sudo)
+    fi
+  fi
+
+  local missing
+  mapfile -t missing < <(dfs_missing_system_packages)
+  if ((${#missing[@]} > 0)); then
+    if [[ $(id -u) -ne 0 && ${#sudo[@]} -eq 0 ]]; then
+      echo "dfs: missing system packages: ${missing[*]} — install them as root (apt-get install ${missing[*]})" >&2
+      return 1
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+      echo "dfs: missing system packages: ${missing[*]}, and no apt-get to install them with" >&2
+      return 1
+    fi
+    echo "dfs: installing system packages: ${missing[*]}"
+    # Only the programs are wanted: a policy-rc.d answering 101 stops Debian's maintainer scripts
+    # from starting a system-wide MariaDB and sshd that would hold ports 3306 and 22 forever.
+    local policy=/usr/sbin/policy-rc.d placed_policy=0
+    if [[ ! -e $policy ]]; then
+      printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+      "${sudo[@]}" chmod 755 "$policy"
+      placed_policy=1
+    fi
+    local status=0
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || status=$?
+    if ((status == 0)); then
+      "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "${missing[@]}" || status=$?
+    fi
+    if ((placed_policy)); then "${sudo[@]}" rm -f "$policy"; fi
+    if ((status != 0)); then
+      echo "dfs: apt-get failed (exit $status) installing: ${missing[*]}" >&2
+      return "$status"
+    fi
+  fi
+
+  # sshd refuses to start without its privilege-separation directory, which lives on a tmpfs
+  # that a fresh boot or container does not have.
+  if [[ ! -d /run/sshd ]]; then
+    if [[ $(id -u) -eq 0 || ${#sudo[@]} -gt 0 ]]; then
+      "${sudo[@]}" mkdir -p /run/sshd
+      "${sudo[@]}" chmod 755 /run/sshd
+    else
+      echo "dfs: warning: /run/sshd is missing and cannot be created without root" >&2
+    fi
+  fi
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  set -euo pipefail
+  dfs_ensure_system_deps
+fi
