@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, statfs, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  assertObjectKey,
+  type ByteRange,
+  type NodeCapabilities,
+  NodeUnavailableError,
+  ObjectNotFoundError,
+  type PutOptions,
+  type StorageNode,
+} from './types.ts';
+
+const TMP_DIR = '.tmp';
+
+function errno(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** A node that is a directory on this machine: the embedded default and the reference driver. */
+export class LocalNode implements StorageNode {
+  readonly kind = 'local' as const;
+  readonly name: string;
+  readonly root: string;
+
+  constructor(root: string) {
+    if (!path.isAbsolute(root)) throw new Error(`local node root must be an absolute path, got "${root}"`);
+    this.root = path.resolve(root);
+    this.name = `local:${this.root}`;
+  }
+
+  async connect(): Promise<void> {
+    await mkdir(path.join(this.root, TMP_DIR), { recursive: true });
+  }
+
+  async close(): Promise<void> {}
+
+  capabilities(): NodeCapabilities {
+    return { atomicRename: true, fsync: true, statvfs: true };
+  }
+
+  private pathOf(key: string): string {
+    assertObjectKey(key);
+    return path.join(this.root, key);
+  }
+
+  async put(key: string, source: Readable, expectedSize: number, options: PutOptions = {}): Promise<void> {
+    const finalPath = this.pathOf(key);
+    if (!Number.isSafeInteger(expectedSize) || expectedSize < 0) {
+      source.destroy();
+      throw new Error(`invalid expected size ${expectedSize}`);
+    }
+    const tmpPath = path.join(this.root, TMP_DIR, randomUUID());
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(tmpPath, 'wx');
+      let written = 0;
+      for await (const chunk of source) {
+        const buf: Buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        written += buf.length;
+        // Fail as soon as the source overshoots rather than filling the disk with a wrong object.
+        if (written > expectedSize) throw new Error(`size mismatch: more than ${expectedSize} bytes`);
+        await fh.write(buf);
+      }
+      await fh.sync();
+      const { size } = await fh.stat();
+      if (size !== expectedSize)
+        throw new Error(`size mismatch: wrote ${size} bytes, expected ${expectedSize}`);
+      await options.beforeCommit?.();
+      await fh.close();
+      fh = undefined;
+      const dir = path.dirname(finalPath);
+      await mkdir(dir, { recursive: true });
+      await rename(tmpPath, finalPath);
+      // The rename is only durable once the directory entry itself reaches the disk.
+      await fsyncDir(dir);
+    } catch (err) {
+      source.destroy();
+      await fh?.close().catch(() => {});
+      await unlink(tmpPath).catch(() => {});
+      throw err;
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    const p = this.pathOf(key);
+    if (range && !(range.start >= 0 && range.end >= range.start)) {
+      throw new RangeError(`invalid range ${range.start}-${range.end}`);
+    }
+    let fh: FileHandle;
+    try {
+      fh = await open(p, 'r');
+    } catch (err) {
+      if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR')
+        throw new ObjectNotFoundError(`no object ${key}`);
+      throw err;
+    }
+    // Opening first (not stat then open) leaves no window for a delete to turn into a stream error.
+    return fh.createReadStream(range ? { start: range.start, end: range.end } : {});
+  }
+
+  async stat(key: string): Promise<{ size: number } | null> {
+    try {
+      const st = await stat(this.pathOf(key));
+      return st.isFile() ? { size: st.size } : null;
+    } catch (err) {
+      if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return null;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await unlink(this.pathOf(key));
+    } catch (err) {
+      if (errno(err) !== 'ENOENT' && errno(err) !== 'ENOTDIR') throw err;
+    }
+  }
+
+  async usage(): Promise<{ usedBytes: number; freeBytes: number; totalBytes: number }> {
+    const s = await statfs(this.root);
+    return {
+      totalBytes: s.blocks * s.bsize,
+      // `bavail`, not `bfree`: blocks reserved for root are not ours to fill.
+      freeBytes: s.bavail * s.bsize,
+      usedBytes: (s.blocks - s.bfree) * s.bsize,
+    };
+  }
+
+  async ping(): Promise<void> {
+    try {
+      const st = await stat(this.root);
+      if (!st.isDirectory()) throw new Error(`${this.root} is not a directory`);
+    } catch (err) {
+      throw new NodeUnavailableError(`${this.name}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async sweepTmp(olderThanMs: number): Promise<number> {
+    const dir = path.join(this.root, TMP_DIR);
+    const cutoff = Date.now() - olderThanMs;
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return 0;
+      throw err;
+    }
+    let removed = 0;
+    for (const name of names) {
+      const p = path.join(dir, name);
+      try {
+        const st = await stat(p);
+        if (st.mtimeMs <= cutoff) {
+          await unlink(p);
+          removed++;
+        }
+      } catch (err) {
+        // Another sweeper or the writer itself got there first.
+        if (errno(err) !== 'ENOENT') throw err;
+      }
+    }
+    return removed;
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
