@@ -1,3 +1,4 @@
+import path from 'node:path';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -18,15 +19,30 @@ import { registerOpenApi } from './plugins/openapi.ts';
 import { registerWeb } from './plugins/web.ts';
 import { Repositories } from './repositories/index.ts';
 import { authRoutes } from './routes/auth.ts';
+import { fileRoutes } from './routes/files.ts';
 import { healthRoutes } from './routes/health.ts';
+import { nodeRoutes } from './routes/nodes.ts';
+import { shareRoutes } from './routes/shares.ts';
+import { uploadRoutes } from './routes/uploads.ts';
 import { AuthService } from './services/auth.ts';
 import { StorageCluster } from './services/cluster.ts';
+import { ContentStore } from './services/content-store.ts';
+import { DownloadResponder } from './services/downloads.ts';
+import { FileService } from './services/files.ts';
+import { ShareService } from './services/shares.ts';
+import { UploadService } from './services/uploads.ts';
+import { StagingArea } from './storage/staging.ts';
 
 export interface Services {
   db: Db;
   repos: Repositories;
   auth: AuthService;
   cluster: StorageCluster;
+  contents: ContentStore;
+  files: FileService;
+  uploads: UploadService;
+  shares: ShareService;
+  downloads: DownloadResponder;
   now: () => number;
 }
 
@@ -75,11 +91,35 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     now,
     log: app.log,
   });
+  const staging = new StagingArea(path.join(config.dataDir, 'staging'));
+  await staging.init();
+  const contents = new ContentStore(repos, cluster, app.log, now);
+  const files = new FileService(repos, now);
+  const uploads = new UploadService(
+    repos,
+    staging,
+    contents,
+    files,
+    {
+      chunkSize: config.chunkSize,
+      maxFileSize: config.maxFileSize,
+      expiryMs: config.uploadExpiryMs,
+      maxOpenPerUser: config.maxUploadsPerUser,
+    },
+    app.log,
+    now,
+  );
+  await uploads.recoverInterrupted();
   const services: Services = {
     db,
     repos,
     now,
     cluster,
+    contents,
+    files,
+    uploads,
+    shares: new ShareService(repos, files, now),
+    downloads: new DownloadResponder(contents),
     auth: new AuthService(repos, { sessionTtlMs: config.sessionTtlMs, now }),
   };
   app.decorate('config', config);
@@ -97,6 +137,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   await app.register(healthRoutes);
   await app.register(authRoutes);
+  await app.register(uploadRoutes);
+  await app.register(fileRoutes);
+  await app.register(shareRoutes);
+  await app.register(nodeRoutes);
   if (options.web) await registerWeb(app);
 
   await cluster.start();

@@ -39,6 +39,16 @@ const EnvSchema = Type.Object({
     default: 10,
     description: 'sign-ins per minute per IP and name',
   }),
+  DFS_UPLOAD_LOOKUP_RATE_LIMIT: Type.Integer({
+    minimum: 1,
+    default: 1200,
+    description: 'upload starts per minute per user',
+  }),
+  DFS_SHARE_PASSWORD_RATE_LIMIT: Type.Integer({
+    minimum: 1,
+    default: 20,
+    description: 'share downloads per minute per link and IP',
+  }),
   DFS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'base of share links' })),
   DFS_LOG_LEVEL: Type.Union(
     [
@@ -73,6 +83,8 @@ export interface Config {
   gcGraceMs: number;
   publicUrl: string | null;
   signinRateLimit: number;
+  uploadLookupRateLimit: number;
+  sharePasswordRateLimit: number;
   logLevel: Env['DFS_LOG_LEVEL'];
 }
 
@@ -128,6 +140,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     gcGraceMs: env.DFS_GC_GRACE_SECONDS * 1000,
     publicUrl: env.DFS_PUBLIC_URL?.replace(/\/+$/, '') ?? null,
     signinRateLimit: env.DFS_SIGNIN_RATE_LIMIT,
+    uploadLookupRateLimit: env.DFS_UPLOAD_LOOKUP_RATE_LIMIT,
+    sharePasswordRateLimit: env.DFS_SHARE_PASSWORD_RATE_LIMIT,
     logLevel: env.DFS_LOG_LEVEL,
   };
 }

@@ -59,6 +59,13 @@ export class ContentsRepository {
     await this.db('replicas').where({ content_id: contentId, node_id: nodeId }).delete();
   }
 
+  async markReferenced(contentId: string): Promise<void> {
+    await this.db('contents')
+      .where({ id: contentId })
+      .whereNotNull('unreferenced_since')
+      .update({ unreferenced_since: null });
+  }
+
   /** Marks or clears the "no live reference" clock from the user_files side. */
   async refreshReference(contentId: string, now: number): Promise<void> {
     const live = await this.db('user_files').where({ content_id: contentId }).first('id');
@@ -90,6 +97,20 @@ export class ContentsRepository {
 
   async delete(id: string): Promise<void> {
     await this.db('contents').where({ id }).delete();
+  }
+
+  /** Ready contents with fewer healthy replicas on live nodes than wanted. */
+  async countUnderReplicated(wanted: number): Promise<number> {
+    const row = await this.db('contents')
+      .where('state', 'ready')
+      .andWhereRaw(
+        `(select count(*) from replicas join nodes on nodes.id = replicas.node_id
+          where replicas.content_id = contents.id and replicas.state = 'ok' and nodes.status = 'up') < ?`,
+        [wanted],
+      )
+      .count({ n: '*' })
+      .first();
+    return Number(row?.n ?? 0);
   }
 
   async countsByNode(): Promise<Map<string, number>> {

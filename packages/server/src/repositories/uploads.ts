@@ -70,6 +70,10 @@ export class UploadsRepository {
     return n === 1;
   }
 
+  async reopenCompleting(): Promise<number> {
+    return this.db('uploads').where({ status: 'completing' }).update({ status: 'open' });
+  }
+
   async touch(id: string, expiresAt: number): Promise<void> {
     await this.db('uploads').where({ id }).update({ expires_at: expiresAt });
   }

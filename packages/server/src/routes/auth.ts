@@ -44,7 +44,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
 
   app.post(
     '/api/auth/signout',
-    { preHandler: requireUser, schema: { tags: ['auth'], response: { 204: Type.Null(), '4xx': ErrorBody } } },
+    { onRequest: requireUser, schema: { tags: ['auth'], response: { 204: Type.Null(), '4xx': ErrorBody } } },
     async (request, reply) => {
       if (request.auth) await auth.signout(request.auth.sessionId);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
@@ -55,7 +55,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/auth/me',
     {
-      preHandler: requireUser,
+      onRequest: requireUser,
       schema: { tags: ['auth'], response: { 200: UserResponse, '4xx': ErrorBody } },
     },
     async (request) => ({ user: currentUser(request) }),

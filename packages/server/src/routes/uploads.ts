@@ -1,0 +1,129 @@
+import {
+  ChunkParams,
+  CompleteUploadResponse,
+  CreateUploadBody,
+  CreateUploadResponse,
+  ErrorBody,
+  UploadParams,
+  UploadSession,
+} from '@dfs/shared';
+import { Type } from '@sinclair/typebox';
+import type { AppInstance } from '../app.ts';
+import { HttpError } from '../errors.ts';
+import { currentUser, requireUser } from '../plugins/auth.ts';
+
+const MD5_BASE64 = /^[A-Za-z0-9+/]{22}==$/;
+
+/** `Content-MD5` is base64 (RFC 1864); the server compares hex. */
+function md5FromHeader(value: string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !MD5_BASE64.test(value)) {
+    throw new HttpError('bad_request', 'Content-MD5 must be the base64 of a 16-byte MD5 digest');
+  }
+  return Buffer.from(value, 'base64').toString('hex');
+}
+
+export async function uploadRoutes(app: AppInstance): Promise<void> {
+  const { uploads } = app.services;
+
+  // Chunk bodies stream straight to staging: the parser hands over the raw request stream, so
+  // the global bodyLimit does not apply and the service counts bytes itself.
+  app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
+
+  app.post(
+    '/api/uploads',
+    {
+      onRequest: requireUser,
+      schema: {
+        tags: ['uploads'],
+        body: CreateUploadBody,
+        response: { 200: CreateUploadResponse, 201: CreateUploadResponse, '4xx': ErrorBody },
+      },
+      config: {
+        // Content look-ups answer "is this hash stored?": limited so they cannot be used to probe.
+        rateLimit: {
+          max: app.config.uploadLookupRateLimit,
+          timeWindow: 60_000,
+          hook: 'preHandler',
+          keyGenerator: (request) => request.auth?.user.id ?? request.ip,
+        },
+      },
+    },
+    async (request, reply) => {
+      const result = await uploads.create(currentUser(request).id, request.body);
+      return reply.status(result.status).send(result.body);
+    },
+  );
+
+  app.put(
+    '/api/uploads/:uploadId/chunks/:index',
+    {
+      onRequest: requireUser,
+      schema: {
+        tags: ['uploads'],
+        params: ChunkParams,
+        response: { 204: Type.Null(), '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const encoding = request.headers['content-encoding'];
+      if (encoding !== undefined && encoding !== 'identity') {
+        throw new HttpError('unsupported_media_type', 'chunks must be sent without Content-Encoding');
+      }
+      const md5 = md5FromHeader(request.headers['content-md5']);
+      const lengthHeader = request.headers['content-length'];
+      const contentLength = lengthHeader === undefined ? null : Number(lengthHeader);
+      const { upload, expected } = await uploads.prepareChunk(
+        currentUser(request).id,
+        request.params.uploadId,
+        request.params.index,
+        contentLength,
+      );
+      await uploads.putChunk(
+        upload,
+        request.params.index,
+        expected,
+        request.body as NodeJS.ReadableStream as never,
+        md5,
+      );
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    '/api/uploads/:uploadId',
+    {
+      onRequest: requireUser,
+      schema: { tags: ['uploads'], params: UploadParams, response: { 200: UploadSession, '4xx': ErrorBody } },
+    },
+    async (request) => uploads.get(currentUser(request).id, request.params.uploadId),
+  );
+
+  app.post(
+    '/api/uploads/:uploadId/complete',
+    {
+      onRequest: requireUser,
+      schema: {
+        tags: ['uploads'],
+        params: UploadParams,
+        response: { 201: CompleteUploadResponse, '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const result = await uploads.complete(currentUser(request).id, request.params.uploadId);
+      return reply.status(201).send(result);
+    },
+  );
+
+  app.delete(
+    '/api/uploads/:uploadId',
+    {
+      onRequest: requireUser,
+      schema: { tags: ['uploads'], params: UploadParams, response: { 204: Type.Null(), '4xx': ErrorBody } },
+    },
+    async (request, reply) => {
+      await uploads.abort(currentUser(request).id, request.params.uploadId);
+      return reply.status(204).send(null);
+    },
+  );
+}

@@ -1,0 +1,187 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
+import { isUniqueViolation } from '../db/knex.ts';
+import { HttpError } from '../errors.ts';
+import type { ContentRow } from '../repositories/contents.ts';
+import type { Repositories } from '../repositories/index.ts';
+import { type ByteRange, objectKey } from '../storage/types.ts';
+import type { StorageCluster } from './cluster.ts';
+import { fanOut } from './fan-out.ts';
+import { newId } from './ids.ts';
+
+export interface IngestRequest {
+  declaredSha1: string;
+  size: number;
+  /** Opens the bytes from the start; called again only to fill a replica that failed. */
+  open: () => Readable;
+}
+
+interface Digests {
+  sha1: string;
+  sha256: string;
+  size: number;
+}
+
+/**
+ * Turns verified bytes into a content row with replicas, and reads them back. The server never
+ * trusts a hash it did not compute: the one ordered pass over the bytes computes SHA-1 and
+ * SHA-256 while streaming them to the nodes, and an object is published on a node only after the
+ * SHA-1 matched (PutOptions.beforeCommit). Rows commit only after the bytes are on the nodes.
+ */
+export class ContentStore {
+  constructor(
+    private readonly repos: Repositories,
+    private readonly cluster: StorageCluster,
+    private readonly log: FastifyBaseLogger,
+    private readonly now: () => number,
+  ) {}
+
+  async ingest(request: IngestRequest): Promise<ContentRow> {
+    const existing = await this.repos.contents.findBySha1(request.declaredSha1);
+    if (existing?.state === 'ready') {
+      // Known content: the bytes still have to prove they are what they claim, but need no copy.
+      const digests = await hashStream(request.open());
+      this.check(request, digests, existing);
+      return existing;
+    }
+    if (existing) throw new HttpError('storage_unavailable', 'this content is being removed; retry shortly');
+
+    const { digests, nodeIds } = await this.store(request);
+    return this.register(digests, nodeIds);
+  }
+
+  private check(request: IngestRequest, digests: Digests, existing?: ContentRow): void {
+    if (digests.sha1 !== request.declaredSha1 || digests.size !== request.size) {
+      throw new HttpError('hash_mismatch', 'the uploaded bytes do not hash to the declared sha1', {
+        expected: request.declaredSha1,
+        actual: digests.sha1,
+      });
+    }
+    if (existing && (existing.sha256 !== digests.sha256 || Number(existing.size) !== digests.size)) {
+      // Same SHA-1, different bytes: a collision. Never merge it into the stored content.
+      throw new HttpError(
+        'content_collision',
+        'content with this sha1 but different bytes is already stored',
+      );
+    }
+  }
+
+  private async store(request: IngestRequest): Promise<{ digests: Digests; nodeIds: string[] }> {
+    const candidates = this.cluster.placement(request.declaredSha1, request.size);
+    const want = Math.min(this.cluster.wantedReplicas(), candidates.length);
+    if (want === 0) throw new HttpError('storage_unavailable', 'no storage node is up');
+    const key = objectKey(request.declaredSha1);
+
+    const sha1 = createHash('sha1');
+    const sha256 = createHash('sha256');
+    let size = 0;
+    const source = request.open();
+    const { branches, done } = fanOut(source, want, (chunk) => {
+      sha1.update(chunk);
+      sha256.update(chunk);
+      size += chunk.length;
+    });
+    let digests: Digests | undefined;
+    const verified = done.then(() => {
+      digests = { sha1: sha1.digest('hex'), sha256: sha256.digest('hex'), size };
+      this.check(request, digests);
+    });
+    verified.catch(() => undefined);
+    const first = candidates.slice(0, want);
+    const results = await Promise.allSettled(
+      first.map((node, i) =>
+        node.driver.put(key, branches[i] as Readable, request.size, { beforeCommit: () => verified }),
+      ),
+    );
+    await verified; // a mismatch or a source failure ends here, with nothing published
+    const stored: string[] = [];
+    results.forEach((result, i) => {
+      const node = first[i];
+      if (!node) return;
+      if (result.status === 'fulfilled') stored.push(node.id);
+      else {
+        this.cluster.reportFailure(node.id);
+        this.log.warn(
+          { node: node.driver.name, err: result.reason },
+          'replica write failed; trying another node',
+        );
+      }
+    });
+    // A node that failed mid-write is replaced by the next candidate, from a fresh read.
+    for (const node of candidates.slice(want)) {
+      if (stored.length >= want) break;
+      try {
+        await node.driver.put(key, request.open(), request.size);
+        stored.push(node.id);
+      } catch (error) {
+        this.cluster.reportFailure(node.id);
+        this.log.warn({ node: node.driver.name, err: error }, 'replacement replica write failed');
+      }
+    }
+    if (stored.length === 0 || !digests) {
+      throw new HttpError('storage_unavailable', 'no storage node accepted the content');
+    }
+    return { digests, nodeIds: stored };
+  }
+
+  private async register(digests: Digests, nodeIds: string[]): Promise<ContentRow> {
+    const now = this.now();
+    const row: ContentRow = {
+      id: newId(),
+      sha1: digests.sha1,
+      sha256: digests.sha256,
+      size: digests.size,
+      state: 'ready',
+      created_at: now,
+      unreferenced_since: now,
+    };
+    try {
+      await this.repos.transaction(async (tx) => {
+        await tx.contents.insert(row);
+        await tx.contents.addReplicas(row.id, nodeIds, now);
+      });
+      return row;
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      // Another upload of the same bytes won the race: a dedupe hit, not a failure. Our copies
+      // sit under the same content-addressed keys, so they count as replicas of the winner.
+      const winner = await this.repos.contents.findBySha1(digests.sha1);
+      if (!winner) throw error;
+      if (winner.sha256 !== digests.sha256) {
+        throw new HttpError(
+          'content_collision',
+          'content with this sha1 but different bytes is already stored',
+        );
+      }
+      await this.repos.contents.addReplicas(winner.id, nodeIds, now);
+      return winner;
+    }
+  }
+
+  async open(content: ContentRow, range?: ByteRange): Promise<Readable> {
+    const replicas = await this.repos.contents.replicasOf(content.id);
+    const usable = replicas.filter((r) => r.state === 'ok').map((r) => r.node_id);
+    return this.cluster.open(content.sha1, usable, range);
+  }
+
+  async readRange(content: ContentRow, offset: number, length: number): Promise<Buffer> {
+    if (length === 0) return Buffer.alloc(0);
+    const stream = await this.open(content, { start: offset, end: offset + length - 1 });
+    const parts: Buffer[] = [];
+    for await (const part of stream) parts.push(part as Buffer);
+    return Buffer.concat(parts);
+  }
+}
+
+async function hashStream(source: Readable): Promise<Digests> {
+  const sha1 = createHash('sha1');
+  const sha256 = createHash('sha256');
+  let size = 0;
+  for await (const chunk of source) {
+    sha1.update(chunk as Buffer);
+    sha256.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { sha1: sha1.digest('hex'), sha256: sha256.digest('hex'), size };
+}

@@ -1,0 +1,246 @@
+import type { FileEntry, FileList, ListFilesQuery, PatchFileBody } from '@dfs/shared';
+import mime from 'mime-types';
+import { isUniqueViolation } from '../db/knex.ts';
+import { HttpError, notFound } from '../errors.ts';
+import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
+import type { Repositories } from '../repositories/index.ts';
+import { newId } from './ids.ts';
+import { assertValidName, suffixedName } from './names.ts';
+
+const ROOT = '';
+const MAX_SUFFIX = 1000;
+
+export function toFileEntry(row: FileRowWithSha1): FileEntry {
+  return {
+    id: row.id,
+    kind: row.kind,
+    name: row.name,
+    parentId: row.parent_id === ROOT ? null : row.parent_id,
+    size: Number(row.size),
+    sha1: row.sha1 ?? null,
+    mime: row.mime,
+    createdAt: new Date(Number(row.created_at)).toISOString(),
+    updatedAt: new Date(Number(row.updated_at)).toISOString(),
+    trashedAt: row.trashed_at === null ? null : new Date(Number(row.trashed_at)).toISOString(),
+  };
+}
+
+export interface NewFile {
+  userId: string;
+  parentId: string;
+  name: string;
+  contentId: string;
+  sha1: string;
+  size: number;
+}
+
+/** The per-user tree: folders, names, trash. Content rows are never touched by a rename. */
+export class FileService {
+  constructor(
+    private readonly repos: Repositories,
+    private readonly now: () => number,
+  ) {}
+
+  /** '' for the root; otherwise the id of one of the user's live folders. */
+  async resolveParent(
+    userId: string,
+    parentId: string | null | undefined,
+    repos = this.repos,
+  ): Promise<string> {
+    if (parentId === null || parentId === undefined || parentId === ROOT) return ROOT;
+    const parent = await repos.files.find(userId, parentId, 'active');
+    if (!parent) throw notFound('parent folder not found');
+    if (parent.kind !== 'folder') throw new HttpError('not_a_folder', 'parent is not a folder');
+    return parent.id;
+  }
+
+  async get(userId: string, id: string): Promise<FileEntry> {
+    return toFileEntry(await this.row(userId, id));
+  }
+
+  async row(userId: string, id: string, status?: FileRow['status']): Promise<FileRowWithSha1> {
+    const row = await this.repos.files.find(userId, id, status);
+    if (!row) throw notFound('file not found');
+    return row;
+  }
+
+  async list(userId: string, query: ListFilesQuery): Promise<FileList> {
+    const options = {
+      sort: query.sort ?? 'name',
+      order: query.order ?? 'asc',
+      limit: query.limit ?? null,
+      offset: query.offset ?? 0,
+    };
+    const filter = query.q
+      ? { query: query.q }
+      : { parentId: await this.resolveParent(userId, query.parentId) };
+    const { items, total } = await this.repos.files.list(userId, filter, options);
+    return { items: items.map(toFileEntry), total };
+  }
+
+  async listTrash(userId: string, query: ListFilesQuery): Promise<FileList> {
+    const { items, total } = await this.repos.files.list(
+      userId,
+      { trashRoots: true },
+      {
+        sort: query.sort ?? 'updatedAt',
+        order: query.order ?? 'desc',
+        limit: query.limit ?? null,
+        offset: query.offset ?? 0,
+      },
+    );
+    return { items: items.map(toFileEntry), total };
+  }
+
+  async createFolder(userId: string, name: string, parentId?: string | null): Promise<FileEntry> {
+    assertValidName(name);
+    const parent = await this.resolveParent(userId, parentId);
+    const now = this.now();
+    const row = this.newRow({ userId, parentId: parent, name, kind: 'folder', now });
+    try {
+      await this.repos.files.insert(row);
+    } catch (error) {
+      if (isUniqueViolation(error))
+        throw new HttpError('name_conflict', `"${name}" already exists in this folder`);
+      throw error;
+    }
+    return toFileEntry({ ...row, sha1: null });
+  }
+
+  /**
+   * Adds an uploaded file; a name already used in the folder gets a ` (n)` suffix rather than
+   * failing an upload whose bytes are already stored.
+   */
+  async addFile(file: NewFile, repos = this.repos): Promise<FileEntry> {
+    assertValidName(file.name);
+    const now = this.now();
+    for (let n = 0; n <= MAX_SUFFIX; n++) {
+      const name = n === 0 ? file.name : suffixedName(file.name, n);
+      const row: FileRow = {
+        ...this.newRow({ userId: file.userId, parentId: file.parentId, name, kind: 'file', now }),
+        content_id: file.contentId,
+        size: file.size,
+        mime: mime.lookup(name) || 'application/octet-stream',
+      };
+      try {
+        await repos.files.insert(row);
+        await repos.contents.markReferenced(file.contentId);
+        return toFileEntry({ ...row, sha1: file.sha1 });
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+      }
+    }
+    throw new HttpError('name_conflict', `too many files named "${file.name}" in this folder`);
+  }
+
+  async patch(userId: string, id: string, body: PatchFileBody): Promise<FileEntry> {
+    const row = await this.row(userId, id, 'active');
+    const patch: Partial<FileRow> = { updated_at: this.now() };
+    if (body.name !== undefined) {
+      assertValidName(body.name);
+      patch.name = body.name;
+      patch.live_name = body.name;
+      if (row.kind === 'file') patch.mime = mime.lookup(body.name) || 'application/octet-stream';
+    }
+    if (body.parentId !== undefined) {
+      const target = await this.resolveParent(userId, body.parentId);
+      if (row.kind === 'folder') await this.assertNotInside(userId, target, row.id);
+      patch.parent_id = target;
+    }
+    try {
+      await this.repos.files.update(row.id, patch);
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        throw new HttpError(
+          'name_conflict',
+          `"${patch.name ?? row.name}" already exists in the target folder`,
+        );
+      }
+      throw error;
+    }
+    return this.get(userId, id);
+  }
+
+  /** Refuses to move a folder into itself or anywhere below it. */
+  private async assertNotInside(userId: string, target: string, folderId: string): Promise<void> {
+    for (let at = target, depth = 0; at !== ROOT; depth++) {
+      if (at === folderId)
+        throw new HttpError('move_into_itself', 'a folder cannot move into itself or its subfolders');
+      if (depth > 10_000) throw new HttpError('internal', 'folder tree has a cycle');
+      at = (await this.repos.files.parentOf(userId, at)) ?? ROOT;
+    }
+  }
+
+  async trash(userId: string, id: string): Promise<void> {
+    await this.row(userId, id, 'active');
+    await this.repos.transaction((tx) => tx.files.trash(userId, id, this.now()));
+  }
+
+  /**
+   * Restores to the original folder under the original name when both are still available;
+   * otherwise to the root, with a ` (n)` suffix if the root already has that name.
+   */
+  async restore(userId: string, id: string): Promise<FileEntry> {
+    const row = await this.trashRoot(userId, id);
+    const now = this.now();
+    await this.repos.transaction(async (tx) => {
+      const parent =
+        row.parent_id === ROOT ? undefined : await tx.files.find(userId, row.parent_id, 'active');
+      const placeIsThere = row.parent_id === ROOT || parent !== undefined;
+      if (placeIsThere && !(await tx.files.findLiveByName(userId, row.parent_id, row.name))) {
+        await tx.files.restore(userId, id, row.parent_id, row.name, now);
+        return;
+      }
+      for (let n = 0; n <= MAX_SUFFIX; n++) {
+        const name = n === 0 ? row.name : suffixedName(row.name, n);
+        if (!(await tx.files.findLiveByName(userId, ROOT, name))) {
+          await tx.files.restore(userId, id, ROOT, name, now);
+          return;
+        }
+      }
+      throw new HttpError('name_conflict', `too many entries named "${row.name}" at the root`);
+    });
+    return this.get(userId, id);
+  }
+
+  /** Deletes a trashed entry (and what went to the trash with it) for good. */
+  async purge(userId: string, id: string): Promise<void> {
+    await this.trashRoot(userId, id);
+    const now = this.now();
+    await this.repos.transaction(async (tx) => {
+      const contentIds = await tx.files.purge(userId, id);
+      for (const contentId of contentIds) await tx.contents.refreshReference(contentId, now);
+    });
+  }
+
+  private async trashRoot(userId: string, id: string): Promise<FileRowWithSha1> {
+    const row = await this.repos.files.find(userId, id, 'trashed');
+    if (!row || row.trash_root_id !== row.id) throw notFound('not in the trash');
+    return row;
+  }
+
+  private newRow(input: {
+    userId: string;
+    parentId: string;
+    name: string;
+    kind: FileRow['kind'];
+    now: number;
+  }) {
+    return {
+      id: newId(),
+      user_id: input.userId,
+      parent_id: input.parentId,
+      kind: input.kind,
+      name: input.name,
+      live_name: input.name,
+      content_id: null,
+      size: 0,
+      mime: null,
+      status: 'active',
+      trash_root_id: null,
+      trashed_at: null,
+      created_at: input.now,
+      updated_at: input.now,
+    } satisfies FileRow;
+  }
+}

@@ -1,0 +1,265 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
+import { random, sha1 } from '../support/bytes.ts';
+import { CHUNK, uploader } from '../support/uploads.ts';
+
+describe('files and folders', () => {
+  let t: TestApp;
+  let alice: Awaited<ReturnType<TestApp['user']>>;
+  let bob: Awaited<ReturnType<TestApp['user']>>;
+  const req = (method: string, url: string, headers: Record<string, string>, payload?: object) =>
+    t.app.inject({ method: method as 'GET', url, headers, payload });
+  const folder = async (name: string, parentId?: string, who = alice) =>
+    (await req('POST', '/api/folders', who.headers, { name, parentId })).json().file;
+
+  beforeAll(async () => {
+    t = await startTestApp({ DFS_CHUNK_SIZE: String(CHUNK) });
+    alice = await t.user('alice');
+    bob = await t.user('bob');
+  });
+  afterAll(() => t.close());
+
+  it('creates folders, lists them with sort, order and paging', async () => {
+    const docs = await folder('docs');
+    expect(docs).toMatchObject({ kind: 'folder', name: 'docs', parentId: null, size: 0, sha1: null });
+    const up = uploader(t, alice.headers);
+    await up.upload(random(300), 'b.txt', docs.id);
+    await up.upload(random(100), 'a.txt', docs.id);
+    await up.upload(random(200), 'c.txt', docs.id);
+    await folder('zz-sub', docs.id);
+
+    const list = (q: string) =>
+      req('GET', `/api/files?parentId=${docs.id}&${q}`, alice.headers).then((r) => r.json());
+    // Folders come first when sorting by name.
+    expect((await list('sort=name')).items.map((f: { name: string }) => f.name)).toEqual([
+      'zz-sub',
+      'a.txt',
+      'b.txt',
+      'c.txt',
+    ]);
+    expect((await list('sort=size&order=desc')).items.map((f: { name: string }) => f.name)).toEqual([
+      'b.txt',
+      'c.txt',
+      'a.txt',
+      'zz-sub',
+    ]);
+    const page = await list('sort=name&limit=2&offset=1');
+    expect(page.total).toBe(4);
+    expect(page.items.map((f: { name: string }) => f.name)).toEqual(['a.txt', 'b.txt']);
+    // A limit above the total returns everything (the old "recent N" query).
+    const recent = await list('sort=createdAt&order=desc&limit=1000');
+    expect(recent.items).toHaveLength(4);
+    expect(recent.items[0].name).toBe('zz-sub');
+  });
+
+  it('searches by name across the whole tree, case-insensitively, with wildcards taken literally', async () => {
+    const deep = await folder('deep');
+    const deeper = await folder('deeper', deep.id);
+    const up = uploader(t, alice.headers);
+    await up.upload(random(10), 'Quarterly_Report.PDF', deeper.id);
+    await up.upload(random(10), 'quarterly-notes.txt');
+    const res = (await req('GET', '/api/files?q=quarterly', alice.headers)).json();
+    expect(res.items.map((f: { name: string }) => f.name).sort()).toEqual([
+      'Quarterly_Report.PDF',
+      'quarterly-notes.txt',
+    ]);
+    expect((await req('GET', '/api/files?q=y_R', alice.headers)).json().total).toBe(1);
+    expect((await req('GET', '/api/files?q=%25', alice.headers)).json().total).toBe(0);
+    expect((await req('GET', '/api/files?q=quarterly', bob.headers)).json().total).toBe(0);
+  });
+
+  it('rejects invalid names and duplicate folder names', async () => {
+    for (const name of ['', '.', '..', 'a/b', 'x\0y', 'é'.repeat(128)]) {
+      const res = await req('POST', '/api/folders', alice.headers, { name });
+      expect(res.statusCode, JSON.stringify(name)).toBe(400);
+    }
+    await folder('unique');
+    const dup = await req('POST', '/api/folders', alice.headers, { name: 'unique' });
+    expect(dup.statusCode).toBe(409);
+    expect(errorCode(dup)).toBe('name_conflict');
+    // Names are case-sensitive on every database.
+    expect((await req('POST', '/api/folders', alice.headers, { name: 'UNIQUE' })).statusCode).toBe(201);
+  });
+
+  it('renames and moves with name_conflict, and refuses a folder into its own subtree', async () => {
+    const a = await folder('move-a');
+    const b = await folder('move-b', a.id);
+    const c = await folder('move-c', b.id);
+    const up = uploader(t, alice.headers);
+    const f = await up.upload(random(50), 'f.txt', a.id);
+    await up.upload(random(50), 'f.txt', c.id);
+
+    const renamed = await req('PATCH', `/api/files/${f.id}`, alice.headers, { name: 'g.md' });
+    expect(renamed.statusCode).toBe(200);
+    expect(renamed.json().file).toMatchObject({ name: 'g.md', mime: 'text/markdown', sha1: f.sha1 });
+
+    const moved = await req('PATCH', `/api/files/${f.id}`, alice.headers, { parentId: c.id, name: 'f.txt' });
+    expect(moved.statusCode).toBe(409);
+    expect(errorCode(moved)).toBe('name_conflict');
+    const ok = await req('PATCH', `/api/files/${f.id}`, alice.headers, { parentId: c.id });
+    expect(ok.json().file.parentId).toBe(c.id);
+    const toRoot = await req('PATCH', `/api/files/${f.id}`, alice.headers, { parentId: null });
+    expect(toRoot.json().file.parentId).toBeNull();
+
+    for (const target of [a.id, b.id, c.id]) {
+      const res = await req('PATCH', `/api/files/${a.id}`, alice.headers, { parentId: target });
+      expect(res.statusCode).toBe(400);
+      expect(errorCode(res)).toBe('move_into_itself');
+    }
+    const intoFile = await req('PATCH', `/api/files/${a.id}`, alice.headers, { parentId: f.id });
+    expect(errorCode(intoFile)).toBe('not_a_folder');
+  });
+
+  it("treats another user's ids as unknown everywhere", async () => {
+    const secret = await folder('secret');
+    const file = await uploader(t, alice.headers).upload(random(64), 'secret.txt', secret.id);
+    const calls = [
+      req('GET', `/api/files/${file.id}`, bob.headers),
+      req('GET', `/api/files/${file.id}/content`, bob.headers),
+      req('PATCH', `/api/files/${file.id}`, bob.headers, { name: 'mine' }),
+      req('DELETE', `/api/files/${file.id}`, bob.headers),
+      req('GET', `/api/files?parentId=${secret.id}`, bob.headers),
+      req('POST', '/api/folders', bob.headers, { name: 'x', parentId: secret.id }),
+      req('POST', `/api/files/${file.id}/shares`, bob.headers, {}),
+      req('GET', `/api/contents/${file.sha1}`, bob.headers),
+      req('POST', `/api/trash/${file.id}/restore`, bob.headers),
+      req('DELETE', `/api/trash/${file.id}`, bob.headers),
+    ];
+    for (const res of await Promise.all(calls)) {
+      expect(res.statusCode).toBe(404);
+      expect(errorCode(res)).toBe('not_found');
+    }
+    expect((await req('GET', `/api/contents/${file.sha1}`, alice.headers)).json()).toMatchObject({
+      sha1: file.sha1,
+      size: 64,
+      replicas: [expect.objectContaining({ state: 'ok' })],
+    });
+  });
+
+  it('trashes a folder with its subtree, restores it, and deletes forever', async () => {
+    const up = uploader(t, alice.headers);
+    const top = await folder('trash-top');
+    const inner = await folder('inner', top.id);
+    const file = await up.upload(random(77), 'doomed.txt', inner.id);
+
+    expect((await req('DELETE', `/api/files/${top.id}`, alice.headers)).statusCode).toBe(204);
+    expect((await req('GET', `/api/files?q=doomed`, alice.headers)).json().total).toBe(0);
+    const trash = (await req('GET', '/api/trash', alice.headers)).json();
+    expect(trash.items.map((f: { id: string }) => f.id)).toEqual([top.id]);
+    expect(trash.items[0].trashedAt).toEqual(expect.any(String));
+    // The name is free again while the old one sits in the trash.
+    const twin = await folder('trash-top');
+
+    const restored = await req('POST', `/api/trash/${top.id}/restore`, alice.headers);
+    expect(restored.statusCode).toBe(200);
+    // The place was taken: back at the root under a suffixed name, with its subtree.
+    expect(restored.json().file).toMatchObject({ name: 'trash-top (1)', parentId: null });
+    expect((await req('GET', `/api/files?q=doomed`, alice.headers)).json().items[0].id).toBe(file.id);
+    await req('DELETE', `/api/files/${twin.id}`, alice.headers);
+
+    // A file restored into a folder that still exists goes back where it was.
+    await req('DELETE', `/api/files/${file.id}`, alice.headers);
+    const back = (await req('POST', `/api/trash/${file.id}/restore`, alice.headers)).json().file;
+    expect(back).toMatchObject({ parentId: inner.id, name: 'doomed.txt' });
+
+    // Delete forever: only from the trash.
+    expect((await req('DELETE', `/api/trash/${file.id}`, alice.headers)).statusCode).toBe(404);
+    await req('DELETE', `/api/files/${file.id}`, alice.headers);
+    expect((await req('DELETE', `/api/trash/${file.id}`, alice.headers)).statusCode).toBe(204);
+    expect((await req('GET', `/api/files/${file.id}`, alice.headers)).statusCode).toBe(404);
+    const content = await t.app.services.repos.contents.findBySha1(file.sha1);
+    expect(content?.unreferenced_since).not.toBeNull();
+  });
+
+  it('restores to the root when the original folder is gone', async () => {
+    const up = uploader(t, alice.headers);
+    const box = await folder('box');
+    const file = await up.upload(random(33), 'orphan.txt', box.id);
+    await req('DELETE', `/api/files/${file.id}`, alice.headers);
+    await req('DELETE', `/api/files/${box.id}`, alice.headers);
+    await req('DELETE', `/api/trash/${box.id}`, alice.headers);
+    const back = (await req('POST', `/api/trash/${file.id}/restore`, alice.headers)).json().file;
+    expect(back).toMatchObject({ parentId: null, name: 'orphan.txt' });
+  });
+
+  it('keeps per-user names off the shared content row', async () => {
+    const data = random(CHUNK + 9);
+    const a = await uploader(t, alice.headers).upload(data, 'a.txt');
+    const b = await uploader(t, bob.headers).upload(data, 'b.txt');
+    expect(b.instant).toBe(true);
+    await req('PATCH', `/api/files/${a.id}`, alice.headers, { name: 'renamed.txt' });
+    expect((await req('GET', `/api/files/${b.id}`, bob.headers)).json().file.name).toBe('b.txt');
+    expect(a.sha1).toBe(sha1(data));
+  });
+
+  describe('one-request multipart upload', () => {
+    const form = (name: string, data: Buffer, parentId?: string) => {
+      const boundary = '----dfs-test-boundary';
+      const parts: Buffer[] = [];
+      if (parentId) {
+        parts.push(
+          Buffer.from(
+            `--${boundary}\r\nContent-Disposition: form-data; name="parentId"\r\n\r\n${parentId}\r\n`,
+          ),
+        );
+      }
+      parts.push(
+        Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+        ),
+        data,
+        Buffer.from(`\r\n--${boundary}--\r\n`),
+      );
+      return {
+        payload: Buffer.concat(parts),
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      };
+    };
+
+    it('stores the file with the same verification and dedupe as the chunked path', async () => {
+      const dir = await folder('forms');
+      const data = random(CHUNK * 2 + 17);
+      const { payload, headers } = form('form.bin', data, dir.id);
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/api/files',
+        payload,
+        headers: { ...headers, ...alice.headers },
+      });
+      expect(res.statusCode).toBe(201);
+      expect(res.json().file).toMatchObject({
+        name: 'form.bin',
+        size: data.length,
+        sha1: sha1(data),
+        parentId: dir.id,
+      });
+      const again = await t.app.inject({
+        method: 'POST',
+        url: '/api/files',
+        ...form('copy.bin', data),
+        headers: { ...form('copy.bin', data).headers, ...bob.headers },
+      });
+      expect(again.statusCode).toBe(201);
+      expect(await t.app.services.db('contents').where({ sha1: sha1(data) })).toHaveLength(1);
+    });
+
+    it('rejects a form without a file field and a non-multipart body', async () => {
+      const boundary = 'b';
+      const payload = `--${boundary}\r\nContent-Disposition: form-data; name="other"\r\n\r\nx\r\n--${boundary}--\r\n`;
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/api/files',
+        payload,
+        headers: { ...alice.headers, 'content-type': `multipart/form-data; boundary=${boundary}` },
+      });
+      expect(res.statusCode).toBe(400);
+      const json = await t.app.inject({
+        method: 'POST',
+        url: '/api/files',
+        payload: {},
+        headers: alice.headers,
+      });
+      expect(json.statusCode).toBe(415);
+    });
+  });
+});

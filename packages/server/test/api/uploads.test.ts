@@ -1,0 +1,323 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
+import { chunksOf, md5Base64, proofFor, random, sha1 } from '../support/bytes.ts';
+import { CHUNK, uploader } from '../support/uploads.ts';
+
+describe('chunked upload', () => {
+  let t: TestApp;
+  let alice: Awaited<ReturnType<TestApp['user']>>;
+  let bob: Awaited<ReturnType<TestApp['user']>>;
+  let up: ReturnType<typeof uploader>;
+  let bobUp: ReturnType<typeof uploader>;
+
+  beforeAll(async () => {
+    t = await startTestApp({ DFS_CHUNK_SIZE: String(CHUNK), DFS_MAX_FILE_SIZE: String(CHUNK * 40) });
+    alice = await t.user('alice');
+    bob = await t.user('bob');
+    up = uploader(t, alice.headers);
+    bobUp = uploader(t, bob.headers);
+  });
+  afterAll(() => t.close());
+
+  it('creates a session, takes chunks in any order and in parallel, and completes', async () => {
+    const data = random(CHUNK * 3 + 1234);
+    const created = await up.create({ name: 'report.pdf', size: data.length, sha1: sha1(data) });
+    expect(created.statusCode).toBe(201);
+    const session = created.json();
+    expect(session).toMatchObject({ status: 'created', chunkSize: CHUNK, chunkCount: 4, receivedChunks: [] });
+    expect(Date.parse(session.expiresAt)).toBeGreaterThan(Date.now());
+
+    const chunks = chunksOf(data, CHUNK);
+    const results = await Promise.all(chunks.map((c, i) => up.put(session.uploadId, i, c)).reverse());
+    expect(results.map((r) => r.statusCode)).toEqual([204, 204, 204, 204]);
+    // Re-sending a stored chunk is harmless.
+    expect((await up.put(session.uploadId, 1, chunks[1] as Buffer)).statusCode).toBe(204);
+
+    const state = (await up.get(session.uploadId)).json();
+    expect(state.receivedChunks).toEqual([0, 1, 2, 3]);
+    expect(state).toMatchObject({ name: 'report.pdf', size: data.length, sha1: sha1(data) });
+
+    const done = await up.complete(session.uploadId);
+    expect(done.statusCode).toBe(201);
+    const file = done.json().file;
+    expect(file).toMatchObject({
+      kind: 'file',
+      name: 'report.pdf',
+      size: data.length,
+      sha1: sha1(data),
+      parentId: null,
+    });
+    expect(file.mime).toBe('application/pdf');
+
+    // complete twice returns the same file; concurrent completes agree too.
+    const again = await up.complete(session.uploadId);
+    expect(again.statusCode).toBe(201);
+    expect(again.json().file.id).toBe(file.id);
+    // Staged bytes are freed once the content is on the nodes.
+    expect(existsSync(path.join(t.dataDir, 'staging', session.uploadId))).toBe(false);
+  });
+
+  it('completes concurrently called completes with one file', async () => {
+    const data = random(CHUNK + 5);
+    const { uploadId } = (await up.create({ name: 'twice.bin', size: data.length, sha1: sha1(data) })).json();
+    for (const [i, c] of chunksOf(data, CHUNK).entries()) await up.put(uploadId, i, c);
+    const [a, b] = await Promise.all([up.complete(uploadId), up.complete(uploadId)]);
+    expect(a.statusCode).toBe(201);
+    expect(b.statusCode).toBe(201);
+    expect(a.json().file.id).toBe(b.json().file.id);
+  });
+
+  it('returns an unfinished upload of the same content as resumed', async () => {
+    const data = random(CHUNK * 2 + 10);
+    const first = (await up.create({ name: 'resume.bin', size: data.length, sha1: sha1(data) })).json();
+    await up.put(first.uploadId, 1, chunksOf(data, CHUNK)[1] as Buffer);
+    const again = await up.create({ name: 'resume.bin', size: data.length, sha1: sha1(data) });
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toMatchObject({ status: 'resumed', uploadId: first.uploadId, receivedChunks: [1] });
+    // Another user never resumes someone else's upload.
+    const other = await bobUp.create({ name: 'resume.bin', size: data.length, sha1: sha1(data) });
+    expect(other.statusCode).toBe(201);
+    expect(other.json().uploadId).not.toBe(first.uploadId);
+  });
+
+  describe('rejects bad chunks with clear errors and keeps nothing', () => {
+    const data = random(CHUNK * 2 + 100);
+    let uploadId: string;
+    beforeAll(async () => {
+      uploadId = (await up.create({ name: 'strict.bin', size: data.length, sha1: sha1(data) })).json()
+        .uploadId;
+    });
+
+    it('wrong Content-MD5 → 400 checksum_mismatch', async () => {
+      const chunk = chunksOf(data, CHUNK)[0] as Buffer;
+      const res = await up.put(uploadId, 0, chunk, { 'content-md5': md5Base64(Buffer.from('other')) });
+      expect(res.statusCode).toBe(400);
+      expect(errorCode(res)).toBe('checksum_mismatch');
+      expect((await up.get(uploadId)).json().receivedChunks).toEqual([]);
+    });
+
+    it('malformed Content-MD5 → 400 bad_request', async () => {
+      const res = await up.put(uploadId, 0, chunksOf(data, CHUNK)[0] as Buffer, { 'content-md5': 'abc' });
+      expect(res.statusCode).toBe(400);
+      expect(errorCode(res)).toBe('bad_request');
+    });
+
+    it('index past the end → 400 bad_chunk_index; a negative one → 400', async () => {
+      const res = await up.put(uploadId, 3, Buffer.alloc(10));
+      expect(res.statusCode).toBe(400);
+      expect(errorCode(res)).toBe('bad_chunk_index');
+      const negative = await up.put(uploadId, -1, Buffer.alloc(10));
+      expect(negative.statusCode).toBe(400);
+    });
+
+    it('a chunk of the wrong size → 400 bad_chunk_size (short, long, and the last chunk)', async () => {
+      for (const [index, size] of [
+        [0, CHUNK - 1],
+        [0, CHUNK + 1],
+        [2, 99],
+      ] as const) {
+        const res = await up.put(uploadId, index, random(size));
+        expect(res.statusCode).toBe(400);
+        expect(errorCode(res)).toBe('bad_chunk_size');
+      }
+      expect((await up.get(uploadId)).json().receivedChunks).toEqual([]);
+    });
+
+    it('compressed bodies → 415', async () => {
+      const res = await up.put(uploadId, 0, chunksOf(data, CHUNK)[0] as Buffer, {
+        'content-encoding': 'gzip',
+      });
+      expect(res.statusCode).toBe(415);
+      expect(errorCode(res)).toBe('unsupported_media_type');
+    });
+
+    it('complete with chunks missing → 409 incomplete with the missing indexes', async () => {
+      await up.put(uploadId, 1, chunksOf(data, CHUNK)[1] as Buffer);
+      const res = await up.complete(uploadId);
+      expect(res.statusCode).toBe(409);
+      expect(res.json().error).toMatchObject({ code: 'incomplete', missing: [0, 2] });
+    });
+
+    it("another user's upload id is 404 for every verb", async () => {
+      expect((await bobUp.get(uploadId)).statusCode).toBe(404);
+      expect((await bobUp.put(uploadId, 0, chunksOf(data, CHUNK)[0] as Buffer)).statusCode).toBe(404);
+      expect((await bobUp.complete(uploadId)).statusCode).toBe(404);
+      expect((await bobUp.abort(uploadId)).statusCode).toBe(404);
+      expect((await up.get(uploadId)).statusCode).toBe(200);
+    });
+  });
+
+  it('discards a liar: declared sha1 ≠ content registers nothing', async () => {
+    const data = random(CHUNK + 7);
+    const claimed = sha1(random(16));
+    const { uploadId } = (await up.create({ name: 'liar.bin', size: data.length, sha1: claimed })).json();
+    for (const [i, c] of chunksOf(data, CHUNK).entries()) await up.put(uploadId, i, c);
+    const res = await up.complete(uploadId);
+    expect(res.statusCode).toBe(422);
+    expect(errorCode(res)).toBe('hash_mismatch');
+    expect((await up.get(uploadId)).statusCode).toBe(404);
+    const content = await t.app.services.repos.contents.findBySha1(claimed);
+    expect(content).toBeUndefined();
+    expect(await t.app.services.repos.contents.findBySha1(sha1(data))).toBeUndefined();
+    const listed = await t.app.inject({ url: '/api/files?q=liar', headers: alice.headers });
+    expect(listed.json().total).toBe(0);
+    expect(existsSync(path.join(t.dataDir, 'staging', uploadId))).toBe(false);
+  });
+
+  it('refuses an oversize file and an invalid name up front', async () => {
+    const big = await up.create({ name: 'huge.iso', size: CHUNK * 41, sha1: sha1('x') });
+    expect(big.statusCode).toBe(413);
+    expect(errorCode(big)).toBe('file_too_large');
+    for (const name of ['..', '.', 'a/b', 'nul\0byte', 'x'.repeat(256), 'é'.repeat(128)]) {
+      const res = await up.create({ name, size: 1, sha1: sha1('y') });
+      expect(res.statusCode, name).toBe(400);
+    }
+  });
+
+  it('aborts: 204, the session is gone and its bytes freed', async () => {
+    const data = random(CHUNK + 1);
+    const { uploadId } = (await up.create({ name: 'abort.bin', size: data.length, sha1: sha1(data) })).json();
+    await up.put(uploadId, 0, chunksOf(data, CHUNK)[0] as Buffer);
+    expect(existsSync(path.join(t.dataDir, 'staging', uploadId))).toBe(true);
+    expect((await up.abort(uploadId)).statusCode).toBe(204);
+    expect((await up.get(uploadId)).statusCode).toBe(404);
+    expect(existsSync(path.join(t.dataDir, 'staging', uploadId))).toBe(false);
+  });
+
+  describe('instant upload', () => {
+    const data = random(CHUNK * 2 + 333);
+    beforeAll(async () => {
+      await up.upload(data, 'original.bin');
+    });
+
+    it('challenges a known hash and accepts only a correct, fresh proof', async () => {
+      const ask = () => bobUp.create({ name: 'mine.bin', size: data.length, sha1: sha1(data) });
+      const first = await ask();
+      expect(first.statusCode).toBe(200);
+      const { challenge } = first.json();
+      expect(first.json().status).toBe('challenge');
+      expect(challenge.offset + challenge.length).toBeLessThanOrEqual(data.length);
+      expect(challenge.length).toBeGreaterThan(0);
+
+      // Knowing only the hash: a guessed proof fails and burns the challenge.
+      const guess = await bobUp.create({
+        name: 'mine.bin',
+        size: data.length,
+        sha1: sha1(data),
+        proof: { challengeId: challenge.id, sha1: sha1(challenge.nonce) },
+      });
+      expect(guess.statusCode).toBe(403);
+      expect(errorCode(guess)).toBe('proof_failed');
+      const replay = await bobUp.create({
+        name: 'mine.bin',
+        size: data.length,
+        sha1: sha1(data),
+        proof: { challengeId: challenge.id, sha1: proofFor(data, challenge) },
+      });
+      expect(replay.statusCode).toBe(403);
+
+      const second = (await ask()).json().challenge;
+      const ok = await bobUp.create({
+        name: 'mine.bin',
+        size: data.length,
+        sha1: sha1(data),
+        proof: { challengeId: second.id, sha1: proofFor(data, second) },
+      });
+      expect(ok.statusCode).toBe(201);
+      expect(ok.json()).toMatchObject({ status: 'instant', file: { name: 'mine.bin', sha1: sha1(data) } });
+      // One shared content row, two per-user names.
+      const aliceList = await t.app.inject({ url: '/api/files?q=original', headers: alice.headers });
+      expect(aliceList.json().items[0].name).toBe('original.bin');
+      // A used challenge cannot be replayed, even with the right answer.
+      const again = await bobUp.create({
+        name: 'mine2.bin',
+        size: data.length,
+        sha1: sha1(data),
+        proof: { challengeId: second.id, sha1: proofFor(data, second) },
+      });
+      expect(again.statusCode).toBe(403);
+    });
+
+    it("picks a random range per challenge, and another user's challenge id is useless", async () => {
+      const offsets = new Set<number>();
+      let aliceChallenge: { id: string; nonce: string; offset: number; length: number } | undefined;
+      for (let i = 0; i < 6; i++) {
+        aliceChallenge = (await up.create({ name: 'x.bin', size: data.length, sha1: sha1(data) })).json()
+          .challenge;
+        offsets.add(aliceChallenge?.offset ?? -1);
+      }
+      expect(offsets.size).toBeGreaterThan(1);
+      const stolen = await bobUp.create({
+        name: 'x.bin',
+        size: data.length,
+        sha1: sha1(data),
+        proof: { challengeId: aliceChallenge?.id, sha1: proofFor(data, aliceChallenge as never) },
+      });
+      expect(stolen.statusCode).toBe(403);
+    });
+
+    it('the same sha1 with another size is not a hit', async () => {
+      const res = await bobUp.create({ name: 'y.bin', size: data.length + 1, sha1: sha1(data) });
+      expect(res.json().status).toBe('created');
+    });
+  });
+
+  it('two users completing the same new content at once make one content row', async () => {
+    const data = random(CHUNK * 2 + 1);
+    const [a, b] = await Promise.all([up.upload(data, 'race-a.bin'), bobUp.upload(data, 'race-b.bin')]);
+    expect(a.sha1).toBe(b.sha1);
+    const rows = await t.app.services.db('contents').where({ sha1: sha1(data) });
+    expect(rows).toHaveLength(1);
+    expect(a.name).toBe('race-a.bin');
+    expect(b.name).toBe('race-b.bin');
+  });
+
+  it('names a second upload of the same name in a folder with a suffix', async () => {
+    const one = await up.upload(random(100), 'dup.txt');
+    const two = await up.upload(random(100), 'dup.txt');
+    expect(one.name).toBe('dup.txt');
+    expect(two.name).toBe('dup (1).txt');
+  });
+
+  it('uploads an empty file', async () => {
+    const file = await up.upload(Buffer.alloc(0), 'empty.txt');
+    expect(file).toMatchObject({ size: 0, sha1: sha1('') });
+  });
+
+  it('needs a session', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/api/uploads', payload: {} });
+    expect(res.statusCode).toBe(401);
+  });
+});
+
+describe('upload survives a server restart', () => {
+  it('resumes with the chunks staged before the restart', async () => {
+    const first = await startTestApp({ DFS_CHUNK_SIZE: String(CHUNK) });
+    const user = await first.user('restart');
+    const data = random(CHUNK * 3);
+    const api = uploader(first, user.headers);
+    const { uploadId } = (await api.create({ name: 'r.bin', size: data.length, sha1: sha1(data) })).json();
+    const chunks = chunksOf(data, CHUNK);
+    await api.put(uploadId, 0, chunks[0] as Buffer);
+    await api.put(uploadId, 2, chunks[2] as Buffer);
+    await first.app.close();
+
+    // A new process on the same data dir and database.
+    const { buildApp } = await import('../../src/app.ts');
+    const second = await buildApp(first.config, { logger: false });
+    try {
+      const again = uploader({ ...first, app: second }, user.headers);
+      const resumed = await again.create({ name: 'r.bin', size: data.length, sha1: sha1(data) });
+      expect(resumed.json()).toMatchObject({ status: 'resumed', uploadId, receivedChunks: [0, 2] });
+      expect((await again.put(uploadId, 1, chunks[1] as Buffer)).statusCode).toBe(204);
+      const done = await again.complete(uploadId);
+      expect(done.statusCode).toBe(201);
+      expect(done.json().file.sha1).toBe(sha1(data));
+    } finally {
+      await second.close();
+      await first.close().catch(() => undefined);
+    }
+  });
+});

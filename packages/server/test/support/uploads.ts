@@ -1,0 +1,57 @@
+import type { TestApp } from './app.ts';
+import { chunksOf, md5Base64, proofFor, sha1 } from './bytes.ts';
+
+export const CHUNK = 64 * 1024;
+
+/** Drives the chunked upload contract end to end the way a client would. */
+export function uploader(t: TestApp, headers: Record<string, string>) {
+  const api = {
+    create: (body: object) => t.app.inject({ method: 'POST', url: '/api/uploads', headers, payload: body }),
+    put: (uploadId: string, index: number, bytes: Buffer, extra: Record<string, string> = {}) =>
+      t.app.inject({
+        method: 'PUT',
+        url: `/api/uploads/${uploadId}/chunks/${index}`,
+        headers: {
+          ...headers,
+          'content-type': 'application/octet-stream',
+          'content-md5': md5Base64(bytes),
+          ...extra,
+        },
+        payload: bytes,
+      }),
+    get: (uploadId: string) => t.app.inject({ url: `/api/uploads/${uploadId}`, headers }),
+    complete: (uploadId: string) =>
+      t.app.inject({ method: 'POST', url: `/api/uploads/${uploadId}/complete`, headers }),
+    abort: (uploadId: string) => t.app.inject({ method: 'DELETE', url: `/api/uploads/${uploadId}`, headers }),
+    /** Uploads `data` fully (answering a challenge if the content is known); returns the file. */
+    async upload(data: Buffer, name: string, parentId?: string) {
+      const hash = sha1(data);
+      const created = await api.create({ name, size: data.length, sha1: hash, parentId });
+      const body = created.json();
+      if (body.status === 'challenge') {
+        const proof = proofFor(data, body.challenge);
+        const instant = await api.create({
+          name,
+          size: data.length,
+          sha1: hash,
+          parentId,
+          proof: { challengeId: body.challenge.id, sha1: proof },
+        });
+        return { ...instant.json().file, instant: true };
+      }
+      if (created.statusCode >= 300) throw new Error(`create failed: ${created.body}`);
+      const chunks = chunksOf(data, body.chunkSize);
+      await Promise.all(
+        chunks.map(async (chunk, i) => {
+          if (body.receivedChunks.includes(i)) return;
+          const res = await api.put(body.uploadId, i, chunk);
+          if (res.statusCode !== 204) throw new Error(`chunk ${i}: ${res.body}`);
+        }),
+      );
+      const done = await api.complete(body.uploadId);
+      if (done.statusCode !== 201) throw new Error(`complete failed: ${done.body}`);
+      return { ...done.json().file, instant: false };
+    },
+  };
+  return api;
+}
