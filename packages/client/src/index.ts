@@ -1,1 +1,17 @@
-export const CLIENT_VERSION = '0.1.0';
+/**
+ * @dfs/client — the framework-free client core (browser, web worker and Node safe).
+ * Node-only helpers (files on disk, node:crypto hashing, config, CLI) live in `@dfs/client/node`.
+ */
+export {
+  DfsApi,
+  type DfsApiOptions,
+  type DownloadOptions,
+  type PutChunkOptions,
+  type RequestOptions,
+  type UploadTransport,
+} from './api.ts';
+export { Emitter, type EventMap } from './emitter.ts';
+export { ApiError, CanceledError, isAbortError, NetworkError } from './errors.ts';
+export * from './hashing/index.ts';
+export * from './upload/index.ts';
+export { bytesToHex, formatBytes, hexToBase64 } from './util/bytes.ts';

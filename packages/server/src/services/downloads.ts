@@ -87,7 +87,7 @@ export class DownloadResponder {
     if (request.method === 'HEAD') {
       // Fastify would rewrite Content-Length to the empty body's; HEAD must announce the GET's.
       reply.hijack();
-      reply.raw.writeHead(reply.statusCode, reply.getHeaders());
+      reply.raw.writeHead(reply.statusCode, reply.getHeaders() as import('node:http').OutgoingHttpHeaders);
       reply.raw.end();
       return reply;
     }
