@@ -13,6 +13,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     projects: [
       {
+        extends: true,
         test: {
           name: 'unit',
           include: [
@@ -25,9 +26,11 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         test: { name: 'sqlite', include: dbSuites, env: { DFS_TEST_DB: 'sqlite' } },
       },
       {
+        extends: true,
         test: {
           name: 'mariadb',
           include: dbSuites,

@@ -13,6 +13,8 @@ import Fastify, {
 import type { Config } from './config.ts';
 import { createDb, type Db, migrate } from './db/knex.ts';
 import { HttpError } from './errors.ts';
+import { collectJob, sweepJob } from './jobs/maintenance.ts';
+import { type Job, JobRunner } from './jobs/runner.ts';
 import { registerAuth } from './plugins/auth.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
 import { registerOpenApi } from './plugins/openapi.ts';
@@ -43,6 +45,9 @@ export interface Services {
   uploads: UploadService;
   shares: ShareService;
   downloads: DownloadResponder;
+  staging: StagingArea;
+  jobs: JobRunner;
+  maintenance: { sweep: Job; collect: Job };
   now: () => number;
 }
 
@@ -63,6 +68,8 @@ export type AppInstance = FastifyInstance<
 
 export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
+  /** Run background jobs (sweep, collect) on their intervals; tests call them directly. */
+  jobs?: boolean;
   /** Serve the built web app (off in most tests). */
   web?: boolean;
   now?: () => number;
@@ -110,6 +117,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     now,
   );
   await uploads.recoverInterrupted();
+  const jobDeps = {
+    repos,
+    staging,
+    cluster,
+    log: app.log,
+    now,
+    gcGraceMs: config.gcGraceMs,
+  };
   const services: Services = {
     db,
     repos,
@@ -118,6 +133,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     contents,
     files,
     uploads,
+    staging,
+    jobs: new JobRunner(repos, app.log, now),
+    maintenance: { sweep: sweepJob(jobDeps), collect: collectJob(jobDeps) },
     shares: new ShareService(repos, files, now),
     downloads: new DownloadResponder(contents),
     auth: new AuthService(repos, { sessionTtlMs: config.sessionTtlMs, now }),
@@ -144,7 +162,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   if (options.web) await registerWeb(app);
 
   await cluster.start();
+  if (options.jobs) services.jobs.start(Object.values(services.maintenance));
   app.addHook('onClose', async () => {
+    await services.jobs.stop();
     await cluster.stop();
     await db.destroy();
   });

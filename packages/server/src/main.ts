@@ -12,7 +12,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const app = await buildApp(config, { web: true });
+  const app = await buildApp(config, { web: true, jobs: true });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       app.log.info({ signal }, 'shutting down');

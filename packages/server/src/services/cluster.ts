@@ -115,6 +115,10 @@ export class StorageCluster {
     if (member) member.missedBeats = Math.max(member.missedBeats, MISSES_BEFORE_DOWN - 1);
   }
 
+  liveNodeIds(): string[] {
+    return [...this.members.values()].filter((m) => m.status === 'up').map((m) => m.id);
+  }
+
   liveCount(): number {
     return this.writableMembers().length;
   }

@@ -1,0 +1,61 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Repositories } from '../repositories/index.ts';
+import { newId } from '../services/ids.ts';
+
+export interface Job {
+  name: string;
+  everyMs: number;
+  run(): Promise<void>;
+}
+
+/**
+ * Runs background jobs on intervals. Each run first claims the job's lease in the database, so
+ * when several app instances share one database exactly one of them runs a given job at a time.
+ */
+export class JobRunner {
+  private readonly owner = newId();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private stopped = false;
+
+  constructor(
+    private readonly repos: Repositories,
+    private readonly log: FastifyBaseLogger,
+    private readonly now: () => number,
+  ) {}
+
+  start(jobs: Job[]): void {
+    for (const job of jobs) {
+      const timer = setInterval(() => void this.runOnce(job), job.everyMs);
+      timer.unref();
+      this.timers.push(timer);
+    }
+  }
+
+  /** Runs `job` now if this instance can take its lease; returns whether it ran. */
+  async runOnce(job: Job): Promise<boolean> {
+    if (this.stopped) return false;
+    const leaseMs = Math.max(60_000, job.everyMs * 2);
+    if (!(await this.repos.jobs.claim(job.name, this.owner, this.now(), leaseMs).catch(() => false)))
+      return false;
+    const run = (async () => {
+      try {
+        await job.run();
+      } catch (error) {
+        this.log.error({ err: error, job: job.name }, 'background job failed');
+      } finally {
+        await this.repos.jobs.release(job.name, this.owner, this.now()).catch(() => undefined);
+      }
+    })();
+    this.running.add(run);
+    await run;
+    this.running.delete(run);
+    return true;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    await Promise.allSettled(this.running);
+  }
+}
