@@ -22,7 +22,7 @@ function body(code: ErrorCode, message: string, details: Record<string, unknown>
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
     if (error instanceof HttpError) {
-      if (error.status >= 500) request.log.error({ err: error }, error.message);
+      if (error.status >= 500) request.log.warn({ err: error }, error.message);
       return reply.status(error.status).send(body(error.code, error.message, error.details));
     }
     if ('validation' in error && error.validation) {

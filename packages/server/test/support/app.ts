@@ -33,7 +33,7 @@ export async function startTestApp(
   const config = loadConfig({
     DFS_DATA_DIR: dataDir,
     DFS_DB_URL: database.url,
-    DFS_LOG_LEVEL: 'warn',
+    DFS_LOG_LEVEL: process.env.DFS_TEST_LOG_LEVEL ?? 'silent',
     DFS_SIGNIN_RATE_LIMIT: '1000',
     ...env,
   });
