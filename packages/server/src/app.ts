@@ -31,6 +31,7 @@ import { StorageCluster } from './services/cluster.ts';
 import { ContentStore } from './services/content-store.ts';
 import { DownloadResponder } from './services/downloads.ts';
 import { FileService } from './services/files.ts';
+import { PasswordHasher } from './services/passwords.ts';
 import { ShareService } from './services/shares.ts';
 import { UploadService } from './services/uploads.ts';
 import { StagingArea } from './storage/staging.ts';
@@ -98,6 +99,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     now,
     log: app.log,
   });
+  const passwords = new PasswordHasher(config.secret);
   const staging = new StagingArea(path.join(config.dataDir, 'staging'));
   await staging.init();
   const contents = new ContentStore(repos, cluster, app.log, now);
@@ -136,9 +138,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     staging,
     jobs: new JobRunner(repos, app.log, now),
     maintenance: { sweep: sweepJob(jobDeps), collect: collectJob(jobDeps) },
-    shares: new ShareService(repos, files, now),
+    shares: new ShareService(repos, files, passwords, now),
     downloads: new DownloadResponder(contents),
-    auth: new AuthService(repos, { sessionTtlMs: config.sessionTtlMs, now }),
+    auth: new AuthService(repos, { sessionTtlMs: config.sessionTtlMs, passwords, now }),
   };
   app.decorate('config', config);
   app.decorate('services', services);

@@ -4,10 +4,11 @@ import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { UserRow } from '../repositories/users.ts';
 import { newId, newToken, sha256Hex } from './ids.ts';
-import { burnPasswordCheck, hashPassword, verifyPassword } from './passwords.ts';
+import type { PasswordHasher } from './passwords.ts';
 
 export interface AuthOptions {
   sessionTtlMs: number;
+  passwords: PasswordHasher;
   now: () => number;
 }
 
@@ -42,7 +43,7 @@ export class AuthService {
     if (password.toLowerCase() === username) {
       throw new HttpError('weak_password', 'password must not be the username');
     }
-    const passwordHash = await hashPassword(password);
+    const passwordHash = await this.options.passwords.hash(password);
     try {
       return await this.repos.transaction(async (tx) => {
         // The first account administers the server; the check and the insert share a transaction.
@@ -65,10 +66,10 @@ export class AuthService {
   async signin(usernameInput: string, password: string): Promise<{ user: User; token: string }> {
     const row = await this.repos.users.findByUsername(usernameInput.toLowerCase());
     if (!row) {
-      await burnPasswordCheck(password);
+      await this.options.passwords.burn(password);
       throw new HttpError('invalid_credentials', 'wrong username or password');
     }
-    if (!(await verifyPassword(row.password_hash, password))) {
+    if (!(await this.options.passwords.verify(row.password_hash, password))) {
       throw new HttpError('invalid_credentials', 'wrong username or password');
     }
     const token = newToken();

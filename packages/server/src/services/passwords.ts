@@ -1,28 +1,39 @@
 import { hash, verify } from '@node-rs/argon2';
 
-// OWASP's argon2id floor (19 MiB, t=2, p=1): a sign-in costs tens of milliseconds, not seconds.
-const OPTIONS = {
-  algorithm: 2 /* Algorithm.Argon2id, a const enum */,
-  memoryCost: 19456,
-  timeCost: 2,
-  parallelism: 1,
-} as const;
+/**
+ * argon2id with the server secret as a pepper: a leaked database alone is not enough to guess
+ * passwords offline. OWASP's floor (19 MiB, t=2, p=1) keeps a sign-in in the tens of milliseconds.
+ * Changing DFS_SECRET therefore invalidates every password and share password.
+ */
+export class PasswordHasher {
+  private readonly options;
+  private dummy: Promise<string> | undefined;
 
-export function hashPassword(password: string): Promise<string> {
-  return hash(password, OPTIONS);
-}
-
-export async function verifyPassword(hashed: string, password: string): Promise<boolean> {
-  try {
-    return await verify(hashed, password);
-  } catch {
-    return false;
+  constructor(secret: string) {
+    this.options = {
+      algorithm: 2 /* Algorithm.Argon2id, a const enum */,
+      memoryCost: 19456,
+      timeCost: 2,
+      parallelism: 1,
+      secret: Buffer.from(secret, 'utf8'),
+    } as const;
   }
-}
 
-let dummy: Promise<string> | undefined;
-/** Verifies against a throwaway hash so an unknown username costs as long as a wrong password. */
-export async function burnPasswordCheck(password: string): Promise<void> {
-  dummy ??= hashPassword('dfs-timing-equaliser');
-  await verifyPassword(await dummy, password);
+  hash(password: string): Promise<string> {
+    return hash(password, this.options);
+  }
+
+  async verify(hashed: string, password: string): Promise<boolean> {
+    try {
+      return await verify(hashed, password, { secret: this.options.secret });
+    } catch {
+      return false;
+    }
+  }
+
+  /** Verifies against a throwaway hash so an unknown username costs as long as a wrong password. */
+  async burn(password: string): Promise<void> {
+    this.dummy ??= this.hash('dfs-timing-equaliser');
+    await this.verify(await this.dummy, password);
+  }
 }

@@ -5,7 +5,7 @@ import type { Repositories } from '../repositories/index.ts';
 import type { ShareRowWithFile } from '../repositories/shares.ts';
 import type { FileService } from './files.ts';
 import { newToken } from './ids.ts';
-import { hashPassword, verifyPassword } from './passwords.ts';
+import type { PasswordHasher } from './passwords.ts';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 
@@ -20,6 +20,7 @@ export class ShareService {
   constructor(
     private readonly repos: Repositories,
     private readonly files: FileService,
+    private readonly passwords: PasswordHasher,
     private readonly now: () => number,
   ) {}
 
@@ -45,7 +46,7 @@ export class ShareService {
       token: newToken(24),
       user_id: userId,
       file_id: file.id,
-      password_hash: body.password ? await hashPassword(body.password) : null,
+      password_hash: body.password ? await this.passwords.hash(body.password) : null,
       expires_at: body.expiresInSeconds ? now + body.expiresInSeconds * 1000 : null,
       max_downloads: body.maxDownloads ?? null,
       downloads: 0,
@@ -100,7 +101,7 @@ export class ShareService {
     const { share, file } = await this.usable(token);
     if (share.password_hash !== null) {
       if (!password) throw new HttpError('share_password_required', 'this link needs a password');
-      if (!(await verifyPassword(share.password_hash, password))) {
+      if (!(await this.passwords.verify(share.password_hash, password))) {
         throw new HttpError('share_password_invalid', 'wrong password for this link');
       }
     }
