@@ -1,0 +1,388 @@
+import type {
+  CompleteUploadResponse,
+  ContentInfo,
+  CreateFolderBody,
+  CreateShareBody,
+  CreateUploadBody,
+  CreateUploadResponse,
+  FileEntry,
+  FileList,
+  FileResponse,
+  ListFilesQuery,
+  NodeList,
+  PatchFileBody,
+  PublicShare,
+  Share,
+  ShareList,
+  SigninResponse,
+  UploadSession,
+  UserResponse,
+} from '@dfs/shared';
+import { ApiError, isAbortError, NetworkError } from './errors.ts';
+
+export { ApiError, NetworkError } from './errors.ts';
+
+export interface DfsApiOptions {
+  /** Server origin, e.g. `https://dfs.example.com` (a trailing `/` or `/api` is tolerated); `''` = same origin. */
+  baseUrl?: string;
+  /** Bearer token (CLI, tests, workers). Without it the browser's session cookie is used. */
+  token?: string | null;
+  /** `fetch` credentials mode; default `'include'` so cookies travel in the browser. */
+  credentials?: RequestCredentials;
+  /** A custom fetch (tests, instrumentation). Defaults to the global one. */
+  fetch?: typeof fetch;
+  /** Extra headers on every request. */
+  headers?: Record<string, string>;
+  /**
+   * Send chunks with XMLHttpRequest when it exists and a progress callback is given, so the
+   * engine sees in-flight upload progress (fetch has none). Default true.
+   */
+  useXhrForProgress?: boolean;
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+export interface PutChunkOptions extends RequestOptions {
+  /** Bytes of this chunk sent so far (only where the transport reports it, i.e. XHR). */
+  onProgress?: (loaded: number) => void;
+}
+
+export interface DownloadOptions extends RequestOptions {
+  /** A `Range` header value, e.g. `bytes=0-1023`. */
+  range?: string;
+  ifNoneMatch?: string;
+  /** Share password (public share downloads), sent as `X-Share-Password`. */
+  password?: string;
+}
+
+type Query = Record<string, string | number | boolean | null | undefined>;
+
+interface CallInit extends RequestOptions {
+  method?: string;
+  query?: Query;
+  json?: unknown;
+  body?: BodyInit;
+  headers?: Record<string, string>;
+  /** Accept these non-2xx statuses as a result instead of throwing. */
+  okStatuses?: number[];
+}
+
+/**
+ * Typed client for the dfs HTTP API (see API.md). Works in browsers, web workers and Node 20.
+ * Every non-2xx answer becomes an `ApiError`; a request without an answer a `NetworkError`;
+ * an aborted request rethrows the AbortSignal's reason (`isAbortError` is true for it).
+ */
+export class DfsApi {
+  readonly baseUrl: string;
+  token: string | null;
+  readonly #credentials: RequestCredentials;
+  readonly #fetch: typeof fetch;
+  readonly #headers: Record<string, string>;
+  readonly #useXhr: boolean;
+
+  constructor(options: DfsApiOptions = {}) {
+    this.baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '').replace(/\/api$/, '');
+    this.token = options.token ?? null;
+    this.#credentials = options.credentials ?? 'include';
+    this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#headers = { ...options.headers };
+    this.#useXhr = options.useXhrForProgress ?? true;
+  }
+
+  /** Absolute (or same-origin) URL of an API path, e.g. `url('/api/files')`. */
+  url(path: string, query?: Query): string {
+    let u = `${this.baseUrl}${path}`;
+    if (query) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null) params.set(k, String(v));
+      const qs = params.toString();
+      if (qs) u += `?${qs}`;
+    }
+    return u;
+  }
+
+  #authHeaders(): Record<string, string> {
+    const h: Record<string, string> = { ...this.#headers };
+    if (this.token) h.authorization = `Bearer ${this.token}`;
+    return h;
+  }
+
+  /** Low-level request: returns the Response for 2xx (or `okStatuses`), throws otherwise. */
+  async request(path: string, init: CallInit = {}): Promise<Response> {
+    const headers = { ...this.#authHeaders(), ...init.headers };
+    let body = init.body;
+    if (init.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(init.json);
+    }
+    let res: Response;
+    try {
+      res = await this.#fetch(this.url(path, init.query), {
+        method: init.method ?? 'GET',
+        headers,
+        body: body ?? null,
+        credentials: this.#credentials,
+        signal: init.signal ?? null,
+      });
+    } catch (err) {
+      if (isAbortError(err) || init.signal?.aborted) throw init.signal?.reason ?? err;
+      const cause = (err as { cause?: { code?: string; message?: string } } | null)?.cause;
+      const detail = cause?.code ?? cause?.message;
+      const what = `${(err as Error)?.message ?? err}${detail ? ` (${detail})` : ''}`;
+      throw new NetworkError(`${init.method ?? 'GET'} ${this.url(path)} failed: ${what}`, { cause: err });
+    }
+    if (res.ok || init.okStatuses?.includes(res.status)) return res;
+    throw await ApiError.fromResponse(res);
+  }
+
+  async #json<T>(path: string, init: CallInit = {}): Promise<T> {
+    const res = await this.request(path, init);
+    if (res.status === 204) return undefined as T;
+    try {
+      return (await res.json()) as T;
+    } catch (err) {
+      if (isAbortError(err) || init.signal?.aborted) throw init.signal?.reason ?? err;
+      throw new NetworkError(`${path}: the response body was cut off or not JSON`, { cause: err });
+    }
+  }
+
+  async #void(path: string, init: CallInit = {}): Promise<void> {
+    const res = await this.request(path, init);
+    await res.body?.cancel().catch(() => {});
+  }
+
+  // ---- accounts ----
+  signup(username: string, password: string, opts?: RequestOptions): Promise<UserResponse> {
+    return this.#json('/api/auth/signup', { ...opts, method: 'POST', json: { username, password } });
+  }
+  /** Signs in; the browser gets the session cookie, the returned token works as a Bearer token. */
+  signin(username: string, password: string, opts?: RequestOptions): Promise<SigninResponse> {
+    return this.#json('/api/auth/signin', { ...opts, method: 'POST', json: { username, password } });
+  }
+  signout(opts?: RequestOptions): Promise<void> {
+    return this.#void('/api/auth/signout', { ...opts, method: 'POST' });
+  }
+  me(opts?: RequestOptions): Promise<UserResponse> {
+    return this.#json('/api/auth/me', opts);
+  }
+
+  // ---- files and folders ----
+  listFiles(query: ListFilesQuery = {}, opts?: RequestOptions): Promise<FileList> {
+    return this.#json('/api/files', { ...opts, query: { ...query } });
+  }
+  getFile(id: string, opts?: RequestOptions): Promise<FileResponse> {
+    return this.#json(`/api/files/${enc(id)}`, opts);
+  }
+  createFolder(name: string, parentId?: string | null, opts?: RequestOptions): Promise<FileResponse> {
+    const json: CreateFolderBody = { name, ...(parentId !== undefined ? { parentId } : {}) };
+    return this.#json('/api/folders', { ...opts, method: 'POST', json });
+  }
+  /** Rename and/or move. */
+  updateFile(id: string, patch: PatchFileBody, opts?: RequestOptions): Promise<FileResponse> {
+    return this.#json(`/api/files/${enc(id)}`, { ...opts, method: 'PATCH', json: patch });
+  }
+  /** Moves a file or folder (with its contents) to the trash. */
+  deleteFile(id: string, opts?: RequestOptions): Promise<void> {
+    return this.#void(`/api/files/${enc(id)}`, { ...opts, method: 'DELETE' });
+  }
+  /** The one-request multipart upload (small files). `file` is a Blob/File. */
+  uploadSimple(
+    file: Blob,
+    options: { name?: string; parentId?: string | null } & RequestOptions = {},
+  ): Promise<FileResponse> {
+    const form = new FormData();
+    if (options.parentId) form.set('parentId', options.parentId);
+    const name = options.name ?? (file as Blob & { name?: string }).name ?? 'file';
+    form.set('file', file, name);
+    return this.#json('/api/files', { signal: options.signal, method: 'POST', body: form });
+  }
+
+  // ---- trash ----
+  listTrash(opts?: RequestOptions): Promise<FileList> {
+    return this.#json('/api/trash', opts);
+  }
+  /** Restores a trashed entry; the server answers `{file}` (or 204 → undefined). */
+  restoreFromTrash(id: string, opts?: RequestOptions): Promise<FileResponse | undefined> {
+    return this.#json(`/api/trash/${enc(id)}/restore`, { ...opts, method: 'POST' });
+  }
+  /** Deletes a trashed entry forever. */
+  purgeFromTrash(id: string, opts?: RequestOptions): Promise<void> {
+    return this.#void(`/api/trash/${enc(id)}`, { ...opts, method: 'DELETE' });
+  }
+
+  // ---- content ----
+  /** URL of a file's bytes (for `<a href>` / `<img src>` with cookie auth). */
+  contentUrl(id: string, options: { inline?: boolean } = {}): string {
+    return this.url(`/api/files/${enc(id)}/content`, options.inline ? { inline: 1 } : undefined);
+  }
+  /** Starts a download; returns the Response (200, 206, or 304 with `ifNoneMatch`) to stream `body` from. */
+  download(id: string, options: DownloadOptions & { inline?: boolean } = {}): Promise<Response> {
+    return this.request(`/api/files/${enc(id)}/content`, {
+      signal: options.signal,
+      query: options.inline ? { inline: 1 } : undefined,
+      headers: downloadHeaders(options),
+      okStatuses: [304],
+    });
+  }
+  /** HEAD of a file's content: size, ETag, type without the bytes. */
+  headContent(id: string, opts?: RequestOptions): Promise<Response> {
+    return this.request(`/api/files/${enc(id)}/content`, { ...opts, method: 'HEAD' });
+  }
+  /** The content row behind a hash (only when the caller owns a file with it). */
+  getContent(sha1: string, opts?: RequestOptions): Promise<ContentInfo> {
+    return this.#json(`/api/contents/${enc(sha1)}`, opts);
+  }
+
+  // ---- chunked uploads ----
+  createUpload(body: CreateUploadBody, opts?: RequestOptions): Promise<CreateUploadResponse> {
+    return this.#json('/api/uploads', { ...opts, method: 'POST', json: body });
+  }
+  getUpload(uploadId: string, opts?: RequestOptions): Promise<UploadSession> {
+    return this.#json(`/api/uploads/${enc(uploadId)}`, opts);
+  }
+  /** PUT one chunk's raw bytes; `md5Base64` goes in `Content-MD5` (RFC 1864). */
+  async putChunk(
+    uploadId: string,
+    index: number,
+    bytes: Uint8Array,
+    md5Base64?: string | null,
+    opts: PutChunkOptions = {},
+  ): Promise<void> {
+    const path = `/api/uploads/${enc(uploadId)}/chunks/${index}`;
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    if (md5Base64) headers['content-md5'] = md5Base64;
+    if (opts.onProgress && this.#useXhr && typeof XMLHttpRequest !== 'undefined') {
+      return this.#xhrPut(path, bytes, headers, opts);
+    }
+    await this.#void(path, {
+      signal: opts.signal,
+      method: 'PUT',
+      headers,
+      body: bytes as Uint8Array<ArrayBuffer>,
+    });
+    opts.onProgress?.(bytes.byteLength);
+  }
+  completeUpload(uploadId: string, opts?: RequestOptions): Promise<CompleteUploadResponse> {
+    return this.#json(`/api/uploads/${enc(uploadId)}/complete`, { ...opts, method: 'POST' });
+  }
+  /** Aborts an upload session; staged bytes are freed. */
+  abortUpload(uploadId: string, opts?: RequestOptions): Promise<void> {
+    return this.#void(`/api/uploads/${enc(uploadId)}`, { ...opts, method: 'DELETE' });
+  }
+
+  // ---- shares ----
+  createShare(fileId: string, body: CreateShareBody = {}, opts?: RequestOptions): Promise<{ share: Share }> {
+    return this.#json(`/api/files/${enc(fileId)}/shares`, { ...opts, method: 'POST', json: body });
+  }
+  listShares(opts?: RequestOptions): Promise<ShareList> {
+    return this.#json('/api/shares', opts);
+  }
+  revokeShare(token: string, opts?: RequestOptions): Promise<void> {
+    return this.#void(`/api/shares/${enc(token)}`, { ...opts, method: 'DELETE' });
+  }
+  /** No auth needed: what a share link points at. */
+  getPublicShare(token: string, opts?: RequestOptions): Promise<PublicShare> {
+    return this.#json(`/api/public/shares/${enc(token)}`, opts);
+  }
+  publicShareContentUrl(token: string): string {
+    return this.url(`/api/public/shares/${enc(token)}/content`);
+  }
+  /** Downloads through a share link; a password travels in `X-Share-Password`, never in the URL. */
+  downloadPublicShare(token: string, options: DownloadOptions = {}): Promise<Response> {
+    return this.request(`/api/public/shares/${enc(token)}/content`, {
+      signal: options.signal,
+      headers: downloadHeaders(options),
+      okStatuses: [304],
+    });
+  }
+
+  // ---- admin / ops ----
+  listNodes(opts?: RequestOptions): Promise<NodeList> {
+    return this.#json('/api/nodes', opts);
+  }
+  async healthz(opts?: RequestOptions): Promise<boolean> {
+    const res = await this.request('/healthz', { ...opts, okStatuses: [503] });
+    await res.body?.cancel().catch(() => {});
+    return res.ok;
+  }
+  async readyz(opts?: RequestOptions): Promise<boolean> {
+    const res = await this.request('/readyz', { ...opts, okStatuses: [503] });
+    await res.body?.cancel().catch(() => {});
+    return res.ok;
+  }
+
+  #xhrPut(
+    path: string,
+    bytes: Uint8Array,
+    headers: Record<string, string>,
+    opts: PutChunkOptions,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const signal = opts.signal;
+      if (signal?.aborted) return reject(signal.reason);
+      const xhr = new XMLHttpRequest();
+      xhr.open('PUT', this.url(path));
+      xhr.withCredentials = this.#credentials === 'include';
+      for (const [k, v] of Object.entries({ ...this.#authHeaders(), ...headers })) xhr.setRequestHeader(k, v);
+      const onAbort = () => xhr.abort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = () => signal?.removeEventListener('abort', onAbort);
+      xhr.upload.onprogress = (ev) => opts.onProgress?.(ev.loaded);
+      xhr.onload = () => {
+        done();
+        if (xhr.status >= 200 && xhr.status < 300) {
+          opts.onProgress?.(bytes.byteLength);
+          resolve();
+          return;
+        }
+        const res = new Response(xhr.status === 204 ? null : xhr.responseText, {
+          status: xhr.status,
+          statusText: xhr.statusText,
+          headers: parseXhrHeaders(xhr.getAllResponseHeaders()),
+        });
+        ApiError.fromResponse(res).then(reject, reject);
+      };
+      xhr.onerror = () => {
+        done();
+        reject(new NetworkError(`PUT ${path} failed`));
+      };
+      xhr.ontimeout = xhr.onerror;
+      xhr.onabort = () => {
+        done();
+        reject(signal?.reason ?? new DOMException('This operation was aborted', 'AbortError'));
+      };
+      xhr.send(bytes as Uint8Array<ArrayBuffer>);
+    });
+  }
+}
+
+/** The slice of `DfsApi` the upload engine needs; tests and alternative transports implement it. */
+export type UploadTransport = Pick<
+  DfsApi,
+  'createUpload' | 'getUpload' | 'putChunk' | 'completeUpload' | 'abortUpload'
+>;
+
+export type { FileEntry };
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}
+
+function downloadHeaders(options: DownloadOptions): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (options.range) h.range = options.range;
+  if (options.ifNoneMatch) h['if-none-match'] = options.ifNoneMatch;
+  if (options.password !== undefined) h['x-share-password'] = options.password;
+  return h;
+}
+
+function parseXhrHeaders(raw: string): Headers {
+  const h = new Headers();
+  for (const line of raw.trim().split(/[\r\n]+/)) {
+    const i = line.indexOf(':');
+    if (i > 0) h.append(line.slice(0, i).trim(), line.slice(i + 1).trim());
+  }
+  return h;
+}

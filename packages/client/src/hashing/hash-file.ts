@@ -1,0 +1,62 @@
+import { createHasher } from './create.ts';
+import type { FileDigest, FileSource, Hasher, HashFileFn, HashFileOptions } from './types.ts';
+import { HASH_PIECE_SIZE } from './types.ts';
+
+export function pieceCount(size: number, pieceSize: number): number {
+  return Math.ceil(size / pieceSize);
+}
+
+/** Reads `[start, end)` and fails when the source returns a different length (the file changed). */
+export async function readExact(source: FileSource, start: number, end: number): Promise<Uint8Array> {
+  const bytes = await source.slice(start, end);
+  if (bytes.byteLength !== end - start) {
+    throw new Error(
+      `${source.name}: read ${bytes.byteLength} bytes at ${start}, expected ${end - start} (the file changed while reading)`,
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Hashes `source` in one sequential pass on the current thread: the SHA-1 of the whole file and
+ * the MD5 of every `pieceSize` piece. The next piece is read while the current one is hashed,
+ * so at most two pieces are in memory.
+ */
+export async function hashSource(
+  source: FileSource,
+  hasher: Hasher,
+  options: HashFileOptions = {},
+): Promise<FileDigest> {
+  const pieceSize = options.pieceSize ?? HASH_PIECE_SIZE;
+  const { signal, onProgress } = options;
+  signal?.throwIfAborted();
+  const sha1 = await hasher.createSha1();
+  const count = pieceCount(source.size, pieceSize);
+  const md5s: string[] = [];
+  const read = (i: number) => {
+    const start = i * pieceSize;
+    const p = readExact(source, start, Math.min(source.size, start + pieceSize));
+    p.catch(() => {}); // handled when awaited; avoids an unhandled rejection if we stop first
+    return p;
+  };
+  let next = count > 0 ? read(0) : null;
+  let done = 0;
+  for (let i = 0; i < count; i++) {
+    const bytes = await next!;
+    signal?.throwIfAborted();
+    next = i + 1 < count ? read(i + 1) : null;
+    sha1.update(bytes);
+    md5s.push(hasher.md5(bytes));
+    done += bytes.byteLength;
+    onProgress?.(done);
+  }
+  return { sha1: sha1.digest(), pieceSize, pieceMd5s: md5s };
+}
+
+/** A `HashFileFn` over a given hasher (or the best available one). */
+export function hashFileWith(hasher?: Hasher | Promise<Hasher>): HashFileFn {
+  return async (source, options) => hashSource(source, await (hasher ?? createHasher()), options);
+}
+
+/** The default `HashFileFn`: hash-wasm on the calling thread (JS fallback without WebAssembly). */
+export const hashFile: HashFileFn = hashFileWith();

@@ -1,0 +1,38 @@
+export { Limiter } from './limiter.ts';
+export {
+  bytesOfChunks,
+  type ChunkRange,
+  chunkCountFor,
+  chunkRange,
+  missingChunks,
+  precomputedMd5,
+} from './plan.ts';
+export {
+  type AddOptions,
+  type QueueTotals,
+  UploadQueue,
+  type UploadQueueEvents,
+  type UploadQueueOptions,
+} from './queue.ts';
+export { fingerprint, MemoryResumeStore, type ResumeEntry, type ResumeStore } from './resume.ts';
+export {
+  DEFAULT_RETRY_DELAYS,
+  isRetryable,
+  type RetryContext,
+  retryDelay,
+  type Sleep,
+  sleep,
+  type WithRetryOptions,
+  withRetry,
+} from './retry.ts';
+export { fileSourceFromBlob, fileSourceFromBytes } from './source.ts';
+export { etaSeconds, SpeedMeter } from './speed.ts';
+export { ACTIVE_STATES, canTransition, FINAL_STATES, type UploadState } from './state.ts';
+export {
+  type RetryInfo,
+  Upload,
+  type UploadErrorInfo,
+  type UploadEvents,
+  type UploadOptions,
+  type UploadSnapshot,
+} from './upload.ts';

@@ -1,0 +1,49 @@
+/** Chunk arithmetic shared by the engine and tests. Chunk `i` is `[i*chunkSize, min(size, (i+1)*chunkSize))`. */
+
+export interface ChunkRange {
+  index: number;
+  start: number;
+  end: number;
+}
+
+export function chunkCountFor(size: number, chunkSize: number): number {
+  if (!(chunkSize > 0)) throw new RangeError('chunkSize must be positive');
+  return Math.ceil(size / chunkSize);
+}
+
+export function chunkRange(size: number, chunkSize: number, index: number): ChunkRange {
+  const start = index * chunkSize;
+  return { index, start, end: Math.min(size, start + chunkSize) };
+}
+
+/** Indexes in `[0, chunkCount)` that the server does not have yet, ascending. */
+export function missingChunks(chunkCount: number, received: Iterable<number>): number[] {
+  const have = new Set(received);
+  const out: number[] = [];
+  for (let i = 0; i < chunkCount; i++) if (!have.has(i)) out.push(i);
+  return out;
+}
+
+/** Total bytes of the given chunk indexes (the last chunk may be short). */
+export function bytesOfChunks(size: number, chunkSize: number, indexes: Iterable<number>): number {
+  let n = 0;
+  for (const i of indexes) {
+    const r = chunkRange(size, chunkSize, i);
+    n += Math.max(0, r.end - r.start);
+  }
+  return n;
+}
+
+/**
+ * The Content-MD5 of a chunk comes from the hashing pass when its pieces line up with the
+ * server's chunks; otherwise (a server chunk size other than the hashing piece size, or a sha1
+ * taken from the resume store without piece MD5s) it is computed from the bytes being sent.
+ */
+export function precomputedMd5(
+  digest: { pieceSize: number; pieceMd5s: readonly string[] } | null,
+  chunkSize: number,
+  index: number,
+): string | null {
+  if (!digest || digest.pieceSize !== chunkSize) return null;
+  return digest.pieceMd5s[index] ?? null;
+}

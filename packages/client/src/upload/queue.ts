@@ -1,0 +1,255 @@
+import type { FileEntry } from '@dfs/shared';
+import { Emitter } from '../emitter.ts';
+import type { FileSource } from '../hashing/types.ts';
+import { Limiter } from './limiter.ts';
+import { etaSeconds } from './speed.ts';
+import { ACTIVE_STATES, type UploadState } from './state.ts';
+import { Upload, type UploadOptions, type UploadSnapshot } from './upload.ts';
+
+export interface UploadQueueOptions extends Omit<UploadOptions, 'parentId' | 'name' | 'sha1' | 'id'> {
+  /** Files uploading at once; default 2 (one can hash while another sends). */
+  concurrency?: number;
+  /** Files hashing at once (CPU-bound); default 1. */
+  hashConcurrency?: number;
+  /** Chunk requests in flight across all files (and chunks in memory); default 6. */
+  requestConcurrency?: number;
+  /** Start files as soon as they are added; default true. */
+  autoStart?: boolean;
+}
+
+export interface AddOptions {
+  parentId?: string | null;
+  name?: string;
+  sha1?: string;
+}
+
+export interface QueueTotals {
+  files: number;
+  queued: number;
+  active: number;
+  paused: number;
+  done: number;
+  failed: number;
+  canceled: number;
+  /** Sums over files that are not canceled. */
+  bytesTotal: number;
+  bytesHashed: number;
+  bytesUploaded: number;
+  sentBytes: number;
+  /** Sum of the transfer speeds of uploading files, bytes/s. */
+  speed: number;
+  /** Seconds until every remaining byte is sent at `speed`, null when unknown. */
+  eta: number | null;
+  /** Files finished without sending bytes. */
+  instant: number;
+}
+
+export type UploadQueueEvents = {
+  added: (upload: Upload) => void;
+  removed: (id: string) => void;
+  state: (snapshot: UploadSnapshot, previous: UploadState) => void;
+  progress: (snapshot: UploadSnapshot) => void;
+  done: (file: FileEntry, snapshot: UploadSnapshot) => void;
+  error: (error: Error, snapshot: UploadSnapshot) => void;
+  /** Aggregate numbers changed (after every state or progress event). */
+  totals: (totals: QueueTotals) => void;
+  /** Nothing queued or running any more. */
+  idle: () => void;
+};
+
+/** Several uploads with a global concurrency, shared request/hash slots and aggregate totals. */
+export class UploadQueue {
+  readonly #o: UploadQueueOptions;
+  readonly #uploads = new Map<string, Upload>();
+  readonly #running = new Set<Upload>();
+  readonly #events = new Emitter<UploadQueueEvents>();
+  readonly #unsubscribe = new Map<string, () => void>();
+  readonly requestLimiter: Limiter;
+  readonly hashLimiter: Limiter;
+  #concurrency: number;
+  #autoStart: boolean;
+
+  constructor(options: UploadQueueOptions) {
+    this.#o = options;
+    this.#concurrency = Math.max(1, options.concurrency ?? 2);
+    this.#autoStart = options.autoStart ?? true;
+    this.requestLimiter = options.requestLimiter ?? new Limiter(options.requestConcurrency ?? 6);
+    this.hashLimiter = options.hashLimiter ?? new Limiter(options.hashConcurrency ?? 1);
+  }
+
+  on<K extends keyof UploadQueueEvents>(event: K, listener: UploadQueueEvents[K]): () => void {
+    return this.#events.on(event, listener);
+  }
+  off<K extends keyof UploadQueueEvents>(event: K, listener: UploadQueueEvents[K]): void {
+    this.#events.off(event, listener);
+  }
+
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+  set concurrency(n: number) {
+    this.#concurrency = Math.max(1, n);
+    this.#pump();
+  }
+
+  add(source: FileSource, options: AddOptions = {}): Upload {
+    const { concurrency: _c, hashConcurrency: _h, requestConcurrency: _r, autoStart: _a, ...base } = this.#o;
+    const upload = new Upload(source, {
+      ...base,
+      ...options,
+      requestLimiter: this.requestLimiter,
+      hashLimiter: this.hashLimiter,
+    });
+    this.#uploads.set(upload.id, upload);
+    upload.onRequeue = () => this.#pump();
+    const offs = [
+      upload.on('state', (snap, prev) => {
+        if (snap.state !== 'queued' && !ACTIVE_STATES.has(snap.state)) this.#running.delete(upload);
+        this.#events.emit('state', snap, prev);
+        this.#emitTotals();
+        this.#pump();
+      }),
+      upload.on('progress', (snap) => {
+        this.#events.emit('progress', snap);
+        this.#emitTotals();
+      }),
+      upload.on('done', (file, snap) => this.#events.emit('done', file, snap)),
+      upload.on('error', (err, snap) => this.#events.emit('error', err, snap)),
+    ];
+    this.#unsubscribe.set(upload.id, () => {
+      for (const off of offs) off();
+    });
+    this.#events.emit('added', upload);
+    this.#emitTotals();
+    this.#pump();
+    return upload;
+  }
+
+  get(id: string): Upload | undefined {
+    return this.#uploads.get(id);
+  }
+  list(): Upload[] {
+    return [...this.#uploads.values()];
+  }
+  snapshots(): UploadSnapshot[] {
+    return this.list().map((u) => u.snapshot());
+  }
+
+  /** Starts queued files (when `autoStart` was false). */
+  start(): void {
+    this.#autoStart = true;
+    this.#pump();
+  }
+  pauseAll(): void {
+    for (const u of this.#uploads.values()) u.pause();
+  }
+  resumeAll(): void {
+    this.#autoStart = true;
+    for (const u of this.#uploads.values()) if (u.state === 'paused') u.resume();
+  }
+  retryFailed(): void {
+    for (const u of this.#uploads.values()) if (u.state === 'error') u.retry();
+  }
+  async cancelAll(): Promise<void> {
+    await Promise.all([...this.#uploads.values()].map((u) => u.cancel()));
+  }
+  /** Cancels the upload if unfinished and forgets it. */
+  async remove(id: string): Promise<void> {
+    const u = this.#uploads.get(id);
+    if (!u) return;
+    await u.cancel();
+    this.#unsubscribe.get(id)?.();
+    this.#unsubscribe.delete(id);
+    this.#uploads.delete(id);
+    this.#running.delete(u);
+    this.#events.emit('removed', id);
+    this.#emitTotals();
+    this.#pump();
+  }
+  /** Forgets done and canceled uploads. */
+  clearFinished(): void {
+    for (const [id, u] of this.#uploads) {
+      if (u.state === 'done' || u.state === 'canceled') {
+        this.#unsubscribe.get(id)?.();
+        this.#unsubscribe.delete(id);
+        this.#uploads.delete(id);
+        this.#events.emit('removed', id);
+      }
+    }
+    this.#emitTotals();
+  }
+
+  /** Resolves when nothing is queued or running (paused and failed files do not count). */
+  idle(): Promise<void> {
+    if (this.#isIdle()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.#events.on('idle', () => {
+        off();
+        resolve();
+      });
+    });
+  }
+
+  totals(): QueueTotals {
+    const t: QueueTotals = {
+      files: 0,
+      queued: 0,
+      active: 0,
+      paused: 0,
+      done: 0,
+      failed: 0,
+      canceled: 0,
+      bytesTotal: 0,
+      bytesHashed: 0,
+      bytesUploaded: 0,
+      sentBytes: 0,
+      speed: 0,
+      eta: null,
+      instant: 0,
+    };
+    let remaining = 0;
+    for (const u of this.#uploads.values()) {
+      const s = u.snapshot();
+      t.files++;
+      if (s.state === 'queued') t.queued++;
+      else if (ACTIVE_STATES.has(s.state)) t.active++;
+      else if (s.state === 'paused') t.paused++;
+      else if (s.state === 'done') t.done++;
+      else if (s.state === 'error') t.failed++;
+      else if (s.state === 'canceled') t.canceled++;
+      if (s.state === 'canceled') continue;
+      if (s.instant) t.instant++;
+      t.bytesTotal += s.size;
+      t.bytesHashed += s.bytesHashed;
+      t.bytesUploaded += s.bytesUploaded;
+      t.sentBytes += s.sentBytes;
+      if (s.state === 'uploading' || s.state === 'completing') t.speed += s.speed;
+      if (s.state !== 'error' && s.state !== 'paused') remaining += s.size - s.bytesUploaded;
+    }
+    t.eta = etaSeconds(remaining, t.speed);
+    return t;
+  }
+
+  #isIdle(): boolean {
+    if (this.#running.size > 0) return false;
+    for (const u of this.#uploads.values()) if (u.state === 'queued' && this.#autoStart) return false;
+    return true;
+  }
+
+  #emitTotals(): void {
+    this.#events.emit('totals', this.totals());
+  }
+
+  #pump(): void {
+    if (this.#autoStart) {
+      for (const u of this.#uploads.values()) {
+        if (this.#running.size >= this.#concurrency) break;
+        if (u.state === 'queued' && !this.#running.has(u)) {
+          this.#running.add(u);
+          u.start();
+        }
+      }
+    }
+    if (this.#isIdle()) this.#events.emit('idle');
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * An in-memory stand-in for the five upload routes, following API.md's rules (exact chunk sizes,
+ * Content-MD5 check, challenge/proof, idempotent complete). It exists to test the engine's logic
+ * (planning, retries, state changes); the real server's integration tests cover the wire.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type {
+  Challenge,
+  CompleteUploadResponse,
+  CreateUploadBody,
+  CreateUploadResponse,
+  FileEntry,
+} from '@dfs/shared';
+import type { PutChunkOptions, RequestOptions, UploadTransport } from '../src/api.ts';
+import { ApiError } from '../src/errors.ts';
+
+interface Session {
+  uploadId: string;
+  name: string;
+  size: number;
+  sha1: string;
+  parentId: string | null;
+  chunkSize: number;
+  chunkCount: number;
+  chunks: Map<number, Uint8Array>;
+  file?: FileEntry;
+}
+
+type Op = 'createUpload' | 'getUpload' | 'putChunk' | 'completeUpload' | 'abortUpload';
+
+export function apiError(status: number, code: string, extra: Record<string, unknown> = {}) {
+  return new ApiError(status, code as never, code, extra);
+}
+
+export class FakeTransport implements UploadTransport {
+  chunkSize: number;
+  readonly stored = new Map<string, Uint8Array>(); // sha1 → content
+  readonly sessions = new Map<string, Session>();
+  readonly challenges = new Map<string, Challenge & { sha1: string }>();
+  readonly calls: string[] = [];
+  /** Errors to throw, in order, before doing the real work of an operation. */
+  readonly failures: Partial<Record<Op, unknown[]>> = {};
+  /** Hook that runs at the start of each putChunk (may await, may throw). */
+  beforePut: ((index: number, signal?: AbortSignal) => Promise<void>) | null = null;
+
+  constructor(chunkSize = 1024) {
+    this.chunkSize = chunkSize;
+  }
+
+  #maybeFail(op: Op): void {
+    const err = this.failures[op]?.shift();
+    if (err !== undefined) throw err;
+  }
+
+  #file(s: { name: string; size: number; sha1: string; parentId: string | null }): FileEntry {
+    const now = new Date().toISOString();
+    return {
+      id: randomUUID(),
+      kind: 'file',
+      name: s.name,
+      parentId: s.parentId,
+      size: s.size,
+      sha1: s.sha1,
+      mime: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+  }
+
+  async createUpload(body: CreateUploadBody, _o?: RequestOptions): Promise<CreateUploadResponse> {
+    this.calls.push(body.proof ? 'createUpload+proof' : 'createUpload');
+    this.#maybeFail('createUpload');
+    const known = this.stored.get(body.sha1);
+    if (known && known.length === body.size) {
+      if (!body.proof) {
+        const offset = Math.floor(known.length / 3);
+        const c = {
+          id: randomUUID(),
+          nonce: randomUUID(),
+          offset,
+          length: Math.min(100, known.length - offset),
+        };
+        this.challenges.set(c.id, { ...c, sha1: body.sha1 });
+        return { status: 'challenge', challenge: c };
+      }
+      const c = this.challenges.get(body.proof.challengeId);
+      this.challenges.delete(body.proof.challengeId);
+      const want =
+        c &&
+        createHash('sha1')
+          .update(c.nonce)
+          .update(known.subarray(c.offset, c.offset + c.length))
+          .digest('hex');
+      if (!c || c.sha1 !== body.sha1 || want !== body.proof.sha1) throw apiError(403, 'proof_failed');
+      return { status: 'instant', file: this.#file({ ...body, parentId: body.parentId ?? null }) };
+    }
+    for (const s of this.sessions.values()) {
+      if (s.sha1 === body.sha1 && s.size === body.size && !s.file) {
+        return { status: 'resumed', ...this.#view(s) };
+      }
+    }
+    const s: Session = {
+      uploadId: randomUUID(),
+      name: body.name,
+      size: body.size,
+      sha1: body.sha1,
+      parentId: body.parentId ?? null,
+      chunkSize: this.chunkSize,
+      chunkCount: Math.ceil(body.size / this.chunkSize),
+      chunks: new Map(),
+    };
+    this.sessions.set(s.uploadId, s);
+    return { status: 'created', ...this.#view(s) };
+  }
+
+  #view(s: Session) {
+    return {
+      uploadId: s.uploadId,
+      name: s.name,
+      size: s.size,
+      sha1: s.sha1,
+      chunkSize: s.chunkSize,
+      chunkCount: s.chunkCount,
+      receivedChunks: [...s.chunks.keys()].sort((a, b) => a - b),
+      expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    };
+  }
+
+  #session(id: string): Session {
+    const s = this.sessions.get(id);
+    if (!s) throw apiError(404, 'not_found');
+    return s;
+  }
+
+  async getUpload(uploadId: string) {
+    this.calls.push('getUpload');
+    this.#maybeFail('getUpload');
+    return this.#view(this.#session(uploadId));
+  }
+
+  async putChunk(
+    uploadId: string,
+    index: number,
+    bytes: Uint8Array,
+    md5Base64?: string | null,
+    o?: PutChunkOptions,
+  ) {
+    this.calls.push(`putChunk ${index}`);
+    await this.beforePut?.(index, o?.signal);
+    o?.signal?.throwIfAborted();
+    this.#maybeFail('putChunk');
+    const s = this.#session(uploadId);
+    if (index < 0 || index >= s.chunkCount) throw apiError(400, 'bad_chunk_index');
+    const want = Math.min(s.chunkSize, s.size - index * s.chunkSize);
+    if (bytes.length !== want) throw apiError(400, 'bad_chunk_size');
+    if (md5Base64 && createHash('md5').update(bytes).digest('base64') !== md5Base64) {
+      throw apiError(400, 'checksum_mismatch');
+    }
+    o?.onProgress?.(Math.floor(bytes.length / 2));
+    s.chunks.set(index, bytes.slice());
+  }
+
+  async completeUpload(uploadId: string): Promise<CompleteUploadResponse> {
+    this.calls.push('completeUpload');
+    this.#maybeFail('completeUpload');
+    const s = this.#session(uploadId);
+    if (s.file) return { status: 'complete', file: s.file };
+    const missing = [];
+    for (let i = 0; i < s.chunkCount; i++) if (!s.chunks.has(i)) missing.push(i);
+    if (missing.length) throw apiError(409, 'incomplete', { missing });
+    const all = Buffer.concat([...Array(s.chunkCount).keys()].map((i) => s.chunks.get(i)!));
+    if (createHash('sha1').update(all).digest('hex') !== s.sha1) {
+      this.sessions.delete(uploadId);
+      throw apiError(422, 'hash_mismatch');
+    }
+    this.stored.set(s.sha1, new Uint8Array(all));
+    s.file = this.#file(s);
+    return { status: 'complete', file: s.file };
+  }
+
+  async abortUpload(uploadId: string) {
+    this.calls.push('abortUpload');
+    this.#maybeFail('abortUpload');
+    this.#session(uploadId);
+    this.sessions.delete(uploadId);
+  }
+}

@@ -1,0 +1,334 @@
+/**
+ * The engine's logic against an in-memory transport (no HTTP, no timers: sleeps are recorded,
+ * the clock is fixed). Integration against the real server lives with the server's tests.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  CanceledError,
+  fileSourceFromBytes,
+  HASH_PIECE_SIZE,
+  type Hasher,
+  type HashFileFn,
+  MemoryResumeStore,
+  Upload,
+  type UploadOptions,
+  UploadQueue,
+  type UploadState,
+} from '../src/index.ts';
+import { nodeHasher, nodeHashFile } from '../src/node/index.ts';
+import { apiError, FakeTransport } from './fake-transport.ts';
+
+const sha1 = (b: Uint8Array) => createHash('sha1').update(b).digest('hex');
+
+function setup(size: number, opts: Partial<UploadOptions> = {}, chunkSize = 1024) {
+  const data = new Uint8Array(randomBytes(size));
+  const source = fileSourceFromBytes(data, 'data.bin', 1_700_000_000_000);
+  const transport = new FakeTransport(chunkSize);
+  const slept: number[] = [];
+  let hashCalls = 0;
+  const hashFile: HashFileFn = (s, o) => {
+    hashCalls++;
+    return nodeHashFile(s, o);
+  };
+  const upload = new Upload(source, {
+    transport,
+    hashFile,
+    hasher: nodeHasher,
+    sleep: async (ms) => void slept.push(ms),
+    now: () => 0,
+    parallelism: 1,
+    ...opts,
+  });
+  const states: UploadState[] = [upload.state];
+  upload.on('state', (s) => states.push(s.state));
+  return { data, source, transport, upload, states, slept, hashCalls: () => hashCalls };
+}
+
+/** Makes putChunk(index) hang until its request is aborted; resolves `reached` when it gets there. */
+function hangAt(transport: FakeTransport, index: number) {
+  let reached!: () => void;
+  const p = new Promise<void>((r) => {
+    reached = r;
+  });
+  transport.beforePut = (i, signal) => {
+    if (i !== index) return Promise.resolve();
+    reached();
+    return new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason)));
+  };
+  return p;
+}
+
+describe('Upload', () => {
+  it('hashes, creates a session, sends every chunk with Content-MD5 and completes', async () => {
+    const { data, transport, upload, states } = setup(5 * 1024 + 100, { parallelism: 3 });
+    upload.start();
+    const file = await upload.result();
+    expect(file.sha1).toBe(sha1(data));
+    expect(states).toEqual(['queued', 'hashing', 'checking', 'uploading', 'completing', 'done']);
+    const puts = transport.calls.filter((c) => c.startsWith('putChunk')).sort();
+    expect(puts).toEqual([0, 1, 2, 3, 4, 5].map((i) => `putChunk ${i}`));
+    const s = upload.snapshot();
+    expect(s).toMatchObject({ bytesHashed: data.length, bytesUploaded: data.length, sentBytes: data.length });
+    expect(s).toMatchObject({ instant: false, chunksDone: 6, chunkCount: 6, eta: 0, state: 'done' });
+    expect(transport.stored.get(sha1(data))).toEqual(data);
+  });
+
+  it('takes chunk MD5s from the hashing pass when the server chunk size is the piece size', async () => {
+    let md5Calls = 0;
+    const countingHasher: Hasher = {
+      ...nodeHasher,
+      md5: (b) => {
+        md5Calls++;
+        return nodeHasher.md5(b);
+      },
+    };
+    const { upload, transport } = setup(HASH_PIECE_SIZE + 10, { hasher: countingHasher }, HASH_PIECE_SIZE);
+    upload.start();
+    await upload.result();
+    expect(md5Calls).toBe(0); // nodeHashFile computed them while reading; nothing re-hashed
+    expect(transport.calls.filter((c) => c.startsWith('putChunk'))).toHaveLength(2);
+  });
+
+  it('uploads an empty file', async () => {
+    const { upload, transport } = setup(0);
+    upload.start();
+    const file = await upload.result();
+    expect(file.size).toBe(0);
+    expect(transport.calls).toEqual(['createUpload', 'completeUpload']);
+  });
+
+  it('answers a challenge with a proof and finishes instantly without sending bytes', async () => {
+    const { data, upload, transport, states } = setup(4000);
+    transport.stored.set(sha1(data), data);
+    upload.start();
+    const file = await upload.result();
+    expect(file.sha1).toBe(sha1(data));
+    expect(transport.calls).toEqual(['createUpload', 'createUpload+proof']);
+    expect(states).toEqual(['queued', 'hashing', 'checking', 'done']);
+    expect(upload.snapshot()).toMatchObject({ instant: true, sentBytes: 0, bytesUploaded: 4000 });
+  });
+
+  it('asks for a fresh challenge once when a proof is refused', async () => {
+    const { data, upload, transport } = setup(4000);
+    transport.stored.set(sha1(data), data);
+    transport.failures.createUpload = [undefined, apiError(403, 'proof_failed')];
+    upload.start();
+    await upload.result();
+    expect(transport.calls).toEqual([
+      'createUpload',
+      'createUpload+proof',
+      'createUpload',
+      'createUpload+proof',
+    ]);
+  });
+
+  it('retries a chunk on 5xx with the schedule, and gives up on a fatal 4xx', async () => {
+    const a = setup(3000);
+    a.transport.failures.putChunk = [apiError(503, 'storage_unavailable'), apiError(500, 'internal')];
+    const retries: number[] = [];
+    a.upload.on('retry', (r) => retries.push(r.delayMs));
+    a.upload.start();
+    await a.upload.result();
+    expect(a.slept).toEqual([0, 1000]);
+    expect(retries).toEqual([0, 1000]);
+    expect(a.upload.snapshot().retries).toBe(2);
+
+    const b = setup(3000);
+    b.transport.failures.putChunk = [apiError(400, 'bad_chunk_size')];
+    b.upload.start();
+    await expect(b.upload.result()).rejects.toMatchObject({ code: 'bad_chunk_size' });
+    expect(b.upload.state).toBe('error');
+    expect(b.upload.snapshot().error).toMatchObject({ code: 'bad_chunk_size', status: 400 });
+    expect(b.slept).toEqual([]);
+    // retry() picks up where the server is
+    b.upload.retry();
+    await b.upload.result();
+    expect(b.transport.calls).toContain('getUpload');
+  });
+
+  it('retries checksum_mismatch once only', async () => {
+    const { upload, transport } = setup(3000);
+    transport.failures.putChunk = [apiError(400, 'checksum_mismatch'), apiError(400, 'checksum_mismatch')];
+    upload.start();
+    await expect(upload.result()).rejects.toMatchObject({ code: 'checksum_mismatch' });
+    expect(transport.calls.filter((c) => c === 'putChunk 0')).toHaveLength(2);
+  });
+
+  it('pauses by aborting in-flight chunks and resumes from the chunks the server holds', async () => {
+    const { upload, transport, states } = setup(5000);
+    const reached = hangAt(transport, 2);
+    upload.start();
+    await reached;
+    upload.pause();
+    expect(upload.state).toBe('paused');
+    transport.beforePut = null;
+    transport.calls.length = 0;
+    upload.resume();
+    await upload.result();
+    expect(transport.calls).toEqual([
+      'getUpload',
+      'putChunk 2',
+      'putChunk 3',
+      'putChunk 4',
+      'completeUpload',
+    ]);
+    expect(states).toEqual([
+      'queued',
+      'hashing',
+      'checking',
+      'uploading',
+      'paused',
+      'queued',
+      'checking',
+      'uploading',
+      'completing',
+      'done',
+    ]);
+    // chunks 0 and 1 were sent before the pause, 2–4 after; none counted twice
+    expect(upload.snapshot()).toMatchObject({ sentBytes: 5000, bytesUploaded: 5000 });
+  });
+
+  it('cancel aborts, deletes the session and rejects with CanceledError', async () => {
+    const store = new MemoryResumeStore();
+    const { upload, transport } = setup(5000, { resumeStore: store });
+    const reached = hangAt(transport, 1);
+    upload.start();
+    const result = upload.result();
+    await reached;
+    expect(store.entries.size).toBe(1);
+    await upload.cancel();
+    await expect(result).rejects.toBeInstanceOf(CanceledError);
+    expect(upload.state).toBe('canceled');
+    expect(transport.calls.at(-1)).toBe('abortUpload');
+    expect(transport.sessions.size).toBe(0);
+    expect(store.entries.size).toBe(0);
+  });
+
+  it('resumes from the resume store without hashing again', async () => {
+    const store = new MemoryResumeStore();
+    const first = setup(5000, { resumeStore: store });
+    const reached = hangAt(first.transport, 3);
+    first.upload.start();
+    await reached;
+    first.upload.pause();
+    const [entry] = store.entries.values();
+    expect(entry).toMatchObject({ sha1: sha1(first.data), size: 5000, name: 'data.bin' });
+    expect(entry?.uploadId).toBeTruthy();
+
+    // a new page load: same file, new Upload object, same store and server
+    first.transport.beforePut = null;
+    first.transport.calls.length = 0;
+    let hashed = 0;
+    const again = new Upload(first.source, {
+      transport: first.transport,
+      hasher: nodeHasher,
+      resumeStore: store,
+      parallelism: 1,
+      hashFile: async (s, o) => {
+        hashed++;
+        return nodeHashFile(s, o);
+      },
+    });
+    const states: UploadState[] = [];
+    again.on('state', (s) => states.push(s.state));
+    again.start();
+    await again.result();
+    expect(hashed).toBe(0);
+    expect(states[0]).toBe('checking');
+    expect(first.transport.calls).toEqual(['getUpload', 'putChunk 3', 'putChunk 4', 'completeUpload']);
+    expect(store.entries.size).toBe(0);
+  });
+
+  it('hashes again when a remembered sha1 turns out to be stale', async () => {
+    const store = new MemoryResumeStore();
+    const { upload, source, transport, hashCalls } = setup(3000, { resumeStore: store });
+    await store.set(upload.fingerprint, {
+      sha1: '0'.repeat(40),
+      uploadId: null,
+      size: source.size,
+      name: source.name,
+    });
+    upload.start();
+    const file = await upload.result();
+    expect(hashCalls()).toBe(1);
+    expect(file.sha1).not.toBe('0'.repeat(40));
+    expect(transport.calls.filter((c) => c === 'completeUpload')).toHaveLength(2);
+  });
+
+  it('re-sends the chunks complete reports missing', async () => {
+    const { upload, transport } = setup(3000);
+    transport.failures.completeUpload = [apiError(409, 'incomplete', { missing: [1] })];
+    upload.start();
+    await upload.result();
+    expect(transport.calls.filter((c) => c === 'putChunk 1')).toHaveLength(2);
+  });
+
+  it('starts a new session when the old one is gone', async () => {
+    const { upload, transport } = setup(3000);
+    transport.failures.putChunk = [undefined, apiError(404, 'not_found')];
+    upload.start();
+    await upload.result();
+    expect(transport.calls.filter((c) => c === 'createUpload')).toHaveLength(2);
+  });
+
+  it('reports an unreadable file as an error', async () => {
+    const { upload, source } = setup(3000);
+    Object.assign(source, { slice: async () => new Uint8Array(5) });
+    upload.start();
+    await expect(upload.result()).rejects.toThrow(/changed while reading/);
+    expect(upload.state).toBe('error');
+  });
+});
+
+describe('UploadQueue', () => {
+  it('runs files with bounded concurrency and aggregates totals', async () => {
+    const transport = new FakeTransport(1024);
+    const queue = new UploadQueue({
+      transport,
+      hashFile: nodeHashFile,
+      hasher: nodeHasher,
+      concurrency: 2,
+      sleep: async () => {},
+    });
+    let maxActive = 0;
+    queue.on('totals', (t) => {
+      maxActive = Math.max(maxActive, t.active);
+    });
+    const files = [3000, 0, 4100, 1].map((n, i) =>
+      fileSourceFromBytes(new Uint8Array(randomBytes(n)), `f${i}`),
+    );
+    // the second copy of f0 is stored by then: instant
+    const ups = files.map((f) => queue.add(f, { parentId: 'folder1' }));
+    await queue.idle();
+    const dup = queue.add(files[0]!);
+    await queue.idle();
+    expect(ups.map((u) => u.state)).toEqual(['done', 'done', 'done', 'done']);
+    expect(dup.snapshot().instant).toBe(true);
+    expect(maxActive).toBeLessThanOrEqual(2);
+    const t = queue.totals();
+    expect(t).toMatchObject({ files: 5, done: 5, failed: 0, active: 0, instant: 1 });
+    expect(t.bytesTotal).toBe(3000 + 0 + 4100 + 1 + 3000);
+    expect(t.bytesUploaded).toBe(t.bytesTotal);
+    expect(t.sentBytes).toBe(3000 + 4100 + 1);
+    queue.clearFinished();
+    expect(queue.list()).toHaveLength(0);
+  });
+
+  it('pauses and resumes everything', async () => {
+    const transport = new FakeTransport(1024);
+    const queue = new UploadQueue({ transport, hashFile: nodeHashFile, hasher: nodeHasher, concurrency: 1 });
+    const reached = hangAt(transport, 1);
+    const a = queue.add(fileSourceFromBytes(new Uint8Array(randomBytes(3000)), 'a'));
+    const b = queue.add(fileSourceFromBytes(new Uint8Array(randomBytes(3000)), 'b'));
+    await reached;
+    expect(b.state).toBe('queued');
+    queue.pauseAll();
+    expect([a.state, b.state]).toEqual(['paused', 'paused']);
+    await queue.idle();
+    transport.beforePut = null;
+    queue.resumeAll();
+    await queue.idle();
+    expect([a.state, b.state]).toEqual(['done', 'done']);
+  });
+});
