@@ -1,0 +1,166 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { DfsApi, fileSourceFromBytes, MemoryResumeStore, Upload, type UploadTransport } from '@dfs/client';
+import { fileSourceFromPath, nodeHasher, nodeHashFile } from '@dfs/client/node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { random, sha1 } from '../support/bytes.ts';
+import { CHUNK } from '../support/uploads.ts';
+
+const run = promisify(execFile);
+
+/** The client core and the CLI against the real server over HTTP. */
+describe('client core against the server', () => {
+  let t: TestApp;
+  let baseUrl: string;
+  let alice: DfsApi;
+  let bob: DfsApi;
+
+  beforeAll(async () => {
+    t = await startTestApp({ DFS_CHUNK_SIZE: String(CHUNK) });
+    baseUrl = await t.app.listen({ port: 0, host: '127.0.0.1' });
+    const a = await t.user('alice');
+    const b = await t.user('bob');
+    alice = new DfsApi({ baseUrl, token: a.token });
+    bob = new DfsApi({ baseUrl, token: b.token });
+  });
+  afterAll(() => t.close());
+
+  const chunkRows = async (uploadId: string) =>
+    (await t.app.services.db('upload_chunks').where({ upload_id: uploadId })).length;
+
+  it('uploads with parallel verified chunks, then a second user gets it instantly', async () => {
+    const data = random(CHUNK * 9 + 77);
+    const upload = new Upload(fileSourceFromBytes(data, 'engine.bin'), {
+      transport: alice,
+      hashFile: nodeHashFile,
+    });
+    upload.start();
+    const file = await upload.result();
+    expect(file).toMatchObject({ name: 'engine.bin', size: data.length, sha1: sha1(data) });
+    expect(upload.snapshot()).toMatchObject({ state: 'done', instant: false, sentBytes: data.length });
+
+    const second = new Upload(fileSourceFromBytes(data, 'copy.bin'), { transport: bob, hasher: nodeHasher });
+    second.start();
+    const copy = await second.result();
+    expect(copy.sha1).toBe(sha1(data));
+    expect(second.snapshot()).toMatchObject({ instant: true, sentBytes: 0 });
+  });
+
+  it('pauses, then resumes sending only the chunks the server lacks', async () => {
+    const data = random(CHUNK * 24);
+    const store = new MemoryResumeStore();
+    const upload = new Upload(fileSourceFromBytes(data, 'paused.bin'), {
+      transport: alice,
+      hashFile: nodeHashFile,
+      parallelism: 2,
+      resumeStore: store,
+    });
+    let paused = false;
+    upload.on('progress', (s) => {
+      if (!paused && s.chunksDone >= 4) {
+        paused = true;
+        upload.pause();
+      }
+    });
+    upload.start();
+    await expect.poll(() => upload.snapshot().state).toBe('paused');
+    const { uploadId } = upload.snapshot();
+    const before = await chunkRows(uploadId as string);
+    expect(before).toBeGreaterThanOrEqual(4);
+    expect(before).toBeLessThan(24);
+
+    // A fresh engine (a reload) with only the resume store: no re-hash, only missing chunks.
+    let puts = 0;
+    const counting: UploadTransport = {
+      createUpload: (...args) => alice.createUpload(...args),
+      getUpload: (...args) => alice.getUpload(...args),
+      completeUpload: (...args) => alice.completeUpload(...args),
+      abortUpload: (...args) => alice.abortUpload(...args),
+      putChunk: (...args) => {
+        puts++;
+        return alice.putChunk(...args);
+      },
+    };
+    let hashed = false;
+    const again = new Upload(fileSourceFromBytes(data, 'paused.bin'), {
+      transport: counting,
+      hashFile: async (...args) => {
+        hashed = true;
+        return nodeHashFile(...args);
+      },
+      resumeStore: store,
+    });
+    again.start();
+    const file = await again.result();
+    expect(file.sha1).toBe(sha1(data));
+    expect(hashed).toBe(false);
+    expect(puts).toBe(24 - before);
+    upload.cancel().catch(() => undefined);
+  });
+
+  it('cancels: the server forgets the upload', async () => {
+    const data = random(CHUNK * 12);
+    const upload = new Upload(fileSourceFromBytes(data, 'cancel.bin'), {
+      transport: alice,
+      hashFile: nodeHashFile,
+    });
+    upload.on('progress', (s) => {
+      if (s.chunksDone >= 2 && s.state === 'uploading') void upload.cancel();
+    });
+    upload.start();
+    await expect(upload.result()).rejects.toThrow();
+    const { uploadId } = upload.snapshot();
+    await expect
+      .poll(
+        async () =>
+          (
+            await t.app.inject({
+              url: `/api/uploads/${uploadId}`,
+              headers: { authorization: `Bearer ${alice.token}` },
+            })
+          ).statusCode,
+      )
+      .toBe(404);
+  });
+
+  it('streams a file from disk (positioned reads) and the CLI round-trips it', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dfs-cli-'));
+    try {
+      const input = path.join(dir, 'input.bin');
+      const data = random(CHUNK * 5 + 3);
+      await writeFile(input, data);
+      const source = await fileSourceFromPath(input);
+      const upload = new Upload(source, { transport: alice, hashFile: nodeHashFile });
+      upload.start();
+      expect((await upload.result()).sha1).toBe(sha1(data));
+
+      const cli = path.resolve(import.meta.dirname, '../../../client/src/cli.ts');
+      const env = {
+        ...process.env,
+        DFS_CLIENT_CONFIG: path.join(dir, 'config.json'),
+        DFS_PASSWORD: 'correct horse battery',
+      };
+      const dfs = (...args: string[]) => run(process.execPath, ['--import', 'tsx', cli, ...args], { env });
+      await dfs('login', baseUrl, 'alice');
+      const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8'));
+      expect(config.server).toBe(baseUrl);
+      const other = path.join(dir, 'other.bin');
+      const otherData = random(CHUNK * 2 + 11);
+      await writeFile(other, otherData);
+      await dfs('upload', other, '--id');
+      const listing = JSON.parse((await dfs('ls', '--json')).stdout);
+      const entry = listing.items.find((f: { name: string }) => f.name === 'other.bin');
+      expect(entry.sha1).toBe(sha1(otherData));
+      const out = path.join(dir, 'downloaded.bin');
+      await dfs('download', entry.id, out);
+      expect((await readFile(out)).equals(otherData)).toBe(true);
+      await expect(dfs('download', 'no-such-id', path.join(dir, 'x'))).rejects.toMatchObject({ code: 1 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
