@@ -80,9 +80,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
     // Slow clients must not hold sockets: whole-request and keep-alive limits (DESIGN.md §11).
-    requestTimeout: 120_000,
+    requestTimeout: 600_000,
     keepAliveTimeout: 10_000,
-    connectionTimeout: 30_000,
+    connectionTimeout: 60_000,
     bodyLimit: 1024 * 1024,
     trustProxy: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
