@@ -59,7 +59,7 @@ describe('a killed server loses nothing it acknowledged', () => {
     ).json();
     const put = (i: number) =>
       api('PUT', `/api/uploads/${created.uploadId}/chunks/${i}`, {
-        body: chunks[i],
+        body: new Uint8Array(chunks[i] as Buffer),
         headers: {
           ...auth,
           'content-type': 'application/octet-stream',
