@@ -107,7 +107,11 @@ const initial: Migration = {
       t.bigInteger('created_at').notNullable();
       t.bigInteger('updated_at').notNullable();
       t.unique(['user_id', 'parent_id', 'live_name'], { indexName: 'user_files_live_name_unique' });
-      t.index(['user_id', 'parent_id', 'status', 'name'], 'user_files_folder_name');
+      // A folder lists folders first, then files, each sorted by one column: one index per sort
+      // column lets both halves be read in index order (forwards or backwards), not filesorted.
+      for (const column of ['name', 'size', 'created_at', 'updated_at']) {
+        t.index(['user_id', 'parent_id', 'status', 'kind', column], `user_files_folder_${column}`);
+      }
       t.index(['user_id', 'status', 'created_at'], 'user_files_recent');
       t.index(['user_id', 'trash_root_id'], 'user_files_trash');
       t.index(['content_id', 'status'], 'user_files_content');

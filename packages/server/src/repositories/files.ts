@@ -80,18 +80,45 @@ export class FilesRepository {
       else q.andWhere('user_files.status', 'trashed').andWhereRaw('user_files.trash_root_id = user_files.id');
       return q;
     };
-    const items = scope(this.withSha1());
-    if (options.sort === 'name' && 'parentId' in filter) items.orderBy('user_files.kind', 'desc');
-    items
-      .orderBy(`user_files.${SORT_COLUMNS[options.sort]}`, options.order)
-      .orderBy('user_files.id', options.order)
-      .offset(options.offset);
-    if (options.limit !== null) items.limit(options.limit);
-    const [rows, countRow] = await Promise.all([
-      items,
-      scope(this.db('user_files')).count({ n: '*' }).first(),
+    const page = (q: Knex.QueryBuilder, offset: number, limit: number | null) => {
+      q.orderBy(`user_files.${SORT_COLUMNS[options.sort]}`, options.order)
+        .orderBy('user_files.id', options.order)
+        .offset(offset);
+      if (limit !== null) q.limit(limit);
+      return q;
+    };
+    const count = async (q: Knex.QueryBuilder) => Number((await q.count({ n: '*' }).first())?.n ?? 0);
+
+    if (!('parentId' in filter)) {
+      const [items, total] = await Promise.all([
+        page(scope(this.withSha1()), options.offset, options.limit),
+        count(scope(this.db('user_files'))),
+      ]);
+      return { items, total };
+    }
+    // A folder lists its folders first, then its files: two index-ordered reads stitched at the
+    // page boundary instead of one sort over the whole folder.
+    const ofKind = (q: Knex.QueryBuilder, kind: FileRow['kind']) =>
+      scope(q).andWhere('user_files.kind', kind);
+    const [folders, files] = await Promise.all([
+      count(ofKind(this.db('user_files'), 'folder')),
+      count(ofKind(this.db('user_files'), 'file')),
     ]);
-    return { items: rows, total: Number(countRow?.n ?? 0) };
+    const items: FileRowWithSha1[] = [];
+    let offset = options.offset;
+    let remaining = options.limit;
+    if (offset < folders) {
+      const rows = await page(ofKind(this.withSha1(), 'folder'), offset, remaining);
+      items.push(...rows);
+      if (remaining !== null) remaining -= rows.length;
+      offset = 0;
+    } else {
+      offset -= folders;
+    }
+    if (remaining === null || remaining > 0) {
+      items.push(...(await page(ofKind(this.withSha1(), 'file'), offset, remaining)));
+    }
+    return { items, total: folders + files };
   }
 
   async update(id: string, patch: Partial<FileRow>): Promise<void> {

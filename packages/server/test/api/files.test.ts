@@ -37,12 +37,22 @@ describe('files and folders', () => {
       'b.txt',
       'c.txt',
     ]);
+    // Folders first for every sort, in either order.
     expect((await list('sort=size&order=desc')).items.map((f: { name: string }) => f.name)).toEqual([
+      'zz-sub',
       'b.txt',
       'c.txt',
       'a.txt',
-      'zz-sub',
     ]);
+    expect((await list('sort=name&order=desc')).items.map((f: { name: string }) => f.name)).toEqual([
+      'zz-sub',
+      'c.txt',
+      'b.txt',
+      'a.txt',
+    ]);
+    // Paging across the folder/file boundary.
+    const across = await list('sort=name&limit=2&offset=0');
+    expect(across.items.map((f: { name: string }) => f.name)).toEqual(['zz-sub', 'a.txt']);
     const page = await list('sort=name&limit=2&offset=1');
     expect(page.total).toBe(4);
     expect(page.items.map((f: { name: string }) => f.name)).toEqual(['a.txt', 'b.txt']);
