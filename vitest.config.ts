@@ -22,6 +22,7 @@ export default defineConfig({
             'packages/server/test/unit/**/*.test.ts',
             'packages/server/test/storage/**/*.test.ts',
             'packages/server/test/deploy/**/*.test.ts',
+            'packages/server/test/cluster/**/*.test.ts',
           ],
         },
       },

@@ -14,7 +14,9 @@ import type { Config } from './config.ts';
 import { createDb, type Db, migrate } from './db/knex.ts';
 import { HttpError } from './errors.ts';
 import { collectJob, sweepJob } from './jobs/maintenance.ts';
+import { type ClusterJobDeps, repairJob } from './jobs/repair.ts';
 import { type Job, JobRunner } from './jobs/runner.ts';
+import { scrubJob } from './jobs/scrub.ts';
 import { registerAuth } from './plugins/auth.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
 import { registerOpenApi } from './plugins/openapi.ts';
@@ -49,6 +51,8 @@ export interface Services {
   staging: StagingArea;
   jobs: JobRunner;
   maintenance: { sweep: Job; collect: Job };
+  /** Repair and scrub; `deps` lets tests call `repair(deps)` / `scrub(deps)` directly. */
+  clusterJobs: { repair: Job; scrub: Job; deps: ClusterJobDeps };
   now: () => number;
 }
 
@@ -69,7 +73,7 @@ export type AppInstance = FastifyInstance<
 
 export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
-  /** Run background jobs (sweep, collect) on their intervals; tests call them directly. */
+  /** Run background jobs (sweep, collect, repair, scrub) on their intervals; tests call them directly. */
   jobs?: boolean;
   /** Serve the built web app (off in most tests). */
   web?: boolean;
@@ -96,6 +100,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     nodeUrls: config.nodeUrls,
     replicas: config.replicas,
     heartbeatMs: config.heartbeatMs,
+    drainNodes: config.drainNodes,
     now,
     log: app.log,
   });
@@ -127,6 +132,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     now,
     gcGraceMs: config.gcGraceMs,
   };
+  const clusterDeps: ClusterJobDeps = {
+    repos,
+    cluster,
+    log: app.log,
+    now,
+    repairGraceMs: config.repairGraceMs,
+    scrubBytesPerSecond: config.scrubBytesPerSecond,
+    scrubPeriodMs: config.scrubPeriodMs,
+  };
   const services: Services = {
     db,
     repos,
@@ -138,6 +152,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     staging,
     jobs: new JobRunner(repos, app.log, now),
     maintenance: { sweep: sweepJob(jobDeps), collect: collectJob(jobDeps) },
+    clusterJobs: { repair: repairJob(clusterDeps), scrub: scrubJob(clusterDeps), deps: clusterDeps },
     shares: new ShareService(repos, files, passwords, now),
     downloads: new DownloadResponder(contents),
     auth: new AuthService(repos, { sessionTtlMs: config.sessionTtlMs, passwords, now }),
@@ -163,8 +178,18 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(nodeRoutes);
   if (options.web) await registerWeb(app);
 
-  await cluster.start();
-  if (options.jobs) services.jobs.start(Object.values(services.maintenance));
+  try {
+    await cluster.start();
+  } catch (error) {
+    // A bad node list (e.g. DFS_DRAIN_NODES naming no node) stops the boot without leaking handles.
+    await cluster.stop();
+    await db.destroy();
+    throw error;
+  }
+  if (options.jobs) {
+    const { repair, scrub } = services.clusterJobs;
+    services.jobs.start([...Object.values(services.maintenance), repair, scrub]);
+  }
   app.addHook('onClose', async () => {
     await services.jobs.stop();
     await cluster.stop();

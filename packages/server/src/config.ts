@@ -23,6 +23,27 @@ const EnvSchema = Type.Object({
   DFS_NODES: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated storage node URLs' })),
   DFS_REPLICAS: Type.Integer({ minimum: 1, maximum: 16, default: 2, description: 'copies of each content' }),
   DFS_HEARTBEAT_SECONDS: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'node ping interval' }),
+  DFS_REPAIR_GRACE_SECONDS: Type.Number({
+    minimum: 0,
+    default: 900,
+    description: 'how long a down node still counts as holding its copies before repair replaces them',
+  }),
+  DFS_SCRUB_BYTES_PER_SECOND: Type.Integer({
+    minimum: 0,
+    default: 8 * MiB,
+    description: 'read budget of the scrub job that re-hashes replicas; 0 turns scrubbing off',
+  }),
+  DFS_SCRUB_PERIOD_DAYS: Type.Number({
+    minimum: 0,
+    default: 30,
+    description: 'each replica is re-hashed about this often',
+  }),
+  DFS_DRAIN_NODES: Type.Optional(
+    Type.String({
+      description:
+        'comma-separated nodes (URLs as in DFS_NODES, or names) to empty: no new writes, copies move',
+    }),
+  ),
   DFS_SECRET: Type.Optional(Type.String({ minLength: 16, description: 'server secret' })),
   DFS_CHUNK_SIZE: Type.Integer({ minimum: 64 * 1024, maximum: 256 * MiB, default: 8 * MiB }),
   DFS_MAX_FILE_SIZE: Type.Integer({ minimum: 1, default: 64 * 1024 * MiB, description: 'bytes' }),
@@ -74,6 +95,11 @@ export interface Config {
   nodeUrls: string[];
   replicas: number;
   heartbeatMs: number;
+  repairGraceMs: number;
+  scrubBytesPerSecond: number;
+  scrubPeriodMs: number;
+  /** Nodes to drain, as given (URL or name); the cluster matches them against DFS_NODES. */
+  drainNodes: string[];
   secret: string;
   chunkSize: number;
   maxFileSize: number;
@@ -131,6 +157,13 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     nodeUrls,
     replicas: env.DFS_REPLICAS,
     heartbeatMs: env.DFS_HEARTBEAT_SECONDS * 1000,
+    repairGraceMs: env.DFS_REPAIR_GRACE_SECONDS * 1000,
+    scrubBytesPerSecond: env.DFS_SCRUB_BYTES_PER_SECOND,
+    scrubPeriodMs: env.DFS_SCRUB_PERIOD_DAYS * 86400_000,
+    drainNodes: (env.DFS_DRAIN_NODES ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean),
     secret: env.DFS_SECRET ?? loadOrCreateSecret(dataDir),
     chunkSize: env.DFS_CHUNK_SIZE,
     maxFileSize: env.DFS_MAX_FILE_SIZE,

@@ -18,6 +18,33 @@ export interface ReplicaRow {
   verified_at: number | null;
 }
 
+/** Which nodes count for what, as the repair job sees the cluster at one moment. */
+export interface RepairScan {
+  /** Nodes whose `ok` replicas count toward the wanted copies (live, or down within the grace period). */
+  countingIds: string[];
+  /** Every configured node; a replica elsewhere sits on a node that left the config. */
+  memberIds: string[];
+  /** Configured nodes being emptied. */
+  drainingIds: string[];
+  wanted: number;
+  /** Keyset cursor: contents with a larger id. */
+  after: string;
+  limit: number;
+}
+
+export interface ReplicaToVerify {
+  content_id: string;
+  node_id: string;
+  sha1: string;
+  size: number;
+}
+
+export interface ReplicaStateCounts {
+  ok: number;
+  missing: number;
+  corrupt: number;
+}
+
 export class ContentsRepository {
   constructor(private readonly db: Knex) {}
 
@@ -119,5 +146,137 @@ export class ContentsRepository {
       .groupBy('node_id')
       .select<Array<{ node_id: string; n: number | string }>>('node_id', this.db.raw('count(*) as n'));
     return new Map(rows.map((r) => [r.node_id, Number(r.n)]));
+  }
+
+  /**
+   * Ready contents that need the repair job: fewer `ok` replicas on counting nodes than wanted, or
+   * any replica that is bad (missing, corrupt), on a node that left the config, or on a draining node.
+   */
+  async listNeedingRepair(scan: RepairScan): Promise<ContentRow[]> {
+    const db = this.db;
+    const counted = db('replicas as r')
+      .count('*')
+      .whereRaw('r.content_id = contents.id')
+      .andWhere('r.state', 'ok')
+      .whereIn('r.node_id', scan.countingIds);
+    const leaving = db('replicas as r')
+      .select(db.raw('1'))
+      .whereRaw('r.content_id = contents.id')
+      .andWhere((w) =>
+        w
+          .whereNot('r.state', 'ok')
+          .orWhereNotIn('r.node_id', scan.memberIds)
+          .orWhereIn('r.node_id', scan.drainingIds),
+      );
+    return db<ContentRow>('contents')
+      .where('state', 'ready')
+      .andWhere('id', '>', scan.after)
+      .andWhere((w) => w.whereRaw('(?) < ?', [counted, scan.wanted]).orWhereExists(leaving))
+      .orderBy('id')
+      .limit(scan.limit);
+  }
+
+  /** Ready contents with fewer `ok` replicas on the given (healthy) nodes than wanted. */
+  async countUnderReplicatedOn(nodeIds: string[], wanted: number): Promise<number> {
+    const counted = this.db('replicas as r')
+      .count('*')
+      .whereRaw('r.content_id = contents.id')
+      .andWhere('r.state', 'ok')
+      .whereIn('r.node_id', nodeIds);
+    const row = await this.db('contents')
+      .where('state', 'ready')
+      .andWhereRaw('(?) < ?', [counted, wanted])
+      .count({ n: '*' })
+      .first();
+    return Number(row?.n ?? 0);
+  }
+
+  /**
+   * Records a verified copy on a node, only while the content is still `ready`: the row lock keeps
+   * the collector from claiming it in between, so a copy never outlives its content unnoticed.
+   * Returns false when the content is gone or being deleted (the caller removes its copy).
+   */
+  async recordReplica(contentId: string, nodeId: string, now: number): Promise<boolean> {
+    const mysql = this.db.client.config.client === 'mysql2';
+    return this.db.transaction(async (trx) => {
+      const query = trx<ContentRow>('contents').where({ id: contentId }).first('state');
+      const content = await (mysql ? query.forUpdate() : query);
+      if (content?.state !== 'ready') return false;
+      await trx('replicas')
+        .insert({ content_id: contentId, node_id: nodeId, state: 'ok', created_at: now, verified_at: now })
+        .onConflict(['content_id', 'node_id'])
+        .merge({ state: 'ok', verified_at: now });
+      return true;
+    });
+  }
+
+  /** Marks the replica of the content with this sha1 on a node (a read found it missing or bad). */
+  async markReplicaBySha1(
+    sha1: string,
+    nodeId: string,
+    state: ReplicaRow['state'],
+    now: number,
+  ): Promise<void> {
+    await this.db('replicas')
+      .where({ node_id: nodeId })
+      .whereIn('content_id', this.db('contents').where({ sha1 }).select('id'))
+      .update({ state, verified_at: now });
+  }
+
+  /**
+   * `ok` replicas on the given nodes last verified (or written) at or before `before`, in key order
+   * after the cursor: the scrub job's work list.
+   */
+  async listReplicasToVerify(options: {
+    nodeIds: string[];
+    before: number;
+    after: { contentId: string; nodeId: string };
+    limit: number;
+  }): Promise<ReplicaToVerify[]> {
+    const { contentId, nodeId } = options.after;
+    const rows = await this.db('replicas')
+      .join('contents', 'contents.id', 'replicas.content_id')
+      .where('replicas.state', 'ok')
+      .andWhere('contents.state', 'ready')
+      .whereIn('replicas.node_id', options.nodeIds)
+      .andWhereRaw('COALESCE(replicas.verified_at, replicas.created_at) <= ?', [options.before])
+      .andWhere((w) =>
+        w
+          .where('replicas.content_id', '>', contentId)
+          .orWhere((x) =>
+            x.where('replicas.content_id', contentId).andWhere('replicas.node_id', '>', nodeId),
+          ),
+      )
+      .orderBy('replicas.content_id')
+      .orderBy('replicas.node_id')
+      .limit(options.limit)
+      .select<ReplicaToVerify[]>('replicas.content_id', 'replicas.node_id', 'contents.sha1', 'contents.size');
+    return rows.map((row) => ({ ...row, size: Number(row.size) }));
+  }
+
+  async markVerified(contentId: string, nodeId: string, now: number): Promise<void> {
+    await this.db('replicas')
+      .where({ content_id: contentId, node_id: nodeId, state: 'ok' })
+      .update({ verified_at: now });
+  }
+
+  /** Replica rows per node and state, for the nodes page. */
+  async replicaStatesByNode(): Promise<Map<string, ReplicaStateCounts>> {
+    const rows = await this.db('replicas')
+      .groupBy('node_id', 'state')
+      .select<Array<{ node_id: string; state: string; n: number | string }>>(
+        'node_id',
+        'state',
+        this.db.raw('count(*) as n'),
+      );
+    const out = new Map<string, ReplicaStateCounts>();
+    for (const row of rows) {
+      const counts = out.get(row.node_id) ?? { ok: 0, missing: 0, corrupt: 0 };
+      if (row.state === 'ok' || row.state === 'missing' || row.state === 'corrupt') {
+        counts[row.state] += Number(row.n);
+      }
+      out.set(row.node_id, counts);
+    }
+    return out;
   }
 }

@@ -49,6 +49,10 @@ export class NodesRepository {
     await this.db('nodes').whereNotIn('name', names).update({ configured: false, status: 'down' });
   }
 
+  async get(id: string): Promise<NodeRow | undefined> {
+    return this.db<NodeRow>('nodes').where({ id }).first();
+  }
+
   async list(): Promise<NodeRow[]> {
     return this.db<NodeRow>('nodes').orderBy('created_at').orderBy('name');
   }

@@ -1,32 +1,34 @@
-import { ErrorBody, NodeList } from '@dfs/shared';
+import { ErrorBody, NodeList, NodeResponse } from '@dfs/shared';
+import { Type } from '@sinclair/typebox';
 import type { AppInstance } from '../app.ts';
 import { requireAdmin } from '../plugins/auth.ts';
 
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
+
 export async function nodeRoutes(app: AppInstance): Promise<void> {
-  const { cluster, repos } = app.services;
+  const { cluster } = app.services;
   app.get(
     '/api/nodes',
     { onRequest: requireAdmin, schema: { tags: ['nodes'], response: { 200: NodeList, '4xx': ErrorBody } } },
-    async () => {
-      const [rows, counts, underReplicated] = await Promise.all([
-        cluster.describe(),
-        repos.contents.countsByNode(),
-        repos.contents.countUnderReplicated(cluster.wantedReplicas()),
-      ]);
-      return {
-        items: rows.map((row) => ({
-          id: row.id,
-          name: row.name,
-          kind: row.kind,
-          status: row.draining ? ('draining' as const) : row.live ? ('up' as const) : ('down' as const),
-          lastHeartbeatAt:
-            row.last_heartbeat_at === null ? null : new Date(Number(row.last_heartbeat_at)).toISOString(),
-          usedBytes: row.used_bytes === null ? null : Number(row.used_bytes),
-          freeBytes: row.free_bytes === null ? null : Number(row.free_bytes),
-          contents: counts.get(row.id) ?? 0,
-        })),
-        underReplicated,
-      };
-    },
+    async () => cluster.describe(),
   );
+
+  // Draining empties a node before it leaves: no new copies go to it, and the repair job moves
+  // its copies elsewhere, then deletes them from it. Undrain puts it back in service.
+  for (const [action, draining] of [
+    ['drain', true],
+    ['undrain', false],
+  ] as const) {
+    app.post(
+      `/api/nodes/:id/${action}`,
+      {
+        onRequest: requireAdmin,
+        schema: { tags: ['nodes'], params: IdParams, response: { 200: NodeResponse, '4xx': ErrorBody } },
+      },
+      async (request) => {
+        await cluster.setDraining(request.params.id, draining);
+        return { node: await cluster.describeNode(request.params.id) };
+      },
+    );
+  }
 }

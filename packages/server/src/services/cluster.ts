@@ -1,10 +1,12 @@
-import type { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Readable, Transform } from 'node:stream';
+import type { NodeList, StorageNodeInfo } from '@dfs/shared';
 import type { FastifyBaseLogger } from 'fastify';
 import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { NodeRow } from '../repositories/nodes.ts';
-import { createNode, parseNodeUrl } from '../storage/node-url.ts';
-import { type ByteRange, objectKey, type StorageNode } from '../storage/types.ts';
+import { createNode, parseNodeUrl, redactNodeUrl } from '../storage/node-url.ts';
+import { type ByteRange, ObjectNotFoundError, objectKey, type StorageNode } from '../storage/types.ts';
 import { newId } from './ids.ts';
 import { rankNodes } from './placement.ts';
 
@@ -12,6 +14,8 @@ export interface ClusterOptions {
   nodeUrls: string[];
   replicas: number;
   heartbeatMs: number;
+  /** Nodes to drain from the start (DFS_DRAIN_NODES): URLs as in `nodeUrls`, or node names. */
+  drainNodes?: string[];
   now: () => number;
   log: FastifyBaseLogger;
 }
@@ -20,22 +24,52 @@ interface Member {
   id: string;
   driver: StorageNode;
   status: 'up' | 'down';
+  /** Drained by an admin (database flag) or by the config. */
   draining: boolean;
+  /** Drained by DFS_DRAIN_NODES: the API cannot undo it. */
+  configDrain: boolean;
   freeBytes: number | null;
   missedBeats: number;
+  /** When the node was last seen going down; null while up. */
+  downSince: number | null;
 }
+
+/** How the cluster looks to the repair job at one moment. */
+export interface ClusterView {
+  /** DFS_REPLICAS. */
+  replicas: number;
+  /** Copies to keep now: DFS_REPLICAS capped by the writable nodes (0 when none is writable). */
+  wanted: number;
+  /** Every configured node. */
+  memberIds: string[];
+  drainingIds: string[];
+  /** Nodes whose healthy replicas count: configured, not draining, up or down within the grace. */
+  countingIds: string[];
+  /** Nodes whose replicas can be trusted right now: configured, not draining, up. */
+  healthyIds: string[];
+}
+
+export type ReplicateResult =
+  | { status: 'copied'; from: string }
+  | { status: 'target_failed'; error: unknown }
+  | { status: 'no_source' };
+
+export type VerifyResult = 'ok' | 'missing' | 'corrupt' | 'unavailable';
 
 /** Beats a node may miss before it is marked down: one lost packet is not an outage. */
 const MISSES_BEFORE_DOWN = 2;
 
 /**
- * The storage nodes as one service: their drivers, liveness (heartbeat), placement and reads that
- * fall over from one replica to the next. Node state is mirrored to the `nodes` table for the API.
+ * The storage nodes as one service: their drivers, liveness (heartbeat), placement, reads that
+ * fall over from one replica to the next, and the byte-level work of repair and scrub (copying
+ * and re-hashing replicas). Node state is mirrored to the `nodes` table for the API and for other
+ * app instances.
  */
 export class StorageCluster {
   private readonly members = new Map<string, Member>();
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(
     private readonly repos: Repositories,
@@ -44,18 +78,32 @@ export class StorageCluster {
 
   async start(): Promise<void> {
     const names: string[] = [];
+    const drain = new Set(this.options.drainNodes ?? []);
+    const matched = new Set<string>();
     for (const url of this.options.nodeUrls) {
       const driver = createNode(parseNodeUrl(url));
       const row = await this.repos.nodes.ensure(driver.name, driver.kind, newId(), this.options.now());
       names.push(driver.name);
+      const configDrain = [url, driver.name, redactNodeUrl(url)].some((key) => drain.has(key));
+      for (const key of [url, driver.name, redactNodeUrl(url)]) if (drain.has(key)) matched.add(key);
+      if (configDrain && !row.draining) await this.repos.nodes.setDraining(row.id, true);
       this.members.set(row.id, {
         id: row.id,
         driver,
         status: 'down',
-        draining: Boolean(row.draining),
+        draining: configDrain || Boolean(row.draining),
+        configDrain,
         freeBytes: row.free_bytes === null ? null : Number(row.free_bytes),
         missedBeats: MISSES_BEFORE_DOWN,
+        downSince: row.status === 'down' ? Number(row.down_since ?? this.options.now()) : null,
       });
+    }
+    const unknown = [...drain].filter((entry) => !matched.has(entry));
+    if (unknown.length > 0) {
+      throw new Error(
+        `DFS_DRAIN_NODES: ${unknown.map((entry) => JSON.stringify(redactNodeUrl(entry))).join(', ')} ` +
+          'is not one of DFS_NODES (give the URL as in DFS_NODES or the node name)',
+      );
     }
     await this.repos.nodes.markUnconfiguredExcept(names);
     await this.heartbeat();
@@ -64,10 +112,13 @@ export class StorageCluster {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
     await this.beating;
     await Promise.allSettled([...this.members.values()].map((m) => m.driver.close()));
   }
+
+  // ---- liveness -------------------------------------------------------------------------------
 
   /** Pings every node once; runs are never overlapped. */
   heartbeat(): Promise<void> {
@@ -78,35 +129,55 @@ export class StorageCluster {
   }
 
   private async beatAll(): Promise<void> {
+    if (this.stopped) return;
+    await this.refreshDraining().catch((err) =>
+      this.options.log.warn({ err }, 'could not read node flags from the database'),
+    );
     await Promise.all([...this.members.values()].map((member) => this.beat(member)));
+  }
+
+  /** Another app instance may have drained or undrained a node through the API. */
+  private async refreshDraining(): Promise<void> {
+    for (const row of await this.repos.nodes.list()) {
+      const member = this.members.get(row.id);
+      if (member) member.draining = member.configDrain || Boolean(row.draining);
+    }
   }
 
   private async beat(member: Member): Promise<void> {
     const now = this.options.now();
+    let usage: { usedBytes: number; freeBytes: number; totalBytes: number };
     try {
-      await withTimeout(
+      // Only the node's answer is under the deadline: a late answer is dropped rather than
+      // recorded after the node was already marked down.
+      usage = await withTimeout(
         (async () => {
           await member.driver.connect();
           await member.driver.ping();
-          const usage = await member.driver.usage();
-          member.freeBytes = usage.freeBytes;
-          await this.repos.nodes.recordBeat(member.id, now, usage);
+          return member.driver.usage();
         })(),
         Math.max(1000, this.options.heartbeatMs * 0.8),
         `${member.driver.name} did not answer the heartbeat`,
       );
-      if (member.status === 'down') this.options.log.info({ node: member.driver.name }, 'storage node up');
-      member.status = 'up';
-      member.missedBeats = 0;
     } catch (error) {
       member.missedBeats += 1;
       if (member.missedBeats >= MISSES_BEFORE_DOWN) {
         if (member.status === 'up')
           this.options.log.warn({ node: member.driver.name, err: error }, 'storage node down');
         member.status = 'down';
+        member.downSince ??= now;
         await this.repos.nodes.markDown(member.id, now).catch(() => undefined);
       }
+      return;
     }
+    member.freeBytes = usage.freeBytes;
+    if (member.status === 'down') this.options.log.info({ node: member.driver.name }, 'storage node up');
+    member.status = 'up';
+    member.downSince = null;
+    member.missedBeats = 0;
+    await this.repos.nodes
+      .recordBeat(member.id, now, usage)
+      .catch((err) => this.options.log.warn({ err }, 'could not record a heartbeat'));
   }
 
   /** Records a failure seen by a request, so the next heartbeat decides sooner. */
@@ -119,6 +190,7 @@ export class StorageCluster {
     return [...this.members.values()].filter((m) => m.status === 'up').map((m) => m.id);
   }
 
+  /** Nodes that take new copies: up and not draining. */
   liveCount(): number {
     return this.writableMembers().length;
   }
@@ -127,7 +199,7 @@ export class StorageCluster {
     return [...this.members.values()].filter((m) => m.status === 'up' && !m.draining);
   }
 
-  /** Live nodes in placement order for a content: the first R are its home. */
+  /** Writable nodes in placement order for a content (full ones left out): the first R are its home. */
   placement(sha1: string, size: number): Array<{ id: string; driver: StorageNode }> {
     return rankNodes(sha1, this.writableMembers(), size);
   }
@@ -144,23 +216,173 @@ export class StorageCluster {
     return this.members.get(nodeId)?.status === 'up';
   }
 
+  isDraining(nodeId: string): boolean {
+    return this.members.get(nodeId)?.draining === true;
+  }
+
+  /** The cluster as repair sees it: a node down for less than `graceMs` still counts. */
+  view(graceMs: number): ClusterView {
+    const now = this.options.now();
+    const members = [...this.members.values()];
+    const serving = members.filter((m) => !m.draining);
+    return {
+      replicas: this.options.replicas,
+      wanted: Math.min(this.options.replicas, this.writableMembers().length),
+      memberIds: members.map((m) => m.id),
+      drainingIds: members.filter((m) => m.draining).map((m) => m.id),
+      countingIds: serving
+        .filter((m) => m.status === 'up' || (m.downSince !== null && now - m.downSince < graceMs))
+        .map((m) => m.id),
+      healthyIds: serving.filter((m) => m.status === 'up').map((m) => m.id),
+    };
+  }
+
+  // ---- draining -------------------------------------------------------------------------------
+
+  /**
+   * Starts or stops emptying a node: a draining node takes no new copies, its copies stop counting,
+   * and the repair job moves them elsewhere and then deletes them from it.
+   */
+  async setDraining(nodeId: string, draining: boolean): Promise<void> {
+    const row = await this.repos.nodes.get(nodeId);
+    if (!row) throw new HttpError('not_found', 'no such storage node');
+    const member = this.members.get(nodeId);
+    if (!member) {
+      throw new HttpError(
+        'bad_request',
+        'this node is no longer in DFS_NODES; repair already replaces its copies',
+      );
+    }
+    if (!draining && member.configDrain) {
+      throw new HttpError('bad_request', 'this node is drained by DFS_DRAIN_NODES; remove it there first');
+    }
+    if (draining && ![...this.members.values()].some((m) => m.id !== nodeId && !m.draining)) {
+      throw new HttpError(
+        'bad_request',
+        'draining the last writable node would leave nowhere to store files',
+      );
+    }
+    await this.repos.nodes.setDraining(nodeId, draining);
+    member.draining = draining;
+    this.options.log.info(
+      { node: member.driver.name, draining },
+      draining ? 'draining node' : 'node undrained',
+    );
+  }
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  /** Replica nodes in read order: live before down, serving before draining, then placement rank. */
+  readOrder(sha1: string, replicaNodeIds: string[]): string[] {
+    const ranked = rankNodes(sha1, [...this.members.values()]);
+    const rank = (id: string) => {
+      const index = ranked.findIndex((m) => m.id === id);
+      return index < 0 ? ranked.length : index;
+    };
+    return [...new Set(replicaNodeIds)]
+      .filter((id) => this.members.has(id))
+      .sort(
+        (a, b) =>
+          Number(this.isUp(b)) - Number(this.isUp(a)) ||
+          Number(this.isDraining(a)) - Number(this.isDraining(b)) ||
+          rank(a) - rank(b),
+      );
+  }
+
   /**
    * Opens the content's bytes from the first replica that answers, live nodes in placement order
-   * first, then the others (a node marked down may be back before its next beat).
+   * first, then the others (a node marked down may be back before its next beat). The client never
+   * notices a failing replica:
+   * - an object missing on a node is marked `missing` (repair restores it) and the next one is tried;
+   * - a replica that fails mid-stream is replaced by the next one, resumed at the byte where the
+   *   first stopped (the objects are content-addressed and verified, so every copy has equal bytes);
+   * - a whole-object read is hashed on the way and its last chunk held back until the SHA-1
+   *   matched, so a damaged copy never completes a download: it is marked `corrupt` and the
+   *   transfer fails instead.
    */
   async open(sha1: string, replicaNodeIds: string[], range?: ByteRange): Promise<Readable> {
-    const order = [...replicaNodeIds].sort(
-      (a, b) => Number(this.isUp(b)) - Number(this.isUp(a)) || this.rank(sha1, a) - this.rank(sha1, b),
-    );
+    const order = this.readOrder(sha1, replicaNodeIds);
+    const start = range?.start ?? 0;
+    const first = await this.openFrom(sha1, order, 0, range);
+    let current: Readable = first.stream;
+    let at = first.index;
+    const used = new Set([order[at]]);
+    const cluster = this;
+    let size: number | undefined;
+    const endOf = async (): Promise<number> => {
+      if (range) return range.end;
+      size ??= Number((await this.repos.contents.findBySha1(sha1))?.size ?? 0);
+      return size - 1;
+    };
+
+    async function* pump(): AsyncGenerator<Buffer> {
+      const hash = range ? null : createHash('sha1');
+      let received = 0;
+      let held: Buffer | null = null;
+      for (;;) {
+        let failure: unknown = null;
+        try {
+          for await (const chunk of current) {
+            const buf = chunk as Buffer;
+            received += buf.length;
+            hash?.update(buf);
+            if (held) yield held;
+            held = buf;
+          }
+        } catch (error) {
+          failure = error;
+          if (!(error instanceof ObjectNotFoundError)) cluster.reportFailure(order[at] ?? '');
+        }
+        if (range ? start + received > range.end : hash?.copy().digest('hex') === sha1) break;
+        const end = await endOf();
+        // Every byte arrived but they are wrong: the check below fails the transfer.
+        if (start + received > end) break;
+        if (failure === null) {
+          // A short object (truncated on disk) is a damaged replica like any other.
+          failure = new Error(`object ended after ${received} of ${end - start + 1} bytes`);
+          await cluster.markReplica(sha1, order[at], 'corrupt');
+        }
+        current.destroy();
+        cluster.options.log.warn(
+          { node: cluster.driver(order[at] ?? '')?.name, sha1, at: start + received, err: failure },
+          'replica failed mid-read, resuming from the next',
+        );
+        const next = await cluster.openFrom(sha1, order, at + 1, { start: start + received, end });
+        current = next.stream;
+        at = next.index;
+        used.add(order[at]);
+      }
+      if (hash && hash.digest('hex') !== sha1) {
+        if (used.size === 1) await cluster.markReplica(sha1, order[at], 'corrupt');
+        throw new Error(`replica of ${sha1} on ${cluster.driver(order[at] ?? '')?.name} failed verification`);
+      }
+      if (held) yield held;
+    }
+
+    const out = Readable.from(pump(), { objectMode: false, highWaterMark: 1024 * 1024 });
+    // A consumer that never reads still releases the open handle.
+    out.once('close', () => current.destroy());
+    return out;
+  }
+
+  /** The first replica from `order[from]` on that opens; marks missing ones. */
+  private async openFrom(
+    sha1: string,
+    order: string[],
+    from: number,
+    range?: ByteRange,
+  ): Promise<{ stream: Readable; index: number }> {
     let lastError: unknown;
-    for (const nodeId of order) {
+    for (let index = from; index < order.length; index++) {
+      const nodeId = order[index] as string;
       const driver = this.driver(nodeId);
       if (!driver) continue;
       try {
-        return await driver.get(objectKey(sha1), range);
+        return { stream: await driver.get(objectKey(sha1), range), index };
       } catch (error) {
         lastError = error;
-        this.reportFailure(nodeId);
+        if (error instanceof ObjectNotFoundError) await this.markReplica(sha1, nodeId, 'missing');
+        else this.reportFailure(nodeId);
         this.options.log.warn(
           { node: driver.name, sha1, err: error },
           'replica read failed, trying the next',
@@ -172,15 +394,177 @@ export class StorageCluster {
     });
   }
 
-  private rank(sha1: string, nodeId: string): number {
-    const order = rankNodes(sha1, [...this.members.values()]);
-    const index = order.findIndex((m) => m.id === nodeId);
-    return index < 0 ? order.length : index;
+  private async markReplica(sha1: string, nodeId: string | undefined, state: 'missing' | 'corrupt') {
+    if (!nodeId) return;
+    await this.repos.contents
+      .markReplicaBySha1(sha1, nodeId, state, this.options.now())
+      .catch((err) => this.options.log.warn({ err }, 'could not mark a replica'));
   }
 
-  async describe(): Promise<Array<NodeRow & { live: boolean }>> {
-    const rows = await this.repos.nodes.list();
-    return rows.map((row) => ({ ...row, live: this.isUp(row.id) }));
+  // ---- repair and scrub -----------------------------------------------------------------------
+
+  /**
+   * Copies a content's object onto `targetId` from the first source replica that yields the right
+   * bytes. The copy is hashed on the way and published on the target only when its SHA-1 and size
+   * match, so a damaged source never spreads: it is marked `corrupt` and the next source is tried.
+   */
+  async replicate(
+    content: { sha1: string; size: number },
+    sourceIds: string[],
+    targetId: string,
+  ): Promise<ReplicateResult> {
+    const target = this.driver(targetId);
+    if (!target) return { status: 'target_failed', error: new Error('target node is not configured') };
+    const key = objectKey(content.sha1);
+    const size = Number(content.size);
+    for (const sourceId of this.readOrder(content.sha1, sourceIds)) {
+      const source = this.driver(sourceId);
+      if (!source || sourceId === targetId || !this.isUp(sourceId)) continue;
+      let stream: Readable;
+      try {
+        stream = await source.get(key);
+      } catch (error) {
+        if (error instanceof ObjectNotFoundError) await this.markReplica(content.sha1, sourceId, 'missing');
+        else this.reportFailure(sourceId);
+        continue;
+      }
+      const hash = createHash('sha1');
+      let seen = 0;
+      let ended = false;
+      let sourceError: unknown;
+      let mismatch = false;
+      const tap = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          hash.update(chunk);
+          seen += chunk.length;
+          callback(null, chunk);
+        },
+      });
+      tap.on('end', () => {
+        ended = true;
+      });
+      stream.on('error', (error) => {
+        sourceError = error;
+        tap.destroy(error);
+      });
+      stream.pipe(tap);
+      try {
+        await target.put(key, tap, size, {
+          beforeCommit: async () => {
+            if (seen !== size || hash.digest('hex') !== content.sha1) {
+              mismatch = true;
+              throw new Error('the copy does not hash to its sha1');
+            }
+          },
+        });
+        return { status: 'copied', from: sourceId };
+      } catch (error) {
+        stream.destroy();
+        if (mismatch || seen > size || (ended && seen !== size)) {
+          this.options.log.warn(
+            { node: source.name, sha1: content.sha1 },
+            'source replica is damaged; marking it corrupt',
+          );
+          await this.markReplica(content.sha1, sourceId, 'corrupt');
+          continue;
+        }
+        if (sourceError) {
+          this.reportFailure(sourceId);
+          continue;
+        }
+        this.reportFailure(targetId);
+        return { status: 'target_failed', error };
+      }
+    }
+    return { status: 'no_source' };
+  }
+
+  /**
+   * Re-reads one replica and checks its size and SHA-1. `onBytes` runs after every piece (the
+   * scrub's rate limit waits there).
+   */
+  async verify(
+    content: { sha1: string; size: number },
+    nodeId: string,
+    onBytes?: (bytes: number) => Promise<void>,
+  ): Promise<VerifyResult> {
+    const driver = this.driver(nodeId);
+    if (!driver || !this.isUp(nodeId)) return 'unavailable';
+    let stream: Readable;
+    try {
+      stream = await driver.get(objectKey(content.sha1));
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError) return 'missing';
+      this.reportFailure(nodeId);
+      return 'unavailable';
+    }
+    const hash = createHash('sha1');
+    let seen = 0;
+    try {
+      for await (const chunk of stream) {
+        const buf = chunk as Buffer;
+        seen += buf.length;
+        if (seen > Number(content.size)) return 'corrupt';
+        hash.update(buf);
+        await onBytes?.(buf.length);
+      }
+    } catch {
+      this.reportFailure(nodeId);
+      return 'unavailable';
+    } finally {
+      stream.destroy();
+    }
+    return seen === Number(content.size) && hash.digest('hex') === content.sha1 ? 'ok' : 'corrupt';
+  }
+
+  // ---- status ---------------------------------------------------------------------------------
+
+  /** Every known node (configured or not) with liveness, usage and replica counts. */
+  async describe(): Promise<NodeList> {
+    const view = this.view(0);
+    const [rows, states, underReplicated] = await Promise.all([
+      this.repos.nodes.list(),
+      this.repos.contents.replicaStatesByNode(),
+      this.repos.contents.countUnderReplicatedOn(view.healthyIds, this.wantedReplicas()),
+    ]);
+    return {
+      items: rows.map((row) => this.info(row, states.get(row.id))),
+      underReplicated,
+      wantedReplicas: this.wantedReplicas(),
+    };
+  }
+
+  async describeNode(nodeId: string): Promise<StorageNodeInfo> {
+    const [row, states] = await Promise.all([
+      this.repos.nodes.get(nodeId),
+      this.repos.contents.replicaStatesByNode(),
+    ]);
+    if (!row) throw new HttpError('not_found', 'no such storage node');
+    return this.info(row, states.get(row.id));
+  }
+
+  private info(row: NodeRow, counts: { ok: number; missing: number; corrupt: number } | undefined) {
+    const member = this.members.get(row.id);
+    const live = member?.status === 'up';
+    const draining = member ? member.draining : Boolean(row.draining);
+    const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
+    const num = (value: number | null) => (value === null ? null : Number(value));
+    return {
+      id: row.id,
+      name: row.name,
+      kind: row.kind,
+      status: live ? (draining ? ('draining' as const) : ('up' as const)) : ('down' as const),
+      lastHeartbeatAt: iso(row.last_heartbeat_at),
+      downSince: live ? null : iso(member?.downSince ?? row.down_since),
+      usedBytes: num(row.used_bytes),
+      freeBytes: num(row.free_bytes),
+      totalBytes: num(row.total_bytes),
+      contents: counts?.ok ?? 0,
+      missing: counts?.missing ?? 0,
+      corrupt: counts?.corrupt ?? 0,
+      draining,
+      configured: member !== undefined,
+    };
   }
 }
 

@@ -94,7 +94,16 @@ export class ContentStore {
         node.driver.put(key, branches[i] as Readable, request.size, { beforeCommit: () => verified }),
       ),
     );
-    await verified; // a mismatch or a source failure ends here, with nothing published
+    try {
+      await verified; // a mismatch or a source failure ends here, with nothing published
+    } catch (error) {
+      // When every node failed mid-write, fan-out stops the source: that is an outage, not a bug.
+      if (!(error instanceof HttpError) && results.every((result) => result.status === 'rejected')) {
+        for (const node of first) this.cluster.reportFailure(node.id);
+        throw new HttpError('storage_unavailable', 'every storage node failed while storing the content');
+      }
+      throw error;
+    }
     const stored: string[] = [];
     results.forEach((result, i) => {
       const node = first[i];

@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Id, IsoDate } from './common.ts';
 
+/** `draining` is an up node being emptied (no new writes); a down node is `down` whatever else. */
 export const NodeStatus = Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('draining')]);
 export type NodeStatus = Static<typeof NodeStatus>;
 
@@ -12,12 +13,29 @@ export const StorageNodeInfo = Type.Object({
   lastHeartbeatAt: Type.Union([IsoDate, Type.Null()]),
   usedBytes: Type.Union([Type.Integer(), Type.Null()]),
   freeBytes: Type.Union([Type.Integer(), Type.Null()]),
+  /** Healthy (`ok`) replicas on the node. */
   contents: Type.Integer(),
+  totalBytes: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+  /** Since when the node has been down; null while it is up. */
+  downSince: Type.Optional(Type.Union([IsoDate, Type.Null()])),
+  /** Being emptied, by an admin (`POST /api/nodes/:id/drain`) or by DFS_DRAIN_NODES. */
+  draining: Type.Optional(Type.Boolean()),
+  /** False for a node no longer in DFS_NODES: its copies are being replaced elsewhere. */
+  configured: Type.Optional(Type.Boolean()),
+  /** Replicas a read or the scrub found gone or damaged, waiting for repair. */
+  missing: Type.Optional(Type.Integer()),
+  corrupt: Type.Optional(Type.Integer()),
 });
 export type StorageNodeInfo = Static<typeof StorageNodeInfo>;
 
 export const NodeList = Type.Object({
   items: Type.Array(StorageNodeInfo),
+  /** Contents with fewer healthy copies on live nodes than wanted. */
   underReplicated: Type.Optional(Type.Integer()),
+  /** Copies each content should have now: DFS_REPLICAS, capped by the writable nodes. */
+  wantedReplicas: Type.Optional(Type.Integer()),
 });
 export type NodeList = Static<typeof NodeList>;
+
+export const NodeResponse = Type.Object({ node: StorageNodeInfo });
+export type NodeResponse = Static<typeof NodeResponse>;
