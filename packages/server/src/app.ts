@@ -88,7 +88,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     keepAliveTimeout: 10_000,
     connectionTimeout: 60_000,
     bodyLimit: 1024 * 1024,
-    trustProxy: true,
+    // Rate limits key on the client address; a forwarded one is only believed behind a proxy.
+    trustProxy: config.trustProxy,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as AppInstance;
 

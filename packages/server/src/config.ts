@@ -70,6 +70,10 @@ const EnvSchema = Type.Object({
     default: 20,
     description: 'share downloads per minute per link and IP',
   }),
+  DFS_TRUST_PROXY: Type.Union([Type.Literal('true'), Type.Literal('false')], {
+    default: 'false',
+    description: 'take the client address from X-Forwarded-For (only behind a proxy)',
+  }),
   DFS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'base of share links' })),
   DFS_LOG_LEVEL: Type.Union(
     [
@@ -108,6 +112,7 @@ export interface Config {
   sessionTtlMs: number;
   gcGraceMs: number;
   publicUrl: string | null;
+  trustProxy: boolean;
   signinRateLimit: number;
   uploadLookupRateLimit: number;
   sharePasswordRateLimit: number;
@@ -172,6 +177,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionTtlMs: env.DFS_SESSION_DAYS * 86400_000,
     gcGraceMs: env.DFS_GC_GRACE_SECONDS * 1000,
     publicUrl: env.DFS_PUBLIC_URL?.replace(/\/+$/, '') ?? null,
+    trustProxy: env.DFS_TRUST_PROXY === 'true',
     signinRateLimit: env.DFS_SIGNIN_RATE_LIMIT,
     uploadLookupRateLimit: env.DFS_UPLOAD_LOOKUP_RATE_LIMIT,
     sharePasswordRateLimit: env.DFS_SHARE_PASSWORD_RATE_LIMIT,

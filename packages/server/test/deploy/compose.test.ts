@@ -17,6 +17,7 @@ const DEFAULT_CHUNK_SIZE = 8 * MiB;
 /** The variables the compose file may hand the app; each must be one the app reads. */
 const KNOWN_DFS_VARIABLES = [
   'DFS_PORT',
+  'DFS_TRUST_PROXY',
   'DFS_HOST',
   'DFS_DATA_DIR',
   'DFS_DB_URL',
