@@ -1,0 +1,196 @@
+/**
+ * `pnpm bench`: dfs against the real alternatives, on this machine, in one run. Starts what it
+ * needs (the app as a separate process, a loopback sshd, MariaDB, Chromium, a tus server), runs
+ * each measurement several times, prints a markdown table of medians with the ratio to the
+ * alternative, writes it to `.bench/results.md`, and removes everything it started.
+ *
+ *   DFS_BENCH_QUICK=1   smaller files and fewer runs (well under 5 minutes)
+ *   DFS_BENCH_ONLY=hashing,upload,concurrent   a subset of the sections
+ *   DFS_BENCH_APP_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'   extra node flags for the app only
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { REPO_ROOT } from './lib/app.ts';
+import { onCleanup, runAll } from './lib/cleanup.ts';
+import { addFailure, allFailures, allNotes, renderTable } from './lib/report.ts';
+import { GiB, loadAverage, MiB, median, sizeLabel } from './lib/util.ts';
+import { benchConcurrent } from './sections/concurrent.ts';
+import { benchHashing } from './sections/hashing.ts';
+import { benchUpload, PHASES, phaseSamples } from './sections/upload.ts';
+
+const quick = process.env.DFS_BENCH_QUICK === '1';
+const only = new Set((process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent').split(',').filter(Boolean));
+
+const settings = quick
+  ? {
+      hashBytes: 64 * MiB,
+      hashRuns: 3,
+      uploadBytes: 128 * MiB,
+      uploadRuns: 2,
+      rangeReads: 100,
+      users: 50,
+      files: 4,
+      userRuns: 2,
+    }
+  : {
+      hashBytes: 256 * MiB,
+      hashRuns: 5,
+      uploadBytes: GiB,
+      uploadRuns: 3,
+      rangeReads: 200,
+      users: 50,
+      files: 20,
+      userRuns: 3,
+    };
+
+/** The first line a program prints about its version (`ssh -V` prints it on stderr). */
+function version(command: string, args: string[]): string {
+  const r = spawnSync(command, args, { encoding: 'utf8' });
+  if (r.error) return `${path.basename(command)}: not found`;
+  return `${r.stdout}${r.stderr}`.trim().split('\n')[0] ?? '?';
+}
+
+function machine(): string[] {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? '?';
+  const memKb = Number(/^MemTotal:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
+  return [
+    `- CPU: ${model}, nproc ${os.availableParallelism()}`,
+    `- memory: ${(memKb / 1024 / 1024).toFixed(1)} GiB`,
+    `- kernel: ${os.release()}; node ${process.version}`,
+    `- ${version('ssh', ['-V'])}; ${version('/usr/bin/chromium', ['--version'])}; ${version('/usr/sbin/mariadbd', ['--version'])}`,
+  ];
+}
+
+function phaseTable(bytes: number): string {
+  const mb = (n: number) => (n / 1e6).toFixed(0);
+  const lines = [
+    `| phase of the in-process ${sizeLabel(bytes)} upload (medians) | wall | MB/s | app CPU | sshd CPU | client CPU | app disk writes |`,
+    '|---|---|---|---|---|---|---|',
+  ];
+  const labels: Record<(typeof PHASES)[number], string> = {
+    hashing: 'client hashing (node:crypto, SHA-1 + piece MD5s)',
+    checking: 'POST /api/uploads',
+    uploading: 'chunk PUTs (4 parallel) → staging, fsync per chunk',
+    completing: 'POST complete: staging read → SHA-1 + SHA-256 → SFTP write, fsync, rename',
+  };
+  for (const p of PHASES) {
+    const s = phaseSamples.get(p)!;
+    if (s.length === 0) continue;
+    const m = (f: (x: (typeof s)[number]) => number) => median(s.map(f));
+    const wall = m((x) => x.ms) / 1000;
+    lines.push(
+      `| ${labels[p]} | ${wall.toFixed(2)} s | ${p === 'checking' ? '' : (bytes / 1e6 / wall).toFixed(0)} | ${m((x) => x.appCpu).toFixed(2)} s | ${m((x) => x.sshdCpu).toFixed(2)} s | ${m((x) => x.clientCpu).toFixed(2)} s | ${mb(m((x) => x.appDiskWrite))} MB |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const loadBefore = loadAverage();
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'dfs-bench-'));
+  onCleanup('tmp dir', () => rm(tmp, { recursive: true, force: true }));
+  console.error(`bench: ${quick ? 'quick' : 'full'} run in ${tmp}; load average ${loadBefore}`);
+
+  const sections: [string, () => Promise<void>][] = [
+    [
+      'hashing',
+      () =>
+        benchHashing({ tmp, bytes: settings.hashBytes, runs: settings.hashRuns, browserWorkers: [1, 2, 3] }),
+    ],
+    [
+      'upload',
+      () =>
+        benchUpload({
+          tmp,
+          bytes: settings.uploadBytes,
+          runs: settings.uploadRuns,
+          rangeReads: settings.rangeReads,
+        }),
+    ],
+    [
+      'concurrent',
+      () =>
+        benchConcurrent({
+          tmp,
+          users: settings.users,
+          filesPerUser: settings.files,
+          runs: settings.userRuns,
+          databases: ['sqlite', 'mariadb'],
+        }),
+    ],
+  ];
+  for (const [name, fn] of sections) {
+    if (!only.has(name)) continue;
+    const t0 = Date.now();
+    console.error(`bench: --- ${name} ---`);
+    try {
+      await fn();
+    } catch (error) {
+      addFailure(`${name}: ${(error as Error).stack ?? error}`);
+    }
+    console.error(`bench: ${name} took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  }
+  await runAll();
+
+  const took = ((Date.now() - started) / 1000).toFixed(0);
+  const failures = allFailures();
+  const report = [
+    `## dfs bench — ${quick ? 'quick (DFS_BENCH_QUICK=1)' : 'full'} run, ${new Date().toISOString()}`,
+    '',
+    ...machine(),
+    `- load average before / after: ${loadBefore} / ${loadAverage()}; took ${took} s`,
+    '',
+    renderTable(),
+    '',
+    ...(phaseSamples.get('uploading')!.length > 0 ? [phaseTable(settings.uploadBytes), ''] : []),
+    ...allNotes().map((n) => `- ${n}`),
+    '- "dfs vs alternative" > 1× means dfs did better (faster, or less memory), < 1× worse.',
+    ...(failures.length > 0
+      ? ['', `**FAILED** (${failures.length}):`, ...failures.map((f) => `- ${f}`)]
+      : []),
+    '',
+  ].join('\n');
+  process.stdout.write(`\n${report}`);
+  const outDir = path.join(REPO_ROOT, '.bench');
+  await mkdir(outDir, { recursive: true });
+  await writeFile(path.join(outDir, 'results.md'), report);
+  console.error(
+    `bench: wrote .bench/results.md (${took} s)${failures.length ? `; ${failures.length} FAILED` : ''}`,
+  );
+  return failures.length > 0 ? 1 : 0;
+}
+
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    console.error(`bench: ${signal}: cleaning up`);
+    void runAll().finally(() => process.exit(code));
+  });
+}
+
+// A stray error anywhere (a child's pipe, a socket) must still stop what the bench started.
+for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+  process.on(event, (error: unknown) => {
+    console.error(`bench: ${event}:`, error);
+    void runAll().finally(() => process.exit(1));
+  });
+}
+
+main().then(
+  async (code) => {
+    await runAll();
+    process.exit(code);
+  },
+  async (error: unknown) => {
+    console.error('bench: failed:', error);
+    await runAll();
+    process.exit(1);
+  },
+);

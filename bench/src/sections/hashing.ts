@@ -1,0 +1,156 @@
+/**
+ * 1. Hashing: the client core's pass (SHA-1 of the file + MD5 of each 8 MiB piece) in Node with
+ * node:crypto (the CLI's backend) and hash-wasm (the browser's), and in Chromium's workers through
+ * WorkerHashPool; against `sha1sum` over the same file.
+ */
+import { createReadStream } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { createWasmHasher, hashSource } from '@dfs/client';
+import { fileSourceFromPath, nodeHashFile } from '@dfs/client/node';
+import * as esbuild from 'esbuild';
+import { chromium } from 'playwright-core';
+import type { BrowserHashResult } from '../browser/page.ts';
+import { onCleanup } from '../lib/cleanup.ts';
+import { addFailure, addRow } from '../lib/report.ts';
+import { mbPerSecond, run, sizeLabel, writeRandomFile } from '../lib/util.ts';
+
+export interface HashingOptions {
+  tmp: string;
+  bytes: number;
+  runs: number;
+  browserWorkers: number[];
+}
+
+export async function benchHashing(o: HashingOptions): Promise<void> {
+  const file = path.join(o.tmp, 'hash.bin');
+  await writeRandomFile(file, o.bytes);
+  const label = sizeLabel(o.bytes);
+  const sha1sum: number[] = [];
+  const nodeCrypto: number[] = [];
+  const wasm: number[] = [];
+  let reference = '';
+  let referenceMd5s: string[] = [];
+  const wasmHasher = await createWasmHasher();
+  const source = await fileSourceFromPath(file);
+
+  // One warm-up pass of each (page cache, JIT, wasm instantiation), then interleaved runs.
+  for (let i = -1; i < o.runs; i++) {
+    const s = await run('sha1sum', [file]);
+    const digest = s.stdout.split(' ')[0]!;
+    reference ||= digest;
+    let t0 = performance.now();
+    const viaNode = await nodeHashFile(source);
+    const nodeMs = performance.now() - t0;
+    t0 = performance.now();
+    const viaWasm = await hashSource(source, wasmHasher);
+    const wasmMs = performance.now() - t0;
+    referenceMd5s = viaNode.pieceMd5s;
+    if (digest !== reference || viaNode.sha1 !== reference || viaWasm.sha1 !== reference) {
+      addFailure(`hashing: digests differ (sha1sum ${digest}, node ${viaNode.sha1}, wasm ${viaWasm.sha1})`);
+      return;
+    }
+    if (viaWasm.pieceMd5s.join() !== viaNode.pieceMd5s.join()) addFailure('hashing: piece MD5s differ');
+    if (i < 0) continue;
+    sha1sum.push(mbPerSecond(o.bytes, s.ms));
+    nodeCrypto.push(mbPerSecond(o.bytes, nodeMs));
+    wasm.push(mbPerSecond(o.bytes, wasmMs));
+  }
+  const alt = { name: '`sha1sum` (SHA-1 only)', values: sha1sum };
+  addRow({
+    group: '1 hashing',
+    what: `client core in Node, node:crypto (CLI), ${label} file`,
+    unit: 'MB/s',
+    values: nodeCrypto,
+    alt,
+    higherIsBetter: true,
+  });
+  addRow({
+    group: '1 hashing',
+    what: `client core in Node, hash-wasm, ${label} file`,
+    unit: 'MB/s',
+    values: wasm,
+    alt,
+    higherIsBetter: true,
+  });
+
+  // ---- Chromium ----
+  const results = await hashInChromium(file, o.runs, o.browserWorkers);
+  for (const [workers, runs] of results) {
+    for (const r of runs) {
+      if (r.sha1 !== reference || r.pieceMd5s.join() !== referenceMd5s.join()) {
+        addFailure(`hashing: Chromium (${workers} workers) got SHA-1 ${r.sha1}, sha1sum ${reference}`);
+      }
+    }
+    addRow({
+      group: '1 hashing',
+      what: `Chromium WorkerHashPool, ${workers} worker${workers > 1 ? 's' : ''} (hash-wasm), ${label} Blob`,
+      unit: 'MB/s',
+      values: runs.map((r) => mbPerSecond(o.bytes, r.ms)),
+      alt,
+      higherIsBetter: true,
+    });
+  }
+}
+
+/** Serves a bundled page + worker and the bench file, and hashes it in Debian's Chromium. */
+async function hashInChromium(
+  file: string,
+  runs: number,
+  workerCounts: number[],
+): Promise<Map<number, BrowserHashResult[]>> {
+  const built = await esbuild.build({
+    entryPoints: {
+      page: path.join(import.meta.dirname, '../browser/page.ts'),
+      worker: path.join(import.meta.dirname, '../browser/worker.ts'),
+    },
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    outdir: '/bundle',
+    write: false,
+    logLevel: 'silent',
+  });
+  const assets = new Map(built.outputFiles.map((f) => [`/${path.basename(f.path)}`, f.contents]));
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? '/';
+    if (url === '/') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      res.end('<!doctype html><title>dfs hash bench</title><script type="module" src="/page.js"></script>');
+    } else if (url === '/data.bin') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      createReadStream(file).pipe(res);
+    } else if (assets.has(url)) {
+      res.writeHead(200, { 'content-type': 'text/javascript' });
+      res.end(assets.get(url));
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const stopServer = onCleanup('hash page server', () => new Promise<void>((r) => server.close(() => r())));
+  const { port } = server.address() as { port: number };
+
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  const closeBrowser = onCleanup('chromium', () => browser.close());
+  try {
+    const page = await browser.newPage();
+    page.on('pageerror', (error) => console.error('bench: page error:', error.message));
+    await page.goto(`http://127.0.0.1:${port}/`);
+    await page.waitForFunction(() => 'dfsBench' in window);
+    await page.evaluate((u) => window.dfsBench.load(u), `http://127.0.0.1:${port}/data.bin`);
+    const out = new Map<number, BrowserHashResult[]>();
+    for (const workers of workerCounts) {
+      out.set(workers, await page.evaluate(([w, n]) => window.dfsBench.hash(w, n), [workers, runs] as const));
+    }
+    return out;
+  } finally {
+    await closeBrowser();
+    await stopServer();
+  }
+}

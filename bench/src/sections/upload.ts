@@ -1,0 +1,453 @@
+/**
+ * 2–5 and 7: one big file through dfs (CLI → app → one SFTP node on a real loopback sshd) against
+ * OpenSSH's `sftp` to the same sshd and a stock @tus/server; the upload broken into its phases;
+ * instant upload of known content; download and Range reads; the app's and tus's peak RSS.
+ */
+import { createHash, randomInt } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { type DfsApi, Upload, type UploadState, type UploadTransport } from '@dfs/client';
+import { fileSourceFromPath, nodeHasher, nodeHashFile } from '@dfs/client/node';
+import { REPO_ROOT, startApp } from '../lib/app.ts';
+import { addFailure, addNote, addRow } from '../lib/report.ts';
+import { startBenchSshd } from '../lib/sshd.ts';
+import { startTus } from '../lib/tus.ts';
+import {
+  cpuSeconds,
+  cpuSecondsOfUid,
+  currentRss,
+  freshenHead,
+  ioBytes,
+  MiB,
+  mbPerSecond,
+  median,
+  peakRss,
+  percentile,
+  readRange,
+  resetPeakRss,
+  run,
+  sha1OfFile,
+  sizeLabel,
+  writeRandomFile,
+} from '../lib/util.ts';
+
+export interface UploadBenchOptions {
+  tmp: string;
+  bytes: number;
+  runs: number;
+  rangeReads: number;
+}
+
+/** What the in-process upload's phases cost, per phase: wall time and who spent CPU / disk. */
+export interface PhaseSample {
+  ms: number;
+  appCpu: number;
+  sshdCpu: number;
+  clientCpu: number;
+  appDiskWrite: number;
+  appDiskRead: number;
+}
+
+export const PHASES = ['hashing', 'checking', 'uploading', 'completing'] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** Filled by `benchUpload`, rendered by main.ts as the phase table. */
+export const phaseSamples = new Map<Phase, PhaseSample[]>(PHASES.map((p) => [p, []]));
+
+const CLI = path.join(REPO_ROOT, 'packages/client/src/cli.ts');
+const RSS_LIMIT = 300e6;
+
+export async function benchUpload(o: UploadBenchOptions): Promise<void> {
+  const label = sizeLabel(o.bytes);
+  const src = path.join(o.tmp, 'big.bin');
+  const out = path.join(o.tmp, 'download.bin');
+  await writeRandomFile(src, o.bytes);
+
+  const sshd = await startBenchSshd(o.tmp);
+  const nodeDir = await sshd.dir('dfs');
+  const baselineDir = await sshd.dir('baseline');
+  const app = await startApp({
+    dataDir: path.join(o.tmp, 'app-sftp'),
+    nodes: sshd.handle.url('key', nodeDir),
+    replicas: 1,
+  });
+  const api = await app.user('bench-admin');
+  const tus = await startTus(path.join(o.tmp, 'tus'));
+  const cliEnv = {
+    ...process.env,
+    DFS_SERVER: app.url,
+    DFS_TOKEN: api.token ?? '',
+    DFS_CLIENT_CONFIG: path.join(o.tmp, 'cli-config.json'),
+  };
+  const cli = (args: string[]) =>
+    run(process.execPath, ['--import', 'tsx', CLI, ...args], { env: cliEnv, cwd: REPO_ROOT });
+
+  const v = {
+    sftpPut: [] as number[],
+    sftpPutFsync: [] as number[],
+    ddFsync: [] as number[],
+    cliUpload: [] as number[],
+    engineTotal: [] as number[],
+    complete: [] as number[],
+    tus: [] as number[],
+    instantKnown: [] as number[],
+    instantHashing: [] as number[],
+    download: [] as number[],
+    downloadInProcess: [] as number[],
+    sftpGet: [] as number[],
+    rangeMs: [] as number[],
+    rssCli: [] as number[],
+    rssEngine: [] as number[],
+    rssTus: [] as number[],
+    rssDownload: [] as number[],
+  };
+  const source = await fileSourceFromPath(src);
+  let uploadCount = 0;
+  const name = () => `big-${++uploadCount}.bin`;
+
+  const idleRss = currentRss(app.pid);
+  const startup: number[] = [];
+  for (let i = 0; i < 3; i++) startup.push((await cli(['help'])).ms / 1000);
+  addRow({
+    group: '2 upload',
+    what: 'dfs CLI start-up alone (`dfs help`: node + tsx)',
+    unit: 's',
+    values: startup,
+  });
+
+  // Warm-up: every path once over a small file (connections, JIT, the sshd session), not counted.
+  {
+    const small = path.join(o.tmp, 'warm.bin');
+    await writeRandomFile(small, 16 * MiB);
+    await sshd.sftp([`put ${small} ${baselineDir}/warm.bin`, `rm ${baselineDir}/warm.bin`]);
+    await cli(['upload', small, '--id']);
+    const stored = await tus.upload(small, 8 * MiB);
+    await rm(stored, { force: true });
+    await rm(`${stored}.json`, { force: true });
+    await rm(small);
+  }
+
+  for (let r = 0; r < o.runs; r++) {
+    console.error(`bench: upload run ${r + 1}/${o.runs} (${label})`);
+
+    // ---- 2a: the alternatives: OpenSSH sftp put (plain, and with fsync like dfs's nodes), dd ----
+    await freshenHead(src);
+    let sha1 = await sha1OfFile(src);
+    for (const [flag, values] of [
+      ['', v.sftpPut],
+      ['-f ', v.sftpPutFsync],
+    ] as const) {
+      const target = path.join(baselineDir, 'put.bin');
+      const put = await sshd.sftp([`put ${flag}${src} ${target}`]);
+      const stored = await sha1OfFile(target);
+      await rm(target);
+      if (stored !== sha1) return addFailure(`sftp put stored ${stored}, source is ${sha1}`);
+      values.push(put.ms / 1000);
+    }
+    const ddOut = path.join(o.tmp, 'dd.bin');
+    const dd = await run('dd', [`if=${src}`, `of=${ddOut}`, 'bs=8M', 'conv=fdatasync', 'status=none']);
+    await rm(ddOut);
+    v.ddFsync.push(mbPerSecond(o.bytes, dd.ms));
+
+    // ---- 2b: dfs CLI upload of new content ----
+    resetPeakRss(app.pid);
+    const up = await cli(['upload', src, '--id']);
+    v.rssCli.push(peakRss(app.pid));
+    const cliFile = (await api.getFile(up.stdout.trim())).file;
+    if (cliFile.sha1 !== sha1 || cliFile.size !== o.bytes) {
+      return addFailure(`dfs CLI upload registered ${cliFile.sha1}/${cliFile.size}, source is ${sha1}`);
+    }
+    v.cliUpload.push(up.ms / 1000);
+
+    // ---- 2c: the same engine in-process, new content, timed per phase ----
+    await freshenHead(src);
+    sha1 = await sha1OfFile(src);
+    resetPeakRss(app.pid);
+    const engine = await tracedUpload(api, source, name(), app.pid, sshd.uid);
+    v.rssEngine.push(peakRss(app.pid));
+    if (engine.sha1 !== sha1)
+      return addFailure(`in-process upload registered ${engine.sha1}, source is ${sha1}`);
+    v.engineTotal.push(engine.totalMs / 1000);
+    v.complete.push(engine.completeMs / 1000);
+    for (const p of PHASES) phaseSamples.get(p)!.push(engine.phases[p]);
+    const fileId = engine.fileId;
+
+    // ---- 3: the peer: tus-js-client → @tus/server + FileStore (tmp dir) ----
+    resetPeakRss(tus.pid);
+    const t0 = performance.now();
+    const stored = await tus.upload(src, 8 * MiB);
+    v.tus.push((performance.now() - t0) / 1000);
+    v.rssTus.push(peakRss(tus.pid));
+    const tusSha1 = await sha1OfFile(stored);
+    await rm(stored);
+    await rm(`${stored}.json`, { force: true });
+    if (tusSha1 !== sha1) return addFailure(`tus stored ${tusSha1}, source is ${sha1}`);
+
+    // ---- 4: instant upload of the content just stored: known SHA-1, then hashing included ----
+    for (const [known, values] of [
+      [true, v.instantKnown],
+      [false, v.instantHashing],
+    ] as const) {
+      const u = new Upload(source, {
+        transport: api,
+        name: name(),
+        hasher: nodeHasher,
+        hashFile: nodeHashFile,
+        ...(known ? { sha1 } : {}),
+      });
+      const started = performance.now();
+      u.start();
+      const file = await u.result();
+      values.push((performance.now() - started) / 1000);
+      if (!u.snapshot().instant || file.sha1 !== sha1) {
+        return addFailure(`instant upload (known sha1: ${known}) was not instant or got ${file.sha1}`);
+      }
+    }
+
+    // ---- 5: download (CLI, which checks the SHA-1 itself) vs sftp get of the same object ----
+    resetPeakRss(app.pid);
+    const down = await cli(['download', fileId, out, '--force']);
+    v.rssDownload.push(peakRss(app.pid));
+    const got = await sha1OfFile(out);
+    await rm(out);
+    if (got !== sha1) return addFailure(`dfs download returned ${got}, source is ${sha1}`);
+    v.download.push(down.ms / 1000);
+    const t1 = performance.now();
+    const streamed = await api.download(fileId);
+    const hash = createHash('sha1');
+    for await (const part of streamed.body as unknown as AsyncIterable<Uint8Array>) hash.update(part);
+    v.downloadInProcess.push((performance.now() - t1) / 1000);
+    if (hash.digest('hex') !== sha1) return addFailure('in-process download: SHA-1 differs from the source');
+    const object = path.join(nodeDir, 'objects', sha1.slice(0, 2), sha1.slice(2, 4), sha1);
+    const get = await sshd.sftp([`get ${object} ${out}`]);
+    const gotSftp = await sha1OfFile(out);
+    await rm(out);
+    if (gotSftp !== sha1) return addFailure(`sftp get returned ${gotSftp}, source is ${sha1}`);
+    v.sftpGet.push(get.ms / 1000);
+
+    // ---- 5b: random 64 KiB Range reads, each checked against the source ----
+    const length = 64 * 1024;
+    for (let i = 0; i < o.rangeReads; i++) {
+      const offset = randomInt(0, o.bytes - length);
+      const t = performance.now();
+      const res = await api.download(fileId, { range: `bytes=${offset}-${offset + length - 1}` });
+      const body = Buffer.from(await res.arrayBuffer());
+      v.rangeMs.push(performance.now() - t);
+      if (res.status !== 206 || !body.equals(await readRange(src, offset, length))) {
+        return addFailure(`Range read at ${offset} returned ${res.status} with different bytes`);
+      }
+    }
+  }
+
+  const sftpPut = { name: 'OpenSSH `sftp put`', values: v.sftpPut };
+  const g2 = '2 upload';
+  addRow({
+    group: g2,
+    what: `dfs CLI upload, ${label} new content (wall)`,
+    unit: 's',
+    values: v.cliUpload,
+    alt: sftpPut,
+  });
+  addRow({
+    group: g2,
+    what: `dfs CLI upload, ${label} (wall)`,
+    unit: 's',
+    values: v.cliUpload,
+    alt: { name: '`sftp put -f` (fsync, as dfs nodes do)', values: v.sftpPutFsync },
+  });
+  addRow({
+    group: g2,
+    what: `client core Upload in-process, ${label} (wall)`,
+    unit: 's',
+    values: v.engineTotal,
+    alt: sftpPut,
+  });
+  for (const [phase, what] of [
+    ['hashing', 'phase: client hashing (node:crypto)'],
+    ['uploading', 'phase: chunk PUTs → staging (fsync)'],
+    ['completing', 'phase: POST complete (read staging → SHA-1/256 → SFTP, fsync, rename)'],
+  ] as const) {
+    addRow({ group: g2, what, unit: 's', values: phaseSamples.get(phase)!.map((s) => s.ms / 1000) });
+  }
+  addRow({
+    group: g2,
+    what: 'complete alone (transport-timed POST complete)',
+    unit: 's',
+    values: v.complete,
+    alt: sftpPut,
+  });
+  addRow({
+    group: g2,
+    what: `local disk: dd ${label} with fdatasync (staging's floor)`,
+    unit: 'MB/s',
+    values: v.ddFsync,
+    higherIsBetter: true,
+  });
+  addRow({
+    group: '3 peer',
+    what: `dfs CLI upload, ${label} (wall)`,
+    unit: 's',
+    values: v.cliUpload,
+    alt: {
+      name: 'tus-js-client → @tus/server FileStore (8 MiB chunks, no hashing, no fsync)',
+      values: v.tus,
+    },
+  });
+  addRow({
+    group: '3 peer',
+    what: `tus-js-client → @tus/server, ${label} (wall)`,
+    unit: 's',
+    values: v.tus,
+    alt: sftpPut,
+  });
+  const fullUpload = { name: 'full CLI upload of new content', values: v.cliUpload };
+  addRow({
+    group: '4 instant',
+    what: `${label} known content, SHA-1 given (start → done)`,
+    unit: 's',
+    values: v.instantKnown,
+    alt: fullUpload,
+  });
+  addRow({
+    group: '4 instant',
+    what: `${label} known content, hashing included (start → done)`,
+    unit: 's',
+    values: v.instantHashing,
+    alt: fullUpload,
+  });
+  addRow({
+    group: '5 download',
+    what: `dfs CLI download, ${label} (wall, SHA-1 checked)`,
+    unit: 's',
+    values: v.download,
+    alt: { name: 'OpenSSH `sftp get` of the stored object', values: v.sftpGet },
+  });
+  addRow({
+    group: '5 download',
+    what: `in-process DfsApi.download, ${label} (stream + SHA-1, no disk)`,
+    unit: 's',
+    values: v.downloadInProcess,
+    alt: { name: 'OpenSSH `sftp get` of the stored object', values: v.sftpGet },
+  });
+  addRow({
+    group: '5 download',
+    what: `Range GET 64 KiB, p50 of ${v.rangeMs.length}`,
+    unit: 'ms',
+    values: [percentile(v.rangeMs, 50)],
+  });
+  addRow({
+    group: '5 download',
+    what: `Range GET 64 KiB, p99 of ${v.rangeMs.length}`,
+    unit: 'ms',
+    values: [percentile(v.rangeMs, 99)],
+  });
+  const MB = (values: number[]) => values.map((b) => b / 1e6);
+  addRow({
+    group: '7 memory',
+    what: `app peak RSS (VmHWM) during the ${label} CLI upload`,
+    unit: 'MB',
+    values: MB(v.rssCli),
+    alt: { name: '@tus/server process, same file', values: MB(v.rssTus) },
+  });
+  addRow({
+    group: '7 memory',
+    what: `app peak RSS during the in-process ${label} upload`,
+    unit: 'MB',
+    values: MB(v.rssEngine),
+  });
+  addRow({
+    group: '7 memory',
+    what: `app peak RSS during the ${label} download`,
+    unit: 'MB',
+    values: MB(v.rssDownload),
+  });
+  const worst = Math.max(...v.rssCli, ...v.rssEngine);
+  if (worst >= RSS_LIMIT)
+    addFailure(`app peak RSS ${Math.round(worst / 1e6)} MB during an upload (limit 300 MB)`);
+  addNote(
+    `app peak RSS over all ${label} uploads: ${Math.round(worst / 1e6)} MB (limit 300 MB); ` +
+      `app RSS at rest before the first upload: ${Math.round(idleRss / 1e6)} MB; ` +
+      `median OpenSSH sftp put ${mbPerSecond(o.bytes, median(v.sftpPut) * 1000).toFixed(0)} MB/s, ` +
+      `dfs CLI upload ${mbPerSecond(o.bytes, median(v.cliUpload) * 1000).toFixed(0)} MB/s`,
+  );
+}
+
+interface Traced {
+  fileId: string;
+  sha1: string | null;
+  totalMs: number;
+  completeMs: number;
+  phases: Record<Phase, PhaseSample>;
+}
+
+/** Drives one `Upload` (the CLI's settings) and samples time and /proc counters at every state change. */
+async function tracedUpload(
+  api: DfsApi,
+  source: Awaited<ReturnType<typeof fileSourceFromPath>>,
+  name: string,
+  appPid: number,
+  sshUid: number,
+): Promise<Traced> {
+  let completeMs = 0;
+  const transport: UploadTransport = {
+    createUpload: (body, opts) => api.createUpload(body, opts),
+    getUpload: (id, opts) => api.getUpload(id, opts),
+    putChunk: (...args) => api.putChunk(...args),
+    abortUpload: (id, opts) => api.abortUpload(id, opts),
+    async completeUpload(id, opts) {
+      const t = performance.now();
+      try {
+        return await api.completeUpload(id, opts);
+      } finally {
+        completeMs += performance.now() - t;
+      }
+    },
+  };
+  const sample = () => {
+    const io = ioBytes(appPid);
+    const cpu = process.cpuUsage();
+    return {
+      t: performance.now(),
+      appCpu: cpuSeconds(appPid),
+      sshdCpu: cpuSecondsOfUid(sshUid),
+      clientCpu: (cpu.user + cpu.system) / 1e6,
+      appDiskWrite: io.write,
+      appDiskRead: io.read,
+    };
+  };
+  const marks: { state: UploadState; at: ReturnType<typeof sample> }[] = [];
+  const upload = new Upload(source, {
+    transport,
+    name,
+    hashFile: nodeHashFile,
+    hasher: nodeHasher,
+    parallelism: 4,
+  });
+  upload.on('state', (snap) => marks.push({ state: snap.state, at: sample() }));
+  const started = sample();
+  upload.start();
+  const file = await upload.result();
+  const end = marks.at(-1)!.at;
+  const phases = {} as Record<Phase, PhaseSample>;
+  for (const p of PHASES) {
+    const i = marks.findIndex((m) => m.state === p);
+    const from = marks[i]?.at;
+    const to = marks[i + 1]?.at;
+    phases[p] =
+      from && to
+        ? {
+            ms: to.t - from.t,
+            appCpu: to.appCpu - from.appCpu,
+            sshdCpu: to.sshdCpu - from.sshdCpu,
+            clientCpu: to.clientCpu - from.clientCpu,
+            appDiskWrite: to.appDiskWrite - from.appDiskWrite,
+            appDiskRead: to.appDiskRead - from.appDiskRead,
+          }
+        : { ms: 0, appCpu: 0, sshdCpu: 0, clientCpu: 0, appDiskWrite: 0, appDiskRead: 0 };
+  }
+  const states = marks.map((m) => m.state).join(' → ');
+  if (!states.startsWith('hashing → checking → uploading → completing → done')) {
+    throw new Error(`unexpected upload states: ${states}`);
+  }
+  return { fileId: file.id, sha1: file.sha1, totalMs: end.t - started.t, completeMs, phases };
+}
