@@ -30,10 +30,14 @@ interface Waiter {
   reject(err: Error): void;
 }
 
-/** A sensible pool size: one SHA-1 worker plus 1–2 MD5 workers. */
+/**
+ * A sensible pool size: one SHA-1 worker plus 1–2 MD5 workers where there are cores to spare.
+ * On two cores a single worker doing both is faster (136 vs 101 MB/s in Chromium, pnpm bench):
+ * extra workers only add the copy of every piece to the SHA-1 worker.
+ */
 export function defaultHashWorkerCount(): number {
   const cores = typeof navigator !== 'undefined' ? (navigator.hardwareConcurrency ?? 2) : 2;
-  return Math.min(3, Math.max(2, cores - 1));
+  return cores <= 2 ? 1 : Math.min(3, cores - 1);
 }
 
 /**

@@ -304,9 +304,11 @@ export class UploadService {
     const parentId = await this.files.resolveParent(userId, parentIdInput);
     const scratch = this.staging.scratchId();
     try {
-      let piece: { size: number; sha1: string };
+      let piece: { size: number; sha1: string | null };
       try {
-        piece = await this.staging.writePiece(scratch, 0, body, this.limits.maxFileSize, () => undefined);
+        piece = await this.staging.writePiece(scratch, 0, body, this.limits.maxFileSize, () => undefined, {
+          sha1: true,
+        });
       } catch (error) {
         if (error instanceof StagedSizeError) {
           throw new HttpError('file_too_large', `files may be at most ${this.limits.maxFileSize} bytes`);
@@ -314,7 +316,7 @@ export class UploadService {
         throw error;
       }
       const content = await this.contents.ingest({
-        declaredSha1: piece.sha1,
+        declaredSha1: piece.sha1 as string,
         size: piece.size,
         open: () => this.staging.readAll(scratch, 1),
       });

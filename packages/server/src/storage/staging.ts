@@ -9,7 +9,8 @@ import { pipeline } from 'node:stream/promises';
 export interface StagedPiece {
   size: number;
   md5: string;
-  sha1: string;
+  /** Only when asked for: the chunked path never needs a chunk's SHA-1. */
+  sha1: string | null;
 }
 
 export class StagedSizeError extends Error {
@@ -56,23 +57,24 @@ export class StagingArea {
     source: Readable,
     maxBytes: number,
     accept: (piece: StagedPiece) => void | Promise<void>,
+    options: { sha1?: boolean } = {},
   ): Promise<StagedPiece> {
     const tmp = path.join(this.tmpDir, `${uploadId}.${index}.${randomUUID()}`);
     const md5 = createHash('md5');
-    const sha1 = createHash('sha1');
+    const sha1 = options.sha1 ? createHash('sha1') : null;
     let size = 0;
     const meter = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         size += chunk.length;
         if (size > maxBytes) return done(new StagedSizeError(size));
         md5.update(chunk);
-        sha1.update(chunk);
+        sha1?.update(chunk);
         done(null, chunk);
       },
     });
     try {
       await pipeline(source, meter, createWriteStream(tmp, { highWaterMark: 1024 * 1024 }));
-      const piece = { size, md5: md5.digest('hex'), sha1: sha1.digest('hex') };
+      const piece = { size, md5: md5.digest('hex'), sha1: sha1?.digest('hex') ?? null };
       await accept(piece);
       await fsyncPath(tmp);
       const dir = this.dirOf(uploadId);
