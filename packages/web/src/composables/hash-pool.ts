@@ -1,0 +1,33 @@
+import { defaultHashWorkerCount, type HashFileFn, WorkerHashPool, type WorkerLike } from '@dfs/client';
+
+let pool: WorkerHashPool | null = null;
+
+function createPool(): WorkerHashPool {
+  return WorkerHashPool.create(
+    () =>
+      new Worker(new URL('../workers/hash.worker.ts', import.meta.url), {
+        type: 'module',
+        name: 'dfs-hash',
+      }) as unknown as WorkerLike,
+    defaultHashWorkerCount(),
+  );
+}
+
+/**
+ * Hashing through the shared worker pool, created on first use (no workers for visitors who
+ * never upload). A pool whose worker crashed is replaced, so one failure doesn't break every
+ * later upload of the tab.
+ */
+export const hashInWorkers: HashFileFn = async (source, options) => {
+  pool ??= createPool();
+  const current = pool;
+  try {
+    return await current.hashFile(source, options);
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith('hash worker failed')) {
+      current.terminate();
+      if (pool === current) pool = null;
+    }
+    throw err;
+  }
+};

@@ -1,0 +1,56 @@
+import { computed, watch } from 'vue';
+import { createI18n } from 'vue-i18n';
+import en from './en.ts';
+import zhCN from './zh-CN.ts';
+
+export type Locale = 'en' | 'zh-CN';
+export const LOCALES: { value: Locale; label: string }[] = [
+  { value: 'en', label: 'English' },
+  { value: 'zh-CN', label: '简体中文' },
+];
+
+const STORAGE_KEY = 'dfs.locale';
+
+/** A stored choice wins; otherwise the browser's language (any zh-* → Simplified Chinese). */
+export function initialLocale(): Locale {
+  try {
+    const saved = localStorage.getItem(STORAGE_KEY);
+    if (saved === 'en' || saved === 'zh-CN') return saved;
+  } catch {
+    // storage disabled (private mode): fall through to the browser language
+  }
+  const langs = typeof navigator === 'undefined' ? [] : (navigator.languages ?? [navigator.language]);
+  for (const l of langs) {
+    const lower = l.toLowerCase();
+    if (lower.startsWith('zh')) return 'zh-CN';
+    if (lower.startsWith('en')) return 'en';
+  }
+  return 'en';
+}
+
+export const i18n = createI18n({
+  legacy: false,
+  locale: initialLocale(),
+  fallbackLocale: 'en',
+  messages: { en, 'zh-CN': zhCN },
+});
+
+export const currentLocale = computed<Locale>({
+  get: () => i18n.global.locale.value as Locale,
+  set: (v) => {
+    i18n.global.locale.value = v;
+    try {
+      localStorage.setItem(STORAGE_KEY, v);
+    } catch {
+      // not persisted; the choice still holds for this tab
+    }
+  },
+});
+
+watch(
+  () => i18n.global.locale.value,
+  (l) => {
+    document.documentElement.lang = l;
+  },
+  { immediate: true },
+);

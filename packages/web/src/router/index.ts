@@ -1,0 +1,61 @@
+import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
+import { useAuthStore } from '../stores/auth.ts';
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    /** Reachable without signing in. */
+    public?: boolean;
+    /** Only for signed-out visitors (sign-in / sign-up). */
+    guest?: boolean;
+    admin?: boolean;
+  }
+}
+
+const routes: RouteRecordRaw[] = [
+  { path: '/', redirect: '/files' },
+  {
+    path: '/signin',
+    name: 'signin',
+    component: () => import('../pages/AuthPage.vue'),
+    meta: { guest: true },
+  },
+  {
+    path: '/signup',
+    name: 'signup',
+    component: () => import('../pages/AuthPage.vue'),
+    meta: { guest: true },
+  },
+  { path: '/files/:folderId?', name: 'files', component: () => import('../pages/FilesPage.vue') },
+  { path: '/trash', name: 'trash', component: () => import('../pages/TrashPage.vue') },
+  { path: '/links', name: 'links', component: () => import('../pages/LinksPage.vue') },
+  {
+    path: '/admin/nodes',
+    name: 'nodes',
+    component: () => import('../pages/NodesPage.vue'),
+    meta: { admin: true },
+  },
+  {
+    path: '/s/:token',
+    name: 'share',
+    component: () => import('../pages/PublicSharePage.vue'),
+    meta: { public: true },
+  },
+  { path: '/:pathMatch(.*)*', redirect: '/files' },
+];
+
+export const router = createRouter({ history: createWebHistory(), routes });
+
+router.beforeEach(async (to) => {
+  if (to.meta.public) return true;
+  const auth = useAuthStore();
+  await auth.load();
+  if (to.meta.guest) return auth.user ? { path: safeNext(to.query.next) } : true;
+  if (!auth.user) return { name: 'signin', query: to.fullPath !== '/files' ? { next: to.fullPath } : {} };
+  if (to.meta.admin && !auth.isAdmin) return { name: 'files' };
+  return true;
+});
+
+/** Only same-site paths: `?next=//evil.example` must not turn sign-in into an open redirect. */
+export function safeNext(next: unknown): string {
+  return typeof next === 'string' && next.startsWith('/') && !next.startsWith('//') ? next : '/files';
+}

@@ -1,0 +1,306 @@
+import {
+  ApiError,
+  fileSourceFromBlob,
+  fingerprint,
+  type QueueTotals,
+  type ResumeEntry,
+  UploadQueue,
+  type UploadSnapshot,
+} from '@dfs/client';
+import type { FileEntry } from '@dfs/shared';
+import { defineStore } from 'pinia';
+import { computed, ref, shallowRef } from 'vue';
+import { blobBodyTransport } from '../api/blob-transport.ts';
+import { api } from '../api/index.ts';
+import type { PickedBatch, PickedFile } from '../composables/collect-files.ts';
+import { errorText } from '../composables/errors.ts';
+import { hashInWorkers } from '../composables/hash-pool.ts';
+import { resumeStore } from '../composables/resume-store.ts';
+
+export interface UploadRow extends UploadSnapshot {
+  /** Where the file goes, relative to the folder it was dropped on ("photos/2024/a.jpg"). */
+  path: string;
+  /** Chunks the server already held when this run started (resumed uploads). */
+  resumedChunks: number;
+  /** Time spent hashing in this tab; null when the SHA-1 came from the resume store. */
+  hashMs: number | null;
+}
+
+export interface ResumeMatch {
+  fingerprint: string;
+  name: string;
+  size: number;
+  entry: ResumeEntry;
+}
+
+interface ResumeOffer {
+  matches: ResumeMatch[];
+  decide: (choice: 'continue' | 'restart' | 'cancel') => void;
+}
+
+export const useUploadStore = defineStore('uploads', () => {
+  const queue = new UploadQueue({
+    transport: blobBodyTransport(api),
+    hashFile: hashInWorkers,
+    resumeStore,
+    concurrency: 2,
+    hashConcurrency: 1,
+    // Bounds both requests and chunk buffers in memory across all files.
+    requestConcurrency: 6,
+    parallelism: 4,
+  });
+
+  const rows = shallowRef<UploadRow[]>([]);
+  const totals = shallowRef<QueueTotals>(queue.totals());
+  /** Folder batches still creating their folder tree. */
+  const preparing = ref(0);
+  const collapsed = ref(false);
+  /** Folder ids (null = root) whose listing changed since the file browser last looked. */
+  const changedFolders = ref(new Set<string | null>());
+  const changeTick = ref(0);
+  /** Unfinished uploads remembered in IndexedDB that no file in this tab matches yet. */
+  const pending = ref<ResumeMatch[]>([]);
+  const resumeOffer = shallowRef<ResumeOffer | null>(null);
+  const errors = ref<string[]>([]);
+  /** Where a drop anywhere on the page goes: the folder the file browser shows. */
+  const dropTarget = ref<{ id: string | null; name: string | null }>({ id: null, name: null });
+
+  const meta = new Map<
+    string,
+    { path: string; resumedChunks: number; hashStart: number | null; hashMs: number | null }
+  >();
+  let frame = 0;
+
+  const hasWork = computed(() => totals.value.active + totals.value.queued > 0 || preparing.value > 0);
+  const visible = computed(() => rows.value.length > 0 || preparing.value > 0);
+
+  function flush(): void {
+    frame = 0;
+    rows.value = queue.list().map((u) => {
+      const snap = u.snapshot();
+      const m = meta.get(u.id);
+      return {
+        ...snap,
+        path: m?.path ?? snap.name,
+        resumedChunks: m?.resumedChunks ?? 0,
+        hashMs: m?.hashMs ?? null,
+      };
+    });
+    totals.value = queue.totals();
+  }
+
+  /** Coalesces progress events (dozens per second per file) into one render per frame. */
+  function schedule(): void {
+    if (frame) return;
+    frame = typeof requestAnimationFrame === 'function' ? requestAnimationFrame(flush) : 0;
+    if (!frame) flush();
+  }
+
+  queue.on('totals', schedule);
+  queue.on('removed', schedule);
+  queue.on('state', (snap, previous) => {
+    const m = meta.get(snap.id);
+    if (!m) return;
+    if (snap.state === 'uploading' && previous === 'checking') m.resumedChunks = snap.chunksDone;
+    if (snap.state === 'hashing') m.hashStart = performance.now();
+    else if (previous === 'hashing' && m.hashStart !== null) {
+      m.hashMs = (m.hashMs ?? 0) + (performance.now() - m.hashStart);
+      m.hashStart = null;
+    }
+  });
+  queue.on('done', (file, snap) => {
+    pending.value = pending.value.filter((p) => p.fingerprint !== fingerprintOf(snap.id));
+    markChanged(file.parentId);
+  });
+
+  // Speed and ETA are moving averages: without a fresh render they would freeze on a stall.
+  setInterval(() => {
+    if (hasWork.value) schedule();
+  }, 1000);
+
+  function fingerprintOf(uploadId: string): string | undefined {
+    return queue.get(uploadId)?.fingerprint;
+  }
+
+  function markChanged(parentId: string | null): void {
+    changedFolders.value.add(parentId);
+    changeTick.value++;
+  }
+
+  async function refreshPending(): Promise<void> {
+    try {
+      const list = await resumeStore.list();
+      const running = new Set(queue.list().map((u) => u.fingerprint));
+      pending.value = list
+        .filter((x) => !running.has(x.fingerprint))
+        .map(({ fingerprint: fp, entry }) => ({
+          fingerprint: fp,
+          name: entry.name,
+          size: entry.size,
+          entry,
+        }));
+    } catch {
+      pending.value = [];
+    }
+  }
+
+  async function forgetPending(match: ResumeMatch): Promise<void> {
+    await resumeStore.delete(match.fingerprint);
+    if (match.entry.uploadId) await api.abortUpload(match.entry.uploadId).catch(() => {});
+    pending.value = pending.value.filter((p) => p.fingerprint !== match.fingerprint);
+  }
+
+  async function findResumable(files: PickedFile[]): Promise<ResumeMatch[]> {
+    const out: ResumeMatch[] = [];
+    const running = new Set(queue.list().map((u) => (u.state === 'canceled' ? '' : u.fingerprint)));
+    for (const { file } of files) {
+      const fp = fingerprint(fileSourceFromBlob(file));
+      if (running.has(fp)) continue;
+      const entry = await resumeStore.get(fp).catch(() => null);
+      if (entry && entry.size === file.size)
+        out.push({ fingerprint: fp, name: file.name, size: file.size, entry });
+    }
+    return out;
+  }
+
+  function askResume(matches: ResumeMatch[]): Promise<'continue' | 'restart' | 'cancel'> {
+    return new Promise((resolve) => {
+      resumeOffer.value = {
+        matches,
+        decide: (choice) => {
+          resumeOffer.value = null;
+          resolve(choice);
+        },
+      };
+    });
+  }
+
+  /** Creates the batch's folder tree under `parentId`; reuses folders that already exist. */
+  async function createFolders(folders: string[][], parentId: string | null): Promise<Map<string, string>> {
+    const ids = new Map<string, string>();
+    const listings = new Map<string | null, FileEntry[]>();
+    for (const chain of folders) {
+      const key = chain.join('/');
+      const parentKey = chain.slice(0, -1).join('/');
+      const parent = chain.length === 1 ? parentId : (ids.get(parentKey) ?? null);
+      const name = chain[chain.length - 1]!;
+      try {
+        ids.set(key, (await api.createFolder(name, parent)).file.id);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.code === 'name_conflict')) throw err;
+        // Dropping a folder twice merges into the existing one instead of failing.
+        let listing = listings.get(parent);
+        if (!listing) {
+          listing = (await api.listFiles(parent ? { parentId: parent } : {})).items;
+          listings.set(parent, listing);
+        }
+        const existing = listing.find((f) => f.name === name && f.kind === 'folder');
+        if (!existing) throw err;
+        ids.set(key, existing.id);
+      }
+    }
+    return ids;
+  }
+
+  /** Uploads a picked or dropped batch (files and whole folders) into `parentId`. */
+  async function addBatch(batch: PickedBatch, parentId: string | null): Promise<void> {
+    if (batch.files.length === 0 && batch.folders.length === 0) return;
+    collapsed.value = false;
+    const matches = await findResumable(batch.files);
+    if (matches.length > 0) {
+      const choice = await askResume(matches);
+      if (choice === 'cancel') return;
+      if (choice === 'restart') for (const m of matches) await forgetPending(m);
+    }
+    preparing.value++;
+    let folderIds: Map<string, string>;
+    try {
+      folderIds = await createFolders(batch.folders, parentId);
+    } catch (err) {
+      errors.value = [...errors.value, errorText(err)];
+      return;
+    } finally {
+      preparing.value--;
+    }
+    if (batch.folders.length > 0) markChanged(parentId);
+    for (const { file, dirs } of batch.files) {
+      const target = dirs.length > 0 ? (folderIds.get(dirs.join('/')) ?? parentId) : parentId;
+      const upload = queue.add(fileSourceFromBlob(file), { parentId: target });
+      meta.set(upload.id, {
+        path: [...dirs, file.name].join('/'),
+        resumedChunks: 0,
+        hashStart: null,
+        hashMs: null,
+      });
+    }
+    pending.value = pending.value.filter((p) => !matches.some((m) => m.fingerprint === p.fingerprint));
+    flush();
+  }
+
+  function pause(id: string): void {
+    queue.get(id)?.pause();
+  }
+  function resume(id: string): void {
+    queue.get(id)?.resume();
+  }
+  function retry(id: string): void {
+    queue.get(id)?.retry();
+  }
+  async function cancel(id: string): Promise<void> {
+    await queue.get(id)?.cancel();
+    flush();
+  }
+  async function remove(id: string): Promise<void> {
+    await queue.remove(id);
+    meta.delete(id);
+    flush();
+  }
+  function pauseAll(): void {
+    queue.pauseAll();
+  }
+  function resumeAll(): void {
+    queue.resumeAll();
+    queue.retryFailed();
+  }
+  async function cancelAll(): Promise<void> {
+    await queue.cancelAll();
+    flush();
+  }
+  function clearFinished(): void {
+    queue.clearFinished();
+    for (const id of [...meta.keys()]) if (!queue.get(id)) meta.delete(id);
+    flush();
+  }
+  function dismissError(i: number): void {
+    errors.value = errors.value.filter((_, j) => j !== i);
+  }
+
+  return {
+    rows,
+    totals,
+    preparing,
+    collapsed,
+    visible,
+    hasWork,
+    changedFolders,
+    changeTick,
+    pending,
+    resumeOffer,
+    errors,
+    dropTarget,
+    addBatch,
+    refreshPending,
+    forgetPending,
+    markChanged,
+    pause,
+    resume,
+    retry,
+    cancel,
+    remove,
+    pauseAll,
+    resumeAll,
+    cancelAll,
+    clearFinished,
+    dismissError,
+  };
+});
