@@ -353,7 +353,9 @@ export class DfsApi {
         done();
         reject(signal?.reason ?? new DOMException('This operation was aborted', 'AbortError'));
       };
-      xhr.send(bytes as Uint8Array<ArrayBuffer>);
+      // A Blob, not the typed array: Chromium sends an ArrayBuffer body several times slower
+      // than a Blob of the same bytes (10 x 1 MiB PUTs: ~2.0 s against ~0.6 s, measured in e2e).
+      xhr.send(new Blob([bytes as Uint8Array<ArrayBuffer>]));
     });
   }
 }

@@ -10,7 +10,6 @@ import {
 import type { FileEntry } from '@dfs/shared';
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import { blobBodyTransport } from '../api/blob-transport.ts';
 import { api } from '../api/index.ts';
 import type { PickedBatch, PickedFile } from '../composables/collect-files.ts';
 import { errorText } from '../composables/errors.ts';
@@ -40,7 +39,7 @@ interface ResumeOffer {
 
 export const useUploadStore = defineStore('uploads', () => {
   const queue = new UploadQueue({
-    transport: blobBodyTransport(api),
+    transport: api,
     hashFile: hashInWorkers,
     resumeStore,
     concurrency: 2,
