@@ -11,50 +11,14 @@ source scripts/lib/ensure-system-deps.sh
 started=$SECONDS
 step=setup
 
-# Every process this run starts inherits this marker, so the exit trap can find the ones that
-# were orphaned (a crashed runner's MariaDB or sshd is reparented to init and leaves the tree).
-DFS_TEST_RUN_ID="$$-$RANDOM$RANDOM"
-export DFS_TEST_RUN_ID
-
-run_processes() {
-  local file pid
-  # One grep over every environ file; the subshell running it (and grep) carry the marker too,
-  # but they are gone by the time the list is used.
-  grep -lzx "DFS_TEST_RUN_ID=$DFS_TEST_RUN_ID" /proc/[0-9]*/environ 2>/dev/null | while read -r file; do
-    pid=${file#/proc/}
-    pid=${pid%/environ}
-    [[ $pid == "$$" ]] || echo "$pid"
-  done
-}
-
-# Zombies answer kill -0 but are already dead; where PID 1 does not reap, they stay that way.
-alive() {
-  local pid stat
-  for pid in "$@"; do
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-    stat=${stat##*) }
-    [[ ${stat%% *} == Z ]] || echo "$pid"
-  done
-  return 0
-}
+# shellcheck source=lib/run-marker.sh
+source scripts/lib/run-marker.sh
+dfs_mark_run DFS_TEST_RUN_ID
 
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  local pids
-  mapfile -t pids < <(alive $(run_processes))
-  if ((${#pids[@]} > 0)); then
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    for _ in $(seq 50); do
-      mapfile -t pids < <(alive "${pids[@]}")
-      ((${#pids[@]} == 0)) && break
-      sleep 0.1
-    done
-    if ((${#pids[@]} > 0)); then
-      echo "dfs: killing ${#pids[@]} process(es) left behind: ${pids[*]}" >&2
-      kill -KILL "${pids[@]}" 2>/dev/null || true
-    fi
-  fi
+  dfs_stop_marked DFS_TEST_RUN_ID 'dfs test'
   local took=$((SECONDS - started))
   if ((status == 0)); then
     echo "dfs test: PASSED — ${done_steps[*]} (${took}s)"
