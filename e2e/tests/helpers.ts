@@ -6,7 +6,14 @@ import type { FileEntry, FileList, Share, UploadSession } from '@dfs/shared';
 import { type APIRequestContext, test as base, expect, type Page } from '@playwright/test';
 
 export const MiB = 1024 * 1024;
-const SCREENSHOTS = fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+// The README's screenshots are refreshed on request (DFS_E2E_SCREENSHOTS=1); an ordinary run keeps
+// its pictures with the other test output instead of rewriting tracked files.
+const SCREENSHOTS = fileURLToPath(
+  new URL(
+    process.env.DFS_E2E_SCREENSHOTS === '1' ? '../../docs/screenshots/' : '../test-results/screenshots/',
+    import.meta.url,
+  ),
+);
 
 export const test = base.extend<object>({
   // biome-ignore lint/correctness/noEmptyPattern: Playwright reads a fixture's dependencies from this pattern
