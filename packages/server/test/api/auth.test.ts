@@ -122,6 +122,17 @@ describe('accounts', () => {
     expect(Object.keys(doc.paths)).toContain('/api/auth/signin');
   });
 
+  it('refuses an oversize JSON body with 413 before parsing it', async () => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/signup',
+      payload: JSON.stringify({ username: 'big', password: 'x'.repeat(2 * 1024 * 1024) }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(res.statusCode).toBe(413);
+    expect(errorCode(res)).toBe('payload_too_large');
+  });
+
   it('answers unknown routes and malformed JSON with JSON errors', async () => {
     const missing = await t.app.inject({ url: '/api/nope' });
     expect(missing.statusCode).toBe(404);
