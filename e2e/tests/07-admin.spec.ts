@@ -17,6 +17,13 @@ test('the admin sees the storage nodes; the UI switches to Chinese and remembers
   for (const n of items) await expect(table).toContainText(n.name);
   await screenshot(page, 'nodes');
 
+  // Draining the only node would leave nowhere to write: the server refuses, the page says why.
+  await table.getByTestId('node-drain').first().click();
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await expect(page.locator('.n-message')).toContainText(/writable/i);
+  const after = (await (await page.request.get('/api/nodes')).json()) as { items: { draining?: boolean }[] };
+  expect(after.items.every((n) => !n.draining)).toBe(true);
+
   await page.getByTestId('locale-switch').click();
   await page.getByText('简体中文').click();
   await expect(page.getByTestId('nav-files')).toHaveText('文件');

@@ -10,6 +10,7 @@ import type {
   FileResponse,
   ListFilesQuery,
   NodeList,
+  NodeResponse,
   PatchFileBody,
   PublicShare,
   Share,
@@ -301,6 +302,13 @@ export class DfsApi {
   // ---- admin / ops ----
   listNodes(opts?: RequestOptions): Promise<NodeList> {
     return this.#json('/api/nodes', opts);
+  }
+  /** Stops new writes to a node and lets repair move its contents elsewhere. */
+  drainNode(id: string, opts?: RequestOptions): Promise<NodeResponse> {
+    return this.#json(`/api/nodes/${enc(id)}/drain`, { ...opts, method: 'POST' });
+  }
+  undrainNode(id: string, opts?: RequestOptions): Promise<NodeResponse> {
+    return this.#json(`/api/nodes/${enc(id)}/undrain`, { ...opts, method: 'POST' });
   }
   async healthz(opts?: RequestOptions): Promise<boolean> {
     const res = await this.request('/healthz', { ...opts, okStatuses: [503] });
