@@ -70,3 +70,9 @@ export function isUniqueViolation(error: unknown): boolean {
     e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
   );
 }
+
+/** The database rolled the transaction back to break a deadlock, or a lock wait timed out. */
+export function isLockConflict(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'SQLITE_BUSY';
+}

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { isLockConflict } from '../db/knex.ts';
 import { ChallengesRepository } from './challenges.ts';
 import { ContentsRepository } from './contents.ts';
 import { FilesRepository } from './files.ts';
@@ -33,9 +34,20 @@ export class Repositories {
     this.jobs = new JobLeasesRepository(db);
   }
 
-  /** Runs `work` in one transaction with repositories bound to it. */
-  transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
-    return this.db.transaction((trx) => work(new Repositories(trx)));
+  /**
+   * Runs `work` in one transaction with repositories bound to it. A transaction the database
+   * chose as a deadlock victim (or that timed out on a lock) was rolled back whole, so it is
+   * run again, a few times, before the error reaches the caller.
+   */
+  async transaction<T>(work: (tx: Repositories) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.db.transaction((trx) => work(new Repositories(trx)));
+      } catch (error) {
+        if (attempt >= 4 || !isLockConflict(error)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 10 * attempt + Math.random() * 20));
+      }
+    }
   }
 
   /** A cheap round trip, for readiness. */

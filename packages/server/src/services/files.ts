@@ -114,6 +114,10 @@ export class FileService {
   async addFile(file: NewFile, repos = this.repos): Promise<FileEntry> {
     assertValidName(file.name);
     const now = this.now();
+    // Take the content row's write lock before the insert's foreign-key check takes a shared
+    // one: two users adding the same content would otherwise both hold S and wait for X
+    // (an InnoDB deadlock).
+    await repos.contents.markReferenced(file.contentId);
     for (let n = 0; n <= MAX_SUFFIX; n++) {
       const name = n === 0 ? file.name : suffixedName(file.name, n);
       const row: FileRow = {
@@ -124,7 +128,6 @@ export class FileService {
       };
       try {
         await repos.files.insert(row);
-        await repos.contents.markReferenced(file.contentId);
         return toFileEntry({ ...row, sha1: file.sha1 });
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;

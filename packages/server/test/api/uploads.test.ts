@@ -264,14 +264,16 @@ describe('chunked upload', () => {
     });
   });
 
-  it('two users completing the same new content at once make one content row', async () => {
+  it('users completing the same new content at once make one content row', async () => {
     const data = random(CHUNK * 2 + 1);
-    const [a, b] = await Promise.all([up.upload(data, 'race-a.bin'), bobUp.upload(data, 'race-b.bin')]);
-    expect(a.sha1).toBe(b.sha1);
+    const others = await Promise.all(['carol', 'dave', 'erin'].map((name) => t.user(name)));
+    const uploaders = [up, bobUp, ...others.map((u) => uploader(t, u.headers))];
+    const files = await Promise.all(uploaders.map((u, i) => u.upload(data, `race-${i}.bin`)));
+    expect(new Set(files.map((f) => f.sha1))).toEqual(new Set([sha1(data)]));
+    expect(files.map((f) => f.name)).toEqual(uploaders.map((_, i) => `race-${i}.bin`));
     const rows = await t.app.services.db('contents').where({ sha1: sha1(data) });
     expect(rows).toHaveLength(1);
-    expect(a.name).toBe('race-a.bin');
-    expect(b.name).toBe('race-b.bin');
+    expect(rows[0].unreferenced_since).toBeNull();
   });
 
   it('names a second upload of the same name in a folder with a suffix', async () => {
