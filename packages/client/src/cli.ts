@@ -327,6 +327,10 @@ function describe(e: unknown): string {
   return String(e);
 }
 
+// `pnpm dfs …` runs from the workspace root; pnpm keeps the caller's directory in INIT_CWD, and
+// paths on the command line mean what they mean there.
+if (process.env.INIT_CWD) process.chdir(process.env.INIT_CWD);
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
