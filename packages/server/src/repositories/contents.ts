@@ -126,28 +126,6 @@ export class ContentsRepository {
     await this.db('contents').where({ id }).delete();
   }
 
-  /** Ready contents with fewer healthy replicas on live nodes than wanted. */
-  async countUnderReplicated(wanted: number): Promise<number> {
-    const row = await this.db('contents')
-      .where('state', 'ready')
-      .andWhereRaw(
-        `(select count(*) from replicas join nodes on nodes.id = replicas.node_id
-          where replicas.content_id = contents.id and replicas.state = 'ok' and nodes.status = 'up') < ?`,
-        [wanted],
-      )
-      .count({ n: '*' })
-      .first();
-    return Number(row?.n ?? 0);
-  }
-
-  async countsByNode(): Promise<Map<string, number>> {
-    const rows = await this.db('replicas')
-      .where({ state: 'ok' })
-      .groupBy('node_id')
-      .select<Array<{ node_id: string; n: number | string }>>('node_id', this.db.raw('count(*) as n'));
-    return new Map(rows.map((r) => [r.node_id, Number(r.n)]));
-  }
-
   /**
    * Ready contents that need the repair job: fewer `ok` replicas on counting nodes than wanted, or
    * any replica that is bad (missing, corrupt), on a node that left the config, or on a draining node.

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import {
   ChunkParams,
   CompleteUploadResponse,
@@ -83,7 +84,8 @@ export async function uploadRoutes(app: AppInstance): Promise<void> {
         upload,
         request.params.index,
         expected,
-        request.body as NodeJS.ReadableStream as never,
+        // The octet-stream parser above hands over the request stream itself.
+        request.body as Readable,
         md5,
       );
       return reply.status(204).send(null);

@@ -7,6 +7,7 @@ import type { Repositories } from '../repositories/index.ts';
 import type { NodeRow } from '../repositories/nodes.ts';
 import { createNode, parseNodeUrl, redactNodeUrl } from '../storage/node-url.ts';
 import { type ByteRange, ObjectNotFoundError, objectKey, type StorageNode } from '../storage/types.ts';
+import { withTimeout } from '../util/timeout.ts';
 import { newId } from './ids.ts';
 import { rankNodes } from './placement.ts';
 
@@ -84,8 +85,9 @@ export class StorageCluster {
       const driver = createNode(parseNodeUrl(url));
       const row = await this.repos.nodes.ensure(driver.name, driver.kind, newId(), this.options.now());
       names.push(driver.name);
-      const configDrain = [url, driver.name, redactNodeUrl(url)].some((key) => drain.has(key));
-      for (const key of [url, driver.name, redactNodeUrl(url)]) if (drain.has(key)) matched.add(key);
+      const drainKeys = [url, driver.name, redactNodeUrl(url)].filter((key) => drain.has(key));
+      for (const key of drainKeys) matched.add(key);
+      const configDrain = drainKeys.length > 0;
       if (configDrain && !row.draining) await this.repos.nodes.setDraining(row.id, true);
       this.members.set(row.id, {
         id: row.id,
@@ -157,7 +159,7 @@ export class StorageCluster {
           return member.driver.usage();
         })(),
         Math.max(1000, this.options.heartbeatMs * 0.8),
-        `${member.driver.name} did not answer the heartbeat`,
+        () => new Error(`${member.driver.name} did not answer the heartbeat`),
       );
     } catch (error) {
       member.missedBeats += 1;
@@ -565,19 +567,5 @@ export class StorageCluster {
       draining,
       configured: member !== undefined,
     };
-  }
-}
-
-export async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(message)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }
