@@ -5,7 +5,6 @@ import type {
   CreateShareBody,
   CreateUploadBody,
   CreateUploadResponse,
-  FileEntry,
   FileList,
   FileResponse,
   ListFilesQuery,
@@ -20,8 +19,6 @@ import type {
   UserResponse,
 } from '@dfs/shared';
 import { ApiError, isAbortError, NetworkError } from './errors.ts';
-
-export { ApiError, NetworkError } from './errors.ts';
 
 export interface DfsApiOptions {
   /** Server origin, e.g. `https://dfs.example.com` (a trailing `/` or `/api` is tolerated); `''` = same origin. */
@@ -310,13 +307,16 @@ export class DfsApi {
   undrainNode(id: string, opts?: RequestOptions): Promise<NodeResponse> {
     return this.#json(`/api/nodes/${enc(id)}/undrain`, { ...opts, method: 'POST' });
   }
-  async healthz(opts?: RequestOptions): Promise<boolean> {
-    const res = await this.request('/healthz', { ...opts, okStatuses: [503] });
-    await res.body?.cancel().catch(() => {});
-    return res.ok;
+  healthz(opts?: RequestOptions): Promise<boolean> {
+    return this.#probe('/healthz', opts);
   }
-  async readyz(opts?: RequestOptions): Promise<boolean> {
-    const res = await this.request('/readyz', { ...opts, okStatuses: [503] });
+  readyz(opts?: RequestOptions): Promise<boolean> {
+    return this.#probe('/readyz', opts);
+  }
+
+  /** A 503 is an answer (not ready), not a failure: only the status matters. */
+  async #probe(path: string, opts?: RequestOptions): Promise<boolean> {
+    const res = await this.request(path, { ...opts, okStatuses: [503] });
     await res.body?.cancel().catch(() => {});
     return res.ok;
   }
@@ -373,8 +373,6 @@ export type UploadTransport = Pick<
   DfsApi,
   'createUpload' | 'getUpload' | 'putChunk' | 'completeUpload' | 'abortUpload'
 >;
-
-export type { FileEntry };
 
 function enc(s: string): string {
   return encodeURIComponent(s);

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import type { FileEntry } from '@dfs/shared';
+import { type FileEntry, nameProblem } from '@dfs/shared';
 import { DfsApi } from './api.ts';
 import { ApiError } from './errors.ts';
 import { clearConfig, configPath, loadConfig, saveConfig } from './node/config.ts';
@@ -232,7 +232,9 @@ async function download(args: string[], force: boolean): Promise<number> {
   if (st?.isDirectory()) out = join(out, file.name);
   if (!force && (await stat(out).catch(() => null)))
     throw new Error(`${out} exists (use --force to overwrite)`);
-  if (outArg === undefined && (file.name.includes('/') || file.name === '.' || file.name === '..')) {
+  // The shared name rule also makes a name safe as one path component; a server that broke it must
+  // not make us write outside the current directory.
+  if (outArg === undefined && nameProblem(file.name) !== null) {
     throw new Error('the file name is unsafe as a path; give an output path');
   }
   const res = await api.download(fileId);

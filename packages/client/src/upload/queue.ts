@@ -3,7 +3,7 @@ import { Emitter } from '../emitter.ts';
 import type { FileSource } from '../hashing/types.ts';
 import { Limiter } from './limiter.ts';
 import { etaSeconds } from './speed.ts';
-import { ACTIVE_STATES, type UploadState } from './state.ts';
+import { ACTIVE_STATES, FINAL_STATES, type UploadState } from './state.ts';
 import { Upload, type UploadOptions, type UploadSnapshot } from './upload.ts';
 
 export interface UploadQueueOptions extends Omit<UploadOptions, 'parentId' | 'name' | 'sha1' | 'id'> {
@@ -158,24 +158,13 @@ export class UploadQueue {
     const u = this.#uploads.get(id);
     if (!u) return;
     await u.cancel();
-    this.#unsubscribe.get(id)?.();
-    this.#unsubscribe.delete(id);
-    this.#uploads.delete(id);
-    this.#running.delete(u);
-    this.#events.emit('removed', id);
+    this.#forget(u);
     this.#emitTotals();
     this.#pump();
   }
   /** Forgets done and canceled uploads. */
   clearFinished(): void {
-    for (const [id, u] of this.#uploads) {
-      if (u.state === 'done' || u.state === 'canceled') {
-        this.#unsubscribe.get(id)?.();
-        this.#unsubscribe.delete(id);
-        this.#uploads.delete(id);
-        this.#events.emit('removed', id);
-      }
-    }
+    for (const u of this.#uploads.values()) if (FINAL_STATES.has(u.state)) this.#forget(u);
     this.#emitTotals();
   }
 
@@ -183,10 +172,7 @@ export class UploadQueue {
   idle(): Promise<void> {
     if (this.#isIdle()) return Promise.resolve();
     return new Promise((resolve) => {
-      const off = this.#events.on('idle', () => {
-        off();
-        resolve();
-      });
+      this.#events.once('idle', () => resolve());
     });
   }
 
@@ -228,6 +214,14 @@ export class UploadQueue {
     }
     t.eta = etaSeconds(remaining, t.speed);
     return t;
+  }
+
+  #forget(u: Upload): void {
+    this.#unsubscribe.get(u.id)?.();
+    this.#unsubscribe.delete(u.id);
+    this.#uploads.delete(u.id);
+    this.#running.delete(u);
+    this.#events.emit('removed', u.id);
   }
 
   #isIdle(): boolean {

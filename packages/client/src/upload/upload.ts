@@ -1,4 +1,4 @@
-import type { FileEntry, Proof, UploadSession } from '@dfs/shared';
+import type { CreateUploadBody, CreateUploadResponse, FileEntry, Proof, UploadSession } from '@dfs/shared';
 import type { UploadTransport } from '../api.ts';
 import { Emitter } from '../emitter.ts';
 import { ApiError, CanceledError, errorMessage } from '../errors.ts';
@@ -13,7 +13,7 @@ import { bytesOfChunks, chunkRange, missingChunks, precomputedMd5 } from './plan
 import { fingerprint, type ResumeEntry, type ResumeStore } from './resume.ts';
 import { DEFAULT_RETRY_DELAYS, sleep as defaultSleep, type Sleep, withRetry } from './retry.ts';
 import { etaSeconds, SpeedMeter } from './speed.ts';
-import { ACTIVE_STATES, canTransition, type UploadState } from './state.ts';
+import { ACTIVE_STATES, canTransition, FINAL_STATES, type UploadState } from './state.ts';
 
 export interface UploadOptions {
   /** The API (a `DfsApi`) or any object with the same five upload methods. */
@@ -248,7 +248,7 @@ export class Upload {
 
   /** Aborts, deletes the server's upload session and forgets the resume entry. */
   async cancel(): Promise<void> {
-    if (this.#state === 'done' || this.#state === 'canceled') return;
+    if (FINAL_STATES.has(this.#state)) return;
     this.#abortRun(new CanceledError());
     this.#setState('canceled');
     this.#deferred?.reject(new CanceledError());
@@ -477,14 +477,14 @@ export class Upload {
       let proof: Proof | undefined;
       let challenges = 0;
       for (;;) {
-        const body = {
+        const body: CreateUploadBody = {
           name: this.name,
           size: this.source.size,
           sha1: this.#sha1!,
           ...(this.parentId !== null ? { parentId: this.parentId } : {}),
           ...(proof ? { proof } : {}),
         };
-        let res: Awaited<ReturnType<UploadTransport['createUpload']>>;
+        let res: CreateUploadResponse;
         try {
           res = await this.#retry('create upload', () => t.createUpload(body, { signal }), signal);
         } catch (err) {

@@ -30,9 +30,7 @@ export function ownedBytes(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
 
 export const textEncoder = new TextEncoder();
 
-export const KiB = 1024;
-export const MiB = 1024 * 1024;
-export const GiB = 1024 * 1024 * 1024;
+const KiB = 1024;
 
 export function formatBytes(n: number): string {
   if (n < KiB) return `${n} B`;
