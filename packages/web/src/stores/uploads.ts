@@ -108,7 +108,8 @@ export const useUploadStore = defineStore('uploads', () => {
     }
   });
   queue.on('done', (file, snap) => {
-    pending.value = pending.value.filter((p) => p.fingerprint !== fingerprintOf(snap.id));
+    const fp = queue.get(snap.id)?.fingerprint;
+    pending.value = pending.value.filter((p) => p.fingerprint !== fp);
     markChanged(file.parentId);
   });
 
@@ -116,10 +117,6 @@ export const useUploadStore = defineStore('uploads', () => {
   setInterval(() => {
     if (hasWork.value) schedule();
   }, 1000);
-
-  function fingerprintOf(uploadId: string): string | undefined {
-    return queue.get(uploadId)?.fingerprint;
-  }
 
   function markChanged(parentId: string | null): void {
     changedFolders.value.add(parentId);
@@ -152,10 +149,14 @@ export const useUploadStore = defineStore('uploads', () => {
   async function findResumable(files: PickedFile[]): Promise<ResumeMatch[]> {
     const out: ResumeMatch[] = [];
     const running = new Set(queue.list().map((u) => (u.state === 'canceled' ? '' : u.fingerprint)));
+    // One read of the store, not one IndexedDB transaction per file of a dropped folder.
+    const remembered = await resumeStore.list().catch(() => []);
+    if (remembered.length === 0) return out;
+    const known = new Map(remembered.map((x) => [x.fingerprint, x.entry]));
     for (const { file } of files) {
       const fp = fingerprint(fileSourceFromBlob(file));
       if (running.has(fp)) continue;
-      const entry = await resumeStore.get(fp).catch(() => null);
+      const entry = known.get(fp);
       if (entry && entry.size === file.size)
         out.push({ fingerprint: fp, name: file.name, size: file.size, entry });
     }
