@@ -1,3 +1,6 @@
+import { useMessage } from 'naive-ui';
+import { useI18n } from 'vue-i18n';
+
 /** Copies text; falls back to execCommand where the async Clipboard API is denied (plain http). */
 export async function copyText(text: string): Promise<boolean> {
   try {
@@ -19,4 +22,14 @@ export async function copyText(text: string): Promise<boolean> {
       ta.remove();
     }
   }
+}
+
+/** Copies a share link and says in a toast whether it worked; call during component setup. */
+export function useCopyLink(): (url: string) => Promise<void> {
+  const { t } = useI18n();
+  const message = useMessage();
+  return async (url) => {
+    if (await copyText(url)) message.success(t('share.copied'));
+    else message.warning(t('share.copyFailed'));
+  };
 }

@@ -45,5 +45,5 @@ export function useFolderPath(folderId: Ref<string | null>) {
   }
 
   watch(folderId, (id) => void resolve(id), { immediate: true });
-  return { chain, error, refresh: () => resolve(folderId.value) };
+  return { chain, error };
 }
