@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import {
   expect,
+  fileRow,
   findByName,
   listFolder,
   MiB,
@@ -58,8 +59,8 @@ test('sign up, upload a 40 MiB file, a dropped file and a folder; the server has
     await expect(uploadRow(page, name)).toHaveAttribute('data-state', 'done', { timeout: 60_000 });
   }
   await expect(page.getByTestId('upload-totals')).toContainText('6 of 6 done');
-  await expect(page.locator('[data-testid=file-row][data-name="big-40MiB.bin"]')).toBeVisible();
-  await expect(page.locator('[data-testid=file-row][data-name="album"]')).toBeVisible();
+  await expect(fileRow(page, 'big-40MiB.bin')).toBeVisible();
+  await expect(fileRow(page, 'album')).toBeVisible();
   await screenshot(page, 'file-browser');
 
   const req = page.request;
@@ -76,17 +77,17 @@ test('sign up, upload a 40 MiB file, a dropped file and a folder; the server has
   expect((await listFolder(req, album.id)).map((f) => f.name).sort()).toEqual(['a.bin', 'sub']);
 
   // Folder navigation: the URL carries the folder, breadcrumbs lead back.
-  await page.locator('[data-testid=file-row][data-name="album"] a').click();
+  await fileRow(page, 'album').locator('a').click();
   await expect(page).toHaveURL(new RegExp(`/files/${album.id}$`));
-  await page.locator('[data-testid=file-row][data-name="sub"] a').click();
+  await fileRow(page, 'sub').locator('a').click();
   await expect(page.getByTestId('crumb-sub')).toBeVisible();
-  await expect(page.locator('[data-testid=file-row][data-name="b.bin"]')).toBeVisible();
+  await expect(fileRow(page, 'b.bin')).toBeVisible();
   await page.getByTestId('crumb-album').click();
   await expect(page).toHaveURL(new RegExp(`/files/${album.id}$`));
 
   // Search covers the whole tree.
   await page.getByTestId('search').locator('input').fill('c.t');
-  await expect(page.locator('[data-testid=file-row][data-name="c.txt"]')).toBeVisible();
+  await expect(fileRow(page, 'c.txt')).toBeVisible();
   await expect(page).toHaveURL(/q=c\.t/);
 
   // Sign out ends the session.

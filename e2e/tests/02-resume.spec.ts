@@ -1,4 +1,5 @@
 import {
+  CHUNK_PUT,
   countChunkPuts,
   expect,
   findByName,
@@ -12,8 +13,6 @@ import {
   uniqueName,
   uploadRow,
 } from './helpers.ts';
-
-const CHUNK_PUT = /\/api\/uploads\/[^/]+\/chunks\/\d+$/;
 
 test('a reload mid-upload resumes from IndexedDB: no re-hashing, only the missing chunks are sent', async ({
   page,

@@ -1,5 +1,6 @@
 import {
   expect,
+  fileRow,
   findByName,
   listFolder,
   randomFile,
@@ -19,7 +20,7 @@ test('rename inline, move with the folder picker, trash and restore', async ({ p
   const uploaded = await uploadViaApi(page.request, src.path);
 
   await page.goto('/files');
-  const row = (name: string) => page.locator(`[data-testid=file-row][data-name="${name}"]`);
+  const row = (name: string) => fileRow(page, name);
   await expect(row('note.txt')).toBeVisible();
 
   // Rename inline: the row's menu, then type and press Enter.

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { expect, MiB, randomFile, signUpViaApi, test, uniqueName, uploadViaApi } from './helpers.ts';
+import { expect, fileRow, MiB, randomFile, signUpViaApi, test, uniqueName, uploadViaApi } from './helpers.ts';
 
 test('download from the file browser returns the same bytes', async ({ page }, testInfo) => {
   await signUpViaApi(page.request, uniqueName('frank'));
@@ -7,7 +7,7 @@ test('download from the file browser returns the same bytes', async ({ page }, t
   await uploadViaApi(page.request, src.path);
 
   await page.goto('/files');
-  const row = page.locator('[data-testid=file-row][data-name="photo 照片.bin"]');
+  const row = fileRow(page, 'photo 照片.bin');
   await expect(row).toBeVisible();
   const [download] = await Promise.all([
     page.waitForEvent('download'),

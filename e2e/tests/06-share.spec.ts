@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import {
   expect,
+  fileRow,
   MiB,
   randomFile,
   screenshot,
@@ -16,7 +17,7 @@ test('a password share link works in a fresh browser context', async ({ page, br
   await uploadViaApi(page.request, src.path);
 
   await page.goto('/files');
-  const row = page.locator('[data-testid=file-row][data-name="secret-plans.bin"]');
+  const row = fileRow(page, 'secret-plans.bin');
   await row.click();
   await page.getByTestId('bulk-share').click();
   const dialog = page.getByTestId('share-dialog');

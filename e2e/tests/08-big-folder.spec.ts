@@ -1,5 +1,5 @@
 import type { FileEntry } from '@dfs/shared';
-import { expect, signUpViaApi, test, uniqueName } from './helpers.ts';
+import { expect, fileRow, signUpViaApi, test, uniqueName } from './helpers.ts';
 
 const N = 10_000;
 
@@ -50,7 +50,7 @@ test('a folder with 10,000 entries: paged loading, virtual rows, sort, keyboard 
   // Keyboard: End jumps to (and selects) the last entry; the table scrolls there.
   await rows.first().click();
   await page.keyboard.press('End');
-  await expect(page.locator('[data-testid=file-row][data-name="entry-09999.txt"]')).toBeVisible();
+  await expect(fileRow(page, 'entry-09999.txt')).toBeVisible();
   await expect(page.getByTestId('selection-bar')).toContainText('1 selected');
   await page.keyboard.press('Control+ArrowUp');
   await page.keyboard.press('Space');

@@ -119,11 +119,14 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   }
 }
 
+/** The URL of a chunk PUT. */
+export const CHUNK_PUT = /\/api\/uploads\/[^/]+\/chunks\/\d+$/;
+
 /** Counts chunk PUTs the page sends from now on. */
 export function countChunkPuts(page: Page): { readonly count: number; stop(): void } {
   let count = 0;
   const onRequest = (req: { method(): string; url(): string }) => {
-    if (req.method() === 'PUT' && /\/api\/uploads\/[^/]+\/chunks\/\d+$/.test(req.url())) count++;
+    if (req.method() === 'PUT' && CHUNK_PUT.test(req.url())) count++;
   };
   page.on('request', onRequest);
   return {
@@ -132,6 +135,11 @@ export function countChunkPuts(page: Page): { readonly count: number; stop(): vo
     },
     stop: () => page.off('request', onRequest),
   };
+}
+
+/** The file browser's rows, by name. */
+export function fileRow(page: Page, name: string) {
+  return page.locator(`[data-testid="file-row"][data-name="${name}"]`);
 }
 
 /** The upload rows of the panel, by file name. */
