@@ -29,6 +29,11 @@ export class Emitter<E extends EventMap> {
     this.#listeners.get(event)?.delete(listener);
   }
 
+  /** Whether anyone listens: lets an emitter skip computing a payload nobody reads. */
+  has<K extends keyof E>(event: K): boolean {
+    return (this.#listeners.get(event)?.size ?? 0) > 0;
+  }
+
   /** Calls every listener; one throwing listener does not stop the others (it is reported async). */
   emit<K extends keyof E>(event: K, ...args: Parameters<E[K]>): void {
     const set = this.#listeners.get(event);

@@ -230,8 +230,9 @@ export class UploadQueue {
     return true;
   }
 
+  /** Totals snapshot every upload: O(n) per progress event, so only when someone listens. */
   #emitTotals(): void {
-    this.#events.emit('totals', this.totals());
+    if (this.#events.has('totals')) this.#events.emit('totals', this.totals());
   }
 
   #pump(): void {

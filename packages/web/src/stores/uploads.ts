@@ -95,8 +95,9 @@ export const useUploadStore = defineStore('uploads', () => {
     if (!frame) flush();
   }
 
-  queue.on('totals', schedule);
-  queue.on('removed', schedule);
+  // Any change schedules one render per frame, which reads rows and totals once; listening to
+  // 'totals' would make the queue recompute them on every progress event for nothing.
+  for (const event of ['added', 'removed', 'state', 'progress'] as const) queue.on(event, schedule);
   queue.on('state', (snap, previous) => {
     const m = meta.get(snap.id);
     if (!m) return;
