@@ -194,7 +194,33 @@ const initial: Migration = {
   },
 };
 
-const migrations: Migration[] = [initial];
+/**
+ * Per-block SHA-256 digests of each content (services/block-hashes.ts), so a range read verifies
+ * the blocks it serves. On MySQL the digests need a LONGBLOB: BLOB stops at 64 KiB (2048 blocks),
+ * while a 64 GiB file has 65536 blocks, 2 MiB of digests.
+ */
+const contentBlocks: Migration = {
+  name: '002_content_blocks',
+  async up(db) {
+    const mysql = db.client.config.client === 'mysql2';
+    await db.schema.createTable('content_blocks', (t) => {
+      if (mysql) {
+        t.engine('InnoDB');
+        t.charset('utf8mb4');
+        t.collate('utf8mb4_bin');
+      }
+      t.string('content_id', ID).primary().references('contents.id').onDelete('CASCADE');
+      t.integer('block_size').notNullable();
+      if (mysql) t.specificType('hashes', 'LONGBLOB').notNullable();
+      else t.binary('hashes').notNullable();
+    });
+  },
+  async down(db) {
+    await db.schema.dropTableIfExists('content_blocks');
+  },
+};
+
+const migrations: Migration[] = [initial, contentBlocks];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => migrations,

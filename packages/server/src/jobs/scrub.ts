@@ -68,7 +68,8 @@ export async function scrub(deps: ClusterJobDeps, options: ScrubOptions = {}): P
     for (const replica of page) {
       if (performance.now() > deadline) break scan;
       after = { contentId: replica.content_id, nodeId: replica.node_id };
-      const result = await deps.cluster.verify(replica, replica.node_id, async (bytes) => {
+      const content = { id: replica.content_id, sha1: replica.sha1, size: replica.size };
+      const result = await deps.cluster.verify(content, replica.node_id, async (bytes) => {
         report.bytes += bytes;
         await pace(bytes);
       });

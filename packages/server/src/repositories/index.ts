@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { isLockConflict } from '../db/knex.ts';
 import { ChallengesRepository } from './challenges.ts';
+import { ContentBlocksRepository } from './content-blocks.ts';
 import { ContentsRepository } from './contents.ts';
 import { FilesRepository } from './files.ts';
 import { JobLeasesRepository } from './jobs.ts';
@@ -16,6 +17,7 @@ export class Repositories {
   readonly sessions: SessionsRepository;
   readonly nodes: NodesRepository;
   readonly contents: ContentsRepository;
+  readonly contentBlocks: ContentBlocksRepository;
   readonly files: FilesRepository;
   readonly uploads: UploadsRepository;
   readonly challenges: ChallengesRepository;
@@ -27,6 +29,7 @@ export class Repositories {
     this.sessions = new SessionsRepository(db);
     this.nodes = new NodesRepository(db);
     this.contents = new ContentsRepository(db);
+    this.contentBlocks = new ContentBlocksRepository(db);
     this.files = new FilesRepository(db);
     this.uploads = new UploadsRepository(db);
     this.challenges = new ChallengesRepository(db);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import type { NodeList, StorageNodeInfo } from '@dfs/shared';
 import type { FastifyBaseLogger } from 'fastify';
 import { HttpError } from '../errors.ts';
@@ -8,8 +8,10 @@ import type { NodeRow } from '../repositories/nodes.ts';
 import { createNode, parseNodeUrl, redactNodeUrl } from '../storage/node-url.ts';
 import { type ByteRange, ObjectNotFoundError, objectKey, type StorageNode } from '../storage/types.ts';
 import { withTimeout } from '../util/timeout.ts';
+import { BLOCK_SIZE, BlockHasher, type BlockTable, fitsSize } from './block-hashes.ts';
 import { newId } from './ids.ts';
 import { rankNodes } from './placement.ts';
+import { hashFirstGoodReplica, openVerified, type ReplicaSource } from './verified-read.ts';
 
 export interface ClusterOptions {
   nodeUrls: string[];
@@ -71,6 +73,8 @@ export class StorageCluster {
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
   private stopped = false;
+  /** Block tables being computed for content stored before they existed, by content id. */
+  private readonly hashing = new Map<string, Promise<BlockTable>>();
 
   constructor(
     private readonly repos: Repositories,
@@ -292,90 +296,89 @@ export class StorageCluster {
   }
 
   /**
-   * Opens the content's bytes from the first replica that answers, live nodes in placement order
-   * first, then the others (a node marked down may be back before its next beat). The client never
-   * notices a failing replica:
+   * Opens the content's bytes (or `range` of them) from the first replica that answers, live nodes
+   * in placement order first, then the others (a node marked down may be back before its next beat).
+   * Every byte is verified before it is sent (services/verified-read.ts): the read covers whole
+   * blocks, each checked against its recorded SHA-256. The client never notices a failing replica:
    * - an object missing on a node is marked `missing` (repair restores it) and the next one is tried;
-   * - a replica that fails mid-stream is replaced by the next one, resumed at the byte where the
-   *   first stopped (the objects are content-addressed and verified, so every copy has equal bytes);
-   * - a whole-object read is hashed on the way and its last chunk held back until the SHA-1
-   *   matched, so a damaged copy never completes a download: it is marked `corrupt` and the
-   *   transfer fails instead.
+   * - a replica that fails mid-stream is replaced by the next one, from the block where it stopped
+   *   (the objects are content-addressed and verified, so every copy has equal bytes);
+   * - a block that fails its hash, or an object that ends early, marks the replica `corrupt` and the
+   *   next one serves that block. With no good copy left the stream fails: damaged bytes are never
+   *   sent, ranged or not, so a resumed download cannot stitch them into a file either.
    */
-  async open(sha1: string, replicaNodeIds: string[], range?: ByteRange): Promise<Readable> {
-    const order = this.readOrder(sha1, replicaNodeIds);
-    const start = range?.start ?? 0;
-    const first = await this.openFrom(sha1, order, 0, range);
-    let current: Readable = first.stream;
-    let at = first.index;
-    const used = new Set([order[at]]);
-    const cluster = this;
-    let size: number | undefined;
-    const endOf = async (): Promise<number> => {
-      if (range) return range.end;
-      size ??= Number((await this.repos.contents.findBySha1(sha1))?.size ?? 0);
-      return size - 1;
-    };
-
-    async function* pump(): AsyncGenerator<Buffer> {
-      const hash = range ? null : createHash('sha1');
-      let received = 0;
-      let held: Buffer | null = null;
-      for (;;) {
-        let failure: unknown = null;
-        try {
-          for await (const chunk of current) {
-            const buf = chunk as Buffer;
-            received += buf.length;
-            hash?.update(buf);
-            if (held) yield held;
-            held = buf;
-          }
-        } catch (error) {
-          failure = error;
-          if (!(error instanceof ObjectNotFoundError)) cluster.reportFailure(order[at] ?? '');
-        }
-        if (range ? start + received > range.end : hash?.copy().digest('hex') === sha1) break;
-        const end = await endOf();
-        // Every byte arrived but they are wrong: the check below fails the transfer.
-        if (start + received > end) break;
-        if (failure === null) {
-          // A short object (truncated on disk) is a damaged replica like any other.
-          failure = new Error(`object ended after ${received} of ${end - start + 1} bytes`);
-          await cluster.markReplica(sha1, order[at], 'corrupt');
-        }
-        current.destroy();
-        cluster.options.log.warn(
-          { node: cluster.driver(order[at] ?? '')?.name, sha1, at: start + received, err: failure },
-          'replica failed mid-read, resuming from the next',
-        );
-        const next = await cluster.openFrom(sha1, order, at + 1, { start: start + received, end });
-        current = next.stream;
-        at = next.index;
-        used.add(order[at]);
-      }
-      if (hash && hash.digest('hex') !== sha1) {
-        if (used.size === 1) await cluster.markReplica(sha1, order[at], 'corrupt');
-        throw new Error(`replica of ${sha1} on ${cluster.driver(order[at] ?? '')?.name} failed verification`);
-      }
-      if (held) yield held;
-    }
-
-    const out = Readable.from(pump(), { objectMode: false, highWaterMark: 1024 * 1024 });
-    // A consumer that never reads still releases the open handle.
-    out.once('close', () => current.destroy());
-    return out;
+  async open(
+    content: { id: string; sha1: string; size: number },
+    replicaNodeIds: string[],
+    range?: ByteRange,
+  ): Promise<Readable> {
+    const source = this.replicaSource(content.sha1, this.readOrder(content.sha1, replicaNodeIds));
+    const table = await this.blockTable(content, source);
+    return openVerified(source, content, table, range);
   }
 
-  /** The first replica from `order[from]` on that opens; marks missing ones. */
+  /** The replicas of one read, in order; a replica found damaged is not tried again by that read. */
+  private replicaSource(sha1: string, order: string[]): ReplicaSource {
+    const damaged = new Set<number>();
+    return {
+      openFrom: (from, range) => this.openFrom(sha1, order, from, range, damaged),
+      markCorrupt: async (index) => {
+        damaged.add(index);
+        await this.markReplica(sha1, order[index], 'corrupt');
+      },
+      reportFailure: (index) => this.reportFailure(order[index] ?? ''),
+      nodeName: (index) => this.driver(order[index] ?? '')?.name,
+      log: this.options.log,
+    };
+  }
+
+  /**
+   * The content's block table. Content stored before tables existed has none, and its bytes are
+   * never sent unverified either: the table is first computed from a whole replica whose size and
+   * SHA-1 match (damaged ones are marked on the way), stored, and the read then proceeds block by
+   * block. That costs one extra full read before the first byte of the first such download; the
+   * alternative, streaming and checking the SHA-1 only at the end, lets a client keep damaged bytes
+   * (a cut transfer resumed with Range). The scrub and any re-upload of the bytes fill tables in too.
+   * Concurrent reads of the same content share one computation.
+   */
+  private async blockTable(
+    content: { id: string; sha1: string; size: number },
+    source: ReplicaSource,
+  ): Promise<BlockTable> {
+    const size = Number(content.size);
+    if (size === 0) return { blockSize: BLOCK_SIZE, hashes: Buffer.alloc(0) };
+    const stored = await this.repos.contentBlocks.find(content.id);
+    if (fitsSize(stored, size)) return stored;
+    let pending = this.hashing.get(content.id);
+    if (!pending) {
+      pending = hashFirstGoodReplica(source, content, BLOCK_SIZE)
+        .then(async (table) => {
+          await this.saveBlocks(content, table);
+          return table;
+        })
+        .finally(() => this.hashing.delete(content.id));
+      this.hashing.set(content.id, pending);
+    }
+    return pending;
+  }
+
+  private async saveBlocks(content: { id: string; sha1: string }, table: BlockTable): Promise<void> {
+    await this.repos.contentBlocks
+      .save(content.id, table)
+      .catch((err) => this.options.log.warn({ err, sha1: content.sha1 }, 'could not store block hashes'));
+  }
+
+  /** The first replica from `order[from]` on that opens, leaving out `skip`; marks missing ones. */
   private async openFrom(
     sha1: string,
     order: string[],
     from: number,
     range?: ByteRange,
+    skip?: Set<number>,
   ): Promise<{ stream: Readable; index: number }> {
     let lastError: unknown;
     for (let index = from; index < order.length; index++) {
+      if (skip?.has(index)) continue;
       const nodeId = order[index] as string;
       const driver = this.driver(nodeId);
       if (!driver) continue;
@@ -483,10 +486,11 @@ export class StorageCluster {
 
   /**
    * Re-reads one replica and checks its size and SHA-1. `onBytes` runs after every piece (the
-   * scrub's rate limit waits there).
+   * scrub's rate limit waits there). Content stored before block tables existed gets its table
+   * from the first replica that verifies.
    */
   async verify(
-    content: { sha1: string; size: number },
+    content: { id: string; sha1: string; size: number },
     nodeId: string,
     onBytes?: (bytes: number) => Promise<void>,
   ): Promise<VerifyResult> {
@@ -501,6 +505,8 @@ export class StorageCluster {
       return 'unavailable';
     }
     const hash = createHash('sha1');
+    const stored = await this.repos.contentBlocks.find(content.id).catch(() => undefined);
+    const blocks = fitsSize(stored, Number(content.size)) ? null : new BlockHasher(BLOCK_SIZE);
     let seen = 0;
     try {
       for await (const chunk of stream) {
@@ -508,6 +514,7 @@ export class StorageCluster {
         seen += buf.length;
         if (seen > Number(content.size)) return 'corrupt';
         hash.update(buf);
+        blocks?.update(buf);
         await onBytes?.(buf.length);
       }
     } catch {
@@ -516,7 +523,9 @@ export class StorageCluster {
     } finally {
       stream.destroy();
     }
-    return seen === Number(content.size) && hash.digest('hex') === content.sha1 ? 'ok' : 'corrupt';
+    if (seen !== Number(content.size) || hash.digest('hex') !== content.sha1) return 'corrupt';
+    if (blocks) await this.saveBlocks(content, blocks.table());
+    return 'ok';
   }
 
   // ---- status ---------------------------------------------------------------------------------

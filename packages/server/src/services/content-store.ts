@@ -6,6 +6,7 @@ import { HttpError } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import { type ByteRange, objectKey } from '../storage/types.ts';
+import { BLOCK_SIZE, BlockHasher, type BlockTable, fitsSize } from './block-hashes.ts';
 import type { StorageCluster } from './cluster.ts';
 import { fanOut } from './fan-out.ts';
 import { newId } from './ids.ts';
@@ -21,12 +22,13 @@ interface Digests {
   sha1: string;
   sha256: string;
   size: number;
+  blocks: BlockTable;
 }
 
 /**
  * Turns verified bytes into a content row with replicas, and reads them back. The server never
- * trusts a hash it did not compute: the one ordered pass over the bytes computes SHA-1 and
- * SHA-256 while streaming them to the nodes, and an object is published on a node only after the
+ * trusts a hash it did not compute: the one ordered pass over the bytes computes SHA-1, SHA-256
+ * and the per-block SHA-256 table (what range reads verify against) while streaming them to the nodes, and an object is published on a node only after the
  * SHA-1 matched (PutOptions.beforeCommit). Rows commit only after the bytes are on the nodes.
  */
 export class ContentStore {
@@ -43,6 +45,7 @@ export class ContentStore {
       // Known content: the bytes still have to prove they are what they claim, but need no copy.
       const digests = await hashStream(request.open());
       this.check(request, digests, existing);
+      await this.backfillBlocks(existing, digests.blocks);
       return existing;
     }
     if (existing) throw new HttpError('storage_unavailable', 'this content is being removed; retry shortly');
@@ -75,16 +78,18 @@ export class ContentStore {
 
     const sha1 = createHash('sha1');
     const sha256 = createHash('sha256');
+    const blocks = new BlockHasher(BLOCK_SIZE);
     let size = 0;
     const source = request.open();
     const { branches, done } = fanOut(source, want, (chunk) => {
       sha1.update(chunk);
       sha256.update(chunk);
+      blocks.update(chunk);
       size += chunk.length;
     });
     let digests: Digests | undefined;
     const verified = done.then(() => {
-      digests = { sha1: sha1.digest('hex'), sha256: sha256.digest('hex'), size };
+      digests = { sha1: sha1.digest('hex'), sha256: sha256.digest('hex'), size, blocks: blocks.table() };
       this.check(request, digests);
     });
     verified.catch(() => undefined);
@@ -148,6 +153,7 @@ export class ContentStore {
     try {
       await this.repos.transaction(async (tx) => {
         await tx.contents.insert(row);
+        await tx.contentBlocks.save(row.id, digests.blocks);
         await tx.contents.addReplicas(row.id, nodeIds, now);
       });
       return row;
@@ -164,14 +170,29 @@ export class ContentStore {
         );
       }
       await this.repos.contents.addReplicas(winner.id, nodeIds, now);
+      await this.backfillBlocks(winner, digests.blocks);
       return winner;
+    }
+  }
+
+  /**
+   * Content stored before block tables existed gets one from any pass that hashed its bytes in full
+   * and matched them against its SHA-1 and SHA-256: here, an upload of the same bytes.
+   */
+  private async backfillBlocks(content: ContentRow, blocks: BlockTable): Promise<void> {
+    try {
+      const stored = await this.repos.contentBlocks.find(content.id);
+      if (!fitsSize(stored, Number(content.size))) await this.repos.contentBlocks.save(content.id, blocks);
+    } catch (err) {
+      // Reads compute a missing table themselves; a failure here costs time, not correctness.
+      this.log.warn({ err, sha1: content.sha1 }, 'could not store block hashes');
     }
   }
 
   async open(content: ContentRow, range?: ByteRange): Promise<Readable> {
     const replicas = await this.repos.contents.replicasOf(content.id);
     const usable = replicas.filter((r) => r.state === 'ok').map((r) => r.node_id);
-    return this.cluster.open(content.sha1, usable, range);
+    return this.cluster.open(content, usable, range);
   }
 
   async readRange(content: ContentRow, offset: number, length: number): Promise<Buffer> {
@@ -186,11 +207,13 @@ export class ContentStore {
 async function hashStream(source: Readable): Promise<Digests> {
   const sha1 = createHash('sha1');
   const sha256 = createHash('sha256');
+  const blocks = new BlockHasher(BLOCK_SIZE);
   let size = 0;
   for await (const chunk of source) {
     sha1.update(chunk as Buffer);
     sha256.update(chunk as Buffer);
+    blocks.update(chunk as Buffer);
     size += (chunk as Buffer).length;
   }
-  return { sha1: sha1.digest('hex'), sha256: sha256.digest('hex'), size };
+  return { sha1: sha1.digest('hex'), sha256: sha256.digest('hex'), size, blocks: blocks.table() };
 }

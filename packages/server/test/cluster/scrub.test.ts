@@ -90,21 +90,15 @@ describe('damage behind the server’s back', () => {
     expect((await c.nodes()).find((n) => n.id === nodeId)?.missing).toBe(0);
   });
 
-  it('never completes a download from a rotten copy, and stops using it', async () => {
+  it('never serves bytes from a rotten copy, and stops using it', async () => {
     const data = random(300_000);
     const file = await c.up.upload(data, 'rotten.bin');
     const { nodeId, handle } = await firstReplica(file.sha1);
     await rot(c.objectPath(handle, file.sha1));
 
-    // The last piece is held back until the SHA-1 matched: the transfer breaks instead of ending
-    // with wrong bytes a client would trust.
-    const broken = await c.t.app
-      .inject({ url: `/api/files/${file.id}/content`, headers: c.admin.headers })
-      .then((res) => res.rawPayload.length)
-      .catch(() => -1);
-    expect(broken).toBeLessThan(data.length);
-    expect((await c.replicas(file.sha1)).find((r) => r.node_id === nodeId)?.state).toBe('corrupt');
+    // The rotten block fails its hash before any of it is sent; the other copy serves it instead.
     await c.expectDownload(file, data);
+    expect((await c.replicas(file.sha1)).find((r) => r.node_id === nodeId)?.state).toBe('corrupt');
     // A copy is never made from a damaged source: repair writes good bytes over the rotten ones.
     expect(await repair(c.deps())).toMatchObject({ copied: 1, failed: 0 });
     expect(sha1(await readFile(c.objectPath(handle, file.sha1)))).toBe(file.sha1);
