@@ -14,6 +14,7 @@ import type { Config } from './config.ts';
 import { createDb, type Db, migrate } from './db/knex.ts';
 import { HttpError } from './errors.ts';
 import { collectJob, sweepJob } from './jobs/maintenance.ts';
+import { reconcileJob } from './jobs/reconcile.ts';
 import { type ClusterJobDeps, repairJob } from './jobs/repair.ts';
 import { type Job, JobRunner } from './jobs/runner.ts';
 import { scrubJob } from './jobs/scrub.ts';
@@ -50,7 +51,7 @@ export interface Services {
   downloads: DownloadResponder;
   staging: StagingArea;
   jobs: JobRunner;
-  maintenance: { sweep: Job; collect: Job };
+  maintenance: { sweep: Job; collect: Job; reconcile: Job };
   /** Repair and scrub; `deps` lets tests call `repair(deps)` / `scrub(deps)` directly. */
   clusterJobs: { repair: Job; scrub: Job; deps: ClusterJobDeps };
   now: () => number;
@@ -152,7 +153,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     uploads,
     staging,
     jobs: new JobRunner(repos, app.log, now),
-    maintenance: { sweep: sweepJob(jobDeps), collect: collectJob(jobDeps) },
+    maintenance: { sweep: sweepJob(jobDeps), collect: collectJob(jobDeps), reconcile: reconcileJob(jobDeps) },
     clusterJobs: { repair: repairJob(clusterDeps), scrub: scrubJob(clusterDeps), deps: clusterDeps },
     shares: new ShareService(repos, files, passwords, now),
     downloads: new DownloadResponder(contents),

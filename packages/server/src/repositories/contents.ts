@@ -39,6 +39,14 @@ export interface ReplicaToVerify {
   size: number;
 }
 
+export interface ContentPresence {
+  id: string;
+  state: ContentRow['state'];
+  size: number;
+  /** A replica row for the node exists (ok, missing or corrupt). */
+  onNode: boolean;
+}
+
 export interface ReplicaStateCounts {
   ok: number;
   missing: number;
@@ -230,6 +238,36 @@ export class ContentsRepository {
       .limit(options.limit)
       .select<ReplicaToVerify[]>('replicas.content_id', 'replicas.node_id', 'contents.sha1', 'contents.size');
     return rows.map((row) => ({ ...row, size: Number(row.size) }));
+  }
+
+  /**
+   * For each of the given SHA-1s that has a content row: its id, state, size, and whether a
+   * replica row (in any state) puts it on the node. The reconcile job's look-up for listed objects.
+   */
+  async presenceOn(nodeId: string, sha1s: string[]): Promise<Map<string, ContentPresence>> {
+    const out = new Map<string, ContentPresence>();
+    if (sha1s.length === 0) return out;
+    const rows = await this.db('contents')
+      .leftJoin('replicas', (join) =>
+        join.on('replicas.content_id', '=', 'contents.id').andOnVal('replicas.node_id', '=', nodeId),
+      )
+      .whereIn('contents.sha1', sha1s)
+      .select<Array<Pick<ContentRow, 'id' | 'sha1' | 'state' | 'size'> & { replica_node: string | null }>>(
+        'contents.id',
+        'contents.sha1',
+        'contents.state',
+        'contents.size',
+        'replicas.node_id as replica_node',
+      );
+    for (const row of rows) {
+      out.set(row.sha1, {
+        id: row.id,
+        state: row.state,
+        size: Number(row.size),
+        onNode: row.replica_node !== null,
+      });
+    }
+    return out;
   }
 
   async markVerified(contentId: string, nodeId: string, now: number): Promise<void> {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Dirent } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readdir, rename, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -6,8 +7,10 @@ import type { Readable } from 'node:stream';
 import {
   assertObjectKey,
   type ByteRange,
+  isObjectKey,
   type NodeCapabilities,
   NodeUnavailableError,
+  type ObjectEntry,
   ObjectNotFoundError,
   type PutOptions,
   type StorageNode,
@@ -163,6 +166,37 @@ export class LocalNode implements StorageNode {
       }
     }
     return removed;
+  }
+
+  async *list(prefix = ''): AsyncIterable<ObjectEntry> {
+    if (prefix !== '') assertObjectKey(prefix);
+    yield* this.walk(prefix);
+  }
+
+  /** Depth first, one directory read at a time: memory follows the depth, not the object count. */
+  private async *walk(dir: string): AsyncGenerator<ObjectEntry> {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(path.join(this.root, dir), { withFileTypes: true });
+    } catch (err) {
+      if (errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR') return;
+      throw err;
+    }
+    for (const entry of entries) {
+      const key = dir ? `${dir}/${entry.name}` : entry.name;
+      if (!isObjectKey(key)) continue;
+      if (entry.isDirectory()) {
+        yield* this.walk(key);
+      } else if (entry.isFile()) {
+        try {
+          const st = await stat(path.join(this.root, key));
+          yield { key, size: st.size, mtimeMs: st.mtimeMs };
+        } catch (err) {
+          // Deleted since the directory was read.
+          if (errno(err) !== 'ENOENT') throw err;
+        }
+      }
+    }
   }
 }
 

@@ -7,8 +7,10 @@ import { withTimeout } from '../util/timeout.ts';
 import {
   assertObjectKey,
   type ByteRange,
+  isObjectKey,
   type NodeCapabilities,
   NodeUnavailableError,
+  type ObjectEntry,
   ObjectNotFoundError,
   type PutOptions,
   type StorageNode,
@@ -632,6 +634,32 @@ export class SftpNode implements StorageNode {
       }
     }
     return removed;
+  }
+
+  async *list(prefix = ''): AsyncIterable<ObjectEntry> {
+    if (prefix !== '') assertObjectKey(prefix);
+    yield* this.walk(prefix);
+  }
+
+  /** Depth first: one READDIR exchange per directory, sizes and mtimes come with the names. */
+  private async *walk(dir: string): AsyncGenerator<ObjectEntry> {
+    const conn = await this.ensure();
+    const p = dir ? `${this.root}/${dir}` : this.root;
+    let entries: FileEntryWithStats[];
+    try {
+      entries = await this.req<FileEntryWithStats[]>(conn, `readdir ${dir || '/'}`, (cb) =>
+        conn.sftp.readdir(p, cb),
+      );
+    } catch (err) {
+      if ((err as SftpError).code === SFTP_NO_SUCH_FILE) return;
+      throw err;
+    }
+    for (const e of entries) {
+      const key = dir ? `${dir}/${e.filename}` : e.filename;
+      if (!isObjectKey(key)) continue;
+      if (e.attrs.isDirectory()) yield* this.walk(key);
+      else if (e.attrs.isFile()) yield { key, size: e.attrs.size, mtimeMs: e.attrs.mtime * 1000 };
+    }
   }
 }
 

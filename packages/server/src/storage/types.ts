@@ -41,6 +41,20 @@ export interface StorageNode {
 
   /** Removes tmp files older than `olderThanMs` (left by crashed writers); returns how many. */
   sweepTmp(olderThanMs: number): Promise<number>;
+
+  /**
+   * Every object in the directory `prefix` (whole key segments, e.g. `objects`) and below it, or
+   * in the whole node when empty, in no particular order. Tmp files and names that are no key
+   * (hidden files, `lost+found`) are left out, so whatever is listed can go to `get` and `delete`.
+   */
+  list(prefix?: string): AsyncIterable<ObjectEntry>;
+}
+
+export interface ObjectEntry {
+  key: string;
+  size: number;
+  /** Last modification, as the node's clock has it (whole seconds on SFTP). */
+  mtimeMs: number;
 }
 
 export interface PutOptions {
@@ -86,8 +100,12 @@ export function objectKey(sha1: string): string {
  */
 const KEY_RE = /^[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9][a-z0-9._-]*)*$/;
 
+export function isObjectKey(key: string): boolean {
+  return typeof key === 'string' && key.length <= 1024 && KEY_RE.test(key);
+}
+
 export function assertObjectKey(key: string): void {
-  if (typeof key !== 'string' || key.length > 1024 || !KEY_RE.test(key)) {
+  if (!isObjectKey(key)) {
     throw new Error(`invalid object key ${JSON.stringify(key)}`);
   }
 }

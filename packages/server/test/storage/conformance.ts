@@ -3,7 +3,7 @@ import { readdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ObjectNotFoundError, type StorageNode } from '../../src/storage/types.ts';
+import { type ObjectEntry, ObjectNotFoundError, type StorageNode } from '../../src/storage/types.ts';
 
 export interface NodeFixture {
   node: StorageNode;
@@ -35,6 +35,12 @@ export function failingSource(buf: Buffer, okBytes: number): Readable {
       throw new Error('client went away');
     })(),
   );
+}
+
+async function listAll(entries: AsyncIterable<ObjectEntry>): Promise<ObjectEntry[]> {
+  const out: ObjectEntry[] = [];
+  for await (const entry of entries) out.push(entry);
+  return out.sort((a, b) => a.key.localeCompare(b.key));
 }
 
 export async function readAll(stream: Readable): Promise<Buffer> {
@@ -236,6 +242,39 @@ export function storageConformance(name: string, makeNode: () => Promise<NodeFix
       expect(await readdir(tmp)).toEqual(['stray-young']);
       expect(await node.sweepTmp(0)).toBe(1);
       expect(await readdir(tmp)).toEqual([]);
+    });
+
+    it('list yields the objects under a prefix with size and mtime, and never a tmp file', async () => {
+      const base = `listing-${++n}`;
+      const items = [
+        { key: `${base}/a/one`, data: randomBytes(10) },
+        { key: `${base}/a/empty`, data: Buffer.alloc(0) },
+        { key: `${base}/b/c/three`, data: randomBytes(300_001) },
+      ].sort((a, b) => a.key.localeCompare(b.key));
+      // SFTP mtimes are whole seconds.
+      const before = Math.floor(Date.now() / 1000) * 1000;
+      for (const { key: k, data } of items) await node.put(k, sourceOf(data), data.length);
+      const listed = await listAll(node.list(base));
+      expect(listed.map(({ key: k, size }) => ({ key: k, size }))).toEqual(
+        items.map(({ key: k, data }) => ({ key: k, size: data.length })),
+      );
+      for (const entry of listed) {
+        expect(entry.mtimeMs).toBeGreaterThanOrEqual(before);
+        expect(entry.mtimeMs).toBeLessThanOrEqual(Date.now() + 1000);
+      }
+
+      if (fx.localRoot) await writeFile(path.join(fx.localRoot, '.tmp', 'stray'), 'a put in flight');
+      const all = (await listAll(node.list())).map((entry) => entry.key);
+      expect(all).toEqual(expect.arrayContaining(items.map((item) => item.key)));
+      expect(all.filter((k) => k.startsWith('.') || k.includes('/.'))).toEqual([]);
+      await node.sweepTmp(0);
+
+      await node.delete(items[0]!.key);
+      expect((await listAll(node.list(base))).map((entry) => entry.key)).toEqual(
+        items.slice(1).map((item) => item.key),
+      );
+      expect(await listAll(node.list(`${base}-none`))).toEqual([]);
+      await expect(listAll(node.list('../etc'))).rejects.toThrow(/key/);
     });
 
     it.each(['../x', '/etc/passwd', 'a/../../b', '.tmp/x', 'a//b', 'a/b/', '', 'UPPER', 'spa ce', 'a/./b'])(
