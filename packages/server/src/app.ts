@@ -19,10 +19,13 @@ import { type ClusterJobDeps, repairJob } from './jobs/repair.ts';
 import { type Job, JobRunner } from './jobs/runner.ts';
 import { scrubJob } from './jobs/scrub.ts';
 import { registerAuth } from './plugins/auth.ts';
+import { registerCors } from './plugins/cors.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
+import { registerHttpLimits } from './plugins/http-limits.ts';
 import { registerOpenApi } from './plugins/openapi.ts';
 import { registerWeb } from './plugins/web.ts';
 import { Repositories } from './repositories/index.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { authRoutes } from './routes/auth.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -34,6 +37,7 @@ import { StorageCluster } from './services/cluster.ts';
 import { ContentStore } from './services/content-store.ts';
 import { DownloadResponder } from './services/downloads.ts';
 import { FileService } from './services/files.ts';
+import { UserLimits } from './services/limits.ts';
 import { PasswordHasher } from './services/passwords.ts';
 import { ShareService } from './services/shares.ts';
 import { UploadService } from './services/uploads.ts';
@@ -46,6 +50,7 @@ export interface Services {
   cluster: StorageCluster;
   contents: ContentStore;
   files: FileService;
+  limits: UserLimits;
   uploads: UploadService;
   shares: ShareService;
   downloads: DownloadResponder;
@@ -90,7 +95,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     connectionTimeout: 60_000,
     bodyLimit: 1024 * 1024,
     // Rate limits key on the client address; a forwarded one is only believed behind a proxy.
-    trustProxy: config.trustProxy,
+    // A hop count trusts the n proxies nearest to the socket (proxy-addr's rule for numbers).
+    trustProxy:
+      typeof config.trustProxy === 'number'
+        ? (
+            (hops: number) => (_address: string, hop: number) =>
+              hop < hops
+          )(config.trustProxy)
+        : config.trustProxy,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as AppInstance;
 
@@ -110,7 +122,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const staging = new StagingArea(path.join(config.dataDir, 'staging'));
   await staging.init();
   const contents = new ContentStore(repos, cluster, app.log, now);
-  const files = new FileService(repos, now);
+  const limits = new UserLimits(repos, {
+    defaultQuotaBytes: config.defaultQuotaBytes,
+    maxFilesPerUser: config.maxFilesPerUser,
+    now,
+  });
+  const files = new FileService(repos, now, limits);
   const uploads = new UploadService(
     repos,
     staging,
@@ -121,9 +138,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       maxFileSize: config.maxFileSize,
       expiryMs: config.uploadExpiryMs,
       maxOpenPerUser: config.maxUploadsPerUser,
+      minFreeBytes: config.minFreeBytes,
     },
     app.log,
     now,
+    limits,
   );
   await uploads.recoverInterrupted();
   const jobDeps = {
@@ -150,14 +169,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     cluster,
     contents,
     files,
+    limits,
     uploads,
     staging,
     jobs: new JobRunner(repos, app.log, now),
     maintenance: { sweep: sweepJob(jobDeps), collect: collectJob(jobDeps), reconcile: reconcileJob(jobDeps) },
     clusterJobs: { repair: repairJob(clusterDeps), scrub: scrubJob(clusterDeps), deps: clusterDeps },
-    shares: new ShareService(repos, files, passwords, now),
+    shares: new ShareService(repos, files, passwords, config.secret, now),
     downloads: new DownloadResponder(contents),
-    auth: new AuthService(repos, { sessionTtlMs: config.sessionTtlMs, passwords, now }),
+    auth: new AuthService(repos, {
+      sessionTtlMs: config.sessionTtlMs,
+      signup: config.signup,
+      passwords,
+      now,
+    }),
   };
   app.decorate('config', config);
   app.decorate('services', services);
@@ -169,11 +194,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     errorResponseBuilder: (_request, context) =>
       new HttpError('rate_limited', `too many requests; retry in ${context.after}`),
   });
-  registerAuth(app, services.auth);
+  registerHttpLimits(app, {
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    bodyTimeoutMs: config.bodyTimeoutMs,
+  });
+  await registerCors(app, config.corsOrigins);
+  // JSON routes take JSON only: a text/plain body is what a cross-site form can send without a
+  // preflight, so it must not be parsed into something a route accepts.
+  app.removeContentTypeParser('text/plain');
+  registerAuth(app, services.auth, config.publicUrl);
   await registerOpenApi(app);
 
   await app.register(healthRoutes);
   await app.register(authRoutes);
+  await app.register(adminRoutes);
   await app.register(uploadRoutes);
   await app.register(fileRoutes);
   await app.register(shareRoutes);

@@ -60,6 +60,30 @@ const EnvSchema = Type.Object({
     default: 10,
     description: 'sign-ins per minute per IP and name',
   }),
+  DFS_SIGNUP: Type.Union([Type.Literal('open'), Type.Literal('closed'), Type.Literal('invite')], {
+    default: 'open',
+    description: 'who may sign up: anyone, nobody (admins create users), or holders of an invite code',
+  }),
+  DFS_SIGNUP_RATE_LIMIT: Type.Integer({
+    minimum: 1,
+    default: 10,
+    description: 'sign-ups per hour per IP',
+  }),
+  DFS_DEFAULT_QUOTA_BYTES: Type.Integer({
+    minimum: 0,
+    default: 0,
+    description: "each user's storage quota unless an admin sets another; 0 = unlimited",
+  }),
+  DFS_MAX_FILES_PER_USER: Type.Integer({
+    minimum: 1,
+    default: 1_000_000,
+    description: 'entries (files and folders, trash included) per user',
+  }),
+  DFS_MIN_FREE_BYTES: Type.Integer({
+    minimum: 0,
+    default: 1024 * MiB,
+    description: 'free space the staging filesystem keeps after an upload is staged',
+  }),
   DFS_UPLOAD_LOOKUP_RATE_LIMIT: Type.Integer({
     minimum: 1,
     default: 1200,
@@ -68,11 +92,29 @@ const EnvSchema = Type.Object({
   DFS_SHARE_PASSWORD_RATE_LIMIT: Type.Integer({
     minimum: 1,
     default: 20,
-    description: 'share downloads per minute per link and IP',
+    description: 'share password attempts per minute per link and IP',
   }),
-  DFS_TRUST_PROXY: Type.Union([Type.Literal('true'), Type.Literal('false')], {
+  DFS_TRUST_PROXY: Type.String({
     default: 'false',
-    description: 'take the client address from X-Forwarded-For (only behind a proxy)',
+    pattern: '^(false|true|[0-9]+|[0-9A-Fa-f.:/]+(,[0-9A-Fa-f.:/ ]+)*)$',
+    description:
+      'take the client address from X-Forwarded-For: false; true (= one proxy in front); the number of ' +
+      "proxies in front; or the proxies' addresses/CIDRs, comma-separated",
+  }),
+  DFS_CORS_ORIGINS: Type.String({
+    default: '',
+    pattern: '^(\\s*https?://[^,\\s/]+\\s*(,\\s*https?://[^,\\s/]+\\s*)*)?$',
+    description: 'comma-separated origins whose web apps may call the API with Bearer tokens',
+  }),
+  DFS_MAX_CONNECTIONS_PER_IP: Type.Integer({
+    minimum: 0,
+    default: 256,
+    description: 'open connections per client address; 0 = no cap (behind a proxy, cap there)',
+  }),
+  DFS_BODY_TIMEOUT_SECONDS: Type.Number({
+    exclusiveMinimum: 0,
+    default: 15,
+    description: 'time a client has to send a small (JSON) request body',
   }),
   DFS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'base of share links' })),
   DFS_LOG_LEVEL: Type.Union(
@@ -112,8 +154,17 @@ export interface Config {
   sessionTtlMs: number;
   gcGraceMs: number;
   publicUrl: string | null;
-  trustProxy: boolean;
+  /** Fastify's trustProxy: false, a hop count, or the proxies' addresses. */
+  trustProxy: boolean | number | string[];
+  corsOrigins: string[];
+  maxConnectionsPerIp: number;
+  bodyTimeoutMs: number;
   signinRateLimit: number;
+  signup: Env['DFS_SIGNUP'];
+  signupRateLimit: number;
+  defaultQuotaBytes: number;
+  maxFilesPerUser: number;
+  minFreeBytes: number;
   uploadLookupRateLimit: number;
   sharePasswordRateLimit: number;
   logLevel: Env['DFS_LOG_LEVEL'];
@@ -177,12 +228,36 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sessionTtlMs: env.DFS_SESSION_DAYS * 86400_000,
     gcGraceMs: env.DFS_GC_GRACE_SECONDS * 1000,
     publicUrl: env.DFS_PUBLIC_URL?.replace(/\/+$/, '') ?? null,
-    trustProxy: env.DFS_TRUST_PROXY === 'true',
+    trustProxy: parseTrustProxy(env.DFS_TRUST_PROXY),
+    corsOrigins: env.DFS_CORS_ORIGINS.split(',')
+      .map((origin) => origin.trim().replace(/\/+$/, ''))
+      .filter(Boolean),
+    maxConnectionsPerIp: env.DFS_MAX_CONNECTIONS_PER_IP,
+    bodyTimeoutMs: env.DFS_BODY_TIMEOUT_SECONDS * 1000,
     signinRateLimit: env.DFS_SIGNIN_RATE_LIMIT,
+    signup: env.DFS_SIGNUP,
+    signupRateLimit: env.DFS_SIGNUP_RATE_LIMIT,
+    defaultQuotaBytes: env.DFS_DEFAULT_QUOTA_BYTES,
+    maxFilesPerUser: env.DFS_MAX_FILES_PER_USER,
+    minFreeBytes: env.DFS_MIN_FREE_BYTES,
     uploadLookupRateLimit: env.DFS_UPLOAD_LOOKUP_RATE_LIMIT,
     sharePasswordRateLimit: env.DFS_SHARE_PASSWORD_RATE_LIMIT,
     logLevel: env.DFS_LOG_LEVEL,
   };
+}
+
+/**
+ * `true` trusts exactly one proxy (the address it appended to X-Forwarded-For), never the
+ * left-most entry, which any client can write itself.
+ */
+function parseTrustProxy(value: string): boolean | number | string[] {
+  if (value === 'false') return false;
+  if (value === 'true') return 1;
+  if (/^[0-9]+$/.test(value)) return Number(value) === 0 ? false : Number(value);
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
 }
 
 /** The secret must survive restarts (it keys share-password hashing and challenge MACs). */

@@ -1,4 +1,5 @@
 export * from './errors.ts';
+export * from './schemas/admin.ts';
 export * from './schemas/auth.ts';
 export * from './schemas/common.ts';
 export * from './schemas/files.ts';

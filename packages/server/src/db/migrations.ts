@@ -195,6 +195,67 @@ const initial: Migration = {
 };
 
 /**
+ * Per-user bounds: `quota_bytes` overrides DFS_DEFAULT_QUOTA_BYTES (NULL: the default applies),
+ * `invites` holds single-use sign-up codes by hash, and `(user_id, size)` lets a user's usage
+ * (a SUM and a COUNT over their entries) be read from the index alone.
+ */
+const userLimits: Migration = {
+  name: '003_user_limits',
+  async up(db) {
+    const mysql = db.client.config.client === 'mysql2';
+    await db.schema.alterTable('users', (t) => {
+      t.bigInteger('quota_bytes').nullable();
+    });
+    await db.schema.alterTable('user_files', (t) => {
+      t.index(['user_id', 'size'], 'user_files_usage');
+    });
+    await db.schema.createTable('invites', (t) => {
+      if (mysql) {
+        t.engine('InnoDB');
+        t.charset('utf8mb4');
+        t.collate('utf8mb4_bin');
+      }
+      t.string('id', ID).primary();
+      t.string('code_hash', 64).notNullable().unique();
+      t.string('created_by', ID).notNullable().references('users.id').onDelete('CASCADE');
+      t.bigInteger('created_at').notNullable();
+      t.bigInteger('expires_at').notNullable();
+      t.bigInteger('used_at').nullable();
+      t.string('used_by', ID).nullable().references('users.id').onDelete('SET NULL');
+      t.index(['created_at']);
+    });
+  },
+  async down(db) {
+    await db.schema.dropTableIfExists('invites');
+    await db.schema.alterTable('user_files', (t) => {
+      t.dropIndex(['user_id', 'size'], 'user_files_usage');
+    });
+    await db.schema.alterTable('users', (t) => {
+      t.dropColumn('quota_bytes');
+    });
+  },
+};
+
+/**
+ * Share links count whole copies delivered, not requests: `bytes_served` is the bytes reserved by
+ * downloads through the link (a cut-off transfer gives back what it did not send), and
+ * `downloads` is the copies those bytes amount to.
+ */
+const shareBytes: Migration = {
+  name: '004_share_bytes',
+  async up(db) {
+    await db.schema.alterTable('shares', (t) => {
+      t.bigInteger('bytes_served').notNullable().defaultTo(0);
+    });
+  },
+  async down(db) {
+    await db.schema.alterTable('shares', (t) => {
+      t.dropColumn('bytes_served');
+    });
+  },
+};
+
+/**
  * Per-block SHA-256 digests of each content (services/block-hashes.ts), so a range read verifies
  * the blocks it serves. On MySQL the digests need a LONGBLOB: BLOB stops at 64 KiB (2048 blocks),
  * while a 64 GiB file has 65536 blocks, 2 MiB of digests.
@@ -220,7 +281,7 @@ const contentBlocks: Migration = {
   },
 };
 
-const migrations: Migration[] = [initial, contentBlocks];
+const migrations: Migration[] = [initial, contentBlocks, userLimits, shareBytes];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => migrations,

@@ -206,6 +206,19 @@ export class FilesRepository {
     return row?.parent_id;
   }
 
+  /** The folders directly inside any of `parentIds` (trashed ones too: they can come back). */
+  async childFolderIds(userId: string, parentIds: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = 0; i < parentIds.length; i += 500) {
+      const rows = await this.db('user_files')
+        .where({ user_id: userId, kind: 'folder' })
+        .whereIn('parent_id', parentIds.slice(i, i + 500))
+        .select('id');
+      for (const row of rows) out.push(row.id as string);
+    }
+    return out;
+  }
+
   async userOwnsContent(userId: string, contentId: string): Promise<boolean> {
     return (
       (await this.db('user_files').where({ user_id: userId, content_id: contentId }).first('id')) !==

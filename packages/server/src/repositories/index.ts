@@ -4,6 +4,7 @@ import { ChallengesRepository } from './challenges.ts';
 import { ContentBlocksRepository } from './content-blocks.ts';
 import { ContentsRepository } from './contents.ts';
 import { FilesRepository } from './files.ts';
+import { InvitesRepository } from './invites.ts';
 import { JobLeasesRepository } from './jobs.ts';
 import { NodesRepository } from './nodes.ts';
 import { SessionsRepository } from './sessions.ts';
@@ -23,6 +24,7 @@ export class Repositories {
   readonly challenges: ChallengesRepository;
   readonly shares: SharesRepository;
   readonly jobs: JobLeasesRepository;
+  readonly invites: InvitesRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -35,6 +37,7 @@ export class Repositories {
     this.challenges = new ChallengesRepository(db);
     this.shares = new SharesRepository(db);
     this.jobs = new JobLeasesRepository(db);
+    this.invites = new InvitesRepository(db);
   }
 
   /**

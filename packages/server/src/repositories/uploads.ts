@@ -82,6 +82,12 @@ export class UploadsRepository {
     await this.db('uploads').where({ id }).delete();
   }
 
+  /** Deletes the upload unless a `complete` holds it; false when one does. */
+  async deleteUnlessCompleting(id: string): Promise<boolean> {
+    const n = await this.db('uploads').where({ id }).whereNot({ status: 'completing' }).delete();
+    return n === 1 || (await this.db('uploads').where({ id }).first('id')) === undefined;
+  }
+
   async recordChunk(row: ChunkRow): Promise<void> {
     await this.db('upload_chunks')
       .insert(row)

@@ -6,7 +6,20 @@ export interface UserRow {
   password_hash: string;
   is_admin: boolean | number;
   created_at: number;
+  /** Overrides DFS_DEFAULT_QUOTA_BYTES; NULL: the default applies (0: no quota). */
+  quota_bytes?: number | null;
 }
+
+/** What a user holds: bytes (files incl. trash, plus unfinished uploads' declared sizes) and entries. */
+export interface UsageRow {
+  bytes: number;
+  entries: number;
+  /** Unfinished uploads, each of which will become an entry. */
+  pendingEntries: number;
+}
+
+/** Uploads whose declared size is reserved: not finished, not expired. */
+const PENDING = ['open', 'completing'];
 
 export class UsersRepository {
   constructor(private readonly db: Knex) {}
@@ -23,7 +36,61 @@ export class UsersRepository {
     return this.db<UserRow>('users').where({ id }).first();
   }
 
+  /**
+   * The user's row, write-locked until the transaction ends on MySQL (SQLite has one writer
+   * anyway): the quota check and the insert it allows cannot interleave with another's.
+   */
+  async findForUpdate(id: string): Promise<UserRow | undefined> {
+    const query = this.db<UserRow>('users').where({ id }).first();
+    return this.db.client.config.client === 'mysql2' ? query.forUpdate() : query;
+  }
+
   async any(): Promise<boolean> {
     return (await this.db('users').first('id')) !== undefined;
+  }
+
+  async list(limit: number, offset: number): Promise<{ items: UserRow[]; total: number }> {
+    const [items, count] = await Promise.all([
+      this.db<UserRow>('users').orderBy('created_at', 'asc').orderBy('id', 'asc').limit(limit).offset(offset),
+      this.db('users').count({ n: '*' }).first(),
+    ]);
+    return { items, total: Number(count?.n ?? 0) };
+  }
+
+  async setQuota(id: string, quotaBytes: number | null): Promise<boolean> {
+    return (await this.db('users').where({ id }).update({ quota_bytes: quotaBytes })) === 1;
+  }
+
+  /** Usage of each of `userIds` (two grouped reads, whatever the number of users). */
+  async usage(userIds: string[], now: number): Promise<Map<string, UsageRow>> {
+    const out = new Map<string, UsageRow>(
+      userIds.map((id) => [id, { bytes: 0, entries: 0, pendingEntries: 0 }]),
+    );
+    if (userIds.length === 0) return out;
+    const [files, uploads] = await Promise.all([
+      this.db('user_files')
+        .whereIn('user_id', userIds)
+        .groupBy('user_id')
+        .select('user_id', this.db.raw('COALESCE(SUM(size), 0) as bytes'), this.db.raw('COUNT(*) as n')),
+      this.db('uploads')
+        .whereIn('user_id', userIds)
+        .whereIn('status', PENDING)
+        .andWhere('expires_at', '>', now)
+        .groupBy('user_id')
+        .select('user_id', this.db.raw('COALESCE(SUM(size), 0) as bytes'), this.db.raw('COUNT(*) as n')),
+    ]);
+    for (const row of files as Array<{ user_id: string; bytes: unknown; n: unknown }>) {
+      const usage = out.get(row.user_id);
+      if (!usage) continue;
+      usage.bytes += Number(row.bytes);
+      usage.entries = Number(row.n);
+    }
+    for (const row of uploads as Array<{ user_id: string; bytes: unknown; n: unknown }>) {
+      const usage = out.get(row.user_id);
+      if (!usage) continue;
+      usage.bytes += Number(row.bytes);
+      usage.pendingEntries = Number(row.n);
+    }
+    return out;
   }
 }

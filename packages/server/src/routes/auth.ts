@@ -1,16 +1,27 @@
-import { Credentials, ErrorBody, SigninResponse, UserResponse } from '@dfs/shared';
+import { Credentials, ErrorBody, SigninResponse, SignupBody, UserResponse } from '@dfs/shared';
 import { Type } from '@sinclair/typebox';
 import type { AppInstance } from '../app.ts';
-import { currentUser, requireUser, SESSION_COOKIE } from '../plugins/auth.ts';
+import { currentUser, isCrossOrigin, requireUser, SESSION_COOKIE } from '../plugins/auth.ts';
 
 export async function authRoutes(app: AppInstance): Promise<void> {
-  const { auth } = app.services;
+  const { auth, limits } = app.services;
 
   app.post(
     '/api/auth/signup',
-    { schema: { tags: ['auth'], body: Credentials, response: { 201: UserResponse, '4xx': ErrorBody } } },
+    {
+      schema: { tags: ['auth'], body: SignupBody, response: { 201: UserResponse, '4xx': ErrorBody } },
+      // Accounts cost storage and rows: an address may only make so many, refused before any work.
+      config: {
+        rateLimit: {
+          max: app.config.signupRateLimit,
+          timeWindow: 3_600_000,
+          keyGenerator: (request) => `signup:${request.ip}`,
+        },
+      },
+    },
     async (request, reply) => {
-      const user = await auth.signup(request.body.username, request.body.password);
+      const { username, password, inviteCode } = request.body;
+      const user = await auth.signup(username, password, inviteCode);
       return reply.status(201).send({ user });
     },
   );
@@ -31,13 +42,15 @@ export async function authRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       const { user, token } = await auth.signin(request.body.username, request.body.password);
-      reply.setCookie(SESSION_COOKIE, token, {
-        httpOnly: true,
-        sameSite: 'lax',
-        secure: 'auto',
-        path: '/',
-        maxAge: Math.floor(app.config.sessionTtlMs / 1000),
-      });
+      // A cross-origin client (CORS) uses the token; only the app's own pages get the cookie.
+      if (!isCrossOrigin(request, app.config.publicUrl))
+        reply.setCookie(SESSION_COOKIE, token, {
+          httpOnly: true,
+          sameSite: 'lax',
+          secure: 'auto',
+          path: '/',
+          maxAge: Math.floor(app.config.sessionTtlMs / 1000),
+        });
       return { user, token };
     },
   );
@@ -58,6 +71,9 @@ export async function authRoutes(app: AppInstance): Promise<void> {
       onRequest: requireUser,
       schema: { tags: ['auth'], response: { 200: UserResponse, '4xx': ErrorBody } },
     },
-    async (request) => ({ user: currentUser(request) }),
+    async (request) => {
+      const user = currentUser(request);
+      return { user, usage: await limits.usage(user.id) };
+    },
   );
 }

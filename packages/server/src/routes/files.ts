@@ -23,6 +23,19 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
     // an oversize body is detected rather than silently truncated).
     limits: { files: 1, fields: 4, fieldSize: 1024, parts: 5, fileSize: app.config.maxFileSize + 1 },
   });
+  // Any other body type gets told what to send instead of a bare 415 (`curl --data-binary`).
+  app.addContentTypeParser('*', (request, _payload, done) => {
+    const upload = request.method === 'POST' && request.routeOptions.url === '/api/files';
+    done(
+      new HttpError(
+        'unsupported_media_type',
+        upload
+          ? 'send multipart/form-data with the file in a "file" field (curl -F file=@name), or use the chunked upload API'
+          : 'send application/json',
+      ),
+      undefined,
+    );
+  });
 
   app.get(
     '/api/files',
@@ -51,7 +64,14 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       const field = part.fields.parentId as { value?: unknown } | undefined;
       const parentId =
         typeof field?.value === 'string' && field.value !== '' ? field.value : request.query.parentId;
-      const file = await uploads.uploadSingle(currentUser(request).id, parentId, part.filename, part.file);
+      const length = Number(request.headers['content-length']);
+      const file = await uploads.uploadSingle(
+        currentUser(request).id,
+        parentId,
+        part.filename,
+        part.file,
+        Number.isSafeInteger(length) && length > 0 ? length : null,
+      );
       return reply.status(201).send({ file });
     },
   );
@@ -129,7 +149,7 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       return downloads.send(
         request,
         reply,
-        { name: row.name, mime: row.mime, content },
+        { name: row.name, mime: row.mime, content, createdAt: Number(row.created_at) },
         { inline: request.query.inline === '1' },
       );
     },

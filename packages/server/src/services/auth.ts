@@ -2,12 +2,17 @@ import { MIN_PASSWORD_LENGTH, type User } from '@dfs/shared';
 import { isUniqueViolation } from '../db/knex.ts';
 import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
+import type { InviteRow } from '../repositories/invites.ts';
 import type { UserRow } from '../repositories/users.ts';
 import { newId, newToken, sha256Hex } from './ids.ts';
 import type { PasswordHasher } from './passwords.ts';
 
+export type SignupMode = 'open' | 'closed' | 'invite';
+
 export interface AuthOptions {
   sessionTtlMs: number;
+  /** DFS_SIGNUP. Whatever it says, the first account can always sign up (it becomes the admin). */
+  signup: SignupMode;
   passwords: PasswordHasher;
   now: () => number;
 }
@@ -26,6 +31,12 @@ export function toUser(row: UserRow): User {
   };
 }
 
+const signupClosed = () =>
+  new HttpError(
+    'signup_closed',
+    'sign-up is closed on this server; an administrator can create your account',
+  );
+
 /** Extends a session at most this often, so a busy client does not write on every request. */
 const SLIDE_EVERY_MS = 60_000;
 
@@ -35,7 +46,39 @@ export class AuthService {
     private readonly options: AuthOptions,
   ) {}
 
-  async signup(usernameInput: string, password: string): Promise<User> {
+  /** Self-service sign-up, as DFS_SIGNUP allows; an invite code is spent only by a sign-up that succeeds. */
+  async signup(usernameInput: string, password: string, inviteCode?: string): Promise<User> {
+    const mode = this.options.signup;
+    // Refused before the (deliberately slow) password hash; re-checked in the transaction.
+    if (mode === 'closed' && (await this.repos.users.any())) throw signupClosed();
+    if (mode === 'invite' && inviteCode === undefined && (await this.repos.users.any())) {
+      throw new HttpError('invite_invalid', 'sign-up needs an invite code from an administrator');
+    }
+    return this.register(usernameInput, password, async (tx, userId, first) => {
+      if (first || mode === 'open') return;
+      if (mode === 'closed') throw signupClosed();
+      const spent =
+        inviteCode !== undefined &&
+        (await tx.invites.consume(sha256Hex(inviteCode), userId, this.options.now()));
+      if (!spent) throw new HttpError('invite_invalid', 'the invite code is unknown, used or expired');
+    });
+  }
+
+  /** An administrator's account creation: open whatever DFS_SIGNUP says. */
+  async createUser(usernameInput: string, password: string, isAdmin = false): Promise<User> {
+    return this.register(usernameInput, password, async () => undefined, isAdmin);
+  }
+
+  /**
+   * Inserts the account; `admit` runs in the same transaction after the insert and may throw to
+   * undo it. The first account administers the server; the check and the insert share a transaction.
+   */
+  private async register(
+    usernameInput: string,
+    password: string,
+    admit: (tx: Repositories, userId: string, first: boolean) => Promise<void>,
+    isAdmin = false,
+  ): Promise<User> {
     const username = usernameInput.toLowerCase();
     if (password.length < MIN_PASSWORD_LENGTH) {
       throw new HttpError('weak_password', `password must be at least ${MIN_PASSWORD_LENGTH} characters`);
@@ -46,21 +89,39 @@ export class AuthService {
     const passwordHash = await this.options.passwords.hash(password);
     try {
       return await this.repos.transaction(async (tx) => {
-        // The first account administers the server; the check and the insert share a transaction.
+        const first = !(await tx.users.any());
         const row: UserRow = {
           id: newId(),
           username,
           password_hash: passwordHash,
-          is_admin: !(await tx.users.any()),
+          is_admin: first || isAdmin,
           created_at: this.options.now(),
         };
         await tx.users.insert(row);
+        await admit(tx, row.id, first);
         return toUser(row);
       });
     } catch (error) {
       if (isUniqueViolation(error)) throw new HttpError('username_taken', `username "${username}" is taken`);
       throw error;
     }
+  }
+
+  /** A single-use sign-up code; only its hash is stored, so it is shown this once. */
+  async createInvite(createdBy: string, expiresInMs: number): Promise<{ code: string; row: InviteRow }> {
+    const code = newToken(18);
+    const now = this.options.now();
+    const row: InviteRow = {
+      id: newId(),
+      code_hash: sha256Hex(code),
+      created_by: createdBy,
+      created_at: now,
+      expires_at: now + expiresInMs,
+      used_at: null,
+      used_by: null,
+    };
+    await this.repos.invites.insert(row);
+    return { code, row };
   }
 
   async signin(usernameInput: string, password: string): Promise<{ user: User; token: string }> {

@@ -1,13 +1,22 @@
-import type { FileEntry, FileList, ListFilesQuery, PatchFileBody } from '@dfs/shared';
+import {
+  DEFAULT_PAGE_SIZE,
+  type FileEntry,
+  type FileList,
+  type ListFilesQuery,
+  type PatchFileBody,
+} from '@dfs/shared';
 import mime from 'mime-types';
 import { isUniqueViolation } from '../db/knex.ts';
 import { HttpError, notFound } from '../errors.ts';
 import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
 import type { Repositories } from '../repositories/index.ts';
 import { newId } from './ids.ts';
+import type { UserLimits } from './limits.ts';
 import { assertValidName, suffixedName } from './names.ts';
 
 const ROOT = '';
+/** Deeper trees break path-based clients (WebDAV, zip, OS path limits) long before this. */
+export const MAX_FOLDER_DEPTH = 256;
 const MAX_SUFFIX = 1000;
 
 export function toFileEntry(row: FileRowWithSha1): FileEntry {
@@ -39,6 +48,7 @@ export class FileService {
   constructor(
     private readonly repos: Repositories,
     private readonly now: () => number,
+    private readonly limits: UserLimits,
   ) {}
 
   /** '' for the root; otherwise the id of one of the user's live folders. */
@@ -68,7 +78,7 @@ export class FileService {
     const options = {
       sort: query.sort ?? 'name',
       order: query.order ?? 'asc',
-      limit: query.limit ?? null,
+      limit: query.limit ?? DEFAULT_PAGE_SIZE,
       offset: query.offset ?? 0,
     };
     const filter = query.q
@@ -85,7 +95,7 @@ export class FileService {
       {
         sort: query.sort ?? 'updatedAt',
         order: query.order ?? 'desc',
-        limit: query.limit ?? null,
+        limit: query.limit ?? DEFAULT_PAGE_SIZE,
         offset: query.offset ?? 0,
       },
     );
@@ -95,10 +105,14 @@ export class FileService {
   async createFolder(userId: string, name: string, parentId?: string | null): Promise<FileEntry> {
     assertValidName(name);
     const parent = await this.resolveParent(userId, parentId);
+    await this.assertRoomBelow(userId, parent);
     const now = this.now();
     const row = this.newRow({ userId, parentId: parent, name, kind: 'folder', now });
     try {
-      await this.repos.files.insert(row);
+      await this.repos.transaction(async (tx) => {
+        await this.limits.assertRoom(userId, { bytes: 0, entries: 1 }, tx);
+        await tx.files.insert(row);
+      });
     } catch (error) {
       if (isUniqueViolation(error))
         throw new HttpError('name_conflict', `"${name}" already exists in this folder`);
@@ -147,7 +161,7 @@ export class FileService {
     }
     if (body.parentId !== undefined) {
       const target = await this.resolveParent(userId, body.parentId);
-      if (row.kind === 'folder') await this.assertNotInside(userId, target, row.id);
+      if (row.kind === 'folder') await this.assertMovable(userId, target, row.id);
       patch.parent_id = target;
     }
     try {
@@ -164,14 +178,40 @@ export class FileService {
     return this.get(userId, id);
   }
 
-  /** Refuses to move a folder into itself or anywhere below it. */
-  private async assertNotInside(userId: string, target: string, folderId: string): Promise<void> {
-    for (let at = target, depth = 0; at !== ROOT; depth++) {
-      if (at === folderId)
-        throw new HttpError('move_into_itself', 'a folder cannot move into itself or its subfolders');
-      if (depth > 10_000) throw new HttpError('internal', 'folder tree has a cycle');
+  /**
+   * How many folders deep `folderId` sits (the root is 0). Stops counting past MAX_FOLDER_DEPTH, so
+   * a hostile tree costs a bounded number of queries; `stopAt` is reported if met on the way up.
+   */
+  private async depthOf(userId: string, folderId: string, stopAt?: string): Promise<number | 'inside'> {
+    let depth = 0;
+    for (let at = folderId; at !== ROOT; depth++) {
+      if (at === stopAt) return 'inside';
+      if (depth > MAX_FOLDER_DEPTH) break;
       at = (await this.repos.files.parentOf(userId, at)) ?? ROOT;
     }
+    return depth;
+  }
+
+  /** Refuses a new folder below the depth limit. */
+  private async assertRoomBelow(userId: string, parent: string, levels = 1): Promise<void> {
+    const depth = await this.depthOf(userId, parent);
+    if (depth !== 'inside' && depth + levels > MAX_FOLDER_DEPTH) {
+      throw new HttpError('folder_too_deep', `folders nest at most ${MAX_FOLDER_DEPTH} levels deep`);
+    }
+  }
+
+  /** Refuses to move a folder into itself, anywhere below it, or so deep that the limit breaks. */
+  private async assertMovable(userId: string, target: string, folderId: string): Promise<void> {
+    if ((await this.depthOf(userId, target, folderId)) === 'inside') {
+      throw new HttpError('move_into_itself', 'a folder cannot move into itself or its subfolders');
+    }
+    // The moved folder brings its own levels along: count them (one query per level).
+    let levels = 1;
+    for (let frontier = [folderId]; levels <= MAX_FOLDER_DEPTH; levels++) {
+      frontier = await this.repos.files.childFolderIds(userId, frontier);
+      if (frontier.length === 0) break;
+    }
+    await this.assertRoomBelow(userId, target, levels);
   }
 
   async trash(userId: string, id: string): Promise<void> {

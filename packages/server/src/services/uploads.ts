@@ -16,6 +16,7 @@ import { StagedSizeError, type StagingArea } from '../storage/staging.ts';
 import type { ContentStore } from './content-store.ts';
 import type { FileService } from './files.ts';
 import { newId, newToken } from './ids.ts';
+import type { UserLimits } from './limits.ts';
 import { assertValidName } from './names.ts';
 
 export interface UploadLimits {
@@ -23,6 +24,8 @@ export interface UploadLimits {
   maxFileSize: number;
   expiryMs: number;
   maxOpenPerUser: number;
+  /** Free space the staging filesystem must keep after what an upload will stage. */
+  minFreeBytes: number;
 }
 
 /** How much of the file a proof covers, and how long a challenge stays answerable. */
@@ -41,6 +44,7 @@ export class UploadService {
     private readonly limits: UploadLimits,
     private readonly log: FastifyBaseLogger,
     private readonly now: () => number,
+    private readonly userLimits: UserLimits,
   ) {}
 
   chunkCountFor(size: number): number {
@@ -62,13 +66,19 @@ export class UploadService {
     if (body.proof) {
       if (!known) throw new HttpError('proof_failed', 'no such content to prove; upload the bytes instead');
       await this.checkProof(userId, known, body.proof.challengeId, body.proof.sha1);
-      const file = await this.files.addFile({
-        userId,
-        parentId,
-        name: body.name,
-        contentId: known.id,
-        sha1: known.sha1,
-        size: Number(known.size),
+      const file = await this.repos.transaction(async (tx) => {
+        await this.userLimits.assertRoom(userId, { bytes: Number(known.size), entries: 1 }, tx);
+        return this.files.addFile(
+          {
+            userId,
+            parentId,
+            name: body.name,
+            contentId: known.id,
+            sha1: known.sha1,
+            size: Number(known.size),
+          },
+          tx,
+        );
       });
       return { status: 201, body: { status: 'instant', file } };
     }
@@ -80,12 +90,7 @@ export class UploadService {
     if (resumable) {
       return { status: 200, body: { status: 'resumed', ...(await this.session(resumable)) } };
     }
-    if ((await this.repos.uploads.countOpen(userId, now)) >= this.limits.maxOpenPerUser) {
-      throw new HttpError(
-        'too_many_uploads',
-        `at most ${this.limits.maxOpenPerUser} unfinished uploads at a time`,
-      );
-    }
+    await this.assertStagingRoom(body.size);
     const row: UploadRow = {
       id: newId(),
       user_id: userId,
@@ -100,7 +105,17 @@ export class UploadService {
       created_at: now,
       expires_at: now + this.limits.expiryMs,
     };
-    await this.repos.uploads.insert(row);
+    await this.repos.transaction(async (tx) => {
+      // The declared size is reserved against the quota from now until the upload ends.
+      await this.userLimits.assertRoom(userId, { bytes: body.size, entries: 1 }, tx);
+      if ((await tx.uploads.countOpen(userId, now)) >= this.limits.maxOpenPerUser) {
+        throw new HttpError(
+          'too_many_uploads',
+          `at most ${this.limits.maxOpenPerUser} unfinished uploads at a time`,
+        );
+      }
+      await tx.uploads.insert(row);
+    });
     return { status: 201, body: { status: 'created', ...(await this.session(row)) } };
   }
 
@@ -251,7 +266,7 @@ export class UploadService {
       throw new HttpError('incomplete', `${missing.length} chunk(s) missing`, { missing });
     }
     if (!(await this.repos.uploads.transition(upload.id, 'open', 'completing'))) {
-      throw new HttpError('incomplete', 'upload is being completed by another request', { missing: [] });
+      throw new HttpError('upload_busy', 'upload is being completed by another request', { retryAfter: 2 });
     }
     let file: FileEntry;
     try {
@@ -261,6 +276,8 @@ export class UploadService {
         open: () => this.staging.readAll(upload.id, upload.chunk_count),
       });
       file = await this.repos.transaction(async (tx) => {
+        // The user's row before the content's, in the order every quota check takes them.
+        await tx.users.findForUpdate(userId);
         const parentId = await this.files.resolveParent(userId, upload.parent_id, tx).catch(() => '');
         const entry = await this.files.addFile(
           {
@@ -299,9 +316,14 @@ export class UploadService {
     parentIdInput: string | undefined,
     name: string,
     body: Readable,
+    /** The request's Content-Length (an upper bound of the file's size), when it has one. */
+    declaredBytes: number | null = null,
   ): Promise<FileEntry> {
     assertValidName(name);
     const parentId = await this.files.resolveParent(userId, parentIdInput);
+    // Refuse before a byte is read when the user is already at a bound or staging has no room.
+    await this.userLimits.assertRoom(userId, { bytes: 0, entries: 1 }, this.repos);
+    await this.assertStagingRoom(Math.min(declaredBytes ?? 0, this.limits.maxFileSize));
     const scratch = this.staging.scratchId();
     try {
       let piece: { size: number; sha1: string | null };
@@ -315,27 +337,61 @@ export class UploadService {
         }
         throw error;
       }
+      // The size is known now: refuse before the bytes go to the nodes, and again, locked, below.
+      await this.userLimits.assertRoom(userId, { bytes: piece.size, entries: 1 }, this.repos);
       const content = await this.contents.ingest({
         declaredSha1: piece.sha1 as string,
         size: piece.size,
         open: () => this.staging.readAll(scratch, 1),
       });
-      return await this.files.addFile({
-        userId,
-        parentId,
-        name,
-        contentId: content.id,
-        sha1: content.sha1,
-        size: Number(content.size),
+      return await this.repos.transaction(async (tx) => {
+        await this.userLimits.assertRoom(userId, { bytes: piece.size, entries: 1 }, tx);
+        return this.files.addFile(
+          {
+            userId,
+            parentId,
+            name,
+            contentId: content.id,
+            sha1: content.sha1,
+            size: Number(content.size),
+          },
+          tx,
+        );
       });
     } finally {
       await this.staging.remove(scratch);
     }
   }
 
+  /**
+   * The one free-space check: staging `bytes` more must leave DFS_MIN_FREE_BYTES free on the
+   * filesystem that holds staging, or the upload is refused before anything is created.
+   */
+  private async assertStagingRoom(bytes: number): Promise<void> {
+    const free = await this.staging.freeBytes();
+    if (free - bytes < this.limits.minFreeBytes) {
+      this.log.warn(
+        { freeBytes: free, stagingBytes: bytes, minFreeBytes: this.limits.minFreeBytes },
+        'upload refused: staging is low on space',
+      );
+      throw new HttpError(
+        'insufficient_storage',
+        'the server has no room to accept this upload right now; try again later or tell its administrator',
+      );
+    }
+  }
+
+  /**
+   * Frees an upload and its staged bytes — but not under a running `complete`, which is reading
+   * them: that answers 409 (the complete's outcome stands) rather than failing its node writes.
+   */
   async abort(userId: string, uploadId: string): Promise<void> {
     const upload = await this.row(userId, uploadId);
-    await this.repos.uploads.delete(upload.id);
+    if (!(await this.repos.uploads.deleteUnlessCompleting(upload.id))) {
+      throw new HttpError('upload_busy', 'this upload is being completed; it cannot be aborted now', {
+        retryAfter: 2,
+      });
+    }
     await this.staging.remove(upload.id);
   }
 

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -132,6 +132,12 @@ export class StagingArea {
       }
     }
     return removed;
+  }
+
+  /** Bytes an unprivileged writer may still put on the filesystem that holds staging. */
+  async freeBytes(): Promise<number> {
+    const fs = await statfs(this.root);
+    return fs.bavail * fs.bsize;
   }
 
   /** Where single-request uploads stage their one piece. */

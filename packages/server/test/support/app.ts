@@ -35,6 +35,9 @@ export async function startTestApp(
     DFS_DB_URL: database.url,
     DFS_LOG_LEVEL: process.env.DFS_TEST_LOG_LEVEL ?? 'silent',
     DFS_SIGNIN_RATE_LIMIT: '1000',
+    DFS_SIGNUP_RATE_LIMIT: '1000',
+    // Suites do not depend on the host's free disk; the free-space test sets its own reserve.
+    DFS_MIN_FREE_BYTES: '0',
     ...env,
   });
   const app = await buildApp(config, { logger: { level: config.logLevel }, ...options });

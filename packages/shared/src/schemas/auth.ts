@@ -15,7 +15,25 @@ export const Credentials = Type.Object({
 });
 export type Credentials = Static<typeof Credentials>;
 
-export const UserResponse = Type.Object({ user: User });
+/** Sign-up takes an invite code too; the server needs one only in `DFS_SIGNUP=invite` mode. */
+export const SignupBody = Type.Composite([
+  Credentials,
+  Type.Object({ inviteCode: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })) }),
+]);
+export type SignupBody = Static<typeof SignupBody>;
+
+/**
+ * What counts against a user's quota: the sizes of their files, live and trashed (trash counts
+ * until purged), plus the declared sizes of their unfinished uploads. `quotaBytes` null: no quota.
+ */
+export const Usage = Type.Object({
+  usedBytes: Type.Integer({ minimum: 0 }),
+  quotaBytes: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+});
+export type Usage = Static<typeof Usage>;
+
+/** `usage` is sent by `GET /api/auth/me` only. */
+export const UserResponse = Type.Object({ user: User, usage: Type.Optional(Usage) });
 export type UserResponse = Static<typeof UserResponse>;
 
 export const SigninResponse = Type.Object({ user: User, token: Type.String() });

@@ -19,6 +19,8 @@ export const MAX_NAME_BYTES = 255;
 /** Returns a human reason when `name` is not a valid file or folder name, else null. */
 export function nameProblem(name: string): string | null {
   if (name.length === 0) return 'name must not be empty';
+  // A lone UTF-16 surrogate has no UTF-8 form: databases would store it differently, or not at all.
+  if (/\p{Cs}/u.test(name)) return 'name is not valid Unicode (a lone surrogate)';
   if (new TextEncoder().encode(name).length > MAX_NAME_BYTES) return 'name is longer than 255 bytes';
   if (name.includes('/')) return 'name must not contain "/"';
   if (name.includes('\0')) return 'name must not contain NUL';

@@ -34,12 +34,17 @@ export type SortField = Static<typeof SortField>;
 export const SortOrder = Type.Union([Type.Literal('asc'), Type.Literal('desc')]);
 export type SortOrder = Static<typeof SortOrder>;
 
+/** Listings (folders, search, trash) answer at most this many entries; `total` counts them all. */
+export const MAX_PAGE_SIZE = 1000;
+/** The page size when a listing request names no `limit`. */
+export const DEFAULT_PAGE_SIZE = 200;
+
 export const ListFilesQuery = Type.Object({
   parentId: Type.Optional(Id),
   q: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   sort: Type.Optional(SortField),
   order: Type.Optional(SortOrder),
-  limit: Type.Optional(Type.Integer({ minimum: 1 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE })),
   offset: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 export type ListFilesQuery = Static<typeof ListFilesQuery>;
