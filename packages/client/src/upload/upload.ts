@@ -616,11 +616,16 @@ export class Upload {
         return;
       } catch (err) {
         if (signal.aborted) throw err;
+        if (err instanceof ApiError && err.code === 'upload_busy') {
+          // another request (a retry of ours, another tab) is completing it: ask again shortly
+          const seconds = Number(err.details.retryAfter ?? 1);
+          await this.#sleep(Math.min(30, Math.max(1, seconds)) * 1000, signal);
+          continue;
+        }
         if (err instanceof ApiError && err.code === 'incomplete' && round < 2) {
           // the server lost or never got some chunks: send them again
           const missing = Array.isArray(err.details.missing) ? (err.details.missing as number[]) : [];
           for (const i of missing) this.#received.delete(i);
-          if (missing.length === 0) this.#received.clear();
           this.#confirmedBytes = bytesOfChunks(session.size, session.chunkSize, this.#received);
           await this.#uploadPhase(ctl);
           this.#setState('completing', ctl);

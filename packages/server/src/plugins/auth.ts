@@ -11,18 +11,49 @@ declare module 'fastify' {
   }
 }
 
-function tokenOf(request: FastifyRequest): string | null {
+function tokenOf(request: FastifyRequest): { token: string; cookie: boolean } | null {
   const header = request.headers.authorization;
-  if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length).trim() || null;
-  return request.cookies[SESSION_COOKIE] ?? null;
+  if (header?.startsWith('Bearer ')) {
+    const token = header.slice('Bearer '.length).trim();
+    return token ? { token, cookie: false } : null;
+  }
+  const cookie = request.cookies[SESSION_COOKIE];
+  return cookie ? { token: cookie, cookie: true } : null;
 }
 
-/** Resolves the caller on every request; routes that need one use `requireUser`. */
-export function registerAuth(app: FastifyInstance, auth: AuthService): void {
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Whether a browser sent this request from a page of another origin. `Sec-Fetch-Site` says so
+ * directly; older browsers send `Origin` on unsafe requests. SameSite=Lax is not enough: another
+ * origin of the same site (a sibling subdomain, or 127.0.0.1 beside localhost) still gets the
+ * cookie sent along.
+ */
+export function isCrossOrigin(request: FastifyRequest, publicUrl: string | null): boolean {
+  const site = request.headers['sec-fetch-site'];
+  if (typeof site === 'string') return site !== 'same-origin' && site !== 'none';
+  const origin = request.headers.origin;
+  if (typeof origin !== 'string') return false;
+  const own = [`${request.protocol}://${request.host}`];
+  if (publicUrl) own.push(new URL(publicUrl).origin);
+  return !own.includes(origin);
+}
+
+/**
+ * Resolves the caller on every request; routes that need one use `requireUser`. A session cookie
+ * only authenticates unsafe requests from the app's own origin (cross-site request forgery):
+ * other origins must send a Bearer token, which a forged request cannot carry.
+ */
+export function registerAuth(app: FastifyInstance, auth: AuthService, publicUrl: string | null): void {
   app.decorateRequest('auth', null);
   app.addHook('onRequest', async (request) => {
-    const token = tokenOf(request);
-    request.auth = token ? await auth.authenticate(token) : null;
+    const found = tokenOf(request);
+    if (found?.cookie && !SAFE_METHODS.has(request.method) && isCrossOrigin(request, publicUrl)) {
+      throw new HttpError('forbidden', 'cross-origin requests must authenticate with a Bearer token', {
+        reason: 'cross_origin_cookie',
+      });
+    }
+    request.auth = found ? await auth.authenticate(found.token) : null;
   });
 }
 

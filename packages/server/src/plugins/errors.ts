@@ -23,6 +23,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
     if (error instanceof HttpError) {
       if (error.status >= 500) request.log.warn({ err: error }, error.message);
+      // Busy and rate-limited answers say when to come back (RFC 9110 §10.2.3).
+      const retryAfter = error.details.retryAfter;
+      if (typeof retryAfter === 'number') reply.header('Retry-After', String(Math.ceil(retryAfter)));
       return reply.status(error.status).send(body(error.code, error.message, error.details));
     }
     if ('validation' in error && error.validation) {

@@ -8,6 +8,7 @@ export interface ShareRow {
   expires_at: number | null;
   max_downloads: number | null;
   downloads: number;
+  bytes_served: number;
   revoked_at: number | null;
   created_at: number;
 }
@@ -47,16 +48,47 @@ export class SharesRepository {
   }
 
   /**
-   * Counts one download if the link still allows it. The condition and the increment are one
-   * UPDATE, so two racing downloads of a one-use link cannot both win.
+   * Reserves `length` bytes of the link's budget before they are sent, and counts the copies the
+   * link's served bytes then amount to. Compare-and-set on `bytes_served`: two racing requests
+   * cannot both take the last copy. Returns false when the link is gone or its copies are spent.
    */
-  async claimDownload(token: string, now: number): Promise<boolean> {
-    const n = await this.db('shares')
-      .where({ token })
-      .whereNull('revoked_at')
-      .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
-      .andWhere((q) => q.whereNull('max_downloads').orWhere('downloads', '<', this.db.ref('max_downloads')))
-      .increment('downloads', 1);
-    return n === 1;
+  async reserveBytes(
+    token: string,
+    now: number,
+    next: (row: ShareRow) => ShareCharge | null,
+  ): Promise<boolean> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const row = (await this.db('shares')
+        .where({ token })
+        .whereNull('revoked_at')
+        .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
+        .first()) as ShareRow | undefined;
+      if (!row) return false;
+      const charge = next(row);
+      if (!charge) return false;
+      const n = await this.db('shares')
+        .where({ token, bytes_served: row.bytes_served, downloads: row.downloads })
+        .update({ bytes_served: charge.bytesServed, downloads: charge.downloads });
+      if (n === 1) return true;
+    }
+    throw new Error('share download accounting kept conflicting');
   }
+
+  /** Gives back bytes a cut-off transfer reserved but did not send; copies already counted stay. */
+  async releaseBytes(token: string, bytes: number): Promise<void> {
+    if (bytes <= 0) return;
+    await this.db('shares')
+      .where({ token })
+      .update({
+        bytes_served: this.db.raw('CASE WHEN bytes_served > ? THEN bytes_served - ? ELSE 0 END', [
+          bytes,
+          bytes,
+        ]),
+      });
+  }
+}
+
+export interface ShareCharge {
+  bytesServed: number;
+  downloads: number;
 }

@@ -2,6 +2,7 @@ import {
   CreateShareBody,
   ErrorBody,
   PublicShare,
+  ShareGrant,
   ShareList,
   ShareResponse,
   ShareTokenParams,
@@ -9,12 +10,35 @@ import {
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
+import { HttpError } from '../errors.ts';
 import { currentUser, requireUser } from '../plugins/auth.ts';
 
 export async function shareRoutes(app: AppInstance): Promise<void> {
   const { shares, downloads } = app.services;
   const baseUrl = (request: FastifyRequest) =>
     app.config.publicUrl ?? `${request.protocol}://${request.host}`;
+
+  // Password guesses are limited per link and address — and only guesses: downloads of a link
+  // without a password, or with a password already proven, are never throttled (a download
+  // manager's 16 connections, an office behind one NAT). GET, HEAD and grants share one budget.
+  const guessLimit = app.createRateLimit({
+    max: app.config.sharePasswordRateLimit,
+    timeWindow: 60_000,
+    keyGenerator: (request) => `${request.ip}:${(request.params as { token?: string }).token ?? ''}`,
+  });
+  const guessGate = (request: FastifyRequest) => async () => {
+    const verdict = await guessLimit(request);
+    // isAllowed only means "on the allow list"; the count is in isExceeded.
+    if (!verdict.isAllowed && verdict.isExceeded) {
+      throw new HttpError('rate_limited', `too many password attempts; retry in ${verdict.ttlInSeconds} s`, {
+        retryAfter: verdict.ttlInSeconds,
+      });
+    }
+  };
+  const passwordOf = (request: FastifyRequest) => {
+    const header = request.headers['x-share-password'];
+    return typeof header === 'string' ? header : undefined;
+  };
 
   app.post(
     '/api/files/:id/shares',
@@ -72,6 +96,26 @@ export async function shareRoutes(app: AppInstance): Promise<void> {
     async (request) => shares.info(request.params.token),
   );
 
+  app.post(
+    '/api/public/shares/:token/grants',
+    {
+      schema: {
+        tags: ['public'],
+        params: ShareTokenParams,
+        response: { 201: ShareGrant, '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const grant = await shares.grant(
+        request.params.token,
+        passwordOf(request),
+        guessGate(request),
+        baseUrl(request),
+      );
+      return reply.status(201).send(grant);
+    },
+  );
+
   app.get(
     '/api/public/shares/:token/content',
     {
@@ -80,27 +124,17 @@ export async function shareRoutes(app: AppInstance): Promise<void> {
         params: ShareTokenParams,
         querystring: Type.Object({
           inline: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('0')])),
+          grant: Type.Optional(Type.String({ maxLength: 128 })),
         }),
-      },
-      config: {
-        // Password guesses are limited per link and address.
-        rateLimit: {
-          max: app.config.sharePasswordRateLimit,
-          timeWindow: 60_000,
-          keyGenerator: (request) => `${request.ip}:${(request.params as { token?: string }).token ?? ''}`,
-        },
       },
     },
     async (request, reply) => {
-      const password = request.headers['x-share-password'];
-      const { file, claim } = await shares.open(
+      const { file, meter } = await shares.open(
         request.params.token,
-        typeof password === 'string' ? password : undefined,
+        { password: passwordOf(request), grant: request.query.grant },
+        guessGate(request),
       );
-      return downloads.send(request, reply, file, {
-        inline: request.query.inline === '1',
-        beforeBody: claim,
-      });
+      return downloads.send(request, reply, file, { inline: request.query.inline === '1', meter });
     },
   );
 }

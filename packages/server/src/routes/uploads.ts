@@ -9,6 +9,7 @@ import {
   UploadSession,
 } from '@dfs/shared';
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
 import { currentUser, requireUser } from '../plugins/auth.ts';
@@ -22,6 +23,12 @@ function md5FromHeader(value: string | string[] | undefined): string | undefined
     throw new HttpError('bad_request', 'Content-MD5 must be the base64 of a 16-byte MD5 digest');
   }
   return Buffer.from(value, 'base64').toString('hex');
+}
+
+async function requireOctetStream(request: FastifyRequest): Promise<void> {
+  if (!/^application\/octet-stream\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {
+    throw new HttpError('unsupported_media_type', 'send chunks as Content-Type: application/octet-stream');
+  }
 }
 
 export async function uploadRoutes(app: AppInstance): Promise<void> {
@@ -59,7 +66,8 @@ export async function uploadRoutes(app: AppInstance): Promise<void> {
   app.put(
     '/api/uploads/:uploadId/chunks/:index',
     {
-      onRequest: requireUser,
+      // Checked before any parser runs: another type would be parsed (JSON) or stored altered.
+      onRequest: [requireUser, requireOctetStream],
       schema: {
         tags: ['uploads'],
         params: ChunkParams,

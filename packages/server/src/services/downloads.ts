@@ -1,8 +1,11 @@
+import path from 'node:path';
+import { pipeline, type Readable, Transform } from 'node:stream';
+import anyAscii from 'any-ascii';
 import contentDisposition from 'content-disposition';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { ContentStore } from './content-store.ts';
-import { etagMatches, parseRange } from './ranges.ts';
+import { etagMatches, ifRangeHolds, parseRange } from './ranges.ts';
 
 /** Types a browser may render in place without risk to the origin (no HTML, no SVG, no XML). */
 const INLINE_SAFE = new Set([
@@ -23,22 +26,42 @@ const INLINE_SAFE = new Set([
 ]);
 
 /**
- * RFC 6266: `filename*` carries the exact UTF-8 name, and `filename` an ASCII stand-in for old
- * clients, so the header itself never holds a byte outside printable ASCII.
+ * RFC 6266: `filename*` carries the exact UTF-8 name, and `filename` an ASCII stand-in for clients
+ * that ignore it (`curl -OJ`, old browsers), so the header never holds a byte outside printable
+ * ASCII. The stand-in is transliterated ("报告.pdf" → "BaoGao.pdf"), never just stripped, and
+ * keeps the extension even when the stem has nothing left.
  */
+export function asciiFallbackName(name: string): string {
+  const clean = (text: string) =>
+    anyAscii(text)
+      .replace(/[^\x20-\x7e]|["\\%]/g, '')
+      .replace(/\s+/g, ' ')
+      .trim();
+  const ext = path.extname(name);
+  const asciiExt = clean(ext);
+  const stem = clean(ext === name ? name : name.slice(0, name.length - ext.length));
+  return `${stem || 'download'}${asciiExt.length > 1 ? asciiExt : ''}`;
+}
+
 function dispositionFor(name: string, inline: boolean): string {
-  const ascii = name
-    .normalize('NFKD')
-    .replace(/[^\x20-\x7e]/g, '')
-    .replace(/\s+/g, ' ')
-    .trim();
-  return contentDisposition(name, { type: inline ? 'inline' : 'attachment', fallback: ascii || 'download' });
+  return contentDisposition(name, {
+    type: inline ? 'inline' : 'attachment',
+    fallback: asciiFallbackName(name),
+  });
+}
+
+/** Counts what a response sends (share links); see ShareMeter. */
+export interface ByteMeter {
+  reserve(length: number): Promise<void>;
+  release(unsent: number): Promise<void>;
 }
 
 export interface Downloadable {
   name: string;
   mime: string | null;
   content: ContentRow;
+  /** When this file got its bytes (they never change for a file): Last-Modified. */
+  createdAt: number;
 }
 
 /**
@@ -53,14 +76,16 @@ export class DownloadResponder {
     request: FastifyRequest,
     reply: FastifyReply,
     file: Downloadable,
-    options: { inline?: boolean; beforeBody?: () => Promise<void> } = {},
+    options: { inline?: boolean; meter?: ByteMeter } = {},
   ): Promise<FastifyReply> {
     const size = Number(file.content.size);
     const etag = `"${file.content.sha1}"`;
     const type = file.mime ?? 'application/octet-stream';
     const inline = options.inline === true && INLINE_SAFE.has(type);
+    const lastModified = new Date(Math.floor(file.createdAt / 1000) * 1000).toUTCString();
     reply
       .header('ETag', etag)
+      .header('Last-Modified', lastModified)
       .header('Accept-Ranges', 'bytes')
       .header('Cache-Control', 'private, no-cache')
       .header('X-Content-Type-Options', 'nosniff')
@@ -70,7 +95,10 @@ export class DownloadResponder {
 
     if (etagMatches(request.headers['if-none-match'], etag)) return reply.status(304).send();
 
-    const range = parseRange(request.headers.range, size);
+    // If-Range (RFC 9110 §13.1.5): a resume of other bytes than these gets the whole body.
+    const range = ifRangeHolds(request.headers['if-range'] as string | undefined, etag, lastModified)
+      ? parseRange(request.headers.range, size)
+      : null;
     if (range === 'unsatisfiable') {
       return reply
         .status(416)
@@ -91,8 +119,32 @@ export class DownloadResponder {
       reply.raw.end();
       return reply;
     }
-    await options.beforeBody?.();
+    const meter = options.meter;
+    await meter?.reserve(length);
     if (length === 0) return reply.send(Buffer.alloc(0));
-    return reply.send(await this.contents.open(file.content, range ?? undefined));
+    let body: Readable;
+    try {
+      body = await this.contents.open(file.content, range ?? undefined);
+    } catch (error) {
+      await meter?.release(length);
+      throw error;
+    }
+    if (!meter) return reply.send(body);
+    let sent = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        sent += chunk.length;
+        callback(null, chunk);
+      },
+    });
+    reply.raw.once('close', () => {
+      // What reached the socket counts; a cut-off transfer gives back the rest of its reservation.
+      const unsent = reply.raw.writableFinished ? 0 : length - sent;
+      if (unsent > 0) meter.release(unsent).catch((err) => request.log.warn({ err }, 'share accounting'));
+    });
+    // pipeline carries a failed read (say, a replica that fails verification) on to the response,
+    // which then ends without completing.
+    pipeline(body, counter, () => undefined);
+    return reply.send(counter);
   }
 }

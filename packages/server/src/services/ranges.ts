@@ -29,3 +29,15 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
   if (header.trim() === '*') return true;
   return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }
+
+/**
+ * `If-Range` makes a Range conditional: it holds only for the same strong ETag or the exact
+ * Last-Modified date; otherwise the client's partial copy is of other bytes and it gets them all.
+ */
+export function ifRangeHolds(header: string | undefined, etag: string, lastModified: string): boolean {
+  if (header === undefined) return true;
+  const value = header.trim();
+  if (value.startsWith('"') || value.startsWith('W/')) return value === etag;
+  const date = Date.parse(value);
+  return !Number.isNaN(date) && date === Date.parse(lastModified);
+}

@@ -1,11 +1,17 @@
-import type { CreateShareBody, PublicShare, Share } from '@dfs/shared';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { CreateShareBody, PublicShare, Share, ShareGrant } from '@dfs/shared';
+import { LRUCache } from 'lru-cache';
 import { HttpError, notFound } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { ShareRowWithFile } from '../repositories/shares.ts';
 import type { FileService } from './files.ts';
-import { newToken } from './ids.ts';
+import { newToken, sha256Hex } from './ids.ts';
 import type { PasswordHasher } from './passwords.ts';
+import { chargeFor } from './share-accounting.ts';
+
+/** How long a grant URL starts downloads: long enough to click, short enough to leak little. */
+export const GRANT_TTL_MS = 10 * 60_000;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 
@@ -13,6 +19,18 @@ export interface SharedFile {
   name: string;
   mime: string | null;
   content: ContentRow;
+  createdAt: number;
+}
+
+/** Takes one password guess from the caller's budget; throws `rate_limited` when it is spent. */
+export type GuessGate = () => Promise<void>;
+
+/** How the bytes of one response are counted against the link: reserve before, release after. */
+export interface ShareMeter {
+  /** Reserves `length` bytes; throws `share_expired` when they would exceed the link's copies. */
+  reserve(length: number): Promise<void>;
+  /** Gives back what a cut-off transfer reserved and did not send. */
+  release(unsent: number): Promise<void>;
 }
 
 /** Share links. Every use re-checks the link and that its file is still live (Cloudreve #1414). */
@@ -21,8 +39,15 @@ export class ShareService {
     private readonly repos: Repositories,
     private readonly files: FileService,
     private readonly passwords: PasswordHasher,
+    private readonly secret: string,
     private readonly now: () => number,
   ) {}
+
+  /**
+   * Passwords already proven right for a link, so the ranges of one download (each carrying the
+   * header) cost neither an argon2 verification nor a guess. Wrong ones are never cached.
+   */
+  private readonly proven = new LRUCache<string, true>({ max: 10_000, ttl: GRANT_TTL_MS });
 
   toShare(row: ShareRowWithFile, baseUrl: string): Share {
     return {
@@ -50,6 +75,7 @@ export class ShareService {
       expires_at: body.expiresInSeconds ? now + body.expiresInSeconds * 1000 : null,
       max_downloads: body.maxDownloads ?? null,
       downloads: 0,
+      bytes_served: 0,
       revoked_at: null,
       created_at: now,
     };
@@ -65,7 +91,7 @@ export class ShareService {
     if (!(await this.repos.shares.revoke(userId, token, this.now()))) throw notFound('share not found');
   }
 
-  /** The link's state: 404 unknown or revoked (or its file gone), 410 expired or used up. */
+  /** The link's state: 404 unknown or revoked (or its file gone), 410 expired. */
   private async usable(
     token: string,
   ): Promise<{ share: ShareRowWithFile; file: SharedFile & { size: number } }> {
@@ -77,14 +103,26 @@ export class ShareService {
     if (share.expires_at !== null && Number(share.expires_at) <= this.now()) {
       throw new HttpError('share_expired', 'this link has expired');
     }
-    if (share.max_downloads !== null && Number(share.downloads) >= share.max_downloads) {
-      throw new HttpError('share_expired', 'this link has been used up');
-    }
-    return { share, file: { name: file.name, mime: file.mime, content, size: Number(content.size) } };
+    return {
+      share,
+      file: {
+        name: file.name,
+        mime: file.mime,
+        content,
+        size: Number(content.size),
+        createdAt: Number(file.created_at),
+      },
+    };
+  }
+
+  /** Every whole copy the link allows has been given out. */
+  private usedUp(share: ShareRowWithFile): boolean {
+    return share.max_downloads !== null && Number(share.downloads) >= share.max_downloads;
   }
 
   async info(token: string): Promise<PublicShare> {
     const { share, file } = await this.usable(token);
+    if (this.usedUp(share)) throw new HttpError('share_expired', 'this link has been used up');
     return {
       name: file.name,
       size: file.size,
@@ -93,24 +131,79 @@ export class ShareService {
     };
   }
 
-  /** Checks link and password; `claim` counts the download atomically when the body is sent. */
-  async open(
+  private async checkPassword(share: ShareRowWithFile, password: string | undefined, guess: GuessGate) {
+    if (share.password_hash === null) return;
+    if (!password) throw new HttpError('share_password_required', 'this link needs a password');
+    const key = sha256Hex(`${share.token}\0${share.password_hash}\0${password}`);
+    if (this.proven.has(key)) return;
+    await guess();
+    if (!(await this.passwords.verify(share.password_hash, password))) {
+      throw new HttpError('share_password_invalid', 'wrong password for this link');
+    }
+    this.proven.set(key, true);
+  }
+
+  private grantMac(token: string, expiresAt: number): Buffer {
+    return createHmac('sha256', this.secret).update(`share-grant\0${token}\0${expiresAt}`).digest();
+  }
+
+  /**
+   * A short-lived URL that downloads the link's file without the password header, so a browser
+   * can navigate to it and stream to disk. Stateless (an HMAC over link and expiry under the
+   * server secret), so any app instance honours it; the link itself is re-checked on every use.
+   */
+  async grant(
     token: string,
     password: string | undefined,
-  ): Promise<{ file: SharedFile; claim: () => Promise<void> }> {
-    const { share, file } = await this.usable(token);
-    if (share.password_hash !== null) {
-      if (!password) throw new HttpError('share_password_required', 'this link needs a password');
-      if (!(await this.passwords.verify(share.password_hash, password))) {
-        throw new HttpError('share_password_invalid', 'wrong password for this link');
-      }
+    guess: GuessGate,
+    base: string,
+  ): Promise<ShareGrant> {
+    const { share } = await this.usable(token);
+    if (this.usedUp(share)) throw new HttpError('share_expired', 'this link has been used up');
+    await this.checkPassword(share, password, guess);
+    const expiresAt = this.now() + GRANT_TTL_MS;
+    const grant = `${expiresAt.toString(36)}.${this.grantMac(token, expiresAt).toString('base64url')}`;
+    return {
+      url: `${base}/api/public/shares/${encodeURIComponent(token)}/content?grant=${grant}`,
+      expiresAt: new Date(expiresAt).toISOString(),
+    };
+  }
+
+  private checkGrant(token: string, grant: string): void {
+    const [expiryText = '', macText = ''] = grant.split('.');
+    const expiresAt = Number.parseInt(expiryText, 36);
+    const mac = Buffer.from(macText, 'base64url');
+    const expected = Number.isSafeInteger(expiresAt) ? this.grantMac(token, expiresAt) : null;
+    if (!expected || mac.length !== expected.length || !timingSafeEqual(mac, expected)) {
+      throw new HttpError('forbidden', 'this download URL is not valid for this link');
     }
+    if (expiresAt <= this.now()) {
+      throw new HttpError('gone', 'this download URL has expired; open the link again');
+    }
+  }
+
+  /**
+   * Checks the link and either a grant from `grant()` or the password, and returns the file with
+   * the meter that counts what is sent (see share-accounting.ts).
+   */
+  async open(
+    token: string,
+    credentials: { password?: string; grant?: string },
+    guess: GuessGate,
+  ): Promise<{ file: SharedFile; meter: ShareMeter }> {
+    const { share, file } = await this.usable(token);
+    if (credentials.grant !== undefined) this.checkGrant(token, credentials.grant);
+    else await this.checkPassword(share, credentials.password, guess);
     return {
       file,
-      claim: async () => {
-        if (!(await this.repos.shares.claimDownload(token, this.now()))) {
-          throw new HttpError('share_expired', 'this link has been used up');
-        }
+      meter: {
+        reserve: async (length) => {
+          const ok = await this.repos.shares.reserveBytes(token, this.now(), (row) =>
+            chargeFor(row, length, file.size),
+          );
+          if (!ok) throw new HttpError('share_expired', 'this link has been used up');
+        },
+        release: (unsent) => this.repos.shares.releaseBytes(token, unsent),
       },
     };
   }

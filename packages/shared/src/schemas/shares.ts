@@ -37,3 +37,7 @@ export const PublicShare = Type.Object({
 export type PublicShare = Static<typeof PublicShare>;
 
 export const ShareTokenParams = Type.Object({ token: Type.String({ minLength: 1, maxLength: 128 }) });
+
+/** A short-lived download URL for a link: plain navigation (or any HTTP client) fetches it. */
+export const ShareGrant = Type.Object({ url: Type.String(), expiresAt: IsoDate });
+export type ShareGrant = Static<typeof ShareGrant>;

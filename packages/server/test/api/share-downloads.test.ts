@@ -1,0 +1,241 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
+import { random } from '../support/bytes.ts';
+import { CHUNK, uploader } from '../support/uploads.ts';
+
+/** Share links with real download clients: download managers, resumes, grants, guess limits. */
+describe('share downloads', () => {
+  let t: TestApp;
+  let clock = Date.now();
+  let alice: Awaited<ReturnType<TestApp['user']>>;
+  const data = random(4 * CHUNK + 123);
+  let file: { id: string; sha1: string };
+
+  const share = async (body: object = {}) =>
+    (
+      await t.app.inject({
+        method: 'POST',
+        url: `/api/files/${file.id}/shares`,
+        headers: alice.headers,
+        payload: body,
+      })
+    ).json().share as { token: string };
+  const content = (token: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') =>
+    t.app.inject({ method, url: `/api/public/shares/${token}/content`, headers });
+  const downloadsOf = async (token: string) =>
+    (await t.app.inject({ url: '/api/shares', headers: alice.headers }))
+      .json()
+      .items.find((s: { token: string }) => s.token === token).downloads as number;
+  /** Splits the file into `n` ranges the way `aria2c -x n` does. */
+  const ranges = (n: number) => {
+    const step = Math.ceil(data.length / n);
+    return Array.from({ length: n }, (_, i) => ({
+      start: i * step,
+      end: Math.min(data.length, (i + 1) * step) - 1,
+    }));
+  };
+
+  beforeAll(async () => {
+    t = await startTestApp(
+      { DFS_CHUNK_SIZE: String(CHUNK), DFS_SHARE_PASSWORD_RATE_LIMIT: '3' },
+      { now: () => clock },
+    );
+    alice = await t.user('alice');
+    file = await uploader(t, alice.headers).upload(data, '报告 2026 ✓.pdf');
+  });
+  afterAll(() => t.close());
+
+  it('counts a download manager’s parallel ranges as one download', async () => {
+    const s = await share({ maxDownloads: 1 });
+    const parts = await Promise.all(
+      ranges(8).map((r) => content(s.token, { range: `bytes=${r.start}-${r.end}` })),
+    );
+    expect(parts.map((p) => p.statusCode)).toEqual(Array(8).fill(206));
+    expect(Buffer.concat(parts.map((p) => p.rawPayload)).equals(data)).toBe(true);
+    expect(await downloadsOf(s.token)).toBe(1);
+    // The one copy is given out: a second whole copy is refused, and so is the link page.
+    const again = await content(s.token);
+    expect(again.statusCode).toBe(410);
+    expect(errorCode(again)).toBe('share_expired');
+    expect((await t.app.inject({ url: `/api/public/shares/${s.token}` })).statusCode).toBe(410);
+  });
+
+  it('never lets ranges fetch more copies than the limit allows', async () => {
+    const s = await share({ maxDownloads: 2 });
+    const half = Math.floor(data.length / 2);
+    const codes: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const r = i % 2 === 0 ? `bytes=0-${half - 1}` : `bytes=${half}-`;
+      codes.push((await content(s.token, { range: r })).statusCode);
+    }
+    // Two halves make a copy: four requests are the two allowed copies, then the link is spent
+    // (the slack for retransmissions is below half a copy).
+    expect(codes).toEqual([206, 206, 206, 206, 410, 410, 410, 410]);
+    expect(await downloadsOf(s.token)).toBe(2);
+  });
+
+  it('counts every whole download when there is no limit', async () => {
+    const s = await share();
+    for (let i = 0; i < 3; i++) expect((await content(s.token)).statusCode).toBe(200);
+    expect(await downloadsOf(s.token)).toBe(3);
+    expect((await content(s.token, {}, 'HEAD')).statusCode).toBe(200);
+    expect(await downloadsOf(s.token)).toBe(3);
+  });
+
+  it('never rate-limits plain downloads of a link without a password', async () => {
+    const s = await share();
+    const parts = await Promise.all(
+      ranges(16).map((r) => content(s.token, { range: `bytes=${r.start}-${r.end}` })),
+    );
+    expect(new Set(parts.map((p) => p.statusCode))).toEqual(new Set([206]));
+  });
+
+  it('limits password guesses with one budget for GET, HEAD and grants, not proven passwords', async () => {
+    const s = await share({ password: 'open sesame' });
+    // A proven password is not a guess: a download manager's ranges with the header all pass.
+    for (let i = 0; i < 6; i++) {
+      expect(
+        (await content(s.token, { 'x-share-password': 'open sesame', range: 'bytes=0-9' })).statusCode,
+      ).toBe(206);
+    }
+    const wrong = { 'x-share-password': 'guess' };
+    const codes = [
+      (await content(s.token, wrong, 'HEAD')).statusCode,
+      (await content(s.token, wrong)).statusCode,
+      (
+        await t.app.inject({
+          method: 'POST',
+          url: `/api/public/shares/${s.token}/grants`,
+          headers: { 'x-share-password': 'other guess' },
+        })
+      ).statusCode,
+      (await content(s.token, wrong, 'HEAD')).statusCode,
+      (await content(s.token, { 'x-share-password': 'yet another' })).statusCode,
+    ];
+    // The right password counted once (its first verification): two guesses are left, then 429.
+    expect(codes).toEqual([403, 403, 429, 429, 429]);
+    const limited = await content(s.token, wrong);
+    expect(errorCode(limited)).toBe('rate_limited');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('grants a short-lived URL that downloads without the password header', async () => {
+    const s = await share({ password: 'pw for grants' });
+    const grants = (headers: Record<string, string>, token = s.token) =>
+      t.app.inject({ method: 'POST', url: `/api/public/shares/${token}/grants`, headers });
+    expect(errorCode(await grants({}))).toBe('share_password_required');
+
+    const res = await grants({ 'x-share-password': 'pw for grants' });
+    expect(res.statusCode).toBe(201);
+    const { url, expiresAt } = res.json() as { url: string; expiresAt: string };
+    expect(Date.parse(expiresAt) - clock).toBe(10 * 60_000);
+    const path = new URL(url, 'http://x').pathname + new URL(url, 'http://x').search;
+    expect(path).not.toContain('pw');
+
+    const whole = await t.app.inject({ url: path });
+    expect(whole.statusCode).toBe(200);
+    expect(whole.rawPayload.equals(data)).toBe(true);
+    expect(whole.headers['content-disposition']).toMatch(/^attachment;/);
+    const ranged = await t.app.inject({ url: path, headers: { range: 'bytes=5-9' } });
+    expect(ranged.statusCode).toBe(206);
+    expect(ranged.rawPayload.equals(data.subarray(5, 10))).toBe(true);
+
+    // Tampered, or for another link: refused. Expired: gone.
+    const tampered = path.replace(/grant=([^.]+)\.(.)/, (_m, e, c) => `grant=${e}.${c === 'A' ? 'B' : 'A'}`);
+    expect((await t.app.inject({ url: tampered })).statusCode).toBe(403);
+    const other = await share();
+    const foreign = path.replace(s.token, other.token);
+    expect((await t.app.inject({ url: foreign })).statusCode).toBe(403);
+    clock += 10 * 60_000 + 1;
+    const expired = await t.app.inject({ url: path });
+    expect(expired.statusCode).toBe(410);
+    expect(errorCode(expired)).toBe('gone');
+  });
+
+  it('grants nothing for a revoked link, even with a live grant URL', async () => {
+    const s = await share();
+    const { url } = (
+      await t.app.inject({ method: 'POST', url: `/api/public/shares/${s.token}/grants` })
+    ).json() as { url: string };
+    await t.app.inject({ method: 'DELETE', url: `/api/shares/${s.token}`, headers: alice.headers });
+    expect((await t.app.inject({ url: new URL(url).pathname + new URL(url).search })).statusCode).toBe(404);
+  });
+
+  it('answers If-Range with a stale validator with the whole body, and sends Last-Modified', async () => {
+    const s = await share();
+    const head = await content(s.token, {}, 'HEAD');
+    const lastModified = String(head.headers['last-modified']);
+    expect(Date.parse(lastModified)).toBeGreaterThan(0);
+    const etag = String(head.headers.etag);
+    const same = await content(s.token, { range: 'bytes=0-9', 'if-range': etag });
+    expect(same.statusCode).toBe(206);
+    const stale = await content(s.token, { range: 'bytes=0-9', 'if-range': `"${'0'.repeat(40)}"` });
+    expect(stale.statusCode).toBe(200);
+    expect(stale.rawPayload.length).toBe(data.length);
+    expect((await content(s.token, { range: 'bytes=0-9', 'if-range': lastModified })).statusCode).toBe(206);
+    const oldDate = new Date(Date.parse(lastModified) - 3600_000).toUTCString();
+    expect((await content(s.token, { range: 'bytes=0-9', 'if-range': oldDate })).statusCode).toBe(200);
+  });
+
+  it('gives curl -OJ a readable ASCII file name', async () => {
+    const s = await share();
+    const res = await content(s.token, {}, 'HEAD');
+    const header = String(res.headers['content-disposition']);
+    expect(header).toContain('filename="BaoGao 2026 v.pdf"');
+    expect(header).toContain("filename*=UTF-8''");
+  });
+});
+
+describe('a resumed share download', () => {
+  it('counts once when a cut-off transfer is resumed with Range', async () => {
+    const t = await startTestApp({ DFS_CHUNK_SIZE: String(8 * 1024 * 1024) });
+    try {
+      const u = await t.user('dora');
+      const data = random(64 * 1024 * 1024);
+      const f = await uploader(t, u.headers).upload(data, 'big.bin');
+      const s = (
+        await t.app.inject({
+          method: 'POST',
+          url: `/api/files/${f.id}/shares`,
+          headers: u.headers,
+          payload: { maxDownloads: 1 },
+        })
+      ).json().share;
+      await t.app.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = t.app.server.address() as AddressInfo;
+      const url = `http://127.0.0.1:${port}/api/public/shares/${s.token}/content`;
+
+      // Read a little, then drop the connection, as a browser does when the network goes.
+      const first = await new Promise<Buffer>((resolve, reject) => {
+        const parts: Buffer[] = [];
+        let got = 0;
+        const req = http.get(url, (res) => {
+          res.on('data', (part: Buffer) => {
+            parts.push(part);
+            got += part.length;
+            if (got >= 1024 * 1024) {
+              req.destroy();
+              resolve(Buffer.concat(parts));
+            }
+          });
+        });
+        req.on('error', () => undefined);
+        setTimeout(() => reject(new Error('no bytes')), 20_000).unref();
+      });
+      // The server notices the cut and gives back what it did not send.
+      await new Promise((r) => setTimeout(r, 300));
+      const rest = await fetch(url, { headers: { range: `bytes=${first.length}-` } });
+      expect(rest.status).toBe(206);
+      const tail = Buffer.from(await rest.arrayBuffer());
+      expect(Buffer.concat([first, tail]).equals(data)).toBe(true);
+      const mine = (await t.app.inject({ url: '/api/shares', headers: u.headers })).json();
+      expect(mine.items[0].downloads).toBe(1);
+      // The copy is delivered: a second whole one is refused.
+      expect((await fetch(url)).status).toBe(410);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
+});
