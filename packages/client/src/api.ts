@@ -13,6 +13,7 @@ import type {
   PatchFileBody,
   PublicShare,
   Share,
+  ShareGrant,
   ShareList,
   SigninResponse,
   UploadSession,
@@ -51,8 +52,6 @@ export interface DownloadOptions extends RequestOptions {
   /** A `Range` header value, e.g. `bytes=0-1023`. */
   range?: string;
   ifNoneMatch?: string;
-  /** Share password (public share downloads), sent as `X-Share-Password`. */
-  password?: string;
 }
 
 type Query = Record<string, string | number | boolean | null | undefined>;
@@ -287,13 +286,18 @@ export class DfsApi {
   publicShareContentUrl(token: string): string {
     return this.url(`/api/public/shares/${enc(token)}/content`);
   }
-  /** Downloads through a share link; a password travels in `X-Share-Password`, never in the URL. */
-  downloadPublicShare(token: string, options: DownloadOptions = {}): Promise<Response> {
-    return this.request(`/api/public/shares/${enc(token)}/content`, {
-      signal: options.signal,
-      headers: downloadHeaders(options),
-      okStatuses: [304],
+  /**
+   * A short-lived URL that downloads a share with a plain navigation (so a browser streams it to
+   * disk itself, Range included). The password travels in `X-Share-Password`, never in a URL;
+   * the grant in the returned URL stands in for it. An absolute-path URL is made absolute here.
+   */
+  async createShareGrant(token: string, password?: string, opts?: RequestOptions): Promise<ShareGrant> {
+    const grant = await this.#json<ShareGrant>(`/api/public/shares/${enc(token)}/grants`, {
+      ...opts,
+      method: 'POST',
+      headers: password !== undefined ? { 'x-share-password': password } : {},
     });
+    return grant.url.startsWith('/') ? { ...grant, url: this.url(grant.url) } : grant;
   }
 
   // ---- admin / ops ----
@@ -382,7 +386,6 @@ function downloadHeaders(options: DownloadOptions): Record<string, string> {
   const h: Record<string, string> = {};
   if (options.range) h.range = options.range;
   if (options.ifNoneMatch) h['if-none-match'] = options.ifNoneMatch;
-  if (options.password !== undefined) h['x-share-password'] = options.password;
   return h;
 }
 
