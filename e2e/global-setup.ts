@@ -57,6 +57,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       DFS_CHUNK_SIZE: String(1024 * 1024),
       DFS_HEARTBEAT_SECONDS: '2',
       DFS_SIGNIN_RATE_LIMIT: '200',
+      // Every test signs up its own users from the same address.
+      DFS_SIGNUP_RATE_LIMIT: '200',
       DFS_LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
