@@ -1,23 +1,24 @@
-import type {
-  CompleteUploadResponse,
-  ContentInfo,
-  CreateFolderBody,
-  CreateShareBody,
-  CreateUploadBody,
-  CreateUploadResponse,
-  FileList,
-  FileResponse,
-  ListFilesQuery,
-  NodeList,
-  NodeResponse,
-  PatchFileBody,
-  PublicShare,
-  Share,
-  ShareGrant,
-  ShareList,
-  SigninResponse,
-  UploadSession,
-  UserResponse,
+import {
+  type CompleteUploadResponse,
+  type ContentInfo,
+  type CreateFolderBody,
+  type CreateShareBody,
+  type CreateUploadBody,
+  type CreateUploadResponse,
+  type FileList,
+  type FileResponse,
+  type ListFilesQuery,
+  MAX_PAGE_SIZE,
+  type NodeList,
+  type NodeResponse,
+  type PatchFileBody,
+  type PublicShare,
+  type Share,
+  type ShareGrant,
+  type ShareList,
+  type SigninResponse,
+  type UploadSession,
+  type UserResponse,
 } from '@dfs/shared';
 import { ApiError, isAbortError, NetworkError } from './errors.ts';
 
@@ -166,8 +167,17 @@ export class DfsApi {
   }
 
   // ---- files and folders ----
+  /** One page: the server answers at most MAX_PAGE_SIZE entries (200 without a `limit`). */
   listFiles(query: ListFilesQuery = {}, opts?: RequestOptions): Promise<FileList> {
     return this.#json('/api/files', { ...opts, query: { ...query } });
+  }
+  /** Pages of a folder listing (or search) in order, from `query.offset`, until the last. */
+  filePages(query: ListFilesQuery = {}, opts?: RequestOptions): AsyncGenerator<FileList> {
+    return pages((page) => this.listFiles({ ...query, ...page }, opts), query);
+  }
+  /** A whole folder listing (or search), however many pages it takes. */
+  listAllFiles(query: ListFilesQuery = {}, opts?: RequestOptions): Promise<FileList> {
+    return collect(this.filePages(query, opts));
   }
   getFile(id: string, opts?: RequestOptions): Promise<FileResponse> {
     return this.#json(`/api/files/${enc(id)}`, opts);
@@ -197,8 +207,13 @@ export class DfsApi {
   }
 
   // ---- trash ----
-  listTrash(opts?: RequestOptions): Promise<FileList> {
-    return this.#json('/api/trash', opts);
+  /** One page of the trash (200 entries without a `limit`, at most MAX_PAGE_SIZE). */
+  listTrash(query: ListFilesQuery = {}, opts?: RequestOptions): Promise<FileList> {
+    return this.#json('/api/trash', { ...opts, query: { ...query } });
+  }
+  /** The whole trash, however many pages it takes. */
+  listAllTrash(query: ListFilesQuery = {}, opts?: RequestOptions): Promise<FileList> {
+    return collect(pages((page) => this.listTrash({ ...query, ...page }, opts), query));
   }
   /** Restores a trashed entry; the server answers `{file}` (or 204 → undefined). */
   restoreFromTrash(id: string, opts?: RequestOptions): Promise<FileResponse | undefined> {
@@ -396,4 +411,31 @@ function parseXhrHeaders(raw: string): Headers {
     if (i > 0) h.append(line.slice(0, i).trim(), line.slice(i + 1).trim());
   }
   return h;
+}
+
+/**
+ * Walks a paged listing with `limit`/`offset` (`query.limit` is the page size, MAX_PAGE_SIZE by
+ * default) until a page comes back short or `total` is reached.
+ */
+async function* pages(
+  fetchPage: (page: { limit: number; offset: number }) => Promise<FileList>,
+  query: ListFilesQuery,
+): AsyncGenerator<FileList> {
+  const limit = Math.min(query.limit ?? MAX_PAGE_SIZE, MAX_PAGE_SIZE);
+  for (let offset = query.offset ?? 0; ; ) {
+    const page = await fetchPage({ limit, offset });
+    yield page;
+    offset += page.items.length;
+    if (page.items.length < limit || offset >= page.total) return;
+  }
+}
+
+async function collect(source: AsyncIterable<FileList>): Promise<FileList> {
+  const items: FileList['items'] = [];
+  let total = 0;
+  for await (const page of source) {
+    items.push(...page.items);
+    total = page.total;
+  }
+  return { items, total };
 }

@@ -121,7 +121,8 @@ async function ls(args: string[], json: boolean): Promise<number> {
   if (args.length > 1) throw new UsageError('ls takes at most one folder id');
   const api = await authedApi();
   const folderId = args[0];
-  const list = await api.listFiles({
+  // The server answers a page at a time; `ls` shows the whole folder.
+  const list = await api.listAllFiles({
     ...(folderId ? { parentId: folderId } : {}),
     sort: 'name',
     order: 'asc',

@@ -1,12 +1,18 @@
 import { isAbortError } from '@dfs/client';
-import type { FileEntry, ListFilesQuery, SortField, SortOrder } from '@dfs/shared';
+import {
+  type FileEntry,
+  type ListFilesQuery,
+  MAX_PAGE_SIZE,
+  type SortField,
+  type SortOrder,
+} from '@dfs/shared';
 import { computed, type Ref, ref, shallowRef, watch } from 'vue';
 import { api } from '../api/index.ts';
 import { rememberFolder } from './folder-path.ts';
 
-/** The first page is small so the table shows at once; the rest follows in large pages. */
+/** The first page is small so the table shows at once; the rest follows in the largest pages. */
 const FIRST_PAGE = 300;
-const PAGE = 2500;
+const PAGE = MAX_PAGE_SIZE;
 
 /**
  * One folder's listing (or a whole-tree search), sorted by the server and fetched with

@@ -192,7 +192,7 @@ export const useUploadStore = defineStore('uploads', () => {
         // Dropping a folder twice merges into the existing one instead of failing.
         let listing = listings.get(parent);
         if (!listing) {
-          listing = (await api.listFiles(parent ? { parentId: parent } : {})).items;
+          listing = (await api.listAllFiles(parent ? { parentId: parent } : {})).items;
           listings.set(parent, listing);
         }
         const existing = listing.find((f) => f.name === name && f.kind === 'folder');
