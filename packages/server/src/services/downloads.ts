@@ -6,6 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { ContentStore } from './content-store.ts';
 import { etagMatches, ifRangeHolds, parseRange } from './ranges.ts';
+import type { ShareMeter } from './shares.ts';
 
 /** Types a browser may render in place without risk to the origin (no HTML, no SVG, no XML). */
 const INLINE_SAFE = new Set([
@@ -50,12 +51,6 @@ function dispositionFor(name: string, inline: boolean): string {
   });
 }
 
-/** Counts what a response sends (share links); see ShareMeter. */
-export interface ByteMeter {
-  reserve(length: number): Promise<void>;
-  release(unsent: number): Promise<void>;
-}
-
 export interface Downloadable {
   name: string;
   mime: string | null;
@@ -76,7 +71,7 @@ export class DownloadResponder {
     request: FastifyRequest,
     reply: FastifyReply,
     file: Downloadable,
-    options: { inline?: boolean; meter?: ByteMeter } = {},
+    options: { inline?: boolean; meter?: ShareMeter } = {},
   ): Promise<FastifyReply> {
     const size = Number(file.content.size);
     const etag = `"${file.content.sha1}"`;

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
-import { random } from '../support/bytes.ts';
+import { random, sha1 } from '../support/bytes.ts';
 import { CHUNK, uploader } from '../support/uploads.ts';
 
 /** Regression tests for the attack review: each case was reproduced against the old server. */
@@ -159,11 +159,10 @@ describe('request bodies and names', () => {
   it('stores a chunk only when it is sent as application/octet-stream', async () => {
     const up = uploader(t, alice.headers);
     const data = Buffer.from('plain text that a text parser would alter\r\n');
-    const { createHash } = await import('node:crypto');
     const created = await up.create({
       name: 'c.txt',
       size: data.length,
-      sha1: createHash('sha1').update(data).digest('hex'),
+      sha1: sha1(data),
     });
     const { uploadId } = created.json();
     for (const type of ['text/plain', 'application/json']) {
@@ -258,11 +257,10 @@ describe('request bodies and names', () => {
   it('answers 409 to an abort while complete runs, and leaves the upload alone', async () => {
     const up = uploader(t, alice.headers);
     const data = random(CHUNK * 2);
-    const { createHash } = await import('node:crypto');
     const created = await up.create({
       name: 'busy.bin',
       size: data.length,
-      sha1: createHash('sha1').update(data).digest('hex'),
+      sha1: sha1(data),
     });
     const { uploadId } = created.json();
     await up.put(uploadId, 0, data.subarray(0, CHUNK));
