@@ -5,10 +5,14 @@ import { FileEntry } from './files.ts';
 export const Proof = Type.Object({ challengeId: Id, sha1: Sha1 });
 export type Proof = Static<typeof Proof>;
 
+/**
+ * Without `sha1` the upload is speculative: chunks may go up while the client is still hashing,
+ * and `complete` carries the hash.
+ */
 export const CreateUploadBody = Type.Object({
   name: Name,
   size: Type.Integer({ minimum: 0 }),
-  sha1: Sha1,
+  sha1: Type.Optional(Sha1),
   parentId: Type.Optional(Type.Union([Id, Type.Null()])),
   proof: Type.Optional(Proof),
 });
@@ -26,7 +30,8 @@ export const UploadSession = Type.Object({
   uploadId: Id,
   name: Type.String(),
   size: Type.Integer(),
-  sha1: Sha1,
+  /** null for a speculative upload until `complete` names the hash. */
+  sha1: Type.Union([Sha1, Type.Null()]),
   chunkSize: Type.Integer(),
   chunkCount: Type.Integer(),
   receivedChunks: Type.Array(Type.Integer()),
@@ -43,6 +48,10 @@ export const CreateUploadResponse = Type.Union([
   ]),
 ]);
 export type CreateUploadResponse = Static<typeof CreateUploadResponse>;
+
+/** Required for a speculative upload; when the upload was created with a sha1, it must match. */
+export const CompleteUploadBody = Type.Object({ sha1: Type.Optional(Sha1) });
+export type CompleteUploadBody = Static<typeof CompleteUploadBody>;
 
 export const CompleteUploadResponse = Type.Object({ status: Type.Literal('complete'), file: FileEntry });
 export type CompleteUploadResponse = Static<typeof CompleteUploadResponse>;
