@@ -35,8 +35,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     DFS_NODES: options.nodes,
     DFS_REPLICAS: String(options.replicas ?? 1),
     DFS_LOG_LEVEL: 'warn',
-    // The bench signs in many users from one address; background scrubbing would steal disk time.
+    // The bench signs up and in many users from one address; background scrubbing would steal disk time.
     DFS_SIGNIN_RATE_LIMIT: '100000',
+    DFS_SIGNUP_RATE_LIMIT: '100000',
     DFS_UPLOAD_LOOKUP_RATE_LIMIT: '100000',
     DFS_SCRUB_BYTES_PER_SECOND: '0',
     ...options.env,
