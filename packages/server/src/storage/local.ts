@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Dirent } from 'node:fs';
+import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readdir, rename, stat, statfs, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   assertObjectKey,
+  assertPartId,
   type ByteRange,
   isObjectKey,
+  isPartId,
   type NodeCapabilities,
   NodeUnavailableError,
   type ObjectEntry,
@@ -17,6 +20,7 @@ import {
 } from './types.ts';
 
 const TMP_DIR = '.tmp';
+const PARTS_DIR = '.parts';
 
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
@@ -36,6 +40,7 @@ export class LocalNode implements StorageNode {
 
   async connect(): Promise<void> {
     await mkdir(path.join(this.root, TMP_DIR), { recursive: true });
+    await mkdir(path.join(this.root, PARTS_DIR), { recursive: true });
   }
 
   async close(): Promise<void> {}
@@ -196,6 +201,97 @@ export class LocalNode implements StorageNode {
           if (errno(err) !== 'ENOENT') throw err;
         }
       }
+    }
+  }
+
+  // ---- part files ----------------------------------------------------------------------------
+
+  private partPath(partId: string): string {
+    assertPartId(partId);
+    return path.join(this.root, PARTS_DIR, partId);
+  }
+
+  async writePart(partId: string, offset: number, data: Buffer): Promise<void> {
+    const p = this.partPath(partId);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new Error(`invalid offset ${offset}`);
+    let fh: FileHandle;
+    let created = false;
+    try {
+      fh = await open(p, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o600);
+      created = true;
+    } catch (err) {
+      if (errno(err) === 'EEXIST') fh = await open(p, constants.O_RDWR);
+      else if (errno(err) === 'ENOENT') {
+        await mkdir(path.dirname(p), { recursive: true });
+        return this.writePart(partId, offset, data);
+      } else throw err;
+    }
+    try {
+      let at = 0;
+      while (at < data.length) {
+        const { bytesWritten } = await fh.write(data, at, data.length - at, offset + at);
+        at += bytesWritten;
+      }
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    // A new file's name must reach the disk too, or a crash could lose acknowledged chunks.
+    if (created) await fsyncDir(path.dirname(p));
+  }
+
+  async readPart(partId: string, range: ByteRange): Promise<Readable> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.partPath(partId), 'r');
+    } catch (err) {
+      if (errno(err) === 'ENOENT') throw new ObjectNotFoundError(`no part ${partId}`);
+      throw err;
+    }
+    return fh.createReadStream({ start: range.start, end: range.end });
+  }
+
+  async commitPart(partId: string, key: string, size: number): Promise<void> {
+    const partPath = this.partPath(partId);
+    const finalPath = this.pathOf(key);
+    const part = await stat(partPath).catch((err) => {
+      if (errno(err) === 'ENOENT') return null;
+      throw err;
+    });
+    const existing = await this.stat(key);
+    if (!part) {
+      // Already published by an earlier attempt (or the object was there before).
+      if (existing?.size === size) return;
+      throw new ObjectNotFoundError(`no part ${partId} and no object ${key}`);
+    }
+    if (part.size !== size) throw new Error(`size mismatch: part has ${part.size} bytes, expected ${size}`);
+    if (existing) {
+      // The same verified bytes are already stored: keep them, never replace a stored object.
+      await unlink(partPath).catch(() => {});
+      return;
+    }
+    const dir = path.dirname(finalPath);
+    await mkdir(dir, { recursive: true });
+    await rename(partPath, finalPath);
+    await fsyncDir(dir);
+  }
+
+  async deletePart(partId: string): Promise<void> {
+    await unlink(this.partPath(partId)).catch((err) => {
+      if (errno(err) !== 'ENOENT') throw err;
+    });
+  }
+
+  async *listParts(): AsyncIterable<{ partId: string; mtimeMs: number }> {
+    const dir = path.join(this.root, PARTS_DIR);
+    const names = await readdir(dir).catch((err) => {
+      if (errno(err) === 'ENOENT') return [] as string[];
+      throw err;
+    });
+    for (const name of names) {
+      if (!isPartId(name)) continue;
+      const st = await stat(path.join(dir, name)).catch(() => null);
+      if (st) yield { partId: name, mtimeMs: st.mtimeMs };
     }
   }
 }

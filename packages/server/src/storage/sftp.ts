@@ -6,8 +6,10 @@ import SftpClient from 'ssh2-sftp-client';
 import { withTimeout } from '../util/timeout.ts';
 import {
   assertObjectKey,
+  assertPartId,
   type ByteRange,
   isObjectKey,
+  isPartId,
   type NodeCapabilities,
   NodeUnavailableError,
   type ObjectEntry,
@@ -47,6 +49,7 @@ const SFTP_CONNECTION_LOST = 7;
 const MAX_IO_LEN = 255 * 1024;
 
 const TMP_DIR = '.tmp';
+const PARTS_DIR = '.parts';
 
 // ssh2 is not a direct dependency, so its types are reached through ssh2-sftp-client's.
 type SFTPWrapper = Awaited<ReturnType<SftpClient['connect']>>;
@@ -211,6 +214,7 @@ export class SftpNode implements StorageNode {
     sftp.on('close', onGone);
     try {
       await this.mkdirp(c, `${this.root}/${TMP_DIR}`);
+      await this.mkdirp(c, `${this.root}/${PARTS_DIR}`);
     } catch (err) {
       this.drop(c, err as Error);
       throw err;
@@ -526,12 +530,17 @@ export class SftpNode implements StorageNode {
     if (range && !(Number.isSafeInteger(range.start) && range.start >= 0 && range.end >= range.start)) {
       throw new RangeError(`invalid range ${range.start}-${range.end}`);
     }
+    return this.readFile(p, key, range);
+  }
+
+  /** A read-ahead stream over `p`; `ObjectNotFoundError` when there is no such file. */
+  private async readFile(p: string, label: string, range?: ByteRange): Promise<Readable> {
     const conn = await this.ensure();
     let handle: Buffer;
     try {
-      handle = await this.req<Buffer>(conn, `open ${key}`, (cb) => conn.sftp.open(p, 'r', cb));
+      handle = await this.req<Buffer>(conn, `open ${label}`, (cb) => conn.sftp.open(p, 'r', cb));
     } catch (err) {
-      if ((err as SftpError).code === SFTP_NO_SUCH_FILE) throw new ObjectNotFoundError(`no object ${key}`);
+      if ((err as SftpError).code === SFTP_NO_SUCH_FILE) throw new ObjectNotFoundError(`no object ${label}`);
       throw err;
     }
     let end = range ? range.end + 1 : -1;
@@ -549,7 +558,7 @@ export class SftpNode implements StorageNode {
         readAt: (pos, len) =>
           this.req<Buffer>(
             conn,
-            `read ${key}`,
+            `read ${label}`,
             (cb) =>
               conn.sftp.read(handle, Buffer.allocUnsafe(len), 0, len, pos, (err, n, data) =>
                 cb(err, n > 0 ? data.subarray(0, n) : Buffer.alloc(0)),
@@ -659,6 +668,141 @@ export class SftpNode implements StorageNode {
       if (!isObjectKey(key)) continue;
       if (e.attrs.isDirectory()) yield* this.walk(key);
       else if (e.attrs.isFile()) yield { key, size: e.attrs.size, mtimeMs: e.attrs.mtime * 1000 };
+    }
+  }
+
+  // ---- part files ------------------------------------------------------------------------------
+
+  private partPath(partId: string): string {
+    assertPartId(partId);
+    return `${this.root}/${PARTS_DIR}/${partId}`;
+  }
+
+  async writePart(partId: string, offset: number, data: Buffer): Promise<void> {
+    const p = this.partPath(partId);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new Error(`invalid offset ${offset}`);
+    const conn = await this.ensure();
+    const handle = await this.openPart(conn, p);
+    try {
+      await this.writeBuffer(conn, handle, data, offset);
+      if (conn.caps.fsync) {
+        await this.req(conn, 'fsync part', (cb) => conn.sftp.ext_openssh_fsync(handle, cb));
+      }
+    } finally {
+      this.closeHandle(conn, handle);
+    }
+  }
+
+  /** Opens a part file for positioned writes, creating it without truncating a concurrent writer's. */
+  private async openPart(conn: Conn, p: string): Promise<Buffer> {
+    const open = (flags: 'r+' | 'wx') =>
+      this.req<Buffer>(conn, `open part (${flags})`, (cb) => conn.sftp.open(p, flags, cb));
+    try {
+      return await open('r+');
+    } catch (err) {
+      if (err instanceof NodeUnavailableError || (err as SftpError).code !== SFTP_NO_SUCH_FILE) throw err;
+    }
+    try {
+      return await open('wx');
+    } catch (err) {
+      if (err instanceof NodeUnavailableError) throw err;
+      // Another writer created it in between (SFTPv3 reports that as a plain failure).
+      return open('r+');
+    }
+  }
+
+  /** Sends `data` as positioned writes at `base`, up to `concurrency` of them in flight. */
+  private writeBuffer(conn: Conn, handle: Buffer, data: Buffer, base: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let next = 0;
+      let inflight = 0;
+      let failed = false;
+      const pump = () => {
+        while (!failed && inflight < this.concurrency && next < data.length) {
+          const at = next;
+          const len = Math.min(conn.writeLen, data.length - at);
+          next += len;
+          inflight++;
+          this.req<void>(
+            conn,
+            'write part',
+            (cb) => conn.sftp.write(handle, data, at, len, base + at, (err) => cb(err)),
+            this.idleMs,
+          ).then(
+            () => {
+              inflight--;
+              if (failed) return;
+              if (next >= data.length && inflight === 0) resolve();
+              else pump();
+            },
+            (err: Error) => {
+              inflight--;
+              if (!failed) {
+                failed = true;
+                reject(err);
+              }
+            },
+          );
+        }
+      };
+      if (data.length === 0) resolve();
+      else pump();
+    });
+  }
+
+  async readPart(partId: string, range: ByteRange): Promise<Readable> {
+    if (!(Number.isSafeInteger(range.start) && range.start >= 0 && range.end >= range.start)) {
+      throw new RangeError(`invalid range ${range.start}-${range.end}`);
+    }
+    return this.readFile(this.partPath(partId), `part ${partId}`, range);
+  }
+
+  async commitPart(partId: string, key: string, size: number): Promise<void> {
+    const partPath = this.partPath(partId);
+    const finalPath = this.pathOf(key);
+    const conn = await this.ensure();
+    const part = await this.req<Stats>(conn, 'stat part', (cb) => conn.sftp.stat(partPath, cb)).catch(
+      (err: SftpError) => {
+        if (err.code === SFTP_NO_SUCH_FILE) return null;
+        throw err;
+      },
+    );
+    const existing = await this.stat(key);
+    if (!part) {
+      // Already published by an earlier attempt (or the object was there before).
+      if (existing?.size === size) return;
+      throw new ObjectNotFoundError(`no part ${partId} and no object ${key}`);
+    }
+    if (part.size !== size) throw new Error(`size mismatch: part has ${part.size} bytes, expected ${size}`);
+    if (existing) {
+      // The same verified bytes are already stored: keep them, never replace a stored object.
+      await this.deletePart(partId);
+      return;
+    }
+    await this.publish(conn, partPath, finalPath);
+  }
+
+  async deletePart(partId: string): Promise<void> {
+    const p = this.partPath(partId);
+    const conn = await this.ensure();
+    try {
+      await this.req(conn, `delete part ${partId}`, (cb) => conn.sftp.unlink(p, cb));
+    } catch (err) {
+      if ((err as SftpError).code !== SFTP_NO_SUCH_FILE) throw err;
+    }
+  }
+
+  async *listParts(): AsyncIterable<{ partId: string; mtimeMs: number }> {
+    const conn = await this.ensure();
+    const entries = await this.req<FileEntryWithStats[]>(conn, 'readdir parts', (cb) =>
+      conn.sftp.readdir(`${this.root}/${PARTS_DIR}`, cb),
+    ).catch((err: SftpError) => {
+      if (err.code === SFTP_NO_SUCH_FILE) return [] as FileEntryWithStats[];
+      throw err;
+    });
+    for (const e of entries) {
+      if (isPartId(e.filename) && e.attrs.isFile())
+        yield { partId: e.filename, mtimeMs: e.attrs.mtime * 1000 };
     }
   }
 }

@@ -48,6 +48,35 @@ export interface StorageNode {
    * (hidden files, `lost+found`) are left out, so whatever is listed can go to `get` and `delete`.
    */
   list(prefix?: string): AsyncIterable<ObjectEntry>;
+
+  // ---- part files: the bytes of an unfinished upload, on the node that will keep them ---------
+  //
+  // An upload's chunks are written to each of its nodes as they arrive, at their final offsets
+  // in one part file per upload, so `commitPart` publishes the object without the bytes coming
+  // back through the app. Offsets are always whole multiples of the upload's fixed chunk size: a
+  // backend with numbered parts (S3 multipart uploads) maps an offset to a part number.
+
+  /**
+   * Writes `data` at `offset` of part file `partId`, creating the file on first use. Resolves only
+   * once the bytes are durable (fsync on the node), which is what a chunk's 204 promises.
+   */
+  writePart(partId: string, offset: number, data: Buffer): Promise<void>;
+
+  /** A stream of the part file's bytes `[start, end]`; `ObjectNotFoundError` when it is gone. */
+  readPart(partId: string, range: ByteRange): Promise<Readable>;
+
+  /**
+   * Publishes part file `partId` as object `key` once its size is `size`: atomically, and never
+   * replacing an object already at `key` (the part is dropped instead — same verified bytes).
+   * Idempotent: with the part gone and `key` holding `size` bytes, it resolves.
+   */
+  commitPart(partId: string, key: string, size: number): Promise<void>;
+
+  /** Removes a part file; a missing one is not an error. */
+  deletePart(partId: string): Promise<void>;
+
+  /** Part files on the node with their last write, for the sweeper to match against uploads. */
+  listParts(): AsyncIterable<{ partId: string; mtimeMs: number }>;
 }
 
 export interface ObjectEntry {
@@ -102,6 +131,19 @@ const KEY_RE = /^[a-z0-9][a-z0-9._-]*(?:\/[a-z0-9][a-z0-9._-]*)*$/;
 
 export function isObjectKey(key: string): boolean {
   return typeof key === 'string' && key.length <= 1024 && KEY_RE.test(key);
+}
+
+/** Part ids are made by the server (upload ids, scratch uuids): no path can hide in one. */
+const PART_ID_RE = /^[0-9a-z][0-9a-z-]{7,63}$/;
+
+export function assertPartId(partId: string): void {
+  if (typeof partId !== 'string' || !PART_ID_RE.test(partId)) {
+    throw new Error(`invalid part id ${JSON.stringify(partId)}`);
+  }
+}
+
+export function isPartId(partId: string): boolean {
+  return PART_ID_RE.test(partId);
 }
 
 export function assertObjectKey(key: string): void {

@@ -277,6 +277,64 @@ export function storageConformance(name: string, makeNode: () => Promise<NodeFix
       await expect(listAll(node.list('../etc'))).rejects.toThrow(/key/);
     });
 
+    describe('part files', () => {
+      let p = 0;
+      const partId = () => `00000000-0000-4000-8000-${String(++p).padStart(12, '0')}`;
+
+      it('takes positioned writes in any order and publishes them atomically as one object', async () => {
+        const id = partId();
+        const data = randomBytes(3 * MiB + 777);
+        const chunk = MiB;
+        // The last chunk first, then the others in parallel: each lands at its own offset.
+        await node.writePart(id, 3 * chunk, data.subarray(3 * chunk));
+        await Promise.all(
+          [0, 1, 2].map((i) => node.writePart(id, i * chunk, data.subarray(i * chunk, (i + 1) * chunk))),
+        );
+        expect(await readAll(await node.readPart(id, { start: chunk - 5, end: chunk + 4 }))).toEqual(
+          data.subarray(chunk - 5, chunk + 5),
+        );
+        const listed: string[] = [];
+        for await (const entry of node.listParts()) listed.push(entry.partId);
+        expect(listed).toContain(id);
+
+        const k = key('part');
+        expect(await node.stat(k)).toBeNull();
+        await expect(node.commitPart(id, k, data.length + 1)).rejects.toThrow(/size/);
+        expect(await node.stat(k)).toBeNull();
+        await node.commitPart(id, k, data.length);
+        expect((await readAll(await node.get(k))).equals(data)).toBe(true);
+        // Idempotent (a retried complete), and the part itself is gone.
+        await node.commitPart(id, k, data.length);
+        await expect(node.readPart(id, { start: 0, end: 0 })).rejects.toBeInstanceOf(ObjectNotFoundError);
+        const after: string[] = [];
+        for await (const entry of node.listParts()) after.push(entry.partId);
+        expect(after).not.toContain(id);
+      });
+
+      it('never replaces an object that is already stored', async () => {
+        const k = key('kept');
+        const stored = randomBytes(1000);
+        await node.put(k, sourceOf(stored), stored.length);
+        const id = partId();
+        await node.writePart(id, 0, randomBytes(1000));
+        await node.commitPart(id, k, 1000);
+        expect(await readAll(await node.get(k))).toEqual(stored);
+        await expect(node.readPart(id, { start: 0, end: 0 })).rejects.toBeInstanceOf(ObjectNotFoundError);
+      });
+
+      it('deletes parts (a missing one is no error) and refuses ids that are no part id', async () => {
+        const id = partId();
+        await node.writePart(id, 0, Buffer.from('abc'));
+        await node.deletePart(id);
+        await node.deletePart(id);
+        await expect(node.readPart(id, { start: 0, end: 0 })).rejects.toBeInstanceOf(ObjectNotFoundError);
+        for (const bad of ['../x', '.tmp', 'a/b', 'UPPER-0000000']) {
+          await expect(node.writePart(bad, 0, Buffer.from('x'))).rejects.toThrow(/part id/);
+          await expect(node.deletePart(bad)).rejects.toThrow(/part id/);
+        }
+      });
+    });
+
     it.each(['../x', '/etc/passwd', 'a/../../b', '.tmp/x', 'a//b', 'a/b/', '', 'UPPER', 'spa ce', 'a/./b'])(
       'rejects the key %j',
       async (bad) => {
