@@ -1,3 +1,4 @@
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
@@ -40,8 +41,9 @@ import { FileService } from './services/files.ts';
 import { UserLimits } from './services/limits.ts';
 import { PasswordHasher } from './services/passwords.ts';
 import { ShareService } from './services/shares.ts';
+import { UploadHashes } from './services/upload-hashes.ts';
+import { UploadParts } from './services/upload-parts.ts';
 import { UploadService } from './services/uploads.ts';
-import { StagingArea } from './storage/staging.ts';
 
 export interface Services {
   db: Db;
@@ -54,7 +56,6 @@ export interface Services {
   uploads: UploadService;
   shares: ShareService;
   downloads: DownloadResponder;
-  staging: StagingArea;
   jobs: JobRunner;
   maintenance: { sweep: Job; collect: Job; reconcile: Job };
   /** Repair and scrub; `deps` lets tests call `repair(deps)` / `scrub(deps)` directly. */
@@ -119,8 +120,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     log: app.log,
   });
   const passwords = new PasswordHasher(config.secret);
-  const staging = new StagingArea(path.join(config.dataDir, 'staging'));
-  await staging.init();
+  await removeV1Staging(config.dataDir, app.log);
   const contents = new ContentStore(repos, cluster, app.log, now);
   const limits = new UserLimits(repos, {
     defaultQuotaBytes: config.defaultQuotaBytes,
@@ -130,7 +130,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const files = new FileService(repos, now, limits);
   const uploads = new UploadService(
     repos,
-    staging,
+    new UploadParts(repos, cluster, app.log),
+    new UploadHashes(config.uploadHashBufferBytes),
     contents,
     files,
     {
@@ -139,15 +140,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       expiryMs: config.uploadExpiryMs,
       maxOpenPerUser: config.maxUploadsPerUser,
       minFreeBytes: config.minFreeBytes,
+      completeLeaseMs: 30_000,
+      completeWaitMs: 20_000,
     },
     app.log,
     now,
     limits,
   );
-  await uploads.recoverInterrupted();
   const jobDeps = {
     repos,
-    staging,
     cluster,
     log: app.log,
     now,
@@ -171,7 +172,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     files,
     limits,
     uploads,
-    staging,
     jobs: new JobRunner(repos, app.log, now),
     maintenance: { sweep: sweepJob(jobDeps), collect: collectJob(jobDeps), reconcile: reconcileJob(jobDeps) },
     clusterJobs: { repair: repairJob(clusterDeps), scrub: scrubJob(clusterDeps), deps: clusterDeps },
@@ -232,4 +232,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await db.destroy();
   });
   return app;
+}
+
+/**
+ * Version 1 kept unfinished uploads' chunks in `<data>/staging`; they now live on the nodes, and
+ * the migration forgot the staged ones (clients send them again), so the directory only costs disk.
+ */
+async function removeV1Staging(dataDir: string, log: FastifyBaseLogger): Promise<void> {
+  const dir = path.join(dataDir, 'staging');
+  if (!(await stat(dir).catch(() => null))) return;
+  await rm(dir, { recursive: true, force: true });
+  log.info({ dir }, 'removed the staging directory of version 1 uploads');
 }

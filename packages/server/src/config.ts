@@ -82,7 +82,13 @@ const EnvSchema = Type.Object({
   DFS_MIN_FREE_BYTES: Type.Integer({
     minimum: 0,
     default: 1024 * MiB,
-    description: 'free space the staging filesystem keeps after an upload is staged',
+    description: 'free space a storage node keeps after the bytes of an upload placed on it',
+  }),
+  DFS_UPLOAD_HASH_BUFFER_BYTES: Type.Integer({
+    minimum: 0,
+    default: 256 * MiB,
+    description:
+      'memory for chunks that overtake an earlier one, held until the whole-file hash reaches them',
   }),
   DFS_UPLOAD_LOOKUP_RATE_LIMIT: Type.Integer({
     minimum: 1,
@@ -165,6 +171,7 @@ export interface Config {
   defaultQuotaBytes: number;
   maxFilesPerUser: number;
   minFreeBytes: number;
+  uploadHashBufferBytes: number;
   uploadLookupRateLimit: number;
   sharePasswordRateLimit: number;
   logLevel: Env['DFS_LOG_LEVEL'];
@@ -240,6 +247,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     defaultQuotaBytes: env.DFS_DEFAULT_QUOTA_BYTES,
     maxFilesPerUser: env.DFS_MAX_FILES_PER_USER,
     minFreeBytes: env.DFS_MIN_FREE_BYTES,
+    uploadHashBufferBytes: env.DFS_UPLOAD_HASH_BUFFER_BYTES,
     uploadLookupRateLimit: env.DFS_UPLOAD_LOOKUP_RATE_LIMIT,
     sharePasswordRateLimit: env.DFS_SHARE_PASSWORD_RATE_LIMIT,
     logLevel: env.DFS_LOG_LEVEL,

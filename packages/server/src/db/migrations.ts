@@ -281,7 +281,60 @@ const contentBlocks: Migration = {
   },
 };
 
-const migrations: Migration[] = [initial, contentBlocks, userLimits, shareBytes];
+/**
+ * Data path v2: chunks go to the upload's nodes as they arrive (part files), so an upload
+ * records its nodes (`upload_nodes`; `node_epoch` counts replacements of the whole set), each
+ * chunk's SHA-256 (a re-send must carry the same bytes) and whether it is stored or still being
+ * written, and `complete` holds a lease instead of a process-local flag. A speculative upload has
+ * no sha1 until `complete`. Chunks of v1 uploads sit in the app's local staging, not on nodes:
+ * they are forgotten here, so clients re-send them (the sessions themselves survive).
+ */
+const uploadV2: Migration = {
+  name: '005_upload_v2',
+  async up(db) {
+    const mysql = db.client.config.client === 'mysql2';
+    await db('upload_chunks').delete();
+    await db('uploads').where({ status: 'completing' }).update({ status: 'open' });
+    await db.schema.alterTable('uploads', (t) => {
+      t.string('sha1', 40).nullable().alter();
+      t.integer('node_epoch').notNullable().defaultTo(0);
+      t.bigInteger('lease_until').nullable();
+    });
+    await db.schema.alterTable('upload_chunks', (t) => {
+      t.string('sha256', 64).notNullable().defaultTo('');
+      // stored | writing
+      t.string('state', 8).notNullable().defaultTo('stored');
+      t.bigInteger('claimed_at').nullable();
+    });
+    await db.schema.createTable('upload_nodes', (t) => {
+      if (mysql) {
+        t.engine('InnoDB');
+        t.charset('utf8mb4');
+        t.collate('utf8mb4_bin');
+      }
+      t.string('upload_id', ID).notNullable().references('uploads.id').onDelete('CASCADE');
+      t.string('node_id', ID).notNullable();
+      t.integer('epoch').notNullable();
+      // active | dropped
+      t.string('state', 8).notNullable().defaultTo('active');
+      t.primary(['upload_id', 'node_id']);
+    });
+  },
+  async down(db) {
+    await db.schema.dropTableIfExists('upload_nodes');
+    await db.schema.alterTable('upload_chunks', (t) => {
+      t.dropColumn('sha256');
+      t.dropColumn('state');
+      t.dropColumn('claimed_at');
+    });
+    await db.schema.alterTable('uploads', (t) => {
+      t.dropColumn('node_epoch');
+      t.dropColumn('lease_until');
+    });
+  },
+};
+
+const migrations: Migration[] = [initial, contentBlocks, userLimits, shareBytes, uploadV2];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => migrations,

@@ -1,13 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Repositories } from '../repositories/index.ts';
 import type { StorageCluster } from '../services/cluster.ts';
-import type { StagingArea } from '../storage/staging.ts';
 import { objectKey } from '../storage/types.ts';
 import type { Job } from './runner.ts';
 
 interface Deps {
   repos: Repositories;
-  staging: StagingArea;
   cluster: StorageCluster;
   log: FastifyBaseLogger;
   now: () => number;
@@ -18,8 +16,8 @@ interface Deps {
 const TMP_MIN_AGE_MS = 6 * 3600_000;
 
 /**
- * Abandoned uploads must not fill disks (tusd #176, #435): expired sessions lose their staged
- * bytes, staging directories without a session go, and so do old tmp files on every node.
+ * Abandoned uploads must not fill disks (tusd #176, #435): expired sessions lose their part files
+ * on every node, part files without a session go once they are old, and so do old tmp files.
  */
 export function sweepJob(deps: Deps): Job {
   return {
@@ -33,25 +31,39 @@ export async function sweep(deps: Deps): Promise<{ uploads: number; strays: numb
   const now = deps.now();
   let uploads = 0;
   for (const upload of await deps.repos.uploads.listExpired(now, 500)) {
-    await deps.staging.remove(upload.id);
+    const nodes = await deps.repos.uploads.nodes(upload.id);
     await deps.repos.uploads.delete(upload.id);
+    for (const { node_id } of nodes) {
+      await deps.cluster
+        .driver(node_id)
+        ?.deletePart(upload.id)
+        // A node that is down keeps the part until the stray sweep below finds it.
+        .catch((err) => deps.log.warn({ err, node_id }, 'could not delete an expired part yet'));
+    }
     uploads++;
   }
   await deps.repos.uploads.deleteCompletedBefore(now);
-  const known = new Set(await deps.repos.uploads.allIds());
   let strays = 0;
-  for (const id of await deps.staging.uploadIds()) {
-    if (!known.has(id)) {
-      await deps.staging.remove(id);
-      strays++;
-    }
-  }
-  await deps.staging.sweepTmp(TMP_MIN_AGE_MS, now);
   for (const nodeId of deps.cluster.liveNodeIds()) {
-    await deps.cluster
-      .driver(nodeId)
-      ?.sweepTmp(TMP_MIN_AGE_MS)
-      .catch((err) => deps.log.warn({ err }, 'node tmp sweep failed'));
+    const driver = deps.cluster.driver(nodeId);
+    if (!driver) continue;
+    try {
+      await driver.sweepTmp(TMP_MIN_AGE_MS);
+      // Read after listing, so an upload created meanwhile is known before its part is judged.
+      const stale: string[] = [];
+      for await (const part of driver.listParts()) {
+        // Node clocks, not the app's (which tests move): a part is old by its own mtime.
+        if (Date.now() - part.mtimeMs > TMP_MIN_AGE_MS) stale.push(part.partId);
+      }
+      const known = new Set(await deps.repos.uploads.allIds());
+      for (const partId of stale) {
+        if (known.has(partId)) continue;
+        await driver.deletePart(partId);
+        strays++;
+      }
+    } catch (err) {
+      deps.log.warn({ err, node: driver.name }, 'node sweep failed');
+    }
   }
   await deps.repos.sessions.deleteExpired(now);
   await deps.repos.challenges.deleteExpired(now);

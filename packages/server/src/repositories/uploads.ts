@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { isUniqueViolation } from '../db/knex.ts';
 
 export interface UploadRow {
   id: string;
@@ -6,13 +7,18 @@ export interface UploadRow {
   name: string;
   parent_id: string;
   size: number;
-  sha1: string;
+  /** null: a speculative upload, whose hash `complete` names. */
+  sha1: string | null;
   chunk_size: number;
   chunk_count: number;
   status: 'open' | 'completing' | 'complete' | 'failed';
   file_id: string | null;
   created_at: number;
   expires_at: number;
+  /** Bumped whenever the upload's whole node set is replaced (its stored chunks are then lost). */
+  node_epoch: number;
+  /** While `completing`: until when the running `complete` holds it. */
+  lease_until: number | null;
 }
 
 export interface ChunkRow {
@@ -20,8 +26,30 @@ export interface ChunkRow {
   idx: number;
   size: number;
   md5: string;
+  /** What a re-send must match: bytes once stored are never replaced by others. */
+  sha256: string;
+  state: 'stored' | 'writing';
+  claimed_at: number | null;
   created_at: number;
 }
+
+export interface UploadNodeRow {
+  upload_id: string;
+  node_id: string;
+  epoch: number;
+  state: 'active' | 'dropped';
+}
+
+/** What may happen with a chunk about to be written. */
+export type ChunkClaim =
+  /** Write it (first writer, a stale writer's successor, or the same bytes in parallel). */
+  | 'write'
+  /** Already stored with these bytes: nothing to do. */
+  | 'same'
+  /** Already stored with other bytes. */
+  | 'conflict'
+  /** Other bytes are being written right now. */
+  | 'busy';
 
 export class UploadsRepository {
   constructor(private readonly db: Knex) {}
@@ -70,8 +98,24 @@ export class UploadsRepository {
     return n === 1;
   }
 
-  async reopenCompleting(): Promise<number> {
-    return this.db('uploads').where({ status: 'completing' }).update({ status: 'open' });
+  /**
+   * Takes the upload for a `complete`: from `open`, or from a `completing` whose holder let its
+   * lease run out (it crashed). A live holder keeps renewing, so its work is never taken over.
+   */
+  async beginComplete(id: string, now: number, leaseUntil: number): Promise<boolean> {
+    const n = await this.db('uploads')
+      .where({ id })
+      .andWhere((q) =>
+        q
+          .where({ status: 'open' })
+          .orWhere((q2) => q2.where({ status: 'completing' }).andWhere('lease_until', '<', now)),
+      )
+      .update({ status: 'completing', lease_until: leaseUntil });
+    return n === 1;
+  }
+
+  async renewLease(id: string, leaseUntil: number): Promise<void> {
+    await this.db('uploads').where({ id, status: 'completing' }).update({ lease_until: leaseUntil });
   }
 
   async touch(id: string, expiresAt: number): Promise<void> {
@@ -83,20 +127,114 @@ export class UploadsRepository {
   }
 
   /** Deletes the upload unless a `complete` holds it; false when one does. */
-  async deleteUnlessCompleting(id: string): Promise<boolean> {
-    const n = await this.db('uploads').where({ id }).whereNot({ status: 'completing' }).delete();
+  async deleteUnlessCompleting(id: string, now: number): Promise<boolean> {
+    const n = await this.db('uploads')
+      .where({ id })
+      .andWhere((q) => q.whereNot({ status: 'completing' }).orWhere('lease_until', '<', now))
+      .delete();
     return n === 1 || (await this.db('uploads').where({ id }).first('id')) === undefined;
   }
 
-  async recordChunk(row: ChunkRow): Promise<void> {
-    await this.db('upload_chunks')
-      .insert(row)
-      .onConflict(['upload_id', 'idx'])
-      .merge(['size', 'md5', 'created_at']);
+  /**
+   * Decides whether chunk `row.idx` may be written with these bytes (`row.sha256`). A writer
+   * silent for `staleBefore` is presumed dead and its claim is taken over; its node writes time
+   * out well before that.
+   */
+  async claimChunk(
+    row: Omit<ChunkRow, 'state' | 'claimed_at'>,
+    now: number,
+    staleBefore: number,
+  ): Promise<ChunkClaim> {
+    try {
+      await this.db('upload_chunks').insert({ ...row, state: 'writing', claimed_at: now });
+      return 'write';
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+    }
+    const current = await this.db<ChunkRow>('upload_chunks')
+      .where({ upload_id: row.upload_id, idx: row.idx })
+      .first();
+    if (!current) return this.claimChunk(row, now, staleBefore);
+    if (current.state === 'stored') return current.sha256 === row.sha256 ? 'same' : 'conflict';
+    if (current.sha256 === row.sha256) return 'write';
+    if (Number(current.claimed_at ?? 0) >= staleBefore) return 'busy';
+    const n = await this.db('upload_chunks')
+      .where({ upload_id: row.upload_id, idx: row.idx, state: 'writing', sha256: current.sha256 })
+      .update({ sha256: row.sha256, md5: row.md5, size: row.size, claimed_at: now });
+    return n === 1 ? 'write' : 'busy';
   }
 
+  /**
+   * Marks a written chunk stored — only if its bytes are still the claimed ones and the upload's
+   * node set is still the one it was written to (a replacement forgets every stored chunk).
+   */
+  async markStored(uploadId: string, idx: number, sha256: string, epoch: number): Promise<boolean> {
+    const n = await this.db('upload_chunks')
+      .where({ upload_id: uploadId, idx, sha256 })
+      .whereExists((q) =>
+        q.select(this.db.raw('1')).from('uploads').where({ id: uploadId, node_epoch: epoch }),
+      )
+      .update({ state: 'stored', claimed_at: null });
+    return n === 1;
+  }
+
+  /** Gives up a claim after a failed write, so a retry does not wait for it to go stale. */
+  async releaseClaim(uploadId: string, idx: number, sha256: string): Promise<void> {
+    await this.db('upload_chunks').where({ upload_id: uploadId, idx, sha256, state: 'writing' }).delete();
+  }
+
+  /** The chunks that are stored (acknowledged), in index order. */
   async chunks(uploadId: string): Promise<ChunkRow[]> {
-    return this.db<ChunkRow>('upload_chunks').where({ upload_id: uploadId }).orderBy('idx');
+    return this.db<ChunkRow>('upload_chunks').where({ upload_id: uploadId, state: 'stored' }).orderBy('idx');
+  }
+
+  async nodes(uploadId: string): Promise<UploadNodeRow[]> {
+    return this.db<UploadNodeRow>('upload_nodes').where({ upload_id: uploadId });
+  }
+
+  /** Records the nodes an upload writes to; a concurrent writer's identical rows are kept. */
+  async addNodes(uploadId: string, epoch: number, nodeIds: string[]): Promise<void> {
+    if (nodeIds.length === 0) return;
+    await this.db('upload_nodes')
+      .insert(nodeIds.map((node_id) => ({ upload_id: uploadId, node_id, epoch, state: 'active' })))
+      .onConflict(['upload_id', 'node_id'])
+      .ignore();
+  }
+
+  /** A node that failed a write leaves the upload; the chunks stay on the others. */
+  async dropNode(uploadId: string, nodeId: string): Promise<void> {
+    await this.db('upload_nodes')
+      .where({ upload_id: uploadId, node_id: nodeId })
+      .update({ state: 'dropped' });
+  }
+
+  /**
+   * Every node of the upload failed: start over on `nodeIds`. The stored chunks were only on the
+   * lost nodes, so they are forgotten and the client is told to send them again. False when
+   * another request replaced the set first.
+   */
+  async replaceNodes(uploadId: string, fromEpoch: number, nodeIds: string[]): Promise<boolean> {
+    return this.db.transaction(async (trx) => {
+      const n = await trx('uploads')
+        .where({ id: uploadId, node_epoch: fromEpoch })
+        .update({ node_epoch: fromEpoch + 1 });
+      if (n !== 1) return false;
+      // Claims in flight stay: their writers check the epoch before they mark anything stored.
+      await trx('upload_chunks').where({ upload_id: uploadId, state: 'stored' }).delete();
+      await trx('upload_nodes').where({ upload_id: uploadId }).update({ state: 'dropped' });
+      await trx('upload_nodes')
+        .insert(
+          nodeIds.map((node_id) => ({ upload_id: uploadId, node_id, epoch: fromEpoch + 1, state: 'active' })),
+        )
+        .onConflict(['upload_id', 'node_id'])
+        .merge(['epoch', 'state']);
+      return true;
+    });
+  }
+
+  async nodeEpoch(uploadId: string): Promise<number | undefined> {
+    const row = await this.db('uploads').where({ id: uploadId }).first('node_epoch');
+    return row ? Number(row.node_epoch) : undefined;
   }
 
   async listExpired(now: number, limit: number): Promise<UploadRow[]> {

@@ -61,16 +61,21 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       if (!request.isMultipart()) throw new HttpError('unsupported_media_type', 'send multipart/form-data');
       const part = await request.file();
       if (part?.fieldname !== 'file') throw new HttpError('bad_request', 'the form needs a "file" field');
-      const field = part.fields.parentId as { value?: unknown } | undefined;
-      const parentId =
-        typeof field?.value === 'string' && field.value !== '' ? field.value : request.query.parentId;
-      const length = Number(request.headers['content-length']);
+      const field = (name: string) => {
+        const value = (part.fields[name] as { value?: unknown } | undefined)?.value;
+        return typeof value === 'string' && value !== '' ? value : undefined;
+      };
+      const parentId = field('parentId') ?? request.query.parentId;
+      const sha1 = field('sha1');
+      if (sha1 !== undefined && !/^[0-9a-fA-F]{40}$/.test(sha1)) {
+        throw new HttpError('bad_request', 'the "sha1" field must be 40 hex digits');
+      }
       const file = await uploads.uploadSingle(
         currentUser(request).id,
         parentId,
         part.filename,
         part.file,
-        Number.isSafeInteger(length) && length > 0 ? length : null,
+        sha1,
       );
       return reply.status(201).send({ file });
     },

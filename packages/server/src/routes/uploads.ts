@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import {
   ChunkParams,
+  CompleteUploadBody,
   CompleteUploadResponse,
   CreateUploadBody,
   CreateUploadResponse,
@@ -34,7 +35,7 @@ async function requireOctetStream(request: FastifyRequest): Promise<void> {
 export async function uploadRoutes(app: AppInstance): Promise<void> {
   const { uploads } = app.services;
 
-  // Chunk bodies stream straight to staging: the parser hands over the raw request stream, so
+  // Chunk bodies are read by the service itself (into one chunk-sized buffer): the parser hands over the raw request stream, so
   // the global bodyLimit does not apply and the service counts bytes itself.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
@@ -116,11 +117,20 @@ export async function uploadRoutes(app: AppInstance): Promise<void> {
       schema: {
         tags: ['uploads'],
         params: UploadParams,
+        body: CompleteUploadBody,
         response: { 201: CompleteUploadResponse, '4xx': ErrorBody },
+      },
+      // v1 clients send no body at all: that is `{}`.
+      preValidation: async (request) => {
+        request.body ??= {};
       },
     },
     async (request, reply) => {
-      const result = await uploads.complete(currentUser(request).id, request.params.uploadId);
+      const result = await uploads.complete(
+        currentUser(request).id,
+        request.params.uploadId,
+        request.body.sha1,
+      );
       return reply.status(201).send(result);
     },
   );

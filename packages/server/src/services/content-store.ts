@@ -54,6 +54,34 @@ export class ContentStore {
     return this.register(digests, nodeIds);
   }
 
+  /**
+   * Registers bytes whose digests the server computed itself as they passed (an upload's part
+   * files): known content keeps its stored copies and the parts are dropped; new content is
+   * published on the nodes by `publish` and registered with the nodes it returns.
+   */
+  async acceptVerified(
+    digests: Digests,
+    publish: (key: string) => Promise<string[]>,
+    discard: () => Promise<void>,
+  ): Promise<ContentRow> {
+    const existing = await this.repos.contents.findBySha1(digests.sha1);
+    if (existing?.state === 'ready') {
+      if (existing.sha256 !== digests.sha256 || Number(existing.size) !== digests.size) {
+        await discard();
+        throw new HttpError(
+          'content_collision',
+          'content with this sha1 but different bytes is already stored',
+        );
+      }
+      await discard();
+      await this.backfillBlocks(existing, digests.blocks);
+      return existing;
+    }
+    if (existing) throw new HttpError('storage_unavailable', 'this content is being removed; retry shortly');
+    const nodeIds = await publish(objectKey(digests.sha1));
+    return this.register(digests, nodeIds);
+  }
+
   private check(request: IngestRequest, digests: Digests, existing?: ContentRow): void {
     if (digests.sha1 !== request.declaredSha1 || digests.size !== request.size) {
       throw new HttpError('hash_mismatch', 'the uploaded bytes do not hash to the declared sha1', {

@@ -12,20 +12,27 @@ import { HttpError, notFound } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { UploadRow } from '../repositories/uploads.ts';
-import { StagedSizeError, type StagingArea } from '../storage/staging.ts';
+import { objectKey } from '../storage/types.ts';
 import type { ContentStore } from './content-store.ts';
 import type { FileService } from './files.ts';
 import { newId, newToken } from './ids.ts';
 import type { UserLimits } from './limits.ts';
 import { assertValidName } from './names.ts';
+import { readBody, SingleUpload } from './single-upload.ts';
+import type { UploadDigests, UploadHashes } from './upload-hashes.ts';
+import type { UploadParts } from './upload-parts.ts';
 
 export interface UploadLimits {
   chunkSize: number;
   maxFileSize: number;
   expiryMs: number;
   maxOpenPerUser: number;
-  /** Free space the staging filesystem must keep after what an upload will stage. */
+  /** Free space a node must keep after the bytes of an upload placed on it. */
   minFreeBytes: number;
+  /** How long a `complete` holds the upload without renewing (a crashed holder's work is retaken). */
+  completeLeaseMs: number;
+  /** How long a `complete` request waits for the work before answering `upload_busy`. */
+  completeWaitMs: number;
 }
 
 /** How much of the file a proof covers, and how long a challenge stays answerable. */
@@ -33,19 +40,29 @@ const CHALLENGE_BYTES = 64 * 1024;
 const CHALLENGE_TTL_MS = 5 * 60_000;
 
 export class UploadService {
-  /** In-process completes, so a second concurrent `complete` waits for the first's answer. */
+  /** Completes running in this process; across processes the lease in the row decides. */
   private readonly completing = new Map<string, Promise<CompleteUploadResponse>>();
+  /** Digests of uploads whose `complete` failed after hashing (a node hiccup): no second pass. */
+  private readonly verdicts = new Map<string, { epoch: number; digests: UploadDigests }>();
+  private readonly single: SingleUpload;
 
   constructor(
     private readonly repos: Repositories,
-    private readonly staging: StagingArea,
+    private readonly parts: UploadParts,
+    private readonly hashes: UploadHashes,
     private readonly contents: ContentStore,
     private readonly files: FileService,
     private readonly limits: UploadLimits,
     private readonly log: FastifyBaseLogger,
     private readonly now: () => number,
     private readonly userLimits: UserLimits,
-  ) {}
+  ) {
+    this.single = new SingleUpload(parts, contents, {
+      chunkSize: limits.chunkSize,
+      maxFileSize: limits.maxFileSize,
+      minFreeBytes: limits.minFreeBytes,
+    });
+  }
 
   chunkCountFor(size: number): number {
     return Math.ceil(size / this.limits.chunkSize);
@@ -60,7 +77,7 @@ export class UploadService {
       throw new HttpError('file_too_large', `files may be at most ${this.limits.maxFileSize} bytes`);
     }
     const parentId = await this.files.resolveParent(userId, body.parentId);
-    const content = await this.repos.contents.findBySha1(body.sha1);
+    const content = body.sha1 ? await this.repos.contents.findBySha1(body.sha1) : undefined;
     const known = content?.state === 'ready' && Number(content.size) === body.size ? content : undefined;
 
     if (body.proof) {
@@ -86,25 +103,30 @@ export class UploadService {
       return { status: 200, body: { status: 'challenge', challenge: await this.challenge(userId, known) } };
 
     const now = this.now();
-    const resumable = await this.repos.uploads.findResumable(userId, body.sha1, body.size, now);
-    if (resumable) {
-      return { status: 200, body: { status: 'resumed', ...(await this.session(resumable)) } };
+    if (body.sha1) {
+      const resumable = await this.repos.uploads.findResumable(userId, body.sha1, body.size, now);
+      if (resumable) {
+        return { status: 200, body: { status: 'resumed', ...(await this.session(resumable)) } };
+      }
     }
-    await this.assertStagingRoom(body.size);
     const row: UploadRow = {
       id: newId(),
       user_id: userId,
       name: body.name,
       parent_id: parentId,
       size: body.size,
-      sha1: body.sha1,
+      sha1: body.sha1 ?? null,
       chunk_size: this.limits.chunkSize,
       chunk_count: this.chunkCountFor(body.size),
       status: 'open',
       file_id: null,
       created_at: now,
       expires_at: now + this.limits.expiryMs,
+      node_epoch: 0,
+      lease_until: null,
     };
+    // The nodes that will hold the bytes are chosen now; each chunk goes straight to them.
+    const nodeIds = this.parts.choose(row.sha1 ?? row.id, body.size, this.limits.minFreeBytes);
     await this.repos.transaction(async (tx) => {
       // The declared size is reserved against the quota from now until the upload ends.
       await this.userLimits.assertRoom(userId, { bytes: body.size, entries: 1 }, tx);
@@ -115,6 +137,7 @@ export class UploadService {
         );
       }
       await tx.uploads.insert(row);
+      await tx.uploads.addNodes(row.id, 0, nodeIds);
     });
     return { status: 201, body: { status: 'created', ...(await this.session(row)) } };
   }
@@ -207,7 +230,11 @@ export class UploadService {
     if (Number(upload.expires_at) <= this.now()) throw new HttpError('upload_expired', 'upload expired');
   }
 
-  /** Stages one chunk durably, verifying its size and MD5; acknowledged only once on disk. */
+  /**
+   * Stores one chunk on the upload's nodes: the body is read into memory (one chunk, ≤ chunkSize),
+   * its size and MD5 checked, then written at its offset on every node of the upload and fsynced
+   * there before the 204. The whole-file hashes advance as the chunk passes (UploadHashes).
+   */
   async putChunk(
     upload: UploadRow,
     index: number,
@@ -215,67 +242,156 @@ export class UploadService {
     body: Readable,
     md5?: string,
   ): Promise<void> {
-    try {
-      const piece = await this.staging.writePiece(upload.id, index, body, expected, (p) => {
-        if (p.size !== expected) {
-          throw new HttpError(
-            'bad_chunk_size',
-            `chunk ${index} must be exactly ${expected} bytes, got ${p.size}`,
-          );
-        }
-        if (md5 !== undefined && p.md5 !== md5) {
-          throw new HttpError('checksum_mismatch', `chunk ${index} does not match its Content-MD5`);
-        }
-      });
-      const now = this.now();
-      await this.repos.uploads.recordChunk({
-        upload_id: upload.id,
-        idx: index,
-        size: piece.size,
-        md5: piece.md5,
-        created_at: now,
-      });
-      // Activity keeps a long upload alive.
-      await this.repos.uploads.touch(upload.id, now + this.limits.expiryMs);
-    } catch (error) {
-      if (error instanceof StagedSizeError) {
-        throw new HttpError('bad_chunk_size', `chunk ${index} must be exactly ${expected} bytes`);
-      }
-      throw error;
+    const data = await readBody(body, expected, () => {
+      throw new HttpError('bad_chunk_size', `chunk ${index} must be exactly ${expected} bytes`);
+    });
+    if (data.length !== expected) {
+      throw new HttpError(
+        'bad_chunk_size',
+        `chunk ${index} must be exactly ${expected} bytes, got ${data.length}`,
+      );
     }
+    const actualMd5 = md5 === undefined ? '' : createHash('md5').update(data).digest('hex');
+    if (md5 !== undefined && actualMd5 !== md5) {
+      throw new HttpError('checksum_mismatch', `chunk ${index} does not match its Content-MD5`);
+    }
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const now = this.now();
+    const claim = await this.repos.uploads.claimChunk(
+      { upload_id: upload.id, idx: index, size: data.length, md5: actualMd5, sha256, created_at: now },
+      now,
+      now - CLAIM_STALE_MS,
+    );
+    if (claim === 'conflict') {
+      throw new HttpError(
+        'chunk_conflict',
+        `chunk ${index} is already stored with other bytes; the file changed since the upload began`,
+      );
+    }
+    if (claim === 'busy') {
+      throw new HttpError('upload_busy', `other bytes for chunk ${index} are being written right now`, {
+        retryAfter: 5,
+      });
+    }
+    if (claim === 'write') {
+      let epoch: number;
+      try {
+        epoch = await this.parts.write(upload, index * upload.chunk_size, data);
+      } catch (error) {
+        await this.repos.uploads.releaseClaim(upload.id, index, sha256).catch(() => undefined);
+        throw error;
+      }
+      if (!(await this.repos.uploads.markStored(upload.id, index, sha256, epoch))) {
+        await this.repos.uploads.releaseClaim(upload.id, index, sha256).catch(() => undefined);
+        throw new HttpError(
+          'storage_unavailable',
+          'the upload moved to other storage nodes meanwhile; send the chunk again',
+          {
+            retryAfter: 1,
+          },
+        );
+      }
+      this.hashes.offer(upload.id, epoch, index, data);
+    }
+    // Activity keeps a long upload alive.
+    await this.repos.uploads.touch(upload.id, this.now() + this.limits.expiryMs);
   }
 
-  complete(userId: string, uploadId: string): Promise<CompleteUploadResponse> {
-    const running = this.completing.get(uploadId);
-    if (running) return running;
-    const work = this.runComplete(userId, uploadId).finally(() => this.completing.delete(uploadId));
-    this.completing.set(uploadId, work);
-    return work;
-  }
-
-  private async runComplete(userId: string, uploadId: string): Promise<CompleteUploadResponse> {
+  /**
+   * Checks the verdict and publishes. The work runs detached from the request: when it outlasts
+   * `completeWaitMs` (hash state lost, chunks read back), the caller gets `upload_busy` and asks
+   * again, so no request is held for minutes, and a second caller never starts the work twice.
+   */
+  async complete(userId: string, uploadId: string, declaredSha1?: string): Promise<CompleteUploadResponse> {
     const upload = await this.row(userId, uploadId);
     if (upload.status === 'complete' && upload.file_id) {
       return { status: 'complete', file: await this.files.get(userId, upload.file_id) };
     }
     this.assertOpen(upload);
+    const sha1 = upload.sha1 ?? declaredSha1?.toLowerCase();
+    if (!sha1)
+      throw new HttpError('sha1_required', 'this upload was opened without a sha1: complete it with {sha1}');
+    if (upload.sha1 && declaredSha1 && declaredSha1.toLowerCase() !== upload.sha1) {
+      await this.discard(upload);
+      throw new HttpError(
+        'hash_mismatch',
+        'the sha1 given at complete differs from the one declared at create',
+        {
+          expected: upload.sha1,
+          actual: declaredSha1.toLowerCase(),
+        },
+      );
+    }
+    const running = this.completing.get(uploadId);
+    if (running) return this.waitBounded(running);
+    const now = this.now();
+    if (upload.status === 'completing' && Number(upload.lease_until ?? 0) >= now) throw busy();
     const chunks = await this.repos.uploads.chunks(upload.id);
     const have = new Set(chunks.map((c) => c.idx));
     const missing = Array.from({ length: upload.chunk_count }, (_, i) => i).filter((i) => !have.has(i));
     if (missing.length > 0) {
       throw new HttpError('incomplete', `${missing.length} chunk(s) missing`, { missing });
     }
-    if (!(await this.repos.uploads.transition(upload.id, 'open', 'completing'))) {
-      throw new HttpError('upload_busy', 'upload is being completed by another request', { retryAfter: 2 });
-    }
-    let file: FileEntry;
+    if (!(await this.repos.uploads.beginComplete(upload.id, now, now + this.limits.completeLeaseMs)))
+      throw busy();
+    const work = this.runComplete(userId, { ...upload, status: 'completing' }, sha1).finally(() =>
+      this.completing.delete(uploadId),
+    );
+    work.catch(() => undefined);
+    this.completing.set(uploadId, work);
+    return this.waitBounded(work);
+  }
+
+  private waitBounded(work: Promise<CompleteUploadResponse>): Promise<CompleteUploadResponse> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(busy('the upload is still being verified')),
+        this.limits.completeWaitMs,
+      );
+    });
+    return Promise.race([work, late]).finally(() => clearTimeout(timer));
+  }
+
+  private async runComplete(
+    userId: string,
+    upload: UploadRow,
+    sha1: string,
+  ): Promise<CompleteUploadResponse> {
+    const renew = setInterval(() => {
+      this.repos.uploads
+        .renewLease(upload.id, this.now() + this.limits.completeLeaseMs)
+        .catch((err) => this.log.warn({ err }, 'could not renew a complete lease'));
+    }, this.limits.completeLeaseMs / 3);
+    renew.unref();
+    const started = this.now();
     try {
-      const content = await this.contents.ingest({
-        declaredSha1: upload.sha1,
-        size: Number(upload.size),
-        open: () => this.staging.readAll(upload.id, upload.chunk_count),
-      });
-      file = await this.repos.transaction(async (tx) => {
+      const { epoch, nodeIds } = await this.parts.targets(upload);
+      if (nodeIds.length === 0) {
+        throw new HttpError('storage_unavailable', "the upload's storage nodes are down; retry shortly", {
+          retryAfter: 5,
+        });
+      }
+      const digests = await this.verdict(upload, epoch, nodeIds, sha1);
+      if (digests.sha1 !== sha1 || digests.size !== Number(upload.size)) {
+        await this.discard(upload);
+        throw new HttpError('hash_mismatch', 'the uploaded bytes do not hash to the declared sha1', {
+          expected: sha1,
+          actual: digests.sha1,
+        });
+      }
+      let content: ContentRow;
+      try {
+        content = await this.contents.acceptVerified(
+          digests,
+          (key) => this.parts.commit(upload.id, nodeIds, key, digests.size),
+          () => this.parts.discard(upload.id, nodeIds),
+        );
+      } catch (error) {
+        if (error instanceof HttpError && error.code === 'content_collision') await this.discard(upload);
+        throw error;
+      }
+      const file = await this.repos.transaction(async (tx) => {
         // The user's row before the content's, in the order every quota check takes them.
         await tx.users.findForUpdate(userId);
         const parentId = await this.files.resolveParent(userId, upload.parent_id, tx).catch(() => '');
@@ -290,113 +406,130 @@ export class UploadService {
           },
           tx,
         );
-        await tx.uploads.transition(upload.id, 'completing', 'complete', { file_id: entry.id });
+        await tx.uploads.transition(upload.id, 'completing', 'complete', {
+          file_id: entry.id,
+          lease_until: null,
+        });
         return entry;
       });
+      this.verdicts.delete(upload.id);
+      this.log.info({ uploadId: upload.id, ms: this.now() - started, size: digests.size }, 'upload complete');
+      return { status: 'complete', file };
     } catch (error) {
-      if (
-        error instanceof HttpError &&
-        (error.code === 'hash_mismatch' || error.code === 'content_collision')
-      ) {
-        // The bytes are not what was declared: discard them, register nothing.
-        await this.repos.uploads.delete(upload.id);
-        await this.staging.remove(upload.id);
-      } else {
-        await this.repos.uploads.transition(upload.id, 'completing', 'open');
+      const gone =
+        error instanceof HttpError && (error.code === 'hash_mismatch' || error.code === 'content_collision');
+      if (!gone) {
+        await this.repos.uploads
+          .transition(upload.id, 'completing', 'open', { lease_until: null })
+          .catch((err) => this.log.warn({ err }, 'could not reopen an upload'));
       }
       throw error;
+    } finally {
+      clearInterval(renew);
     }
-    await this.staging.remove(upload.id).catch((err) => this.log.warn({ err }, 'staging cleanup failed'));
-    return { status: 'complete', file };
   }
 
-  /** The one-request path (`POST /api/files`): same verification and dedupe, streamed to staging. */
+  /**
+   * The server's own whole-file digests: from the hashes computed as the chunks passed through
+   * this process, reading back from a node only the chunks it did not see.
+   */
+  private async verdict(
+    upload: UploadRow,
+    epoch: number,
+    nodeIds: string[],
+    sha1: string,
+  ): Promise<UploadDigests> {
+    const cached = this.verdicts.get(upload.id);
+    if (cached && cached.epoch === epoch) return cached.digests;
+    const chunks = await this.repos.uploads.chunks(upload.id);
+    const { digests, reread } = await this.hashes.finish(upload.id, epoch, upload.chunk_count, (index) => {
+      const chunk = chunks[index];
+      if (!chunk || chunk.idx !== index)
+        throw new HttpError('incomplete', `chunk ${index} missing`, { missing: [index] });
+      return this.parts.readChunk(
+        upload,
+        nodeIds,
+        { offset: index * upload.chunk_size, size: Number(chunk.size), sha256: chunk.sha256 },
+        objectKey(sha1),
+      );
+    });
+    if (reread > 0) {
+      this.log.info(
+        { uploadId: upload.id, chunks: reread, of: upload.chunk_count },
+        'chunks passed through another instance (or before a restart): read back to hash them',
+      );
+    }
+    this.verdicts.set(upload.id, { epoch, digests });
+    if (this.verdicts.size > 1000) this.verdicts.delete(this.verdicts.keys().next().value as string);
+    return digests;
+  }
+
+  /** Removes an upload whose bytes are not what was declared: rows and parts, nothing registered. */
+  private async discard(upload: UploadRow): Promise<void> {
+    const nodes = await this.repos.uploads.nodes(upload.id);
+    await this.repos.uploads.delete(upload.id);
+    this.hashes.forget(upload.id);
+    this.verdicts.delete(upload.id);
+    await this.parts.discard(
+      upload.id,
+      nodes.map((n) => n.node_id),
+    );
+  }
+
+  /** The one-request path (`POST /api/files`): same verification and dedupe, no staging. */
   async uploadSingle(
     userId: string,
     parentIdInput: string | undefined,
     name: string,
     body: Readable,
-    /** The request's Content-Length (an upper bound of the file's size), when it has one. */
-    declaredBytes: number | null = null,
+    declaredSha1?: string,
   ): Promise<FileEntry> {
     assertValidName(name);
     const parentId = await this.files.resolveParent(userId, parentIdInput);
-    // Refuse before a byte is read when the user is already at a bound or staging has no room.
+    // Refuse before a byte is read when the user is already at a bound.
     await this.userLimits.assertRoom(userId, { bytes: 0, entries: 1 }, this.repos);
-    await this.assertStagingRoom(Math.min(declaredBytes ?? 0, this.limits.maxFileSize));
-    const scratch = this.staging.scratchId();
-    try {
-      let piece: { size: number; sha1: string | null };
-      try {
-        piece = await this.staging.writePiece(scratch, 0, body, this.limits.maxFileSize, () => undefined, {
-          sha1: true,
-        });
-      } catch (error) {
-        if (error instanceof StagedSizeError) {
-          throw new HttpError('file_too_large', `files may be at most ${this.limits.maxFileSize} bytes`);
-        }
-        throw error;
-      }
-      // The size is known now: refuse before the bytes go to the nodes, and again, locked, below.
-      await this.userLimits.assertRoom(userId, { bytes: piece.size, entries: 1 }, this.repos);
-      const content = await this.contents.ingest({
-        declaredSha1: piece.sha1 as string,
-        size: piece.size,
-        open: () => this.staging.readAll(scratch, 1),
-      });
-      return await this.repos.transaction(async (tx) => {
-        await this.userLimits.assertRoom(userId, { bytes: piece.size, entries: 1 }, tx);
-        return this.files.addFile(
-          {
-            userId,
-            parentId,
-            name,
-            contentId: content.id,
-            sha1: content.sha1,
-            size: Number(content.size),
-          },
-          tx,
-        );
-      });
-    } finally {
-      await this.staging.remove(scratch);
-    }
+    const content = await this.single.store(body, declaredSha1?.toLowerCase(), (size) =>
+      this.userLimits.assertRoom(userId, { bytes: size, entries: 1 }, this.repos),
+    );
+    return this.repos.transaction(async (tx) => {
+      await this.userLimits.assertRoom(userId, { bytes: Number(content.size), entries: 1 }, tx);
+      return this.files.addFile(
+        {
+          userId,
+          parentId,
+          name,
+          contentId: content.id,
+          sha1: content.sha1,
+          size: Number(content.size),
+        },
+        tx,
+      );
+    });
   }
 
   /**
-   * The one free-space check: staging `bytes` more must leave DFS_MIN_FREE_BYTES free on the
-   * filesystem that holds staging, or the upload is refused before anything is created.
-   */
-  private async assertStagingRoom(bytes: number): Promise<void> {
-    const free = await this.staging.freeBytes();
-    if (free - bytes < this.limits.minFreeBytes) {
-      this.log.warn(
-        { freeBytes: free, stagingBytes: bytes, minFreeBytes: this.limits.minFreeBytes },
-        'upload refused: staging is low on space',
-      );
-      throw new HttpError(
-        'insufficient_storage',
-        'the server has no room to accept this upload right now; try again later or tell its administrator',
-      );
-    }
-  }
-
-  /**
-   * Frees an upload and its staged bytes — but not under a running `complete`, which is reading
-   * them: that answers 409 (the complete's outcome stands) rather than failing its node writes.
+   * Frees an upload and its part files — but not under a running `complete`: that answers 409
+   * (the complete's outcome stands) rather than pulling the parts from under it.
    */
   async abort(userId: string, uploadId: string): Promise<void> {
     const upload = await this.row(userId, uploadId);
-    if (!(await this.repos.uploads.deleteUnlessCompleting(upload.id))) {
+    const nodes = await this.repos.uploads.nodes(upload.id);
+    if (!(await this.repos.uploads.deleteUnlessCompleting(upload.id, this.now()))) {
       throw new HttpError('upload_busy', 'this upload is being completed; it cannot be aborted now', {
         retryAfter: 2,
       });
     }
-    await this.staging.remove(upload.id);
+    this.hashes.forget(upload.id);
+    await this.parts.discard(
+      upload.id,
+      nodes.map((n) => n.node_id),
+    );
   }
+}
 
-  /** A crashed `complete` leaves `completing` behind; staging still has every chunk, so reopen. */
-  async recoverInterrupted(): Promise<void> {
-    await this.repos.uploads.reopenCompleting();
-  }
+/** A writer silent this long is presumed dead; node writes time out well before it. */
+const CLAIM_STALE_MS = 120_000;
+
+function busy(message = 'this upload is being completed by another request'): HttpError {
+  return new HttpError('upload_busy', message, { retryAfter: 2 });
 }

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
 import { random, sha1 } from '../support/bytes.ts';
@@ -203,14 +206,12 @@ describe('files and folders', () => {
   });
 
   describe('one-request multipart upload', () => {
-    const form = (name: string, data: Buffer, parentId?: string) => {
+    const form = (name: string, data: Buffer, parentId?: string, fields: Record<string, string> = {}) => {
       const boundary = '----dfs-test-boundary';
       const parts: Buffer[] = [];
-      if (parentId) {
+      for (const [field, value] of Object.entries({ ...(parentId ? { parentId } : {}), ...fields })) {
         parts.push(
-          Buffer.from(
-            `--${boundary}\r\nContent-Disposition: form-data; name="parentId"\r\n\r\n${parentId}\r\n`,
-          ),
+          Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${field}"\r\n\r\n${value}\r\n`),
         );
       }
       parts.push(
@@ -251,6 +252,36 @@ describe('files and folders', () => {
       });
       expect(again.statusCode).toBe(201);
       expect(await t.app.services.db('contents').where({ sha1: sha1(data) })).toHaveLength(1);
+    });
+
+    it('checks a sha1 field and registers nothing, keeps no part, when the bytes disagree', async () => {
+      const partsDir = path.join(t.dataDir, 'nodes', 'local', '.parts');
+      const post = (name: string, data: Buffer, fields: Record<string, string>) => {
+        const f = form(name, data, undefined, fields);
+        return t.app.inject({
+          method: 'POST',
+          url: '/api/files',
+          payload: f.payload,
+          headers: { ...f.headers, ...alice.headers },
+        });
+      };
+      // One chunk or less is hashed in memory; more streams into a part file on the node.
+      for (const size of [5_000, CHUNK * 3 + 5]) {
+        const data = random(size);
+        const ok = await post(`named-${size}.bin`, data, { sha1: sha1(data).toUpperCase() });
+        expect(ok.statusCode, `size ${size}`).toBe(201);
+        expect(ok.json().file.sha1).toBe(sha1(data));
+
+        const other = random(size);
+        const lie = await post(`lie-${size}.bin`, other, { sha1: sha1(random(8)) });
+        expect(lie.statusCode).toBe(422);
+        expect(errorCode(lie)).toBe('hash_mismatch');
+        expect(await t.app.services.repos.contents.findBySha1(sha1(other))).toBeUndefined();
+        expect((await req('GET', `/api/files?q=lie-${size}`, alice.headers)).json().total).toBe(0);
+        expect(existsSync(partsDir) ? await readdir(partsDir) : []).toEqual([]);
+      }
+      const bad = await post('bad.bin', random(10), { sha1: 'not-a-hash' });
+      expect(bad.statusCode).toBe(400);
     });
 
     it('rejects a form without a file field and a non-multipart body', async () => {

@@ -41,8 +41,8 @@ function helpers(t: TestApp, user: User) {
   };
 }
 
-const stagedDirs = async (t: TestApp) =>
-  (await readdir(path.join(t.dataDir, 'staging'))).filter((name) => name !== '.tmp');
+/** Part files left on the test app's local node: a refused upload leaves none. */
+const stagedDirs = async (t: TestApp) => await readdir(path.join(t.dataDir, 'nodes', 'local', '.parts'));
 
 describe('storage quota', () => {
   const QUOTA = CHUNK * 4;
@@ -230,7 +230,7 @@ describe('files per user', () => {
   });
 });
 
-describe('free space on the staging filesystem', () => {
+describe('free space on the storage nodes', () => {
   let t: TestApp;
   let alice: User;
   beforeAll(async () => {
@@ -254,7 +254,7 @@ describe('free space on the staging filesystem', () => {
     expect(errorCode(single)).toBe('insufficient_storage');
     expect(await a.total()).toBe(0);
     expect(await stagedDirs(t)).toEqual([]);
-    // Folders stage nothing.
+    // Folders store no bytes.
     expect((await a.folder('docs')).statusCode).toBe(201);
   });
 });

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { collect, sweep } from '../../src/jobs/maintenance.ts';
@@ -14,7 +14,6 @@ describe('background maintenance', () => {
   let alice: Awaited<ReturnType<TestApp['user']>>;
   const deps = () => ({
     repos: t.app.services.repos,
-    staging: t.app.services.staging,
     cluster: t.app.services.cluster,
     log: t.app.log,
     now: () => clock,
@@ -31,17 +30,28 @@ describe('background maintenance', () => {
   });
   afterAll(() => t.close());
 
-  it('sweeps expired uploads with their staged bytes, and stray staging directories', async () => {
+  it('sweeps expired uploads with their part files, and old part files without an upload', async () => {
     const up = uploader(t, alice.headers);
     const data = random(CHUNK * 2);
     const { uploadId } = (await up.create({ name: 'old.bin', size: data.length, sha1: sha1(data) })).json();
     await up.put(uploadId, 0, chunksOf(data, CHUNK)[0] as Buffer);
-    const stray = path.join(t.dataDir, 'staging', '00000000-0000-4000-8000-000000000000');
-    await mkdir(stray, { recursive: true });
-    await writeFile(path.join(stray, '0'), 'left behind');
+    const parts = path.join(t.dataDir, 'nodes', 'local', '.parts');
+    const part = path.join(parts, uploadId);
+    // A part whose upload row is gone (a crash between the two), old enough to be no live write's,
+    // and a fresh one that may belong to a one-request upload still running.
+    const stray = path.join(parts, '00000000-0000-4000-8000-000000000000');
+    const fresh = path.join(parts, '00000000-0000-4000-8000-000000000001');
+    await writeFile(stray, 'left behind');
+    await writeFile(fresh, 'being written');
+    const old = new Date(Date.now() - 7 * 3600_000);
+    await utimes(stray, old, old);
+    await utimes(part, old, old);
 
     expect(await sweep(deps())).toEqual({ uploads: 0, strays: 1 });
     expect(existsSync(stray)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
+    // An idle upload keeps its part however old the file is: the session decides, not the mtime.
+    expect(existsSync(part)).toBe(true);
     expect((await up.get(uploadId)).statusCode).toBe(200);
 
     clock += 2 * 3600_000;
@@ -49,7 +59,7 @@ describe('background maintenance', () => {
     expect(expired.statusCode).toBe(410);
     expect(await sweep(deps())).toEqual({ uploads: 1, strays: 0 });
     expect((await up.get(uploadId)).statusCode).toBe(404);
-    expect(existsSync(path.join(t.dataDir, 'staging', uploadId))).toBe(false);
+    expect(existsSync(part)).toBe(false);
   });
 
   it('collects content only after its last reference is gone and the grace period passed', async () => {

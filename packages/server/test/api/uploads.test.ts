@@ -55,18 +55,30 @@ describe('chunked upload', () => {
     const again = await up.complete(session.uploadId);
     expect(again.statusCode).toBe(201);
     expect(again.json().file.id).toBe(file.id);
-    // Staged bytes are freed once the content is on the nodes.
-    expect(existsSync(path.join(t.dataDir, 'staging', session.uploadId))).toBe(false);
+    // The part file became the object: nothing is left under .parts, nothing went to app disk.
+    expect(existsSync(path.join(t.dataDir, 'nodes', 'local', '.parts', session.uploadId))).toBe(false);
+    expect(existsSync(path.join(t.dataDir, 'nodes', 'local', 'objects', sha1(data).slice(0, 2)))).toBe(true);
   });
 
-  it('completes concurrently called completes with one file', async () => {
+  it('concurrent completes: one does the work, the others get 409 upload_busy with Retry-After', async () => {
     const data = random(CHUNK + 5);
     const { uploadId } = (await up.create({ name: 'twice.bin', size: data.length, sha1: sha1(data) })).json();
     for (const [i, c] of chunksOf(data, CHUNK).entries()) await up.put(uploadId, i, c);
-    const [a, b] = await Promise.all([up.complete(uploadId), up.complete(uploadId)]);
-    expect(a.statusCode).toBe(201);
-    expect(b.statusCode).toBe(201);
-    expect(a.json().file.id).toBe(b.json().file.id);
+    const results = await Promise.all([up.complete(uploadId), up.complete(uploadId), up.complete(uploadId)]);
+    const done = results.filter((r) => r.statusCode === 201);
+    const busy = results.filter((r) => r.statusCode === 409);
+    expect(done).toHaveLength(1);
+    expect(busy.length + done.length).toBe(3);
+    for (const r of busy) {
+      expect(r.json().error.code).toBe('upload_busy');
+      expect(Number(r.headers['retry-after'])).toBeGreaterThan(0);
+    }
+    // Asking again once it is done answers the same file; no second file was made.
+    const again = await up.complete(uploadId);
+    expect(again.statusCode).toBe(201);
+    expect(again.json().file.id).toBe(done[0]?.json().file.id);
+    const listing = await t.app.inject({ method: 'GET', url: '/api/files', headers: alice.headers });
+    expect(listing.json().items.filter((f: { name: string }) => f.name === 'twice.bin')).toHaveLength(1);
   });
 
   it('returns an unfinished upload of the same content as resumed', async () => {
@@ -180,10 +192,80 @@ describe('chunked upload', () => {
     const data = random(CHUNK + 1);
     const { uploadId } = (await up.create({ name: 'abort.bin', size: data.length, sha1: sha1(data) })).json();
     await up.put(uploadId, 0, chunksOf(data, CHUNK)[0] as Buffer);
-    expect(existsSync(path.join(t.dataDir, 'staging', uploadId))).toBe(true);
+    // The chunk went straight to the node's part file, not to the app's disk.
+    const part = path.join(t.dataDir, 'nodes', 'local', '.parts', uploadId);
+    expect(existsSync(part)).toBe(true);
+    expect(existsSync(path.join(t.dataDir, 'staging'))).toBe(false);
     expect((await up.abort(uploadId)).statusCode).toBe(204);
     expect((await up.get(uploadId)).statusCode).toBe(404);
-    expect(existsSync(path.join(t.dataDir, 'staging', uploadId))).toBe(false);
+    expect(existsSync(part)).toBe(false);
+  });
+
+  describe('speculative upload (created without sha1)', () => {
+    const completeWith = (uploadId: string, body: object) =>
+      t.app.inject({
+        method: 'POST',
+        url: `/api/uploads/${uploadId}/complete`,
+        headers: alice.headers,
+        payload: body,
+      });
+
+    it('takes chunks before the hash is known and verifies the sha1 given at complete', async () => {
+      const data = random(CHUNK * 2 + 99);
+      const created = await up.create({ name: 'spec.bin', size: data.length });
+      expect(created.statusCode).toBe(201);
+      const { uploadId, chunkCount } = created.json();
+      expect(chunkCount).toBe(3);
+      for (const [i, c] of chunksOf(data, CHUNK).entries())
+        expect((await up.put(uploadId, i, c)).statusCode).toBe(204);
+      const without = await up.complete(uploadId);
+      expect(without.statusCode).toBe(422);
+      expect(errorCode(without)).toBe('sha1_required');
+      // Asking without the hash changes nothing: the upload is still there to finish.
+      expect((await up.get(uploadId)).json().receivedChunks).toEqual([0, 1, 2]);
+      const done = await completeWith(uploadId, { sha1: sha1(data) });
+      expect(done.statusCode).toBe(201);
+      expect(done.json().file).toMatchObject({ name: 'spec.bin', sha1: sha1(data), size: data.length });
+    });
+
+    it('a wrong sha1 at complete registers nothing and frees the parts', async () => {
+      const data = random(CHUNK + 3);
+      const { uploadId } = (await up.create({ name: 'spec-lie.bin', size: data.length })).json();
+      for (const [i, c] of chunksOf(data, CHUNK).entries()) await up.put(uploadId, i, c);
+      const claimed = sha1(random(20));
+      const res = await completeWith(uploadId, { sha1: claimed });
+      expect(res.statusCode).toBe(422);
+      expect(errorCode(res)).toBe('hash_mismatch');
+      expect((await up.get(uploadId)).statusCode).toBe(404);
+      expect(await t.app.services.repos.contents.findBySha1(claimed)).toBeUndefined();
+      expect(await t.app.services.repos.contents.findBySha1(sha1(data))).toBeUndefined();
+      expect(existsSync(path.join(t.dataDir, 'nodes', 'local', '.parts', uploadId))).toBe(false);
+    });
+
+    it('a sha1 at complete that contradicts the one given at create is a mismatch', async () => {
+      const data = random(CHUNK + 3);
+      const { uploadId } = (
+        await up.create({ name: 'both.bin', size: data.length, sha1: sha1(data) })
+      ).json();
+      for (const [i, c] of chunksOf(data, CHUNK).entries()) await up.put(uploadId, i, c);
+      const res = await completeWith(uploadId, { sha1: sha1(random(5)) });
+      expect(res.statusCode).toBe(422);
+      expect(errorCode(res)).toBe('hash_mismatch');
+      const bad = await completeWith(uploadId, { sha1: 'xyz' });
+      expect(bad.statusCode).toBe(400);
+    });
+
+    it('a chunk re-sent with other bytes is chunk_conflict, and the stored one stays', async () => {
+      const data = random(CHUNK * 2);
+      const { uploadId } = (await up.create({ name: 'changed.bin', size: data.length })).json();
+      const [first, second] = chunksOf(data, CHUNK) as [Buffer, Buffer];
+      expect((await up.put(uploadId, 0, first)).statusCode).toBe(204);
+      const conflict = await up.put(uploadId, 0, random(CHUNK));
+      expect(conflict.statusCode).toBe(409);
+      expect(errorCode(conflict)).toBe('chunk_conflict');
+      expect((await up.put(uploadId, 1, second)).statusCode).toBe(204);
+      expect((await completeWith(uploadId, { sha1: sha1(data) })).statusCode).toBe(201);
+    });
   });
 
   describe('instant upload', () => {

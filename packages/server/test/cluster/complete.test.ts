@@ -1,68 +1,28 @@
-import { Transform } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repair } from '../../src/jobs/repair.ts';
 import { chunksOf, random, sha1 } from '../support/bytes.ts';
 import { startCluster, type TestCluster, waitFor } from './harness.ts';
 
 const MiB = 1024 * 1024;
 
 /**
- * Holds a node's incoming write once `after` bytes went through, until `release` is called: the
- * test kills the real sshd at that moment, so the put is certain to be in flight when it dies.
+ * Data path v2: chunks go to the upload's R nodes as they arrive. These kill real sshd nodes
+ * under a running upload and check that nothing acknowledged is lost and nothing half-made is
+ * registered.
  */
-function holdWrites(c: TestCluster, nodeId: string, after: number) {
-  const driver = c.t.app.services.cluster.driver(nodeId)!;
-  const put = driver.put;
-  let reached: () => void = () => undefined;
-  let release: () => void = () => undefined;
-  const midway = new Promise<void>((resolve) => {
-    reached = resolve;
-  });
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  driver.put = (key, source, size, options) => {
-    let seen = 0;
-    const gate = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        seen += chunk.length;
-        if (seen - chunk.length <= after && seen > after) {
-          reached();
-          void released.then(() => callback(null, chunk));
-        } else callback(null, chunk);
-      },
-    });
-    // The driver destroys what it was given when it fails; the caller's stream must see that too.
-    source.on('error', (error) => gate.destroy(error));
-    gate.on('close', () => source.destroy());
-    source.pipe(gate);
-    return put.call(driver, key, gate, size, options);
-  };
-  return {
-    midway,
-    release: () => {
-      driver.put = put;
-      release();
-    },
-  };
-}
-
-describe('a node that dies while an upload completes', () => {
+describe('nodes that die under an upload', () => {
   let c: TestCluster;
   beforeAll(async () => {
-    // Bigger chunks keep the many-MiB uploads below quick to send.
     c = await startCluster(3, { DFS_CHUNK_SIZE: String(MiB) });
   });
   afterAll(() => c?.close());
 
-  /** Creates an upload and sends every chunk; returns its id. */
-  async function staged(data: Buffer, name: string): Promise<string> {
+  async function open(data: Buffer, name: string) {
     const created = await c.up.create({ name, size: data.length, sha1: sha1(data) });
     expect(created.statusCode).toBe(201);
     const { uploadId, chunkSize } = created.json();
-    for (const [i, chunk] of chunksOf(data, chunkSize).entries()) {
-      expect((await c.up.put(uploadId, i, chunk)).statusCode).toBe(204);
-    }
-    return uploadId;
+    const nodeIds = (await c.t.app.services.repos.uploads.nodes(uploadId)).map((r) => r.node_id);
+    return { uploadId, chunks: chunksOf(data, chunkSize), nodeIds };
   }
 
   async function listed(name: string): Promise<number> {
@@ -70,58 +30,87 @@ describe('a node that dies while an upload completes', () => {
     return res.json().total;
   }
 
-  it('completes with R copies on the nodes that stayed up (the replacement path)', async () => {
-    const data = random(8 * MiB);
+  async function allUp() {
+    await waitFor('the nodes back up', async () => (await c.nodes()).every((n) => n.status === 'up'));
+  }
+
+  it('one of the upload nodes dies midway: the rest go to the survivor, repair restores R', async () => {
+    const data = random(8 * MiB + 7);
     const hash = sha1(data);
-    const uploadId = await staged(data, 'one-dies.bin');
-    const [home] = c.t.app.services.cluster.placement(hash, data.length);
-    const victim = await c.handleOf(home!.id);
-    const others = c.sshd.filter((h) => h !== victim);
-
-    const hold = holdWrites(c, home!.id, 2 * MiB);
-    const completing = c.up.complete(uploadId);
-    await hold.midway;
+    const { uploadId, chunks, nodeIds } = await open(data, 'one-dies.bin');
+    expect(nodeIds).toHaveLength(2);
+    for (const i of [0, 1, 2, 3])
+      expect((await c.up.put(uploadId, i, chunks[i] as Buffer)).statusCode).toBe(204);
+    const victim = await c.handleOf(nodeIds[0] as string);
+    const survivor = await c.handleOf(nodeIds[1] as string);
     await victim.kill();
-    hold.release();
-    const res = await completing;
+    for (let i = 4; i < chunks.length; i++) {
+      expect((await c.up.put(uploadId, i, chunks[i] as Buffer)).statusCode).toBe(204);
+    }
+    const done = await c.up.complete(uploadId);
+    expect(done.statusCode).toBe(201);
+    await c.expectReplicated(hash, 1, [survivor]);
+    await c.expectDownload(done.json().file, data);
 
-    expect(res.statusCode).toBe(201);
-    const rows = await c.replicas(hash);
-    expect(rows.map((r) => r.node_id)).not.toContain(home!.id);
-    await c.expectReplicated(hash, 2, others);
-    await c.expectDownload(res.json().file, data);
     await victim.restart();
+    await allUp();
+    await repair(c.deps({ repairGraceMs: 0 }));
+    await c.expectReplicated(hash, 2);
   });
 
-  it('fails cleanly when every node dies, registering nothing, and can be completed again', async () => {
-    // Larger than what the fan-out buffers ahead of the held node, so no copy can finish first
-    // (when one does, complete succeeds with that copy and repair adds the rest).
-    const data = random(32 * MiB);
+  it('every upload node dies: a fresh node takes over and the lost chunks are asked for again', async () => {
+    const data = random(6 * MiB);
     const hash = sha1(data);
-    const uploadId = await staged(data, 'all-die.bin');
-    const [home] = c.t.app.services.cluster.placement(hash, data.length);
+    const { uploadId, chunks, nodeIds } = await open(data, 'both-die.bin');
+    for (const i of [0, 1, 2])
+      expect((await c.up.put(uploadId, i, chunks[i] as Buffer)).statusCode).toBe(204);
+    const victims = await Promise.all(nodeIds.map((id) => c.handleOf(id)));
+    await Promise.all(victims.map((h) => h.kill()));
 
-    const hold = holdWrites(c, home!.id, 2 * MiB);
-    const completing = c.up.complete(uploadId);
-    await hold.midway;
+    // The write fails on both, the upload moves to the third node, and this chunk is stored there.
+    expect((await c.up.put(uploadId, 3, chunks[3] as Buffer)).statusCode).toBe(204);
+    const session = (await c.up.get(uploadId)).json();
+    expect(session.receivedChunks).toEqual([3]);
+    const incomplete = await c.up.complete(uploadId);
+    expect(incomplete.statusCode).toBe(409);
+    expect(incomplete.json().error).toMatchObject({ code: 'incomplete', missing: [0, 1, 2, 4, 5] });
+    for (const i of [0, 1, 2, 4, 5]) {
+      expect((await c.up.put(uploadId, i, chunks[i] as Buffer)).statusCode).toBe(204);
+    }
+    const done = await c.up.complete(uploadId);
+    expect(done.statusCode).toBe(201);
+    const third = c.sshd.filter((h) => !victims.includes(h));
+    await c.expectReplicated(hash, 1, third);
+    await c.expectDownload(done.json().file, data);
+    await Promise.all(victims.map((h) => h.restart()));
+    await allUp();
+  });
+
+  it('every node dies before complete: 503, nothing registered, and complete works once they are back', async () => {
+    const data = random(4 * MiB + 1);
+    const hash = sha1(data);
+    const { uploadId, chunks } = await open(data, 'all-die.bin');
+    for (const [i, chunk] of chunks.entries())
+      expect((await c.up.put(uploadId, i, chunk)).statusCode).toBe(204);
     await Promise.all(c.sshd.map((h) => h.kill()));
-    hold.release();
-    const res = await completing;
+    await waitFor('the nodes down', async () => (await c.nodes()).every((n) => n.status === 'down'), 10_000);
 
+    const res = await c.up.complete(uploadId);
     expect(res.statusCode).toBe(503);
     expect(res.json().error.code).toBe('storage_unavailable');
     expect(await c.t.app.services.repos.contents.findBySha1(hash)).toBeUndefined();
     expect(await listed('all-die.bin')).toBe(0);
-    // The upload is still there with every chunk, ready for another try.
-    const again = await c.up.get(uploadId);
-    expect(again.statusCode).toBe(200);
-    expect(again.json().receivedChunks).toHaveLength(32);
+    // A chunk sent now is refused the same way, and the upload keeps every acknowledged chunk.
+    expect((await c.up.put(uploadId, 0, chunks[0] as Buffer)).statusCode).toBe(204);
+    expect((await c.up.get(uploadId)).json().receivedChunks).toHaveLength(chunks.length);
 
     await Promise.all(c.sshd.map((h) => h.restart()));
-    await waitFor('the nodes back up', async () => (await c.nodes()).every((n) => n.status === 'up'));
+    await allUp();
     const retried = await c.up.complete(uploadId);
     expect(retried.statusCode).toBe(201);
     expect(await listed('all-die.bin')).toBe(1);
+    await c.expectReplicated(hash, 1);
+    await repair(c.deps({ repairGraceMs: 0 }));
     await c.expectReplicated(hash, 2);
     await c.expectDownload(retried.json().file, data);
   });

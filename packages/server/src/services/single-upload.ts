@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { HttpError } from '../errors.ts';
+import type { ContentRow } from '../repositories/contents.ts';
+import { BLOCK_SIZE, BlockHasher } from './block-hashes.ts';
+import type { ContentStore } from './content-store.ts';
+import { newId } from './ids.ts';
+import type { UploadParts } from './upload-parts.ts';
+
+/**
+ * Reads a request body of at most `max` bytes into one buffer; `overflow` throws when it has more.
+ * Chunks are bounded by the chunk size, so holding one in memory is what lets the server check it
+ * before any node sees it.
+ */
+export async function readBody(body: Readable, max: number, overflow: () => never): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(max);
+  let filled = 0;
+  for await (const piece of body) {
+    const data = piece as Buffer;
+    if (filled + data.length > max) {
+      body.destroy();
+      overflow();
+    }
+    data.copy(buffer, filled);
+    filled += data.length;
+  }
+  return buffer.subarray(0, filled);
+}
+
+/**
+ * `POST /api/files`: one request carries the whole file. A body that fits in one chunk (the
+ * many-small-files case) is hashed in memory and stored like any content; a bigger one streams
+ * into part files on the nodes chunk by chunk, hashed as it passes, and is published under its
+ * hash at the end. Nothing touches the app's disk either way.
+ */
+export class SingleUpload {
+  constructor(
+    private readonly parts: UploadParts,
+    private readonly contents: ContentStore,
+    private readonly limits: { chunkSize: number; maxFileSize: number; minFreeBytes: number },
+  ) {}
+
+  async store(
+    body: Readable,
+    declaredSha1: string | undefined,
+    assertRoom: (size: number) => Promise<void>,
+  ): Promise<ContentRow> {
+    const chunkSize = this.limits.chunkSize;
+    let buffer = Buffer.allocUnsafe(chunkSize);
+    let filled = 0;
+    let offset = 0;
+    let part: { id: string; nodeIds: string[] } | null = null;
+    const sha1 = createHash('sha1');
+    const sha256 = createHash('sha256');
+    const blocks = new BlockHasher(BLOCK_SIZE);
+
+    const flush = async () => {
+      const data = buffer.subarray(0, filled);
+      sha1.update(data);
+      sha256.update(data);
+      blocks.update(data);
+      if (!part) {
+        const id = newId();
+        part = { id, nodeIds: this.parts.choose(id, chunkSize, this.limits.minFreeBytes) };
+      }
+      part.nodeIds = await this.parts.writeTo(part.id, part.nodeIds, offset, data);
+      if (part.nodeIds.length === 0) {
+        throw new HttpError('storage_unavailable', 'every storage node failed while storing the file');
+      }
+      offset += filled;
+      buffer = Buffer.allocUnsafe(chunkSize);
+      filled = 0;
+    };
+
+    try {
+      for await (const piece of body) {
+        let data = piece as Buffer;
+        if (offset + filled + data.length > this.limits.maxFileSize) {
+          body.destroy();
+          throw new HttpError('file_too_large', `files may be at most ${this.limits.maxFileSize} bytes`);
+        }
+        while (data.length > 0) {
+          const n = Math.min(chunkSize - filled, data.length);
+          data.copy(buffer, filled, 0, n);
+          filled += n;
+          data = data.subarray(n);
+          if (filled === chunkSize) await flush();
+        }
+      }
+      if (!part) {
+        // The whole file is in memory: hash it and store it like any verified content.
+        const bytes = buffer.subarray(0, filled);
+        const actual = createHash('sha1').update(bytes).digest('hex');
+        checkDeclared(declaredSha1, actual);
+        await assertRoom(bytes.length);
+        // The same room check as a chunked upload's (ingest places it by its hash).
+        this.parts.choose(actual, bytes.length, this.limits.minFreeBytes);
+        return await this.contents.ingest({
+          declaredSha1: actual,
+          size: bytes.length,
+          open: () => Readable.from([bytes]),
+        });
+      }
+      if (filled > 0) await flush();
+      const stored: { id: string; nodeIds: string[] } = part;
+      const digests = {
+        sha1: sha1.digest('hex'),
+        sha256: sha256.digest('hex'),
+        size: offset,
+        blocks: blocks.table(),
+      };
+      checkDeclared(declaredSha1, digests.sha1);
+      await assertRoom(digests.size);
+      return await this.contents.acceptVerified(
+        digests,
+        (key) => this.parts.commit(stored.id, stored.nodeIds, key, digests.size),
+        () => this.parts.discard(stored.id, stored.nodeIds),
+      );
+    } catch (error) {
+      const written = part as { id: string; nodeIds: string[] } | null;
+      if (written) await this.parts.discard(written.id, written.nodeIds);
+      throw error;
+    }
+  }
+}
+
+function checkDeclared(declared: string | undefined, actual: string): void {
+  if (declared !== undefined && declared !== actual) {
+    throw new HttpError('hash_mismatch', 'the uploaded bytes do not hash to the declared sha1', {
+      expected: declared,
+      actual,
+    });
+  }
+}

@@ -1,0 +1,157 @@
+import { createHash, type Hash } from 'node:crypto';
+import { BLOCK_SIZE, BlockHasher, type BlockTable } from './block-hashes.ts';
+
+export interface UploadDigests {
+  sha1: string;
+  sha256: string;
+  size: number;
+  blocks: BlockTable;
+}
+
+interface State {
+  epoch: number;
+  /** Chunks `0..next-1` have been hashed. */
+  next: number;
+  sha1: Hash;
+  sha256: Hash;
+  blocks: BlockHasher;
+  size: number;
+  /** Chunks that arrived ahead of `next`, held until the gap before them fills. */
+  pending: Map<number, Buffer>;
+  /** Set by `finish`: from then on it alone feeds the state. */
+  finishing: boolean;
+}
+
+/**
+ * The whole-file hashes of unfinished uploads, computed in this process as their chunks pass
+ * through it, in order (a chunk that overtakes another waits in memory, within a byte budget).
+ *
+ * node:crypto hashes about 4× faster than hash-wasm here but cannot serialize its state, so this
+ * is a cache, not the record: when an upload's chunks went through another app instance, or this
+ * one restarted, `finish` reads the chunks the state lacks back from a node. That is the
+ * exception; with one instance (or an upstream that keeps an upload on one instance) `complete`
+ * reads nothing back.
+ */
+export class UploadHashes {
+  private readonly states = new Map<string, State>();
+  private pendingBytes = 0;
+
+  constructor(
+    private readonly maxPendingBytes: number,
+    private readonly maxStates = 10_000,
+  ) {}
+
+  /** Feeds chunk `index` of an upload whose node set is at `epoch` (a new epoch starts over). */
+  offer(uploadId: string, epoch: number, index: number, data: Buffer): void {
+    let state = this.states.get(uploadId);
+    if (state?.finishing) return;
+    if (state && state.epoch !== epoch) {
+      this.forget(uploadId);
+      state = undefined;
+    }
+    if (!state) state = this.start(uploadId, epoch);
+    else {
+      // Most recently used last, so eviction takes the longest idle.
+      this.states.delete(uploadId);
+      this.states.set(uploadId, state);
+    }
+    if (index < state.next || state.pending.has(index)) return;
+    if (index === state.next) {
+      consume(state, data);
+      this.drain(state);
+    } else if (this.pendingBytes + data.length <= this.maxPendingBytes) {
+      state.pending.set(index, data);
+      this.pendingBytes += data.length;
+    }
+  }
+
+  /**
+   * The digests of chunks `0..count-1`: what this process hashed already, plus `read(i)` for every
+   * chunk it did not see. Returns how many chunks had to be read back, for the log.
+   */
+  async finish(
+    uploadId: string,
+    epoch: number,
+    count: number,
+    read: (index: number) => Promise<Buffer>,
+  ): Promise<{ digests: UploadDigests; reread: number }> {
+    let state = this.states.get(uploadId);
+    if (!state || state.epoch !== epoch) {
+      this.forget(uploadId);
+      state = this.start(uploadId, epoch);
+    }
+    state.finishing = true;
+    let reread = 0;
+    try {
+      while (state.next < count) {
+        const index = state.next;
+        let data = state.pending.get(index);
+        if (data) {
+          state.pending.delete(index);
+          this.pendingBytes -= data.length;
+        } else {
+          data = await read(index);
+          reread++;
+        }
+        consume(state, data);
+      }
+      const digests = {
+        sha1: state.sha1.digest('hex'),
+        sha256: state.sha256.digest('hex'),
+        size: state.size,
+        blocks: state.blocks.table(),
+      };
+      return { digests, reread };
+    } finally {
+      this.forget(uploadId);
+    }
+  }
+
+  forget(uploadId: string): void {
+    const state = this.states.get(uploadId);
+    if (!state) return;
+    for (const data of state.pending.values()) this.pendingBytes -= data.length;
+    this.states.delete(uploadId);
+  }
+
+  /** Bytes held for chunks that arrived early (for tests and metrics). */
+  heldBytes(): number {
+    return this.pendingBytes;
+  }
+
+  private start(uploadId: string, epoch: number): State {
+    const state: State = {
+      epoch,
+      next: 0,
+      sha1: createHash('sha1'),
+      sha256: createHash('sha256'),
+      blocks: new BlockHasher(BLOCK_SIZE),
+      size: 0,
+      pending: new Map(),
+      finishing: false,
+    };
+    this.states.set(uploadId, state);
+    while (this.states.size > this.maxStates) {
+      const oldest = this.states.keys().next().value;
+      if (oldest === undefined) break;
+      this.forget(oldest);
+    }
+    return state;
+  }
+
+  private drain(state: State): void {
+    for (let data = state.pending.get(state.next); data; data = state.pending.get(state.next)) {
+      state.pending.delete(state.next);
+      this.pendingBytes -= data.length;
+      consume(state, data);
+    }
+  }
+}
+
+function consume(state: State, data: Buffer): void {
+  state.sha1.update(data);
+  state.sha256.update(data);
+  state.blocks.update(data);
+  state.size += data.length;
+  state.next++;
+}

@@ -1,0 +1,237 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
+import { HttpError } from '../errors.ts';
+import type { Repositories } from '../repositories/index.ts';
+import type { UploadRow } from '../repositories/uploads.ts';
+import { NodeUnavailableError, ObjectNotFoundError } from '../storage/types.ts';
+import type { StorageCluster } from './cluster.ts';
+
+/** The nodes an upload writes to right now, and the generation of that set. */
+export interface UploadTargets {
+  epoch: number;
+  nodeIds: string[];
+}
+
+const noNode = () => new HttpError('storage_unavailable', 'no storage node is up; retry shortly');
+
+/**
+ * The bytes of unfinished uploads on their storage nodes: one part file per upload on each of its
+ * R nodes, chunk i at i × chunkSize. A node that fails a write leaves the upload (the chunks stay
+ * on the others, and repair restores the replica count after `complete`); when every node of the
+ * upload is gone, a fresh set takes over and the chunks stored so far count as not received, so
+ * the client sends them again.
+ */
+export class UploadParts {
+  constructor(
+    private readonly repos: Repositories,
+    private readonly cluster: StorageCluster,
+    private readonly log: FastifyBaseLogger,
+  ) {}
+
+  /**
+   * Picks the R nodes of a new upload (the content's placement when its hash is known), each with
+   * room for `size` bytes plus `reserve`. None up: 503; up but all full: 507.
+   */
+  choose(placementKey: string, size: number, reserve = 0, exclude: Set<string> = new Set()): string[] {
+    const ranked = this.cluster.placement(placementKey, size + reserve).filter((n) => !exclude.has(n.id));
+    const want = Math.min(this.cluster.wantedReplicas(), ranked.length);
+    if (want === 0) {
+      if (this.cluster.liveCount() === 0) throw noNode();
+      this.log.warn({ size, reserve }, 'upload refused: no storage node has room');
+      throw new HttpError(
+        'insufficient_storage',
+        'the storage nodes have no room for this upload right now; try again later or tell the administrator',
+      );
+    }
+    return ranked.slice(0, want).map((n) => n.id);
+  }
+
+  async assign(upload: Pick<UploadRow, 'id' | 'sha1' | 'size' | 'node_epoch'>): Promise<string[]> {
+    const nodeIds = this.choose(upload.sha1 ?? upload.id, Number(upload.size));
+    await this.repos.uploads.addNodes(upload.id, Number(upload.node_epoch), nodeIds);
+    return nodeIds;
+  }
+
+  /**
+   * The upload's nodes at its current epoch that are up (an upload from before part files gets
+   * its nodes now). For a write, nodes that are down leave the upload while others remain — they
+   * would miss this chunk; when none is up, a fresh set takes over if the cluster has one, and
+   * otherwise the set is kept for when its nodes return (503 meanwhile).
+   */
+  async targets(upload: UploadRow, forWrite = false): Promise<UploadTargets> {
+    const epoch = (await this.repos.uploads.nodeEpoch(upload.id)) ?? Number(upload.node_epoch);
+    const rows = await this.repos.uploads.nodes(upload.id);
+    if (rows.length === 0) return { epoch, nodeIds: await this.assign({ ...upload, node_epoch: epoch }) };
+    const active = rows
+      .filter((r) => r.state === 'active' && Number(r.epoch) === epoch)
+      .map((r) => r.node_id);
+    const up = active.filter((id) => this.cluster.isUp(id) && this.cluster.driver(id));
+    if (forWrite && up.length > 0) {
+      for (const id of active) if (!up.includes(id)) await this.repos.uploads.dropNode(upload.id, id);
+    }
+    return { epoch, nodeIds: up };
+  }
+
+  /**
+   * Writes one chunk durably to every node of the upload; resolves with the node-set epoch it was
+   * written under once at least one node holds it.
+   */
+  async write(upload: UploadRow, offset: number, data: Buffer): Promise<number> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const { epoch, nodeIds } = await this.targets(upload, true);
+      if (nodeIds.length > 0) {
+        const written = await this.writeTo(upload.id, nodeIds, offset, data);
+        if (written.length > 0) {
+          for (const nodeId of nodeIds) {
+            if (!written.includes(nodeId)) await this.repos.uploads.dropNode(upload.id, nodeId);
+          }
+          return epoch;
+        }
+      }
+      if (!(await this.replace(upload, epoch, nodeIds))) break;
+    }
+    throw new HttpError('storage_unavailable', "the upload's storage nodes are unavailable; retry shortly", {
+      retryAfter: 5,
+    });
+  }
+
+  /** Writes `data` at `offset` of part `partId` on each node; returns the nodes that hold it. */
+  async writeTo(partId: string, nodeIds: string[], offset: number, data: Buffer): Promise<string[]> {
+    const results = await Promise.allSettled(
+      nodeIds.map((nodeId) => {
+        const driver = this.cluster.driver(nodeId);
+        if (!driver) return Promise.reject(new NodeUnavailableError(`node ${nodeId} is not configured`));
+        return driver.writePart(partId, offset, data);
+      }),
+    );
+    const ok: string[] = [];
+    results.forEach((result, i) => {
+      const nodeId = nodeIds[i] as string;
+      if (result.status === 'fulfilled') ok.push(nodeId);
+      else {
+        this.cluster.reportFailure(nodeId);
+        this.log.warn(
+          { node: this.cluster.driver(nodeId)?.name ?? nodeId, err: result.reason, partId },
+          'part write failed; the node leaves this upload',
+        );
+      }
+    });
+    return ok;
+  }
+
+  /**
+   * Moves the upload to nodes it has not used (its current ones all failed): false when the cluster
+   * has none, so the set is kept for when its nodes come back.
+   */
+  private async replace(upload: UploadRow, epoch: number, failed: string[]): Promise<boolean> {
+    const used = new Set(
+      (await this.repos.uploads.nodes(upload.id)).filter((r) => r.state === 'active').map((r) => r.node_id),
+    );
+    for (const id of failed) used.add(id);
+    let nodeIds: string[];
+    try {
+      nodeIds = this.choose(upload.sha1 ?? upload.id, Number(upload.size), 0, used);
+    } catch {
+      return false;
+    }
+    if (await this.repos.uploads.replaceNodes(upload.id, epoch, nodeIds)) {
+      this.log.warn(
+        { uploadId: upload.id, nodes: nodeIds.map((id) => this.cluster.driver(id)?.name ?? id) },
+        'every node of an upload failed; its chunks go to new nodes and are asked for again',
+      );
+    }
+    return true;
+  }
+
+  /**
+   * Chunk bytes read back from the upload's nodes, checked against the SHA-256 recorded when the
+   * chunk was acknowledged. `key` is where a part lives once an interrupted `complete` published it.
+   */
+  async readChunk(
+    upload: UploadRow,
+    nodeIds: string[],
+    chunk: { offset: number; size: number; sha256: string },
+    key: string | null,
+  ): Promise<Buffer> {
+    const range = { start: chunk.offset, end: chunk.offset + chunk.size - 1 };
+    for (const nodeId of nodeIds) {
+      const driver = this.cluster.driver(nodeId);
+      if (!driver) continue;
+      try {
+        let stream: Readable;
+        try {
+          stream = await driver.readPart(upload.id, range);
+        } catch (err) {
+          if (!(err instanceof ObjectNotFoundError) || !key) throw err;
+          stream = await driver.get(key, range);
+        }
+        const parts: Buffer[] = [];
+        for await (const part of stream) parts.push(part as Buffer);
+        const data = Buffer.concat(parts);
+        if (data.length === chunk.size && createHash('sha256').update(data).digest('hex') === chunk.sha256) {
+          return data;
+        }
+        this.log.error(
+          { node: driver.name, uploadId: upload.id, offset: chunk.offset },
+          'part bytes differ from the acknowledged chunk',
+        );
+      } catch (err) {
+        this.log.warn({ node: driver.name, err, uploadId: upload.id }, 'could not read a part back');
+      }
+    }
+    throw new HttpError(
+      'storage_unavailable',
+      'the upload bytes could not be read back from any node; retry shortly',
+    );
+  }
+
+  /** Publishes the part as `key` on each node; returns the nodes that now hold the object. */
+  async commit(partId: string, nodeIds: string[], key: string, size: number): Promise<string[]> {
+    const results = await Promise.allSettled(
+      nodeIds.map((nodeId) => {
+        const driver = this.cluster.driver(nodeId);
+        if (!driver) return Promise.reject(new NodeUnavailableError(`node ${nodeId} is not configured`));
+        // An empty file has no chunk, so no part file was ever written.
+        if (size === 0) return driver.put(key, Readable.from([]), 0);
+        return driver.commitPart(partId, key, size);
+      }),
+    );
+    const ok: string[] = [];
+    results.forEach((result, i) => {
+      const nodeId = nodeIds[i] as string;
+      if (result.status === 'fulfilled') ok.push(nodeId);
+      else {
+        this.cluster.reportFailure(nodeId);
+        this.log.warn(
+          { node: this.cluster.driver(nodeId)?.name ?? nodeId, err: result.reason },
+          'part commit failed',
+        );
+      }
+    });
+    if (ok.length === 0)
+      throw new HttpError('storage_unavailable', 'no storage node could publish the upload; retry shortly');
+    return ok;
+  }
+
+  /** Best effort: removes the part from every node that may hold it (the sweeper catches the rest). */
+  async discard(partId: string, nodeIds: string[]): Promise<void> {
+    await Promise.all(
+      nodeIds.map(async (nodeId) => {
+        try {
+          await this.cluster.driver(nodeId)?.deletePart(partId);
+        } catch (err) {
+          this.log.warn({ err, partId, nodeId }, 'could not delete a part yet; the sweeper retries');
+        }
+      }),
+    );
+  }
+
+  async discardUpload(uploadId: string): Promise<void> {
+    const rows = await this.repos.uploads.nodes(uploadId);
+    await this.discard(
+      uploadId,
+      rows.map((r) => r.node_id),
+    );
+  }
+}
