@@ -1,4 +1,5 @@
 import {
+  type CompleteUploadBody,
   type CompleteUploadResponse,
   type ContentInfo,
   type CreateFolderBody,
@@ -47,6 +48,19 @@ export interface RequestOptions {
 export interface PutChunkOptions extends RequestOptions {
   /** Bytes of this chunk sent so far (only where the transport reports it, i.e. XHR). */
   onProgress?: (loaded: number) => void;
+}
+
+export interface CompleteUploadOptions extends RequestOptions {
+  /** The file's SHA-1: required to complete a speculative upload (one created without it). */
+  sha1?: string;
+}
+
+export interface UploadSimpleOptions extends RequestOptions {
+  /** Name on the server (default: the Blob's `name`, else `file`). */
+  name?: string;
+  parentId?: string | null;
+  /** Lowercase hex SHA-1 of the bytes: the server refuses them (422 hash_mismatch) if they differ. */
+  sha1?: string;
 }
 
 export interface DownloadOptions extends RequestOptions {
@@ -194,13 +208,14 @@ export class DfsApi {
   deleteFile(id: string, opts?: RequestOptions): Promise<void> {
     return this.#void(`/api/files/${enc(id)}`, { ...opts, method: 'DELETE' });
   }
-  /** The one-request multipart upload (small files). `file` is a Blob/File. */
-  uploadSimple(
-    file: Blob,
-    options: { name?: string; parentId?: string | null } & RequestOptions = {},
-  ): Promise<FileResponse> {
+  /**
+   * The one-request multipart upload (small files): `POST /api/files` with the text fields first
+   * (`parentId`, `sha1`) and then the `file` part, so the server knows them before the bytes.
+   */
+  uploadSimple(file: Blob, options: UploadSimpleOptions = {}): Promise<FileResponse> {
     const form = new FormData();
     if (options.parentId) form.set('parentId', options.parentId);
+    if (options.sha1) form.set('sha1', options.sha1.toLowerCase());
     const name = options.name ?? (file as Blob & { name?: string }).name ?? 'file';
     form.set('file', file, name);
     return this.#json('/api/files', { signal: options.signal, method: 'POST', body: form });
@@ -276,8 +291,11 @@ export class DfsApi {
     });
     opts.onProgress?.(bytes.byteLength);
   }
-  completeUpload(uploadId: string, opts?: RequestOptions): Promise<CompleteUploadResponse> {
-    return this.#json(`/api/uploads/${enc(uploadId)}/complete`, { ...opts, method: 'POST' });
+  /** Completes an upload; `sha1` goes in the JSON body (required for a speculative upload). */
+  completeUpload(uploadId: string, opts: CompleteUploadOptions = {}): Promise<CompleteUploadResponse> {
+    const { sha1, ...rest } = opts;
+    const json: CompleteUploadBody | undefined = sha1 ? { sha1: sha1.toLowerCase() } : undefined;
+    return this.#json(`/api/uploads/${enc(uploadId)}/complete`, { ...rest, method: 'POST', json });
   }
   /** Aborts an upload session; staged bytes are freed. */
   abortUpload(uploadId: string, opts?: RequestOptions): Promise<void> {
@@ -387,11 +405,15 @@ export class DfsApi {
   }
 }
 
-/** The slice of `DfsApi` the upload engine needs; tests and alternative transports implement it. */
+/**
+ * The slice of `DfsApi` the upload engine needs; tests and alternative transports implement it.
+ * Without `uploadSimple` every file takes the chunked path.
+ */
 export type UploadTransport = Pick<
   DfsApi,
   'createUpload' | 'getUpload' | 'putChunk' | 'completeUpload' | 'abortUpload'
->;
+> &
+  Partial<Pick<DfsApi, 'uploadSimple'>>;
 
 function enc(s: string): string {
   return encodeURIComponent(s);

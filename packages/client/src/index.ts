@@ -3,11 +3,13 @@
  * Node-only helpers (files on disk, node:crypto hashing, config, CLI) live in `@dfs/client/node`.
  */
 export {
+  type CompleteUploadOptions,
   DfsApi,
   type DfsApiOptions,
   type DownloadOptions,
   type PutChunkOptions,
   type RequestOptions,
+  type UploadSimpleOptions,
   type UploadTransport,
 } from './api.ts';
 export { Emitter, type EventMap } from './emitter.ts';

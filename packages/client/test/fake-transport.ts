@@ -11,14 +11,21 @@ import type {
   CreateUploadResponse,
   FileEntry,
 } from '@dfs/shared';
-import type { PutChunkOptions, RequestOptions, UploadTransport } from '../src/api.ts';
+import type {
+  CompleteUploadOptions,
+  PutChunkOptions,
+  RequestOptions,
+  UploadSimpleOptions,
+  UploadTransport,
+} from '../src/api.ts';
 import { ApiError } from '../src/errors.ts';
 
 interface Session {
   uploadId: string;
   name: string;
   size: number;
-  sha1: string;
+  /** null: speculative (created without a sha1; complete names it). */
+  sha1: string | null;
   parentId: string | null;
   chunkSize: number;
   chunkCount: number;
@@ -26,7 +33,7 @@ interface Session {
   file?: FileEntry;
 }
 
-type Op = 'createUpload' | 'getUpload' | 'putChunk' | 'completeUpload' | 'abortUpload';
+type Op = 'createUpload' | 'getUpload' | 'putChunk' | 'completeUpload' | 'abortUpload' | 'uploadSimple';
 
 export function apiError(status: number, code: string, extra: Record<string, unknown> = {}) {
   return new ApiError(status, code as never, code, extra);
@@ -43,8 +50,12 @@ export class FakeTransport implements UploadTransport {
   /** Hook that runs at the start of each putChunk (may await, may throw). */
   beforePut: ((index: number, signal?: AbortSignal) => Promise<void>) | null = null;
 
-  constructor(chunkSize = 1024) {
+  /** Present only when constructed with `{ simple: true }`: without it every file is chunked. */
+  readonly uploadSimple?: (file: Blob, o?: UploadSimpleOptions) => Promise<{ file: FileEntry }>;
+
+  constructor(chunkSize = 1024, opts: { simple?: boolean } = {}) {
     this.chunkSize = chunkSize;
+    if (opts.simple) this.uploadSimple = (file, o) => this.#uploadSimple(file, o);
   }
 
   #maybeFail(op: Op): void {
@@ -70,8 +81,8 @@ export class FakeTransport implements UploadTransport {
   async createUpload(body: CreateUploadBody, _o?: RequestOptions): Promise<CreateUploadResponse> {
     this.calls.push(body.proof ? 'createUpload+proof' : 'createUpload');
     this.#maybeFail('createUpload');
-    const known = this.stored.get(body.sha1);
-    if (known && known.length === body.size) {
+    const known = body.sha1 ? this.stored.get(body.sha1) : undefined;
+    if (body.sha1 && known && known.length === body.size) {
       if (!body.proof) {
         const offset = Math.floor(known.length / 3);
         const c = {
@@ -92,10 +103,13 @@ export class FakeTransport implements UploadTransport {
           .update(known.subarray(c.offset, c.offset + c.length))
           .digest('hex');
       if (!c || c.sha1 !== body.sha1 || want !== body.proof.sha1) throw apiError(403, 'proof_failed');
-      return { status: 'instant', file: this.#file({ ...body, parentId: body.parentId ?? null }) };
+      return {
+        status: 'instant',
+        file: this.#file({ ...body, sha1: body.sha1, parentId: body.parentId ?? null }),
+      };
     }
     for (const s of this.sessions.values()) {
-      if (s.sha1 === body.sha1 && s.size === body.size && !s.file) {
+      if (body.sha1 && s.sha1 === body.sha1 && s.size === body.size && !s.file) {
         return { status: 'resumed', ...this.#view(s) };
       }
     }
@@ -103,7 +117,7 @@ export class FakeTransport implements UploadTransport {
       uploadId: randomUUID(),
       name: body.name,
       size: body.size,
-      sha1: body.sha1,
+      sha1: body.sha1 ?? null,
       parentId: body.parentId ?? null,
       chunkSize: this.chunkSize,
       chunkCount: Math.ceil(body.size / this.chunkSize),
@@ -160,22 +174,46 @@ export class FakeTransport implements UploadTransport {
     s.chunks.set(index, bytes.slice());
   }
 
-  async completeUpload(uploadId: string): Promise<CompleteUploadResponse> {
+  async completeUpload(uploadId: string, o: CompleteUploadOptions = {}): Promise<CompleteUploadResponse> {
     this.calls.push('completeUpload');
     this.#maybeFail('completeUpload');
     const s = this.#session(uploadId);
     if (s.file) return { status: 'complete', file: s.file };
+    const declared = s.sha1 ?? o.sha1;
+    if (!declared) throw apiError(422, 'sha1_required');
+    if (s.sha1 && o.sha1 && o.sha1 !== s.sha1) {
+      this.sessions.delete(uploadId);
+      throw apiError(422, 'hash_mismatch');
+    }
     const missing = [];
     for (let i = 0; i < s.chunkCount; i++) if (!s.chunks.has(i)) missing.push(i);
     if (missing.length) throw apiError(409, 'incomplete', { missing });
     const all = Buffer.concat([...Array(s.chunkCount).keys()].map((i) => s.chunks.get(i)!));
-    if (createHash('sha1').update(all).digest('hex') !== s.sha1) {
+    if (createHash('sha1').update(all).digest('hex') !== declared) {
       this.sessions.delete(uploadId);
       throw apiError(422, 'hash_mismatch');
     }
-    this.stored.set(s.sha1, new Uint8Array(all));
-    s.file = this.#file(s);
+    this.stored.set(declared, new Uint8Array(all));
+    s.file = this.#file({ ...s, sha1: declared });
     return { status: 'complete', file: s.file };
+  }
+
+  /** `POST /api/files`: the whole file in one request, its sha1 checked like the server does. */
+  async #uploadSimple(file: Blob, o: UploadSimpleOptions = {}): Promise<{ file: FileEntry }> {
+    this.calls.push('uploadSimple');
+    this.#maybeFail('uploadSimple');
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const actual = createHash('sha1').update(bytes).digest('hex');
+    if (o.sha1 && o.sha1 !== actual) throw apiError(422, 'hash_mismatch');
+    this.stored.set(actual, bytes);
+    return {
+      file: this.#file({
+        name: o.name ?? 'file',
+        size: bytes.length,
+        sha1: actual,
+        parentId: o.parentId ?? null,
+      }),
+    };
   }
 
   async abortUpload(uploadId: string) {

@@ -21,10 +21,15 @@ import { apiError, FakeTransport } from './fake-transport.ts';
 
 const sha1 = (b: Uint8Array) => createHash('sha1').update(b).digest('hex');
 
-function setup(size: number, opts: Partial<UploadOptions> = {}, chunkSize = 1024) {
+function setup(
+  size: number,
+  opts: Partial<UploadOptions> = {},
+  chunkSize = 1024,
+  transportOpts: { simple?: boolean } = {},
+) {
   const data = new Uint8Array(randomBytes(size));
   const source = fileSourceFromBytes(data, 'data.bin', 1_700_000_000_000);
-  const transport = new FakeTransport(chunkSize);
+  const transport = new FakeTransport(chunkSize, transportOpts);
   const slept: number[] = [];
   let hashCalls = 0;
   const hashFile: HashFileFn = (s, o) => {
@@ -278,6 +283,84 @@ describe('Upload', () => {
     upload.start();
     await expect(upload.result()).rejects.toThrow(/changed while reading/);
     expect(upload.state).toBe('error');
+  });
+});
+
+describe('Upload routes', () => {
+  it('sends a small file in one request that carries its sha1', async () => {
+    const { data, upload, transport, states } = setup(3000, {}, 1024, { simple: true });
+    upload.start();
+    const file = await upload.result();
+    expect(file).toMatchObject({ sha1: sha1(data), size: 3000, name: 'data.bin' });
+    expect(transport.calls).toEqual(['uploadSimple']);
+    expect(states).toEqual(['queued', 'uploading', 'done']);
+    expect(upload.snapshot()).toMatchObject({ route: 'small', sentBytes: 3000, bytesUploaded: 3000 });
+  });
+
+  it('keeps big files (and every file when turned off) on the chunked path', async () => {
+    const big = setup(70 * 1024, {}, 1024, { simple: true });
+    big.upload.start();
+    await big.upload.result();
+    expect(big.transport.calls).not.toContain('uploadSimple');
+    const off = setup(3000, { smallFileLimit: -1 }, 1024, { simple: true });
+    off.upload.start();
+    await off.upload.result();
+    expect(off.transport.calls[0]).toBe('createUpload');
+    expect(off.transport.calls).not.toContain('uploadSimple');
+  });
+
+  it('speculative: sends chunks before the hash is known, then completes with the sha1', async () => {
+    const { data, upload, transport } = setup(6000, { speculativeThreshold: 5000, parallelism: 2 });
+    let hashDoneAt = -1;
+    upload.on('progress', (s) => {
+      if (hashDoneAt < 0 && s.sha1) hashDoneAt = transport.calls.length;
+    });
+    upload.start();
+    const file = await upload.result();
+    expect(file.sha1).toBe(sha1(data));
+    expect(transport.calls[0]).toBe('createUpload');
+    // The session was opened without a sha1, and the instant check afterwards made a second one
+    // that the client deleted at once.
+    const complete = transport.calls.indexOf('completeUpload');
+    expect(complete).toBeGreaterThan(0);
+    expect(transport.calls.filter((c) => c === 'createUpload')).toHaveLength(2);
+    expect(transport.calls).toContain('abortUpload');
+    expect([...transport.sessions.values()].filter((s) => !s.file)).toHaveLength(0);
+    expect(upload.snapshot()).toMatchObject({ route: 'speculative', instant: false, sentBytes: 6000 });
+    expect(transport.stored.get(sha1(data))).toEqual(data);
+  });
+
+  it('speculative upload of known content: proves ownership, stops sending, deletes the session', async () => {
+    const { data, upload, transport } = setup(6000, { speculativeThreshold: 5000, parallelism: 1 });
+    transport.stored.set(sha1(data), data);
+    // Chunk 2 never lands: only finding the content can finish this upload.
+    void hangAt(transport, 2);
+    upload.start();
+    const file = await upload.result();
+    expect(file.sha1).toBe(sha1(data));
+    expect(transport.calls).toContain('createUpload+proof');
+    expect(transport.calls).toContain('abortUpload');
+    expect(transport.calls).not.toContain('completeUpload');
+    expect(transport.calls.filter((c) => c.startsWith('putChunk')).length).toBeLessThan(6);
+    expect(transport.sessions.size).toBe(0);
+    expect(upload.snapshot()).toMatchObject({ state: 'done', instant: true });
+  });
+
+  it('waits while complete answers upload_busy, without sending any chunk again', async () => {
+    const { upload, transport, slept } = setup(3000);
+    transport.failures.completeUpload = [
+      apiError(409, 'upload_busy', { retryAfter: 2 }),
+      apiError(409, 'upload_busy', { retryAfter: 2 }),
+    ];
+    const verifying: boolean[] = [];
+    upload.on('progress', (s) => verifying.push(s.verifying));
+    upload.start();
+    await upload.result();
+    expect(transport.calls.filter((c) => c === 'completeUpload')).toHaveLength(3);
+    expect(transport.calls.filter((c) => c.startsWith('putChunk'))).toHaveLength(3);
+    expect(slept.filter((ms) => ms >= 2000).length).toBeGreaterThanOrEqual(2);
+    expect(verifying).toContain(true);
+    expect(upload.snapshot().verifying).toBe(false);
   });
 });
 

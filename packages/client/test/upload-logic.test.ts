@@ -141,8 +141,11 @@ describe('state machine', () => {
     expect(canTransition('error', 'queued')).toBe(true);
     expect(canTransition('done', 'queued')).toBe(false);
     expect(canTransition('canceled', 'queued')).toBe(false);
-    expect(canTransition('queued', 'uploading')).toBe(false);
+    expect(canTransition('queued', 'uploading')).toBe(true); // a small file: one request
+    expect(canTransition('uploading', 'done')).toBe(true); // speculative: the server had the content
+    expect(canTransition('uploading', 'hashing')).toBe(true); // speculative: sent, hash still running
     expect(canTransition('paused', 'uploading')).toBe(false);
+    expect(canTransition('hashing', 'uploading')).toBe(false);
   });
 });
 

@@ -2,6 +2,7 @@ export { type CreateHasherOptions, createHasher, webAssemblyAvailable } from './
 export { hashFile, hashFileWith, hashSource, pieceCount, readExact } from './hash-file.ts';
 export { createJsHasher } from './js.ts';
 export { proofSha1, proveChallenge } from './proof.ts';
+export { webCryptoAvailable, webCryptoSha1 } from './sha1-bytes.ts';
 export type {
   FileDigest,
   FileSource,

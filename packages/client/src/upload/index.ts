@@ -7,6 +7,7 @@ export {
   missingChunks,
   precomputedMd5,
 } from './plan.ts';
+export { type ProgressView, UploadProgress } from './progress.ts';
 export {
   type AddOptions,
   type QueueTotals,
@@ -29,10 +30,15 @@ export { fileSourceFromBlob, fileSourceFromBytes } from './source.ts';
 export { etaSeconds, SpeedMeter } from './speed.ts';
 export { ACTIVE_STATES, canTransition, FINAL_STATES, type UploadState } from './state.ts';
 export {
+  DEFAULT_SMALL_FILE_LIMIT,
+  DEFAULT_SPECULATIVE_THRESHOLD,
+  DEFAULT_VERIFY_TIMEOUT_MS,
   type RetryInfo,
-  Upload,
+  type ServerInfo,
   type UploadErrorInfo,
   type UploadEvents,
   type UploadOptions,
+  type UploadRoute,
   type UploadSnapshot,
-} from './upload.ts';
+} from './types.ts';
+export { MIN_SERVER_CHUNK_SIZE, Upload } from './upload.ts';

@@ -4,11 +4,17 @@ import type { FileSource } from '../hashing/types.ts';
 import { Limiter } from './limiter.ts';
 import { etaSeconds } from './speed.ts';
 import { ACTIVE_STATES, FINAL_STATES, type UploadState } from './state.ts';
+import type { ServerInfo } from './types.ts';
 import { Upload, type UploadOptions, type UploadSnapshot } from './upload.ts';
 
 export interface UploadQueueOptions extends Omit<UploadOptions, 'parentId' | 'name' | 'sha1' | 'id'> {
   /** Files uploading at once; default 2 (one can hash while another sends). */
   concurrency?: number;
+  /**
+   * Small files (one request each, see `smallFileLimit`) uploading at once, on top of
+   * `concurrency`; default 8. Many small files are bound by round trips, not bytes.
+   */
+  smallConcurrency?: number;
   /** Files hashing at once (CPU-bound); default 1. */
   hashConcurrency?: number;
   /** Chunk requests in flight across all files (and chunks in memory); default 6. */
@@ -66,13 +72,20 @@ export class UploadQueue {
   readonly #unsubscribe = new Map<string, () => void>();
   readonly requestLimiter: Limiter;
   readonly hashLimiter: Limiter;
+  /** What the uploads learned about the server (its chunk size), shared by all of them. */
+  readonly serverInfo: ServerInfo;
   #concurrency: number;
+  #smallConcurrency: number;
   #autoStart: boolean;
+  #pumping = false;
+  #pumpAgain = false;
 
   constructor(options: UploadQueueOptions) {
     this.#o = options;
     this.#concurrency = Math.max(1, options.concurrency ?? 2);
+    this.#smallConcurrency = Math.max(1, options.smallConcurrency ?? 8);
     this.#autoStart = options.autoStart ?? true;
+    this.serverInfo = options.serverInfo ?? { chunkSize: null };
     this.requestLimiter = options.requestLimiter ?? new Limiter(options.requestConcurrency ?? 6);
     this.hashLimiter = options.hashLimiter ?? new Limiter(options.hashConcurrency ?? 1);
   }
@@ -91,14 +104,29 @@ export class UploadQueue {
     this.#concurrency = Math.max(1, n);
     this.#pump();
   }
+  get smallConcurrency(): number {
+    return this.#smallConcurrency;
+  }
+  set smallConcurrency(n: number) {
+    this.#smallConcurrency = Math.max(1, n);
+    this.#pump();
+  }
 
   add(source: FileSource, options: AddOptions = {}): Upload {
-    const { concurrency: _c, hashConcurrency: _h, requestConcurrency: _r, autoStart: _a, ...base } = this.#o;
+    const {
+      concurrency: _c,
+      smallConcurrency: _s,
+      hashConcurrency: _h,
+      requestConcurrency: _r,
+      autoStart: _a,
+      ...base
+    } = this.#o;
     const upload = new Upload(source, {
       ...base,
       ...options,
       requestLimiter: this.requestLimiter,
       hashLimiter: this.hashLimiter,
+      serverInfo: this.serverInfo,
     });
     this.#uploads.set(upload.id, upload);
     upload.onRequeue = () => this.#pump();
@@ -235,16 +263,47 @@ export class UploadQueue {
     if (this.#events.has('totals')) this.#events.emit('totals', this.totals());
   }
 
+  /**
+   * Starts queued files in order: small ones (one request each) up to `smallConcurrency`, the
+   * others up to `concurrency`, so a folder of tiny files never waits behind a big one.
+   */
   #pump(): void {
-    if (this.#autoStart) {
-      for (const u of this.#uploads.values()) {
-        if (this.#running.size >= this.#concurrency) break;
-        if (u.state === 'queued' && !this.#running.has(u)) {
-          this.#running.add(u);
-          u.start();
-        }
-      }
+    // Starting an upload can emit a state change synchronously, which pumps again: run once more
+    // instead of nesting (the counts below would be stale).
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#pumpAgain = false;
+        this.#startQueued();
+      } while (this.#pumpAgain);
+    } finally {
+      this.#pumping = false;
     }
     if (this.#isIdle()) this.#events.emit('idle');
+  }
+
+  #startQueued(): void {
+    if (this.#autoStart) {
+      let small = 0;
+      let large = 0;
+      for (const u of this.#running) {
+        if (u.route === 'small') small++;
+        else large++;
+      }
+      for (const u of this.#uploads.values()) {
+        if (small >= this.#smallConcurrency && large >= this.#concurrency) break;
+        if (u.state !== 'queued' || this.#running.has(u)) continue;
+        const isSmall = u.route === 'small';
+        if (isSmall ? small >= this.#smallConcurrency : large >= this.#concurrency) continue;
+        if (isSmall) small++;
+        else large++;
+        this.#running.add(u);
+        u.start();
+      }
+    }
   }
 }

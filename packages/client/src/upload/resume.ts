@@ -2,8 +2,9 @@ import type { FileSource } from '../hashing/types.ts';
 
 /** What the client remembers about an unfinished upload, to resume without re-hashing. */
 export interface ResumeEntry {
-  sha1: string;
-  /** The server's upload session, once created. */
+  /** Null while a speculative upload (sent while hashing) has no hash yet. */
+  sha1: string | null;
+  /** The server's upload session, recorded right after it is created. */
   uploadId: string | null;
   size: number;
   name: string;

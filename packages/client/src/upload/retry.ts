@@ -66,6 +66,8 @@ export interface WithRetryOptions {
   sleep?: Sleep;
   /** Called before each wait, e.g. to log or count. */
   onRetry?: (err: unknown, ctx: RetryContext, delayMs: number) => void;
+  /** A veto on top of `isRetryable`: false gives up on this error at once. */
+  retryable?: (err: unknown) => boolean;
 }
 
 /** Runs `fn` until it succeeds, the error is not retryable, or the delays are used up. */
@@ -82,7 +84,7 @@ export async function withRetry<T>(
       if (options.signal?.aborted) throw options.signal.reason;
       ctx.failures++;
       if (err instanceof ApiError && err.code === 'checksum_mismatch') ctx.checksumFailures++;
-      const ms = retryDelay(err, ctx, options.delays);
+      const ms = options.retryable && !options.retryable(err) ? null : retryDelay(err, ctx, options.delays);
       if (ms === null) throw err;
       options.onRetry?.(err, { ...ctx }, ms);
       await (options.sleep ?? sleep)(ms, options.signal);

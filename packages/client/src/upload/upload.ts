@@ -1,109 +1,58 @@
-import type { CreateUploadBody, CreateUploadResponse, FileEntry, Proof, UploadSession } from '@dfs/shared';
-import type { UploadTransport } from '../api.ts';
+import type { FileEntry, UploadSession } from '@dfs/shared';
 import { Emitter } from '../emitter.ts';
-import { ApiError, CanceledError, errorMessage } from '../errors.ts';
+import { ApiError, CanceledError, errorMessage, isAbortError } from '../errors.ts';
 import { createHasher } from '../hashing/create.ts';
 import { hashFileWith, readExact } from '../hashing/hash-file.ts';
-import { proveChallenge } from '../hashing/proof.ts';
+import { webCryptoAvailable, webCryptoSha1 } from '../hashing/sha1-bytes.ts';
 import type { FileDigest, FileSource, Hasher, HashFileFn } from '../hashing/types.ts';
 import { HASH_PIECE_SIZE } from '../hashing/types.ts';
-import { hexToBase64 } from '../util/bytes.ts';
-import type { Limiter } from './limiter.ts';
-import { bytesOfChunks, chunkRange, missingChunks, precomputedMd5 } from './plan.ts';
-import { fingerprint, type ResumeEntry, type ResumeStore } from './resume.ts';
+import { UploadProgress } from './progress.ts';
+import {
+  ChunkBook,
+  completeUpload,
+  createUpload,
+  type ProtocolContext,
+  sendChunks,
+  sendWhole,
+} from './protocol.ts';
+import { fingerprint, type ResumeStore } from './resume.ts';
 import { DEFAULT_RETRY_DELAYS, sleep as defaultSleep, type Sleep, withRetry } from './retry.ts';
-import { etaSeconds, SpeedMeter } from './speed.ts';
 import { ACTIVE_STATES, canTransition, FINAL_STATES, type UploadState } from './state.ts';
+import {
+  DEFAULT_SMALL_FILE_LIMIT,
+  DEFAULT_SPECULATIVE_THRESHOLD,
+  DEFAULT_VERIFY_TIMEOUT_MS,
+  type UploadErrorInfo,
+  type UploadEvents,
+  type UploadOptions,
+  type UploadRoute,
+  type UploadSnapshot,
+} from './types.ts';
 
-export interface UploadOptions {
-  /** The API (a `DfsApi`) or any object with the same five upload methods. */
-  transport: UploadTransport;
-  /** Target folder; root when absent or null. */
-  parentId?: string | null;
-  /** Name on the server (default: `source.name`). */
-  name?: string;
-  /** A known SHA-1 of the content: skips hashing (chunk MD5s are then computed while sending). */
-  sha1?: string;
-  /** Hashes the file (default: hash-wasm on this thread). The web app passes `WorkerHashPool#hashFile`. */
-  hashFile?: HashFileFn;
-  /** Hasher for chunk MD5s computed at send time and for challenge proofs (default: `createHasher()`). */
-  hasher?: Hasher | Promise<Hasher>;
-  /** Chunk requests in flight for this file (and chunks in memory); default 4. */
-  parallelism?: number;
-  /** Waits between attempts; default `[0, 1000, 3000, 5000]`. */
-  retryDelays?: readonly number[];
-  /** Remembers sha1 + uploadId by fingerprint so a reload resumes without re-hashing. */
-  resumeStore?: ResumeStore;
-  /** Shared chunk-request slots (UploadQueue). */
-  requestLimiter?: Limiter;
-  /** Shared hashing slots (UploadQueue). */
-  hashLimiter?: Limiter;
-  /** Moving-average window of `speed`; default 5000 ms. */
-  speedWindowMs?: number;
-  /** Minimum ms between `progress` events (state changes and finished chunks always emit); default 100. */
-  progressIntervalMs?: number;
-  /** Injectable clock and sleep (tests). */
-  now?: () => number;
-  sleep?: Sleep;
-  id?: string;
-}
+export type {
+  RetryInfo,
+  ServerInfo,
+  UploadErrorInfo,
+  UploadEvents,
+  UploadOptions,
+  UploadRoute,
+  UploadSnapshot,
+} from './types.ts';
 
-export interface UploadErrorInfo {
-  name: string;
-  message: string;
-  code?: string;
-  status?: number;
-}
-
-/** A plain, structured-clonable picture of an upload (post it from a worker, render it in Vue). */
-export interface UploadSnapshot {
-  id: string;
-  name: string;
-  size: number;
-  parentId: string | null;
-  state: UploadState;
-  /** Bytes hashed (= size once the SHA-1 is known). */
-  bytesHashed: number;
-  /** Bytes the server holds for this upload: confirmed chunks + in-flight progress (= size when done). */
-  bytesUploaded: number;
-  /** Bytes this client actually transferred (0 for an instant upload or for chunks resumed from earlier). */
-  sentBytes: number;
-  /** Bytes/s of the current phase (hashing or transferring), moving average. */
-  speed: number;
-  /** Seconds left in the current phase at `speed`, null when unknown. */
-  eta: number | null;
-  /** Finished by proof of ownership, without sending bytes. */
-  instant: boolean;
-  sha1: string | null;
-  uploadId: string | null;
-  chunkSize: number | null;
-  chunkCount: number | null;
-  chunksDone: number;
-  /** Failed attempts that were retried. */
-  retries: number;
-  file: FileEntry | null;
-  error: UploadErrorInfo | null;
-}
-
-export interface RetryInfo {
-  operation: string;
-  error: UploadErrorInfo;
-  failures: number;
-  delayMs: number;
-}
-
-export type UploadEvents = {
-  state: (snapshot: UploadSnapshot, previous: UploadState) => void;
-  progress: (snapshot: UploadSnapshot) => void;
-  retry: (info: RetryInfo) => void;
-  done: (file: FileEntry, snapshot: UploadSnapshot) => void;
-  error: (error: Error, snapshot: UploadSnapshot) => void;
-};
+/** The smallest chunk size a server may hand out (`DFS_CHUNK_SIZE` ≥ 64 KiB). */
+export const MIN_SERVER_CHUNK_SIZE = 64 * 1024;
 
 /** The upload session is gone on the server (expired, swept): start a new one. */
 class SessionLost extends Error {}
 /** The SHA-1 from the resume store or option did not match the content: hash again. */
 class StaleSha1 extends Error {}
+/**
+ * The file changed while uploading (`chunk_conflict`, or our own SHA-1 refused): the session
+ * cannot be finished, so it is dropped and a retry starts over.
+ */
+class FileChanged extends ApiError {}
+/** Why a speculative transfer stopped: the server had the content (not an error). */
+const INSTANT_FOUND = Symbol('instant upload found');
 
 let nextUploadId = 1;
 
@@ -116,6 +65,10 @@ function errorInfo(err: unknown): UploadErrorInfo {
 
 function isGone(err: unknown): boolean {
   return err instanceof ApiError && (err.status === 404 || err.status === 410);
+}
+
+function isCode(err: unknown, code: string): err is ApiError {
+  return err instanceof ApiError && err.code === code;
 }
 
 interface Deferred<T> {
@@ -133,10 +86,21 @@ function deferred<T>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
+/** An AbortController that also aborts (with the same reason) when `parent` does. */
+function childController(parent: AbortSignal): { ctl: AbortController; dispose(): void } {
+  const ctl = new AbortController();
+  const onAbort = () => ctl.abort(parent.reason);
+  if (parent.aborted) onAbort();
+  else parent.addEventListener('abort', onAbort, { once: true });
+  return { ctl, dispose: () => parent.removeEventListener('abort', onAbort) };
+}
+
 /**
- * One file's upload: hash → POST /api/uploads (challenge/proof → instant, or a session) → PUT the
- * missing chunks with bounded parallelism and retries → complete. Knows nothing of the UI: read
- * `snapshot()` and listen to `state` / `progress` events.
+ * One file's upload. Small files: hash in memory → `POST /api/files`. Others: hash →
+ * `POST /api/uploads` (challenge/proof → instant, or a session) → PUT the missing chunks with
+ * bounded parallelism and retries → complete. Big files (≥ `speculativeThreshold`) open a
+ * session without the SHA-1 and send while hashing, then ask for an instant upload and
+ * `complete {sha1}`. Knows nothing of the UI: read `snapshot()` and listen to events.
  */
 export class Upload {
   readonly id: string;
@@ -149,30 +113,26 @@ export class Upload {
   readonly #sleep: Sleep;
   readonly #hashFile: HashFileFn;
   readonly #fingerprint: string;
-  readonly #speed: SpeedMeter;
+  readonly #progress: UploadProgress;
+  readonly #ctx: ProtocolContext;
 
   #state: UploadState = 'queued';
   #ctl: AbortController | null = null;
   #hasherPromise: Promise<Hasher> | null = null;
   #deferred: Deferred<FileEntry> | null = null;
+  #route: UploadRoute | null = null;
 
   #sha1: string | null;
-  #sha1Trusted: boolean; // computed by us in this run (false: from the resume store / option)
+  #sha1Trusted = false; // computed by us in this run (false: from the resume store / option)
   #digest: FileDigest | null = null;
+  /** The SHA-1 the server answered "unknown content" for (no second instant check needed). */
+  #checkedSha1: string | null = null;
+  #storeRead = false;
   #uploadId: string | null = null;
-  #session: UploadSession | null = null;
-  #received = new Set<number>();
+  #book: ChunkBook | null = null;
   #file: FileEntry | null = null;
   #error: UploadErrorInfo | null = null;
   #instant = false;
-
-  #bytesHashed = 0;
-  #confirmedBytes = 0;
-  #inflight = new Map<number, number>();
-  #sentDone = 0;
-  #transferred = 0; // monotonic: feeds the speed meter
-  #retries = 0;
-  #lastEmit = Number.NEGATIVE_INFINITY;
 
   /** Set by `UploadQueue`: called when `resume()` puts this upload back in line. */
   onRequeue: (() => void) | null = null;
@@ -187,10 +147,28 @@ export class Upload {
     this.#sleep = options.sleep ?? defaultSleep;
     this.#hashFile = options.hashFile ?? hashFileWith(options.hasher);
     this.#fingerprint = fingerprint(source);
-    this.#speed = new SpeedMeter(options.speedWindowMs ?? 5000);
+    this.#progress = new UploadProgress({
+      size: source.size,
+      now: this.#now,
+      speedWindowMs: options.speedWindowMs ?? 5000,
+      intervalMs: options.progressIntervalMs ?? 100,
+      emit: () => this.#events.emit('progress', this.snapshot()),
+    });
     this.#sha1 = options.sha1?.toLowerCase() ?? null;
-    this.#sha1Trusted = false;
-    if (this.#sha1) this.#bytesHashed = source.size;
+    if (this.#sha1) this.#progress.hashKnown();
+    this.#ctx = {
+      transport: options.transport,
+      source,
+      name: this.name,
+      parentId: this.parentId,
+      progress: this.#progress,
+      retry: (operation, fn, signal, retryable) => this.#retry(operation, fn, signal, retryable),
+      sleep: this.#sleep,
+      now: this.#now,
+      hasher: () => this.#hasher(),
+      parallelism: options.parallelism ?? 4,
+      requestLimiter: options.requestLimiter,
+    };
   }
 
   get state(): UploadState {
@@ -201,6 +179,10 @@ export class Upload {
   }
   get fingerprint(): string {
     return this.#fingerprint;
+  }
+  /** How the file travels: fixed once it started, the expected route before. */
+  get route(): UploadRoute {
+    return this.#route ?? this.#pickRoute();
   }
 
   on<K extends keyof UploadEvents>(event: K, listener: UploadEvents[K]): () => void {
@@ -261,77 +243,45 @@ export class Upload {
   }
 
   snapshot(): UploadSnapshot {
-    const inflight = this.#inflightBytes();
-    const size = this.source.size;
-    const bytesUploaded = this.#state === 'done' ? size : Math.min(size, this.#confirmedBytes + inflight);
-    let speed = 0;
-    let eta: number | null = null;
-    const now = this.#now();
-    if (this.#state === 'hashing') {
-      speed = this.#speed.speed(now);
-      eta = etaSeconds(size - this.#bytesHashed, speed);
-    } else if (this.#state === 'uploading' || this.#state === 'completing') {
-      speed = this.#speed.speed(now);
-      eta = etaSeconds(size - bytesUploaded, speed);
-    } else if (this.#state === 'done') {
-      eta = 0;
-    }
+    const session = this.#book?.session ?? null;
     return {
       id: this.id,
       name: this.name,
-      size,
+      size: this.source.size,
       parentId: this.parentId,
       state: this.#state,
-      bytesHashed: this.#bytesHashed,
-      bytesUploaded,
-      sentBytes: this.#sentDone + inflight,
-      speed,
-      eta,
+      route: this.route,
+      ...this.#progress.view(this.#state),
       instant: this.#instant,
       sha1: this.#sha1,
       uploadId: this.#uploadId,
-      chunkSize: this.#session?.chunkSize ?? null,
-      chunkCount: this.#session?.chunkCount ?? null,
-      chunksDone: this.#received.size,
-      retries: this.#retries,
+      chunkSize: session?.chunkSize ?? null,
+      chunkCount: session?.chunkCount ?? null,
+      chunksDone: this.#book?.received.size ?? 0,
       file: this.#file,
       error: this.#error,
     };
   }
 
-  // ---- internals ----
-
-  #inflightBytes(): number {
-    let n = 0;
-    for (const v of this.#inflight.values()) n += v;
-    return n;
-  }
+  // ---- plumbing ----
 
   #abortRun(reason: unknown): void {
     const ctl = this.#ctl;
     this.#ctl = null;
     ctl?.abort(reason);
-    this.#inflight.clear();
+    this.#progress.clearInflight();
   }
 
+  /** With `ctl`: only while that run is current (a paused or canceled run changes nothing). */
   #setState(to: UploadState, ctl?: AbortController): void {
     if (ctl && (ctl !== this.#ctl || ctl.signal.aborted)) throw ctl.signal.reason;
     const from = this.#state;
     if (from === to) return;
     if (!canTransition(from, to)) throw new Error(`upload ${this.id}: invalid transition ${from} → ${to}`);
     this.#state = to;
-    if (ACTIVE_STATES.has(to)) this.#speed.reset();
-    this.#lastEmit = this.#now();
+    if (to === 'uploading') this.#progress.resetSendSpeed();
+    this.#progress.markEmitted();
     this.#events.emit('state', this.snapshot(), from);
-  }
-
-  #progress(force = false): void {
-    const now = this.#now();
-    if (this.#state === 'hashing') this.#speed.add(now, this.#bytesHashed);
-    else this.#speed.add(now, this.#transferred);
-    if (!force && now - this.#lastEmit < (this.#o.progressIntervalMs ?? 100)) return;
-    this.#lastEmit = now;
-    this.#events.emit('progress', this.snapshot());
   }
 
   #hasher(): Promise<Hasher> {
@@ -339,32 +289,61 @@ export class Upload {
     return this.#hasherPromise;
   }
 
-  #retry<T>(operation: string, fn: () => Promise<T>, signal: AbortSignal): Promise<T> {
+  #retry<T>(
+    operation: string,
+    fn: () => Promise<T>,
+    signal: AbortSignal,
+    retryable?: (err: unknown) => boolean,
+  ): Promise<T> {
     return withRetry(fn, {
       delays: this.#o.retryDelays ?? DEFAULT_RETRY_DELAYS,
       signal,
       sleep: this.#sleep,
+      ...(retryable ? { retryable } : {}),
       onRetry: (err, ctx, delayMs) => {
-        this.#retries++;
+        this.#progress.retried();
         this.#events.emit('retry', { operation, error: errorInfo(err), failures: ctx.failures, delayMs });
       },
     });
   }
 
-  #resumeEntry(): ResumeEntry {
-    return {
-      sha1: this.#sha1!,
-      uploadId: this.#uploadId,
-      size: this.source.size,
-      name: this.name,
-      savedAt: Date.now(),
-    };
+  get #store(): ResumeStore | undefined {
+    return this.#o.resumeStore;
   }
+
+  async #saveEntry(): Promise<void> {
+    await this.#store
+      ?.set(this.#fingerprint, {
+        sha1: this.#sha1,
+        uploadId: this.#uploadId,
+        size: this.source.size,
+        name: this.name,
+        savedAt: Date.now(),
+      })
+      .catch(() => {});
+  }
+
+  /** Files at or below this size go in one request: the option, capped at the server's chunk size. */
+  #smallLimit(): number {
+    if (!this.#o.transport.uploadSimple) return -1;
+    const limit = this.#o.smallFileLimit ?? DEFAULT_SMALL_FILE_LIMIT;
+    const chunkSize = this.#o.serverInfo?.chunkSize ?? MIN_SERVER_CHUNK_SIZE;
+    return Math.min(limit, chunkSize);
+  }
+
+  #pickRoute(): UploadRoute {
+    const size = this.source.size;
+    if (size <= this.#smallLimit()) return 'small';
+    if (size >= (this.#o.speculativeThreshold ?? DEFAULT_SPECULATIVE_THRESHOLD)) return 'speculative';
+    return 'chunked';
+  }
+
+  // ---- the run ----
 
   async #run(): Promise<void> {
     const ctl = new AbortController();
     this.#ctl = ctl;
-    this.#inflight.clear();
+    this.#progress.clearInflight();
     try {
       for (let restarts = 0; ; restarts++) {
         try {
@@ -373,17 +352,13 @@ export class Upload {
         } catch (err) {
           if (ctl.signal.aborted || restarts >= 3) throw err;
           if (err instanceof SessionLost) {
-            this.#session = null;
+            this.#book = null;
             this.#uploadId = null;
             continue;
           }
           if (err instanceof StaleSha1) {
-            await this.#o.resumeStore?.delete(this.#fingerprint).catch(() => {});
-            this.#sha1 = null;
-            this.#digest = null;
-            this.#session = null;
-            this.#uploadId = null;
-            this.#bytesHashed = 0;
+            await this.#store?.delete(this.#fingerprint).catch(() => {});
+            this.#forgetContent();
             continue;
           }
           throw err;
@@ -391,8 +366,10 @@ export class Upload {
       }
     } catch (err) {
       if (ctl !== this.#ctl || ctl.signal.aborted) return; // paused or canceled meanwhile
+      if (err instanceof FileChanged) await this.#abandon();
+      if (ctl !== this.#ctl || ctl.signal.aborted) return;
       this.#ctl = null;
-      this.#inflight.clear();
+      this.#progress.clearInflight();
       const error = err instanceof Error ? err : new Error(errorMessage(err));
       this.#error = errorInfo(error);
       this.#setState('error');
@@ -402,247 +379,366 @@ export class Upload {
     }
   }
 
+  /** Forgets the SHA-1 and the session: the next attempt starts from scratch. */
+  #forgetContent(): void {
+    this.#sha1 = null;
+    this.#sha1Trusted = false;
+    this.#digest = null;
+    this.#checkedSha1 = null;
+    this.#book = null;
+    this.#uploadId = null;
+    this.#progress.resetHash();
+  }
+
   async #attempt(ctl: AbortController): Promise<void> {
-    if (!this.#sha1) await this.#hashPhase(ctl);
-    await this.#checkPhase(ctl);
-    if (!this.#file) {
-      await this.#uploadPhase(ctl);
-      await this.#completePhase(ctl);
+    const { signal } = ctl;
+    if (!this.#storeRead) {
+      await this.#readEntry(signal);
+      this.#storeRead = true;
     }
-    // done
+    let session: UploadSession | null = null;
+    if (this.#uploadId) {
+      this.#setState('checking', ctl);
+      session = await this.#lookUp(this.#uploadId, signal);
+    }
+    if (session) {
+      this.#route = session.sha1 === null ? 'speculative' : 'chunked';
+      if (session.sha1 === null) await this.#speculative(ctl, session);
+      else await this.#chunked(ctl, session);
+    } else {
+      const route = this.#pickRoute();
+      this.#route = route === 'speculative' && this.#sha1 ? 'chunked' : route;
+      if (this.#route === 'small') await this.#small(ctl);
+      else if (this.#route === 'speculative') await this.#speculative(ctl, null);
+      else await this.#chunked(ctl, null);
+    }
     this.#setState('done', ctl);
     this.#ctl = null;
-    await this.#o.resumeStore?.delete(this.#fingerprint).catch(() => {});
+    await this.#store?.delete(this.#fingerprint).catch(() => {});
     const file = this.#file!;
     this.#deferred?.resolve(file);
     this.#deferred = null;
     this.#events.emit('done', file, this.snapshot());
   }
 
-  async #hashPhase(ctl: AbortController): Promise<void> {
+  /** What the resume store remembers: a SHA-1 (skip hashing) and/or a session to continue. */
+  async #readEntry(signal: AbortSignal): Promise<void> {
+    if (!this.#store) return;
+    const entry = await this.#store.get(this.#fingerprint).catch(() => null);
+    signal.throwIfAborted();
+    if (!entry || entry.size !== this.source.size) return;
+    const sha1 = typeof entry.sha1 === 'string' && /^[0-9a-f]{40}$/.test(entry.sha1) ? entry.sha1 : null;
+    if (sha1 && !this.#sha1) {
+      this.#sha1 = sha1;
+      this.#sha1Trusted = false;
+      this.#progress.hashKnown();
+    }
+    if (entry.uploadId && !this.#uploadId) this.#uploadId = entry.uploadId;
+  }
+
+  /** The session to continue, or null (gone, or for other content) to start a new one. */
+  async #lookUp(uploadId: string, signal: AbortSignal): Promise<UploadSession | null> {
+    let s: UploadSession;
+    try {
+      s = await this.#retry('get upload', () => this.#o.transport.getUpload(uploadId, { signal }), signal);
+    } catch (err) {
+      if (!isGone(err)) throw err;
+      this.#uploadId = null;
+      return null;
+    }
+    // The server is the authority on which chunks it holds.
+    const fits = s.size === this.source.size && (s.sha1 === null || s.sha1 === this.#sha1);
+    if (!fits) this.#uploadId = null;
+    return fits ? s : null;
+  }
+
+  /** Takes `session` as this upload's; remembers it at once so a reload can continue it. */
+  async #adopt(session: UploadSession): Promise<void> {
+    this.#book = new ChunkBook(session);
+    this.#uploadId = session.uploadId;
+    this.#progress.setConfirmed(this.#book.confirmedBytes());
+    if (this.#o.serverInfo) this.#o.serverInfo.chunkSize = session.chunkSize;
+    await this.#saveEntry();
+  }
+
+  // ---- small files: one request ----
+
+  async #small(ctl: AbortController): Promise<void> {
     const { signal } = ctl;
-    const store = this.#o.resumeStore;
-    if (store) {
-      const entry = await store.get(this.#fingerprint).catch(() => null);
+    this.#setState('uploading', ctl);
+    const bytes = await readExact(this.source, 0, this.source.size);
+    signal.throwIfAborted();
+    if (!this.#sha1) {
+      const stop = this.#progress.hashStarted();
+      try {
+        this.#sha1 = await this.#sha1OfBytes(bytes);
+        this.#sha1Trusted = true;
+        stop(true);
+      } finally {
+        stop(false);
+      }
       signal.throwIfAborted();
-      if (entry && entry.size === this.source.size && /^[0-9a-f]{40}$/.test(entry.sha1)) {
-        this.#sha1 = entry.sha1;
-        this.#sha1Trusted = false;
-        this.#uploadId = entry.uploadId;
-        this.#bytesHashed = this.source.size;
+    }
+    try {
+      this.#file = await sendWhole(this.#ctx, bytes, this.#sha1, signal);
+    } catch (err) {
+      if (isCode(err, 'hash_mismatch')) {
+        if (!this.#sha1Trusted) throw new StaleSha1(err.message);
+        // the bytes hashed here are the bytes sent: they were altered on the way
+        throw new ApiError(
+          err.status,
+          err.code,
+          `${this.name}: the server received other bytes than were sent; try again`,
+          err.details,
+        );
+      }
+      throw err;
+    }
+    this.#progress.sentWhole(this.source.size);
+  }
+
+  #sha1OfBytes(bytes: Uint8Array): Promise<string> {
+    if (this.#o.sha1OfBytes) return this.#o.sha1OfBytes(bytes);
+    return (async () => {
+      const given = this.#o.hasher ? await this.#hasher() : null;
+      if (given?.backend === 'node') return given.sha1(bytes);
+      if (webCryptoAvailable()) return webCryptoSha1(bytes);
+      return (given ?? (await this.#hasher())).sha1(bytes);
+    })();
+  }
+
+  // ---- chunked: hash, then ask, then send ----
+
+  async #chunked(ctl: AbortController, existing: UploadSession | null): Promise<void> {
+    const { signal } = ctl;
+    if (!this.#sha1) await this.#hashFirst(ctl);
+    let session = existing;
+    if (!session) {
+      this.#setState('checking', ctl);
+      const res = await createUpload(this.#ctx, this.#sha1!, signal);
+      if (res.kind === 'instant') {
+        this.#finishInstant(res.file);
         return;
       }
+      session = res.session;
     }
+    await this.#adopt(session);
+    this.#setState('uploading', ctl);
+    this.#progress.tick(true);
+    await this.#send(ctl, signal);
+    this.#setState('completing', ctl);
+    await this.#complete(ctl);
+  }
+
+  async #hashFirst(ctl: AbortController): Promise<void> {
+    const { signal } = ctl;
     const release = await this.#o.hashLimiter?.acquire(signal);
     try {
       this.#setState('hashing', ctl);
-      this.#bytesHashed = 0;
-      this.#progress(true);
+      this.#progress.tick(true);
+      await this.#hash(signal);
+    } finally {
+      release?.();
+    }
+    await this.#saveEntry();
+  }
+
+  /** Hashes the whole file (SHA-1 + piece MD5s) and keeps the result. */
+  async #hash(signal: AbortSignal): Promise<string> {
+    const stop = this.#progress.hashStarted();
+    try {
       const digest = await this.#hashFile(this.source, {
         pieceSize: HASH_PIECE_SIZE,
         signal,
         onProgress: (n) => {
-          if (signal.aborted) return;
-          this.#bytesHashed = n;
-          this.#progress();
+          if (!signal.aborted) this.#progress.hashed(n);
         },
       });
       signal.throwIfAborted();
       this.#digest = digest;
       this.#sha1 = digest.sha1;
       this.#sha1Trusted = true;
-      this.#bytesHashed = this.source.size;
+      stop(true);
+      return digest.sha1;
     } finally {
-      release?.();
+      stop(false);
     }
-    await store?.set(this.#fingerprint, this.#resumeEntry()).catch(() => {});
   }
 
-  async #checkPhase(ctl: AbortController): Promise<void> {
+  // ---- speculative: send while hashing ----
+
+  async #speculative(ctl: AbortController, existing: UploadSession | null): Promise<void> {
     const { signal } = ctl;
-    const t = this.#o.transport;
-    this.#setState('checking', ctl);
-    let session: UploadSession | null = null;
-    if (this.#uploadId) {
-      // resuming: the server is the authority on which chunks it holds
-      try {
-        const s = await this.#retry('get upload', () => t.getUpload(this.#uploadId!, { signal }), signal);
-        if (s.sha1 === this.#sha1 && s.size === this.source.size) session = s;
-      } catch (err) {
-        if (!isGone(err)) throw err;
-      }
-      if (!session) this.#uploadId = null;
-    }
+    let session = existing;
     if (!session) {
-      let proof: Proof | undefined;
-      let challenges = 0;
-      for (;;) {
-        const body: CreateUploadBody = {
-          name: this.name,
-          size: this.source.size,
-          sha1: this.#sha1!,
-          ...(this.parentId !== null ? { parentId: this.parentId } : {}),
-          ...(proof ? { proof } : {}),
-        };
-        let res: CreateUploadResponse;
-        try {
-          res = await this.#retry('create upload', () => t.createUpload(body, { signal }), signal);
-        } catch (err) {
-          // an expired or consumed challenge: ask for a fresh one
-          if (proof && err instanceof ApiError && err.code === 'proof_failed' && challenges < 2) {
-            proof = undefined;
-            continue;
-          }
+      this.#setState('checking', ctl);
+      const res = await createUpload(this.#ctx, null, signal);
+      if (res.kind === 'instant') {
+        this.#finishInstant(res.file);
+        return;
+      }
+      session = res.session;
+    }
+    await this.#adopt(session);
+    const book = this.#book!;
+    this.#setState('uploading', ctl);
+    this.#progress.tick(true);
+
+    // `run` stops hashing and sending together (a failure of either, a pause, a cancel);
+    // `sends` stops only the transfer (the server turned out to have the content).
+    const run = childController(signal);
+    const sends = childController(run.ctl.signal);
+    try {
+      const hashed = this.#sha1 ? Promise.resolve(this.#sha1) : this.#hashBeside(ctl, run.ctl.signal);
+      const found = hashed.then(async (sha1) => {
+        if (this.#state === 'hashing') this.#setState('checking', ctl);
+        const file = await this.#askInstant(sha1, book, run.ctl.signal);
+        if (file) sends.ctl.abort(INSTANT_FOUND);
+        return file;
+      });
+      found.catch((err) => run.ctl.abort(err));
+      try {
+        await this.#send(ctl, sends.ctl.signal);
+      } catch (err) {
+        if (sends.ctl.signal.reason !== INSTANT_FOUND || signal.aborted) {
+          run.ctl.abort(err);
           throw err;
         }
-        if (res.status === 'challenge') {
-          if (++challenges > 3) throw new Error('the server keeps answering with challenges');
-          const sha1 = await proveChallenge(this.source, res.challenge, await this.#hasher(), signal);
-          proof = { challengeId: res.challenge.id, sha1 };
-          continue;
-        }
-        if (res.status === 'instant') {
-          signal.throwIfAborted();
-          this.#file = res.file;
-          this.#instant = true;
-          return;
-        }
-        const { status: _status, ...rest } = res;
-        session = rest;
-        break;
       }
-    }
-    signal.throwIfAborted();
-    this.#session = session;
-    this.#uploadId = session.uploadId;
-    this.#received = new Set(session.receivedChunks);
-    this.#confirmedBytes = bytesOfChunks(session.size, session.chunkSize, this.#received);
-    await this.#o.resumeStore?.set(this.#fingerprint, this.#resumeEntry()).catch(() => {});
-  }
-
-  async #uploadPhase(ctl: AbortController): Promise<void> {
-    const { signal } = ctl;
-    const session = this.#session!;
-    this.#setState('uploading', ctl);
-    this.#progress(true);
-    const todo = missingChunks(session.chunkCount, this.#received);
-    if (todo.length === 0) return;
-    // siblings stop at the first failure; a pause/cancel reaches them through `signal`
-    const group = new AbortController();
-    const onAbort = () => group.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    let failure: { err: unknown } | null = null;
-    const lane = async () => {
-      for (let index = todo.shift(); index !== undefined; index = todo.shift()) {
-        try {
-          await this.#sendChunk(ctl, group.signal, session, index);
-        } catch (err) {
-          if (!failure) {
-            failure = { err };
-            group.abort(err);
-          }
-          return;
-        }
+      // Every chunk is on the server (or it had the content): the hash decides what comes next.
+      if (sends.ctl.signal.reason !== INSTANT_FOUND) this.#setState(this.#sha1 ? 'checking' : 'hashing', ctl);
+      const file = await found;
+      if (file) {
+        await this.#dropSession(book, signal);
+        this.#finishInstant(file);
+        return;
       }
-    };
-    const lanes = Math.max(1, Math.min(this.#o.parallelism ?? 4, todo.length));
-    try {
-      await Promise.all(Array.from({ length: lanes }, lane));
     } finally {
-      signal.removeEventListener('abort', onAbort);
+      sends.dispose();
+      run.dispose();
     }
-    signal.throwIfAborted();
-    if (failure) throw (failure as { err: unknown }).err;
+    this.#setState('completing', ctl);
+    await this.#complete(ctl);
   }
 
-  #setInflight(ctl: AbortController, index: number, loaded: number): void {
-    if (ctl.signal.aborted) return;
-    const prev = this.#inflight.get(index) ?? 0;
-    if (loaded > prev) this.#transferred += loaded - prev;
-    this.#inflight.set(index, loaded);
-    this.#progress();
-  }
-
-  async #sendChunk(ctl: AbortController, signal: AbortSignal, session: UploadSession, index: number) {
-    const release = await this.#o.requestLimiter?.acquire(signal);
+  /** The hash of a speculative upload, beside the transfer; remembered as soon as it is known. */
+  async #hashBeside(ctl: AbortController, signal: AbortSignal): Promise<string> {
+    const release = await this.#o.hashLimiter?.acquire(signal);
+    let sha1: string;
     try {
-      const { start, end } = chunkRange(session.size, session.chunkSize, index);
-      const bytes = await readExact(this.source, start, end); // at most `parallelism` of these live
-      signal.throwIfAborted();
-      const md5 = precomputedMd5(this.#digest, session.chunkSize, index) ?? (await this.#hasher()).md5(bytes);
-      const md5Base64 = hexToBase64(md5);
-      await this.#retry(
-        `chunk ${index}`,
-        async () => {
-          this.#inflight.set(index, 0);
-          await this.#o.transport.putChunk(session.uploadId, index, bytes, md5Base64, {
-            signal,
-            onProgress: (loaded) => this.#setInflight(ctl, index, loaded),
-          });
-        },
-        signal,
-      );
-      if (ctl.signal.aborted) return;
-      this.#setInflight(ctl, index, bytes.byteLength);
-      this.#inflight.delete(index);
-      if (!this.#received.has(index)) {
-        this.#received.add(index);
-        this.#confirmedBytes += bytes.byteLength;
-      }
-      this.#sentDone += bytes.byteLength;
-      this.#progress(true);
-    } catch (err) {
-      this.#inflight.delete(index);
-      if (isGone(err)) throw new SessionLost(errorMessage(err));
-      throw err;
+      sha1 = await this.#hash(signal);
     } finally {
       release?.();
     }
+    if (ctl === this.#ctl) await this.#saveEntry();
+    return sha1;
   }
 
-  async #completePhase(ctl: AbortController): Promise<void> {
-    const { signal } = ctl;
-    const session = this.#session!;
-    this.#setState('completing', ctl);
-    for (let round = 0; ; round++) {
-      try {
-        const res = await this.#retry(
-          'complete',
-          () => this.#o.transport.completeUpload(session.uploadId, { signal }),
+  /**
+   * Once the hash is known: does the server have the content? A challenge is answered and the
+   * file exists at once; any other answer opened a second session, deleted right away (the
+   * speculative one carries on). The check only saves bytes, so a refusal is not an error.
+   */
+  async #askInstant(sha1: string, book: ChunkBook, signal: AbortSignal): Promise<FileEntry | null> {
+    if (this.#checkedSha1 === sha1) return null;
+    try {
+      const res = await createUpload(this.#ctx, sha1, signal, (err) => !isCode(err, 'too_many_uploads'));
+      if (res.kind === 'instant') return res.file;
+      if (res.session.uploadId !== book.uploadId) {
+        const id = res.session.uploadId;
+        await this.#retry(
+          'abort second upload',
+          () => this.#o.transport.abortUpload(id, { signal }),
           signal,
-        );
-        signal.throwIfAborted();
-        this.#file = res.file;
-        return;
-      } catch (err) {
-        if (signal.aborted) throw err;
-        if (err instanceof ApiError && err.code === 'upload_busy') {
-          // another request (a retry of ours, another tab) is completing it: ask again shortly
-          const seconds = Number(err.details.retryAfter ?? 1);
-          await this.#sleep(Math.min(30, Math.max(1, seconds)) * 1000, signal);
-          continue;
-        }
-        if (err instanceof ApiError && err.code === 'incomplete' && round < 2) {
-          // the server lost or never got some chunks: send them again
-          const missing = Array.isArray(err.details.missing) ? (err.details.missing as number[]) : [];
-          for (const i of missing) this.#received.delete(i);
-          this.#confirmedBytes = bytesOfChunks(session.size, session.chunkSize, this.#received);
-          await this.#uploadPhase(ctl);
-          this.#setState('completing', ctl);
-          continue;
-        }
-        if (err instanceof ApiError && err.code === 'hash_mismatch') {
-          if (!this.#sha1Trusted) throw new StaleSha1(err.message);
-          throw new ApiError(
-            err.status,
-            err.code,
-            `${this.name}: the server computed another SHA-1 than the one hashed here (did the file change during the upload?)`,
-            err.details,
-          );
-        }
-        if (isGone(err)) throw new SessionLost(errorMessage(err));
-        throw err;
+        ).catch((err) => {
+          if (signal.aborted) throw err;
+        });
       }
+    } catch (err) {
+      if (signal.aborted || isAbortError(err)) throw err;
+      // quota, open-upload limit, a proof refused twice…: finish the speculative upload instead
     }
+    this.#checkedSha1 = sha1;
+    return null;
+  }
+
+  /** Deletes a speculative upload that is not needed any more (the content was known). */
+  async #dropSession(book: ChunkBook, signal: AbortSignal): Promise<void> {
+    await this.#retry(
+      'abort upload',
+      () => this.#o.transport.abortUpload(book.uploadId, { signal }),
+      signal,
+    ).catch((err) => {
+      if (signal.aborted) throw err;
+      // it expires on its own; the file exists either way
+    });
+    this.#progress.clearInflight();
+  }
+
+  #finishInstant(file: FileEntry): void {
+    this.#file = file;
+    this.#instant = true;
+  }
+
+  // ---- shared by chunked and speculative ----
+
+  async #send(ctl: AbortController, signal: AbortSignal): Promise<void> {
+    const book = this.#book!;
+    try {
+      await sendChunks(this.#ctx, book, signal, () => this.#digest);
+    } catch (err) {
+      if (isGone(err)) throw new SessionLost(errorMessage(err));
+      if (isCode(err, 'chunk_conflict')) {
+        // The server holds other bytes for a chunk: the file changed since the upload began.
+        throw this.#changedError(err, 'a part the server already has differs from the file now');
+      }
+      throw err;
+    }
+  }
+
+  async #complete(ctl: AbortController): Promise<void> {
+    const { signal } = ctl;
+    const book = this.#book!;
+    try {
+      this.#file = await completeUpload(this.#ctx, book, this.#sha1!, signal, {
+        verifyTimeoutMs: this.#o.verifyTimeoutMs ?? DEFAULT_VERIFY_TIMEOUT_MS,
+        resend: async (missing) => {
+          book.forget(missing);
+          this.#progress.setConfirmed(book.confirmedBytes());
+          this.#setState('uploading', ctl);
+          await this.#send(ctl, signal);
+          this.#setState('completing', ctl);
+        },
+      });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      if (isCode(err, 'hash_mismatch')) {
+        // nothing was registered and the session is gone
+        if (!this.#sha1Trusted) throw new StaleSha1(err.message);
+        throw this.#changedError(err, 'the server computed another SHA-1 than the one hashed here');
+      }
+      if (isGone(err)) throw new SessionLost(errorMessage(err));
+      throw err;
+    }
+  }
+
+  /** Forgets a session that cannot be completed (and the resume entry pointing at it). */
+  async #abandon(): Promise<void> {
+    const uploadId = this.#uploadId;
+    this.#forgetContent();
+    await Promise.allSettled([
+      uploadId ? this.#o.transport.abortUpload(uploadId) : undefined,
+      this.#store?.delete(this.#fingerprint),
+    ]);
+  }
+
+  #changedError(err: ApiError, what: string): FileChanged {
+    return new FileChanged(
+      err.status,
+      err.code,
+      `${this.name} changed while it was uploading (${what}); upload it again`,
+      err.details,
+      err.retryAfter,
+    );
   }
 }

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -107,6 +108,56 @@ describe('client core against the server', () => {
     expect(hashed).toBe(false);
     expect(puts).toBe(24 - before);
     upload.cancel().catch(() => undefined);
+  });
+
+  it('speculative: sends while hashing; known content ends instantly and leaves no part behind', async () => {
+    const partsDir = path.join(t.dataDir, 'nodes', 'local', '.parts');
+    const data = random(CHUNK * 12 + 5);
+    const first = new Upload(fileSourceFromBytes(data, 'spec.bin'), {
+      transport: alice,
+      hashFile: nodeHashFile,
+      speculativeThreshold: CHUNK,
+    });
+    first.start();
+    expect(await first.result()).toMatchObject({ name: 'spec.bin', sha1: sha1(data), size: data.length });
+    expect(first.snapshot()).toMatchObject({ route: 'speculative', instant: false });
+
+    // Bob sends the same bytes; whatever he sent before his hash was known is thrown away.
+    const second = new Upload(fileSourceFromBytes(data, 'spec-copy.bin'), {
+      transport: bob,
+      hashFile: nodeHashFile,
+      speculativeThreshold: CHUNK,
+      parallelism: 1,
+    });
+    second.start();
+    const copy = await second.result();
+    expect(copy).toMatchObject({ name: 'spec-copy.bin', sha1: sha1(data) });
+    expect(second.snapshot().instant).toBe(true);
+    expect(await t.app.services.db('contents').where({ sha1: sha1(data) })).toHaveLength(1);
+    const listed = (await bob.listFiles({ q: 'spec-copy' })).items;
+    expect(listed).toHaveLength(1);
+    const open = await t.app.services.db('uploads').whereNot({ status: 'complete' });
+    expect(open).toHaveLength(0);
+    expect(existsSync(partsDir) ? await readdir(partsDir) : []).toEqual([]);
+  });
+
+  it('small files go in one request each', async () => {
+    const files = Array.from({ length: 5 }, (_, i) => ({ name: `small-${i}.txt`, data: random(1000 + i) }));
+    for (const f of files) {
+      const upload = new Upload(fileSourceFromBytes(f.data, f.name), {
+        transport: alice,
+        hasher: nodeHasher,
+      });
+      upload.start();
+      expect(await upload.result()).toMatchObject({ name: f.name, sha1: sha1(f.data) });
+      expect(upload.snapshot().route).toBe('small');
+    }
+    expect(
+      await t.app.services.db('uploads').whereIn(
+        'name',
+        files.map((f) => f.name),
+      ),
+    ).toHaveLength(0);
   });
 
   it('cancels: the server forgets the upload', async () => {

@@ -1,0 +1,316 @@
+/**
+ * The protocol phases of an upload, as plain functions over a context: ask for an upload
+ * (instant via challenge/proof, or a session), send chunks, complete, or send a small file in
+ * one request. They do HTTP and report bytes to `UploadProgress`; the state machine, the order
+ * of the phases and the resume store are `Upload`'s business.
+ */
+import type { CreateUploadBody, CreateUploadResponse, FileEntry, Proof, UploadSession } from '@dfs/shared';
+import type { UploadTransport } from '../api.ts';
+import { ApiError } from '../errors.ts';
+import { readExact } from '../hashing/hash-file.ts';
+import { proveChallenge } from '../hashing/proof.ts';
+import type { FileDigest, FileSource, Hasher } from '../hashing/types.ts';
+import { hexToBase64 } from '../util/bytes.ts';
+import type { Limiter } from './limiter.ts';
+import { bytesOfChunks, chunkRange, missingChunks, precomputedMd5 } from './plan.ts';
+import type { UploadProgress } from './progress.ts';
+import type { Sleep } from './retry.ts';
+
+/** Runs `fn` with the upload's retry schedule; `retryable` can veto retrying an error. */
+export type RetryFn = <T>(
+  operation: string,
+  fn: () => Promise<T>,
+  signal: AbortSignal,
+  retryable?: (err: unknown) => boolean,
+) => Promise<T>;
+
+export interface ProtocolContext {
+  readonly transport: UploadTransport;
+  readonly source: FileSource;
+  readonly name: string;
+  readonly parentId: string | null;
+  readonly progress: UploadProgress;
+  readonly retry: RetryFn;
+  readonly sleep: Sleep;
+  readonly now: () => number;
+  hasher(): Promise<Hasher>;
+  /** Chunk requests in flight for this file. */
+  readonly parallelism: number;
+  readonly requestLimiter?: Limiter | undefined;
+}
+
+/** An upload session and the chunks the server holds (as far as this client knows). */
+export class ChunkBook {
+  readonly session: UploadSession;
+  readonly received: Set<number>;
+
+  constructor(session: UploadSession) {
+    this.session = session;
+    this.received = new Set(session.receivedChunks);
+  }
+  get uploadId(): string {
+    return this.session.uploadId;
+  }
+  /** Opened without a SHA-1: `complete` must name it. */
+  get speculative(): boolean {
+    return this.session.sha1 === null;
+  }
+  missing(): number[] {
+    return missingChunks(this.session.chunkCount, this.received);
+  }
+  confirmedBytes(): number {
+    return bytesOfChunks(this.session.size, this.session.chunkSize, this.received);
+  }
+  /** Records chunk `index` as stored; false when it already was. */
+  markReceived(index: number): boolean {
+    if (this.received.has(index)) return false;
+    this.received.add(index);
+    return true;
+  }
+  forget(indexes: Iterable<number>): void {
+    for (const i of indexes) this.received.delete(i);
+  }
+}
+
+export type CreateResult =
+  | { kind: 'instant'; file: FileEntry }
+  | { kind: 'session'; session: UploadSession; resumed: boolean };
+
+/**
+ * `POST /api/uploads`. With a SHA-1 the server may know the content: the challenge is answered
+ * with a proof (a refused proof gets one fresh challenge) and the file exists at once. Without
+ * one the upload is speculative and always a new session.
+ */
+export async function createUpload(
+  ctx: ProtocolContext,
+  sha1: string | null,
+  signal: AbortSignal,
+  retryable?: (err: unknown) => boolean,
+): Promise<CreateResult> {
+  let proof: Proof | undefined;
+  let challenges = 0;
+  for (;;) {
+    const body: CreateUploadBody = {
+      name: ctx.name,
+      size: ctx.source.size,
+      ...(sha1 ? { sha1 } : {}),
+      ...(ctx.parentId !== null ? { parentId: ctx.parentId } : {}),
+      ...(proof ? { proof } : {}),
+    };
+    let res: CreateUploadResponse;
+    try {
+      res = await ctx.retry(
+        'create upload',
+        () => ctx.transport.createUpload(body, { signal }),
+        signal,
+        retryable,
+      );
+    } catch (err) {
+      // an expired or consumed challenge: ask for a fresh one
+      if (proof && err instanceof ApiError && err.code === 'proof_failed' && challenges < 2) {
+        proof = undefined;
+        continue;
+      }
+      throw err;
+    }
+    signal.throwIfAborted();
+    if (res.status === 'challenge') {
+      if (!sha1) throw new Error('the server answered an upload without a sha1 with a challenge');
+      if (++challenges > 3) throw new Error('the server keeps answering with challenges');
+      const answer = await proveChallenge(ctx.source, res.challenge, await ctx.hasher(), signal);
+      proof = { challengeId: res.challenge.id, sha1: answer };
+      continue;
+    }
+    if (res.status === 'instant') return { kind: 'instant', file: res.file };
+    const { status, ...session } = res;
+    return { kind: 'session', session, resumed: status === 'resumed' };
+  }
+}
+
+/** The wait an `upload_busy` (or any answer with Retry-After) asks for, 1–30 s. */
+export function busyDelayMs(err: ApiError): number {
+  const fromBody = Number(err.details.retryAfter);
+  const seconds = err.retryAfter ?? (Number.isFinite(fromBody) ? fromBody : 1);
+  return Math.min(30, Math.max(1, seconds)) * 1000;
+}
+
+/** How often a chunk PUT may meet `upload_busy` (another writer on that chunk) before failing. */
+const MAX_CHUNK_BUSY_WAITS = 5;
+
+/**
+ * PUTs the chunks the server lacks, `parallelism` at a time (each also takes a shared request
+ * slot), with Content-MD5 and retries. The first failure stops the siblings; aborting `signal`
+ * stops them all. `digest` is read per chunk: a hash finishing meanwhile supplies piece MD5s.
+ */
+export async function sendChunks(
+  ctx: ProtocolContext,
+  book: ChunkBook,
+  signal: AbortSignal,
+  digest: () => FileDigest | null,
+): Promise<void> {
+  signal.throwIfAborted();
+  const todo = book.missing();
+  if (todo.length === 0) return;
+  const group = new AbortController();
+  const onAbort = () => group.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  let failure: { err: unknown } | null = null;
+  const lane = async () => {
+    for (let index = todo.shift(); index !== undefined; index = todo.shift()) {
+      try {
+        await sendChunk(ctx, book, index, group.signal, digest);
+      } catch (err) {
+        if (!failure) {
+          failure = { err };
+          group.abort(err);
+        }
+        return;
+      }
+    }
+  };
+  const lanes = Math.max(1, Math.min(ctx.parallelism, todo.length));
+  try {
+    await Promise.all(Array.from({ length: lanes }, lane));
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  signal.throwIfAborted();
+  if (failure) throw (failure as { err: unknown }).err;
+}
+
+async function sendChunk(
+  ctx: ProtocolContext,
+  book: ChunkBook,
+  index: number,
+  signal: AbortSignal,
+  digest: () => FileDigest | null,
+): Promise<void> {
+  const { progress, transport } = ctx;
+  const session = book.session;
+  const release = await ctx.requestLimiter?.acquire(signal);
+  try {
+    const { start, end } = chunkRange(session.size, session.chunkSize, index);
+    const bytes = await readExact(ctx.source, start, end); // at most `parallelism` of these live
+    signal.throwIfAborted();
+    const md5 = precomputedMd5(digest(), session.chunkSize, index) ?? (await ctx.hasher()).md5(bytes);
+    const md5Base64 = hexToBase64(md5);
+    const onProgress = (loaded: number) => {
+      if (!signal.aborted) progress.chunkProgress(index, loaded);
+    };
+    for (let busy = 0; ; busy++) {
+      try {
+        await ctx.retry(
+          `chunk ${index}`,
+          async () => {
+            onProgress(0);
+            await transport.putChunk(session.uploadId, index, bytes, md5Base64, { signal, onProgress });
+          },
+          signal,
+        );
+        break;
+      } catch (err) {
+        if (signal.aborted || busy >= MAX_CHUNK_BUSY_WAITS) throw err;
+        if (!(err instanceof ApiError && err.code === 'upload_busy')) throw err;
+        await ctx.sleep(busyDelayMs(err), signal);
+      }
+    }
+    if (signal.aborted) return;
+    progress.chunkDone(index, bytes.byteLength, book.markReceived(index));
+  } catch (err) {
+    progress.chunkDropped(index);
+    throw err;
+  } finally {
+    release?.();
+  }
+}
+
+export interface CompleteOptions {
+  /** Sends the chunks `complete` reported missing (the caller updates state and progress). */
+  resend(missing: number[]): Promise<void>;
+  /** How long `upload_busy` answers are waited out before giving up. */
+  verifyTimeoutMs: number;
+}
+
+/**
+ * `POST /api/uploads/:id/complete {sha1}` until it answers the file: `upload_busy` (another
+ * complete runs, or the server is still verifying) is waited out for `Retry-After` and asked
+ * again without re-sending anything; `incomplete` re-sends exactly the missing chunks.
+ */
+export async function completeUpload(
+  ctx: ProtocolContext,
+  book: ChunkBook,
+  sha1: string,
+  signal: AbortSignal,
+  options: CompleteOptions,
+): Promise<FileEntry> {
+  const started = ctx.now();
+  let resends = 0;
+  try {
+    for (;;) {
+      try {
+        const res = await ctx.retry(
+          'complete',
+          () => ctx.transport.completeUpload(book.uploadId, { sha1, signal }),
+          signal,
+        );
+        signal.throwIfAborted();
+        return res.file;
+      } catch (err) {
+        if (signal.aborted || !(err instanceof ApiError)) throw err;
+        if (err.code === 'upload_busy') {
+          if (ctx.now() - started >= options.verifyTimeoutMs) {
+            const minutes = Math.round(options.verifyTimeoutMs / 60_000);
+            throw new ApiError(
+              err.status,
+              err.code,
+              `${ctx.name}: the server was still verifying the upload after ${minutes} min; retry later`,
+              err.details,
+              err.retryAfter,
+            );
+          }
+          ctx.progress.setVerifying(true);
+          await ctx.sleep(busyDelayMs(err), signal);
+          continue;
+        }
+        if (err.code === 'incomplete' && resends < 3) {
+          // the server lost or never got some chunks: send exactly those again
+          resends++;
+          ctx.progress.setVerifying(false);
+          const missing = Array.isArray(err.details.missing)
+            ? (err.details.missing as unknown[]).filter((i): i is number => Number.isInteger(i))
+            : [];
+          await options.resend(missing);
+          continue;
+        }
+        throw err;
+      }
+    }
+  } finally {
+    ctx.progress.setVerifying(false);
+  }
+}
+
+/** `POST /api/files` with the bytes of a small file and their SHA-1 (checked by the server). */
+export async function sendWhole(
+  ctx: ProtocolContext,
+  bytes: Uint8Array,
+  sha1: string,
+  signal: AbortSignal,
+): Promise<FileEntry> {
+  const { transport } = ctx;
+  if (!transport.uploadSimple) throw new Error('this transport cannot upload in one request');
+  const blob = new Blob([bytes as Uint8Array<ArrayBuffer>], ctx.source.type ? { type: ctx.source.type } : {});
+  const res = await ctx.retry(
+    'upload',
+    () =>
+      transport.uploadSimple!(blob, {
+        name: ctx.name,
+        parentId: ctx.parentId,
+        sha1,
+        signal,
+      }),
+    signal,
+  );
+  signal.throwIfAborted();
+  return res.file;
+}

@@ -1,0 +1,141 @@
+import type { FileEntry } from '@dfs/shared';
+import type { UploadTransport } from '../api.ts';
+import type { Hasher, HashFileFn } from '../hashing/types.ts';
+import type { Limiter } from './limiter.ts';
+import type { ResumeStore } from './resume.ts';
+import type { Sleep } from './retry.ts';
+import type { UploadState } from './state.ts';
+
+/**
+ * How a file travels:
+ * - `small`: one `POST /api/files` with the SHA-1 (hashed in memory first);
+ * - `chunked`: hash, then `POST /api/uploads` with the SHA-1 (instant or a session), chunks, complete;
+ * - `speculative`: a session without the SHA-1 at once, chunks sent while hashing, then an
+ *   instant-upload check and `complete {sha1}`.
+ */
+export type UploadRoute = 'small' | 'chunked' | 'speculative';
+
+/** What the client learned about the server, shared by the uploads of a queue. */
+export interface ServerInfo {
+  /** The chunk size of the last upload session the server opened; null until one was seen. */
+  chunkSize: number | null;
+}
+
+/** Files at or below this go through `POST /api/files` (capped at the server's chunk size). */
+export const DEFAULT_SMALL_FILE_LIMIT = 4 * 1024 * 1024;
+/** Files at or above this are sent while they are being hashed. */
+export const DEFAULT_SPECULATIVE_THRESHOLD = 256 * 1024 * 1024;
+/** How long `complete` may keep answering `upload_busy` (the server verifying) before giving up. */
+export const DEFAULT_VERIFY_TIMEOUT_MS = 30 * 60_000;
+
+export interface UploadOptions {
+  /** The API (a `DfsApi`) or any object with the upload methods (`uploadSimple` optional). */
+  transport: UploadTransport;
+  /** Target folder; root when absent or null. */
+  parentId?: string | null;
+  /** Name on the server (default: `source.name`). */
+  name?: string;
+  /** A known SHA-1 of the content: skips hashing (chunk MD5s are then computed while sending). */
+  sha1?: string;
+  /** Hashes the file (default: hash-wasm on this thread). The web app passes `WorkerHashPool#hashFile`. */
+  hashFile?: HashFileFn;
+  /** Hasher for chunk MD5s computed at send time and for challenge proofs (default: `createHasher()`). */
+  hasher?: Hasher | Promise<Hasher>;
+  /**
+   * SHA-1 of a small file already in memory (default: `hasher` when it is node:crypto, else
+   * WebCrypto where the page has it, else `hasher`).
+   */
+  sha1OfBytes?: (bytes: Uint8Array) => Promise<string>;
+  /** Chunk requests in flight for this file (and chunks in memory); default 4. */
+  parallelism?: number;
+  /** Waits between attempts; default `[0, 1000, 3000, 5000]`. */
+  retryDelays?: readonly number[];
+  /** Remembers sha1 + uploadId by fingerprint so a reload resumes without re-hashing. */
+  resumeStore?: ResumeStore;
+  /** Shared chunk-request slots (UploadQueue). */
+  requestLimiter?: Limiter;
+  /** Shared hashing slots (UploadQueue). */
+  hashLimiter?: Limiter;
+  /**
+   * Files up to this size take the one-request path when the transport has `uploadSimple`;
+   * default 4 MiB, never above the server's chunk size (64 KiB, the smallest a server may use,
+   * until a session has shown the real one). 0: only empty files; -1: never.
+   */
+  smallFileLimit?: number;
+  /** Files from this size on are sent while hashing; default 256 MiB. `Infinity` turns it off. */
+  speculativeThreshold?: number;
+  /** Shared knowledge about the server (the queue passes one object to all its uploads). */
+  serverInfo?: ServerInfo;
+  /** Bound on `complete` answering `upload_busy` while the server verifies; default 30 min. */
+  verifyTimeoutMs?: number;
+  /** Moving-average window of `speed`; default 5000 ms. */
+  speedWindowMs?: number;
+  /** Minimum ms between `progress` events (state changes and finished chunks always emit); default 100. */
+  progressIntervalMs?: number;
+  /** Injectable clock and sleep (tests). */
+  now?: () => number;
+  sleep?: Sleep;
+  id?: string;
+}
+
+export interface UploadErrorInfo {
+  name: string;
+  message: string;
+  code?: string;
+  status?: number;
+}
+
+/** A plain, structured-clonable picture of an upload (post it from a worker, render it in Vue). */
+export interface UploadSnapshot {
+  id: string;
+  name: string;
+  size: number;
+  parentId: string | null;
+  state: UploadState;
+  /** How the file travels (decided when it starts; a guess before). */
+  route: UploadRoute;
+  /** Bytes hashed (= size once the SHA-1 is known). */
+  bytesHashed: number;
+  /** A hash is running — for a speculative upload, also while `state` is `uploading`. */
+  hashing: boolean;
+  /** ms spent hashing in this run; null when the SHA-1 came from elsewhere (resume store, option). */
+  hashMs: number | null;
+  /** Bytes the server holds for this upload: confirmed chunks + in-flight progress (= size when done). */
+  bytesUploaded: number;
+  /** Bytes this client actually transferred (0 for an instant upload or for chunks resumed from earlier). */
+  sentBytes: number;
+  /** Bytes/s of the current phase (hashing or transferring), moving average. */
+  speed: number;
+  /** Bytes/s of the hash, moving average (also while it runs beside the transfer). */
+  hashSpeed: number;
+  /** Seconds left in the current phase at `speed` (both phases for a speculative upload), null when unknown. */
+  eta: number | null;
+  /** `complete` answered `upload_busy`: the server is still verifying the bytes. */
+  verifying: boolean;
+  /** Finished by proof of ownership, without sending (all the) bytes. */
+  instant: boolean;
+  sha1: string | null;
+  uploadId: string | null;
+  chunkSize: number | null;
+  chunkCount: number | null;
+  chunksDone: number;
+  /** Failed attempts that were retried. */
+  retries: number;
+  file: FileEntry | null;
+  error: UploadErrorInfo | null;
+}
+
+export interface RetryInfo {
+  operation: string;
+  error: UploadErrorInfo;
+  failures: number;
+  delayMs: number;
+}
+
+export type UploadEvents = {
+  state: (snapshot: UploadSnapshot, previous: UploadState) => void;
+  progress: (snapshot: UploadSnapshot) => void;
+  retry: (info: RetryInfo) => void;
+  done: (file: FileEntry, snapshot: UploadSnapshot) => void;
+  error: (error: Error, snapshot: UploadSnapshot) => void;
+};
