@@ -5,7 +5,8 @@
  * alternative, writes it to `.bench/results.md`, and removes everything it started.
  *
  *   DFS_BENCH_QUICK=1   smaller files and fewer runs (well under 5 minutes)
- *   DFS_BENCH_ONLY=hashing,upload,concurrent   a subset of the sections
+ *   DFS_BENCH_ONLY=hashing,upload,concurrent,web   a subset of the sections
+ *   DFS_BENCH_SKIP_WEB_BUILD=1   serve packages/web/dist as it is instead of building it first
  *   DFS_BENCH_APP_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'   extra node flags for the app only
  */
 import { spawnSync } from 'node:child_process';
@@ -19,21 +20,27 @@ import { addFailure, allFailures, allNotes, renderTable } from './lib/report.ts'
 import { GiB, loadAverage, MiB, median, sizeLabel } from './lib/util.ts';
 import { benchConcurrent } from './sections/concurrent.ts';
 import { benchHashing } from './sections/hashing.ts';
-import { benchUpload, PHASES, phaseSamples } from './sections/upload.ts';
+import { benchUpload, PHASES, type Phase, phaseOverlap, phaseSamples } from './sections/upload.ts';
+import { benchWeb } from './sections/web.ts';
 
 const quick = process.env.DFS_BENCH_QUICK === '1';
-const only = new Set((process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent').split(',').filter(Boolean));
+const only = new Set(
+  (process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent,web').split(',').filter(Boolean),
+);
 
 const settings = quick
   ? {
       hashBytes: 64 * MiB,
       hashRuns: 3,
-      uploadBytes: 128 * MiB,
+      // ≥ 256 MiB: the client core's speculative path (chunks while hashing) starts there.
+      uploadBytes: 256 * MiB,
       uploadRuns: 2,
       rangeReads: 100,
       users: 50,
       files: 4,
       userRuns: 2,
+      webFiles: 200,
+      webRuns: 1,
     }
   : {
       hashBytes: 256 * MiB,
@@ -44,6 +51,8 @@ const settings = quick
       users: 50,
       files: 20,
       userRuns: 3,
+      webFiles: 1000,
+      webRuns: 3,
     };
 
 /** The first line a program prints about its version (`ssh -V` prints it on stderr). */
@@ -67,23 +76,36 @@ function machine(): string[] {
 
 function phaseTable(bytes: number): string {
   const mb = (n: number) => (n / 1e6).toFixed(0);
+  const overlapped = phaseOverlap.filter(Boolean).length;
+  const runs = phaseOverlap.length;
   const lines = [
-    `| phase of the in-process ${sizeLabel(bytes)} upload (medians) | wall | MB/s | app CPU | sshd CPU | client CPU | app disk writes |`,
+    `| window of the in-process ${sizeLabel(bytes)} upload (medians; windows can overlap) | wall | MB/s | app CPU | sshd CPU | client CPU | app disk writes |`,
     '|---|---|---|---|---|---|---|',
   ];
-  const labels: Record<(typeof PHASES)[number], string> = {
-    hashing: 'client hashing (node:crypto, SHA-1 + piece MD5s)',
-    checking: 'POST /api/uploads',
-    uploading: 'chunk PUTs (4 parallel) → staging, fsync per chunk',
-    completing: 'POST complete: staging read → SHA-1 + SHA-256 → SFTP write, fsync, rename',
+  const hashingLabel =
+    overlapped === runs
+      ? 'client hashing, start → last byte hashed (node:crypto) — overlaps the chunk PUTs (speculative)'
+      : overlapped === 0
+        ? 'client hashing, start → last byte hashed (node:crypto) — before any chunk (hash first)'
+        : `client hashing, start → last byte hashed (node:crypto) — overlapped the chunk PUTs in ${overlapped} of ${runs} runs`;
+  const labels: Record<Phase, string> = {
+    firstChunk: 'start → first chunk PUT sent (time to first chunk)',
+    hashing: hashingLabel,
+    create: 'POST /api/uploads',
+    chunks: 'chunk PUTs (4 parallel) → SFTP node, first PUT sent → POST complete sent',
+    complete: 'POST complete (answered)',
+    total: 'whole upload, start → done',
   };
+  const withRate = new Set<Phase>(['hashing', 'chunks', 'total']);
   for (const p of PHASES) {
     const s = phaseSamples.get(p)!;
     if (s.length === 0) continue;
     const m = (f: (x: (typeof s)[number]) => number) => median(s.map(f));
     const wall = m((x) => x.ms) / 1000;
+    const written = m((x) => x.appDiskWrite);
+    const pct = p === 'total' ? ` (${((written / bytes) * 100).toFixed(2)} % of the bytes)` : '';
     lines.push(
-      `| ${labels[p]} | ${wall.toFixed(2)} s | ${p === 'checking' ? '' : (bytes / 1e6 / wall).toFixed(0)} | ${m((x) => x.appCpu).toFixed(2)} s | ${m((x) => x.sshdCpu).toFixed(2)} s | ${m((x) => x.clientCpu).toFixed(2)} s | ${mb(m((x) => x.appDiskWrite))} MB |`,
+      `| ${labels[p]} | ${wall.toFixed(2)} s | ${withRate.has(p) ? (bytes / 1e6 / wall).toFixed(0) : ''} | ${m((x) => x.appCpu).toFixed(2)} s | ${m((x) => x.sshdCpu).toFixed(2)} s | ${m((x) => x.clientCpu).toFixed(2)} s | ${mb(written)} MB${pct} |`,
     );
   }
   return lines.join('\n');
@@ -123,6 +145,7 @@ async function main(): Promise<number> {
           databases: ['sqlite', 'mariadb'],
         }),
     ],
+    ['web', () => benchWeb({ tmp, files: settings.webFiles, runs: settings.webRuns })],
   ];
   for (const [name, fn] of sections) {
     if (!only.has(name)) continue;
@@ -147,7 +170,7 @@ async function main(): Promise<number> {
     '',
     renderTable(),
     '',
-    ...(phaseSamples.get('uploading')!.length > 0 ? [phaseTable(settings.uploadBytes), ''] : []),
+    ...(phaseSamples.get('total')!.length > 0 ? [phaseTable(settings.uploadBytes), ''] : []),
     ...allNotes().map((n) => `- ${n}`),
     '- "dfs vs alternative" > 1× means dfs did better (faster, or less memory), < 1× worse.',
     ...(failures.length > 0

@@ -7,7 +7,7 @@ import { median } from './util.ts';
 export interface Row {
   group: string;
   what: string;
-  unit: 'MB/s' | 's' | 'ms' | 'MB' | 'files/s';
+  unit: 'MB/s' | 's' | 'ms' | 'MB' | 'files/s' | '%';
   values: number[];
   /** The alternative measured in the same run. */
   alt?: { name: string; values: number[] };

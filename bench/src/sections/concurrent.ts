@@ -2,16 +2,18 @@
  * 6. Many users at once: U users each upload F small files (64 KiB – 4 MiB, random sizes and
  * content) one after another, all users concurrently, through the client core's Upload against
  * the app with a local node, on SQLite and on MariaDB. Files/s over the whole run and the latency
- * of each file from its POST /api/uploads to its complete's answer.
+ * of each file from `start()` to done (hashing included: the core picks its own path per file —
+ * chunked session or one multipart POST — and the run notes which calls it made).
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import path from 'node:path';
-import { type DfsApi, fileSourceFromBytes, Upload, type UploadTransport } from '@dfs/client';
+import { type DfsApi, fileSourceFromBytes, Upload } from '@dfs/client';
 import { nodeHasher, nodeHashFile } from '@dfs/client/node';
 import { createTestDatabase, startMariaDb } from '../../../packages/server/test/support/mariadb.ts';
 import { startApp } from '../lib/app.ts';
 import { onCleanup } from '../lib/cleanup.ts';
 import { addFailure, addNote, addRow } from '../lib/report.ts';
+import { traceTransport } from '../lib/trace.ts';
 import { cpuSeconds, ioBytes, MiB, percentile } from '../lib/util.ts';
 
 export interface ConcurrentOptions {
@@ -29,6 +31,8 @@ interface RunResult {
   filesPerSecond: number;
   latenciesMs: number[];
   bytes: number;
+  /** "createUpload 1000, putChunk 1180, completeUpload 1000" over the run */
+  calls: string;
 }
 
 export async function benchConcurrent(o: ConcurrentOptions): Promise<void> {
@@ -70,7 +74,7 @@ export async function benchConcurrent(o: ConcurrentOptions): Promise<void> {
           `6 many users, ${db} run ${r + 1}: ${(result.bytes / 1e6).toFixed(0)} MB in ${wall.toFixed(1)} s ` +
             `(${(result.bytes / 1e6 / wall).toFixed(0)} MB/s); app CPU ${(cpuSeconds(app.pid) - cpu0).toFixed(1)} s, ` +
             `client (bench process: hashing, HTTP) CPU ${((client.user + client.system) / 1e6).toFixed(1)} s, ` +
-            `app disk writes ${((ioBytes(app.pid).write - io0) / 1e6).toFixed(0)} MB`,
+            `app disk writes ${((ioBytes(app.pid).write - io0) / 1e6).toFixed(0)} MB; transport calls: ${result.calls}`,
         );
       }
     } finally {
@@ -95,7 +99,7 @@ export async function benchConcurrent(o: ConcurrentOptions): Promise<void> {
     });
     addRow({
       group: '6 many users',
-      what: `${db === 'sqlite' ? 'SQLite' : 'MariaDB'}: p50 latency per file, create → complete (${all.length} files)`,
+      what: `${db === 'sqlite' ? 'SQLite' : 'MariaDB'}: p50 latency per file, start → done (${all.length} files)`,
       unit: 'ms',
       values: runs.map((r) => percentile(r.latenciesMs, 50)),
       ...(other
@@ -104,7 +108,7 @@ export async function benchConcurrent(o: ConcurrentOptions): Promise<void> {
     });
     addRow({
       group: '6 many users',
-      what: `${db === 'sqlite' ? 'SQLite' : 'MariaDB'}: p99 latency per file, create → complete`,
+      what: `${db === 'sqlite' ? 'SQLite' : 'MariaDB'}: p99 latency per file, start → done`,
       unit: 'ms',
       values: runs.map((r) => percentile(r.latenciesMs, 99)),
       ...(other
@@ -118,43 +122,31 @@ async function oneRun(apis: DfsApi[], filesPerUser: number): Promise<RunResult |
   const latenciesMs: number[] = [];
   let bytes = 0;
   let failed: string | null = null;
+  const tracers = apis.map((api) => traceTransport(api));
   const t0 = performance.now();
   await Promise.all(
-    apis.map(async (api, user) => {
+    apis.map(async (_api, user) => {
       for (let f = 0; f < filesPerUser && !failed; f++) {
         const content = randomBytes(randomInt(MIN, MAX + 1));
         const expected = createHash('sha1').update(content).digest('hex');
-        let createdAt = 0;
-        let completedAt = 0;
-        const transport: UploadTransport = {
-          createUpload: (body, opts) => {
-            createdAt ||= performance.now();
-            return api.createUpload(body, opts);
-          },
-          getUpload: (id, opts) => api.getUpload(id, opts),
-          putChunk: (...args) => api.putChunk(...args),
-          abortUpload: (id, opts) => api.abortUpload(id, opts),
-          completeUpload: async (id, opts) => {
-            const res = await api.completeUpload(id, opts);
-            completedAt = performance.now();
-            return res;
-          },
-        };
         const upload = new Upload(fileSourceFromBytes(content, `u${user}-f${f}.bin`), {
-          transport,
+          transport: tracers[user]!.transport,
           hasher: nodeHasher,
           hashFile: nodeHashFile,
         });
+        const startedAt = performance.now();
+        let doneAt = 0;
         upload.start();
         try {
           const file = await upload.result();
+          doneAt = performance.now();
           if (file.sha1 !== expected || file.size !== content.length) {
             failed = `user ${user} file ${f}: registered ${file.sha1}/${file.size}, expected ${expected}`;
           }
         } catch (error) {
           failed = `user ${user} file ${f}: ${(error as Error).message}`;
         }
-        latenciesMs.push(completedAt - createdAt);
+        latenciesMs.push(doneAt - startedAt);
         bytes += content.length;
       }
     }),
@@ -164,5 +156,8 @@ async function oneRun(apis: DfsApi[], filesPerUser: number): Promise<RunResult |
     return null;
   }
   const seconds = (performance.now() - t0) / 1000;
-  return { filesPerSecond: latenciesMs.length / seconds, latenciesMs, bytes };
+  const counts = new Map<string, number>();
+  for (const c of tracers.flatMap((t) => t.calls)) counts.set(c.method, (counts.get(c.method) ?? 0) + 1);
+  const calls = [...counts].map(([m, n]) => `${m} ${n}`).join(', ');
+  return { filesPerSecond: latenciesMs.length / seconds, latenciesMs, bytes, calls };
 }

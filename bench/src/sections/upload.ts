@@ -6,11 +6,12 @@
 import { createHash, randomInt } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { type DfsApi, Upload, type UploadState, type UploadTransport } from '@dfs/client';
+import { type DfsApi, Upload, type UploadSnapshot, type UploadState } from '@dfs/client';
 import { fileSourceFromPath, nodeHasher, nodeHashFile } from '@dfs/client/node';
 import { REPO_ROOT, startApp } from '../lib/app.ts';
 import { addFailure, addNote, addRow } from '../lib/report.ts';
 import { startBenchSshd } from '../lib/sshd.ts';
+import { traceTransport } from '../lib/trace.ts';
 import { startTus } from '../lib/tus.ts';
 import {
   cpuSeconds,
@@ -48,11 +49,19 @@ export interface PhaseSample {
   appDiskRead: number;
 }
 
-export const PHASES = ['hashing', 'checking', 'uploading', 'completing'] as const;
+/**
+ * Windows of the in-process upload, each bounded by its own two moments (they can overlap):
+ * firstChunk start → first chunk PUT called; hashing start → last byte hashed; create the first
+ * POST /api/uploads; chunks first chunk PUT → POST complete sent; complete POST complete sent →
+ * answered; total start → done.
+ */
+export const PHASES = ['firstChunk', 'hashing', 'create', 'chunks', 'complete', 'total'] as const;
 export type Phase = (typeof PHASES)[number];
 
 /** Filled by `benchUpload`, rendered by main.ts as the phase table. */
 export const phaseSamples = new Map<Phase, PhaseSample[]>(PHASES.map((p) => [p, []]));
+/** Per in-process upload: whether hashing was still running when the first chunk went out. */
+export const phaseOverlap: boolean[] = [];
 
 const CLI = path.join(REPO_ROOT, 'packages/client/src/cli.ts');
 const RSS_LIMIT = 300e6;
@@ -87,6 +96,10 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     sftpPutFsync: [] as number[],
     ddFsync: [] as number[],
     cliUpload: [] as number[],
+    cliDiskPct: [] as number[],
+    engineDiskPct: [] as number[],
+    firstChunk: [] as number[],
+    hashAlone: [] as number[],
     engineTotal: [] as number[],
     complete: [] as number[],
     tus: [] as number[],
@@ -103,6 +116,7 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
   };
   const source = await fileSourceFromPath(src);
   let uploadCount = 0;
+  let knownSent = 0; // uploads of known content without the SHA-1 that sent the bytes anyway
   const name = () => `big-${++uploadCount}.bin`;
 
   const idleRss = currentRss(app.pid);
@@ -151,7 +165,9 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
 
     // ---- 2b: dfs CLI upload of new content ----
     resetPeakRss(app.pid);
+    const written0 = ioBytes(app.pid).write;
     const up = await cli(['upload', src, '--id']);
+    v.cliDiskPct.push(((ioBytes(app.pid).write - written0) / o.bytes) * 100);
     v.rssCli.push(peakRss(app.pid));
     const cliFile = (await api.getFile(up.stdout.trim())).file;
     if (cliFile.sha1 !== sha1 || cliFile.size !== o.bytes) {
@@ -162,6 +178,10 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     // ---- 2c: the same engine in-process, new content, timed per phase ----
     await freshenHead(src);
     sha1 = await sha1OfFile(src);
+    // The hash-first path's time to the first chunk is at least the whole file's hashing.
+    const h0 = performance.now();
+    await nodeHashFile(source);
+    v.hashAlone.push((performance.now() - h0) / 1000);
     resetPeakRss(app.pid);
     const engine = await tracedUpload(api, source, name(), app.pid, sshd.uid);
     v.rssEngine.push(peakRss(app.pid));
@@ -169,7 +189,21 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
       return addFailure(`in-process upload registered ${engine.sha1}, source is ${sha1}`);
     v.engineTotal.push(engine.totalMs / 1000);
     v.complete.push(engine.completeMs / 1000);
-    for (const p of PHASES) phaseSamples.get(p)!.push(engine.phases[p]);
+    if (engine.firstChunkMs === null) return addFailure(`in-process upload sent no chunk (${engine.calls})`);
+    v.firstChunk.push(engine.firstChunkMs / 1000);
+    const total = engine.phases.total!;
+    v.engineDiskPct.push((total.appDiskWrite / o.bytes) * 100);
+    for (const p of PHASES) {
+      const sample = engine.phases[p];
+      if (sample) phaseSamples.get(p)!.push(sample);
+    }
+    phaseOverlap.push(engine.overlapped);
+    if (r === 0) {
+      addNote(
+        `in-process ${label} upload, run 1: states ${engine.states}; transport calls: ${engine.calls}; ` +
+          `hashing ${engine.overlapped ? 'still running when the first chunk went out (speculative)' : 'finished before the first chunk'}`,
+      );
+    }
     const fileId = engine.fileId;
 
     // ---- 3: the peer: tus-js-client → @tus/server + FileStore (tmp dir) ----
@@ -199,8 +233,13 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
       u.start();
       const file = await u.result();
       values.push((performance.now() - started) / 1000);
-      if (!u.snapshot().instant || file.sha1 !== sha1) {
-        return addFailure(`instant upload (known sha1: ${known}) was not instant or got ${file.sha1}`);
+      if (file.sha1 !== sha1)
+        return addFailure(`upload of known content (sha1 given: ${known}) got ${file.sha1}`);
+      // With the SHA-1 given it must be instant. Without it, a client that starts sending before
+      // it knows the hash (speculative path) may send the bytes: counted, and said so in the row.
+      if (!u.snapshot().instant) {
+        if (known) return addFailure('upload of known content with its SHA-1 given was not instant');
+        knownSent++;
       }
     }
 
@@ -262,23 +301,41 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     values: v.engineTotal,
     alt: sftpPut,
   });
+  addRow({
+    group: g2,
+    what: `time to first chunk: in-process ${label} upload, start → first chunk PUT sent`,
+    unit: 's',
+    values: v.firstChunk,
+    alt: { name: 'hash-first: hashing the whole file (node:crypto), same run', values: v.hashAlone },
+  });
   for (const [phase, what] of [
-    ['hashing', 'phase: client hashing (node:crypto)'],
-    ['uploading', 'phase: chunk PUTs → staging (fsync)'],
-    ['completing', 'phase: POST complete (read staging → SHA-1/256 → SFTP, fsync, rename)'],
+    ['hashing', 'phase: client hashing, start → last byte hashed (node:crypto)'],
+    ['chunks', 'phase: chunk PUTs, first PUT sent → POST complete sent'],
   ] as const) {
     addRow({ group: g2, what, unit: 's', values: phaseSamples.get(phase)!.map((s) => s.ms / 1000) });
   }
   addRow({
     group: g2,
-    what: 'complete alone (transport-timed POST complete)',
+    what: 'POST complete (transport-timed)',
     unit: 's',
     values: v.complete,
     alt: sftpPut,
   });
   addRow({
     group: g2,
-    what: `local disk: dd ${label} with fdatasync (staging's floor)`,
+    what: `app disk writes during the ${label} CLI upload, % of the bytes uploaded (/proc/<pid>/io write_bytes)`,
+    unit: '%',
+    values: v.cliDiskPct,
+  });
+  addRow({
+    group: g2,
+    what: `app disk writes during the in-process ${label} upload, % of the bytes uploaded`,
+    unit: '%',
+    values: v.engineDiskPct,
+  });
+  addRow({
+    group: g2,
+    what: `local disk: dd ${label} with fdatasync (the disk under the SFTP node's root, for scale)`,
     unit: 'MB/s',
     values: v.ddFsync,
     higherIsBetter: true,
@@ -310,7 +367,10 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
   });
   addRow({
     group: '4 instant',
-    what: `${label} known content, hashing included (start → done)`,
+    what:
+      knownSent === 0
+        ? `${label} known content, hashing included (start → done)`
+        : `${label} known content, SHA-1 not given (start → done; ${knownSent} of ${v.instantHashing.length} sent the bytes instead of being instant)`,
     unit: 's',
     values: v.instantHashing,
     alt: fullUpload,
@@ -375,12 +435,25 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
 interface Traced {
   fileId: string;
   sha1: string | null;
+  /** start → done */
   totalMs: number;
+  /** start → the first chunk PUT is called (its request goes out) */
+  firstChunkMs: number | null;
+  /** transport-timed POST complete (all attempts) */
   completeMs: number;
-  phases: Record<Phase, PhaseSample>;
+  /** whether the client was still hashing when the first chunk went out */
+  overlapped: boolean;
+  states: string;
+  calls: string;
+  phases: Partial<Record<Phase, PhaseSample>>;
 }
 
-/** Drives one `Upload` (the CLI's settings) and samples time and /proc counters at every state change. */
+/**
+ * Drives one `Upload` (the CLI's settings) through a transport that times every call, and samples
+ * time and /proc counters at the moments that bound the phases: start, the first chunk PUT, the
+ * last hashed byte, POST complete sent and answered, done. Phases may overlap (a speculative
+ * upload sends chunks while it hashes), so each is its own window, not a slice of one timeline.
+ */
 async function tracedUpload(
   api: DfsApi,
   source: Awaited<ReturnType<typeof fileSourceFromPath>>,
@@ -388,21 +461,6 @@ async function tracedUpload(
   appPid: number,
   sshUid: number,
 ): Promise<Traced> {
-  let completeMs = 0;
-  const transport: UploadTransport = {
-    createUpload: (body, opts) => api.createUpload(body, opts),
-    getUpload: (id, opts) => api.getUpload(id, opts),
-    putChunk: (...args) => api.putChunk(...args),
-    abortUpload: (id, opts) => api.abortUpload(id, opts),
-    async completeUpload(id, opts) {
-      const t = performance.now();
-      try {
-        return await api.completeUpload(id, opts);
-      } finally {
-        completeMs += performance.now() - t;
-      }
-    },
-  };
   const sample = () => {
     const io = ioBytes(appPid);
     const cpu = process.cpuUsage();
@@ -415,39 +473,86 @@ async function tracedUpload(
       appDiskRead: io.read,
     };
   };
-  const marks: { state: UploadState; at: ReturnType<typeof sample> }[] = [];
+  type Point = ReturnType<typeof sample>;
+  type Moment =
+    | 'start'
+    | 'createSent'
+    | 'created'
+    | 'firstPut'
+    | 'hashed'
+    | 'completeSent'
+    | 'completed'
+    | 'end';
+  const at: Partial<Record<Moment, Point>> = {};
+  let completeMs = 0;
+  const tracer = traceTransport(api, {
+    onStart(method) {
+      if (method === 'createUpload' && !at.createSent) at.createSent = sample();
+      if (method === 'putChunk' && !at.firstPut) at.firstPut = sample();
+      if (method === 'completeUpload' && !at.completeSent) at.completeSent = sample();
+    },
+    onEnd(method, call) {
+      const ms = (call.end ?? call.start) - call.start;
+      if (method === 'completeUpload') {
+        completeMs += ms;
+        at.completed = sample();
+      }
+      if (method === 'createUpload' && !at.created) at.created = sample();
+    },
+  });
+  const states: UploadState[] = [];
   const upload = new Upload(source, {
-    transport,
+    transport: tracer.transport,
     name,
     hashFile: nodeHashFile,
     hasher: nodeHasher,
     parallelism: 4,
   });
-  upload.on('state', (snap) => marks.push({ state: snap.state, at: sample() }));
-  const started = sample();
+  let hashedWhileSending = false;
+  const onSnapshot = (snap: UploadSnapshot) => {
+    if (!at.hashed && snap.bytesHashed >= snap.size) {
+      at.hashed = sample();
+      hashedWhileSending = at.firstPut !== undefined;
+    }
+  };
+  upload.on('state', (snap) => {
+    states.push(snap.state);
+    onSnapshot(snap);
+  });
+  upload.on('progress', onSnapshot);
+  at.start = sample();
   upload.start();
   const file = await upload.result();
-  const end = marks.at(-1)!.at;
-  const phases = {} as Record<Phase, PhaseSample>;
-  for (const p of PHASES) {
-    const i = marks.findIndex((m) => m.state === p);
-    const from = marks[i]?.at;
-    const to = marks[i + 1]?.at;
-    phases[p] =
-      from && to
-        ? {
-            ms: to.t - from.t,
-            appCpu: to.appCpu - from.appCpu,
-            sshdCpu: to.sshdCpu - from.sshdCpu,
-            clientCpu: to.clientCpu - from.clientCpu,
-            appDiskWrite: to.appDiskWrite - from.appDiskWrite,
-            appDiskRead: to.appDiskRead - from.appDiskRead,
-          }
-        : { ms: 0, appCpu: 0, sshdCpu: 0, clientCpu: 0, appDiskWrite: 0, appDiskRead: 0 };
-  }
-  const states = marks.map((m) => m.state).join(' → ');
-  if (!states.startsWith('hashing → checking → uploading → completing → done')) {
-    throw new Error(`unexpected upload states: ${states}`);
-  }
-  return { fileId: file.id, sha1: file.sha1, totalMs: end.t - started.t, completeMs, phases };
+  at.end = sample();
+  const window = (from: Point | undefined, to: Point | undefined): PhaseSample | undefined =>
+    from && to
+      ? {
+          ms: to.t - from.t,
+          appCpu: to.appCpu - from.appCpu,
+          sshdCpu: to.sshdCpu - from.sshdCpu,
+          clientCpu: to.clientCpu - from.clientCpu,
+          appDiskWrite: to.appDiskWrite - from.appDiskWrite,
+          appDiskRead: to.appDiskRead - from.appDiskRead,
+        }
+      : undefined;
+  const phases: Partial<Record<Phase, PhaseSample>> = {
+    firstChunk: window(at.start, at.firstPut),
+    hashing: window(at.start, at.hashed),
+    create: window(at.createSent, at.created),
+    chunks: window(at.firstPut, at.completeSent ?? at.end),
+    complete: window(at.completeSent, at.completed),
+    total: window(at.start, at.end),
+  };
+  if (states.at(-1) !== 'done') throw new Error(`upload ended in ${states.at(-1)}: ${states.join(' → ')}`);
+  return {
+    fileId: file.id,
+    sha1: file.sha1,
+    totalMs: at.end.t - at.start.t,
+    firstChunkMs: at.firstPut ? at.firstPut.t - at.start.t : null,
+    completeMs,
+    overlapped: hashedWhileSending,
+    states: states.join(' → '),
+    calls: tracer.summary(),
+    phases,
+  };
 }

@@ -525,7 +525,7 @@ export class Upload {
     await this.#adopt(session);
     this.#setState('uploading', ctl);
     this.#progress.tick(true);
-    await this.#send(ctl, signal);
+    await this.#send(signal);
     this.#setState('completing', ctl);
     await this.#complete(ctl);
   }
@@ -598,7 +598,7 @@ export class Upload {
       });
       found.catch((err) => run.ctl.abort(err));
       try {
-        await this.#send(ctl, sends.ctl.signal);
+        await this.#send(sends.ctl.signal);
       } catch (err) {
         if (sends.ctl.signal.reason !== INSTANT_FOUND || signal.aborted) {
           run.ctl.abort(err);
@@ -682,7 +682,7 @@ export class Upload {
 
   // ---- shared by chunked and speculative ----
 
-  async #send(ctl: AbortController, signal: AbortSignal): Promise<void> {
+  async #send(signal: AbortSignal): Promise<void> {
     const book = this.#book!;
     try {
       await sendChunks(this.#ctx, book, signal, () => this.#digest);
@@ -706,7 +706,7 @@ export class Upload {
           book.forget(missing);
           this.#progress.setConfirmed(book.confirmedBytes());
           this.#setState('uploading', ctl);
-          await this.#send(ctl, signal);
+          await this.#send(signal);
           this.#setState('completing', ctl);
         },
       });
