@@ -34,6 +34,7 @@ import { nodeRoutes } from './routes/nodes.ts';
 import { shareRoutes } from './routes/shares.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { AuthService } from './services/auth.ts';
+import { BatchUpload } from './services/batch-upload.ts';
 import { StorageCluster } from './services/cluster.ts';
 import { ContentStore } from './services/content-store.ts';
 import { DownloadResponder } from './services/downloads.ts';
@@ -54,6 +55,7 @@ export interface Services {
   files: FileService;
   limits: UserLimits;
   uploads: UploadService;
+  batchUploads: BatchUpload;
   shares: ShareService;
   downloads: DownloadResponder;
   jobs: JobRunner;
@@ -128,9 +130,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     now,
   });
   const files = new FileService(repos, now, limits);
+  const uploadParts = new UploadParts(repos, cluster, app.log);
+  const batchUploads = new BatchUpload(repos, uploadParts, contents, files, limits, config.minFreeBytes);
   const uploads = new UploadService(
     repos,
-    new UploadParts(repos, cluster, app.log),
+    uploadParts,
     new UploadHashes(config.uploadHashBufferBytes),
     contents,
     files,
@@ -172,6 +176,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     files,
     limits,
     uploads,
+    batchUploads,
     jobs: new JobRunner(repos, app.log, now),
     maintenance: { sweep: sweepJob(jobDeps), collect: collectJob(jobDeps), reconcile: reconcileJob(jobDeps) },
     clusterJobs: { repair: repairJob(clusterDeps), scrub: scrubJob(clusterDeps), deps: clusterDeps },

@@ -1,7 +1,10 @@
 import {
+  BATCH_MAX_BYTES,
+  BATCH_MAX_FILES,
   ContentInfo,
   CreateFolderBody,
   ErrorBody,
+  FileBatchResponse,
   FileList,
   FileResponse,
   ListFilesQuery,
@@ -13,11 +16,12 @@ import { Type } from '@sinclair/typebox';
 import type { AppInstance } from '../app.ts';
 import { HttpError, notFound } from '../errors.ts';
 import { currentUser, requireUser } from '../plugins/auth.ts';
+import type { BatchItem } from '../services/batch-upload.ts';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
 export async function fileRoutes(app: AppInstance): Promise<void> {
-  const { files, uploads, downloads, repos } = app.services;
+  const { files, uploads, batchUploads, downloads, repos } = app.services;
   await app.register(multipart, {
     // One file per request; the byte limit is enforced while staging (one past the maximum, so
     // an oversize body is detected rather than silently truncated).
@@ -67,6 +71,7 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       };
       const parentId = field('parentId') ?? request.query.parentId;
       const sha1 = field('sha1');
+      const length = Number(request.headers['content-length']);
       if (sha1 !== undefined && !/^[0-9a-fA-F]{40}$/.test(sha1)) {
         throw new HttpError('bad_request', 'the "sha1" field must be 40 hex digits');
       }
@@ -76,8 +81,76 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
         part.filename,
         part.file,
         sha1,
+        Number.isSafeInteger(length) && length > 0 ? length : null,
       );
       return reply.status(201).send({ file });
+    },
+  );
+
+  app.post(
+    '/api/files/batch',
+    {
+      onRequest: requireUser,
+      schema: {
+        tags: ['files'],
+        summary: 'Many small files in one request',
+        description:
+          'multipart/form-data: for each file, optional `parentId` and `sha1` fields, then its `file` part. ' +
+          `At most ${BATCH_MAX_FILES} files and ${BATCH_MAX_BYTES} bytes; each file at most the chunk size. ` +
+          'All or nothing: a bad file fails the batch (its index in `error.index`) and no file of it is added.',
+        consumes: ['multipart/form-data'],
+        response: { 201: FileBatchResponse, '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      if (!request.isMultipart()) throw new HttpError('unsupported_media_type', 'send multipart/form-data');
+      const chunkSize = app.config.chunkSize;
+      const items: BatchItem[] = [];
+      let pending: { parentId?: string; sha1?: string } = {};
+      let total = 0;
+      const parts = request.parts({
+        limits: {
+          files: BATCH_MAX_FILES,
+          fields: BATCH_MAX_FILES * 2,
+          parts: BATCH_MAX_FILES * 3,
+          fieldSize: 1024,
+          // One past the limit, so a file that is too big is seen rather than silently cut.
+          fileSize: chunkSize + 1,
+        },
+      });
+      for await (const part of parts) {
+        if (part.type === 'field') {
+          const value = typeof part.value === 'string' ? part.value : '';
+          if (part.fieldname === 'parentId') pending.parentId = value || undefined;
+          else if (part.fieldname === 'sha1') {
+            if (!/^[0-9a-fA-F]{40}$/.test(value)) {
+              throw new HttpError(
+                'bad_request',
+                `the "sha1" field of file ${items.length} must be 40 hex digits`,
+              );
+            }
+            pending.sha1 = value;
+          } else throw new HttpError('bad_request', `unknown field "${part.fieldname}"`);
+          continue;
+        }
+        if (part.fieldname !== 'file') throw new HttpError('bad_request', 'file parts must be named "file"');
+        const bytes = await part.toBuffer();
+        if (part.file.truncated || bytes.length > chunkSize) {
+          throw new HttpError(
+            'payload_too_large',
+            `file ${items.length} is over ${chunkSize} bytes: send it through POST /api/files or a chunked upload`,
+          );
+        }
+        total += bytes.length;
+        if (total > BATCH_MAX_BYTES) {
+          throw new HttpError('payload_too_large', `a batch may carry at most ${BATCH_MAX_BYTES} bytes`);
+        }
+        items.push({ name: part.filename, bytes, ...pending });
+        pending = {};
+      }
+      if (items.length === 0) throw new HttpError('bad_request', 'the form has no "file" part');
+      const stored = await batchUploads.store(currentUser(request).id, items);
+      return reply.status(201).send({ files: stored });
     },
   );
 

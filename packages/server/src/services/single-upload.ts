@@ -46,7 +46,9 @@ export class SingleUpload {
     assertRoom: (size: number) => Promise<void>,
   ): Promise<ContentRow> {
     const chunkSize = this.limits.chunkSize;
-    let buffer = Buffer.allocUnsafe(chunkSize);
+    // Pieces as they came off the socket, until a chunk's worth: most bodies are small, so a
+    // chunk-sized buffer per request would be mostly garbage (8 MiB each by default).
+    let pieces: Buffer[] = [];
     let filled = 0;
     let offset = 0;
     let part: { id: string; nodeIds: string[] } | null = null;
@@ -54,8 +56,7 @@ export class SingleUpload {
     const sha256 = createHash('sha256');
     const blocks = new BlockHasher(BLOCK_SIZE);
 
-    const flush = async () => {
-      const data = buffer.subarray(0, filled);
+    const flush = async (data: Buffer) => {
       sha1.update(data);
       sha256.update(data);
       blocks.update(data);
@@ -67,9 +68,7 @@ export class SingleUpload {
       if (part.nodeIds.length === 0) {
         throw new HttpError('storage_unavailable', 'every storage node failed while storing the file');
       }
-      offset += filled;
-      buffer = Buffer.allocUnsafe(chunkSize);
-      filled = 0;
+      offset += data.length;
     };
 
     try {
@@ -79,20 +78,26 @@ export class SingleUpload {
           body.destroy();
           throw new HttpError('file_too_large', `files may be at most ${this.limits.maxFileSize} bytes`);
         }
-        while (data.length > 0) {
-          const n = Math.min(chunkSize - filled, data.length);
-          data.copy(buffer, filled, 0, n);
-          filled += n;
-          data = data.subarray(n);
-          if (filled === chunkSize) await flush();
+        while (filled + data.length >= chunkSize) {
+          // Whole chunks go to the part file at chunk offsets, like a chunked upload's.
+          const take = chunkSize - filled;
+          pieces.push(data.subarray(0, take));
+          await flush(Buffer.concat(pieces, chunkSize));
+          data = data.subarray(take);
+          pieces = [];
+          filled = 0;
+        }
+        if (data.length > 0) {
+          pieces.push(data);
+          filled += data.length;
         }
       }
       if (!part) {
-        // The whole file is in memory: hash it and store it like any verified content.
-        const bytes = buffer.subarray(0, filled);
+        // The whole file is in memory: hash it and store it like any verified content. The quota
+        // is checked, locked, when the file's row is added; content stored past it is collected.
+        const bytes = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, filled);
         const actual = createHash('sha1').update(bytes).digest('hex');
         checkDeclared(declaredSha1, actual);
-        await assertRoom(bytes.length);
         // The same room check as a chunked upload's (ingest places it by its hash).
         this.parts.choose(actual, bytes.length, this.limits.minFreeBytes);
         return await this.contents.ingest({
@@ -101,7 +106,7 @@ export class SingleUpload {
           open: () => Readable.from([bytes]),
         });
       }
-      if (filled > 0) await flush();
+      if (filled > 0) await flush(Buffer.concat(pieces, filled));
       const stored: { id: string; nodeIds: string[] } = part;
       const digests = {
         sha1: sha1.digest('hex'),

@@ -483,11 +483,16 @@ export class UploadService {
     name: string,
     body: Readable,
     declaredSha1?: string,
+    /** The request's Content-Length (an upper bound of the file's size), when it has one. */
+    requestBytes: number | null = null,
   ): Promise<FileEntry> {
     assertValidName(name);
     const parentId = await this.files.resolveParent(userId, parentIdInput);
-    // Refuse before a byte is read when the user is already at a bound.
-    await this.userLimits.assertRoom(userId, { bytes: 0, entries: 1 }, this.repos);
+    // Refuse a big body before a byte is read when the user is already at a bound; a small one
+    // is in memory at once and the check inside the transaction below refuses it as early.
+    if (requestBytes === null || requestBytes > this.limits.chunkSize) {
+      await this.userLimits.assertRoom(userId, { bytes: 0, entries: 1 }, this.repos);
+    }
     const content = await this.single.store(body, declaredSha1?.toLowerCase(), (size) =>
       this.userLimits.assertRoom(userId, { bytes: size, entries: 1 }, this.repos),
     );

@@ -284,6 +284,110 @@ describe('files and folders', () => {
       expect(bad.statusCode).toBe(400);
     });
 
+    describe('batch', () => {
+      type Item = { name: string; data: Buffer; sha1?: string; parentId?: string };
+      const batchForm = (items: Item[]) => {
+        const boundary = '----dfs-batch-boundary';
+        const parts: Buffer[] = [];
+        const field = (name: string, value: string) =>
+          Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
+        for (const item of items) {
+          if (item.parentId) parts.push(field('parentId', item.parentId));
+          if (item.sha1) parts.push(field('sha1', item.sha1));
+          parts.push(
+            Buffer.from(
+              `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${item.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+            ),
+            item.data,
+            Buffer.from('\r\n'),
+          );
+        }
+        parts.push(Buffer.from(`--${boundary}--\r\n`));
+        return {
+          payload: Buffer.concat(parts),
+          headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+        };
+      };
+      const postBatch = (items: Item[], who = alice) => {
+        const f = batchForm(items);
+        return t.app.inject({
+          method: 'POST',
+          url: '/api/files/batch',
+          payload: f.payload,
+          headers: { ...f.headers, ...who.headers },
+        });
+      };
+
+      it('stores many files in one request, each in its own folder, with dedupe', async () => {
+        const dir = await folder('batch-dir');
+        const shared = random(700);
+        const items: Item[] = [
+          { name: 'b1.txt', data: random(100), parentId: dir.id },
+          { name: 'b2.bin', data: shared },
+          { name: 'b3.bin', data: shared, parentId: dir.id },
+          { name: 'empty.txt', data: Buffer.alloc(0) },
+        ];
+        for (const item of items) item.sha1 = sha1(item.data);
+        const res = await postBatch(items);
+        expect(res.statusCode).toBe(201);
+        const files = res.json().files;
+        expect(files.map((f: { name: string }) => f.name)).toEqual([
+          'b1.txt',
+          'b2.bin',
+          'b3.bin',
+          'empty.txt',
+        ]);
+        expect(files.map((f: { parentId: string | null }) => f.parentId)).toEqual([
+          dir.id,
+          null,
+          dir.id,
+          null,
+        ]);
+        expect(files.map((f: { sha1: string }) => f.sha1)).toEqual(items.map((i) => sha1(i.data)));
+        expect(await t.app.services.db('contents').where({ sha1: sha1(shared) })).toHaveLength(1);
+        const body = await req('GET', `/api/files/${files[2].id}/content`, alice.headers);
+        expect(body.rawPayload.equals(shared)).toBe(true);
+      });
+
+      it('all or nothing: a wrong sha1, a bad name or an unknown folder adds no file of the batch', async () => {
+        const good = { name: 'keep-out-1.txt', data: random(50) };
+        const cases: [Item, number, string][] = [
+          [{ name: 'keep-out-2.txt', data: random(60), sha1: sha1(random(3)) }, 422, 'hash_mismatch'],
+          [{ name: '..', data: random(60) }, 400, 'invalid_name'],
+          [{ name: 'keep-out-3.txt', data: random(60), parentId: 'no-such-folder' }, 404, 'not_found'],
+        ];
+        for (const [bad, status, code] of cases) {
+          const res = await postBatch([good, bad]);
+          expect(res.statusCode, code).toBe(status);
+          expect(errorCode(res)).toBe(code);
+          expect(res.json().error.index).toBe(1);
+        }
+        expect((await req('GET', '/api/files?q=keep-out', alice.headers)).json().total).toBe(0);
+      });
+
+      it('refuses a file above the chunk size, an empty form and a missing session', async () => {
+        const big = await postBatch([{ name: 'big.bin', data: random(CHUNK + 1) }]);
+        expect(big.statusCode).toBe(413);
+        expect(errorCode(big)).toBe('payload_too_large');
+        const f = batchForm([]);
+        const empty = await t.app.inject({
+          method: 'POST',
+          url: '/api/files/batch',
+          payload: f.payload,
+          headers: { ...f.headers, ...alice.headers },
+        });
+        expect(empty.statusCode).toBe(400);
+        const anonymous = await t.app.inject({
+          method: 'POST',
+          url: '/api/files/batch',
+          payload: f.payload,
+          headers: f.headers,
+        });
+        expect(anonymous.statusCode).toBe(401);
+        expect((await req('GET', '/api/files?q=big.bin', alice.headers)).json().total).toBe(0);
+      });
+    });
+
     it('rejects a form without a file field and a non-multipart body', async () => {
       const boundary = 'b';
       const payload = `--${boundary}\r\nContent-Disposition: form-data; name="other"\r\n\r\nx\r\n--${boundary}--\r\n`;

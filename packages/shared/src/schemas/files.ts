@@ -24,6 +24,18 @@ export type FileEntry = Static<typeof FileEntry>;
 export const FileResponse = Type.Object({ file: FileEntry });
 export type FileResponse = Static<typeof FileResponse>;
 
+/**
+ * `POST /api/files/batch`: many small files in one multipart request, each `file` part preceded by
+ * its own optional `sha1` and `parentId` fields. One request and one transaction for all of them:
+ * a folder of small files is bound by round trips, not bytes.
+ */
+export const FileBatchResponse = Type.Object({ files: Type.Array(FileEntry) });
+export type FileBatchResponse = Static<typeof FileBatchResponse>;
+/** At most this many files per batch… */
+export const BATCH_MAX_FILES = 100;
+/** …of at most this many bytes in all (each file also at most the server's chunk size). */
+export const BATCH_MAX_BYTES = 32 * 1024 * 1024;
+
 export const SortField = Type.Union([
   Type.Literal('name'),
   Type.Literal('size'),

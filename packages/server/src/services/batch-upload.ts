@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { FileEntry } from '@dfs/shared';
+import { HttpError } from '../errors.ts';
+import type { ContentRow } from '../repositories/contents.ts';
+import type { Repositories } from '../repositories/index.ts';
+import type { ContentStore } from './content-store.ts';
+import type { FileService } from './files.ts';
+import type { UserLimits } from './limits.ts';
+import { assertValidName } from './names.ts';
+import type { UploadParts } from './upload-parts.ts';
+
+export interface BatchItem {
+  name: string;
+  parentId?: string;
+  /** The client's SHA-1 of the bytes; the server's own must equal it. */
+  sha1?: string;
+  bytes: Buffer;
+}
+
+/** Contents stored at once while a batch is ingested (each a small write to R nodes). */
+const STORE_PARALLELISM = 4;
+
+/**
+ * Many small files from one request: every file is hashed by the server and checked against its
+ * declared SHA-1 before any byte is stored; the contents go to the nodes (known ones are not
+ * copied again), then one transaction checks the quota for all of them and adds every file row.
+ * A bad file fails the whole batch with its index, and no file of it is registered (contents
+ * stored meanwhile stay unreferenced and are collected like any other).
+ */
+export class BatchUpload {
+  constructor(
+    private readonly repos: Repositories,
+    private readonly parts: UploadParts,
+    private readonly contents: ContentStore,
+    private readonly files: FileService,
+    private readonly userLimits: UserLimits,
+    private readonly minFreeBytes: number,
+  ) {}
+
+  async store(userId: string, items: BatchItem[]): Promise<FileEntry[]> {
+    const parents = new Map<string, string>();
+    const sha1s: string[] = [];
+    for (const [index, item] of items.entries()) {
+      try {
+        assertValidName(item.name);
+      } catch (error) {
+        throw withIndex(error, index);
+      }
+      const key = item.parentId ?? '';
+      if (!parents.has(key)) {
+        try {
+          parents.set(key, await this.files.resolveParent(userId, item.parentId));
+        } catch (error) {
+          throw withIndex(error, index);
+        }
+      }
+      const actual = createHash('sha1').update(item.bytes).digest('hex');
+      if (item.sha1 !== undefined && item.sha1.toLowerCase() !== actual) {
+        throw new HttpError('hash_mismatch', `file ${index} ("${item.name}") does not hash to its sha1`, {
+          index,
+          expected: item.sha1.toLowerCase(),
+          actual,
+        });
+      }
+      sha1s.push(actual);
+    }
+    const total = items.reduce((sum, item) => sum + item.bytes.length, 0);
+    // Refused before a byte is stored when the account is already past its bounds.
+    await this.userLimits.assertRoom(userId, { bytes: total, entries: items.length }, this.repos);
+
+    const stored = new Map<string, ContentRow>();
+    let next = 0;
+    const worker = async () => {
+      while (next < items.length) {
+        const index = next++;
+        const sha1 = sha1s[index] as string;
+        if (stored.has(sha1)) continue;
+        const bytes = (items[index] as BatchItem).bytes;
+        this.parts.choose(sha1, bytes.length, this.minFreeBytes);
+        const content = await this.contents.ingest({
+          declaredSha1: sha1,
+          size: bytes.length,
+          open: () => Readable.from([bytes]),
+        });
+        stored.set(sha1, content);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(STORE_PARALLELISM, items.length) }, worker));
+
+    return this.repos.transaction(async (tx) => {
+      await this.userLimits.assertRoom(userId, { bytes: total, entries: items.length }, tx);
+      const out: FileEntry[] = [];
+      for (const [index, item] of items.entries()) {
+        const content = stored.get(sha1s[index] as string) as ContentRow;
+        out.push(
+          await this.files.addFile(
+            {
+              userId,
+              parentId: parents.get(item.parentId ?? '') as string,
+              name: item.name,
+              contentId: content.id,
+              sha1: content.sha1,
+              size: Number(content.size),
+            },
+            tx,
+          ),
+        );
+      }
+      return out;
+    });
+  }
+}
+
+/** Tells the client which file of the batch an error is about. */
+function withIndex(error: unknown, index: number): unknown {
+  if (error instanceof HttpError) {
+    return new HttpError(error.code, `file ${index}: ${error.message}`, { ...error.details, index });
+  }
+  return error;
+}
