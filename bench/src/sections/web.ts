@@ -4,6 +4,8 @@
  * in, open /files, set N generated files (1–50 KiB, fresh random content per run) on the file
  * picker's input. Timed in the page from the input's `change` event to the upload panel's
  * "N of N done"; every stored file's SHA-1 is checked against its source afterwards.
+ * DFS_BENCH_WEB_PROFILE=<dir> writes the page's main-thread CPU profile of each run there
+ * (open it in Chromium's DevTools, Performance → Load profile).
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -30,6 +32,8 @@ function requestKind(req: Request): string | null {
   const m = req.method();
   const p = url.pathname;
   if (m === 'POST' && p === '/api/files') return 'POST /api/files';
+  if (m === 'POST' && p === '/api/files/batch') return 'POST /api/files/batch';
+  if (m === 'GET' && p === '/api/files') return 'GET /api/files (listing)';
   if (m === 'POST' && p === '/api/uploads') return 'POST /api/uploads';
   if (m === 'PUT' && /^\/api\/uploads\/[^/]+\/chunks\/\d+$/.test(p)) return 'PUT chunk';
   if (m === 'POST' && /^\/api\/uploads\/[^/]+\/complete$/.test(p)) return 'POST complete';
@@ -109,6 +113,13 @@ export async function benchWeb(o: WebOptions): Promise<void> {
           const k = requestKind(req);
           if (k) kinds.set(k, (kinds.get(k) ?? 0) + 1);
         });
+        const profileDir = process.env.DFS_BENCH_WEB_PROFILE;
+        const cdp = profileDir ? await context.newCDPSession(page) : null;
+        if (cdp) {
+          await cdp.send('Profiler.enable');
+          await cdp.send('Profiler.setSamplingInterval', { interval: 500 });
+          await cdp.send('Profiler.start');
+        }
         const cpu0 = cpuSeconds(app.pid);
         const io0 = ioBytes(app.pid).write;
         const t0 = performance.now();
@@ -128,6 +139,11 @@ export async function benchWeb(o: WebOptions): Promise<void> {
         );
         const result = (await outcome.jsonValue()) as { ok: boolean; ms: number; text: string };
         wallFromNode.push((performance.now() - t0) / 1000);
+        if (cdp && profileDir) {
+          const { profile } = await cdp.send('Profiler.stop');
+          await mkdir(profileDir, { recursive: true });
+          await writeFile(path.join(profileDir, `web-run-${r + 1}.cpuprofile`), JSON.stringify(profile));
+        }
         if (!result.ok) return addFailure(`web app: uploads failed: ${result.text}`);
         const appCpu = cpuSeconds(app.pid) - cpu0;
         const written = ioBytes(app.pid).write - io0;

@@ -6,6 +6,7 @@ import {
   type CreateShareBody,
   type CreateUploadBody,
   type CreateUploadResponse,
+  type FileBatchResponse,
   type FileList,
   type FileResponse,
   type ListFilesQuery,
@@ -60,6 +61,13 @@ export interface UploadSimpleOptions extends RequestOptions {
   name?: string;
   parentId?: string | null;
   /** Lowercase hex SHA-1 of the bytes: the server refuses them (422 hash_mismatch) if they differ. */
+  sha1?: string;
+}
+
+export interface BatchFile {
+  blob: Blob;
+  name: string;
+  parentId?: string | null;
   sha1?: string;
 }
 
@@ -291,6 +299,19 @@ export class DfsApi {
     });
     opts.onProgress?.(bytes.byteLength);
   }
+  /**
+   * Many small files in one request (`POST /api/files/batch`): each file's `parentId` and `sha1`
+   * fields go before its part. All or nothing: an error names the failing file's `index`.
+   */
+  uploadBatch(files: BatchFile[], opts: RequestOptions = {}): Promise<FileBatchResponse> {
+    const form = new FormData();
+    for (const f of files) {
+      if (f.parentId) form.append('parentId', f.parentId);
+      if (f.sha1) form.append('sha1', f.sha1.toLowerCase());
+      form.append('file', f.blob, f.name);
+    }
+    return this.#json('/api/files/batch', { signal: opts.signal, method: 'POST', body: form });
+  }
   /** Completes an upload; `sha1` goes in the JSON body (required for a speculative upload). */
   completeUpload(uploadId: string, opts: CompleteUploadOptions = {}): Promise<CompleteUploadResponse> {
     const { sha1, ...rest } = opts;
@@ -413,7 +434,7 @@ export type UploadTransport = Pick<
   DfsApi,
   'createUpload' | 'getUpload' | 'putChunk' | 'completeUpload' | 'abortUpload'
 > &
-  Partial<Pick<DfsApi, 'uploadSimple'>>;
+  Partial<Pick<DfsApi, 'uploadSimple' | 'uploadBatch'>>;
 
 function enc(s: string): string {
   return encodeURIComponent(s);

@@ -12,6 +12,7 @@ import type {
   FileEntry,
 } from '@dfs/shared';
 import type {
+  BatchFile,
   CompleteUploadOptions,
   PutChunkOptions,
   RequestOptions,
@@ -33,7 +34,14 @@ interface Session {
   file?: FileEntry;
 }
 
-type Op = 'createUpload' | 'getUpload' | 'putChunk' | 'completeUpload' | 'abortUpload' | 'uploadSimple';
+type Op =
+  | 'createUpload'
+  | 'getUpload'
+  | 'putChunk'
+  | 'completeUpload'
+  | 'abortUpload'
+  | 'uploadSimple'
+  | 'uploadBatch';
 
 export function apiError(status: number, code: string, extra: Record<string, unknown> = {}) {
   return new ApiError(status, code as never, code, extra);
@@ -52,10 +60,16 @@ export class FakeTransport implements UploadTransport {
 
   /** Present only when constructed with `{ simple: true }`: without it every file is chunked. */
   readonly uploadSimple?: (file: Blob, o?: UploadSimpleOptions) => Promise<{ file: FileEntry }>;
+  /** Likewise `POST /api/files/batch`; the sizes of the batches it was sent, in order. */
+  readonly uploadBatch?: (files: BatchFile[]) => Promise<{ files: FileEntry[] }>;
+  readonly batchSizes: number[] = [];
 
   constructor(chunkSize = 1024, opts: { simple?: boolean } = {}) {
     this.chunkSize = chunkSize;
-    if (opts.simple) this.uploadSimple = (file, o) => this.#uploadSimple(file, o);
+    if (opts.simple) {
+      this.uploadSimple = (file, o) => this.#uploadSimple(file, o);
+      this.uploadBatch = (files) => this.#uploadBatch(files);
+    }
   }
 
   #maybeFail(op: Op): void {
@@ -212,6 +226,27 @@ export class FakeTransport implements UploadTransport {
         size: bytes.length,
         sha1: actual,
         parentId: o.parentId ?? null,
+      }),
+    };
+  }
+
+  async #uploadBatch(files: BatchFile[]): Promise<{ files: FileEntry[] }> {
+    this.calls.push('uploadBatch');
+    this.batchSizes.push(files.length);
+    this.#maybeFail('uploadBatch');
+    // All or nothing, like the server: every file is checked before any is stored.
+    const all = await Promise.all(files.map(async (f) => new Uint8Array(await f.blob.arrayBuffer())));
+    all.forEach((bytes, index) => {
+      const actual = createHash('sha1').update(bytes).digest('hex');
+      if (files[index]?.sha1 && files[index]?.sha1 !== actual)
+        throw apiError(422, 'hash_mismatch', { index });
+    });
+    return {
+      files: all.map((bytes, i) => {
+        const f = files[i] as BatchFile;
+        const sha1 = createHash('sha1').update(bytes).digest('hex');
+        this.stored.set(sha1, bytes);
+        return this.#file({ name: f.name, size: bytes.length, sha1, parentId: f.parentId ?? null });
       }),
     };
   }

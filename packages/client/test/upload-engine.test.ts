@@ -364,6 +364,60 @@ describe('Upload routes', () => {
   });
 });
 
+describe('small files in batches', () => {
+  it('a queue sends a folder of small files in a few batch requests', async () => {
+    const transport = new FakeTransport(1024, { simple: true });
+    const queue = new UploadQueue({
+      transport,
+      hasher: nodeHasher,
+      hashFile: nodeHashFile,
+      sleep: async () => {},
+    });
+    const files = Array.from({ length: 40 }, (_, i) => new Uint8Array(randomBytes(100 + i)));
+    const uploads = files.map((data, i) => queue.add(fileSourceFromBytes(data, `f${i}.txt`)));
+    const done = await Promise.all(uploads.map((u) => u.result()));
+    expect(done.map((f) => f.sha1)).toEqual(files.map(sha1));
+    expect(done.map((f) => f.name)).toEqual(files.map((_, i) => `f${i}.txt`));
+    expect(transport.calls.every((c) => c === 'uploadBatch')).toBe(true);
+    expect(transport.batchSizes.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(transport.batchSizes.length).toBeLessThanOrEqual(4);
+    expect(uploads.every((u) => u.snapshot().route === 'small')).toBe(true);
+  });
+
+  it('a batch refused for one file is sent again file by file, so the others get through', async () => {
+    const transport = new FakeTransport(1024, { simple: true });
+    transport.failures.uploadBatch = [apiError(422, 'hash_mismatch', { index: 2 })];
+    const queue = new UploadQueue({
+      transport,
+      hasher: nodeHasher,
+      hashFile: nodeHashFile,
+      sleep: async () => {},
+    });
+    const files = Array.from({ length: 5 }, () => new Uint8Array(randomBytes(300)));
+    const uploads = files.map((data, i) => queue.add(fileSourceFromBytes(data, `g${i}.txt`)));
+    await Promise.all(uploads.map((u) => u.result()));
+    expect(transport.batchSizes[0]).toBe(5);
+    expect(transport.batchSizes.slice(1)).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('a transient batch failure is retried by each upload', async () => {
+    const transport = new FakeTransport(1024, { simple: true });
+    transport.failures.uploadBatch = [apiError(503, 'storage_unavailable')];
+    const slept: number[] = [];
+    const queue = new UploadQueue({
+      transport,
+      hasher: nodeHasher,
+      hashFile: nodeHashFile,
+      sleep: async (ms) => void slept.push(ms),
+    });
+    const files = Array.from({ length: 3 }, () => new Uint8Array(randomBytes(300)));
+    const uploads = files.map((data, i) => queue.add(fileSourceFromBytes(data, `h${i}.txt`)));
+    expect((await Promise.all(uploads.map((u) => u.result()))).map((f) => f.sha1)).toEqual(files.map(sha1));
+    expect(slept.length).toBeGreaterThanOrEqual(3);
+    expect(transport.stored.size).toBe(3);
+  });
+});
+
 describe('UploadQueue', () => {
   it('runs files with bounded concurrency and aggregates totals', async () => {
     const transport = new FakeTransport(1024);

@@ -52,6 +52,11 @@ export interface FileSource {
   readonly type?: string;
   /** The bytes `[start, end)`; `end` is clamped to `size`. May return fewer bytes only if the file shrank. */
   slice(start: number, end: number): Promise<Uint8Array>;
+  /**
+   * The browser's own Blob behind this source, when there is one: a one-request upload sends it
+   * as it is instead of a copy of bytes already read (each new Blob costs the page an IPC).
+   */
+  readonly blob?: Blob;
 }
 
 /** Hashes a whole file reading each byte once: SHA-1 of everything + MD5 of each piece. Pluggable. */

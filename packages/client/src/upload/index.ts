@@ -1,3 +1,4 @@
+export { SmallFileBatcher, type SmallFileBatcherOptions } from './batcher.ts';
 export { Limiter } from './limiter.ts';
 export {
   bytesOfChunks,
@@ -11,6 +12,7 @@ export { type ProgressView, UploadProgress } from './progress.ts';
 export {
   type AddOptions,
   type QueueTotals,
+  totalsOf,
   UploadQueue,
   type UploadQueueEvents,
   type UploadQueueOptions,

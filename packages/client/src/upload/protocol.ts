@@ -11,6 +11,7 @@ import { readExact } from '../hashing/hash-file.ts';
 import { proveChallenge } from '../hashing/proof.ts';
 import type { FileDigest, FileSource, Hasher } from '../hashing/types.ts';
 import { hexToBase64 } from '../util/bytes.ts';
+import type { SmallFileBatcher } from './batcher.ts';
 import type { Limiter } from './limiter.ts';
 import { bytesOfChunks, chunkRange, missingChunks, precomputedMd5 } from './plan.ts';
 import type { UploadProgress } from './progress.ts';
@@ -37,6 +38,8 @@ export interface ProtocolContext {
   /** Chunk requests in flight for this file. */
   readonly parallelism: number;
   readonly requestLimiter?: Limiter | undefined;
+  /** Gathers small files into batch requests (UploadQueue); without it each goes alone. */
+  readonly batcher?: SmallFileBatcher | undefined;
 }
 
 /** An upload session and the chunks the server holds (as far as this client knows). */
@@ -299,18 +302,23 @@ export async function sendWhole(
 ): Promise<FileEntry> {
   const { transport } = ctx;
   if (!transport.uploadSimple) throw new Error('this transport cannot upload in one request');
-  const blob = new Blob([bytes as Uint8Array<ArrayBuffer>], ctx.source.type ? { type: ctx.source.type } : {});
-  const res = await ctx.retry(
+  // The hashed bytes and the Blob are the same file; should it change in between, the server's
+  // sha1 check refuses the upload (422) rather than store bytes that were not hashed.
+  const blob =
+    ctx.source.blob?.size === bytes.byteLength
+      ? ctx.source.blob
+      : new Blob([bytes as Uint8Array<ArrayBuffer>], ctx.source.type ? { type: ctx.source.type } : {});
+  const { batcher } = ctx;
+  const file = await ctx.retry(
     'upload',
     () =>
-      transport.uploadSimple!(blob, {
-        name: ctx.name,
-        parentId: ctx.parentId,
-        sha1,
-        signal,
-      }),
+      batcher && blob.size <= batcher.maxFileBytes
+        ? batcher.submit({ blob, name: ctx.name, parentId: ctx.parentId, sha1 }, signal)
+        : transport.uploadSimple!(blob, { name: ctx.name, parentId: ctx.parentId, sha1, signal }).then(
+            (res) => res.file,
+          ),
     signal,
   );
   signal.throwIfAborted();
-  return res.file;
+  return file;
 }

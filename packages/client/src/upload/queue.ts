@@ -1,6 +1,7 @@
 import type { FileEntry } from '@dfs/shared';
 import { Emitter } from '../emitter.ts';
 import type { FileSource } from '../hashing/types.ts';
+import { SmallFileBatcher } from './batcher.ts';
 import { Limiter } from './limiter.ts';
 import { etaSeconds } from './speed.ts';
 import { ACTIVE_STATES, FINAL_STATES, type UploadState } from './state.ts';
@@ -12,9 +13,12 @@ export interface UploadQueueOptions extends Omit<UploadOptions, 'parentId' | 'na
   concurrency?: number;
   /**
    * Small files (one request each, see `smallFileLimit`) uploading at once, on top of
-   * `concurrency`; default 8. Many small files are bound by round trips, not bytes.
+   * `concurrency`; default 64 when the transport takes batches (they share requests), else 8.
+   * Many small files are bound by round trips, not bytes.
    */
   smallConcurrency?: number;
+  /** Send small files in `POST /api/files/batch` requests when the transport can; default true. */
+  batch?: boolean;
   /** Files hashing at once (CPU-bound); default 1. */
   hashConcurrency?: number;
   /** Chunk requests in flight across all files (and chunks in memory); default 6. */
@@ -74,6 +78,8 @@ export class UploadQueue {
   readonly hashLimiter: Limiter;
   /** What the uploads learned about the server (its chunk size), shared by all of them. */
   readonly serverInfo: ServerInfo;
+  /** Shared by the small files of this queue; none when the transport cannot take batches. */
+  readonly batcher: SmallFileBatcher | undefined;
   #concurrency: number;
   #smallConcurrency: number;
   #autoStart: boolean;
@@ -83,7 +89,11 @@ export class UploadQueue {
   constructor(options: UploadQueueOptions) {
     this.#o = options;
     this.#concurrency = Math.max(1, options.concurrency ?? 2);
-    this.#smallConcurrency = Math.max(1, options.smallConcurrency ?? 8);
+    const { transport } = options;
+    if (options.batch !== false && transport.uploadBatch) {
+      this.batcher = new SmallFileBatcher(transport);
+    }
+    this.#smallConcurrency = Math.max(1, options.smallConcurrency ?? (this.batcher ? 64 : 8));
     this.#autoStart = options.autoStart ?? true;
     this.serverInfo = options.serverInfo ?? { chunkSize: null };
     this.requestLimiter = options.requestLimiter ?? new Limiter(options.requestConcurrency ?? 6);
@@ -119,6 +129,7 @@ export class UploadQueue {
       hashConcurrency: _h,
       requestConcurrency: _r,
       autoStart: _a,
+      batch: _b,
       ...base
     } = this.#o;
     const upload = new Upload(source, {
@@ -127,6 +138,7 @@ export class UploadQueue {
       requestLimiter: this.requestLimiter,
       hashLimiter: this.hashLimiter,
       serverInfo: this.serverInfo,
+      ...(this.batcher ? { batcher: this.batcher } : {}),
     });
     this.#uploads.set(upload.id, upload);
     upload.onRequeue = () => this.#pump();
@@ -205,43 +217,7 @@ export class UploadQueue {
   }
 
   totals(): QueueTotals {
-    const t: QueueTotals = {
-      files: 0,
-      queued: 0,
-      active: 0,
-      paused: 0,
-      done: 0,
-      failed: 0,
-      canceled: 0,
-      bytesTotal: 0,
-      bytesHashed: 0,
-      bytesUploaded: 0,
-      sentBytes: 0,
-      speed: 0,
-      eta: null,
-      instant: 0,
-    };
-    let remaining = 0;
-    for (const u of this.#uploads.values()) {
-      const s = u.snapshot();
-      t.files++;
-      if (s.state === 'queued') t.queued++;
-      else if (ACTIVE_STATES.has(s.state)) t.active++;
-      else if (s.state === 'paused') t.paused++;
-      else if (s.state === 'done') t.done++;
-      else if (s.state === 'error') t.failed++;
-      else if (s.state === 'canceled') t.canceled++;
-      if (s.state === 'canceled') continue;
-      if (s.instant) t.instant++;
-      t.bytesTotal += s.size;
-      t.bytesHashed += s.bytesHashed;
-      t.bytesUploaded += s.bytesUploaded;
-      t.sentBytes += s.sentBytes;
-      if (s.state === 'uploading' || s.state === 'completing') t.speed += s.speed;
-      if (s.state !== 'error' && s.state !== 'paused') remaining += s.size - s.bytesUploaded;
-    }
-    t.eta = etaSeconds(remaining, t.speed);
-    return t;
+    return totalsOf(Array.from(this.#uploads.values(), (u) => u.snapshot()));
   }
 
   #forget(u: Upload): void {
@@ -306,4 +282,47 @@ export class UploadQueue {
       }
     }
   }
+}
+
+/**
+ * Aggregate numbers over upload snapshots: what `UploadQueue#totals` reports, for a view that
+ * already holds the snapshots (taking them again costs one object per file).
+ */
+export function totalsOf(snapshots: Iterable<UploadSnapshot>): QueueTotals {
+  const t: QueueTotals = {
+    files: 0,
+    queued: 0,
+    active: 0,
+    paused: 0,
+    done: 0,
+    failed: 0,
+    canceled: 0,
+    bytesTotal: 0,
+    bytesHashed: 0,
+    bytesUploaded: 0,
+    sentBytes: 0,
+    speed: 0,
+    eta: null,
+    instant: 0,
+  };
+  let remaining = 0;
+  for (const s of snapshots) {
+    t.files++;
+    if (s.state === 'queued') t.queued++;
+    else if (ACTIVE_STATES.has(s.state)) t.active++;
+    else if (s.state === 'paused') t.paused++;
+    else if (s.state === 'done') t.done++;
+    else if (s.state === 'error') t.failed++;
+    else if (s.state === 'canceled') t.canceled++;
+    if (s.state === 'canceled') continue;
+    if (s.instant) t.instant++;
+    t.bytesTotal += s.size;
+    t.bytesHashed += s.bytesHashed;
+    t.bytesUploaded += s.bytesUploaded;
+    t.sentBytes += s.sentBytes;
+    if (s.state === 'uploading' || s.state === 'completing') t.speed += s.speed;
+    if (s.state !== 'error' && s.state !== 'paused') remaining += s.size - s.bytesUploaded;
+  }
+  t.eta = etaSeconds(remaining, t.speed);
+  return t;
 }

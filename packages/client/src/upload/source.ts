@@ -8,6 +8,7 @@ export function fileSourceFromBlob(blob: Blob, name?: string): FileSource {
     size: blob.size,
     ...(file.lastModified !== undefined ? { lastModified: file.lastModified } : {}),
     ...(blob.type ? { type: blob.type } : {}),
+    blob,
     slice: async (start, end) => new Uint8Array(await blob.slice(start, end).arrayBuffer()),
   };
 }

@@ -1,6 +1,7 @@
 import type { FileEntry } from '@dfs/shared';
 import type { UploadTransport } from '../api.ts';
 import type { Hasher, HashFileFn } from '../hashing/types.ts';
+import type { SmallFileBatcher } from './batcher.ts';
 import type { Limiter } from './limiter.ts';
 import type { ResumeStore } from './resume.ts';
 import type { Sleep } from './retry.ts';
@@ -56,6 +57,8 @@ export interface UploadOptions {
   requestLimiter?: Limiter;
   /** Shared hashing slots (UploadQueue). */
   hashLimiter?: Limiter;
+  /** Gathers small files into `POST /api/files/batch` requests (UploadQueue). */
+  batcher?: SmallFileBatcher;
   /**
    * Files up to this size take the one-request path when the transport has `uploadSimple`;
    * default 4 MiB, never above the server's chunk size (64 KiB, the smallest a server may use,

@@ -168,6 +168,7 @@ export class Upload {
       hasher: () => this.#hasher(),
       parallelism: options.parallelism ?? 4,
       requestLimiter: options.requestLimiter,
+      batcher: options.batcher,
     };
   }
 
@@ -392,7 +393,10 @@ export class Upload {
 
   async #attempt(ctl: AbortController): Promise<void> {
     const { signal } = ctl;
-    if (!this.#storeRead) {
+    // A one-request upload has nothing to resume, so it never touches the resume store (an
+    // IndexedDB transaction each way in the browser, which a folder of small files would queue).
+    const small = this.#pickRoute() === 'small' && !this.#uploadId;
+    if (!this.#storeRead && !small) {
       await this.#readEntry(signal);
       this.#storeRead = true;
     }
@@ -414,7 +418,7 @@ export class Upload {
     }
     this.#setState('done', ctl);
     this.#ctl = null;
-    await this.#store?.delete(this.#fingerprint).catch(() => {});
+    if (this.#route !== 'small') await this.#store?.delete(this.#fingerprint).catch(() => {});
     const file = this.#file!;
     this.#deferred?.resolve(file);
     this.#deferred = null;

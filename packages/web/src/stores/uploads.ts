@@ -1,9 +1,11 @@
 import {
+  ACTIVE_STATES,
   ApiError,
   fileSourceFromBlob,
   fingerprint,
   type QueueTotals,
   type ResumeEntry,
+  totalsOf,
   UploadQueue,
   type UploadSnapshot,
 } from '@dfs/client';
@@ -37,6 +39,9 @@ interface ResumeOffer {
   decide: (choice: 'continue' | 'restart' | 'cancel') => void;
 }
 
+/** Renders of the upload panel at most every this many ms. */
+const MIN_FLUSH_MS = 100;
+
 export const useUploadStore = defineStore('uploads', () => {
   const queue = new UploadQueue({
     transport: api,
@@ -69,35 +74,73 @@ export const useUploadStore = defineStore('uploads', () => {
     { path: string; resumedChunks: number; hashStart: number | null; hashMs: number | null }
   >();
   let frame = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let lastFlush = 0;
+  /** Rows by upload id; one is rebuilt only when its upload reported a change, so Vue skips the rest. */
+  const rowCache = new Map<string, UploadRow>();
+  const dirty = new Set<string>();
 
   const hasWork = computed(() => totals.value.active + totals.value.queued > 0 || preparing.value > 0);
   const visible = computed(() => rows.value.length > 0 || preparing.value > 0);
 
-  function flush(): void {
-    frame = 0;
-    rows.value = queue.list().map((u) => {
-      const snap = u.snapshot();
-      const m = meta.get(u.id);
-      return {
-        ...snap,
-        path: m?.path ?? snap.name,
-        resumedChunks: m?.resumedChunks ?? 0,
-        hashMs: m?.hashMs ?? null,
-      };
-    });
-    totals.value = queue.totals();
+  function toRow(snap: UploadSnapshot): UploadRow {
+    const m = meta.get(snap.id);
+    return {
+      ...snap,
+      path: m?.path ?? snap.name,
+      resumedChunks: m?.resumedChunks ?? 0,
+      hashMs: m?.hashMs ?? null,
+    };
   }
 
-  /** Coalesces progress events (dozens per second per file) into one render per frame. */
-  function schedule(): void {
-    if (frame) return;
-    frame = typeof requestAnimationFrame === 'function' ? requestAnimationFrame(flush) : 0;
+  function flush(): void {
+    frame = 0;
+    lastFlush = performance.now();
+    const list = queue.list();
+    const next: UploadRow[] = new Array(list.length);
+    for (let i = 0; i < list.length; i++) {
+      const u = list[i]!;
+      let row = rowCache.get(u.id);
+      if (!row || dirty.has(u.id)) {
+        row = toRow(u.snapshot());
+        rowCache.set(u.id, row);
+      }
+      next[i] = row;
+    }
+    dirty.clear();
+    if (rowCache.size > list.length) {
+      const ids = new Set(list.map((u) => u.id));
+      for (const id of rowCache.keys()) if (!ids.has(id)) rowCache.delete(id);
+    }
+    rows.value = next;
+    totals.value = totalsOf(next);
+  }
+
+  /**
+   * Coalesces progress events (dozens per second per file, thousands for a folder of small files)
+   * into one render per frame, and at most ten a second: a render re-reads every row.
+   */
+  function schedule(id?: string): void {
+    if (id !== undefined) dirty.add(id);
+    if (frame || timer) return;
+    const raf = (fn: () => void) =>
+      typeof requestAnimationFrame === 'function' ? requestAnimationFrame(fn) : 0;
+    const wait = MIN_FLUSH_MS - (performance.now() - lastFlush);
+    if (wait > 0) {
+      timer = setTimeout(() => {
+        timer = undefined;
+        schedule();
+      }, wait);
+      return;
+    }
+    frame = raf(flush);
     if (!frame) flush();
   }
 
-  // Any change schedules one render per frame, which reads rows and totals once; listening to
-  // 'totals' would make the queue recompute them on every progress event for nothing.
-  for (const event of ['added', 'removed', 'state', 'progress'] as const) queue.on(event, schedule);
+  queue.on('added', (u) => schedule(u.id));
+  queue.on('removed', () => schedule());
+  queue.on('state', (snap) => schedule(snap.id));
+  queue.on('progress', (snap) => schedule(snap.id));
   queue.on('state', (snap, previous) => {
     const m = meta.get(snap.id);
     if (!m) return;
@@ -116,7 +159,9 @@ export const useUploadStore = defineStore('uploads', () => {
 
   // Speed and ETA are moving averages: without a fresh render they would freeze on a stall.
   setInterval(() => {
-    if (hasWork.value) schedule();
+    if (!hasWork.value) return;
+    for (const u of queue.list()) if (ACTIVE_STATES.has(u.state)) dirty.add(u.id);
+    schedule();
   }, 1000);
 
   function markChanged(parentId: string | null): void {
