@@ -85,13 +85,39 @@ export class SmallFileBatcher {
         else p.reject(new Error('the server answered a batch with fewer files than were sent'));
       });
     } catch (err) {
-      if (batch.length > 1 && isRefusal(err)) {
-        // One file spoiled the batch (a name, a hash, a folder gone): each goes alone, so the
-        // others get through and that one gets its own error.
-        await Promise.all(batch.map((p) => this.#send([p])));
+      if (isRefusal(err)) {
+        // One file spoiled the batch (a name, a hash, a folder gone), or the server takes smaller
+        // batches: each goes alone, so the others get through and that one gets its own error.
+        await Promise.all(batch.map((p) => this.#sendAlone(p)));
         return;
       }
       for (const p of batch) p.reject(err);
+    }
+  }
+
+  async #sendAlone(p: Pending): Promise<void> {
+    const { transport } = this;
+    try {
+      if (transport.uploadSimple) {
+        const { blob, name, parentId, sha1 } = p.file;
+        p.resolve(
+          (
+            await transport.uploadSimple(blob, {
+              name,
+              parentId: parentId ?? null,
+              ...(sha1 ? { sha1 } : {}),
+            })
+          ).file,
+        );
+      } else {
+        const { files } = await (transport.uploadBatch as NonNullable<UploadTransport['uploadBatch']>)([
+          p.file,
+        ]);
+        if (!files[0]) throw new Error('the server answered a batch with no file');
+        p.resolve(files[0]);
+      }
+    } catch (err) {
+      p.reject(err);
     }
   }
 }

@@ -22,7 +22,7 @@ export interface ServerInfo {
   chunkSize: number | null;
 }
 
-/** Files at or below this go through `POST /api/files` (capped at the server's chunk size). */
+/** Files at or below this go through `POST /api/files` (in batches when the queue can). */
 export const DEFAULT_SMALL_FILE_LIMIT = 4 * 1024 * 1024;
 /** Files at or above this are sent while they are being hashed. */
 export const DEFAULT_SPECULATIVE_THRESHOLD = 256 * 1024 * 1024;
@@ -61,8 +61,7 @@ export interface UploadOptions {
   batcher?: SmallFileBatcher;
   /**
    * Files up to this size take the one-request path when the transport has `uploadSimple`;
-   * default 4 MiB, never above the server's chunk size (64 KiB, the smallest a server may use,
-   * until a session has shown the real one). 0: only empty files; -1: never.
+   * default 4 MiB. 0: only empty files; -1: never.
    */
   smallFileLimit?: number;
   /** Files from this size on are sent while hashing; default 256 MiB. `Infinity` turns it off. */

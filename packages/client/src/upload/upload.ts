@@ -324,12 +324,14 @@ export class Upload {
       .catch(() => {});
   }
 
-  /** Files at or below this size go in one request: the option, capped at the server's chunk size. */
+  /**
+   * Files at or below this size go in one request. The server takes a body of any size there
+   * (bigger than a chunk, it streams into a part file), so the bound is the client's memory: the
+   * file is read whole to hash it.
+   */
   #smallLimit(): number {
     if (!this.#o.transport.uploadSimple) return -1;
-    const limit = this.#o.smallFileLimit ?? DEFAULT_SMALL_FILE_LIMIT;
-    const chunkSize = this.#o.serverInfo?.chunkSize ?? MIN_SERVER_CHUNK_SIZE;
-    return Math.min(limit, chunkSize);
+    return this.#o.smallFileLimit ?? DEFAULT_SMALL_FILE_LIMIT;
   }
 
   #pickRoute(): UploadRoute {

@@ -96,7 +96,7 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
         summary: 'Many small files in one request',
         description:
           'multipart/form-data: for each file, optional `parentId` and `sha1` fields, then its `file` part. ' +
-          `At most ${BATCH_MAX_FILES} files and ${BATCH_MAX_BYTES} bytes; each file at most the chunk size. ` +
+          `At most ${BATCH_MAX_FILES} files and ${BATCH_MAX_BYTES} bytes in all. ` +
           'All or nothing: a bad file fails the batch (its index in `error.index`) and no file of it is added.',
         consumes: ['multipart/form-data'],
         response: { 201: FileBatchResponse, '4xx': ErrorBody },
@@ -104,7 +104,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       if (!request.isMultipart()) throw new HttpError('unsupported_media_type', 'send multipart/form-data');
-      const chunkSize = app.config.chunkSize;
       const items: BatchItem[] = [];
       let pending: { parentId?: string; sha1?: string } = {};
       let total = 0;
@@ -115,7 +114,7 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
           parts: BATCH_MAX_FILES * 3,
           fieldSize: 1024,
           // One past the limit, so a file that is too big is seen rather than silently cut.
-          fileSize: chunkSize + 1,
+          fileSize: BATCH_MAX_BYTES + 1,
         },
       });
       for await (const part of parts) {
@@ -135,15 +134,12 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
         }
         if (part.fieldname !== 'file') throw new HttpError('bad_request', 'file parts must be named "file"');
         const bytes = await part.toBuffer();
-        if (part.file.truncated || bytes.length > chunkSize) {
+        total += bytes.length;
+        if (part.file.truncated || total > BATCH_MAX_BYTES) {
           throw new HttpError(
             'payload_too_large',
-            `file ${items.length} is over ${chunkSize} bytes: send it through POST /api/files or a chunked upload`,
+            `a batch may carry at most ${BATCH_MAX_BYTES} bytes: send big files through POST /api/files or a chunked upload`,
           );
-        }
-        total += bytes.length;
-        if (total > BATCH_MAX_BYTES) {
-          throw new HttpError('payload_too_large', `a batch may carry at most ${BATCH_MAX_BYTES} bytes`);
         }
         items.push({ name: part.filename, bytes, ...pending });
         pending = {};

@@ -35,8 +35,10 @@ describe('client core against the server', () => {
 
   it('uploads with parallel verified chunks, then a second user gets it instantly', async () => {
     const data = random(CHUNK * 9 + 77);
+    // These tests drive the chunked protocol: files this small would otherwise go in one request.
     const upload = new Upload(fileSourceFromBytes(data, 'engine.bin'), {
       transport: alice,
+      smallFileLimit: -1,
       hashFile: nodeHashFile,
     });
     upload.start();
@@ -44,7 +46,11 @@ describe('client core against the server', () => {
     expect(file).toMatchObject({ name: 'engine.bin', size: data.length, sha1: sha1(data) });
     expect(upload.snapshot()).toMatchObject({ state: 'done', instant: false, sentBytes: data.length });
 
-    const second = new Upload(fileSourceFromBytes(data, 'copy.bin'), { transport: bob, hasher: nodeHasher });
+    const second = new Upload(fileSourceFromBytes(data, 'copy.bin'), {
+      transport: bob,
+      hasher: nodeHasher,
+      smallFileLimit: -1,
+    });
     second.start();
     const copy = await second.result();
     expect(copy.sha1).toBe(sha1(data));
@@ -56,6 +62,7 @@ describe('client core against the server', () => {
     const store = new MemoryResumeStore();
     const upload = new Upload(fileSourceFromBytes(data, 'paused.bin'), {
       transport: alice,
+      smallFileLimit: -1,
       hashFile: nodeHashFile,
       parallelism: 2,
       resumeStore: store,
@@ -117,6 +124,7 @@ describe('client core against the server', () => {
       transport: alice,
       hashFile: nodeHashFile,
       speculativeThreshold: CHUNK,
+      smallFileLimit: -1,
     });
     first.start();
     expect(await first.result()).toMatchObject({ name: 'spec.bin', sha1: sha1(data), size: data.length });
@@ -127,6 +135,7 @@ describe('client core against the server', () => {
       transport: bob,
       hashFile: nodeHashFile,
       speculativeThreshold: CHUNK,
+      smallFileLimit: -1,
       parallelism: 1,
     });
     second.start();
@@ -164,6 +173,7 @@ describe('client core against the server', () => {
     const data = random(CHUNK * 12);
     const upload = new Upload(fileSourceFromBytes(data, 'cancel.bin'), {
       transport: alice,
+      smallFileLimit: -1,
       hashFile: nodeHashFile,
     });
     upload.on('progress', (s) => {
@@ -192,7 +202,7 @@ describe('client core against the server', () => {
       const data = random(CHUNK * 5 + 3);
       await writeFile(input, data);
       const source = await fileSourceFromPath(input);
-      const upload = new Upload(source, { transport: alice, hashFile: nodeHashFile });
+      const upload = new Upload(source, { transport: alice, hashFile: nodeHashFile, smallFileLimit: -1 });
       upload.start();
       expect((await upload.result()).sha1).toBe(sha1(data));
 

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { BATCH_MAX_BYTES } from '@dfs/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
 import { random, sha1 } from '../support/bytes.ts';
@@ -365,8 +366,11 @@ describe('files and folders', () => {
         expect((await req('GET', '/api/files?q=keep-out', alice.headers)).json().total).toBe(0);
       });
 
-      it('refuses a file above the chunk size, an empty form and a missing session', async () => {
-        const big = await postBatch([{ name: 'big.bin', data: random(CHUNK + 1) }]);
+      it('refuses a batch above its byte bound, an empty form and a missing session', async () => {
+        const big = await postBatch([
+          { name: 'big.bin', data: random(BATCH_MAX_BYTES - 10) },
+          { name: 'big2.bin', data: random(11) },
+        ]);
         expect(big.statusCode).toBe(413);
         expect(errorCode(big)).toBe('payload_too_large');
         const f = batchForm([]);

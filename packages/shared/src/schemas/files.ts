@@ -33,7 +33,7 @@ export const FileBatchResponse = Type.Object({ files: Type.Array(FileEntry) });
 export type FileBatchResponse = Static<typeof FileBatchResponse>;
 /** At most this many files per batch… */
 export const BATCH_MAX_FILES = 100;
-/** …of at most this many bytes in all (each file also at most the server's chunk size). */
+/** …of at most this many bytes in all. */
 export const BATCH_MAX_BYTES = 32 * 1024 * 1024;
 
 export const SortField = Type.Union([
