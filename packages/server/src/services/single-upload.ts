@@ -8,12 +8,17 @@ import { newId } from './ids.ts';
 import type { UploadParts } from './upload-parts.ts';
 
 /**
- * Reads a request body of at most `max` bytes into one buffer; `overflow` throws when it has more.
+ * Reads a request body of at most `max` bytes into one buffer (`buffer`, at least `max` long, when
+ * given); `overflow` throws when it has more.
  * Chunks are bounded by the chunk size, so holding one in memory is what lets the server check it
  * before any node sees it.
  */
-export async function readBody(body: Readable, max: number, overflow: () => never): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(max);
+export async function readBody(
+  body: Readable,
+  max: number,
+  overflow: () => never,
+  buffer: Buffer = Buffer.allocUnsafe(max),
+): Promise<Buffer> {
   let filled = 0;
   for await (const piece of body) {
     const data = piece as Buffer;

@@ -42,9 +42,10 @@ export class UploadHashes {
   ) {}
 
   /** Feeds chunk `index` of an upload whose node set is at `epoch` (a new epoch starts over). */
-  offer(uploadId: string, epoch: number, index: number, data: Buffer): void {
+  /** Returns true when it keeps `data` (an early chunk held for later): the caller must not reuse it. */
+  offer(uploadId: string, epoch: number, index: number, data: Buffer): boolean {
     let state = this.states.get(uploadId);
-    if (state?.finishing) return;
+    if (state?.finishing) return false;
     if (state && state.epoch !== epoch) {
       this.forget(uploadId);
       state = undefined;
@@ -55,14 +56,18 @@ export class UploadHashes {
       this.states.delete(uploadId);
       this.states.set(uploadId, state);
     }
-    if (index < state.next || state.pending.has(index)) return;
+    if (index < state.next || state.pending.has(index)) return false;
     if (index === state.next) {
       consume(state, data);
       this.drain(state);
-    } else if (this.pendingBytes + data.length <= this.maxPendingBytes) {
+      return false;
+    }
+    if (this.pendingBytes + data.length <= this.maxPendingBytes) {
       state.pending.set(index, data);
       this.pendingBytes += data.length;
+      return true;
     }
+    return false;
   }
 
   /**

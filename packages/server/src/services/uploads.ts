@@ -13,6 +13,7 @@ import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { UploadRow } from '../repositories/uploads.ts';
 import { objectKey } from '../storage/types.ts';
+import { ChunkBuffers } from './chunk-buffers.ts';
 import type { ContentStore } from './content-store.ts';
 import type { FileService } from './files.ts';
 import { newId, newToken } from './ids.ts';
@@ -45,6 +46,7 @@ export class UploadService {
   /** Digests of uploads whose `complete` failed after hashing (a node hiccup): no second pass. */
   private readonly verdicts = new Map<string, { epoch: number; digests: UploadDigests }>();
   private readonly single: SingleUpload;
+  private readonly buffers: ChunkBuffers;
 
   constructor(
     private readonly repos: Repositories,
@@ -57,6 +59,7 @@ export class UploadService {
     private readonly now: () => number,
     private readonly userLimits: UserLimits,
   ) {
+    this.buffers = new ChunkBuffers(limits.chunkSize);
     this.single = new SingleUpload(parts, contents, {
       chunkSize: limits.chunkSize,
       maxFileSize: limits.maxFileSize,
@@ -242,9 +245,34 @@ export class UploadService {
     body: Readable,
     md5?: string,
   ): Promise<void> {
-    const data = await readBody(body, expected, () => {
-      throw new HttpError('bad_chunk_size', `chunk ${index} must be exactly ${expected} bytes`);
-    });
+    const buffer = this.buffers.take(expected);
+    let held = false;
+    try {
+      held = await this.storeChunk(upload, index, expected, body, md5, buffer);
+    } finally {
+      if (!held) this.buffers.give(buffer);
+    }
+    // Activity keeps a long upload alive.
+    await this.repos.uploads.touch(upload.id, this.now() + this.limits.expiryMs);
+  }
+
+  /** Checks and stores one chunk read into `buffer`; true when the running hash keeps the buffer. */
+  private async storeChunk(
+    upload: UploadRow,
+    index: number,
+    expected: number,
+    body: Readable,
+    md5: string | undefined,
+    buffer: Buffer,
+  ): Promise<boolean> {
+    const data = await readBody(
+      body,
+      expected,
+      () => {
+        throw new HttpError('bad_chunk_size', `chunk ${index} must be exactly ${expected} bytes`);
+      },
+      buffer,
+    );
     if (data.length !== expected) {
       throw new HttpError(
         'bad_chunk_size',
@@ -291,10 +319,9 @@ export class UploadService {
           },
         );
       }
-      this.hashes.offer(upload.id, epoch, index, data);
+      return this.hashes.offer(upload.id, epoch, index, data);
     }
-    // Activity keeps a long upload alive.
-    await this.repos.uploads.touch(upload.id, this.now() + this.limits.expiryMs);
+    return false;
   }
 
   /**
