@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { UploadRow } from '../repositories/uploads.ts';
-import { NodeUnavailableError, ObjectNotFoundError } from '../storage/types.ts';
+import { NodeUnavailableError, ObjectNotFoundError, type StorageNode } from '../storage/types.ts';
 import type { StorageCluster } from './cluster.ts';
 
 /** The nodes an upload writes to right now, and the generation of that set. */
@@ -98,11 +98,23 @@ export class UploadParts {
 
   /** Writes `data` at `offset` of part `partId` on each node; returns the nodes that hold it. */
   async writeTo(partId: string, nodeIds: string[], offset: number, data: Buffer): Promise<string[]> {
+    return this.onEach(nodeIds, (driver) => driver.writePart(partId, offset, data), {
+      partId,
+      failed: 'part write failed; the node leaves this upload',
+    });
+  }
+
+  /** Runs `fn` on every node at once; returns the nodes where it worked, reporting the others. */
+  private async onEach(
+    nodeIds: string[],
+    fn: (driver: StorageNode) => Promise<void>,
+    log: { partId: string; failed: string },
+  ): Promise<string[]> {
     const results = await Promise.allSettled(
       nodeIds.map((nodeId) => {
         const driver = this.cluster.driver(nodeId);
         if (!driver) return Promise.reject(new NodeUnavailableError(`node ${nodeId} is not configured`));
-        return driver.writePart(partId, offset, data);
+        return fn(driver);
       }),
     );
     const ok: string[] = [];
@@ -112,8 +124,8 @@ export class UploadParts {
       else {
         this.cluster.reportFailure(nodeId);
         this.log.warn(
-          { node: this.cluster.driver(nodeId)?.name ?? nodeId, err: result.reason, partId },
-          'part write failed; the node leaves this upload',
+          { node: this.cluster.driver(nodeId)?.name ?? nodeId, err: result.reason, partId: log.partId },
+          log.failed,
         );
       }
     });
@@ -188,27 +200,12 @@ export class UploadParts {
 
   /** Publishes the part as `key` on each node; returns the nodes that now hold the object. */
   async commit(partId: string, nodeIds: string[], key: string, size: number): Promise<string[]> {
-    const results = await Promise.allSettled(
-      nodeIds.map((nodeId) => {
-        const driver = this.cluster.driver(nodeId);
-        if (!driver) return Promise.reject(new NodeUnavailableError(`node ${nodeId} is not configured`));
-        // An empty file has no chunk, so no part file was ever written.
-        if (size === 0) return driver.put(key, Readable.from([]), 0);
-        return driver.commitPart(partId, key, size);
-      }),
+    const ok = await this.onEach(
+      nodeIds,
+      // An empty file has no chunk, so no part file was ever written.
+      (driver) => (size === 0 ? driver.put(key, Readable.from([]), 0) : driver.commitPart(partId, key, size)),
+      { partId, failed: 'part commit failed' },
     );
-    const ok: string[] = [];
-    results.forEach((result, i) => {
-      const nodeId = nodeIds[i] as string;
-      if (result.status === 'fulfilled') ok.push(nodeId);
-      else {
-        this.cluster.reportFailure(nodeId);
-        this.log.warn(
-          { node: this.cluster.driver(nodeId)?.name ?? nodeId, err: result.reason },
-          'part commit failed',
-        );
-      }
-    });
     if (ok.length === 0)
       throw new HttpError('storage_unavailable', 'no storage node could publish the upload; retry shortly');
     return ok;

@@ -349,8 +349,8 @@ export class UploadService {
         },
       );
     }
-    const running = this.completing.get(uploadId);
-    if (running) return this.waitBounded(running);
+    // Already running here: like a holder elsewhere, the caller is told to ask again.
+    if (this.completing.has(uploadId)) throw busy();
     const now = this.now();
     if (upload.status === 'completing' && Number(upload.lease_until ?? 0) >= now) throw busy();
     const chunks = await this.repos.uploads.chunks(upload.id);

@@ -9,6 +9,7 @@ import {
   assertObjectKey,
   assertPartId,
   type ByteRange,
+  commitAction,
   isObjectKey,
   isPartId,
   type NodeCapabilities,
@@ -258,15 +259,9 @@ export class LocalNode implements StorageNode {
       if (errno(err) === 'ENOENT') return null;
       throw err;
     });
-    const existing = await this.stat(key);
-    if (!part) {
-      // Already published by an earlier attempt (or the object was there before).
-      if (existing?.size === size) return;
-      throw new ObjectNotFoundError(`no part ${partId} and no object ${key}`);
-    }
-    if (part.size !== size) throw new Error(`size mismatch: part has ${part.size} bytes, expected ${size}`);
-    if (existing) {
-      // The same verified bytes are already stored: keep them, never replace a stored object.
+    const action = commitAction(part, await this.stat(key), partId, key, size);
+    if (action === 'done') return;
+    if (action === 'drop') {
       await unlink(partPath).catch(() => {});
       return;
     }

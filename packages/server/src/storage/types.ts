@@ -151,3 +151,23 @@ export function assertObjectKey(key: string): void {
     throw new Error(`invalid object key ${JSON.stringify(key)}`);
   }
 }
+
+/**
+ * What `commitPart` does, given the part file's and the target object's sizes (null: absent), for
+ * every driver alike: `done` (an earlier attempt published it), `drop` (the same verified bytes are
+ * already stored: keep them, never replace a stored object, and delete the part) or `publish`.
+ */
+export function commitAction(
+  part: { size: number } | null,
+  existing: { size: number } | null,
+  partId: string,
+  key: string,
+  size: number,
+): 'done' | 'drop' | 'publish' {
+  if (!part) {
+    if (existing?.size === size) return 'done';
+    throw new ObjectNotFoundError(`no part ${partId} and no object ${key}`);
+  }
+  if (part.size !== size) throw new Error(`size mismatch: part has ${part.size} bytes, expected ${size}`);
+  return existing ? 'drop' : 'publish';
+}

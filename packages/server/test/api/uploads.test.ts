@@ -67,7 +67,10 @@ describe('chunked upload', () => {
     const results = await Promise.all([up.complete(uploadId), up.complete(uploadId), up.complete(uploadId)]);
     const done = results.filter((r) => r.statusCode === 201);
     const busy = results.filter((r) => r.statusCode === 409);
-    expect(done).toHaveLength(1);
+    // One did the work; the others were told upload_busy, or (had it already finished when they
+    // looked) answered the same file.
+    expect(done.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(done.map((r) => r.json().file.id)).size).toBe(1);
     expect(busy.length + done.length).toBe(3);
     for (const r of busy) {
       expect(r.json().error.code).toBe('upload_busy');
@@ -79,6 +82,29 @@ describe('chunked upload', () => {
     expect(again.json().file.id).toBe(done[0]?.json().file.id);
     const listing = await t.app.inject({ method: 'GET', url: '/api/files', headers: alice.headers });
     expect(listing.json().items.filter((f: { name: string }) => f.name === 'twice.bin')).toHaveLength(1);
+  });
+
+  it('a complete held by another instance (a live lease) answers upload_busy; an expired one is retaken', async () => {
+    const data = random(CHUNK + 5);
+    const { uploadId } = (
+      await up.create({ name: 'leased.bin', size: data.length, sha1: sha1(data) })
+    ).json();
+    for (const [i, c] of chunksOf(data, CHUNK).entries()) await up.put(uploadId, i, c);
+    const db = t.app.services.db;
+    await db('uploads')
+      .where({ id: uploadId })
+      .update({ status: 'completing', lease_until: Date.now() + 60_000 });
+    const held = await up.complete(uploadId);
+    expect(held.statusCode).toBe(409);
+    expect(errorCode(held)).toBe('upload_busy');
+    expect(Number(held.headers['retry-after'])).toBeGreaterThan(0);
+    // The holder died: its lease runs out and the next caller does the work.
+    await db('uploads')
+      .where({ id: uploadId })
+      .update({ lease_until: Date.now() - 1 });
+    const retaken = await up.complete(uploadId);
+    expect(retaken.statusCode).toBe(201);
+    expect(retaken.json().file.sha1).toBe(sha1(data));
   });
 
   it('returns an unfinished upload of the same content as resumed', async () => {

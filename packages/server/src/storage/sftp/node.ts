@@ -5,6 +5,7 @@ import {
   assertObjectKey,
   assertPartId,
   type ByteRange,
+  commitAction,
   isObjectKey,
   isPartId,
   type NodeCapabilities,
@@ -409,15 +410,9 @@ export class SftpNode implements StorageNode {
         if (err.code === SFTP_NO_SUCH_FILE) return null;
         throw err;
       });
-    const existing = await this.stat(key);
-    if (!part) {
-      // Already published by an earlier attempt (or the object was there before).
-      if (existing?.size === size) return;
-      throw new ObjectNotFoundError(`no part ${partId} and no object ${key}`);
-    }
-    if (part.size !== size) throw new Error(`size mismatch: part has ${part.size} bytes, expected ${size}`);
-    if (existing) {
-      // The same verified bytes are already stored: keep them, never replace a stored object.
+    const action = commitAction(part, await this.stat(key), partId, key, size);
+    if (action === 'done') return;
+    if (action === 'drop') {
       await this.deletePart(partId);
       return;
     }
