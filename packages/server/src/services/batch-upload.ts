@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { FileEntry } from '@dfs/shared';
 import { HttpError } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
-import type { ContentStore } from './content-store.ts';
+import { type ContentStore, type Digests, digestsOf } from './content-store.ts';
 import type { FileService } from './files.ts';
 import type { UserLimits } from './limits.ts';
 import { assertValidName } from './names.ts';
@@ -41,6 +40,7 @@ export class BatchUpload {
   async store(userId: string, items: BatchItem[]): Promise<FileEntry[]> {
     const parents = new Map<string, string>();
     const sha1s: string[] = [];
+    const digests: Digests[] = [];
     for (const [index, item] of items.entries()) {
       try {
         assertValidName(item.name);
@@ -55,7 +55,8 @@ export class BatchUpload {
           throw withIndex(error, index);
         }
       }
-      const actual = createHash('sha1').update(item.bytes).digest('hex');
+      const itemDigests = digestsOf(item.bytes);
+      const actual = itemDigests.sha1;
       if (item.sha1 !== undefined && item.sha1.toLowerCase() !== actual) {
         throw new HttpError('hash_mismatch', `file ${index} ("${item.name}") does not hash to its sha1`, {
           index,
@@ -64,6 +65,7 @@ export class BatchUpload {
         });
       }
       sha1s.push(actual);
+      digests.push(itemDigests);
     }
     const total = items.reduce((sum, item) => sum + item.bytes.length, 0);
     // Refused before a byte is stored when the account is already past its bounds.
@@ -82,6 +84,7 @@ export class BatchUpload {
           declaredSha1: sha1,
           size: bytes.length,
           open: () => Readable.from([bytes]),
+          digests: digests[index] as Digests,
         });
         stored.set(sha1, content);
       }

@@ -16,9 +16,14 @@ export interface IngestRequest {
   size: number;
   /** Opens the bytes from the start; called again only to fill a replica that failed. */
   open: () => Readable;
+  /**
+   * The server's own digests of these bytes, when it already computed them from the same buffer
+   * (a body held in memory): the bytes are then not hashed a second time on their way to the nodes.
+   */
+  digests?: Digests;
 }
 
-interface Digests {
+export interface Digests {
   sha1: string;
   sha256: string;
   size: number;
@@ -43,7 +48,7 @@ export class ContentStore {
     const existing = await this.repos.contents.findBySha1(request.declaredSha1);
     if (existing?.state === 'ready') {
       // Known content: the bytes still have to prove they are what they claim, but need no copy.
-      const digests = await hashStream(request.open());
+      const digests = request.digests ?? (await hashStream(request.open()));
       this.check(request, digests, existing);
       await this.backfillBlocks(existing, digests.blocks);
       return existing;
@@ -109,15 +114,24 @@ export class ContentStore {
     const blocks = new BlockHasher(BLOCK_SIZE);
     let size = 0;
     const source = request.open();
+    const known = request.digests;
     const { branches, done } = fanOut(source, want, (chunk) => {
+      size += chunk.length;
+      if (known) return;
       sha1.update(chunk);
       sha256.update(chunk);
       blocks.update(chunk);
-      size += chunk.length;
     });
     let digests: Digests | undefined;
     const verified = done.then(() => {
-      digests = { sha1: sha1.digest('hex'), sha256: sha256.digest('hex'), size, blocks: blocks.table() };
+      digests = known ?? {
+        sha1: sha1.digest('hex'),
+        sha256: sha256.digest('hex'),
+        size,
+        blocks: blocks.table(),
+      };
+      if (digests.size !== size)
+        throw new Error(`the source gave ${size} bytes, its digests say ${digests.size}`);
       this.check(request, digests);
     });
     verified.catch(() => undefined);
@@ -233,15 +247,38 @@ export class ContentStore {
 }
 
 async function hashStream(source: Readable): Promise<Digests> {
-  const sha1 = createHash('sha1');
-  const sha256 = createHash('sha256');
-  const blocks = new BlockHasher(BLOCK_SIZE);
-  let size = 0;
-  for await (const chunk of source) {
-    sha1.update(chunk as Buffer);
-    sha256.update(chunk as Buffer);
-    blocks.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
+  const hasher = new DigestHasher();
+  for await (const chunk of source) hasher.update(chunk as Buffer);
+  return hasher.digests();
+}
+
+/** The digests of a body already in memory, in one pass. */
+export function digestsOf(bytes: Buffer): Digests {
+  const hasher = new DigestHasher();
+  hasher.update(bytes);
+  return hasher.digests();
+}
+
+/** SHA-1, SHA-256 and the block table of bytes fed in order: what every stored content records. */
+class DigestHasher {
+  private readonly sha1 = createHash('sha1');
+  private readonly sha256 = createHash('sha256');
+  private readonly blocks = new BlockHasher(BLOCK_SIZE);
+  private size = 0;
+
+  update(data: Buffer): void {
+    this.sha1.update(data);
+    this.sha256.update(data);
+    this.blocks.update(data);
+    this.size += data.length;
   }
-  return { sha1: sha1.digest('hex'), sha256: sha256.digest('hex'), size, blocks: blocks.table() };
+
+  digests(): Digests {
+    return {
+      sha1: this.sha1.digest('hex'),
+      sha256: this.sha256.digest('hex'),
+      size: this.size,
+      blocks: this.blocks.table(),
+    };
+  }
 }

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { HttpError } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import { BLOCK_SIZE, BlockHasher } from './block-hashes.ts';
-import type { ContentStore } from './content-store.ts';
+import { type ContentStore, digestsOf } from './content-store.ts';
 import { newId } from './ids.ts';
 import type { UploadParts } from './upload-parts.ts';
 
@@ -101,14 +101,16 @@ export class SingleUpload {
         // The whole file is in memory: hash it and store it like any verified content. The quota
         // is checked, locked, when the file's row is added; content stored past it is collected.
         const bytes = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, filled);
-        const actual = createHash('sha1').update(bytes).digest('hex');
-        checkDeclared(declaredSha1, actual);
+        // Hashed once, here: the same digests check the declared sha1 and go with the bytes.
+        const digests = digestsOf(bytes);
+        checkDeclared(declaredSha1, digests.sha1);
         // The same room check as a chunked upload's (ingest places it by its hash).
-        this.parts.choose(actual, bytes.length, this.limits.minFreeBytes);
+        this.parts.choose(digests.sha1, bytes.length, this.limits.minFreeBytes);
         return await this.contents.ingest({
-          declaredSha1: actual,
+          declaredSha1: digests.sha1,
           size: bytes.length,
           open: () => Readable.from([bytes]),
+          digests,
         });
       }
       if (filled > 0) await flush(Buffer.concat(pieces, filled));
