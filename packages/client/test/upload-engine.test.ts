@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   CanceledError,
+  fileSourceFromBlob,
   fileSourceFromBytes,
   HASH_PIECE_SIZE,
   type Hasher,
@@ -295,6 +296,42 @@ describe('Upload routes', () => {
     expect(transport.calls).toEqual(['uploadSimple']);
     expect(states).toEqual(['queued', 'uploading', 'done']);
     expect(upload.snapshot()).toMatchObject({ route: 'small', sentBytes: 3000, bytesUploaded: 3000 });
+  });
+
+  it('hands a small Blob to sha1OfBlob and sends that same Blob, never reading it here', async () => {
+    const data = new Uint8Array(randomBytes(2000));
+    const blob = new Blob([data]);
+    const source = fileSourceFromBlob(blob, 'blob.bin');
+    let reads = 0;
+    const counted = {
+      ...source,
+      slice: (a: number, b: number) => {
+        reads++;
+        return source.slice(a, b);
+      },
+    };
+    const transport = new FakeTransport(1024, { simple: true });
+    const sent: Blob[] = [];
+    const simple = transport.uploadSimple!;
+    const spy = Object.assign(Object.create(transport), {
+      uploadSimple: (b: Blob, o: object) => {
+        sent.push(b);
+        return simple(b, o);
+      },
+    });
+    const hashed: Blob[] = [];
+    const upload = new Upload(counted, {
+      transport: spy,
+      sha1OfBlob: async (b) => {
+        hashed.push(b);
+        return sha1(new Uint8Array(await b.arrayBuffer()));
+      },
+    });
+    upload.start();
+    expect((await upload.result()).sha1).toBe(sha1(data));
+    expect(hashed).toEqual([blob]);
+    expect(sent[0]).toBe(blob);
+    expect(reads).toBe(0);
   });
 
   it('keeps big files (and every file when turned off) on the chunked path', async () => {

@@ -29,6 +29,7 @@ export async function hashSource(
 ): Promise<FileDigest> {
   const pieceSize = options.pieceSize ?? HASH_PIECE_SIZE;
   const { signal, onProgress } = options;
+  const withMd5 = options.pieceMd5s !== false;
   signal?.throwIfAborted();
   const sha1 = await hasher.createSha1();
   const count = pieceCount(source.size, pieceSize);
@@ -46,7 +47,7 @@ export async function hashSource(
     signal?.throwIfAborted();
     next = i + 1 < count ? read(i + 1) : null;
     sha1.update(bytes);
-    md5s.push(hasher.md5(bytes));
+    if (withMd5) md5s.push(hasher.md5(bytes));
     done += bytes.byteLength;
     onProgress?.(done);
   }

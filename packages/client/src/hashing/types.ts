@@ -30,7 +30,10 @@ export interface FileDigest {
   sha1: string;
   /** The piece size the MD5s below were taken over. */
   pieceSize: number;
-  /** MD5 (lowercase hex) of each `pieceSize` piece, in order; the last piece may be shorter. */
+  /**
+   * MD5 (lowercase hex) of each `pieceSize` piece, in order; the last piece may be shorter. Empty
+   * when the caller asked for none (`HashFileOptions.pieceMd5s: false`).
+   */
   pieceMd5s: string[];
 }
 
@@ -40,6 +43,11 @@ export interface HashFileOptions {
   /** Called with the total bytes hashed so far. */
   onProgress?: (bytesHashed: number) => void;
   signal?: AbortSignal;
+  /**
+   * Whether piece MD5s are wanted (default true). A hint: a hasher that gets them for free (the
+   * worker pool runs them beside the SHA-1) may still return them; `pieceMd5s` is empty otherwise.
+   */
+  pieceMd5s?: boolean;
 }
 
 /** Anything that can be read at arbitrary offsets: a browser File/Blob, a Node file, bytes in memory. */

@@ -106,6 +106,17 @@ export class WorkerHashPool {
     else w.reject(new Error(res.error));
   }
 
+  /**
+   * The SHA-1 of a small Blob, read and hashed in the least busy worker. Blobs reach a worker by
+   * reference, so a folder of small files costs the page's thread a message per file.
+   */
+  async sha1OfBlob(blob: Blob): Promise<string> {
+    let slot = this.#slots[0]!;
+    for (const s of this.#slots) if (s.load < slot.load) slot = s;
+    const r = await this.#call(slot, { op: 'sha1-blob', id: this.#nextId++, blob });
+    return r.sha1!;
+  }
+
   #call(slot: Slot, msg: HashWorkerRequest & { id: number }, transfer: Transferable[] = []) {
     return new Promise<HashWorkerResponse & { ok: true }>((resolve, reject) => {
       if (this.#broken) return reject(this.#broken);

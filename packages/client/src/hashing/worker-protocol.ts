@@ -11,6 +11,7 @@
  * ```
  */
 import { createHasher } from './create.ts';
+import { webCryptoAvailable, webCryptoSha1 } from './sha1-bytes.ts';
 import type { Hasher, IncrementalDigest } from './types.ts';
 
 export type HashWorkerRequest =
@@ -23,7 +24,12 @@ export type HashWorkerRequest =
   /** Forget `job` (aborted). No reply. */
   | { op: 'sha1-drop'; job: number }
   /** MD5 of one piece; the reply carries `md5`. */
-  | { op: 'md5'; id: number; data: Uint8Array };
+  | { op: 'md5'; id: number; data: Uint8Array }
+  /**
+   * SHA-1 of a whole (small) Blob, read in the worker: the page's thread never touches the bytes.
+   * The reply carries `sha1`.
+   */
+  | { op: 'sha1-blob'; id: number; blob: Blob };
 
 export type HashWorkerResponse =
   | { id: number; ok: true; sha1?: string; md5?: string }
@@ -82,6 +88,12 @@ export function runHashWorker(scope: HashWorkerScope, options: RunHashWorkerOpti
       case 'md5':
         scope.postMessage({ id: msg.id, ok: true, md5: hasher.md5(msg.data) });
         return;
+      case 'sha1-blob': {
+        const bytes = new Uint8Array(await msg.blob.arrayBuffer());
+        const sha1 = webCryptoAvailable() ? await webCryptoSha1(bytes) : hasher.sha1(bytes);
+        scope.postMessage({ id: msg.id, ok: true, sha1 });
+        return;
+      }
     }
   };
 

@@ -296,7 +296,8 @@ export async function completeUpload(
 /** `POST /api/files` with the bytes of a small file and their SHA-1 (checked by the server). */
 export async function sendWhole(
   ctx: ProtocolContext,
-  bytes: Uint8Array,
+  /** The file's bytes when they were read here; null when `ctx.source.blob` is sent as it is. */
+  bytes: Uint8Array | null,
   sha1: string,
   signal: AbortSignal,
 ): Promise<FileEntry> {
@@ -304,10 +305,12 @@ export async function sendWhole(
   if (!transport.uploadSimple) throw new Error('this transport cannot upload in one request');
   // The hashed bytes and the Blob are the same file; should it change in between, the server's
   // sha1 check refuses the upload (422) rather than store bytes that were not hashed.
-  const blob =
-    ctx.source.blob?.size === bytes.byteLength
-      ? ctx.source.blob
-      : new Blob([bytes as Uint8Array<ArrayBuffer>], ctx.source.type ? { type: ctx.source.type } : {});
+  const own = ctx.source.blob;
+  let blob: Blob;
+  if (own && (bytes === null || own.size === bytes.byteLength)) blob = own;
+  else if (bytes)
+    blob = new Blob([bytes as Uint8Array<ArrayBuffer>], ctx.source.type ? { type: ctx.source.type } : {});
+  else throw new Error('sendWhole needs the bytes or the source Blob');
   const { batcher } = ctx;
   const file = await ctx.retry(
     'upload',

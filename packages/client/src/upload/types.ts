@@ -47,6 +47,11 @@ export interface UploadOptions {
    * WebCrypto where the page has it, else `hasher`).
    */
   sha1OfBytes?: (bytes: Uint8Array) => Promise<string>;
+  /**
+   * SHA-1 of a small file's Blob without reading it on this thread (the web app passes
+   * `WorkerHashPool#sha1OfBlob`); used when the source has a Blob.
+   */
+  sha1OfBlob?: (blob: Blob) => Promise<string>;
   /** Chunk requests in flight for this file (and chunks in memory); default 4. */
   parallelism?: number;
   /** Waits between attempts; default `[0, 1000, 3000, 5000]`. */

@@ -472,12 +472,19 @@ export class Upload {
   async #small(ctl: AbortController): Promise<void> {
     const { signal } = ctl;
     this.#setState('uploading', ctl);
-    const bytes = await readExact(this.source, 0, this.source.size);
-    signal.throwIfAborted();
+    // With the browser's Blob and a worker to hash it, this thread never reads the bytes: the
+    // worker hashes the Blob and the request sends the same Blob.
+    const { blob } = this.source;
+    const inWorker = blob && this.#o.sha1OfBlob ? this.#o.sha1OfBlob : null;
+    let bytes: Uint8Array | null = null;
+    if (!inWorker) {
+      bytes = await readExact(this.source, 0, this.source.size);
+      signal.throwIfAborted();
+    }
     if (!this.#sha1) {
       const stop = this.#progress.hashStarted();
       try {
-        this.#sha1 = await this.#sha1OfBytes(bytes);
+        this.#sha1 = inWorker && blob ? await inWorker(blob) : await this.#sha1OfBytes(bytes as Uint8Array);
         this.#sha1Trusted = true;
         stop(true);
       } finally {
@@ -555,6 +562,9 @@ export class Upload {
     try {
       const digest = await this.#hashFile(this.source, {
         pieceSize: HASH_PIECE_SIZE,
+        // A speculative upload sends chunks (with their MD5s) while this runs, so piece MD5s
+        // would mostly come too late to be used: skip them, the costliest hash here.
+        pieceMd5s: this.#route !== 'speculative',
         signal,
         onProgress: (n) => {
           if (!signal.aborted) this.#progress.hashed(n);

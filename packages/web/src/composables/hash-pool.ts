@@ -31,3 +31,9 @@ export const hashInWorkers: HashFileFn = async (source, options) => {
     throw err;
   }
 };
+
+/** The SHA-1 of a small file's Blob, read and hashed in a worker (see `WorkerHashPool#sha1OfBlob`). */
+export const sha1OfBlobInWorkers = async (blob: Blob): Promise<string> => {
+  pool ??= createPool();
+  return pool.sha1OfBlob(blob);
+};

@@ -15,7 +15,7 @@ import { computed, ref, shallowRef } from 'vue';
 import { api } from '../api/index.ts';
 import type { PickedBatch, PickedFile } from '../composables/collect-files.ts';
 import { errorText } from '../composables/errors.ts';
-import { hashInWorkers } from '../composables/hash-pool.ts';
+import { hashInWorkers, sha1OfBlobInWorkers } from '../composables/hash-pool.ts';
 import { resumeStore } from '../composables/resume-store.ts';
 
 export interface UploadRow extends UploadSnapshot {
@@ -46,6 +46,7 @@ export const useUploadStore = defineStore('uploads', () => {
   const queue = new UploadQueue({
     transport: api,
     hashFile: hashInWorkers,
+    sha1OfBlob: sha1OfBlobInWorkers,
     resumeStore,
     concurrency: 2,
     hashConcurrency: 1,
