@@ -246,6 +246,38 @@ describe('Upload', () => {
     expect(store.entries.size).toBe(0);
   });
 
+  it('resumes a speculative upload after a reload: the same session, only the missing chunks', async () => {
+    const store = new MemoryResumeStore();
+    const first = setup(5000, { resumeStore: store, speculativeThreshold: 4000 });
+    const reached = hangAt(first.transport, 3);
+    first.upload.start();
+    await reached;
+    first.upload.pause();
+    const [entry] = store.entries.values();
+    expect(entry?.uploadId).toBeTruthy();
+    const session = first.transport.sessions.get(entry?.uploadId as string);
+    expect(session?.sha1).toBeNull(); // opened without a sha1
+
+    first.transport.beforePut = null;
+    first.transport.calls.length = 0;
+    const again = new Upload(first.source, {
+      transport: first.transport,
+      hasher: nodeHasher,
+      hashFile: nodeHashFile,
+      resumeStore: store,
+      speculativeThreshold: 4000,
+      parallelism: 1,
+    });
+    again.start();
+    const file = await again.result();
+    expect(file.sha1).toBe(sha1(first.data));
+    expect(first.transport.calls[0]).toBe('getUpload');
+    const puts = first.transport.calls.filter((c) => c.startsWith('putChunk'));
+    expect(puts).toEqual(['putChunk 3', 'putChunk 4']);
+    expect(first.transport.calls.at(-1)).toBe('completeUpload');
+    expect(again.snapshot()).toMatchObject({ route: 'speculative', uploadId: entry?.uploadId });
+  });
+
   it('hashes again when a remembered sha1 turns out to be stale', async () => {
     const store = new MemoryResumeStore();
     const { upload, source, transport, hashCalls } = setup(3000, { resumeStore: store });

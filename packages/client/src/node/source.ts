@@ -16,7 +16,8 @@ export async function fileSourceFromPath(path: string, name = basename(path)): P
     slice: async (start, end) => {
       const stop = Math.min(end, st.size);
       const length = Math.max(0, stop - start);
-      const buf = new Uint8Array(length);
+      // Not zero-filled: every byte is read over before anyone sees it (a short read is cut off).
+      const buf = Buffer.allocUnsafe(length);
       if (length === 0) return buf;
       const fh = await open(path, 'r');
       try {
