@@ -9,7 +9,7 @@ export interface SmallFileBatcherOptions {
   maxBytes?: number;
   /** Files above this go alone (`POST /api/files`); default 1 MiB. */
   maxFileBytes?: number;
-  /** How long the first file of a batch waits for company; default 5 ms. */
+  /** How long the first file of a batch waits for company; default 20 ms. */
   waitMs?: number;
 }
 
@@ -44,7 +44,7 @@ export class SmallFileBatcher {
     this.#maxFiles = Math.min(BATCH_MAX_FILES, Math.max(1, options.maxFiles ?? 64));
     this.#maxBytes = Math.min(BATCH_MAX_BYTES, options.maxBytes ?? 8 * 1024 * 1024);
     this.maxFileBytes = Math.min(this.#maxBytes, options.maxFileBytes ?? 1024 * 1024);
-    this.#waitMs = options.waitMs ?? 5;
+    this.#waitMs = options.waitMs ?? 20;
   }
 
   /** Uploads one small file as part of the next batch. */
