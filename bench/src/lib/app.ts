@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DfsApi } from '@dfs/client';
@@ -52,8 +53,13 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';
+  // The app's warnings and errors also go to .bench/app-<port>.log, kept after the run: a section
+  // that fails (a download cut short, say) is explained there.
+  await mkdir(path.join(REPO_ROOT, '.bench'), { recursive: true });
+  const logFile = createWriteStream(path.join(REPO_ROOT, '.bench', `app-${port}.log`));
   const keep = (d: Buffer) => {
     log = (log + d.toString()).slice(-8000);
+    logFile.write(d);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
@@ -69,6 +75,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
         clearTimeout(timer);
       }
       await rm(options.dataDir, { recursive: true, force: true });
+      logFile.end();
     })();
     return stopped;
   };

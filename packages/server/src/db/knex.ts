@@ -71,6 +71,12 @@ export function isUniqueViolation(error: unknown): boolean {
   );
 }
 
+/** A row that points at a parent that is gone (an upload deleted while one of its chunks arrived). */
+export function isForeignKeyViolation(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === 'ER_NO_REFERENCED_ROW_2' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
+}
+
 /** The database rolled the transaction back to break a deadlock, or a lock wait timed out. */
 export function isLockConflict(error: unknown): boolean {
   const code = (error as { code?: string } | null)?.code;

@@ -33,6 +33,12 @@ export function registerErrorHandling(app: FastifyInstance): void {
         .status(400)
         .send(body('bad_request', `${error.validationContext ?? 'request'} ${error.message}`));
     }
+    // The client went away mid-body (a paused upload, a closed tab): nothing broke here, and no
+    // one is left to read an answer.
+    if ((error as { code?: string }).code === 'ECONNRESET' && request.raw.destroyed) {
+      request.log.info({ err: error }, 'client closed the request');
+      return reply.status(400).send(body('bad_request', 'the request was aborted by the client'));
+    }
     const status = error.statusCode ?? 500;
     const code = STATUS_CODES[status];
     if (status < 500 && code) {

@@ -37,9 +37,13 @@ export function registerHttpLimits(
 
   app.addHook('preParsing', async (request, _reply, payload) => {
     if (STREAMED_BODY.test(request.headers['content-type'] ?? '')) return payload;
+    // Only a body can be slow. Without one (a GET, a download) nothing reads the request to its
+    // end, so the timer would fire mid-response and cut a long download.
+    const length = Number(request.headers['content-length'] ?? 0);
+    if (!(length > 0) && request.headers['transfer-encoding'] === undefined) return payload;
     const timer = setTimeout(() => {
       request.log.info('request body too slow; closing the connection');
-      request.raw.socket.destroy();
+      request.raw.socket?.destroy();
     }, options.bodyTimeoutMs);
     timer.unref();
     const clear = () => clearTimeout(timer);

@@ -8,6 +8,7 @@ import type {
   UploadSession,
 } from '@dfs/shared';
 import type { FastifyBaseLogger } from 'fastify';
+import { isForeignKeyViolation } from '../db/knex.ts';
 import { HttpError, notFound } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
@@ -285,11 +286,17 @@ export class UploadService {
     }
     const sha256 = createHash('sha256').update(data).digest('hex');
     const now = this.now();
-    const claim = await this.repos.uploads.claimChunk(
-      { upload_id: upload.id, idx: index, size: data.length, md5: actualMd5, sha256, created_at: now },
-      now,
-      now - CLAIM_STALE_MS,
-    );
+    const claim = await this.repos.uploads
+      .claimChunk(
+        { upload_id: upload.id, idx: index, size: data.length, md5: actualMd5, sha256, created_at: now },
+        now,
+        now - CLAIM_STALE_MS,
+      )
+      .catch((error: unknown) => {
+        // Aborted (or completed and swept) while this chunk was on its way.
+        if (isForeignKeyViolation(error)) throw notFound('upload not found');
+        throw error;
+      });
     if (claim === 'conflict') {
       throw new HttpError(
         'chunk_conflict',
@@ -311,6 +318,8 @@ export class UploadService {
       }
       if (!(await this.repos.uploads.markStored(upload.id, index, sha256, epoch))) {
         await this.repos.uploads.releaseClaim(upload.id, index, sha256).catch(() => undefined);
+        // Deleted meanwhile (aborted, or discarded by a failed complete): nothing to send again.
+        if ((await this.repos.uploads.nodeEpoch(upload.id)) === undefined) throw notFound('upload not found');
         throw new HttpError(
           'storage_unavailable',
           'the upload moved to other storage nodes meanwhile; send the chunk again',

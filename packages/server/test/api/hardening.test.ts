@@ -352,6 +352,29 @@ describe('slow clients', () => {
     }
   });
 
+  it('never cuts a download that outlasts the body timeout (a GET has no body to wait for)', async () => {
+    const user = await t.user('slow-reader');
+    // More than the socket buffers hold, so the server is still sending when the timeout passes.
+    const data = random(24 * 1024 * 1024);
+    const file = await uploader(t, user.headers).upload(data, 'long.bin');
+    const res = await fetch(`http://127.0.0.1:${port}/api/files/${file.id}/content`, {
+      headers: user.headers,
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    const parts: Uint8Array[] = [];
+    const first = await reader.read();
+    if (first.value) parts.push(first.value);
+    // Slower than DFS_BODY_TIMEOUT_SECONDS (1 s here) from the headers to the last byte.
+    await new Promise((r) => setTimeout(r, 1600));
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+    }
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+  });
+
   it('caps open connections per address', async () => {
     const sockets = await Promise.all(Array.from({ length: 12 }, () => connect().catch(() => null)));
     await new Promise((r) => setTimeout(r, 300));

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
 import { chunksOf, md5Base64, proofFor, random, sha1 } from '../support/bytes.ts';
@@ -105,6 +106,25 @@ describe('chunked upload', () => {
     const retaken = await up.complete(uploadId);
     expect(retaken.statusCode).toBe(201);
     expect(retaken.json().file.sha1).toBe(sha1(data));
+  });
+
+  it('a chunk that arrives after its upload was aborted gets 404, not a 500', async () => {
+    const data = random(CHUNK * 2);
+    const { uploadId } = (
+      await up.create({ name: 'raced-abort.bin', size: data.length, sha1: sha1(data) })
+    ).json();
+    // The PUT looked the upload up just before the abort deleted it.
+    const row = await t.app.services.repos.uploads.find(alice.id, uploadId);
+    expect((await up.abort(uploadId)).statusCode).toBe(204);
+    const late = t.app.services.uploads.putChunk(
+      row!,
+      0,
+      CHUNK,
+      Readable.from([chunksOf(data, CHUNK)[0] as Buffer]),
+    );
+    await expect(late).rejects.toMatchObject({ code: 'not_found', status: 404 });
+    expect(await t.app.services.db('upload_chunks').where({ upload_id: uploadId })).toHaveLength(0);
+    expect(existsSync(path.join(t.dataDir, 'nodes', 'local', '.parts', uploadId))).toBe(false);
   });
 
   it('returns an unfinished upload of the same content as resumed', async () => {
