@@ -1,19 +1,21 @@
 import { etaSeconds, SpeedMeter } from './speed.ts';
 import type { UploadState } from './state.ts';
+import type { UploadSnapshot } from './types.ts';
 
-/** The byte-counting part of a snapshot. */
-export interface ProgressView {
-  bytesHashed: number;
-  hashing: boolean;
-  hashMs: number | null;
-  bytesUploaded: number;
-  sentBytes: number;
-  speed: number;
-  hashSpeed: number;
-  eta: number | null;
-  verifying: boolean;
-  retries: number;
-}
+/** The byte-counting part of a snapshot (the fields and their meaning live in `UploadSnapshot`). */
+export type ProgressView = Pick<
+  UploadSnapshot,
+  | 'bytesHashed'
+  | 'hashing'
+  | 'hashMs'
+  | 'bytesUploaded'
+  | 'sentBytes'
+  | 'speed'
+  | 'hashSpeed'
+  | 'eta'
+  | 'verifying'
+  | 'retries'
+>;
 
 export interface ProgressOptions {
   size: number;
