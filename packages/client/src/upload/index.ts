@@ -36,11 +36,10 @@ export {
   DEFAULT_SPECULATIVE_THRESHOLD,
   DEFAULT_VERIFY_TIMEOUT_MS,
   type RetryInfo,
-  type ServerInfo,
   type UploadErrorInfo,
   type UploadEvents,
   type UploadOptions,
   type UploadRoute,
   type UploadSnapshot,
 } from './types.ts';
-export { MIN_SERVER_CHUNK_SIZE, Upload } from './upload.ts';
+export { Upload } from './upload.ts';

@@ -5,7 +5,6 @@ import { SmallFileBatcher } from './batcher.ts';
 import { Limiter } from './limiter.ts';
 import { etaSeconds } from './speed.ts';
 import { ACTIVE_STATES, FINAL_STATES, type UploadState } from './state.ts';
-import type { ServerInfo } from './types.ts';
 import { Upload, type UploadOptions, type UploadSnapshot } from './upload.ts';
 
 export interface UploadQueueOptions extends Omit<UploadOptions, 'parentId' | 'name' | 'sha1' | 'id'> {
@@ -76,8 +75,6 @@ export class UploadQueue {
   readonly #unsubscribe = new Map<string, () => void>();
   readonly requestLimiter: Limiter;
   readonly hashLimiter: Limiter;
-  /** What the uploads learned about the server (its chunk size), shared by all of them. */
-  readonly serverInfo: ServerInfo;
   /** Shared by the small files of this queue; none when the transport cannot take batches. */
   readonly batcher: SmallFileBatcher | undefined;
   #concurrency: number;
@@ -95,7 +92,6 @@ export class UploadQueue {
     }
     this.#smallConcurrency = Math.max(1, options.smallConcurrency ?? (this.batcher ? 64 : 8));
     this.#autoStart = options.autoStart ?? true;
-    this.serverInfo = options.serverInfo ?? { chunkSize: null };
     this.requestLimiter = options.requestLimiter ?? new Limiter(options.requestConcurrency ?? 6);
     this.hashLimiter = options.hashLimiter ?? new Limiter(options.hashConcurrency ?? 1);
   }
@@ -137,7 +133,6 @@ export class UploadQueue {
       ...options,
       requestLimiter: this.requestLimiter,
       hashLimiter: this.hashLimiter,
-      serverInfo: this.serverInfo,
       ...(this.batcher ? { batcher: this.batcher } : {}),
     });
     this.#uploads.set(upload.id, upload);

@@ -16,12 +16,6 @@ import type { UploadState } from './state.ts';
  */
 export type UploadRoute = 'small' | 'chunked' | 'speculative';
 
-/** What the client learned about the server, shared by the uploads of a queue. */
-export interface ServerInfo {
-  /** The chunk size of the last upload session the server opened; null until one was seen. */
-  chunkSize: number | null;
-}
-
 /** Files at or below this go through `POST /api/files` (in batches when the queue can). */
 export const DEFAULT_SMALL_FILE_LIMIT = 4 * 1024 * 1024;
 /** Files at or above this are sent while they are being hashed. */
@@ -71,8 +65,6 @@ export interface UploadOptions {
   smallFileLimit?: number;
   /** Files from this size on are sent while hashing; default 256 MiB. `Infinity` turns it off. */
   speculativeThreshold?: number;
-  /** Shared knowledge about the server (the queue passes one object to all its uploads). */
-  serverInfo?: ServerInfo;
   /** Bound on `complete` answering `upload_busy` while the server verifies; default 30 min. */
   verifyTimeoutMs?: number;
   /** Moving-average window of `speed`; default 5000 ms. */

@@ -31,16 +31,12 @@ import {
 
 export type {
   RetryInfo,
-  ServerInfo,
   UploadErrorInfo,
   UploadEvents,
   UploadOptions,
   UploadRoute,
   UploadSnapshot,
 } from './types.ts';
-
-/** The smallest chunk size a server may hand out (`DFS_CHUNK_SIZE` ≥ 64 KiB). */
-export const MIN_SERVER_CHUNK_SIZE = 64 * 1024;
 
 /** The upload session is gone on the server (expired, swept): start a new one. */
 class SessionLost extends Error {}
@@ -463,7 +459,6 @@ export class Upload {
     this.#book = new ChunkBook(session);
     this.#uploadId = session.uploadId;
     this.#progress.setConfirmed(this.#book.confirmedBytes());
-    if (this.#o.serverInfo) this.#o.serverInfo.chunkSize = session.chunkSize;
     await this.#saveEntry();
   }
 
