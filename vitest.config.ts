@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 /**
  * One runner for the whole workspace. Server suites that touch metadata run twice, once per
  * database (`DFS_TEST_DB`), against a real MariaDB that `test/support/global-mariadb.ts` starts.
- * Storage, deploy and pure unit suites run once.
+ * Storage, deploy and pure unit suites run once. The `s3` project runs the S3 node's suites
+ * against a real Ceph RGW that `test/support/global-ceph.ts` starts.
  */
 const dbSuites = ['packages/server/test/api/**/*.test.ts', 'packages/server/test/db/**/*.test.ts'];
 
@@ -29,6 +30,15 @@ export default defineConfig({
       {
         extends: true,
         test: { name: 'sqlite', include: dbSuites, env: { DFS_TEST_DB: 'sqlite' } },
+      },
+      {
+        extends: true,
+        test: {
+          name: 's3',
+          include: ['packages/server/test/s3/**/*.test.ts'],
+          env: { DFS_TEST_DB: 'sqlite' },
+          globalSetup: ['packages/server/test/support/global-ceph.ts'],
+        },
       },
       {
         extends: true,

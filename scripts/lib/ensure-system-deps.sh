@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The system programs the test suite and the bench drive for real: MariaDB (the metadata tests),
-# OpenSSH (the SFTP storage nodes) and Chromium (the browser end-to-end suite). Source this file
+# OpenSSH (the SFTP storage nodes), Ceph's monitor, OSD and RADOS Gateway (the S3 storage nodes)
+# and Chromium (the browser end-to-end suite). Source this file
 # and call dfs_ensure_system_deps, or run it directly.
 
 # Prints the Debian packages whose programs are missing, one per line. The program, not dpkg's
@@ -8,7 +9,8 @@
 dfs_missing_system_packages() {
   local pair pkg program
   for pair in mariadb-server:mariadbd mariadb-server:mariadb-install-db openssh-server:sshd \
-    openssh-client:ssh openssh-client:sftp chromium:chromium; do
+    openssh-client:ssh openssh-client:sftp chromium:chromium ceph-mon:ceph-mon ceph-mon:monmaptool \
+    ceph-osd:ceph-osd radosgw:radosgw ceph-common:radosgw-admin ceph-common:ceph ceph-common:ceph-authtool; do
     pkg=${pair%%:*}
     program=${pair#*:}
     if command -v "$program" >/dev/null 2>&1 || [[ -x /usr/sbin/$program || -x /usr/bin/$program ]]; then

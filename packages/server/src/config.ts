@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { S3_MAX_PARTS, S3_MIN_PART_BYTES } from './storage/s3/limits.ts';
 
 const MiB = 1024 * 1024;
 
@@ -194,6 +195,20 @@ function coerce(source: Record<string, string | undefined>): Record<string, unkn
   return out;
 }
 
+/** Chunks become S3 multipart parts: at least 5 MiB each (but the last), at most 10,000 per file. */
+function checkS3Chunks(chunkSize: number, maxFileSize: number): void {
+  if (chunkSize < S3_MIN_PART_BYTES) {
+    throw new ConfigError(
+      `DFS_CHUNK_SIZE: S3 nodes take chunks of at least ${S3_MIN_PART_BYTES} bytes (5 MiB), got ${chunkSize}`,
+    );
+  }
+  if (Math.ceil(maxFileSize / chunkSize) > S3_MAX_PARTS) {
+    throw new ConfigError(
+      `DFS_MAX_FILE_SIZE: with S3 nodes a file has at most ${S3_MAX_PARTS} chunks; raise DFS_CHUNK_SIZE to at least ${Math.ceil(maxFileSize / S3_MAX_PARTS)} or lower DFS_MAX_FILE_SIZE`,
+    );
+  }
+}
+
 /** Reads and checks the `DFS_*` variables; a bad one stops the start with its name in the message. */
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
   const candidate = Value.Default(EnvSchema, coerce(source));
@@ -212,6 +227,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     .map((url) => url.trim())
     .filter(Boolean);
   if (nodeUrls.length === 0) throw new ConfigError('DFS_NODES: at least one storage node is needed');
+  if (nodeUrls.some((url) => /^s3:/i.test(url))) checkS3Chunks(env.DFS_CHUNK_SIZE, env.DFS_MAX_FILE_SIZE);
   return {
     port: env.DFS_PORT,
     host: env.DFS_HOST,

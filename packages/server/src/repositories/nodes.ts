@@ -60,7 +60,7 @@ export class NodesRepository {
   async recordBeat(
     id: string,
     now: number,
-    usage: { usedBytes: number; freeBytes: number; totalBytes: number },
+    usage: { usedBytes: number | null; freeBytes: number | null; totalBytes: number | null },
   ): Promise<void> {
     await this.db('nodes').where({ id }).update({
       status: 'up',

@@ -6,7 +6,14 @@ import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { NodeRow } from '../repositories/nodes.ts';
 import { createNode, parseNodeUrl, redactNodeUrl } from '../storage/node-url.ts';
-import { type ByteRange, ObjectNotFoundError, objectKey, type StorageNode } from '../storage/types.ts';
+import {
+  type ByteRange,
+  type NodeUsage,
+  ObjectNotFoundError,
+  objectKey,
+  type PresignOptions,
+  type StorageNode,
+} from '../storage/types.ts';
 import { withTimeout } from '../util/timeout.ts';
 import { BLOCK_SIZE, BlockHasher, type BlockTable, fitsSize } from './block-hashes.ts';
 import { newId } from './ids.ts';
@@ -152,7 +159,7 @@ export class StorageCluster {
 
   private async beat(member: Member): Promise<void> {
     const now = this.options.now();
-    let usage: { usedBytes: number; freeBytes: number; totalBytes: number };
+    let usage: NodeUsage;
     try {
       // Only the node's answer is under the deadline: a late answer is dropped rather than
       // recorded after the node was already marked down.
@@ -315,6 +322,25 @@ export class StorageCluster {
     const source = this.replicaSource(content.sha1, this.readOrder(content.sha1, replicaNodeIds));
     const table = await this.blockTable(content, source);
     return openVerified(source, content, table, range);
+  }
+
+  /** A presigned URL from the first live, serving replica whose node offers one; null if none. */
+  async presignedUrl(
+    sha1: string,
+    replicaNodeIds: string[],
+    options: PresignOptions,
+  ): Promise<string | null> {
+    for (const nodeId of this.readOrder(sha1, replicaNodeIds)) {
+      const driver = this.members.get(nodeId)?.driver;
+      if (!driver?.presignGet || !this.isUp(nodeId) || this.isDraining(nodeId)) continue;
+      try {
+        const url = await driver.presignGet(objectKey(sha1), options);
+        if (url) return url;
+      } catch (err) {
+        this.options.log.warn({ err, node: driver.name }, 'could not presign a download; streaming it');
+      }
+    }
+    return null;
   }
 
   /** The replicas of one read, in order; a replica found damaged is not tried again by that read. */

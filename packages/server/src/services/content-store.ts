@@ -5,7 +5,7 @@ import { isUniqueViolation } from '../db/knex.ts';
 import { HttpError } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
-import { type ByteRange, objectKey } from '../storage/types.ts';
+import { type ByteRange, objectKey, type PresignOptions } from '../storage/types.ts';
 import { BLOCK_SIZE, BlockHasher, type BlockTable, fitsSize } from './block-hashes.ts';
 import type { StorageCluster } from './cluster.ts';
 import { fanOut } from './fan-out.ts';
@@ -235,6 +235,16 @@ export class ContentStore {
     const replicas = await this.repos.contents.replicasOf(content.id);
     const usable = replicas.filter((r) => r.state === 'ok').map((r) => r.node_id);
     return this.cluster.open(content, usable, range);
+  }
+
+  /**
+   * A presigned URL for the content on a healthy replica whose node serves clients directly (S3
+   * with presigning on), or null: then the app streams the bytes itself.
+   */
+  async presignedUrl(content: ContentRow, options: PresignOptions): Promise<string | null> {
+    const replicas = await this.repos.contents.replicasOf(content.id);
+    const usable = replicas.filter((r) => r.state === 'ok').map((r) => r.node_id);
+    return this.cluster.presignedUrl(content.sha1, usable, options);
   }
 
   async readRange(content: ContentRow, offset: number, length: number): Promise<Buffer> {

@@ -31,6 +31,11 @@ export interface ShareMeter {
   reserve(length: number): Promise<void>;
   /** Gives back what a cut-off transfer reserved and did not send. */
   release(unsent: number): Promise<void>;
+  /**
+   * Whether the link has a download limit. Only then must the app see every byte go out: a
+   * redirect to the storage backend could not give back what a cut-off transfer did not use.
+   */
+  limited: boolean;
 }
 
 /** Share links. Every use re-checks the link and that its file is still live (Cloudreve #1414). */
@@ -204,6 +209,7 @@ export class ShareService {
           if (!ok) throw new HttpError('share_expired', 'this link has been used up');
         },
         release: (unsent) => this.repos.shares.releaseBytes(token, unsent),
+        limited: share.max_downloads !== null,
       },
     };
   }

@@ -69,7 +69,7 @@ export class SingleUpload {
         const id = newId();
         part = { id, nodeIds: this.parts.choose(id, chunkSize, this.limits.minFreeBytes) };
       }
-      part.nodeIds = await this.parts.writeTo(part.id, part.nodeIds, offset, data);
+      part.nodeIds = await this.parts.writeTo(part.id, part.nodeIds, offset, data, { chunkSize });
       if (part.nodeIds.length === 0) {
         throw new HttpError('storage_unavailable', 'every storage node failed while storing the file');
       }

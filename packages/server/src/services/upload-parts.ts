@@ -4,7 +4,12 @@ import type { FastifyBaseLogger } from 'fastify';
 import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { UploadRow } from '../repositories/uploads.ts';
-import { NodeUnavailableError, ObjectNotFoundError, type StorageNode } from '../storage/types.ts';
+import {
+  NodeUnavailableError,
+  ObjectNotFoundError,
+  type PartWrite,
+  type StorageNode,
+} from '../storage/types.ts';
 import type { StorageCluster } from './cluster.ts';
 
 /** The nodes an upload writes to right now, and the generation of that set. */
@@ -77,11 +82,15 @@ export class UploadParts {
    * Writes one chunk durably to every node of the upload; resolves with the node-set epoch it was
    * written under once at least one node holds it.
    */
-  async write(upload: UploadRow, offset: number, data: Buffer): Promise<number> {
+  async write(upload: UploadRow, offset: number, data: Buffer, md5Hex?: string): Promise<number> {
+    const write: PartWrite = {
+      chunkSize: upload.chunk_size,
+      ...(md5Hex ? { md5Base64: Buffer.from(md5Hex, 'hex').toString('base64') } : {}),
+    };
     for (let attempt = 0; attempt < 3; attempt++) {
       const { epoch, nodeIds } = await this.targets(upload, true);
       if (nodeIds.length > 0) {
-        const written = await this.writeTo(upload.id, nodeIds, offset, data);
+        const written = await this.writeTo(upload.id, nodeIds, offset, data, write);
         if (written.length > 0) {
           for (const nodeId of nodeIds) {
             if (!written.includes(nodeId)) await this.repos.uploads.dropNode(upload.id, nodeId);
@@ -97,8 +106,14 @@ export class UploadParts {
   }
 
   /** Writes `data` at `offset` of part `partId` on each node; returns the nodes that hold it. */
-  async writeTo(partId: string, nodeIds: string[], offset: number, data: Buffer): Promise<string[]> {
-    return this.onEach(nodeIds, (driver) => driver.writePart(partId, offset, data), {
+  async writeTo(
+    partId: string,
+    nodeIds: string[],
+    offset: number,
+    data: Buffer,
+    write: PartWrite,
+  ): Promise<string[]> {
+    return this.onEach(nodeIds, (driver) => driver.writePart(partId, offset, data, write), {
       partId,
       failed: 'part write failed; the node leaves this upload',
     });

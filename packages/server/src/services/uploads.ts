@@ -311,7 +311,7 @@ export class UploadService {
     if (claim === 'write') {
       let epoch: number;
       try {
-        epoch = await this.parts.write(upload, index * upload.chunk_size, data);
+        epoch = await this.parts.write(upload, index * upload.chunk_size, data, actualMd5 || undefined);
       } catch (error) {
         await this.repos.uploads.releaseClaim(upload.id, index, sha256).catch(() => undefined);
         throw error;

@@ -14,6 +14,7 @@ import {
   isPartId,
   type NodeCapabilities,
   NodeUnavailableError,
+  type NodeUsage,
   type ObjectEntry,
   ObjectNotFoundError,
   type PutOptions,
@@ -128,7 +129,7 @@ export class LocalNode implements StorageNode {
     }
   }
 
-  async usage(): Promise<{ usedBytes: number; freeBytes: number; totalBytes: number }> {
+  async usage(): Promise<NodeUsage> {
     const s = await statfs(this.root);
     return {
       totalBytes: s.blocks * s.bsize,

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { LocalNode } from './local.ts';
+import { S3Node } from './s3/node.ts';
 import { SftpNode, type SftpNodeOptions } from './sftp.ts';
 import type { StorageNode } from './types.ts';
 
@@ -13,13 +14,29 @@ export type NodeSpec =
       password?: string;
       privateKeyPath?: string;
       root: string;
+    }
+  | {
+      kind: 's3';
+      /** `http(s)://host:port` */
+      endpoint: string;
+      region: string;
+      bucket: string;
+      /** '' or a key prefix ending in '/'. */
+      prefix: string;
+      accessKeyId: string;
+      secretAccessKey: string;
+      pathStyle: boolean;
+      presign: boolean;
     };
+
+const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /**
  * Parses one storage node URL:
  * - `local:///abs/dir`
  * - `sftp://user:pass@host:port/abs/dir` (password URL-encoded)
  * - `sftp://user@host:port/abs/dir?key=/abs/keyfile`
+ * - `s3://ACCESS_KEY:SECRET@host:port/bucket[/prefix]?region=…&tls=0|1&pathStyle=0|1&presign=0|1`
  * Errors name the part that is wrong but never echo the password.
  */
 export function parseNodeUrl(url: string): NodeSpec {
@@ -29,7 +46,7 @@ export function parseNodeUrl(url: string): NodeSpec {
     u = new URL(url);
   } catch {
     throw new Error(
-      `storage node URL "${shown}" is not a URL (expected local:///dir or sftp://user@host/dir)`,
+      `storage node URL "${shown}" is not a URL (expected local:///dir, sftp://user@host/dir or s3://KEY:SECRET@host/bucket)`,
     );
   }
   const bad = (what: string) => new Error(`storage node URL "${shown}": ${what}`);
@@ -78,7 +95,47 @@ export function parseNodeUrl(url: string): NodeSpec {
     };
   }
 
-  throw bad(`unsupported scheme "${u.protocol}" (expected local: or sftp:)`);
+  if (u.protocol === 's3:') {
+    const host = u.hostname;
+    if (!host) throw bad('the host is missing (s3://KEY:SECRET@host:port/bucket)');
+    const accessKeyId = decode(u.username, 'the access key');
+    const secretAccessKey = decode(u.password, 'the secret');
+    if (!accessKeyId || !secretAccessKey)
+      throw bad('give the access key and the secret (s3://KEY:SECRET@host/bucket)');
+    const [bucket = '', ...rest] = decode(u.pathname, 'the path').replace(/^\//, '').split('/');
+    if (!BUCKET_RE.test(bucket)) throw bad(`"${bucket}" is not a bucket name (3–63 of a-z, 0-9, ".", "-")`);
+    const prefixParts = rest.filter(Boolean);
+    if (prefixParts.some((part) => !/^[a-z0-9][a-z0-9._-]*$/.test(part))) {
+      throw bad('the prefix after the bucket takes path segments of a-z, 0-9, ".", "_", "-"');
+    }
+    const flags: Record<string, boolean> = { tls: true, pathStyle: true, presign: true };
+    let region = 'us-east-1';
+    for (const [name, value] of u.searchParams) {
+      if (name === 'region') {
+        if (!/^[a-z0-9-]+$/i.test(value)) throw bad('region= takes a region name such as us-east-1');
+        region = value;
+      } else if (name in flags) {
+        if (value !== '0' && value !== '1') throw bad(`${name}= takes 0 or 1`);
+        flags[name] = value === '1';
+      } else {
+        throw bad(`unknown parameter "${name}" (region, tls, pathStyle and presign are allowed)`);
+      }
+    }
+    const scheme = flags.tls ? 'https' : 'http';
+    return {
+      kind: 's3',
+      endpoint: `${scheme}://${u.host}`,
+      region,
+      bucket,
+      prefix: prefixParts.length ? `${prefixParts.join('/')}/` : '',
+      accessKeyId,
+      secretAccessKey,
+      pathStyle: flags.pathStyle as boolean,
+      presign: flags.presign as boolean,
+    };
+  }
+
+  throw bad(`unsupported scheme "${u.protocol}" (expected local:, sftp: or s3:)`);
 }
 
 export function createNode(
@@ -86,6 +143,7 @@ export function createNode(
   options: Pick<SftpNodeOptions, 'timeouts' | 'concurrency'> = {},
 ): StorageNode {
   if (spec.kind === 'local') return new LocalNode(spec.root);
+  if (spec.kind === 's3') return new S3Node(spec);
   return new SftpNode({ ...spec, ...options });
 }
 

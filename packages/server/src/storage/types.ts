@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
  * names never reach a node path.
  */
 export interface StorageNode {
-  readonly kind: 'local' | 'sftp';
+  readonly kind: 'local' | 'sftp' | 's3';
   /** Stable human label, e.g. `local:/srv/dfs` or `sftp://user@host:22/srv/dfs` (no password). */
   readonly name: string;
 
@@ -33,8 +33,8 @@ export interface StorageNode {
   /** Removes the object; a missing key is not an error. */
   delete(key: string): Promise<void>;
 
-  /** Space on the filesystem that holds the node's root. */
-  usage(): Promise<{ usedBytes: number; freeBytes: number; totalBytes: number }>;
+  /** Space on the filesystem that holds the node's root; null where the backend cannot say (S3). */
+  usage(): Promise<NodeUsage>;
 
   /** Cheap liveness check that touches the remote end; rejects when the node is unreachable. */
   ping(): Promise<void>;
@@ -60,9 +60,13 @@ export interface StorageNode {
    * Writes `data` at `offset` of part file `partId`, creating the file on first use. Resolves only
    * once the bytes are durable (fsync on the node), which is what a chunk's 204 promises.
    */
-  writePart(partId: string, offset: number, data: Buffer): Promise<void>;
+  writePart(partId: string, offset: number, data: Buffer, write: PartWrite): Promise<void>;
 
-  /** A stream of the part file's bytes `[start, end]`; `ObjectNotFoundError` when it is gone. */
+  /**
+   * A stream of the part file's bytes `[start, end]`; `ObjectNotFoundError` when it is gone. Only
+   * `complete` reads parts back, once every chunk is in: a backend that cannot read an unfinished
+   * part (S3) finishes it first, after which it takes no more writes.
+   */
   readPart(partId: string, range: ByteRange): Promise<Readable>;
 
   /**
@@ -77,6 +81,31 @@ export interface StorageNode {
 
   /** Part files on the node with their last write, for the sweeper to match against uploads. */
   listParts(): AsyncIterable<{ partId: string; mtimeMs: number }>;
+
+  /**
+   * A short-lived URL that serves the object straight from the backend with the given response
+   * headers, for nodes whose clients can reach the backend (S3); absent or null otherwise.
+   */
+  presignGet?(key: string, options: PresignOptions): Promise<string | null>;
+}
+
+export interface NodeUsage {
+  usedBytes: number | null;
+  freeBytes: number | null;
+  totalBytes: number | null;
+}
+
+export interface PartWrite {
+  /** The upload's fixed chunk size: `offset / chunkSize` is the chunk's index. */
+  chunkSize: number;
+  /** The chunk's MD5 (base64) when the caller has it, so a backend that checks one needs no pass. */
+  md5Base64?: string;
+}
+
+export interface PresignOptions {
+  expiresInSeconds: number;
+  contentDisposition: string;
+  contentType: string;
 }
 
 export interface ObjectEntry {

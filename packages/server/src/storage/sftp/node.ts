@@ -10,6 +10,7 @@ import {
   isPartId,
   type NodeCapabilities,
   NodeUnavailableError,
+  type NodeUsage,
   type ObjectEntry,
   ObjectNotFoundError,
   type PutOptions,
@@ -277,9 +278,9 @@ export class SftpNode implements StorageNode {
     }
   }
 
-  async usage(): Promise<{ usedBytes: number; freeBytes: number; totalBytes: number }> {
+  async usage(): Promise<NodeUsage> {
     const conn = await this.connection.ensure();
-    if (!conn.caps.statvfs) return { usedBytes: 0, freeBytes: 0, totalBytes: 0 };
+    if (!conn.caps.statvfs) return { usedBytes: null, freeBytes: null, totalBytes: null };
     const v = await this.connection.req<Record<string, number | bigint>>(conn, 'statvfs', (cb) =>
       conn.sftp.ext_openssh_statvfs(this.root, cb),
     );
