@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { DeleteBucketCommand, ListObjectsV2Command, DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { createNode, parseNodeUrl } from '../../src/storage/node-url.ts';
 import { S3_MIN_PART_BYTES } from '../../src/storage/s3/limits.ts';
 import { NodeUnavailableError, objectKey, type StorageNode } from '../../src/storage/types.ts';
+import { readAll, sourceOf, storageConformance } from '../storage/conformance.ts';
 import { freePort } from '../support/process.ts';
 import { rgw } from '../support/s3.ts';
-import { readAll, sourceOf, storageConformance } from '../storage/conformance.ts';
 
 const s3 = rgw();
 const MiB = 1024 * 1024;
@@ -100,7 +100,7 @@ describe('s3 node: what only S3 has', () => {
     await node.put('objects/p/q/r', sourceOf(data), data.length);
     const url = await node.presignGet?.('objects/p/q/r', {
       expiresInSeconds: 60,
-      contentDisposition: "attachment; filename=\"report.pdf\"; filename*=UTF-8''%E6%8A%A5%E5%91%8A.pdf",
+      contentDisposition: 'attachment; filename="report.pdf"; filename*=UTF-8\'\'%E6%8A%A5%E5%91%8A.pdf',
       contentType: 'application/pdf',
     });
     expect(url).toMatch(/^http/);
@@ -112,19 +112,28 @@ describe('s3 node: what only S3 has', () => {
     const part = await fetch(url as string, { headers: { range: 'bytes=1000-1999' } });
     expect(part.status).toBe(206);
     expect(Buffer.from(await part.arrayBuffer()).equals(data.subarray(1000, 2000))).toBe(true);
-    const tampered = (url as string).replace(/X-Amz-Signature=[0-9a-f]/, (m) => `${m.slice(0, -1)}${m.endsWith('0') ? '1' : '0'}`);
+    const tampered = (url as string).replace(
+      /X-Amz-Signature=[0-9a-f]/,
+      (m) => `${m.slice(0, -1)}${m.endsWith('0') ? '1' : '0'}`,
+    );
     expect((await fetch(tampered)).status).toBe(403);
 
     const off = await open(s3.nodeUrl(bucket, { presign: '0' }));
     expect(
-      await off.presignGet?.('objects/p/q/r', { expiresInSeconds: 60, contentDisposition: 'attachment', contentType: 'x/y' }),
+      await off.presignGet?.('objects/p/q/r', {
+        expiresInSeconds: 60,
+        contentDisposition: 'attachment',
+        contentType: 'x/y',
+      }),
     ).toBeNull();
     await node.close();
     await off.close();
   });
 
   it('an endpoint that is not there, or refuses the secret, is unavailable (not a crash)', async () => {
-    const gone = createNode(parseNodeUrl(s3.nodeUrl('nowhere', {}).replace(/@[^/]+\//, `@127.0.0.1:${await freePort()}/`)));
+    const gone = createNode(
+      parseNodeUrl(s3.nodeUrl('nowhere', {}).replace(/@[^/]+\//, `@127.0.0.1:${await freePort()}/`)),
+    );
     await expect(gone.ping()).rejects.toBeInstanceOf(NodeUnavailableError);
     await expect(gone.stat('objects/a/b/c')).rejects.toBeInstanceOf(NodeUnavailableError);
     await gone.close();
