@@ -334,7 +334,29 @@ const uploadV2: Migration = {
   },
 };
 
-const migrations: Migration[] = [initial, contentBlocks, userLimits, shareBytes, uploadV2];
+/**
+ * What a drain had to move when it began, so its progress (moved, rate, ETA) survives restarts and
+ * reads the same on every instance: what is left is counted from the replica rows.
+ */
+const drainProgress: Migration = {
+  name: '006_drain_progress',
+  async up(db) {
+    await db.schema.alterTable('nodes', (t) => {
+      t.bigInteger('drain_started_at').nullable();
+      t.bigInteger('drain_objects').nullable();
+      t.bigInteger('drain_bytes').nullable();
+    });
+  },
+  async down(db) {
+    await db.schema.alterTable('nodes', (t) => {
+      t.dropColumn('drain_started_at');
+      t.dropColumn('drain_objects');
+      t.dropColumn('drain_bytes');
+    });
+  },
+};
+
+const migrations: Migration[] = [initial, contentBlocks, userLimits, shareBytes, uploadV2, drainProgress];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => migrations,

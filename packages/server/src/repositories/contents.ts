@@ -277,6 +277,18 @@ export class ContentsRepository {
   }
 
   /** Replica rows per node and state, for the nodes page. */
+  /** Healthy replicas on one node and their bytes: what a drain still has to move. */
+  async heldBy(nodeId: string): Promise<{ objects: number; bytes: number }> {
+    const row = await this.db('replicas')
+      .join('contents', 'contents.id', 'replicas.content_id')
+      .where({ 'replicas.node_id': nodeId, 'replicas.state': 'ok' })
+      .first<{ n: number | string | null; bytes: number | string | null }>(
+        this.db.raw('count(*) as n'),
+        this.db.raw('sum(contents.size) as bytes'),
+      );
+    return { objects: Number(row?.n ?? 0), bytes: Number(row?.bytes ?? 0) };
+  }
+
   async replicaStatesByNode(): Promise<Map<string, ReplicaStateCounts>> {
     const rows = await this.db('replicas')
       .groupBy('node_id', 'state')

@@ -13,6 +13,10 @@ export interface NodeRow {
   free_bytes: number | null;
   total_bytes: number | null;
   created_at: number;
+  /** Set while draining: when it began and what the node held then. */
+  drain_started_at?: number | null;
+  drain_objects?: number | null;
+  drain_bytes?: number | null;
 }
 
 export class NodesRepository {
@@ -78,5 +82,22 @@ export class NodesRepository {
 
   async setDraining(id: string, draining: boolean): Promise<void> {
     await this.db('nodes').where({ id }).update({ draining });
+  }
+
+  /**
+   * Records what a drain starts with, once: a drain already under way (another instance, or before a
+   * restart) keeps its start. Undraining clears it.
+   */
+  async markDrainStart(id: string, now: number, held: { objects: number; bytes: number }): Promise<void> {
+    await this.db('nodes')
+      .where({ id })
+      .whereNull('drain_started_at')
+      .update({ drain_started_at: now, drain_objects: held.objects, drain_bytes: held.bytes });
+  }
+
+  async clearDrainStart(id: string): Promise<void> {
+    await this.db('nodes')
+      .where({ id })
+      .update({ drain_started_at: null, drain_objects: null, drain_bytes: null });
   }
 }

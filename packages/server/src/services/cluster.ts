@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type Readable, Transform } from 'node:stream';
-import type { NodeList, StorageNodeInfo } from '@dfs/shared';
+import type { DrainProgress, NodeList, StorageNodeInfo } from '@dfs/shared';
 import type { FastifyBaseLogger } from 'fastify';
 import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
@@ -100,6 +100,7 @@ export class StorageCluster {
       for (const key of drainKeys) matched.add(key);
       const configDrain = drainKeys.length > 0;
       if (configDrain && !row.draining) await this.repos.nodes.setDraining(row.id, true);
+      if (configDrain || row.draining) await this.noteDrainStart(row.id);
       this.members.set(row.id, {
         id: row.id,
         driver,
@@ -276,11 +277,43 @@ export class StorageCluster {
       );
     }
     await this.repos.nodes.setDraining(nodeId, draining);
+    if (draining) await this.noteDrainStart(nodeId);
+    else await this.repos.nodes.clearDrainStart(nodeId);
     member.draining = draining;
     this.options.log.info(
       { node: member.driver.name, draining },
       draining ? 'draining node' : 'node undrained',
     );
+  }
+
+  private async noteDrainStart(nodeId: string): Promise<void> {
+    await this.repos.nodes.markDrainStart(
+      nodeId,
+      this.options.now(),
+      await this.repos.contents.heldBy(nodeId),
+    );
+  }
+
+  /** A drain's progress: what moved since it began (from what the node still holds), rate and ETA. */
+  private async drainProgress(row: NodeRow): Promise<DrainProgress | null> {
+    if (row.drain_started_at == null) return null;
+    const held = await this.repos.contents.heldBy(row.id);
+    const totalObjects = Math.max(Number(row.drain_objects ?? 0), held.objects);
+    const totalBytes = Math.max(Number(row.drain_bytes ?? 0), held.bytes);
+    const movedBytes = totalBytes - held.bytes;
+    const seconds = Math.max(0.001, (this.options.now() - Number(row.drain_started_at)) / 1000);
+    const bytesPerSecond = Math.round(movedBytes / seconds);
+    return {
+      startedAt: new Date(Number(row.drain_started_at)).toISOString(),
+      totalObjects,
+      totalBytes,
+      movedObjects: totalObjects - held.objects,
+      movedBytes,
+      remainingObjects: held.objects,
+      remainingBytes: held.bytes,
+      bytesPerSecond,
+      etaSeconds: held.objects === 0 ? 0 : bytesPerSecond > 0 ? Math.ceil(held.bytes / bytesPerSecond) : null,
+    };
   }
 
   // ---- reads ----------------------------------------------------------------------------------
@@ -326,15 +359,23 @@ export class StorageCluster {
 
   /** A presigned URL from the first live, serving replica whose node offers one; null if none. */
   async presignedUrl(
-    sha1: string,
+    content: { sha1: string; size: number },
     replicaNodeIds: string[],
     options: PresignOptions,
   ): Promise<string | null> {
-    for (const nodeId of this.readOrder(sha1, replicaNodeIds)) {
+    const key = objectKey(content.sha1);
+    for (const nodeId of this.readOrder(content.sha1, replicaNodeIds)) {
       const driver = this.members.get(nodeId)?.driver;
       if (!driver?.presignGet || !this.isUp(nodeId) || this.isDraining(nodeId)) continue;
       try {
-        const url = await driver.presignGet(objectKey(sha1), options);
+        // The backend would answer a missing object with its own 404: look first (one HEAD), so
+        // the download fails over like a streamed one and repair learns of the loss.
+        const stat = await driver.stat(key);
+        if (stat?.size !== Number(content.size)) {
+          await this.markReplica(content.sha1, nodeId, 'missing');
+          continue;
+        }
+        const url = await driver.presignGet(key, options);
         if (url) return url;
       } catch (err) {
         this.options.log.warn({ err, node: driver.name }, 'could not presign a download; streaming it');
@@ -565,7 +606,7 @@ export class StorageCluster {
       this.repos.contents.countUnderReplicatedOn(view.healthyIds, this.wantedReplicas()),
     ]);
     return {
-      items: rows.map((row) => this.info(row, states.get(row.id))),
+      items: await Promise.all(rows.map((row) => this.info(row, states.get(row.id)))),
       underReplicated,
       wantedReplicas: this.wantedReplicas(),
     };
@@ -580,7 +621,10 @@ export class StorageCluster {
     return this.info(row, states.get(row.id));
   }
 
-  private info(row: NodeRow, counts: { ok: number; missing: number; corrupt: number } | undefined) {
+  private async info(
+    row: NodeRow,
+    counts: { ok: number; missing: number; corrupt: number } | undefined,
+  ): Promise<StorageNodeInfo> {
     const member = this.members.get(row.id);
     const live = member?.status === 'up';
     const draining = member ? member.draining : Boolean(row.draining);
@@ -601,6 +645,7 @@ export class StorageCluster {
       corrupt: counts?.corrupt ?? 0,
       draining,
       configured: member !== undefined,
+      drain: draining ? await this.drainProgress(row) : null,
     };
   }
 }

@@ -244,7 +244,7 @@ export class ContentStore {
   async presignedUrl(content: ContentRow, options: PresignOptions): Promise<string | null> {
     const replicas = await this.repos.contents.replicasOf(content.id);
     const usable = replicas.filter((r) => r.state === 'ok').map((r) => r.node_id);
-    return this.cluster.presignedUrl(content.sha1, usable, options);
+    return this.cluster.presignedUrl(content, usable, options);
   }
 
   async readRange(content: ContentRow, offset: number, length: number): Promise<Buffer> {

@@ -5,6 +5,24 @@ import { Id, IsoDate } from './common.ts';
 export const NodeStatus = Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('draining')]);
 export type NodeStatus = Static<typeof NodeStatus>;
 
+/**
+ * A drain under way: what the node held when it began, what has moved to other nodes since (each
+ * copy verified before it counts), the average rate and the time left at that rate (null until
+ * something has moved). Kept in the database: a restart or another instance shows the same drain.
+ */
+export const DrainProgress = Type.Object({
+  startedAt: IsoDate,
+  totalObjects: Type.Integer({ minimum: 0 }),
+  totalBytes: Type.Integer({ minimum: 0 }),
+  movedObjects: Type.Integer({ minimum: 0 }),
+  movedBytes: Type.Integer({ minimum: 0 }),
+  remainingObjects: Type.Integer({ minimum: 0 }),
+  remainingBytes: Type.Integer({ minimum: 0 }),
+  bytesPerSecond: Type.Integer({ minimum: 0 }),
+  etaSeconds: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+});
+export type DrainProgress = Static<typeof DrainProgress>;
+
 export const StorageNodeInfo = Type.Object({
   id: Id,
   name: Type.String(),
@@ -25,6 +43,8 @@ export const StorageNodeInfo = Type.Object({
   /** Replicas a read or the scrub found gone or damaged, waiting for repair. */
   missing: Type.Optional(Type.Integer()),
   corrupt: Type.Optional(Type.Integer()),
+  /** Set while the node drains. */
+  drain: Type.Optional(Type.Union([DrainProgress, Type.Null()])),
 });
 export type StorageNodeInfo = Static<typeof StorageNodeInfo>;
 

@@ -184,6 +184,11 @@ export default {
     drainConfirm: 'Stop new writes to this node and move its contents to other nodes?',
     drained: 'Draining {name}: repair moves its contents away',
     undrained: '{name} takes new writes again',
+    noUsage: 'not reported by S3',
+    drainMoved: 'Moved {objects} of {total} · {bytes} of {totalBytes}',
+    drainEta: 'about {eta} left',
+    drainWaiting: 'waiting for the first copy',
+    drainDone: 'everything moved',
   },
   common: {
     undo: 'Undo',

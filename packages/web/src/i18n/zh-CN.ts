@@ -186,6 +186,11 @@ const zhCN: typeof en = {
     drainConfirm: '停止向该节点写入新数据，并把它的内容迁移到其他节点？',
     drained: '正在迁出 {name}：修复任务会把其内容迁走',
     undrained: '{name} 重新接收新写入',
+    noUsage: 'S3 不报告用量',
+    drainMoved: '已迁移 {objects} / {total} 个 · {bytes} / {totalBytes}',
+    drainEta: '预计还需 {eta}',
+    drainWaiting: '等待第一份副本',
+    drainDone: '已全部迁出',
   },
   common: {
     undo: '撤销',

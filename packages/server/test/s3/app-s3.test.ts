@@ -1,0 +1,376 @@
+import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AppInstance, buildApp } from '../../src/app.ts';
+import { loadConfig } from '../../src/config.ts';
+import { sweep } from '../../src/jobs/maintenance.ts';
+import { repair, repairContents } from '../../src/jobs/repair.ts';
+import { objectKey } from '../../src/storage/types.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { chunksOf, random, sha1 } from '../support/bytes.ts';
+import { rgw } from '../support/s3.ts';
+import { type SshdHandle, startSshd } from '../support/sshd.ts';
+import { uploader } from '../support/uploads.ts';
+
+const s3 = rgw();
+const MiB = 1024 * 1024;
+const CHUNK = 5 * MiB;
+
+async function s3Sha1(bucket: string, key: string): Promise<string | null> {
+  try {
+    const out = await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return sha1(
+      Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()),
+    );
+  } catch {
+    return null;
+  }
+}
+
+/** The first heartbeat creates the bucket, which takes a fresh RGW a few seconds (pools). */
+async function allNodesUp(t: TestApp): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!t.app.services.cluster.liveNodeIds().length || t.app.services.cluster.liveNodeIds().length < 2) {
+    if (Date.now() > deadline) throw new Error('the storage nodes did not come up');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Follows a 302 from the app the way a browser or download manager would. */
+async function followRedirect(location: string, headers: Record<string, string> = {}) {
+  const res = await fetch(location, { headers });
+  return { res, body: Buffer.from(await res.arrayBuffer()) };
+}
+
+describe('an app with an SFTP node and an S3 (Ceph RGW) node, two replicas', () => {
+  let sshd: SshdHandle;
+  let t: TestApp;
+  let admin: Awaited<ReturnType<TestApp['user']>>;
+  const bucket = s3.bucket('mixed');
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    t = await startTestApp({
+      DFS_NODES: [sshd.url('password'), s3.nodeUrl(bucket)].join(','),
+      DFS_REPLICAS: '2',
+      DFS_CHUNK_SIZE: String(CHUNK),
+      DFS_MAX_FILE_SIZE: String(1024 * MiB),
+      DFS_HEARTBEAT_SECONDS: '0.3',
+    });
+    admin = await t.user('admin');
+    await allNodesUp(t);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await sshd?.stop();
+  });
+
+  const s3NodeId = async () => (await t.app.services.repos.nodes.list()).find((n) => n.kind === 's3')!.id;
+
+  it('sends each chunk to the bucket as a multipart part; complete publishes it; no part is left', async () => {
+    const up = uploader(t, admin.headers);
+    const data = random(2 * CHUNK + 12_345);
+    const created = await up.create({ name: 'video.bin', size: data.length, sha1: sha1(data) });
+    expect(created.statusCode).toBe(201);
+    const { uploadId } = created.json();
+    const chunks = chunksOf(data, CHUNK);
+    // Out of order: the last chunk first.
+    expect((await up.put(uploadId, 2, chunks[2]!)).statusCode).toBe(204);
+    expect(await s3.multipartUploads(bucket)).toEqual([`.dfs-parts/${uploadId}`]);
+    await Promise.all(
+      [0, 1].map(async (i) => expect((await up.put(uploadId, i, chunks[i]!)).statusCode).toBe(204)),
+    );
+    const done = await up.complete(uploadId);
+    expect(done.statusCode).toBe(201);
+    const hash = sha1(data);
+    expect(await s3Sha1(bucket, objectKey(hash))).toBe(hash);
+    expect(await s3.multipartUploads(bucket)).toEqual([]);
+    expect(await s3.keys(bucket, '.dfs-parts/')).toEqual([]);
+    const replicas = await t.app.services.repos.contents.replicasOf(
+      (await t.app.services.repos.contents.findBySha1(hash))!.id,
+    );
+    expect(replicas.map((r) => r.node_id)).toContain(await s3NodeId());
+    expect(replicas).toHaveLength(2);
+  });
+
+  it('an aborted upload aborts its multipart upload; the sweeper removes orphans', async () => {
+    const up = uploader(t, admin.headers);
+    const data = random(CHUNK + 10);
+    const { uploadId } = (await up.create({ name: 'gone.bin', size: data.length, sha1: sha1(data) })).json();
+    expect((await up.put(uploadId, 0, data.subarray(0, CHUNK))).statusCode).toBe(204);
+    expect(await s3.multipartUploads(bucket)).toHaveLength(1);
+    expect((await up.abort(uploadId)).statusCode).toBe(204);
+    expect(await s3.multipartUploads(bucket)).toEqual([]);
+
+    // An upload left to expire: the sweeper deletes its row and aborts its multipart upload.
+    const left = (await up.create({ name: 'left.bin', size: data.length, sha1: sha1(random(8)) })).json();
+    expect((await up.put(left.uploadId, 0, data.subarray(0, CHUNK))).statusCode).toBe(204);
+    expect(await s3.multipartUploads(bucket)).toEqual([`.dfs-parts/${left.uploadId}`]);
+    const later = Date.now() + t.config.uploadExpiryMs + 60_000;
+    expect(later - Date.now()).toBeLessThan(t.config.sessionTtlMs);
+    expect((await sweep({ ...t.app.services.clusterJobs.deps, now: () => later } as never)).uploads).toBe(1);
+    expect(await s3.multipartUploads(bucket)).toEqual([]);
+  });
+
+  it('downloads redirect to a presigned URL with the same name, type and Range; a lost object fails over', async () => {
+    const data = random(300_000);
+    const file = await uploader(t, admin.headers).upload(data, '报告 final.pdf');
+    const res = await t.app.inject({ url: `/api/files/${file.id}/content`, headers: admin.headers });
+    expect(res.statusCode).toBe(302);
+    const location = res.headers.location as string;
+    expect(location.startsWith(s3.endpoint)).toBe(true);
+    const whole = await followRedirect(location);
+    expect(whole.res.status).toBe(200);
+    expect(sha1(whole.body)).toBe(sha1(data));
+    expect(whole.res.headers.get('content-type')).toBe('application/pdf');
+    expect(whole.res.headers.get('content-disposition')).toContain(
+      "filename*=UTF-8''%E6%8A%A5%E5%91%8A%20final.pdf",
+    );
+    const ranged = await t.app.inject({
+      url: `/api/files/${file.id}/content`,
+      headers: { ...admin.headers, range: 'bytes=100-199' },
+    });
+    expect(ranged.statusCode).toBe(302);
+    const part = await followRedirect(ranged.headers.location as string, { range: 'bytes=100-199' });
+    expect(part.res.status).toBe(206);
+    expect(part.body.equals(data.subarray(100, 200))).toBe(true);
+    // HEAD and If-Range are answered by the app itself.
+    expect(
+      (await t.app.inject({ method: 'HEAD', url: `/api/files/${file.id}/content`, headers: admin.headers }))
+        .statusCode,
+    ).toBe(200);
+    const ifRange = await t.app.inject({
+      url: `/api/files/${file.id}/content`,
+      headers: { ...admin.headers, range: 'bytes=0-9', 'if-range': `"${sha1(data)}"` },
+    });
+    expect(ifRange.statusCode).toBe(206);
+    expect(ifRange.rawPayload.equals(data.subarray(0, 10))).toBe(true);
+
+    // The S3 copy disappears: the app streams from the SFTP copy and repair puts it back.
+    await s3.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: objectKey(sha1(data)) }));
+    const fallback = await t.app.inject({ url: `/api/files/${file.id}/content`, headers: admin.headers });
+    expect(fallback.statusCode).toBe(200);
+    expect(sha1(fallback.rawPayload)).toBe(sha1(data));
+    const report = await repair(t.app.services.clusterJobs.deps);
+    expect(report.copied).toBeGreaterThanOrEqual(1);
+    expect(await s3Sha1(bucket, objectKey(sha1(data)))).toBe(sha1(data));
+    expect(
+      (await t.app.inject({ url: `/api/files/${file.id}/content`, headers: admin.headers })).statusCode,
+    ).toBe(302);
+  });
+
+  it('share links redirect unless they count downloads', async () => {
+    const data = random(50_000);
+    const file = await uploader(t, admin.headers).upload(data, 'shared.bin');
+    const share = async (body: object) =>
+      (
+        await t.app.inject({
+          method: 'POST',
+          url: `/api/files/${file.id}/shares`,
+          headers: admin.headers,
+          payload: body,
+        })
+      ).json().share;
+    const open = await share({});
+    const redirected = await t.app.inject({ url: `/api/public/shares/${open.token}/content` });
+    expect(redirected.statusCode).toBe(302);
+    expect(sha1((await followRedirect(redirected.headers.location as string)).body)).toBe(sha1(data));
+    const limited = await share({ maxDownloads: 1 });
+    const served = await t.app.inject({ url: `/api/public/shares/${limited.token}/content` });
+    expect(served.statusCode).toBe(200);
+    expect(sha1(served.rawPayload)).toBe(sha1(data));
+    expect((await t.app.inject({ url: `/api/public/shares/${limited.token}/content` })).statusCode).toBe(410);
+  });
+});
+
+describe('migrating from an SFTP node to an S3 node by draining it', () => {
+  let sshd: SshdHandle;
+  let t: TestApp;
+  let second: AppInstance | undefined;
+  const bucket = s3.bucket('migrate');
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    t = await startTestApp({
+      DFS_NODES: [sshd.url('password'), s3.nodeUrl(bucket, { presign: '0' })].join(','),
+      DFS_REPLICAS: '1',
+      DFS_CHUNK_SIZE: String(CHUNK),
+      DFS_MAX_FILE_SIZE: String(1024 * MiB),
+      DFS_HEARTBEAT_SECONDS: '0.3',
+    });
+    await allNodesUp(t);
+  });
+  afterAll(async () => {
+    await second?.close();
+    await t?.close();
+    await sshd?.stop();
+  });
+
+  it('moves every object with verified bytes, with progress that survives a restart', async () => {
+    const admin = await t.user('admin');
+    const up = uploader(t, admin.headers);
+    const files: Array<{ id: string; data: Buffer }> = [];
+    for (let i = 0; i < 12; i++) {
+      const data = random(20_000 + i * 7_000);
+      files.push({ id: (await up.upload(data, `m${i}.bin`)).id, data });
+    }
+    const { repos } = t.app.services;
+    const nodes = await repos.nodes.list();
+    const sftpId = nodes.find((n) => n.kind === 'sftp')!.id;
+    const held = await repos.contents.heldBy(sftpId);
+    expect(held.objects).toBeGreaterThan(1);
+
+    expect(
+      (await t.app.inject({ method: 'POST', url: `/api/nodes/${sftpId}/drain`, headers: admin.headers }))
+        .statusCode,
+    ).toBe(200);
+    const progress = async (app: AppInstance) => {
+      const list = (await app.inject({ url: '/api/nodes', headers: admin.headers })).json();
+      return list.items.find((n: { id: string }) => n.id === sftpId).drain;
+    };
+    const before = await progress(t.app);
+    expect(before).toMatchObject({
+      totalObjects: held.objects,
+      totalBytes: held.bytes,
+      movedObjects: 0,
+      movedBytes: 0,
+      remainingObjects: held.objects,
+      etaSeconds: null,
+    });
+
+    // One content moves, then the app stops; another instance on the same database carries on.
+    const [first] = (await repos.contents.listNeedingRepair({
+      countingIds: [],
+      memberIds: nodes.map((n) => n.id),
+      drainingIds: [sftpId],
+      wanted: 1,
+      after: '',
+      limit: 1,
+    })) as Array<{ id: string; size: number }>;
+    expect((await repairContents(t.app.services.clusterJobs.deps, [first!.id])).copied).toBe(1);
+    await t.app.close();
+    second = await buildApp(t.config, { logger: false });
+    const mid = await progress(second);
+    expect(mid).toMatchObject({
+      startedAt: before.startedAt,
+      movedObjects: 1,
+      movedBytes: Number(first!.size),
+    });
+    expect(mid.remainingObjects).toBe(held.objects - 1);
+
+    const report = await repair(second.services.clusterJobs.deps);
+    expect(report.failed).toBe(0);
+    expect(await progress(second)).toMatchObject({
+      movedObjects: held.objects,
+      remainingObjects: 0,
+      remainingBytes: 0,
+      etaSeconds: 0,
+    });
+    // Everything is on the bucket, byte for byte, and nothing is left on the SFTP node.
+    for (const { data } of files) expect(await s3Sha1(bucket, objectKey(sha1(data)))).toBe(sha1(data));
+    expect((await second.services.repos.contents.heldBy(sftpId)).objects).toBe(0);
+    for (const { id, data } of files) {
+      const res = await second.inject({ url: `/api/files/${id}/content`, headers: admin.headers });
+      expect(res.statusCode).toBe(200);
+      expect(sha1(res.rawPayload)).toBe(sha1(data));
+    }
+  });
+});
+
+describe('an app on one S3 node', () => {
+  const bucket = s3.bucket('solo');
+  let t: TestApp;
+  let restarted: AppInstance | undefined;
+
+  afterAll(async () => {
+    await restarted?.close();
+    await t?.close();
+  });
+
+  it('refuses chunks S3 cannot take as parts, naming the variable', () => {
+    expect(() => loadConfig({ DFS_NODES: s3.nodeUrl(bucket), DFS_CHUNK_SIZE: String(MiB) })).toThrow(
+      /DFS_CHUNK_SIZE: S3 nodes take chunks of at least 5242880 bytes/,
+    );
+    expect(() =>
+      loadConfig({
+        DFS_NODES: s3.nodeUrl(bucket),
+        DFS_CHUNK_SIZE: String(CHUNK),
+        DFS_MAX_FILE_SIZE: String(64 * 1024 ** 3),
+      }),
+    ).toThrow(/DFS_MAX_FILE_SIZE: with S3 nodes a file has at most 10000 chunks/);
+  });
+
+  it('finishes a speculative upload after a restart lost the running hash: the part is read back', async () => {
+    t = await startTestApp({
+      DFS_NODES: s3.nodeUrl(bucket),
+      DFS_REPLICAS: '1',
+      DFS_CHUNK_SIZE: String(CHUNK),
+      DFS_MAX_FILE_SIZE: String(1024 * MiB),
+      DFS_HEARTBEAT_SECONDS: '0.3',
+    });
+    const admin = await t.user('admin');
+    const deadline = Date.now() + 30_000;
+    while (t.app.services.cluster.liveNodeIds().length < 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const data = random(2 * CHUNK + 999);
+    const up = uploader(t, admin.headers);
+    // Speculative: no sha1 until complete.
+    const created = await up.create({ name: 'spec.bin', size: data.length });
+    expect(created.statusCode).toBe(201);
+    const { uploadId } = created.json();
+    const chunks = chunksOf(data, CHUNK);
+    for (const i of [1, 0, 2]) expect((await up.put(uploadId, i, chunks[i]!)).statusCode).toBe(204);
+    await t.app.close();
+    restarted = await buildApp(t.config, { logger: false });
+    const deadline2 = Date.now() + 30_000;
+    while (restarted.services.cluster.liveNodeIds().length < 1 && Date.now() < deadline2) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const wrong = await restarted.inject({
+      method: 'POST',
+      url: `/api/uploads/${uploadId}/complete`,
+      headers: admin.headers,
+      payload: { sha1: sha1(random(10)) },
+    });
+    expect(wrong.statusCode).toBe(422);
+    expect(await s3.keys(bucket, 'objects/')).toEqual([]);
+    // The liar's upload is gone with its part: nothing is left on the bucket.
+    expect(await s3.multipartUploads(bucket)).toEqual([]);
+    expect(await s3.keys(bucket, '.dfs-parts/')).toEqual([]);
+
+    const again = await restarted.inject({
+      method: 'POST',
+      url: '/api/uploads',
+      headers: admin.headers,
+      payload: { name: 'spec.bin', size: data.length },
+    });
+    const id2 = again.json().uploadId;
+    for (const [i, chunk] of chunks.entries()) {
+      const res = await restarted.inject({
+        method: 'PUT',
+        url: `/api/uploads/${id2}/chunks/${i}`,
+        headers: { ...admin.headers, 'content-type': 'application/octet-stream' },
+        payload: chunk,
+      });
+      expect(res.statusCode).toBe(204);
+    }
+    await restarted.close();
+    restarted = await buildApp(t.config, { logger: false });
+    while (restarted.services.cluster.liveNodeIds().length < 1) await new Promise((r) => setTimeout(r, 100));
+    const done = await restarted.inject({
+      method: 'POST',
+      url: `/api/uploads/${id2}/complete`,
+      headers: admin.headers,
+      payload: { sha1: sha1(data) },
+    });
+    expect(done.statusCode).toBe(201);
+    expect(await s3Sha1(bucket, objectKey(sha1(data)))).toBe(sha1(data));
+    expect(await s3.multipartUploads(bucket)).toEqual([]);
+    expect(await s3.keys(bucket, '.dfs-parts/')).toEqual([]);
+    const res = await restarted.inject({
+      url: `/api/files/${done.json().file.id}/content`,
+      headers: admin.headers,
+    });
+    expect(res.statusCode).toBe(302);
+  });
+});
