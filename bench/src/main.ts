@@ -5,7 +5,7 @@
  * alternative, writes it to `.bench/results.md`, and removes everything it started.
  *
  *   DFS_BENCH_QUICK=1   smaller files and fewer runs (well under 5 minutes)
- *   DFS_BENCH_ONLY=hashing,upload,concurrent,web   a subset of the sections
+ *   DFS_BENCH_ONLY=hashing,upload,concurrent,web,s3   a subset of the sections
  *   DFS_BENCH_SKIP_WEB_BUILD=1   serve packages/web/dist as it is instead of building it first
  *   DFS_BENCH_APP_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'   extra node flags for the app only
  */
@@ -20,12 +20,13 @@ import { addFailure, allFailures, allNotes, renderTable } from './lib/report.ts'
 import { GiB, loadAverage, MiB, median, sizeLabel } from './lib/util.ts';
 import { benchConcurrent } from './sections/concurrent.ts';
 import { benchHashing } from './sections/hashing.ts';
+import { benchS3 } from './sections/s3.ts';
 import { benchUpload, PHASES, type Phase, phaseOverlap, phaseSamples } from './sections/upload.ts';
 import { benchWeb } from './sections/web.ts';
 
 const quick = process.env.DFS_BENCH_QUICK === '1';
 const only = new Set(
-  (process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent,web').split(',').filter(Boolean),
+  (process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent,web,s3').split(',').filter(Boolean),
 );
 
 const settings = quick
@@ -41,6 +42,10 @@ const settings = quick
       userRuns: 2,
       webFiles: 200,
       webRuns: 1,
+      s3Bytes: 256 * MiB,
+      s3Runs: 1,
+      migrateFiles: 16,
+      migrateFileBytes: 8 * MiB,
     }
   : {
       hashBytes: 256 * MiB,
@@ -53,6 +58,10 @@ const settings = quick
       userRuns: 3,
       webFiles: 1000,
       webRuns: 3,
+      s3Bytes: GiB,
+      s3Runs: 3,
+      migrateFiles: 64,
+      migrateFileBytes: 16 * MiB,
     };
 
 /** The first line a program prints about its version (`ssh -V` prints it on stderr). */
@@ -146,6 +155,17 @@ async function main(): Promise<number> {
         }),
     ],
     ['web', () => benchWeb({ tmp, files: settings.webFiles, runs: settings.webRuns })],
+    [
+      's3',
+      () =>
+        benchS3({
+          tmp,
+          bytes: settings.s3Bytes,
+          runs: settings.s3Runs,
+          migrateFiles: settings.migrateFiles,
+          migrateFileBytes: settings.migrateFileBytes,
+        }),
+    ],
   ];
   for (const [name, fn] of sections) {
     if (!only.has(name)) continue;

@@ -230,6 +230,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   if (options.jobs) {
     const { repair, scrub } = services.clusterJobs;
     services.jobs.start([...Object.values(services.maintenance), repair, scrub]);
+    // A drain from DFS_DRAIN_NODES (or one under way before a restart) resumes now.
+    if (cluster.view(0).drainingIds.length > 0) services.jobs.kick(repair);
   }
   app.addHook('onClose', async () => {
     await services.jobs.stop();

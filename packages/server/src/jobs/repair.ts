@@ -34,6 +34,8 @@ export interface RepairReport {
   failed: number;
   /** Contents still short of copies after this run (no source, or no node to put them on). */
   short: number;
+  /** The run stopped at its time budget with contents left to look at. */
+  more?: boolean;
 }
 
 const REPAIR_EVERY_MS = 60_000;
@@ -51,7 +53,7 @@ export function repairJob(deps: ClusterJobDeps): Job {
   return {
     name: 'repair',
     everyMs: REPAIR_EVERY_MS,
-    run: () => repair(deps, { budgetMs: REPAIR_BUDGET_MS }).then(() => undefined),
+    run: async () => ((await repair(deps, { budgetMs: REPAIR_BUDGET_MS })).more ? 'more' : undefined),
   };
 }
 
@@ -74,7 +76,7 @@ export async function repair(deps: ClusterJobDeps, options: RepairOptions = {}):
       limit: PAGE,
     });
     for (const content of page) {
-      if (performance.now() > deadline) return finish(deps, report);
+      if (performance.now() > deadline) return finish(deps, { ...report, more: true });
       await repairContent(deps, content, view, report);
     }
     const last = page.at(-1);

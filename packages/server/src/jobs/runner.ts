@@ -5,7 +5,8 @@ import { newId } from '../services/ids.ts';
 export interface Job {
   name: string;
   everyMs: number;
-  run(): Promise<void>;
+  /** 'more': the run stopped at its time budget with work left, so the next one starts at once. */
+  run(): Promise<void | 'more'>;
 }
 
 /**
@@ -17,6 +18,7 @@ export class JobRunner {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly running = new Set<Promise<void>>();
   private stopped = false;
+  private started = false;
 
   constructor(
     private readonly repos: Repositories,
@@ -25,6 +27,7 @@ export class JobRunner {
   ) {}
 
   start(jobs: Job[]): void {
+    this.started = true;
     for (const job of jobs) {
       const timer = setInterval(() => void this.runOnce(job), job.everyMs);
       timer.unref();
@@ -38,9 +41,10 @@ export class JobRunner {
     const leaseMs = Math.max(60_000, job.everyMs * 2);
     if (!(await this.repos.jobs.claim(job.name, this.owner, this.now(), leaseMs).catch(() => false)))
       return false;
+    let more = false;
     const run = (async () => {
       try {
-        await job.run();
+        more = (await job.run()) === 'more';
       } catch (error) {
         this.log.error({ err: error, job: job.name }, 'background job failed');
       } finally {
@@ -50,7 +54,14 @@ export class JobRunner {
     this.running.add(run);
     await run;
     this.running.delete(run);
+    if (more) this.kick(job);
     return true;
+  }
+
+  /** Runs `job` soon, outside its interval, when this runner runs jobs at all (not in tests). */
+  kick(job: Job): void {
+    if (!this.started || this.stopped) return;
+    setTimeout(() => void this.runOnce(job), 50).unref();
   }
 
   async stop(): Promise<void> {

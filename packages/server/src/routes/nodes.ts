@@ -6,7 +6,7 @@ import { requireAdmin } from '../plugins/auth.ts';
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
 export async function nodeRoutes(app: AppInstance): Promise<void> {
-  const { cluster } = app.services;
+  const { cluster, jobs, clusterJobs } = app.services;
   app.get(
     '/api/nodes',
     { onRequest: requireAdmin, schema: { tags: ['nodes'], response: { 200: NodeList, '4xx': ErrorBody } } },
@@ -27,6 +27,8 @@ export async function nodeRoutes(app: AppInstance): Promise<void> {
       },
       async (request) => {
         await cluster.setDraining(request.params.id, draining);
+        // A migration starts now rather than at the repair job's next tick.
+        if (draining) jobs.kick(clusterJobs.repair);
         return { node: await cluster.describeNode(request.params.id) };
       },
     );

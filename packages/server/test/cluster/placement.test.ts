@@ -53,6 +53,14 @@ describe('rendezvous placement', () => {
     expectNear(firstShares([node('new', null), node('old', 1)]).get('new'), 0.5);
   });
 
+  it('weighs a node that reports no free space (S3) like the median node', () => {
+    const shares = firstShares([node('small', 10), node('mid', 100), node('big', 300), node('s3', null)]);
+    // Weights 10 : 100 : 300 : 100 (the median of the known ones).
+    expectNear(shares.get('s3'), 100 / 510);
+    expectNear(shares.get('mid'), 100 / 510);
+    expectNear(shares.get('small'), 10 / 510);
+  });
+
   it('skips a node without room for the content', () => {
     const nodes = [node('a'), { id: 'full', freeBytes: 10_000 }, node('b')];
     for (const key of keys.slice(0, 200)) {

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES } from '../../src/config.ts';
+import { parseNodeUrl } from '../../src/storage/node-url.ts';
 
 /**
  * The deployment files cannot be run here (no Docker engine), so this reads them the way Docker
@@ -43,6 +44,7 @@ interface Service {
   volumes?: (string | { type?: string; source?: string; target?: string })[];
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: Healthcheck;
+  profiles?: string[];
 }
 
 interface Compose {
@@ -52,9 +54,14 @@ interface Compose {
 
 /** Compose's `${VAR:-default}` family, resolved as on a machine where none of them is set. */
 function interpolate(value: string): string {
-  return value
-    .replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?]([^}]*))?\}/g, (_match, _name, fallback) => fallback ?? '')
-    .replace(/\$\$/g, '$');
+  return (
+    value
+      // The variables are unset here: `:-`/`-` give their default, `:+` (set → word) gives nothing.
+      .replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?([-?+])([^}]*))?\}/g, (_match, _name, op, word) =>
+        op === '+' ? '' : (word ?? ''),
+      )
+      .replace(/\$\$/g, '$')
+  );
 }
 
 function environment(service: Service): Record<string, string> {
@@ -239,6 +246,22 @@ describe('docker-compose.yml', () => {
     }
     expect(Number(appEnv.DFS_REPLICAS)).toBeGreaterThanOrEqual(1);
     expect(Number(appEnv.DFS_REPLICAS)).toBeLessThanOrEqual(urls.length);
+  });
+
+  it('adds an S3 node only with the s3 profile, on a store the profile starts', () => {
+    const minio = services.minio!;
+    expect(minio.profiles).toEqual(['s3']);
+    const raw = (app.environment as Record<string, string>).DFS_NODES!;
+    expect(raw).toContain('${DFS_S3_NODE:+,}${DFS_S3_NODE:-}');
+    // The documented value parses as a node URL and names the profile's service and credentials.
+    const header = readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
+    const documented = /DFS_S3_NODE='([^']+)'/.exec(header)?.[1];
+    expect(documented).toBeDefined();
+    const spec = parseNodeUrl(documented!);
+    expect(spec).toMatchObject({ kind: 's3', endpoint: 'http://minio:9000', bucket: 'dfs', presign: false });
+    const minioEnv = environment(minio);
+    expect(spec.kind === 's3' && spec.accessKeyId).toBe(minioEnv.MINIO_ROOT_USER);
+    expect(spec.kind === 's3' && spec.secretAccessKey).toBe(minioEnv.MINIO_ROOT_PASSWORD);
   });
 
   it('points DFS_DB_URL at the mysql service with the credentials it creates', () => {

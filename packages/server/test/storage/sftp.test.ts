@@ -188,11 +188,44 @@ describe('node URLs', () => {
     });
   });
 
+  it('parses S3 URLs: secret decoded, prefix, flags and their defaults', () => {
+    expect(
+      parseNodeUrl('s3://AKIA1:se%2Fcr%2Bet@rgw.internal:7480/dfs-data/tenant/a?tls=0&region=eu-1'),
+    ).toEqual({
+      kind: 's3',
+      endpoint: 'http://rgw.internal:7480',
+      region: 'eu-1',
+      bucket: 'dfs-data',
+      prefix: 'tenant/a/',
+      accessKeyId: 'AKIA1',
+      secretAccessKey: 'se/cr+et',
+      pathStyle: true,
+      presign: true,
+    });
+    expect(parseNodeUrl('s3://K:S@s3.amazonaws.com/bucket?pathStyle=0&presign=0')).toMatchObject({
+      endpoint: 'https://s3.amazonaws.com',
+      region: 'us-east-1',
+      prefix: '',
+      pathStyle: false,
+      presign: false,
+    });
+    // Logs and errors never show the secret.
+    expect(redactNodeUrl('s3://AKIA1:se%2Fcr%2Bet@rgw:7480/b')).toBe('s3://AKIA1:***@rgw:7480/b');
+    expect(() => parseNodeUrl('s3://AKIA1:topsecret@rgw:7480/B')).toThrow(/^(?!.*topsecret)/s);
+  });
+
   it.each([
     ['not a url', /not a URL/],
     ['local://host/dir', /no host/],
     ['local:///', /absolute/],
-    ['s3://bucket/x', /unsupported scheme/],
+    ['ftp://bob:pw@host/x', /unsupported scheme/],
+    ['s3://bucket/x', /access key and the secret/],
+    ['s3://AK:SK@host:7480/', /not a bucket name/],
+    ['s3://AK:SK@host:7480/Bad_Bucket', /not a bucket name/],
+    ['s3://AK:SK@host:7480/b1', /not a bucket name/],
+    ['s3://AK:SK@host:7480/bucket/Has Space', /prefix/],
+    ['s3://AK:SK@host:7480/bucket?tls=yes', /tls= takes 0 or 1/],
+    ['s3://AK:SK@host:7480/bucket?acl=public', /unknown parameter "acl"/],
     ['sftp://host/dir', /user name/],
     ['sftp://bob@host/dir', /password .* private key/],
     ['sftp://bob:pw@host', /absolute/],
