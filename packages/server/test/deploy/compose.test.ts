@@ -252,6 +252,7 @@ describe('docker-compose.yml', () => {
     const minio = services.minio!;
     expect(minio.profiles).toEqual(['s3']);
     const raw = (app.environment as Record<string, string>).DFS_NODES!;
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: compose's own interpolation, verbatim
     expect(raw).toContain('${DFS_S3_NODE:+,}${DFS_S3_NODE:-}');
     // The documented value parses as a node URL and names the profile's service and credentials.
     const header = readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
