@@ -6,7 +6,7 @@ export interface Job {
   name: string;
   everyMs: number;
   /** 'more': the run stopped at its time budget with work left, so the next one starts at once. */
-  run(): Promise<'more' | undefined>;
+  run(): Promise<unknown>;
 }
 
 /**
