@@ -42,6 +42,7 @@ const REPAIR_EVERY_MS = 60_000;
 /** Well inside the lease JobRunner takes (twice the interval). */
 const REPAIR_BUDGET_MS = 90_000;
 const PAGE = 100;
+const REPAIR_PARALLEL = 4;
 
 /**
  * Restores the wanted number of copies. A content needs repair when fewer of its `ok` replicas sit
@@ -75,10 +76,22 @@ export async function repair(deps: ClusterJobDeps, options: RepairOptions = {}):
       after,
       limit: PAGE,
     });
-    for (const content of page) {
-      if (performance.now() > deadline) return finish(deps, { ...report, more: true });
-      await repairContent(deps, content, view, report);
-    }
+    // Contents are independent: a few at once keep both the source and the target node busy
+    // (a migration is this loop), without flooding either.
+    let next = 0;
+    let outOfTime = false;
+    const worker = async () => {
+      while (next < page.length) {
+        if (performance.now() > deadline) {
+          outOfTime = true;
+          return;
+        }
+        const content = page[next++] as ContentRow;
+        await repairContent(deps, content, view, report);
+      }
+    };
+    await Promise.all(Array.from({ length: REPAIR_PARALLEL }, worker));
+    if (outOfTime) return finish(deps, { ...report, more: true });
     const last = page.at(-1);
     if (!last || page.length < PAGE) break;
     after = last.id;

@@ -92,7 +92,7 @@ export async function startCeph(options: CephOptions = {}): Promise<CephHandle> 
       ...(store === 'memstore'
         ? [`memstore device bytes = ${bytes}`]
         : [
-            `bluestore block path = ${dir}/osd/block`,
+            `bluestore block path = ${dir}/osd-block`,
             `bluestore block size = ${bytes}`,
             'bluestore block create = true',
           ]),

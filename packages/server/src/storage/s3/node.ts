@@ -225,7 +225,8 @@ export class S3Node implements StorageNode {
         if (total > expectedSize) throw new Error(`size mismatch: more than ${expectedSize} bytes`);
         pending.push(buf);
         pendingBytes += buf.length;
-        while (pendingBytes >= PUT_PART_BYTES) {
+        // Strictly more than one part's worth: an object of up to one part is a single PutObject.
+        while (pendingBytes > PUT_PART_BYTES) {
           const all = Buffer.concat(pending, pendingBytes);
           await sendPart(all.subarray(0, PUT_PART_BYTES));
           pending = [all.subarray(PUT_PART_BYTES)];
