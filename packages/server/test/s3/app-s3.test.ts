@@ -1,9 +1,10 @@
-import { DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppInstance, buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { sweep } from '../../src/jobs/maintenance.ts';
 import { repair, repairContents } from '../../src/jobs/repair.ts';
+import { scrub } from '../../src/jobs/scrub.ts';
 import { objectKey } from '../../src/storage/types.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { chunksOf, random, sha1 } from '../support/bytes.ts';
@@ -55,6 +56,9 @@ describe('an app with an SFTP node and an S3 (Ceph RGW) node, two replicas', () 
       DFS_CHUNK_SIZE: String(CHUNK),
       DFS_MAX_FILE_SIZE: String(1024 * MiB),
       DFS_HEARTBEAT_SECONDS: '0.3',
+      // Every replica is due for a scrub at once, read at full speed.
+      DFS_SCRUB_PERIOD_DAYS: '0',
+      DFS_SCRUB_BYTES_PER_SECOND: String(1024 * MiB),
     });
     admin = await t.user('admin');
     await allNodesUp(t);
@@ -158,6 +162,25 @@ describe('an app with an SFTP node and an S3 (Ceph RGW) node, two replicas', () 
     ).toBe(302);
   });
 
+  it('the scrub finds a damaged S3 copy and repair replaces it from the SFTP copy', async () => {
+    const data = random(200_000);
+    const file = await uploader(t, admin.headers).upload(data, 'rot.bin');
+    const key = objectKey(sha1(data));
+    // Same size, other bytes: only hashing finds it.
+    const rotten = Buffer.from(data);
+    rotten[12_345] = (rotten[12_345] as number) ^ 0xff;
+    await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: rotten }));
+    const report = await scrub(t.app.services.clusterJobs.deps);
+    // Exactly the rotten copy; every other replica of this suite verifies.
+    expect(report.corrupt).toBe(1);
+    expect(report.missing).toBe(0);
+    expect(report.repair.copied).toBe(1);
+    expect(await s3Sha1(bucket, key)).toBe(sha1(data));
+    const res = await t.app.inject({ url: `/api/files/${file.id}/content`, headers: admin.headers });
+    expect(res.statusCode).toBe(302);
+    expect(sha1((await followRedirect(res.headers.location as string)).body)).toBe(sha1(data));
+  });
+
   it('share links redirect unless they count downloads', async () => {
     const data = random(50_000);
     const file = await uploader(t, admin.headers).upload(data, 'shared.bin');
@@ -238,14 +261,16 @@ describe('migrating from an SFTP node to an S3 node by draining it', () => {
     });
 
     // One content moves, then the app stops; another instance on the same database carries on.
+    const view = t.app.services.cluster.view(0);
     const [first] = (await repos.contents.listNeedingRepair({
-      countingIds: [],
-      memberIds: nodes.map((n) => n.id),
-      drainingIds: [sftpId],
+      countingIds: view.countingIds,
+      memberIds: view.memberIds,
+      drainingIds: view.drainingIds,
       wanted: 1,
       after: '',
       limit: 1,
     })) as Array<{ id: string; size: number }>;
+    expect(view.drainingIds).toEqual([sftpId]);
     expect((await repairContents(t.app.services.clusterJobs.deps, [first!.id])).copied).toBe(1);
     await t.app.close();
     second = await buildApp(t.config, { logger: false });

@@ -64,6 +64,7 @@ const COPY_PART_BYTES = 1024 ** 3;
 const PUT_PART_BYTES = 8 * 1024 * 1024;
 const PUT_PARALLEL = 4;
 const PARTS_DIR = '.dfs-parts/';
+const UNSIGNED_COMMANDS = new Set(['UploadPartCommand', 'PutObjectCommand']);
 
 /**
  * A node that is a bucket (or a prefix in one) of an S3-compatible store: Ceph RGW, MinIO, Alibaba
@@ -108,6 +109,19 @@ export class S3Node implements StorageNode {
         httpsAgent: { keepAlive: true, maxSockets: 64 },
       },
     });
+    // SigV4 over plain HTTP signs a SHA-256 of every body: one more pass over each chunk, on a
+    // body that already carries a Content-MD5 the store checks. Those requests are signed as
+    // UNSIGNED-PAYLOAD instead (the headers, MD5 included, stay signed).
+    this.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const headers = (args.request as { headers?: Record<string, string> } | undefined)?.headers;
+        if (headers?.['content-md5'] && UNSIGNED_COMMANDS.has(context.commandName ?? '')) {
+          headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        }
+        return next(args);
+      },
+      { step: 'build', name: 'dfsUnsignedPayloadWithMd5' },
+    );
   }
 
   // ---- plumbing ---------------------------------------------------------------------------------
