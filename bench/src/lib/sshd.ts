@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chown, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 // The test suite's real-sshd harness (plain TypeScript, no vitest): the bench uses the same sshd.
-import { type SshdHandle, startSshd } from '../../../packages/server/test/support/sshd.ts';
+import { type SshdHandle, startSshd } from '@dfs/cluster/sshd';
 import { onCleanup } from './cleanup.ts';
 import { type RunResult, run } from './util.ts';
 

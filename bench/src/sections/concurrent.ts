@@ -9,7 +9,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import path from 'node:path';
 import { type DfsApi, fileSourceFromBytes, Upload } from '@dfs/client';
 import { nodeHasher, nodeHashFile } from '@dfs/client/node';
-import { createTestDatabase, startMariaDb } from '../../../packages/server/test/support/mariadb.ts';
+import { createTestDatabase, startMariaDb } from '@dfs/cluster/mariadb';
 import { startApp } from '../lib/app.ts';
 import { onCleanup } from '../lib/cleanup.ts';
 import { addFailure, addNote, addRow } from '../lib/report.ts';

@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload as SdkUpload } from '@aws-sdk/lib-storage';
 import { DfsApi } from '@dfs/client';
-import { startCeph } from '../../../packages/server/test/support/ceph.ts';
+import { startCeph } from '@dfs/cluster/ceph';
 import { REPO_ROOT, startApp } from '../lib/app.ts';
 import { onCleanup } from '../lib/cleanup.ts';
 import { addFailure, addNote, addRow } from '../lib/report.ts';

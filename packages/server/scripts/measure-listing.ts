@@ -6,9 +6,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { createTestDatabase, startMariaDb } from '@dfs/cluster/mariadb';
 import { createDb, migrate } from '../src/db/knex.ts';
 import { Repositories } from '../src/repositories/index.ts';
-import { createTestDatabase, startMariaDb } from '../test/support/mariadb.ts';
 
 const FILES = 100_000;
 const BIG_FOLDER = 10_000;

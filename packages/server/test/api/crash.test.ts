@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, ServerProcess } from '@dfs/cluster/app-process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, md5Base64, random, sha1 } from '../support/bytes.ts';
 import { testDatabaseUrl } from '../support/db.ts';
-import { freePort, ServerProcess } from '../support/process.ts';
 
 const CHUNK = 256 * 1024;
 

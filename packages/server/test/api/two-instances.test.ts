@@ -1,11 +1,11 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, ServerProcess } from '@dfs/cluster/app-process';
+import { type SshdHandle, startSshd } from '@dfs/cluster/sshd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunksOf, md5Base64, random, sha1 } from '../support/bytes.ts';
 import { testDatabaseUrl } from '../support/db.ts';
-import { freePort, ServerProcess } from '../support/process.ts';
-import { type SshdHandle, startSshd } from '../support/sshd.ts';
 
 const CHUNK = 256 * 1024;
 

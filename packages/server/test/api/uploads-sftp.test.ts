@@ -1,8 +1,8 @@
+import { type SshdHandle, startSshd } from '@dfs/cluster/sshd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey } from '../../src/storage/types.ts';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
 import { chunksOf, random, sha1 } from '../support/bytes.ts';
-import { type SshdHandle, startSshd } from '../support/sshd.ts';
 import { CHUNK, uploader } from '../support/uploads.ts';
 
 /** The upload contract again, with the bytes landing on a real OpenSSH server. */

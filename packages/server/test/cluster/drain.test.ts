@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
+import { type SshdHandle, startSshd } from '@dfs/cluster/sshd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppInstance, buildApp } from '../../src/app.ts';
 import { repair } from '../../src/jobs/repair.ts';
 import { errorCode } from '../support/app.ts';
 import { random } from '../support/bytes.ts';
-import { type SshdHandle, startSshd } from '../support/sshd.ts';
 import { startCluster, type TestCluster } from './harness.ts';
 
 describe('draining and removing nodes', () => {

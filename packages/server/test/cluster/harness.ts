@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { type SshdHandle, startSshd } from '@dfs/cluster/sshd';
 import { expect } from 'vitest';
 import type { ClusterJobDeps } from '../../src/jobs/repair.ts';
 import { objectKey } from '../../src/storage/types.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { sha1 } from '../support/bytes.ts';
-import { type SshdHandle, startSshd } from '../support/sshd.ts';
 import { CHUNK, uploader } from '../support/uploads.ts';
 
 export const HEARTBEAT_MS = 300;

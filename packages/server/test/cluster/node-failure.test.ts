@@ -1,7 +1,7 @@
+import type { SshdHandle } from '@dfs/cluster/sshd';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { repair } from '../../src/jobs/repair.ts';
 import { random, sha1 } from '../support/bytes.ts';
-import type { SshdHandle } from '../support/sshd.ts';
 import { HEARTBEAT_MS, startCluster, type TestCluster, waitFor } from './harness.ts';
 
 const MiB = 1024 * 1024;

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { TestDatabase } from '@dfs/cluster/mariadb';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseUrl } from '../support/db.ts';
-import type { TestDatabase } from '../support/mariadb.ts';
 
 const onMysql = process.env.DFS_TEST_DB === 'mysql';
 

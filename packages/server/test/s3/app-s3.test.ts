@@ -1,4 +1,5 @@
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { type SshdHandle, startSshd } from '@dfs/cluster/sshd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppInstance, buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
@@ -9,7 +10,6 @@ import { objectKey } from '../../src/storage/types.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { chunksOf, random, sha1 } from '../support/bytes.ts';
 import { rgw } from '../support/s3.ts';
-import { type SshdHandle, startSshd } from '../support/sshd.ts';
 import { uploader } from '../support/uploads.ts';
 
 const s3 = rgw();

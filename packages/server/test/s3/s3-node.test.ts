@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteBucketCommand, DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { freePort } from '@dfs/cluster/app-process';
 import { describe, expect, it } from 'vitest';
 import { createNode, parseNodeUrl } from '../../src/storage/node-url.ts';
 import { S3_MIN_PART_BYTES } from '../../src/storage/s3/limits.ts';
 import { NodeUnavailableError, objectKey, type StorageNode } from '../../src/storage/types.ts';
 import { readAll, sourceOf, storageConformance } from '../storage/conformance.ts';
-import { freePort } from '../support/process.ts';
 import { rgw } from '../support/s3.ts';
 
 const s3 = rgw();

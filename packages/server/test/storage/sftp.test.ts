@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { type SshdHandle, startSshd } from '@dfs/cluster/sshd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNode, parseNodeUrl, redactNodeUrl } from '../../src/storage/node-url.ts';
 import { SftpNode } from '../../src/storage/sftp.ts';
 import { NodeUnavailableError, type StorageNode } from '../../src/storage/types.ts';
-import { type SshdHandle, startSshd } from '../support/sshd.ts';
 import { readAll, sourceOf, storageConformance } from './conformance.ts';
 
 const MiB = 1024 * 1024;

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createTestDatabase, type TestDatabase } from '@dfs/cluster/mariadb';
 import { inject } from 'vitest';
-import { createTestDatabase, type TestDatabase } from './mariadb.ts';
 
 /**
  * A database URL of the kind DFS_DB_URL takes, fresh for the caller: on the `mariadb` project a

@@ -1,5 +1,5 @@
+import { startCeph } from '@dfs/cluster/ceph';
 import type { TestProject } from 'vitest/node';
-import { startCeph } from './ceph.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,5 +1,5 @@
+import { startMariaDb } from '@dfs/cluster/mariadb';
 import type { TestProject } from 'vitest/node';
-import { startMariaDb } from './mariadb.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

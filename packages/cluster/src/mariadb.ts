@@ -2,18 +2,32 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
+import { freePort } from './ports.ts';
 
 const execFileAsync = promisify(execFile);
 
 export interface RunningMariaDb {
   /** `mysql://dfs:<password>@127.0.0.1:<port>` — no database; the user may create them. */
   url: string;
+  port: number;
+  pid: number;
+  /** SIGKILL: what a crashed database host looks like to its clients. */
+  kill(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface MariaDbOptions {
+  /** Where the server's throwaway directory goes; default the system temp dir. */
+  parentDir?: string;
+  /**
+   * Writes a GTID binlog under this server id, so the server can be a replication primary (or a
+   * replica that can be promoted). Without it the binlog is off, as the tests want.
+   */
+  serverId?: number;
 }
 
 export interface TestDatabase {
@@ -39,21 +53,6 @@ function findBinary(name: string, override: string | undefined): string {
   );
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('could not allocate a port'));
-      });
-    });
-  });
-}
-
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -75,11 +74,11 @@ async function logTail(file: string, lines = 20): Promise<string> {
  * Starts a private MariaDB with real authentication on a free loopback port, in a throwaway data
  * directory. `--no-defaults` keeps the machine's /etc/mysql config (ports, sockets, plugins) out.
  */
-export async function startMariaDb(): Promise<RunningMariaDb> {
+export async function startMariaDb(options: MariaDbOptions = {}): Promise<RunningMariaDb> {
   const mariadbd = findBinary('mariadbd', process.env.DFS_TEST_MARIADBD);
   const installDb = findBinary('mariadb-install-db', process.env.DFS_TEST_MARIADB_INSTALL_DB);
   // A short prefix: the socket path must stay under the 108-byte sun_path limit.
-  const dir = await mkdtemp(path.join(tmpdir(), 'dfs-mdb-'));
+  const dir = await mkdtemp(path.join(options.parentDir ?? tmpdir(), 'mdb-'));
   const dataDir = path.join(dir, 'data');
   const socket = path.join(dir, 'mysqld.sock');
   const errorLog = path.join(dir, 'error.log');
@@ -122,7 +121,16 @@ export async function startMariaDb(): Promise<RunningMariaDb> {
         // mariadbd refuses to run as root unless told to; elsewhere it runs as the caller.
         ...(process.getuid?.() === 0 ? ['--user=root'] : []),
         '--skip-name-resolve',
-        '--skip-log-bin',
+        ...(options.serverId === undefined
+          ? ['--skip-log-bin']
+          : [
+              `--server-id=${options.serverId}`,
+              `--log-bin=${path.join(dir, 'binlog')}`,
+              '--binlog-format=ROW',
+              // A promoted replica must carry on the primary's history for the servers behind it.
+              '--log-slave-updates=ON',
+              '--gtid-strict-mode=ON',
+            ]),
         '--innodb-buffer-pool-size=64M',
         // Durability is worthless for a database deleted after the run; these trade it for speed.
         '--innodb-flush-log-at-trx-commit=2',
@@ -145,6 +153,8 @@ export async function startMariaDb(): Promise<RunningMariaDb> {
       await waitUntilReady(child, socket, errorLog);
       const admin = await mysql.createConnection({ socketPath: socket, user: 'root', password: '' });
       try {
+        // Accounts are each server's own: a replica replaying them from the binlog would collide.
+        await admin.query('SET SESSION sql_log_bin = 0');
         // Both host spellings: 127.0.0.1 for TCP clients, localhost in case one uses the socket.
         for (const host of ['127.0.0.1', 'localhost']) {
           await admin.query('CREATE USER ?@? IDENTIFIED BY ?', ['dfs', host, password]);
@@ -170,7 +180,13 @@ export async function startMariaDb(): Promise<RunningMariaDb> {
         })();
         return stopped;
       };
-      return { url, stop };
+      const kill = async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGKILL');
+          await exited(child);
+        }
+      };
+      return { url, port, pid: child.pid ?? 0, kill, stop };
     } catch (error) {
       lastError = error;
       await terminate(child);
@@ -214,6 +230,37 @@ async function terminate(child: ChildProcess): Promise<void> {
     await done;
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Makes `replica` follow `primary` by GTID from the primary's first transaction. Both must have
+ * been started with a `serverId`; the replica should hold no data of its own yet.
+ */
+export async function startReplication(primary: RunningMariaDb, replica: RunningMariaDb): Promise<void> {
+  const password = randomBytes(18).toString('base64url');
+  const onPrimary = await mysql.createConnection(connectionOptions(primary.url));
+  try {
+    await onPrimary.query('SET SESSION sql_log_bin = 0');
+    await onPrimary.query("CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY ?", [password]);
+    await onPrimary.query("GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1'");
+  } finally {
+    await onPrimary.end();
+  }
+  const onReplica = await mysql.createConnection(connectionOptions(replica.url));
+  try {
+    await onReplica.query("SET GLOBAL gtid_slave_pos = ''");
+    await onReplica.query(
+      `CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = ${Number(primary.port)},
+         MASTER_USER = 'repl', MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos,
+         MASTER_CONNECT_RETRY = 1`,
+      [password],
+    );
+    await onReplica.query('START SLAVE');
+    // Writes by the app's user would fork the replica's history from the primary's.
+    await onReplica.query('SET GLOBAL read_only = ON');
+  } finally {
+    await onReplica.end();
   }
 }
 
