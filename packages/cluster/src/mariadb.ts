@@ -84,23 +84,30 @@ export async function startMariaDb(options: MariaDbOptions = {}): Promise<Runnin
   const errorLog = path.join(dir, 'error.log');
   const user = userInfo().username;
 
-  try {
-    await execFileAsync(
-      installDb,
-      [
-        '--no-defaults',
-        `--datadir=${dataDir}`,
-        `--user=${user}`,
-        '--auth-root-authentication-method=normal',
-        '--skip-test-db',
-        '--skip-name-resolve',
-      ],
-      { timeout: START_TIMEOUT_MS },
-    );
-  } catch (error) {
-    await rm(dir, { recursive: true, force: true });
-    const e = error as { stderr?: string; message: string };
-    throw new Error(`mariadb-install-db failed: ${e.stderr?.trim() || e.message}`);
+  // The bootstrap server has been seen to die with SIGSEGV now and then when two start at once;
+  // a fresh data directory and a second try get past it.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await execFileAsync(
+        installDb,
+        [
+          '--no-defaults',
+          `--datadir=${dataDir}`,
+          `--user=${user}`,
+          '--auth-root-authentication-method=normal',
+          '--skip-test-db',
+          '--skip-name-resolve',
+        ],
+        { timeout: START_TIMEOUT_MS },
+      );
+      break;
+    } catch (error) {
+      await rm(dataDir, { recursive: true, force: true });
+      if (attempt < 3) continue;
+      await rm(dir, { recursive: true, force: true });
+      const e = error as { stderr?: string; message: string };
+      throw new Error(`mariadb-install-db failed: ${e.stderr?.trim() || e.message}`);
+    }
   }
 
   // The port is free when picked but another process may take it before mariadbd binds; a

@@ -13,6 +13,7 @@ import Fastify, {
 } from 'fastify';
 import type { Config } from './config.ts';
 import { createDb, type Db, migrate } from './db/knex.ts';
+import { ReplicaTracker } from './db/read-replica.ts';
 import { HttpError } from './errors.ts';
 import { collectJob, sweepJob } from './jobs/maintenance.ts';
 import { reconcileJob } from './jobs/reconcile.ts';
@@ -24,6 +25,7 @@ import { registerCors } from './plugins/cors.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
 import { registerHttpLimits } from './plugins/http-limits.ts';
 import { registerOpenApi } from './plugins/openapi.ts';
+import { ReadRouting, registerReadRouting } from './plugins/read-replica.ts';
 import { registerWeb } from './plugins/web.ts';
 import { Repositories } from './repositories/index.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -49,6 +51,8 @@ import { UploadService } from './services/uploads.ts';
 export interface Services {
   db: Db;
   repos: Repositories;
+  /** Where stale-tolerant reads go: the read replica when one is set and fresh enough. */
+  reads: ReadRouting;
   auth: AuthService;
   cluster: StorageCluster;
   contents: ContentStore;
@@ -113,6 +117,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const db = createDb(config.dbUrl);
   await migrate(db);
   const repos = new Repositories(db);
+  const replicaDb = config.dbReadUrl ? createDb(config.dbReadUrl) : null;
+  const replicaTracker = replicaDb
+    ? new ReplicaTracker(db, replicaDb, { maxLagMs: config.dbReadMaxLagMs, pollMs: 200, now, log: app.log })
+    : null;
+  const reads = new ReadRouting(
+    repos,
+    replicaDb && replicaTracker ? { repos: new Repositories(replicaDb), tracker: replicaTracker } : null,
+  );
   const cluster = new StorageCluster(repos, {
     nodeUrls: config.nodeUrls,
     replicas: config.replicas,
@@ -170,6 +182,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const services: Services = {
     db,
     repos,
+    reads,
     now,
     cluster,
     contents,
@@ -208,6 +221,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // preflight, so it must not be parsed into something a route accepts.
   app.removeContentTypeParser('text/plain');
   registerAuth(app, services.auth, config.publicUrl);
+  registerReadRouting(app, reads, now);
   await registerOpenApi(app);
 
   await app.register(healthRoutes);
@@ -225,8 +239,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // A bad node list (e.g. DFS_DRAIN_NODES naming no node) stops the boot without leaking handles.
     await cluster.stop();
     await db.destroy();
+    await replicaDb?.destroy();
     throw error;
   }
+  replicaTracker?.start();
   if (options.jobs) {
     const { repair, scrub } = services.clusterJobs;
     services.jobs.start([...Object.values(services.maintenance), repair, scrub]);
@@ -235,8 +251,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   }
   app.addHook('onClose', async () => {
     await services.jobs.stop();
+    await replicaTracker?.stop();
     await cluster.stop();
     await db.destroy();
+    await replicaDb?.destroy();
   });
   return app;
 }

@@ -21,6 +21,17 @@ const EnvSchema = Type.Object({
       description: 'sqlite://<file> or mysql://user:pass@host:port/db',
     }),
   ),
+  DFS_DB_READ_URL: Type.Optional(
+    Type.String({
+      pattern: '^mysql://',
+      description: 'a read replica of DFS_DB_URL (mysql://…): listings, search and share look-ups read there',
+    }),
+  ),
+  DFS_DB_READ_MAX_LAG_SECONDS: Type.Number({
+    exclusiveMinimum: 0,
+    default: 5,
+    description: 'a replica further behind than this (or not answering) sends every read to the primary',
+  }),
   DFS_NODES: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated storage node URLs' })),
   DFS_REPLICAS: Type.Integer({ minimum: 1, maximum: 16, default: 2, description: 'copies of each content' }),
   DFS_HEARTBEAT_SECONDS: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'node ping interval' }),
@@ -145,6 +156,9 @@ export interface Config {
   host: string;
   dataDir: string;
   dbUrl: string;
+  /** A MariaDB replica of dbUrl for stale-tolerant reads; null: every read goes to dbUrl. */
+  dbReadUrl: string | null;
+  dbReadMaxLagMs: number;
   nodeUrls: string[];
   replicas: number;
   heartbeatMs: number;
@@ -228,11 +242,17 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     .filter(Boolean);
   if (nodeUrls.length === 0) throw new ConfigError('DFS_NODES: at least one storage node is needed');
   if (nodeUrls.some((url) => /^s3:/i.test(url))) checkS3Chunks(env.DFS_CHUNK_SIZE, env.DFS_MAX_FILE_SIZE);
+  const dbUrl = env.DFS_DB_URL ?? `sqlite://${path.join(dataDir, 'dfs.sqlite')}`;
+  if (env.DFS_DB_READ_URL && !dbUrl.startsWith('mysql://')) {
+    throw new ConfigError('DFS_DB_READ_URL: a read replica needs a MySQL/MariaDB primary in DFS_DB_URL');
+  }
   return {
     port: env.DFS_PORT,
     host: env.DFS_HOST,
     dataDir,
-    dbUrl: env.DFS_DB_URL ?? `sqlite://${path.join(dataDir, 'dfs.sqlite')}`,
+    dbUrl,
+    dbReadUrl: env.DFS_DB_READ_URL ?? null,
+    dbReadMaxLagMs: env.DFS_DB_READ_MAX_LAG_SECONDS * 1000,
     nodeUrls,
     replicas: env.DFS_REPLICAS,
     heartbeatMs: env.DFS_HEARTBEAT_SECONDS * 1000,

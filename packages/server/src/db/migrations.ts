@@ -356,7 +356,33 @@ const drainProgress: Migration = {
   },
 };
 
-const migrations: Migration[] = [initial, contentBlocks, userLimits, shareBytes, uploadV2, drainProgress];
+/**
+ * When a user last changed something: with a read replica, that user's reads stay on the primary
+ * until the replica has caught up past this moment (read-your-writes, across all their sessions).
+ */
+const userWrites: Migration = {
+  name: '007_user_writes',
+  async up(db) {
+    await db.schema.alterTable('users', (t) => {
+      t.bigInteger('wrote_at').nullable();
+    });
+  },
+  async down(db) {
+    await db.schema.alterTable('users', (t) => {
+      t.dropColumn('wrote_at');
+    });
+  },
+};
+
+const migrations: Migration[] = [
+  initial,
+  contentBlocks,
+  userLimits,
+  shareBytes,
+  uploadV2,
+  drainProgress,
+  userWrites,
+];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
   getMigrations: async () => migrations,

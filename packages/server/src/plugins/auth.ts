@@ -1,13 +1,13 @@
 import type { User } from '@dfs/shared';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError } from '../errors.ts';
-import type { AuthService } from '../services/auth.ts';
+import type { Authenticated, AuthService } from '../services/auth.ts';
 
 export const SESSION_COOKIE = 'dfs_session';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    auth: { user: User; sessionId: string } | null;
+    auth: Authenticated | null;
   }
 }
 

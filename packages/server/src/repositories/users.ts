@@ -8,6 +8,8 @@ export interface UserRow {
   created_at: number;
   /** Overrides DFS_DEFAULT_QUOTA_BYTES; NULL: the default applies (0: no quota). */
   quota_bytes?: number | null;
+  /** When the user last changed anything (read-your-writes with a read replica); NULL: never. */
+  wrote_at?: number | null;
 }
 
 /** What a user holds: bytes (files incl. trash, plus unfinished uploads' declared sizes) and entries. */
@@ -34,6 +36,10 @@ export class UsersRepository {
 
   async findById(id: string): Promise<UserRow | undefined> {
     return this.db<UserRow>('users').where({ id }).first();
+  }
+
+  async markWrite(id: string, at: number): Promise<void> {
+    await this.db('users').where({ id }).update({ wrote_at: at });
   }
 
   /**

@@ -16,6 +16,7 @@ import { Type } from '@sinclair/typebox';
 import type { AppInstance } from '../app.ts';
 import { HttpError, notFound } from '../errors.ts';
 import { currentUser, requireUser } from '../plugins/auth.ts';
+import { withReads } from '../plugins/read-replica.ts';
 import type { BatchItem } from '../services/batch-upload.ts';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
@@ -47,7 +48,10 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       onRequest: requireUser,
       schema: { tags: ['files'], querystring: ListFilesQuery, response: { 200: FileList, '4xx': ErrorBody } },
     },
-    async (request) => files.list(currentUser(request).id, request.query),
+    async (request, reply) =>
+      withReads(app.services.reads, request, reply, (repos) =>
+        files.list(currentUser(request).id, request.query, repos),
+      ),
   );
 
   app.post(
@@ -172,7 +176,11 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       onRequest: requireUser,
       schema: { tags: ['files'], params: IdParams, response: { 200: FileResponse, '4xx': ErrorBody } },
     },
-    async (request) => ({ file: await files.get(currentUser(request).id, request.params.id) }),
+    async (request, reply) => ({
+      file: await withReads(app.services.reads, request, reply, (repos) =>
+        files.get(currentUser(request).id, request.params.id, repos),
+      ),
+    }),
   );
 
   app.patch(
@@ -235,7 +243,10 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       onRequest: requireUser,
       schema: { tags: ['trash'], querystring: ListFilesQuery, response: { 200: FileList, '4xx': ErrorBody } },
     },
-    async (request) => files.listTrash(currentUser(request).id, request.query),
+    async (request, reply) =>
+      withReads(app.services.reads, request, reply, (repos) =>
+        files.listTrash(currentUser(request).id, request.query, repos),
+      ),
   );
 
   app.post(

@@ -12,6 +12,7 @@ import type { FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
 import { currentUser, requireUser } from '../plugins/auth.ts';
+import { withReads } from '../plugins/read-replica.ts';
 
 export async function shareRoutes(app: AppInstance): Promise<void> {
   const { shares, downloads } = app.services;
@@ -93,7 +94,8 @@ export async function shareRoutes(app: AppInstance): Promise<void> {
         response: { 200: PublicShare, '4xx': ErrorBody },
       },
     },
-    async (request) => shares.info(request.params.token),
+    async (request, reply) =>
+      withReads(app.services.reads, request, reply, (repos) => shares.info(request.params.token, repos)),
   );
 
   app.post(

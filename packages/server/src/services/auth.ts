@@ -20,6 +20,8 @@ export interface AuthOptions {
 export interface Authenticated {
   user: User;
   sessionId: string;
+  /** When the user last wrote anything: reads after it must see it (read-your-writes). */
+  lastWriteAt: number;
 }
 
 export function toUser(row: UserRow): User {
@@ -156,7 +158,11 @@ export class AuthService {
     if (now - Number(session.last_seen_at) >= SLIDE_EVERY_MS) {
       await this.repos.sessions.extend(session.id, now, now + this.options.sessionTtlMs);
     }
-    return { user: toUser(user), sessionId: session.id };
+    return {
+      user: toUser(user),
+      sessionId: session.id,
+      lastWriteAt: Math.max(Number(user.created_at), Number(user.wrote_at ?? 0)),
+    };
   }
 
   async signout(sessionId: string): Promise<void> {

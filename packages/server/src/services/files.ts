@@ -64,8 +64,11 @@ export class FileService {
     return parent.id;
   }
 
-  async get(userId: string, id: string): Promise<FileEntry> {
-    return toFileEntry(await this.row(userId, id));
+  /** `reads`: the repositories of a read that may be slightly stale (a read replica's). */
+  async get(userId: string, id: string, reads = this.repos): Promise<FileEntry> {
+    const row = await reads.files.find(userId, id);
+    if (!row) throw notFound('file not found');
+    return toFileEntry(row);
   }
 
   async row(userId: string, id: string, status?: FileRow['status']): Promise<FileRowWithSha1> {
@@ -74,7 +77,7 @@ export class FileService {
     return row;
   }
 
-  async list(userId: string, query: ListFilesQuery): Promise<FileList> {
+  async list(userId: string, query: ListFilesQuery, reads = this.repos): Promise<FileList> {
     const options = {
       sort: query.sort ?? 'name',
       order: query.order ?? 'asc',
@@ -83,13 +86,13 @@ export class FileService {
     };
     const filter = query.q
       ? { query: query.q }
-      : { parentId: await this.resolveParent(userId, query.parentId) };
-    const { items, total } = await this.repos.files.list(userId, filter, options);
+      : { parentId: await this.resolveParent(userId, query.parentId, reads) };
+    const { items, total } = await reads.files.list(userId, filter, options);
     return { items: items.map(toFileEntry), total };
   }
 
-  async listTrash(userId: string, query: ListFilesQuery): Promise<FileList> {
-    const { items, total } = await this.repos.files.list(
+  async listTrash(userId: string, query: ListFilesQuery, reads = this.repos): Promise<FileList> {
+    const { items, total } = await reads.files.list(
       userId,
       { trashRoots: true },
       {

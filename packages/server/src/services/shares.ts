@@ -99,11 +99,12 @@ export class ShareService {
   /** The link's state: 404 unknown or revoked (or its file gone), 410 expired. */
   private async usable(
     token: string,
+    repos = this.repos,
   ): Promise<{ share: ShareRowWithFile; file: SharedFile & { size: number } }> {
-    const share = await this.repos.shares.find(token);
+    const share = await repos.shares.find(token);
     if (!share) throw notFound('share link not found');
-    const file = await this.repos.files.find(share.user_id, share.file_id, 'active');
-    const content = file?.content_id ? await this.repos.contents.findById(file.content_id) : undefined;
+    const file = await repos.files.find(share.user_id, share.file_id, 'active');
+    const content = file?.content_id ? await repos.contents.findById(file.content_id) : undefined;
     if (!file || !content) throw notFound('the shared file is no longer available');
     if (share.expires_at !== null && Number(share.expires_at) <= this.now()) {
       throw new HttpError('share_expired', 'this link has expired');
@@ -125,8 +126,14 @@ export class ShareService {
     return share.max_downloads !== null && Number(share.downloads) >= share.max_downloads;
   }
 
-  async info(token: string): Promise<PublicShare> {
-    const { share, file } = await this.usable(token);
+  /** `reads`: a read replica's repositories may answer; a link it does not know yet is looked up on the primary. */
+  async info(token: string, reads = this.repos): Promise<PublicShare> {
+    const { share, file } = await this.usable(token, reads).catch((error: unknown) => {
+      if (reads !== this.repos && error instanceof HttpError && error.code === 'not_found') {
+        return this.usable(token);
+      }
+      throw error;
+    });
     if (this.usedUp(share)) throw new HttpError('share_expired', 'this link has been used up');
     return {
       name: file.name,
