@@ -10,7 +10,8 @@ dfs_missing_system_packages() {
   local pair pkg program
   for pair in mariadb-server:mariadbd mariadb-server:mariadb-install-db openssh-server:sshd \
     openssh-client:ssh openssh-client:sftp chromium:chromium ceph-mon:ceph-mon ceph-mon:monmaptool \
-    ceph-osd:ceph-osd radosgw:radosgw ceph-common:radosgw-admin ceph-common:ceph ceph-common:ceph-authtool; do
+    ceph-osd:ceph-osd radosgw:radosgw ceph-common:radosgw-admin ceph-common:ceph ceph-common:ceph-authtool \
+    nginx:nginx; do
     pkg=${pair%%:*}
     program=${pair#*:}
     if command -v "$program" >/dev/null 2>&1 || [[ -x /usr/sbin/$program || -x /usr/bin/$program ]]; then

@@ -130,6 +130,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     replicas: config.replicas,
     heartbeatMs: config.heartbeatMs,
     drainNodes: config.drainNodes,
+    accelLocations: config.accelLocations,
     now,
     log: app.log,
   });

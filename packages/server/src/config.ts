@@ -56,6 +56,12 @@ const EnvSchema = Type.Object({
         'comma-separated nodes (URLs as in DFS_NODES, or names) to empty: no new writes, copies move',
     }),
   ),
+  DFS_ACCEL_REDIRECT: Type.Optional(
+    Type.String({
+      description:
+        'downloads nginx serves itself: comma-separated `/location/=node` pairs (node as in DFS_DRAIN_NODES) for node directories nginx can read',
+    }),
+  ),
   DFS_SECRET: Type.Optional(Type.String({ minLength: 16, description: 'server secret' })),
   DFS_CHUNK_SIZE: Type.Integer({ minimum: 64 * 1024, maximum: 256 * MiB, default: 8 * MiB }),
   DFS_MAX_FILE_SIZE: Type.Integer({ minimum: 1, default: 64 * 1024 * MiB, description: 'bytes' }),
@@ -159,6 +165,8 @@ export interface Config {
   /** A MariaDB replica of dbUrl for stale-tolerant reads; null: every read goes to dbUrl. */
   dbReadUrl: string | null;
   dbReadMaxLagMs: number;
+  /** Nodes whose directory nginx serves at an `internal` location (X-Accel-Redirect). */
+  accelLocations: { location: string; node: string }[];
   nodeUrls: string[];
   replicas: number;
   heartbeatMs: number;
@@ -263,6 +271,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       .split(',')
       .map((entry) => entry.trim())
       .filter(Boolean),
+    accelLocations: parseAccelLocations(env.DFS_ACCEL_REDIRECT ?? ''),
     secret: env.DFS_SECRET ?? loadOrCreateSecret(dataDir),
     chunkSize: env.DFS_CHUNK_SIZE,
     maxFileSize: env.DFS_MAX_FILE_SIZE,
@@ -288,6 +297,26 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     sharePasswordRateLimit: env.DFS_SHARE_PASSWORD_RATE_LIMIT,
     logLevel: env.DFS_LOG_LEVEL,
   };
+}
+
+/** `/dfs-a/=sftp://…,/dfs-b/=local:///srv/b`: the location is everything before the first `=`. */
+function parseAccelLocations(value: string): { location: string; node: string }[] {
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const at = entry.indexOf('=');
+      const location = entry.slice(0, Math.max(0, at)).trim();
+      const node = entry.slice(at + 1).trim();
+      if (at < 0 || !/^\/[A-Za-z0-9._~\-/]*\/$/.test(location) || !node) {
+        throw new ConfigError(
+          `DFS_ACCEL_REDIRECT: ${JSON.stringify(entry.replace(/\/\/[^@/]*@/, '//…@'))} is not "/location/=node" ` +
+            '(an nginx location that starts and ends with "/", then a node of DFS_NODES)',
+        );
+      }
+      return { location, node };
+    });
 }
 
 /**

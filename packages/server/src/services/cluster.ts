@@ -26,6 +26,8 @@ export interface ClusterOptions {
   heartbeatMs: number;
   /** Nodes to drain from the start (DFS_DRAIN_NODES): URLs as in `nodeUrls`, or node names. */
   drainNodes?: string[];
+  /** DFS_ACCEL_REDIRECT: nodes whose directory nginx serves at an internal location. */
+  accelLocations?: { location: string; node: string }[];
   now: () => number;
   log: FastifyBaseLogger;
 }
@@ -42,6 +44,8 @@ interface Member {
   missedBeats: number;
   /** When the node was last seen going down; null while up. */
   downSince: number | null;
+  /** The nginx location that serves this node's directory (X-Accel-Redirect); null: none. */
+  accelLocation: string | null;
 }
 
 /** How the cluster looks to the repair job at one moment. */
@@ -92,6 +96,8 @@ export class StorageCluster {
     const names: string[] = [];
     const drain = new Set(this.options.drainNodes ?? []);
     const matched = new Set<string>();
+    const accel = this.options.accelLocations ?? [];
+    const accelMatched = new Set<string>();
     for (const url of this.options.nodeUrls) {
       const driver = createNode(parseNodeUrl(url));
       const row = await this.repos.nodes.ensure(driver.name, driver.kind, newId(), this.options.now());
@@ -99,6 +105,14 @@ export class StorageCluster {
       const drainKeys = [url, driver.name, redactNodeUrl(url)].filter((key) => drain.has(key));
       for (const key of drainKeys) matched.add(key);
       const configDrain = drainKeys.length > 0;
+      const keys = new Set([url, driver.name, redactNodeUrl(url)]);
+      const served = accel.find((entry) => keys.has(entry.node));
+      if (served) accelMatched.add(served.node);
+      if (served && driver.kind === 's3') {
+        throw new Error(
+          `DFS_ACCEL_REDIRECT: ${driver.name} is an S3 node; its downloads are presigned redirects`,
+        );
+      }
       if (configDrain && !row.draining) await this.repos.nodes.setDraining(row.id, true);
       if (configDrain || row.draining) await this.noteDrainStart(row.id);
       this.members.set(row.id, {
@@ -110,7 +124,15 @@ export class StorageCluster {
         freeBytes: row.free_bytes === null ? null : Number(row.free_bytes),
         missedBeats: MISSES_BEFORE_DOWN,
         downSince: row.status === 'down' ? Number(row.down_since ?? this.options.now()) : null,
+        accelLocation: served?.location ?? null,
       });
+    }
+    const unserved = accel.filter((entry) => !accelMatched.has(entry.node));
+    if (unserved.length > 0) {
+      throw new Error(
+        `DFS_ACCEL_REDIRECT: ${unserved.map((entry) => JSON.stringify(redactNodeUrl(entry.node))).join(', ')} ` +
+          'is not one of DFS_NODES (give the URL as in DFS_NODES or the node name)',
+      );
     }
     const unknown = [...drain].filter((entry) => !matched.has(entry));
     if (unknown.length > 0) {
@@ -379,6 +401,34 @@ export class StorageCluster {
         if (url) return url;
       } catch (err) {
         this.options.log.warn({ err, node: driver.name }, 'could not presign a download; streaming it');
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The URI of an internal nginx location that serves a healthy replica straight from its node's
+   * directory, or null. The object is looked at first (a stat), as for a presigned URL, so a lost
+   * copy fails over to the next replica instead of becoming nginx's 404.
+   */
+  async accelUri(content: { sha1: string; size: number }, replicaNodeIds: string[]): Promise<string | null> {
+    const key = objectKey(content.sha1);
+    for (const nodeId of this.readOrder(content.sha1, replicaNodeIds)) {
+      const member = this.members.get(nodeId);
+      if (!member?.accelLocation || !this.isUp(nodeId) || this.isDraining(nodeId)) continue;
+      try {
+        const stat = await member.driver.stat(key);
+        if (stat?.size !== Number(content.size)) {
+          await this.markReplica(content.sha1, nodeId, 'missing');
+          continue;
+        }
+        return `${member.accelLocation}${key}`;
+      } catch (err) {
+        this.options.log.warn(
+          { err, node: member.driver.name },
+          'could not check a replica for nginx; trying the next',
+        );
+        this.reportFailure(nodeId);
       }
     }
     return null;

@@ -247,6 +247,13 @@ export class ContentStore {
     return this.cluster.presignedUrl(content, usable, options);
   }
 
+  /** An nginx-internal URI that serves a healthy replica from its node's directory, or null. */
+  async accelUri(content: ContentRow): Promise<string | null> {
+    const replicas = await this.repos.contents.replicasOf(content.id);
+    const usable = replicas.filter((r) => r.state === 'ok').map((r) => r.node_id);
+    return this.cluster.accelUri(content, usable);
+  }
+
   async readRange(content: ContentRow, offset: number, length: number): Promise<Buffer> {
     if (length === 0) return Buffer.alloc(0);
     const stream = await this.open(content, { start: offset, end: offset + length - 1 });

@@ -119,9 +119,23 @@ export class DownloadResponder {
     }
     const meter = options.meter;
     if (length > 0 && !meter?.limited && request.headers['if-range'] === undefined) {
-      // The bytes can come straight from an S3 replica. Not for a link with a download limit (a
-      // cut-off transfer could not give back its reservation), nor for If-Range, whose validator
-      // the backend would compare with its own ETag instead of ours.
+      // The bytes can come from elsewhere: nginx reading a node's directory (X-Accel-Redirect), or
+      // an S3 replica. Not for a link with a download limit (a cut-off transfer could not give
+      // back its reservation), nor for If-Range, whose validator nginx or the backend would
+      // compare with its own instead of ours.
+      const accel = await this.contents.accelUri(file.content);
+      if (accel) {
+        await meter?.reserve(length);
+        // nginx answers the Range itself (206, Content-Range, Accept-Ranges) and keeps the type,
+        // disposition and caching headers; the internal locations add back ETag, CSP and nosniff.
+        return reply
+          .status(200)
+          .removeHeader('Content-Length')
+          .removeHeader('Content-Range')
+          .removeHeader('Accept-Ranges')
+          .header('X-Accel-Redirect', accel)
+          .send();
+      }
       const url = await this.contents.presignedUrl(file.content, {
         expiresInSeconds: PRESIGN_SECONDS,
         contentDisposition: dispositionFor(file.name, inline),
