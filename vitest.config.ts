@@ -43,6 +43,15 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // `pnpm cluster` started as a user would, driven through its nginx.
+          name: 'cluster',
+          include: ['packages/cluster/test/**/*.test.ts'],
+          testTimeout: 120_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'mariadb',
           include: dbSuites,
           env: { DFS_TEST_DB: 'mysql' },

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import path from 'node:path';
 
 export { freePort } from './ports.ts';
@@ -8,9 +9,21 @@ const MAIN = path.resolve(import.meta.dirname, '../../server/src/main.ts');
 /** The server as a real process (`src/main.ts`), for crash tests: SIGKILL means SIGKILL. */
 export class ServerProcess {
   private child: ChildProcess | undefined;
+  private log: WriteStream | undefined;
+  /** The last 64 KiB of what the server printed. */
   output = '';
 
-  constructor(readonly env: Record<string, string>) {}
+  constructor(
+    readonly env: Record<string, string>,
+    /** logFile: every line the server prints is appended there too. */
+    private readonly options: { logFile?: string } = {},
+  ) {}
+
+  /** The process's pid while it runs; 0 before start and after it exited. */
+  get pid(): number {
+    const child = this.child;
+    return child && child.exitCode === null && child.signalCode === null ? (child.pid ?? 0) : 0;
+  }
 
   get baseUrl(): string {
     return `http://127.0.0.1:${this.env.DFS_PORT}`;
@@ -22,8 +35,13 @@ export class ServerProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
-    child.stdout?.on('data', (d) => (this.output += d));
-    child.stderr?.on('data', (d) => (this.output += d));
+    this.log ??= this.options.logFile ? createWriteStream(this.options.logFile, { flags: 'a' }) : undefined;
+    const collect = (d: Buffer) => {
+      this.output = (this.output + d.toString()).slice(-64 * 1024);
+      this.log?.write(d);
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`server exited: ${this.output}`);
@@ -37,9 +55,18 @@ export class ServerProcess {
     throw new Error(`server did not become ready: ${this.output}`);
   }
 
+  /** SIGTERM (a graceful shutdown), SIGKILL after `graceMs`; closes the log file. */
+  async stop(graceMs = 10_000): Promise<void> {
+    const timer = setTimeout(() => this.child?.kill('SIGKILL'), graceMs);
+    await this.kill('SIGTERM');
+    clearTimeout(timer);
+    await new Promise<void>((resolve) => (this.log ? this.log.end(resolve) : resolve()));
+    this.log = undefined;
+  }
+
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.kill(signal);

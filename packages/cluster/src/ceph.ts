@@ -20,6 +20,8 @@ export interface CephHandle {
   port: number;
   accessKey: string;
   secretKey: string;
+  /** The gateway's process (radosgw). */
+  pid: number;
   /** A storage node URL for `bucket` (made on first use by the node). */
   nodeUrl(bucket: string, params?: Record<string, string>): string;
   stop(): Promise<void>;
@@ -33,6 +35,9 @@ export interface CephOptions {
   store?: 'memstore' | 'bluestore';
   /** The memstore's size or the bluestore file's. Default 3 GiB. */
   bytes?: number;
+  /** Where the cluster's throwaway directory goes; default the system temp dir. Keep it short:
+   * admin sockets live there and a socket path must stay under 108 bytes. */
+  parentDir?: string;
 }
 
 const PROGRAMS = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'monmaptool', 'ceph-authtool', 'ceph'];
@@ -49,7 +54,7 @@ function findProgram(name: string): string {
 
 export async function startCeph(options: CephOptions = {}): Promise<CephHandle> {
   const bin = Object.fromEntries(PROGRAMS.map((p) => [p, findProgram(p)]));
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'dfs-ceph-'));
+  const dir = await mkdtemp(path.join(options.parentDir ?? os.tmpdir(), 'ceph-'));
   for (const sub of ['run', 'log', 'mon', 'osd', 'rgw']) await mkdir(path.join(dir, sub));
   const [monPort, port] = [await freePort(), await freePort()];
   const conf = path.join(dir, 'ceph.conf');
@@ -176,7 +181,7 @@ export async function startCeph(options: CephOptions = {}): Promise<CephHandle> 
     );
     await run(bin['ceph-osd'] as string, [...c, '-i', '0', '--mkfs', '--osd-uuid', osdUuid]);
     daemon('ceph-osd', ['-i', '0']);
-    daemon('radosgw', ['-n', 'client.rgw.a']);
+    const rgw = daemon('radosgw', ['-n', 'client.rgw.a']);
     const endpoint = `http://127.0.0.1:${port}`;
     await retry(async () => {
       for (const child of daemons) {
@@ -199,6 +204,7 @@ export async function startCeph(options: CephOptions = {}): Promise<CephHandle> 
     return {
       endpoint,
       port,
+      pid: rgw.pid ?? 0,
       accessKey,
       secretKey,
       nodeUrl: (bucket, params = {}) =>

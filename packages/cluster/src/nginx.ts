@@ -24,7 +24,10 @@ export interface RunningNginx {
   url: string;
   port: number;
   pid: number;
-  /** One line per request: `<upstream addr> <status> <method> <request uri> <final uri>`. */
+  /**
+   * One line per request: `<status> <method> <request uri> <final uri> <upstream addrs>`; the
+   * upstreams tried come last, comma-separated when nginx moved on from a failed one.
+   */
   accessLog: string;
   stop(): Promise<void>;
 }
@@ -91,7 +94,7 @@ export async function renderNginxConfig(options: NginxOptions & { port: number }
     '  sendfile on;',
     '  tcp_nopush on;',
     // $uri is the internal location after an X-Accel-Redirect: the line shows who sent the bytes.
-    `  log_format dfs '$upstream_addr $status $request_method $request_uri $uri';`,
+    `  log_format dfs '$status $request_method $request_uri $uri $upstream_addr';`,
     `  access_log ${path.join(dir, 'access.log')} dfs;`,
     ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(
       (kind) => `  ${kind}_temp_path ${path.join(temp, kind)};`,

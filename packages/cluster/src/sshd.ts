@@ -19,6 +19,8 @@ export interface SshdHandle {
   privateKeyPath: string;
   /** A fresh directory the test user owns. */
   root: string;
+  /** The listening sshd's pid (0 while it is down). */
+  readonly pid: number;
   url(auth: 'password' | 'key', root?: string): string;
   /** SIGTERM the server and its sessions, then remove every file it made. */
   stop(): Promise<void>;
@@ -140,13 +142,18 @@ function signalAll(pids: number[], sig: NodeJS.Signals): void {
   }
 }
 
-export async function startSshd(): Promise<SshdHandle> {
+export interface SshdOptions {
+  /** Where the server's throwaway directory goes; default the system temp dir. */
+  parentDir?: string;
+}
+
+export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> {
   const sshd = findSshd();
   const { uid, gid } = ensureUser();
   // sshd's privilege separation directory; a fresh container may not have it.
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
 
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'dfs-sshd-'));
+  const dir = await mkdtemp(path.join(options.parentDir ?? os.tmpdir(), 'sshd-'));
   // The test user must traverse into its data root and read authorized_keys.
   await chmod(dir, 0o755);
   const hostKey = path.join(dir, 'ssh_host_ed25519_key');
@@ -221,6 +228,10 @@ export async function startSshd(): Promise<SshdHandle> {
     password: PASSWORD,
     privateKeyPath: clientKey,
     root,
+    get pid() {
+      const p = proc as ChildProcess | null;
+      return p && p.exitCode === null && p.signalCode === null ? (p.pid ?? 0) : 0;
+    },
     url(auth, r = root) {
       const base = `sftp://${USER}`;
       return auth === 'password'
