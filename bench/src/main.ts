@@ -5,7 +5,7 @@
  * alternative, writes it to `.bench/results.md`, and removes everything it started.
  *
  *   DFS_BENCH_QUICK=1   smaller files and fewer runs (well under 5 minutes)
- *   DFS_BENCH_ONLY=hashing,upload,concurrent,web,s3   a subset of the sections
+ *   DFS_BENCH_ONLY=hashing,upload,concurrent,web,s3,cluster   a subset of the sections
  *   DFS_BENCH_SKIP_WEB_BUILD=1   serve packages/web/dist as it is instead of building it first
  *   DFS_BENCH_APP_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'   extra node flags for the app only
  */
@@ -18,6 +18,7 @@ import { REPO_ROOT } from './lib/app.ts';
 import { onCleanup, runAll } from './lib/cleanup.ts';
 import { addFailure, allFailures, allNotes, renderTable } from './lib/report.ts';
 import { GiB, loadAverage, MiB, median, sizeLabel } from './lib/util.ts';
+import { benchCluster } from './sections/cluster.ts';
 import { benchConcurrent } from './sections/concurrent.ts';
 import { benchHashing } from './sections/hashing.ts';
 import { benchS3 } from './sections/s3.ts';
@@ -26,7 +27,7 @@ import { benchWeb } from './sections/web.ts';
 
 const quick = process.env.DFS_BENCH_QUICK === '1';
 const only = new Set(
-  (process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent,web,s3').split(',').filter(Boolean),
+  (process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent,web,s3,cluster').split(',').filter(Boolean),
 );
 
 const settings = quick
@@ -46,6 +47,10 @@ const settings = quick
       s3Runs: 1,
       migrateFiles: 16,
       migrateFileBytes: 8 * MiB,
+      clusterBytes: 256 * MiB,
+      clusterRuns: 1,
+      clusterFiles: 4,
+      clusterUserRuns: 1,
     }
   : {
       hashBytes: 256 * MiB,
@@ -62,6 +67,10 @@ const settings = quick
       s3Runs: 3,
       migrateFiles: 64,
       migrateFileBytes: 16 * MiB,
+      clusterBytes: GiB,
+      clusterRuns: 3,
+      clusterFiles: 20,
+      clusterUserRuns: 2,
     };
 
 /** The first line a program prints about its version (`ssh -V` prints it on stderr). */
@@ -164,6 +173,18 @@ async function main(): Promise<number> {
           runs: settings.s3Runs,
           migrateFiles: settings.migrateFiles,
           migrateFileBytes: settings.migrateFileBytes,
+        }),
+    ],
+    [
+      'cluster',
+      () =>
+        benchCluster({
+          tmp,
+          bytes: settings.clusterBytes,
+          runs: settings.clusterRuns,
+          users: settings.users,
+          filesPerUser: settings.clusterFiles,
+          userRuns: settings.clusterUserRuns,
         }),
     ],
   ];

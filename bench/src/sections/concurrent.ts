@@ -65,7 +65,7 @@ export async function benchConcurrent(o: ConcurrentOptions): Promise<void> {
         const cpu0 = cpuSeconds(app.pid);
         const io0 = ioBytes(app.pid).write;
         const client0 = process.cpuUsage();
-        const result = await oneRun(apis, o.filesPerUser);
+        const result = await manyUsersRun(apis, o.filesPerUser);
         if (!result) return;
         runs.push(result);
         const client = process.cpuUsage(client0);
@@ -118,7 +118,8 @@ export async function benchConcurrent(o: ConcurrentOptions): Promise<void> {
   }
 }
 
-async function oneRun(apis: DfsApi[], filesPerUser: number): Promise<RunResult | null> {
+/** One run of many users: each uploads `filesPerUser` random files in turn, all users at once. */
+export async function manyUsersRun(apis: DfsApi[], filesPerUser: number): Promise<RunResult | null> {
   const latenciesMs: number[] = [];
   let bytes = 0;
   let failed: string | null = null;

@@ -13,7 +13,6 @@ import { type SshdHandle, startSshd } from './sshd.ts';
 
 const WEB_DIST = path.resolve(import.meta.dirname, '../../web/dist');
 const SFTP_NODES = 3;
-const APPS = 2;
 
 /** What `pnpm cluster` writes to `<dir>/cluster.json`; passwords are inside the URLs. */
 export interface ClusterInfo {
@@ -22,7 +21,14 @@ export interface ClusterInfo {
   apps: { url: string; pid: number; log: string }[];
   nginx: { pid: number; accessLog: string };
   db: { primary: string; replica: string };
-  nodes: { name: string; url: string; pid: number; dir?: string }[];
+  /** SFTP nodes also say where their files are and how OpenSSH's `sftp` gets in (key auth). */
+  nodes: {
+    name: string;
+    url: string;
+    pid: number;
+    dir?: string;
+    sftp?: { user: string; port: number; keyFile: string };
+  }[];
 }
 
 export interface ClusterOptions {
@@ -33,6 +39,10 @@ export interface ClusterOptions {
   s3?: boolean;
   /** Port for nginx; default a free one. */
   port?: number;
+  /** App instances behind nginx (default 2). */
+  apps?: number;
+  /** Extra DFS_* settings for every app instance. */
+  env?: Record<string, string>;
   log?: (line: string) => void;
 }
 
@@ -99,6 +109,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Runnin
       url: sshd.url('password'),
       pid: sshd.pid,
       dir: sshd.root,
+      sftp: { user: sshd.username, port: sshd.port, keyFile: sshd.privateKeyPath },
     }));
     if (ceph) nodes.push({ name: 'rgw', url: ceph.nodeUrl('dfs'), pid: ceph.pid });
     const accel = sshds.map((sshd, i) => ({
@@ -120,10 +131,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Runnin
       DFS_TRUST_PROXY: 'true',
       DFS_PUBLIC_URL: url,
       DFS_LOG_LEVEL: process.env.DFS_LOG_LEVEL ?? 'warn',
+      ...options.env,
     };
-    log(`starting ${APPS} app instances`);
+    const count = options.apps ?? 2;
+    log(`starting ${count} app instance${count === 1 ? '' : 's'}`);
     const apps: ServerProcess[] = [];
-    for (let i = 0; i < APPS; i++) {
+    for (let i = 0; i < count; i++) {
       const dataDir = path.join(dir, `app${i + 1}`);
       await mkdir(dataDir, { recursive: true });
       const app = new ServerProcess(

@@ -271,6 +271,46 @@ export async function startReplication(primary: RunningMariaDb, replica: Running
   }
 }
 
+/**
+ * Samples how far `replica` trails `primary`, as the app's read routing sees it: every `everyMs`
+ * it reads the primary's GTID position and times how long the replica takes to reach it
+ * (`MASTER_GTID_WAIT`). `stop()` ends the sampling and gives the lags in milliseconds.
+ */
+export function sampleReplicaLag(
+  primaryUrl: string,
+  replicaUrl: string,
+  everyMs = 100,
+): { stop(): Promise<number[]> } {
+  const samples: number[] = [];
+  let running = true;
+  const loop = (async () => {
+    const onPrimary = await mysql.createConnection(connectionOptions(primaryUrl));
+    const onReplica = await mysql.createConnection(connectionOptions(replicaUrl));
+    try {
+      while (running) {
+        const started = performance.now();
+        const [rows] = await onPrimary.query<mysql.RowDataPacket[]>('SELECT @@gtid_binlog_pos AS pos');
+        const [reached] = await onReplica.query<mysql.RowDataPacket[]>(
+          'SELECT MASTER_GTID_WAIT(?, 30) AS r',
+          [rows[0]?.pos ?? ''],
+        );
+        if (Number(reached[0]?.r) === 0) samples.push(performance.now() - started);
+        await delay(everyMs);
+      }
+    } finally {
+      await onPrimary.end();
+      await onReplica.end();
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return samples;
+    },
+  };
+}
+
 function connectionOptions(url: string): mysql.ConnectionOptions {
   const parsed = new URL(url);
   if (parsed.protocol !== 'mysql:') throw new Error(`not a mysql:// URL: ${parsed.protocol}`);
