@@ -13,28 +13,54 @@ const MiB = 1024 * 1024;
  */
 const EnvSchema = Type.Object({
   DFS_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'HTTP port' }),
-  DFS_HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'interface to listen on' }),
-  DFS_DATA_DIR: Type.String({ minLength: 1, default: './data', description: 'database, staging, secret' }),
+  DFS_HOST: Type.String({
+    minLength: 1,
+    default: '127.0.0.1',
+    description: 'interface to listen on (`0.0.0.0` to serve the network)',
+  }),
+  DFS_DATA_DIR: Type.String({
+    minLength: 1,
+    default: './data',
+    description: 'SQLite database, the generated secret, the default node',
+  }),
   DFS_DB_URL: Type.Optional(
     Type.String({
       pattern: '^(sqlite|mysql)://',
-      description: 'sqlite://<file> or mysql://user:pass@host:port/db',
+      description: 'or `mysql://user:pass@host:3306/db` (MySQL 8 / MariaDB 10.6+)',
+      defaultText: '`sqlite://<data dir>/dfs.sqlite`',
     }),
   ),
   DFS_DB_READ_URL: Type.Optional(
     Type.String({
       pattern: '^mysql://',
-      description: 'a read replica of DFS_DB_URL (mysql://…): listings, search and share look-ups read there',
+      description:
+        "a MariaDB read replica of `DFS_DB_URL`: listings, search and share look-ups read there, a user's own writes always read back fresh (see docs/OPERATIONS.md)",
     }),
   ),
   DFS_DB_READ_MAX_LAG_SECONDS: Type.Number({
     exclusiveMinimum: 0,
     default: 5,
-    description: 'a replica further behind than this (or not answering) sends every read to the primary',
+    description: 'a replica further behind (or not answering) sends every read to the primary',
   }),
-  DFS_NODES: Type.Optional(Type.String({ minLength: 1, description: 'comma-separated storage node URLs' })),
-  DFS_REPLICAS: Type.Integer({ minimum: 1, maximum: 16, default: 2, description: 'copies of each content' }),
-  DFS_HEARTBEAT_SECONDS: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'node ping interval' }),
+  DFS_NODES: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'comma-separated node URLs: `local:///abs/dir`, `sftp://user:pass@host:22/abs/dir` (URL-encoded password), `sftp://user@host:22/abs/dir?key=/abs/keyfile`, `s3://KEY:SECRET@host:port/bucket[/prefix]?region=…&tls=0|1&pathStyle=0|1&presign=0|1` (see S3 nodes)',
+      defaultText: '`local://<data dir>/nodes/local`',
+    }),
+  ),
+  DFS_REPLICAS: Type.Integer({
+    minimum: 1,
+    maximum: 16,
+    default: 2,
+    description: 'copies of each content, capped by the nodes that are up',
+  }),
+  DFS_HEARTBEAT_SECONDS: Type.Number({
+    exclusiveMinimum: 0,
+    default: 10,
+    description: 'node ping interval; two missed beats mark a node down',
+  }),
   DFS_REPAIR_GRACE_SECONDS: Type.Number({
     minimum: 0,
     default: 900,
@@ -44,6 +70,7 @@ const EnvSchema = Type.Object({
     minimum: 0,
     default: 8 * MiB,
     description: 'read budget of the scrub job that re-hashes replicas; 0 turns scrubbing off',
+    defaultText: '`8388608` (8 MiB)',
   }),
   DFS_SCRUB_PERIOD_DAYS: Type.Number({
     minimum: 0,
@@ -59,88 +86,132 @@ const EnvSchema = Type.Object({
   DFS_ACCEL_REDIRECT: Type.Optional(
     Type.String({
       description:
-        'downloads nginx serves itself: comma-separated `/location/=node` pairs (node as in DFS_DRAIN_NODES) for node directories nginx can read',
+        'downloads nginx sends itself from node directories it can read: `/location/=node` pairs (see docs/OPERATIONS.md); off by default',
     }),
   ),
-  DFS_SECRET: Type.Optional(Type.String({ minLength: 16, description: 'server secret' })),
-  DFS_CHUNK_SIZE: Type.Integer({ minimum: 64 * 1024, maximum: 256 * MiB, default: 8 * MiB }),
-  DFS_MAX_FILE_SIZE: Type.Integer({ minimum: 1, default: 64 * 1024 * MiB, description: 'bytes' }),
-  DFS_UPLOAD_EXPIRY_HOURS: Type.Number({ exclusiveMinimum: 0, default: 24 }),
-  DFS_MAX_UPLOADS_PER_USER: Type.Integer({ minimum: 1, default: 50, description: 'unfinished uploads' }),
-  DFS_SESSION_DAYS: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'sliding session expiry' }),
+  DFS_SECRET: Type.Optional(
+    Type.String({
+      minLength: 16,
+      description: 'peppers password hashes; keep it with the database',
+      defaultText: 'generated into `<data dir>/secret`',
+    }),
+  ),
+  DFS_CHUNK_SIZE: Type.Integer({
+    minimum: 64 * 1024,
+    maximum: 256 * MiB,
+    default: 8 * MiB,
+    description: 'upload chunk size, decided by the server',
+    defaultText: '`8388608` (8 MiB)',
+  }),
+  DFS_MAX_FILE_SIZE: Type.Integer({
+    minimum: 1,
+    default: 64 * 1024 * MiB,
+    description: 'largest file accepted',
+    defaultText: '64 GiB',
+  }),
+  DFS_UPLOAD_EXPIRY_HOURS: Type.Number({
+    exclusiveMinimum: 0,
+    default: 24,
+    description: 'unfinished uploads expire (sliding) and their bytes are swept',
+  }),
+  DFS_MAX_UPLOADS_PER_USER: Type.Integer({
+    minimum: 1,
+    default: 50,
+    description: 'unfinished uploads per user',
+  }),
+  DFS_SESSION_DAYS: Type.Number({
+    exclusiveMinimum: 0,
+    default: 30,
+    description: 'sliding session lifetime',
+  }),
   DFS_GC_GRACE_SECONDS: Type.Number({
     minimum: 0,
     default: 3600,
-    description: 'before unreferenced bytes go',
+    description: 'how long unreferenced content stays on the nodes',
   }),
   DFS_SIGNIN_RATE_LIMIT: Type.Integer({
     minimum: 1,
     default: 10,
-    description: 'sign-ins per minute per IP and name',
+    description: 'sign-ins per minute per address and name',
   }),
   DFS_SIGNUP: Type.Union([Type.Literal('open'), Type.Literal('closed'), Type.Literal('invite')], {
     default: 'open',
-    description: 'who may sign up: anyone, nobody (admins create users), or holders of an invite code',
+    description:
+      "`open`, `closed` (admins create users) or `invite` (sign-up needs an admin's invite code); the first account can always sign up",
   }),
   DFS_SIGNUP_RATE_LIMIT: Type.Integer({
     minimum: 1,
     default: 10,
-    description: 'sign-ups per hour per IP',
+    description: 'sign-ups per hour per address',
   }),
   DFS_DEFAULT_QUOTA_BYTES: Type.Integer({
     minimum: 0,
     default: 0,
-    description: "each user's storage quota unless an admin sets another; 0 = unlimited",
+    description: 'bytes per user (files, trash and unfinished uploads); admins can override it per user',
+    defaultText: '`0` (no quota)',
   }),
   DFS_MAX_FILES_PER_USER: Type.Integer({
     minimum: 1,
     default: 1_000_000,
-    description: 'entries (files and folders, trash included) per user',
+    description: 'files and folders per user, trash and unfinished uploads included',
   }),
   DFS_MIN_FREE_BYTES: Type.Integer({
     minimum: 0,
     default: 1024 * MiB,
-    description: 'free space a storage node keeps after the bytes of an upload placed on it',
+    description:
+      'free space a node keeps after an upload placed on it; uploads no node has room for get `507`',
+    defaultText: '`1073741824` (1 GiB)',
   }),
   DFS_UPLOAD_HASH_BUFFER_BYTES: Type.Integer({
     minimum: 0,
     default: 256 * MiB,
     description:
-      'memory for chunks that overtake an earlier one, held until the whole-file hash reaches them',
+      'memory for chunks that arrive ahead of an earlier one, held until the running whole-file hash reaches them',
+    defaultText: '`268435456` (256 MiB)',
   }),
   DFS_UPLOAD_LOOKUP_RATE_LIMIT: Type.Integer({
     minimum: 1,
     default: 1200,
-    description: 'upload starts per minute per user',
+    description: 'upload starts (content look-ups) per minute per user',
   }),
   DFS_SHARE_PASSWORD_RATE_LIMIT: Type.Integer({
     minimum: 1,
     default: 20,
-    description: 'share password attempts per minute per link and IP',
+    description:
+      'share password attempts per minute per link and address (downloads themselves are never throttled)',
   }),
   DFS_TRUST_PROXY: Type.String({
     default: 'false',
     pattern: '^(false|true|[0-9]+|[0-9A-Fa-f.:/]+(,[0-9A-Fa-f.:/ ]+)*)$',
     description:
-      'take the client address from X-Forwarded-For: false; true (= one proxy in front); the number of ' +
-      "proxies in front; or the proxies' addresses/CIDRs, comma-separated",
+      "where the client address comes from: `false` (the socket); `true` = one proxy in front (the address it appended to `X-Forwarded-For`, never the client-written left-most one); a number of proxies; or the proxies' addresses/CIDRs, comma-separated",
   }),
   DFS_CORS_ORIGINS: Type.String({
     default: '',
     pattern: '^(\\s*https?://[^,\\s/]+\\s*(,\\s*https?://[^,\\s/]+\\s*)*)?$',
-    description: 'comma-separated origins whose web apps may call the API with Bearer tokens',
+    description:
+      'comma-separated origins (`https://app.example`) whose web apps (Uppy, tus-js-client, another front end) may call the API; Bearer tokens only, cookies are never allowed cross-origin',
+    defaultText: 'none',
   }),
   DFS_MAX_CONNECTIONS_PER_IP: Type.Integer({
     minimum: 0,
     default: 256,
-    description: 'open connections per client address; 0 = no cap (behind a proxy, cap there)',
+    description:
+      'open connections per client address; `0` turns the cap off (behind nginx, cap there with `limit_conn`)',
   }),
   DFS_BODY_TIMEOUT_SECONDS: Type.Number({
     exclusiveMinimum: 0,
     default: 15,
-    description: 'time a client has to send a small (JSON) request body',
+    description:
+      'time a client has to send a small (JSON) body; headers get this plus 5 s (slow-drip clients lose their socket)',
   }),
-  DFS_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://', description: 'base of share links' })),
+  DFS_PUBLIC_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://',
+      description: 'base URL of share links',
+      defaultText: "the request's origin",
+    }),
+  ),
   DFS_LOG_LEVEL: Type.Union(
     [
       Type.Literal('fatal'),
@@ -151,7 +222,7 @@ const EnvSchema = Type.Object({
       Type.Literal('trace'),
       Type.Literal('silent'),
     ],
-    { default: 'info' },
+    { default: 'info', description: '`fatal` … `trace`, or `silent`' },
   ),
 });
 
@@ -205,6 +276,22 @@ export class ConfigError extends Error {
 }
 
 export const CONFIG_VARIABLES = Object.keys(EnvSchema.properties);
+
+/** One row of the README's configuration table, straight from the schema. */
+export interface ConfigVariableDoc {
+  name: string;
+  /** Markdown: `defaultText` when the schema gives one, else the default in backticks, else —. */
+  defaultText: string;
+  description: string;
+}
+
+export function configReference(): ConfigVariableDoc[] {
+  return Object.entries(EnvSchema.properties).map(([name, schema]) => {
+    const s = schema as { default?: unknown; defaultText?: string; description?: string };
+    const fallback = s.default === undefined ? '—' : s.default === '' ? 'none' : `\`${String(s.default)}\``;
+    return { name, defaultText: s.defaultText ?? fallback, description: s.description ?? '' };
+  });
+}
 
 function coerce(source: Record<string, string | undefined>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
