@@ -1,13 +1,19 @@
 import type { User } from '@dfs/shared';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from '../errors.ts';
 import type { Authenticated, AuthService } from '../services/auth.ts';
 
 export const SESSION_COOKIE = 'dfs_session';
 
+/** Who may call a route: anyone, any signed-in user (the default under /api), or admins. */
+export type RouteAccess = 'public' | 'user' | 'admin';
+
 declare module 'fastify' {
   interface FastifyRequest {
     auth: Authenticated | null;
+  }
+  interface FastifyContextConfig {
+    access?: RouteAccess;
   }
 }
 
@@ -40,7 +46,19 @@ export function isCrossOrigin(request: FastifyRequest, publicUrl: string | null)
 }
 
 /**
- * Resolves the caller on every request; routes that need one use `requireUser`. A session cookie
+ * A route's access: what its `config.access` says, else `user` for every /api route, so that a
+ * new route is never public by accident. Pages of the web app, health checks, CORS preflights
+ * and unknown URLs (a JSON 404) are public.
+ */
+function accessOf(request: FastifyRequest): RouteAccess {
+  const declared = request.routeOptions.config?.access;
+  if (declared) return declared;
+  if (request.method === 'OPTIONS' || request.is404) return 'public';
+  return request.url.startsWith('/api/') ? 'user' : 'public';
+}
+
+/**
+ * Resolves the caller on every request and enforces the route's access. A session cookie
  * only authenticates unsafe requests from the app's own origin (cross-site request forgery):
  * other origins must send a Bearer token, which a forged request cannot carry.
  */
@@ -54,16 +72,13 @@ export function registerAuth(app: FastifyInstance, auth: AuthService, publicUrl:
       });
     }
     request.auth = found ? await auth.authenticate(found.token) : null;
+    const access = accessOf(request);
+    if (access === 'public') return;
+    if (!request.auth) throw new HttpError('unauthorized', 'sign in first');
+    if (access === 'admin' && !request.auth.user.isAdmin) {
+      throw new HttpError('forbidden', 'administrators only');
+    }
   });
-}
-
-export async function requireUser(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-  if (!request.auth) throw new HttpError('unauthorized', 'sign in first');
-}
-
-export async function requireAdmin(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  await requireUser(request, reply);
-  if (!request.auth?.user.isAdmin) throw new HttpError('forbidden', 'administrators only');
 }
 
 export function currentUser(request: FastifyRequest): User {

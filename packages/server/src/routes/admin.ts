@@ -15,7 +15,7 @@ import {
 import { Type } from '@sinclair/typebox';
 import type { AppInstance } from '../app.ts';
 import { notFound } from '../errors.ts';
-import { currentUser, requireAdmin } from '../plugins/auth.ts';
+import { currentUser } from '../plugins/auth.ts';
 import type { InviteRow } from '../repositories/invites.ts';
 import type { UsageRow, UserRow } from '../repositories/users.ts';
 import { toUser } from '../services/auth.ts';
@@ -56,7 +56,7 @@ export async function adminRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/admin/users',
     {
-      onRequest: requireAdmin,
+      config: { access: 'admin' },
       schema: {
         tags: ['admin'],
         querystring: AdminListQuery,
@@ -79,7 +79,7 @@ export async function adminRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/admin/users',
     {
-      onRequest: requireAdmin,
+      config: { access: 'admin' },
       schema: {
         tags: ['admin'],
         body: AdminCreateUserBody,
@@ -96,7 +96,7 @@ export async function adminRoutes(app: AppInstance): Promise<void> {
   app.patch(
     '/api/admin/users/:id',
     {
-      onRequest: requireAdmin,
+      config: { access: 'admin' },
       schema: {
         tags: ['admin'],
         params: IdParams,
@@ -115,7 +115,7 @@ export async function adminRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/admin/invites',
     {
-      onRequest: requireAdmin,
+      config: { access: 'admin' },
       // A bare POST (no body) asks for an invite with the default lifetime.
       preValidation: async (request) => {
         request.body ??= {};
@@ -136,7 +136,7 @@ export async function adminRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/admin/invites',
     {
-      onRequest: requireAdmin,
+      config: { access: 'admin' },
       schema: {
         tags: ['admin'],
         querystring: AdminListQuery,
@@ -155,7 +155,7 @@ export async function adminRoutes(app: AppInstance): Promise<void> {
   app.delete(
     '/api/admin/invites/:id',
     {
-      onRequest: requireAdmin,
+      config: { access: 'admin' },
       schema: { tags: ['admin'], params: IdParams, response: { 204: Type.Null(), '4xx': ErrorBody } },
     },
     async (request, reply) => {

@@ -1,7 +1,7 @@
 import { Credentials, ErrorBody, SigninResponse, SignupBody, UserResponse } from '@dfs/shared';
 import { Type } from '@sinclair/typebox';
 import type { AppInstance } from '../app.ts';
-import { currentUser, isCrossOrigin, requireUser, SESSION_COOKIE } from '../plugins/auth.ts';
+import { currentUser, isCrossOrigin, SESSION_COOKIE } from '../plugins/auth.ts';
 
 export async function authRoutes(app: AppInstance): Promise<void> {
   const { auth, limits } = app.services;
@@ -12,6 +12,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
       schema: { tags: ['auth'], body: SignupBody, response: { 201: UserResponse, '4xx': ErrorBody } },
       // Accounts cost storage and rows: an address may only make so many, refused before any work.
       config: {
+        access: 'public',
         rateLimit: {
           max: app.config.signupRateLimit,
           timeWindow: 3_600_000,
@@ -31,6 +32,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
     {
       schema: { tags: ['auth'], body: Credentials, response: { 200: SigninResponse, '4xx': ErrorBody } },
       config: {
+        access: 'public',
         rateLimit: {
           max: app.config.signinRateLimit,
           timeWindow: 60_000,
@@ -57,7 +59,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
 
   app.post(
     '/api/auth/signout',
-    { onRequest: requireUser, schema: { tags: ['auth'], response: { 204: Type.Null(), '4xx': ErrorBody } } },
+    { schema: { tags: ['auth'], response: { 204: Type.Null(), '4xx': ErrorBody } } },
     async (request, reply) => {
       if (request.auth) await auth.signout(request.auth.sessionId);
       reply.clearCookie(SESSION_COOKIE, { path: '/' });
@@ -68,7 +70,6 @@ export async function authRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/auth/me',
     {
-      onRequest: requireUser,
       schema: { tags: ['auth'], response: { 200: UserResponse, '4xx': ErrorBody } },
     },
     async (request) => {

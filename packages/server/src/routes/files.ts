@@ -15,7 +15,7 @@ import multipart from '@fastify/multipart';
 import { Type } from '@sinclair/typebox';
 import type { AppInstance } from '../app.ts';
 import { HttpError, notFound } from '../errors.ts';
-import { currentUser, requireUser } from '../plugins/auth.ts';
+import { currentUser } from '../plugins/auth.ts';
 import { withReads } from '../plugins/read-replica.ts';
 import type { BatchItem } from '../services/batch-upload.ts';
 
@@ -45,7 +45,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/files',
     {
-      onRequest: requireUser,
       schema: { tags: ['files'], querystring: ListFilesQuery, response: { 200: FileList, '4xx': ErrorBody } },
     },
     async (request, reply) =>
@@ -57,7 +56,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/files',
     {
-      onRequest: requireUser,
       schema: {
         tags: ['files'],
         consumes: ['multipart/form-data'],
@@ -94,7 +92,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/files/batch',
     {
-      onRequest: requireUser,
       schema: {
         tags: ['files'],
         summary: 'Many small files in one request',
@@ -157,7 +154,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/folders',
     {
-      onRequest: requireUser,
       schema: { tags: ['files'], body: CreateFolderBody, response: { 201: FileResponse, '4xx': ErrorBody } },
     },
     async (request, reply) => {
@@ -173,7 +169,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/files/:id',
     {
-      onRequest: requireUser,
       schema: { tags: ['files'], params: IdParams, response: { 200: FileResponse, '4xx': ErrorBody } },
     },
     async (request, reply) => ({
@@ -186,7 +181,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   app.patch(
     '/api/files/:id',
     {
-      onRequest: requireUser,
       schema: {
         tags: ['files'],
         params: IdParams,
@@ -202,7 +196,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   app.delete(
     '/api/files/:id',
     {
-      onRequest: requireUser,
       schema: { tags: ['files'], params: IdParams, response: { 204: Type.Null(), '4xx': ErrorBody } },
     },
     async (request, reply) => {
@@ -214,7 +207,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/files/:id/content',
     {
-      onRequest: requireUser,
       schema: {
         tags: ['files'],
         params: IdParams,
@@ -240,7 +232,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/trash',
     {
-      onRequest: requireUser,
       schema: { tags: ['trash'], querystring: ListFilesQuery, response: { 200: FileList, '4xx': ErrorBody } },
     },
     async (request, reply) =>
@@ -252,7 +243,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/trash/:id/restore',
     {
-      onRequest: requireUser,
       schema: { tags: ['trash'], params: IdParams, response: { 200: FileResponse, '4xx': ErrorBody } },
     },
     async (request) => ({ file: await files.restore(currentUser(request).id, request.params.id) }),
@@ -261,7 +251,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   app.delete(
     '/api/trash/:id',
     {
-      onRequest: requireUser,
       schema: { tags: ['trash'], params: IdParams, response: { 204: Type.Null(), '4xx': ErrorBody } },
     },
     async (request, reply) => {
@@ -273,7 +262,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/contents/:sha1',
     {
-      onRequest: requireUser,
       schema: {
         tags: ['files'],
         params: Type.Object({ sha1: Sha1 }),

@@ -1,7 +1,6 @@
 import { ErrorBody, NodeList, NodeResponse } from '@dfs/shared';
 import { Type } from '@sinclair/typebox';
 import type { AppInstance } from '../app.ts';
-import { requireAdmin } from '../plugins/auth.ts';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
@@ -9,7 +8,10 @@ export async function nodeRoutes(app: AppInstance): Promise<void> {
   const { cluster, jobs, clusterJobs } = app.services;
   app.get(
     '/api/nodes',
-    { onRequest: requireAdmin, schema: { tags: ['nodes'], response: { 200: NodeList, '4xx': ErrorBody } } },
+    {
+      config: { access: 'admin' },
+      schema: { tags: ['nodes'], response: { 200: NodeList, '4xx': ErrorBody } },
+    },
     async () => cluster.describe(),
   );
 
@@ -22,7 +24,7 @@ export async function nodeRoutes(app: AppInstance): Promise<void> {
     app.post(
       `/api/nodes/:id/${action}`,
       {
-        onRequest: requireAdmin,
+        config: { access: 'admin' },
         schema: { tags: ['nodes'], params: IdParams, response: { 200: NodeResponse, '4xx': ErrorBody } },
       },
       async (request) => {

@@ -11,7 +11,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
-import { currentUser, requireUser } from '../plugins/auth.ts';
+import { currentUser } from '../plugins/auth.ts';
 import { withReads } from '../plugins/read-replica.ts';
 
 export async function shareRoutes(app: AppInstance): Promise<void> {
@@ -44,7 +44,6 @@ export async function shareRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/files/:id/shares',
     {
-      onRequest: requireUser,
       schema: {
         tags: ['shares'],
         params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }),
@@ -65,14 +64,13 @@ export async function shareRoutes(app: AppInstance): Promise<void> {
 
   app.get(
     '/api/shares',
-    { onRequest: requireUser, schema: { tags: ['shares'], response: { 200: ShareList, '4xx': ErrorBody } } },
+    { schema: { tags: ['shares'], response: { 200: ShareList, '4xx': ErrorBody } } },
     async (request) => ({ items: await shares.list(currentUser(request).id, baseUrl(request)) }),
   );
 
   app.delete(
     '/api/shares/:token',
     {
-      onRequest: requireUser,
       schema: {
         tags: ['shares'],
         params: ShareTokenParams,
@@ -88,6 +86,7 @@ export async function shareRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/public/shares/:token',
     {
+      config: { access: 'public' },
       schema: {
         tags: ['public'],
         params: ShareTokenParams,
@@ -101,6 +100,7 @@ export async function shareRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/public/shares/:token/grants',
     {
+      config: { access: 'public' },
       schema: {
         tags: ['public'],
         params: ShareTokenParams,
@@ -121,6 +121,7 @@ export async function shareRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/public/shares/:token/content',
     {
+      config: { access: 'public' },
       schema: {
         tags: ['public'],
         params: ShareTokenParams,

@@ -13,7 +13,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
-import { currentUser, requireUser } from '../plugins/auth.ts';
+import { currentUser } from '../plugins/auth.ts';
 
 const MD5_BASE64 = /^[A-Za-z0-9+/]{22}==$/;
 
@@ -42,7 +42,6 @@ export async function uploadRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/uploads',
     {
-      onRequest: requireUser,
       schema: {
         tags: ['uploads'],
         body: CreateUploadBody,
@@ -68,7 +67,7 @@ export async function uploadRoutes(app: AppInstance): Promise<void> {
     '/api/uploads/:uploadId/chunks/:index',
     {
       // Checked before any parser runs: another type would be parsed (JSON) or stored altered.
-      onRequest: [requireUser, requireOctetStream],
+      onRequest: requireOctetStream,
       schema: {
         tags: ['uploads'],
         params: ChunkParams,
@@ -104,7 +103,6 @@ export async function uploadRoutes(app: AppInstance): Promise<void> {
   app.get(
     '/api/uploads/:uploadId',
     {
-      onRequest: requireUser,
       schema: { tags: ['uploads'], params: UploadParams, response: { 200: UploadSession, '4xx': ErrorBody } },
     },
     async (request) => uploads.get(currentUser(request).id, request.params.uploadId),
@@ -113,7 +111,6 @@ export async function uploadRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/uploads/:uploadId/complete',
     {
-      onRequest: requireUser,
       schema: {
         tags: ['uploads'],
         params: UploadParams,
@@ -138,7 +135,6 @@ export async function uploadRoutes(app: AppInstance): Promise<void> {
   app.delete(
     '/api/uploads/:uploadId',
     {
-      onRequest: requireUser,
       schema: { tags: ['uploads'], params: UploadParams, response: { 204: Type.Null(), '4xx': ErrorBody } },
     },
     async (request, reply) => {
