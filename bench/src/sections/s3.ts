@@ -47,7 +47,8 @@ export async function benchS3(o: S3BenchOptions): Promise<void> {
   await writeRandomFile(src, o.bytes);
   const t0 = performance.now();
   const ceph = await startCeph({ store: 'bluestore', bytes: 4 * o.bytes + 8 * GiB });
-  onCleanup('ceph', () => ceph.stop());
+  // Stopped when the section ends: an idle Ceph would still take CPU from the sections after it.
+  const stopCeph = onCleanup('ceph', () => ceph.stop());
   addNote(
     `9 s3: single-node Ceph 16 (mon, osd on bluestore in a sparse file, radosgw) started in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
@@ -59,139 +60,145 @@ export async function benchS3(o: S3BenchOptions): Promise<void> {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
-  onCleanup('s3 client', () => s3.destroy());
-  // The first bucket takes a fresh RGW a few seconds (its pools are made): not timed.
-  await s3.send(new CreateBucketCommand({ Bucket: 'direct' }));
+  const stopClient = onCleanup('s3 client', () => s3.destroy());
+  try {
+    // The first bucket takes a fresh RGW a few seconds (its pools are made): not timed.
+    await s3.send(new CreateBucketCommand({ Bucket: 'direct' }));
 
-  const dbUrl = `sqlite://${path.join(o.tmp, 's3-db.sqlite')}`;
-  const startS3App = (presign: '0' | '1', dir: string) =>
-    startApp({
-      dataDir: path.join(o.tmp, dir),
-      nodes: ceph.nodeUrl('dfs-bench', { presign }),
-      dbUrl,
-      // Both apps read the same database: the same secret (it peppers the password hashes).
-      env: { DFS_HEARTBEAT_SECONDS: '2', DFS_SECRET: SECRET },
-    });
-  let app = await startS3App('1', 's3-app-a');
-  const api = await app.user('bench-admin');
-  const cliEnv = {
-    ...process.env,
-    DFS_SERVER: app.url,
-    DFS_TOKEN: api.token ?? '',
-    DFS_CLIENT_CONFIG: path.join(o.tmp, 's3-cli-config.json'),
-  };
-  const cli = (args: string[]) =>
-    run(process.execPath, ['--import', 'tsx', CLI, ...args], { env: cliEnv, cwd: REPO_ROOT });
+    const dbUrl = `sqlite://${path.join(o.tmp, 's3-db.sqlite')}`;
+    const startS3App = (presign: '0' | '1', dir: string) =>
+      startApp({
+        dataDir: path.join(o.tmp, dir),
+        nodes: ceph.nodeUrl('dfs-bench', { presign }),
+        dbUrl,
+        // Both apps read the same database: the same secret (it peppers the password hashes).
+        env: { DFS_HEARTBEAT_SECONDS: '2', DFS_SECRET: SECRET },
+      });
+    let app = await startS3App('1', 's3-app-a');
+    const api = await app.user('bench-admin');
+    const cliEnv = {
+      ...process.env,
+      DFS_SERVER: app.url,
+      DFS_TOKEN: api.token ?? '',
+      DFS_CLIENT_CONFIG: path.join(o.tmp, 's3-cli-config.json'),
+    };
+    const cli = (args: string[]) =>
+      run(process.execPath, ['--import', 'tsx', CLI, ...args], { env: cliEnv, cwd: REPO_ROOT });
 
-  // Warm-up, not counted: the node's bucket, connections, both paths once.
-  {
-    const small = path.join(o.tmp, 's3-warm.bin');
-    await writeRandomFile(small, 16 * MiB);
-    for (let i = 0; i < 50 && !(await api.listNodes()).items.every((n) => n.status === 'up'); i++)
-      await sleep(200);
-    await cli(['upload', small, '--id']);
-    await new SdkUpload({
-      client: s3,
-      params: { Bucket: 'direct', Key: 'warm', Body: createReadStream(small) },
-    }).done();
-  }
-
-  const v = {
-    sdkUp: [] as number[],
-    dfsUp: [] as number[],
-    redirectDown: [] as number[],
-    directGet: [] as number[],
-    streamedDown: [] as number[],
-  };
-  const stored: Array<{ id: string; sha1: string }> = [];
-  for (let r = 0; r < o.runs; r++) {
-    console.error(`bench: s3 run ${r + 1}/${o.runs} (${label})`);
-    await freshenHead(src);
-    const sha1 = await sha1OfFile(src);
-    const key = `big-${r}`;
-    let t = performance.now();
-    await new SdkUpload({
-      client: s3,
-      params: { Bucket: 'direct', Key: key, Body: createReadStream(src, { highWaterMark: MiB }) },
-      partSize: 8 * MiB,
-      queueSize: 4,
-    }).done();
-    v.sdkUp.push((performance.now() - t) / 1000);
-    const head = await s3.send(new HeadObjectCommand({ Bucket: 'direct', Key: key }));
-    if (Number(head.ContentLength) !== o.bytes)
-      return addFailure(`AWS SDK Upload stored ${head.ContentLength} bytes`);
-
-    const up = await cli(['upload', src, '--id']);
-    const file = (await api.getFile(up.stdout.trim())).file;
-    if (file.sha1 !== sha1) return addFailure(`dfs upload to RGW registered ${file.sha1}, source is ${sha1}`);
-    v.dfsUp.push(up.ms / 1000);
-    stored.push({ id: file.id, sha1 });
-
-    t = performance.now();
-    const res = await api.download(file.id);
-    const got = await sha1OfStream(res.body as unknown as AsyncIterable<Uint8Array>);
-    if (!res.url.startsWith(ceph.endpoint))
-      return addFailure(`the download was not redirected to the RGW (${res.url.slice(0, 60)})`);
-    if (got !== sha1) return addFailure('redirected download: SHA-1 differs');
-    v.redirectDown.push((performance.now() - t) / 1000);
-
-    t = performance.now();
-    const direct = await s3.send(new GetObjectCommand({ Bucket: 'direct', Key: key }));
-    if ((await sha1OfStream(direct.Body as Readable)) !== sha1)
-      return addFailure('direct GetObject: SHA-1 differs');
-    v.directGet.push((performance.now() - t) / 1000);
-  }
-
-  // The same bucket behind an app that does not presign: every byte through the app, verified.
-  await app.stop();
-  app = await startS3App('0', 's3-app-b');
-  const viaApp = new DfsApi({ baseUrl: app.url, credentials: 'omit' });
-  const { token } = await viaApp.signin('bench-admin', 'bench-password-1234');
-  const streamingApi = new DfsApi({ baseUrl: app.url, token, credentials: 'omit' });
-  for (let i = 0; i < 50 && !(await streamingApi.listNodes()).items.every((n) => n.status === 'up'); i++)
-    await sleep(200);
-  for (const file of stored) {
-    const t = performance.now();
-    const res = await streamingApi.download(file.id);
-    if (res.redirected) return addFailure('presign=0 still redirected');
-    if ((await sha1OfStream(res.body as unknown as AsyncIterable<Uint8Array>)) !== file.sha1) {
-      return addFailure('streamed download from the RGW node: SHA-1 differs');
+    // Warm-up, not counted: the node's bucket, connections, both paths once.
+    {
+      const small = path.join(o.tmp, 's3-warm.bin');
+      await writeRandomFile(small, 16 * MiB);
+      for (let i = 0; i < 50 && !(await api.listNodes()).items.every((n) => n.status === 'up'); i++)
+        await sleep(200);
+      await cli(['upload', small, '--id']);
+      await new SdkUpload({
+        client: s3,
+        params: { Bucket: 'direct', Key: 'warm', Body: createReadStream(small) },
+      }).done();
     }
-    v.streamedDown.push((performance.now() - t) / 1000);
-  }
-  await app.stop();
 
-  const sdk = {
-    name: 'AWS SDK `Upload` (lib-storage, 8 MiB parts, 4 in flight) straight to the same RGW',
-    values: v.sdkUp,
-  };
-  const get = {
-    name: 'direct GetObject of the same bytes (AWS SDK, SHA-1 while streaming)',
-    values: v.directGet,
-  };
-  addRow({
-    group: '9 s3',
-    what: `dfs CLI upload, ${label} → one RGW node (wall)`,
-    unit: 's',
-    values: v.dfsUp,
-    alt: sdk,
-  });
-  addRow({ group: '9 s3', what: `AWS SDK Upload, ${label} → RGW (wall)`, unit: 's', values: v.sdkUp });
-  addRow({
-    group: '9 s3',
-    what: `dfs download, ${label}, 302 to a presigned URL (SHA-1 checked)`,
-    unit: 's',
-    values: v.redirectDown,
-    alt: get,
-  });
-  addRow({
-    group: '9 s3',
-    what: `dfs download, ${label}, streamed and verified by the app (presign=0)`,
-    unit: 's',
-    values: v.streamedDown,
-    alt: get,
-  });
-  await benchMigration(o, ceph);
+    const v = {
+      sdkUp: [] as number[],
+      dfsUp: [] as number[],
+      redirectDown: [] as number[],
+      directGet: [] as number[],
+      streamedDown: [] as number[],
+    };
+    const stored: Array<{ id: string; sha1: string }> = [];
+    for (let r = 0; r < o.runs; r++) {
+      console.error(`bench: s3 run ${r + 1}/${o.runs} (${label})`);
+      await freshenHead(src);
+      const sha1 = await sha1OfFile(src);
+      const key = `big-${r}`;
+      let t = performance.now();
+      await new SdkUpload({
+        client: s3,
+        params: { Bucket: 'direct', Key: key, Body: createReadStream(src, { highWaterMark: MiB }) },
+        partSize: 8 * MiB,
+        queueSize: 4,
+      }).done();
+      v.sdkUp.push((performance.now() - t) / 1000);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: 'direct', Key: key }));
+      if (Number(head.ContentLength) !== o.bytes)
+        return addFailure(`AWS SDK Upload stored ${head.ContentLength} bytes`);
+
+      const up = await cli(['upload', src, '--id']);
+      const file = (await api.getFile(up.stdout.trim())).file;
+      if (file.sha1 !== sha1)
+        return addFailure(`dfs upload to RGW registered ${file.sha1}, source is ${sha1}`);
+      v.dfsUp.push(up.ms / 1000);
+      stored.push({ id: file.id, sha1 });
+
+      t = performance.now();
+      const res = await api.download(file.id);
+      const got = await sha1OfStream(res.body as unknown as AsyncIterable<Uint8Array>);
+      if (!res.url.startsWith(ceph.endpoint))
+        return addFailure(`the download was not redirected to the RGW (${res.url.slice(0, 60)})`);
+      if (got !== sha1) return addFailure('redirected download: SHA-1 differs');
+      v.redirectDown.push((performance.now() - t) / 1000);
+
+      t = performance.now();
+      const direct = await s3.send(new GetObjectCommand({ Bucket: 'direct', Key: key }));
+      if ((await sha1OfStream(direct.Body as Readable)) !== sha1)
+        return addFailure('direct GetObject: SHA-1 differs');
+      v.directGet.push((performance.now() - t) / 1000);
+    }
+
+    // The same bucket behind an app that does not presign: every byte through the app, verified.
+    await app.stop();
+    app = await startS3App('0', 's3-app-b');
+    const viaApp = new DfsApi({ baseUrl: app.url, credentials: 'omit' });
+    const { token } = await viaApp.signin('bench-admin', 'bench-password-1234');
+    const streamingApi = new DfsApi({ baseUrl: app.url, token, credentials: 'omit' });
+    for (let i = 0; i < 50 && !(await streamingApi.listNodes()).items.every((n) => n.status === 'up'); i++)
+      await sleep(200);
+    for (const file of stored) {
+      const t = performance.now();
+      const res = await streamingApi.download(file.id);
+      if (res.redirected) return addFailure('presign=0 still redirected');
+      if ((await sha1OfStream(res.body as unknown as AsyncIterable<Uint8Array>)) !== file.sha1) {
+        return addFailure('streamed download from the RGW node: SHA-1 differs');
+      }
+      v.streamedDown.push((performance.now() - t) / 1000);
+    }
+    await app.stop();
+
+    const sdk = {
+      name: 'AWS SDK `Upload` (lib-storage, 8 MiB parts, 4 in flight) straight to the same RGW',
+      values: v.sdkUp,
+    };
+    const get = {
+      name: 'direct GetObject of the same bytes (AWS SDK, SHA-1 while streaming)',
+      values: v.directGet,
+    };
+    addRow({
+      group: '9 s3',
+      what: `dfs CLI upload, ${label} → one RGW node (wall)`,
+      unit: 's',
+      values: v.dfsUp,
+      alt: sdk,
+    });
+    addRow({ group: '9 s3', what: `AWS SDK Upload, ${label} → RGW (wall)`, unit: 's', values: v.sdkUp });
+    addRow({
+      group: '9 s3',
+      what: `dfs download, ${label}, 302 to a presigned URL (SHA-1 checked)`,
+      unit: 's',
+      values: v.redirectDown,
+      alt: get,
+    });
+    addRow({
+      group: '9 s3',
+      what: `dfs download, ${label}, streamed and verified by the app (presign=0)`,
+      unit: 's',
+      values: v.streamedDown,
+      alt: get,
+    });
+    await benchMigration(o, ceph);
+  } finally {
+    await stopClient();
+    await stopCeph();
+  }
 }
 
 /** An SFTP node full of files, then drained into an RGW node by the running app; MB/s. */

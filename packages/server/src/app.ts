@@ -11,7 +11,7 @@ import Fastify, {
   type RawRequestDefaultExpression,
   type RawServerDefault,
 } from 'fastify';
-import type { Config } from './config.ts';
+import { type Config, resolveSecret } from './config.ts';
 import { createDb, type Db, migrate } from './db/knex.ts';
 import { ReplicaTracker } from './db/read-replica.ts';
 import { HttpError } from './errors.ts';
@@ -134,7 +134,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     now,
     log: app.log,
   });
-  const passwords = new PasswordHasher(config.secret);
+  const secret = resolveSecret(config);
+  const passwords = new PasswordHasher(secret);
   await removeV1Staging(config.dataDir, app.log);
   const contents = new ContentStore(repos, cluster, app.log, now);
   const limits = new UserLimits(repos, {
@@ -194,7 +195,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     jobs: new JobRunner(repos, app.log, now),
     maintenance: { sweep: sweepJob(jobDeps), collect: collectJob(jobDeps), reconcile: reconcileJob(jobDeps) },
     clusterJobs: { repair: repairJob(clusterDeps), scrub: scrubJob(clusterDeps), deps: clusterDeps },
-    shares: new ShareService(repos, files, passwords, config.secret, now),
+    shares: new ShareService(repos, files, passwords, secret, now),
     downloads: new DownloadResponder(contents),
     auth: new AuthService(repos, {
       sessionTtlMs: config.sessionTtlMs,

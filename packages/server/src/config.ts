@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { parseNodeUrl } from './storage/node-spec.ts';
 import { S3_MAX_PARTS, S3_MIN_PART_BYTES } from './storage/s3/limits.ts';
 
 const MiB = 1024 * 1024;
@@ -246,7 +247,8 @@ export interface Config {
   scrubPeriodMs: number;
   /** Nodes to drain, as given (URL or name); the cluster matches them against DFS_NODES. */
   drainNodes: string[];
-  secret: string;
+  /** DFS_SECRET; null: the app keeps its own in the data directory (resolveSecret). */
+  secret: string | null;
   chunkSize: number;
   maxFileSize: number;
   uploadExpiryMs: number;
@@ -336,6 +338,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     .map((url) => url.trim())
     .filter(Boolean);
   if (nodeUrls.length === 0) throw new ConfigError('DFS_NODES: at least one storage node is needed');
+  for (const url of nodeUrls) {
+    try {
+      parseNodeUrl(url);
+    } catch (error) {
+      // The parser's message names the URL (password hidden) and what is wrong with it.
+      throw new ConfigError(`DFS_NODES: ${(error as Error).message}`);
+    }
+  }
   if (nodeUrls.some((url) => /^s3:/i.test(url))) checkS3Chunks(env.DFS_CHUNK_SIZE, env.DFS_MAX_FILE_SIZE);
   const dbUrl = env.DFS_DB_URL ?? `sqlite://${path.join(dataDir, 'dfs.sqlite')}`;
   if (env.DFS_DB_READ_URL && !dbUrl.startsWith('mysql://')) {
@@ -359,7 +369,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       .map((entry) => entry.trim())
       .filter(Boolean),
     accelLocations: parseAccelLocations(env.DFS_ACCEL_REDIRECT ?? ''),
-    secret: env.DFS_SECRET ?? loadOrCreateSecret(dataDir),
+    secret: env.DFS_SECRET ?? null,
     chunkSize: env.DFS_CHUNK_SIZE,
     maxFileSize: env.DFS_MAX_FILE_SIZE,
     uploadExpiryMs: env.DFS_UPLOAD_EXPIRY_HOURS * 3600_000,
@@ -420,7 +430,15 @@ function parseTrustProxy(value: string): boolean | number | string[] {
     .filter(Boolean);
 }
 
-/** The secret must survive restarts (it keys share-password hashing and challenge MACs). */
+/**
+ * DFS_SECRET, or the one kept in the data directory (made on first start). The secret must survive
+ * restarts: it keys share-password hashing and challenge MACs. Reading the config writes nothing;
+ * the app calls this when it starts.
+ */
+export function resolveSecret(config: Pick<Config, 'secret' | 'dataDir'>): string {
+  return config.secret ?? loadOrCreateSecret(config.dataDir);
+}
+
 function loadOrCreateSecret(dataDir: string): string {
   const file = path.join(dataDir, 'secret');
   try {

@@ -9,7 +9,6 @@ export const ERROR_STATUS = {
   checksum_mismatch: 400,
   bad_chunk_index: 400,
   bad_chunk_size: 400,
-  bad_range_header: 400,
   move_into_itself: 400,
   folder_too_deep: 400,
   not_a_folder: 400,

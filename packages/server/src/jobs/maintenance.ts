@@ -55,11 +55,15 @@ export async function sweep(deps: Deps): Promise<{ uploads: number; strays: numb
         // Node clocks, not the app's (which tests move): a part is old by its own mtime.
         if (Date.now() - part.mtimeMs > TMP_MIN_AGE_MS) stale.push(part.partId);
       }
-      const known = new Set(await deps.repos.uploads.allIds());
-      for (const partId of stale) {
-        if (known.has(partId)) continue;
-        await driver.deletePart(partId);
-        strays++;
+      // In batches: only the stale parts' uploads are looked up, never every upload id.
+      for (let i = 0; i < stale.length; i += 500) {
+        const batch = stale.slice(i, i + 500);
+        const known = await deps.repos.uploads.existingIds(batch);
+        for (const partId of batch) {
+          if (known.has(partId)) continue;
+          await driver.deletePart(partId);
+          strays++;
+        }
       }
     } catch (err) {
       deps.log.warn({ err, node: driver.name }, 'node sweep failed');

@@ -249,7 +249,9 @@ export class UploadsRepository {
     return this.db('uploads').where({ status: 'complete' }).andWhere('expires_at', '<=', before).delete();
   }
 
-  async allIds(): Promise<string[]> {
-    return this.db('uploads').pluck('id');
+  /** Which of `ids` are uploads still on record. */
+  async existingIds(ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    return new Set(await this.db('uploads').whereIn('id', ids).pluck('id'));
   }
 }

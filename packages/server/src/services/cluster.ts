@@ -5,7 +5,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { NodeRow } from '../repositories/nodes.ts';
-import { createNode, parseNodeUrl, redactNodeUrl } from '../storage/node-url.ts';
+import { parseNodeUrl, redactNodeUrl } from '../storage/node-spec.ts';
+import { createNode } from '../storage/node-url.ts';
 import {
   type ByteRange,
   type NodeUsage,

@@ -430,7 +430,15 @@ export class UploadService {
       const file = await this.repos.transaction(async (tx) => {
         // The user's row before the content's, in the order every quota check takes them.
         await tx.users.findForUpdate(userId);
-        const parentId = await this.files.resolveParent(userId, upload.parent_id, tx).catch(() => '');
+        // A folder trashed while its upload ran no longer takes files: the file lands at the root.
+        // Anything else (a database error) fails the complete, to be retried.
+        const parentId = await this.files
+          .resolveParent(userId, upload.parent_id, tx)
+          .catch((error: unknown) => {
+            if (error instanceof HttpError && (error.code === 'not_found' || error.code === 'not_a_folder'))
+              return '';
+            throw error;
+          });
         const entry = await this.files.addFile(
           {
             userId,

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { CONFIG_VARIABLES } from '../../src/config.ts';
-import { parseNodeUrl } from '../../src/storage/node-url.ts';
+import { parseNodeUrl } from '../../src/storage/node-spec.ts';
 
 /**
  * The deployment files cannot be run here (no Docker engine), so this reads them the way Docker

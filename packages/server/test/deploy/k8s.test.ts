@@ -7,7 +7,7 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config.ts';
-import { parseNodeUrl } from '../../src/storage/node-url.ts';
+import { parseNodeUrl } from '../../src/storage/node-spec.ts';
 
 /**
  * No Kubernetes API server runs here, so the manifests are checked offline the two ways an API
