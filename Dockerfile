@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1.7
-# The dfs app: Fastify API + the built web app, run with tsx straight from TypeScript.
+# The dfs app: the Fastify API bundled to JavaScript (packages/server/dist/main.js) and the built
+# web app; the runtime image has production dependencies only (no TypeScript, no tsx).
 # Build from the repository root: docker build -t dfs .
 
 FROM node:20-bookworm-slim AS base
@@ -21,7 +22,7 @@ FROM toolchain AS build
 COPY . .
 RUN --mount=type=cache,id=dfs-pnpm-store,target=/pnpm/store \
   pnpm install --frozen-lockfile --offline --store-dir /pnpm/store
-RUN pnpm --filter @dfs/web build
+RUN pnpm --filter @dfs/web build && pnpm --filter @dfs/server build
 
 FROM toolchain AS prod-deps
 COPY . .
@@ -35,6 +36,7 @@ ENV NODE_ENV=production \
   DFS_DATA_DIR=/data
 COPY --from=prod-deps /app /app
 COPY --from=build /app/packages/web/dist /app/packages/web/dist
+COPY --from=build /app/packages/server/dist /app/packages/server/dist
 # Staging, the SQLite default and the generated secret live here; it must outlive the container.
 RUN mkdir -p /data && chown node:node /data
 VOLUME /data
@@ -43,4 +45,5 @@ EXPOSE 8080
 # The slim image has no curl; Node 20's fetch does the same job.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.DFS_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["pnpm", "--filter", "@dfs/server", "start"]
+WORKDIR /app/packages/server
+CMD ["node", "--enable-source-maps", "dist/main.js"]

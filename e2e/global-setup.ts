@@ -35,19 +35,21 @@ async function waitReady(base: string, server: ChildProcess, log: () => string):
 }
 
 /**
- * Builds the web app, then starts the real dfs server on a free port with a throwaway data
+ * Builds the web app and the server bundle, then starts the real dfs server on a free port with a throwaway data
  * directory (SQLite + one local node) and a 1 MiB chunk size, so a 40 MiB file has 40 chunks.
  * The first account (the admin) is created here, so tests' own sign-ups are ordinary users.
  */
 export default async function globalSetup(): Promise<() => Promise<void>> {
   if (process.env.DFS_E2E_SKIP_BUILD !== '1') {
     execFileSync('pnpm', ['--filter', '@dfs/web', 'build'], { cwd: ROOT, stdio: 'inherit' });
+    execFileSync('pnpm', ['--filter', '@dfs/server', 'build'], { cwd: ROOT, stdio: 'inherit' });
   }
   const dataDir = mkdtempSync(path.join(tmpdir(), 'dfs-e2e-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   let output = '';
-  const server = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/main.ts'], {
+  // The server as production runs it: the bundle `pnpm start` and the Docker image run.
+  const server = spawn(process.execPath, ['--enable-source-maps', 'packages/server/dist/main.js'], {
     cwd: ROOT,
     env: {
       ...process.env,

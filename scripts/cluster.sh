@@ -14,5 +14,7 @@ fi
 if [[ ! -f packages/web/dist/index.html || ${DFS_CLUSTER_BUILD:-0} == 1 ]]; then
   pnpm --filter @dfs/web build
 fi
+# The server bundle takes about a second: always built, so the cluster runs the current code.
+pnpm --filter @dfs/server build
 
 exec node --import tsx packages/cluster/src/main.ts

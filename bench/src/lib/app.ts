@@ -24,7 +24,7 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-/** The dfs server as its own process, the way it runs in production: `node --import tsx main.ts`. */
+/** The dfs server as its own process, the way it runs in production: `node dist/main.js` (scripts/bench.sh builds it). */
 export async function startApp(options: AppOptions): Promise<RunningApp> {
   await mkdir(options.dataDir, { recursive: true });
   const port = await freePort();
@@ -49,7 +49,7 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
   else delete env.DFS_DB_URL;
   const child: ChildProcess = spawn(
     process.execPath,
-    [...nodeArgs, '--import', 'tsx', path.join(REPO_ROOT, 'packages/server/src/main.ts')],
+    [...nodeArgs, '--enable-source-maps', path.join(REPO_ROOT, 'packages/server/dist/main.js')],
     { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';

@@ -46,6 +46,7 @@ async function start(apps: number): Promise<{ cluster: RunningCluster; stop: () 
   const cluster = await startCluster({
     apps,
     s3: false,
+    built: true,
     env: APP_ENV,
     log: (line) => console.error(`bench: cluster (${apps} app${apps === 1 ? '' : 's'}): ${line}`),
   });

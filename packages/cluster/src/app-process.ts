@@ -4,9 +4,9 @@ import path from 'node:path';
 
 export { freePort } from './ports.ts';
 
-const MAIN = path.resolve(import.meta.dirname, '../../server/src/main.ts');
+const SERVER = path.resolve(import.meta.dirname, '../../server');
 
-/** The server as a real process (`src/main.ts`), for crash tests: SIGKILL means SIGKILL. */
+/** The server as a real process, for crash tests and clusters: SIGKILL means SIGKILL. */
 export class ServerProcess {
   private child: ChildProcess | undefined;
   private log: WriteStream | undefined;
@@ -15,8 +15,11 @@ export class ServerProcess {
 
   constructor(
     readonly env: Record<string, string>,
-    /** logFile: every line the server prints is appended there too. */
-    private readonly options: { logFile?: string } = {},
+    /**
+     * logFile: every line the server prints is appended there too. built: run the production
+     * bundle (dist/main.js, `pnpm --filter @dfs/server build`) instead of the sources through tsx.
+     */
+    private readonly options: { logFile?: string; built?: boolean } = {},
   ) {}
 
   /** The process's pid while it runs; 0 before start and after it exited. */
@@ -30,7 +33,10 @@ export class ServerProcess {
   }
 
   async start(): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    const args = this.options.built
+      ? ['--enable-source-maps', path.join(SERVER, 'dist/main.js')]
+      : ['--import', 'tsx', path.join(SERVER, 'src/main.ts')];
+    const child = spawn(process.execPath, args, {
       env: { ...process.env, DFS_HOST: '127.0.0.1', DFS_LOG_LEVEL: 'warn', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -43,6 +43,8 @@ export interface ClusterOptions {
   apps?: number;
   /** Extra DFS_* settings for every app instance. */
   env?: Record<string, string>;
+  /** Run the server bundle (dist/main.js) rather than the sources through tsx. */
+  built?: boolean;
   log?: (line: string) => void;
 }
 
@@ -141,7 +143,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Runnin
       await mkdir(dataDir, { recursive: true });
       const app = new ServerProcess(
         { ...shared, DFS_PORT: String(await freePort()), DFS_DATA_DIR: dataDir },
-        { logFile: path.join(dataDir, 'app.log') },
+        { logFile: path.join(dataDir, 'app.log'), built: options.built ?? false },
       );
       // The first instance runs the migrations; the second waits for it.
       await app.start();

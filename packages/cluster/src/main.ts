@@ -20,6 +20,8 @@ async function main(): Promise<void> {
     keep: Boolean(given),
     port: port === 0 ? undefined : port,
     s3,
+    // scripts/cluster.sh builds it: the cluster runs the server as production does.
+    built: true,
     log: (line) => console.log(`dfs cluster: ${line}`),
   });
   const { info } = cluster;

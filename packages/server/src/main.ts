@@ -1,3 +1,4 @@
+import pretty from 'pino-pretty';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 
@@ -12,7 +13,11 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const app = await buildApp(config, { web: true, jobs: true });
+  // Readable lines for a person at a terminal; JSON lines for everything else (log collectors).
+  const logger = process.stdout.isTTY
+    ? { level: config.logLevel, stream: pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l' }) }
+    : { level: config.logLevel };
+  const app = await buildApp(config, { web: true, jobs: true, logger });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       app.log.info({ signal }, 'shutting down');

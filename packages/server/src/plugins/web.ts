@@ -1,9 +1,20 @@
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 
-const WEB_DIST = fileURLToPath(new URL('../../../web/dist', import.meta.url));
+/**
+ * packages/web/dist, found from the server package's root: this module runs from src/plugins/
+ * (tsx, tests) or bundled into dist/main.js (production), at different depths.
+ */
+function webDist(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return path.resolve(dir, '../web/dist');
+}
+
+const WEB_DIST = webDist();
 
 /**
  * The SPA's policy. Scripts only from our own files: an injected <script> or inline handler never

@@ -197,9 +197,15 @@ describe('deploy/k8s', () => {
     expect(mounts).toContain('/tmp');
     const volumes = pod.volumes.map((volume: { name: string }) => volume.name);
     for (const mount of container.volumeMounts) expect(volumes).toContain(mount.name);
-    // The entry point must exist where the container starts it.
-    const entry = path.join(container.workingDir.replace(/^\/app/, root), container.command.at(-1));
-    expect(readdirSync(path.dirname(entry))).toContain(path.basename(entry));
+    // The container starts what the image starts: the Dockerfile's last WORKDIR and CMD.
+    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    const workdir = [...dockerfile.matchAll(/^WORKDIR (.+)$/gm)].pop()?.[1];
+    const cmd = JSON.parse(/^CMD (.+)$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+    expect(container.workingDir).toBe(workdir);
+    expect(container.command).toEqual(cmd);
+    // …which the image builds: the server bundle from the package's build script.
+    expect(dockerfile).toMatch(/pnpm --filter @dfs\/server build/);
+    expect(cmd.at(-1)).toBe('dist/main.js');
   });
 
   it('routes the Ingress to the Service and the Service to the pods', () => {
