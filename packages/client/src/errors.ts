@@ -63,6 +63,11 @@ export class NetworkError extends Error {
   }
 }
 
+/** A hash worker crashed: the pool it belongs to is broken and should be replaced. */
+export class HashWorkerError extends Error {
+  override readonly name = 'HashWorkerError';
+}
+
 /** An upload stopped by `cancel()`. */
 export class CanceledError extends Error {
   override readonly name = 'CanceledError';

@@ -13,7 +13,7 @@ export {
   type UploadTransport,
 } from './api.ts';
 export { Emitter, type EventMap } from './emitter.ts';
-export { ApiError, CanceledError, isAbortError, NetworkError } from './errors.ts';
+export { ApiError, CanceledError, HashWorkerError, isAbortError, NetworkError } from './errors.ts';
 export * from './hashing/index.ts';
 export * from './upload/index.ts';
 export { bytesToHex, formatBytes, hexToBase64 } from './util/bytes.ts';

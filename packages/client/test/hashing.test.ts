@@ -7,6 +7,7 @@ import {
   fileSourceFromBytes,
   HASH_PIECE_SIZE,
   type Hasher,
+  HashWorkerError,
   hashSource,
   hexToBase64,
   proofSha1,
@@ -170,6 +171,22 @@ describe('WorkerHashPool', () => {
     expect(da.sha1).toBe(sha1(a));
     expect(db.sha1).toBe(sha1(b));
     expect(db.pieceMd5s).toEqual(expectedPieces(b, PIECE));
+  });
+
+  it('fails every hash with a HashWorkerError once a worker crashes', async () => {
+    const listeners: ((ev: { message?: string }) => void)[] = [];
+    const crashing = {
+      postMessage() {},
+      addEventListener(type: string, fn: (ev: { message?: string }) => void) {
+        if (type === 'error') listeners.push(fn);
+      },
+      terminate() {},
+    } as unknown as WorkerLike;
+    const pool = new WorkerHashPool([crashing]);
+    const pending = pool.hashFile(fileSourceFromBytes(new Uint8Array(PIECE), 'x'), { pieceSize: PIECE });
+    for (const fn of listeners) fn({ message: 'out of memory' });
+    await expect(pending).rejects.toBeInstanceOf(HashWorkerError);
+    await expect(pending).rejects.toThrow('out of memory');
   });
 
   it('stops on abort', async () => {

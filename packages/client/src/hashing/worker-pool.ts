@@ -1,3 +1,4 @@
+import { HashWorkerError } from '../errors.ts';
 import { ownedBytes } from '../util/bytes.ts';
 import { pieceCount, readExact } from './hash-file.ts';
 import type { FileDigest, FileSource, HashFileFn, HashFileOptions } from './types.ts';
@@ -61,7 +62,7 @@ export class WorkerHashPool {
     for (const { worker } of this.#slots) {
       worker.addEventListener('message', (ev) => this.#onMessage(ev.data as HashWorkerResponse));
       worker.addEventListener('error', (ev) =>
-        this.#fail(new Error(`hash worker failed: ${ev.message ?? 'error'}`)),
+        this.#fail(new HashWorkerError(`hash worker failed: ${ev.message ?? 'error'}`)),
       );
       (worker as { start?: () => void }).start?.(); // MessagePort needs start() with addEventListener
     }

@@ -1,4 +1,10 @@
-import { defaultHashWorkerCount, type HashFileFn, WorkerHashPool, type WorkerLike } from '@dfs/client';
+import {
+  defaultHashWorkerCount,
+  type HashFileFn,
+  HashWorkerError,
+  WorkerHashPool,
+  type WorkerLike,
+} from '@dfs/client';
 
 let pool: WorkerHashPool | null = null;
 
@@ -24,7 +30,7 @@ export const hashInWorkers: HashFileFn = async (source, options) => {
   try {
     return await current.hashFile(source, options);
   } catch (err) {
-    if (err instanceof Error && err.message.startsWith('hash worker failed')) {
+    if (err instanceof HashWorkerError) {
       current.terminate();
       if (pool === current) pool = null;
     }
