@@ -1,3 +1,4 @@
+export * from './chunks.ts';
 export * from './errors.ts';
 export * from './schemas/admin.ts';
 export * from './schemas/auth.ts';

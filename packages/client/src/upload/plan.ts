@@ -1,20 +1,7 @@
-/** Chunk arithmetic shared by the engine and tests. Chunk `i` is `[i*chunkSize, min(size, (i+1)*chunkSize))`. */
+/** The engine's view of the chunk plan; the plan itself (`chunkCountFor`, `chunkRange`) is @dfs/shared's, as the server's. */
+import { type ChunkRange, chunkCountFor, chunkRange } from '@dfs/shared';
 
-export interface ChunkRange {
-  index: number;
-  start: number;
-  end: number;
-}
-
-export function chunkCountFor(size: number, chunkSize: number): number {
-  if (!(chunkSize > 0)) throw new RangeError('chunkSize must be positive');
-  return Math.ceil(size / chunkSize);
-}
-
-export function chunkRange(size: number, chunkSize: number, index: number): ChunkRange {
-  const start = index * chunkSize;
-  return { index, start, end: Math.min(size, start + chunkSize) };
-}
+export { type ChunkRange, chunkCountFor, chunkRange };
 
 /** Indexes in `[0, chunkCount)` that the server does not have yet, ascending. */
 export function missingChunks(chunkCount: number, received: Iterable<number>): number[] {

@@ -1,11 +1,13 @@
 import { createHash, randomInt } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type {
-  CompleteUploadResponse,
-  CreateUploadBody,
-  CreateUploadResponse,
-  FileEntry,
-  UploadSession,
+import {
+  type CompleteUploadResponse,
+  type CreateUploadBody,
+  type CreateUploadResponse,
+  chunkCountFor,
+  chunkRange,
+  type FileEntry,
+  type UploadSession,
 } from '@dfs/shared';
 import type { FastifyBaseLogger } from 'fastify';
 import { isForeignKeyViolation } from '../db/knex.ts';
@@ -68,10 +70,6 @@ export class UploadService {
     });
   }
 
-  chunkCountFor(size: number): number {
-    return Math.ceil(size / this.limits.chunkSize);
-  }
-
   async create(
     userId: string,
     body: CreateUploadBody,
@@ -121,7 +119,7 @@ export class UploadService {
       size: body.size,
       sha1: body.sha1 ?? null,
       chunk_size: this.limits.chunkSize,
-      chunk_count: this.chunkCountFor(body.size),
+      chunk_count: chunkCountFor(body.size, this.limits.chunkSize),
       status: 'open',
       file_id: null,
       created_at: now,
@@ -201,10 +199,9 @@ export class UploadService {
     };
   }
 
-  expectedChunkSize(row: Pick<UploadRow, 'size' | 'chunk_size' | 'chunk_count'>, index: number): number {
-    return index < row.chunk_count - 1
-      ? row.chunk_size
-      : Number(row.size) - row.chunk_size * (row.chunk_count - 1);
+  expectedChunkSize(row: Pick<UploadRow, 'size' | 'chunk_size'>, index: number): number {
+    const { start, end } = chunkRange(Number(row.size), row.chunk_size, index);
+    return end - start;
   }
 
   /** Checks a chunk request before any byte is read; returns the size the body must have. */
@@ -311,7 +308,8 @@ export class UploadService {
     if (claim === 'write') {
       let epoch: number;
       try {
-        epoch = await this.parts.write(upload, index * upload.chunk_size, data, actualMd5 || undefined);
+        const { start } = chunkRange(Number(upload.size), upload.chunk_size, index);
+        epoch = await this.parts.write(upload, start, data, actualMd5 || undefined);
       } catch (error) {
         await this.repos.uploads.releaseClaim(upload.id, index, sha256).catch(() => undefined);
         throw error;
@@ -493,7 +491,11 @@ export class UploadService {
       return this.parts.readChunk(
         upload,
         nodeIds,
-        { offset: index * upload.chunk_size, size: Number(chunk.size), sha256: chunk.sha256 },
+        {
+          offset: chunkRange(Number(upload.size), upload.chunk_size, index).start,
+          size: Number(chunk.size),
+          sha256: chunk.sha256,
+        },
         objectKey(sha1),
       );
     });
