@@ -23,6 +23,30 @@ import {
   type UserResponse,
 } from '@dfs/shared';
 import { ApiError, isAbortError, NetworkError } from './errors.ts';
+import type { paths } from './generated/api-types.ts';
+
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+/** The OpenAPI document's path templates, e.g. `/api/files/{id}`. */
+type ApiPath = keyof paths;
+/** The methods the document defines for a path (the generated types mark the others `never`). */
+type MethodOf<P extends ApiPath> = {
+  [M in Method]: NonNullable<paths[P][M]> extends never ? never : M;
+}[Method];
+type JsonOf<R> = R extends { content: { 'application/json': infer J } } ? J : never;
+/** The JSON body of an operation's 200 or 201 answer, as the server's schemas declare it. */
+type OkJson<P extends ApiPath, M extends MethodOf<P>> =
+  NonNullable<paths[P][M]> extends { responses: infer R }
+    ? JsonOf<R[200 & keyof R]> | JsonOf<R[201 & keyof R]>
+    : never;
+
+/** `/api/files/{id}` with `{ id }` → `/api/files/<id, URL-encoded>`. */
+function fill(template: string, params: Record<string, string | number> = {}): string {
+  return template.replace(/\{([^}]+)\}/g, (_m, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`missing path parameter ${name} for ${template}`);
+    return encodeURIComponent(String(value));
+  });
+}
 
 export interface DfsApiOptions {
   /** Server origin, e.g. `https://dfs.example.com` (a trailing `/` or `/api` is tolerated); `''` = same origin. */
@@ -80,6 +104,8 @@ export interface DownloadOptions extends RequestOptions {
 type Query = Record<string, string | number | boolean | null | undefined>;
 
 interface CallInit extends RequestOptions {
+  /** Values for the `{name}` parts of an operation's path template. */
+  params?: Record<string, string | number>;
   method?: string;
   query?: Query;
   json?: unknown;
@@ -173,25 +199,52 @@ export class DfsApi {
     await res.body?.cancel().catch(() => {});
   }
 
+  /**
+   * Calls one operation of the OpenAPI document by its path template and method: a path or method
+   * the server does not define does not compile, and the answer has the type the server's
+   * schemas give it (generated into ./generated/api-types.ts by `pnpm api:generate`).
+   */
+  #op<P extends ApiPath, M extends MethodOf<P>>(
+    method: M,
+    template: P,
+    init: CallInit = {},
+  ): Promise<OkJson<P, M>> {
+    return this.#json(fill(template, init.params), { ...init, method: method.toUpperCase() });
+  }
+
+  /** As #op, for operations whose answer has no body the caller needs (204). */
+  #opVoid<P extends ApiPath, M extends MethodOf<P>>(
+    method: M,
+    template: P,
+    init: CallInit = {},
+  ): Promise<void> {
+    return this.#void(fill(template, init.params), { ...init, method: method.toUpperCase() });
+  }
+
+  /** A checked path for the raw `request` (downloads, HEAD): the template must be the document's. */
+  #path<P extends ApiPath>(template: P, params: Record<string, string | number>): string {
+    return fill(template, params);
+  }
+
   // ---- accounts ----
   signup(username: string, password: string, opts?: RequestOptions): Promise<UserResponse> {
-    return this.#json('/api/auth/signup', { ...opts, method: 'POST', json: { username, password } });
+    return this.#op('post', '/api/auth/signup', { ...opts, json: { username, password } });
   }
   /** Signs in; the browser gets the session cookie, the returned token works as a Bearer token. */
   signin(username: string, password: string, opts?: RequestOptions): Promise<SigninResponse> {
-    return this.#json('/api/auth/signin', { ...opts, method: 'POST', json: { username, password } });
+    return this.#op('post', '/api/auth/signin', { ...opts, json: { username, password } });
   }
   signout(opts?: RequestOptions): Promise<void> {
-    return this.#void('/api/auth/signout', { ...opts, method: 'POST' });
+    return this.#opVoid('post', '/api/auth/signout', opts);
   }
   me(opts?: RequestOptions): Promise<UserResponse> {
-    return this.#json('/api/auth/me', opts);
+    return this.#op('get', '/api/auth/me', opts);
   }
 
   // ---- files and folders ----
   /** One page: the server answers at most MAX_PAGE_SIZE entries (200 without a `limit`). */
   listFiles(query: ListFilesQuery = {}, opts?: RequestOptions): Promise<FileList> {
-    return this.#json('/api/files', { ...opts, query: { ...query } });
+    return this.#op('get', '/api/files', { ...opts, query: { ...query } });
   }
   /** Pages of a folder listing (or search) in order, from `query.offset`, until the last. */
   filePages(query: ListFilesQuery = {}, opts?: RequestOptions): AsyncGenerator<FileList> {
@@ -202,19 +255,19 @@ export class DfsApi {
     return collect(this.filePages(query, opts));
   }
   getFile(id: string, opts?: RequestOptions): Promise<FileResponse> {
-    return this.#json(`/api/files/${enc(id)}`, opts);
+    return this.#op('get', '/api/files/{id}', { ...opts, params: { id } });
   }
   createFolder(name: string, parentId?: string | null, opts?: RequestOptions): Promise<FileResponse> {
     const json: CreateFolderBody = { name, ...(parentId !== undefined ? { parentId } : {}) };
-    return this.#json('/api/folders', { ...opts, method: 'POST', json });
+    return this.#op('post', '/api/folders', { ...opts, json });
   }
   /** Rename and/or move. */
   updateFile(id: string, patch: PatchFileBody, opts?: RequestOptions): Promise<FileResponse> {
-    return this.#json(`/api/files/${enc(id)}`, { ...opts, method: 'PATCH', json: patch });
+    return this.#op('patch', '/api/files/{id}', { ...opts, params: { id }, json: patch });
   }
   /** Moves a file or folder (with its contents) to the trash. */
   deleteFile(id: string, opts?: RequestOptions): Promise<void> {
-    return this.#void(`/api/files/${enc(id)}`, { ...opts, method: 'DELETE' });
+    return this.#opVoid('delete', '/api/files/{id}', { ...opts, params: { id } });
   }
   /**
    * The one-request multipart upload (small files): `POST /api/files` with the text fields first
@@ -226,13 +279,13 @@ export class DfsApi {
     if (options.sha1) form.set('sha1', options.sha1.toLowerCase());
     const name = options.name ?? (file as Blob & { name?: string }).name ?? 'file';
     form.set('file', file, name);
-    return this.#json('/api/files', { signal: options.signal, method: 'POST', body: form });
+    return this.#op('post', '/api/files', { signal: options.signal, body: form });
   }
 
   // ---- trash ----
   /** One page of the trash (200 entries without a `limit`, at most MAX_PAGE_SIZE). */
   listTrash(query: ListFilesQuery = {}, opts?: RequestOptions): Promise<FileList> {
-    return this.#json('/api/trash', { ...opts, query: { ...query } });
+    return this.#op('get', '/api/trash', { ...opts, query: { ...query } });
   }
   /** The whole trash, however many pages it takes. */
   listAllTrash(query: ListFilesQuery = {}, opts?: RequestOptions): Promise<FileList> {
@@ -240,21 +293,24 @@ export class DfsApi {
   }
   /** Restores a trashed entry; the server answers `{file}` (or 204 → undefined). */
   restoreFromTrash(id: string, opts?: RequestOptions): Promise<FileResponse | undefined> {
-    return this.#json(`/api/trash/${enc(id)}/restore`, { ...opts, method: 'POST' });
+    return this.#op('post', '/api/trash/{id}/restore', { ...opts, params: { id } });
   }
   /** Deletes a trashed entry forever. */
   purgeFromTrash(id: string, opts?: RequestOptions): Promise<void> {
-    return this.#void(`/api/trash/${enc(id)}`, { ...opts, method: 'DELETE' });
+    return this.#opVoid('delete', '/api/trash/{id}', { ...opts, params: { id } });
   }
 
   // ---- content ----
   /** URL of a file's bytes (for `<a href>` / `<img src>` with cookie auth). */
   contentUrl(id: string, options: { inline?: boolean } = {}): string {
-    return this.url(`/api/files/${enc(id)}/content`, options.inline ? { inline: 1 } : undefined);
+    return this.url(
+      this.#path('/api/files/{id}/content', { id }),
+      options.inline ? { inline: 1 } : undefined,
+    );
   }
   /** Starts a download; returns the Response (200, 206, or 304 with `ifNoneMatch`) to stream `body` from. */
   download(id: string, options: DownloadOptions & { inline?: boolean } = {}): Promise<Response> {
-    return this.request(`/api/files/${enc(id)}/content`, {
+    return this.request(this.#path('/api/files/{id}/content', { id }), {
       signal: options.signal,
       query: options.inline ? { inline: 1 } : undefined,
       headers: downloadHeaders(options),
@@ -263,19 +319,19 @@ export class DfsApi {
   }
   /** HEAD of a file's content: size, ETag, type without the bytes. */
   headContent(id: string, opts?: RequestOptions): Promise<Response> {
-    return this.request(`/api/files/${enc(id)}/content`, { ...opts, method: 'HEAD' });
+    return this.request(this.#path('/api/files/{id}/content', { id }), { ...opts, method: 'HEAD' });
   }
   /** The content row behind a hash (only when the caller owns a file with it). */
   getContent(sha1: string, opts?: RequestOptions): Promise<ContentInfo> {
-    return this.#json(`/api/contents/${enc(sha1)}`, opts);
+    return this.#op('get', '/api/contents/{sha1}', { ...opts, params: { sha1 } });
   }
 
   // ---- chunked uploads ----
   createUpload(body: CreateUploadBody, opts?: RequestOptions): Promise<CreateUploadResponse> {
-    return this.#json('/api/uploads', { ...opts, method: 'POST', json: body });
+    return this.#op('post', '/api/uploads', { ...opts, json: body });
   }
   getUpload(uploadId: string, opts?: RequestOptions): Promise<UploadSession> {
-    return this.#json(`/api/uploads/${enc(uploadId)}`, opts);
+    return this.#op('get', '/api/uploads/{uploadId}', { ...opts, params: { uploadId } });
   }
   /** PUT one chunk's raw bytes; `md5Base64` goes in `Content-MD5` (RFC 1864). */
   async putChunk(
@@ -285,7 +341,7 @@ export class DfsApi {
     md5Base64?: string | null,
     opts: PutChunkOptions = {},
   ): Promise<void> {
-    const path = `/api/uploads/${enc(uploadId)}/chunks/${index}`;
+    const path = this.#path('/api/uploads/{uploadId}/chunks/{index}', { uploadId, index });
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
     if (md5Base64) headers['content-md5'] = md5Base64;
     if (opts.onProgress && this.#useXhr && typeof XMLHttpRequest !== 'undefined') {
@@ -310,35 +366,35 @@ export class DfsApi {
       if (f.sha1) form.append('sha1', f.sha1.toLowerCase());
       form.append('file', f.blob, f.name);
     }
-    return this.#json('/api/files/batch', { signal: opts.signal, method: 'POST', body: form });
+    return this.#op('post', '/api/files/batch', { signal: opts.signal, body: form });
   }
   /** Completes an upload; `sha1` goes in the JSON body (required for a speculative upload). */
   completeUpload(uploadId: string, opts: CompleteUploadOptions = {}): Promise<CompleteUploadResponse> {
     const { sha1, ...rest } = opts;
     const json: CompleteUploadBody | undefined = sha1 ? { sha1: sha1.toLowerCase() } : undefined;
-    return this.#json(`/api/uploads/${enc(uploadId)}/complete`, { ...rest, method: 'POST', json });
+    return this.#op('post', '/api/uploads/{uploadId}/complete', { ...rest, params: { uploadId }, json });
   }
   /** Aborts an upload session; staged bytes are freed. */
   abortUpload(uploadId: string, opts?: RequestOptions): Promise<void> {
-    return this.#void(`/api/uploads/${enc(uploadId)}`, { ...opts, method: 'DELETE' });
+    return this.#opVoid('delete', '/api/uploads/{uploadId}', { ...opts, params: { uploadId } });
   }
 
   // ---- shares ----
   createShare(fileId: string, body: CreateShareBody = {}, opts?: RequestOptions): Promise<{ share: Share }> {
-    return this.#json(`/api/files/${enc(fileId)}/shares`, { ...opts, method: 'POST', json: body });
+    return this.#op('post', '/api/files/{id}/shares', { ...opts, params: { id: fileId }, json: body });
   }
   listShares(opts?: RequestOptions): Promise<ShareList> {
-    return this.#json('/api/shares', opts);
+    return this.#op('get', '/api/shares', opts);
   }
   revokeShare(token: string, opts?: RequestOptions): Promise<void> {
-    return this.#void(`/api/shares/${enc(token)}`, { ...opts, method: 'DELETE' });
+    return this.#opVoid('delete', '/api/shares/{token}', { ...opts, params: { token } });
   }
   /** No auth needed: what a share link points at. */
   getPublicShare(token: string, opts?: RequestOptions): Promise<PublicShare> {
-    return this.#json(`/api/public/shares/${enc(token)}`, opts);
+    return this.#op('get', '/api/public/shares/{token}', { ...opts, params: { token } });
   }
   publicShareContentUrl(token: string): string {
-    return this.url(`/api/public/shares/${enc(token)}/content`);
+    return this.url(this.#path('/api/public/shares/{token}/content', { token }));
   }
   /**
    * A short-lived URL that downloads a share with a plain navigation (so a browser streams it to
@@ -346,9 +402,9 @@ export class DfsApi {
    * the grant in the returned URL stands in for it. An absolute-path URL is made absolute here.
    */
   async createShareGrant(token: string, password?: string, opts?: RequestOptions): Promise<ShareGrant> {
-    const grant = await this.#json<ShareGrant>(`/api/public/shares/${enc(token)}/grants`, {
+    const grant: ShareGrant = await this.#op('post', '/api/public/shares/{token}/grants', {
       ...opts,
-      method: 'POST',
+      params: { token },
       headers: password !== undefined ? { 'x-share-password': password } : {},
     });
     return grant.url.startsWith('/') ? { ...grant, url: this.url(grant.url) } : grant;
@@ -356,20 +412,20 @@ export class DfsApi {
 
   // ---- admin / ops ----
   listNodes(opts?: RequestOptions): Promise<NodeList> {
-    return this.#json('/api/nodes', opts);
+    return this.#op('get', '/api/nodes', opts);
   }
   /** Stops new writes to a node and lets repair move its contents elsewhere. */
   drainNode(id: string, opts?: RequestOptions): Promise<NodeResponse> {
-    return this.#json(`/api/nodes/${enc(id)}/drain`, { ...opts, method: 'POST' });
+    return this.#op('post', '/api/nodes/{id}/drain', { ...opts, params: { id } });
   }
   undrainNode(id: string, opts?: RequestOptions): Promise<NodeResponse> {
-    return this.#json(`/api/nodes/${enc(id)}/undrain`, { ...opts, method: 'POST' });
+    return this.#op('post', '/api/nodes/{id}/undrain', { ...opts, params: { id } });
   }
   healthz(opts?: RequestOptions): Promise<boolean> {
-    return this.#probe('/healthz', opts);
+    return this.#probe(this.#path('/healthz', {}), opts);
   }
   readyz(opts?: RequestOptions): Promise<boolean> {
-    return this.#probe('/readyz', opts);
+    return this.#probe(this.#path('/readyz', {}), opts);
   }
 
   /** A 503 is an answer (not ready), not a failure: only the status matters. */
@@ -435,10 +491,6 @@ export type UploadTransport = Pick<
   'createUpload' | 'getUpload' | 'putChunk' | 'completeUpload' | 'abortUpload'
 > &
   Partial<Pick<DfsApi, 'uploadSimple' | 'uploadBatch'>>;
-
-function enc(s: string): string {
-  return encodeURIComponent(s);
-}
 
 function downloadHeaders(options: DownloadOptions): Record<string, string> {
   const h: Record<string, string> = {};
