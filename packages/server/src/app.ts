@@ -15,6 +15,7 @@ import { type Config, resolveSecret } from './config.ts';
 import { createDb, type Db, migrate } from './db/knex.ts';
 import { ReplicaTracker } from './db/read-replica.ts';
 import { HttpError } from './errors.ts';
+import { DownloadResponder } from './http/download-responder.ts';
 import { collectJob, sweepJob } from './jobs/maintenance.ts';
 import { reconcileJob } from './jobs/reconcile.ts';
 import { type ClusterJobDeps, repairJob } from './jobs/repair.ts';
@@ -35,11 +36,11 @@ import { healthRoutes } from './routes/health.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { shareRoutes } from './routes/shares.ts';
 import { uploadRoutes } from './routes/uploads.ts';
+import { AdminService } from './services/admin.ts';
 import { AuthService } from './services/auth.ts';
 import { BatchUpload } from './services/batch-upload.ts';
 import { StorageCluster } from './services/cluster.ts';
 import { ContentStore } from './services/content-store.ts';
-import { DownloadResponder } from './services/downloads.ts';
 import { FileService } from './services/files.ts';
 import { UserLimits } from './services/limits.ts';
 import { PasswordHasher } from './services/passwords.ts';
@@ -54,6 +55,7 @@ export interface Services {
   /** Where stale-tolerant reads go: the read replica when one is set and fresh enough. */
   reads: ReadRouting;
   auth: AuthService;
+  admin: AdminService;
   cluster: StorageCluster;
   contents: ContentStore;
   files: FileService;
@@ -165,6 +167,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     now,
     limits,
   );
+  const auth = new AuthService(repos, {
+    sessionTtlMs: config.sessionTtlMs,
+    signup: config.signup,
+    passwords,
+    now,
+  });
   const jobDeps = {
     repos,
     cluster,
@@ -197,12 +205,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     clusterJobs: { repair: repairJob(clusterDeps), scrub: scrubJob(clusterDeps), deps: clusterDeps },
     shares: new ShareService(repos, files, passwords, secret, now),
     downloads: new DownloadResponder(contents),
-    auth: new AuthService(repos, {
-      sessionTtlMs: config.sessionTtlMs,
-      signup: config.signup,
-      passwords,
-      now,
-    }),
+    auth,
+    admin: new AdminService(repos, auth, limits, now),
   };
   app.decorate('config', config);
   app.decorate('services', services);

@@ -14,7 +14,7 @@ import {
 import multipart from '@fastify/multipart';
 import { Type } from '@sinclair/typebox';
 import type { AppInstance } from '../app.ts';
-import { HttpError, notFound } from '../errors.ts';
+import { HttpError } from '../errors.ts';
 import { currentUser } from '../plugins/auth.ts';
 import { withReads } from '../plugins/read-replica.ts';
 import type { BatchItem } from '../services/batch-upload.ts';
@@ -22,7 +22,7 @@ import type { BatchItem } from '../services/batch-upload.ts';
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
 export async function fileRoutes(app: AppInstance): Promise<void> {
-  const { files, uploads, batchUploads, downloads, repos } = app.services;
+  const { files, uploads, batchUploads, downloads } = app.services;
   await app.register(multipart, {
     // One file per request; the byte limit is enforced while staging (one past the maximum, so
     // an oversize body is detected rather than silently truncated).
@@ -216,16 +216,8 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const row = await files.row(currentUser(request).id, request.params.id, 'active');
-      const content = row.content_id ? await repos.contents.findById(row.content_id) : undefined;
-      if (row.kind !== 'file' || !content)
-        throw new HttpError('bad_request', 'folders have no content to download');
-      return downloads.send(
-        request,
-        reply,
-        { name: row.name, mime: row.mime, content, createdAt: Number(row.created_at) },
-        { inline: request.query.inline === '1' },
-      );
+      const file = await files.downloadable(currentUser(request).id, request.params.id);
+      return downloads.send(request, reply, file, { inline: request.query.inline === '1' });
     },
   );
 
@@ -268,19 +260,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
         response: { 200: ContentInfo, '4xx': ErrorBody },
       },
     },
-    async (request) => {
-      const content = await repos.contents.findBySha1(request.params.sha1);
-      // Only an owner learns that a content exists; anyone else sees what a missing hash looks like.
-      if (!content || !(await repos.files.userOwnsContent(currentUser(request).id, content.id))) {
-        throw notFound('content not found');
-      }
-      const replicas = await repos.contents.replicasOf(content.id);
-      return {
-        sha1: content.sha1,
-        size: Number(content.size),
-        createdAt: new Date(Number(content.created_at)).toISOString(),
-        replicas: replicas.map((r) => ({ nodeId: r.node_id, nodeName: r.node_name, state: r.state })),
-      };
-    },
+    async (request) => files.contentInfo(currentUser(request).id, request.params.sha1),
   );
 }

@@ -59,7 +59,9 @@ export async function uploadRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       const result = await uploads.create(currentUser(request).id, request.body);
-      return reply.status(result.status).send(result.body);
+      // Something new exists (a file, or an upload session): 201; a challenge or a resume: 200.
+      const created = result.status === 'instant' || result.status === 'created';
+      return reply.status(created ? 201 : 200).send(result);
     },
   );
 

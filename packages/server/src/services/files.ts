@@ -1,4 +1,5 @@
 import {
+  type ContentInfo,
   DEFAULT_PAGE_SIZE,
   type FileEntry,
   type FileList,
@@ -8,6 +9,7 @@ import {
 import mime from 'mime-types';
 import { isUniqueViolation } from '../db/knex.ts';
 import { HttpError, notFound } from '../errors.ts';
+import type { ContentRow } from '../repositories/contents.ts';
 import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
 import type { Repositories } from '../repositories/index.ts';
 import { newId } from './ids.ts';
@@ -69,6 +71,33 @@ export class FileService {
     const row = await reads.files.find(userId, id);
     if (!row) throw notFound('file not found');
     return toFileEntry(row);
+  }
+
+  /** A live file's name, type, content row and date, for a download; folders have none. */
+  async downloadable(
+    userId: string,
+    id: string,
+  ): Promise<{ name: string; mime: string | null; content: ContentRow; createdAt: number }> {
+    const row = await this.row(userId, id, 'active');
+    const content = row.content_id ? await this.repos.contents.findById(row.content_id) : undefined;
+    if (row.kind !== 'file' || !content)
+      throw new HttpError('bad_request', 'folders have no content to download');
+    return { name: row.name, mime: row.mime, content, createdAt: Number(row.created_at) };
+  }
+
+  /** A content's size and replicas, for a user who owns a file with it (anyone else: 404, as if missing). */
+  async contentInfo(userId: string, sha1: string): Promise<ContentInfo> {
+    const content = await this.repos.contents.findBySha1(sha1);
+    if (!content || !(await this.repos.files.userOwnsContent(userId, content.id))) {
+      throw notFound('content not found');
+    }
+    const replicas = await this.repos.contents.replicasOf(content.id);
+    return {
+      sha1: content.sha1,
+      size: Number(content.size),
+      createdAt: new Date(Number(content.created_at)).toISOString(),
+      replicas: replicas.map((r) => ({ nodeId: r.node_id, nodeName: r.node_name, state: r.state })),
+    };
   }
 
   async row(userId: string, id: string, status?: FileRow['status']): Promise<FileRowWithSha1> {

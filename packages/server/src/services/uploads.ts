@@ -70,10 +70,7 @@ export class UploadService {
     });
   }
 
-  async create(
-    userId: string,
-    body: CreateUploadBody,
-  ): Promise<{ status: number; body: CreateUploadResponse }> {
+  async create(userId: string, body: CreateUploadBody): Promise<CreateUploadResponse> {
     assertValidName(body.name);
     if (body.size > this.limits.maxFileSize) {
       throw new HttpError('file_too_large', `files may be at most ${this.limits.maxFileSize} bytes`);
@@ -99,16 +96,15 @@ export class UploadService {
           tx,
         );
       });
-      return { status: 201, body: { status: 'instant', file } };
+      return { status: 'instant', file };
     }
-    if (known)
-      return { status: 200, body: { status: 'challenge', challenge: await this.challenge(userId, known) } };
+    if (known) return { status: 'challenge', challenge: await this.challenge(userId, known) };
 
     const now = this.now();
     if (body.sha1) {
       const resumable = await this.repos.uploads.findResumable(userId, body.sha1, body.size, now);
       if (resumable) {
-        return { status: 200, body: { status: 'resumed', ...(await this.session(resumable)) } };
+        return { status: 'resumed', ...(await this.session(resumable)) };
       }
     }
     const row: UploadRow = {
@@ -141,7 +137,7 @@ export class UploadService {
       await tx.uploads.insert(row);
       await tx.uploads.addNodes(row.id, 0, nodeIds);
     });
-    return { status: 201, body: { status: 'created', ...(await this.session(row)) } };
+    return { status: 'created', ...(await this.session(row)) };
   }
 
   /** A random range and a nonce: knowing the hash is not enough, holding the bytes is. */

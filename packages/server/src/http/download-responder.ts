@@ -4,9 +4,9 @@ import anyAscii from 'any-ascii';
 import contentDisposition from 'content-disposition';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ContentRow } from '../repositories/contents.ts';
-import type { ContentStore } from './content-store.ts';
+import type { ContentStore } from '../services/content-store.ts';
+import type { ShareMeter } from '../services/shares.ts';
 import { etagMatches, ifRangeHolds, parseRange } from './ranges.ts';
-import type { ShareMeter } from './shares.ts';
 
 /** Types a browser may render in place without risk to the origin (no HTML, no SVG, no XML). */
 const INLINE_SAFE = new Set([

@@ -1,0 +1,84 @@
+import type { AdminUser, Invite } from '@dfs/shared';
+import { notFound } from '../errors.ts';
+import type { Repositories } from '../repositories/index.ts';
+import type { InviteRow } from '../repositories/invites.ts';
+import type { UsageRow, UserRow } from '../repositories/users.ts';
+import { type AuthService, toUser } from './auth.ts';
+import type { UserLimits } from './limits.ts';
+
+/** Invites last a week unless the admin asks otherwise. */
+const DEFAULT_INVITE_HOURS = 168;
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
+
+function toInvite(row: InviteRow): Invite {
+  return {
+    id: row.id,
+    createdAt: iso(row.created_at) as string,
+    expiresAt: iso(row.expires_at) as string,
+    usedAt: iso(row.used_at),
+  };
+}
+
+/** Accounts (with their usage and quota) and invites, as administrators see and manage them. */
+export class AdminService {
+  constructor(
+    private readonly repos: Repositories,
+    private readonly auth: AuthService,
+    private readonly limits: UserLimits,
+    private readonly now: () => number,
+  ) {}
+
+  async listUsers(limit: number, offset: number): Promise<{ items: AdminUser[]; total: number }> {
+    const { items, total } = await this.repos.users.list(limit, offset);
+    const usage = await this.repos.users.usage(
+      items.map((row) => row.id),
+      this.now(),
+    );
+    return { items: items.map((row) => this.toAdminUser(row, usage.get(row.id))), total };
+  }
+
+  async user(id: string): Promise<AdminUser> {
+    const row = await this.repos.users.findById(id);
+    if (!row) throw notFound('user not found');
+    return this.toAdminUser(row, (await this.repos.users.usage([id], this.now())).get(id));
+  }
+
+  async createUser(username: string, password: string, isAdmin: boolean): Promise<AdminUser> {
+    const user = await this.auth.createUser(username, password, isAdmin);
+    return this.user(user.id);
+  }
+
+  /** `null` follows DFS_DEFAULT_QUOTA_BYTES; 0 lifts the quota for this user. */
+  async setQuota(id: string, quotaBytes: number | null): Promise<AdminUser> {
+    if (!(await this.repos.users.setQuota(id, quotaBytes))) throw notFound('user not found');
+    return this.user(id);
+  }
+
+  async createInvite(
+    byUserId: string,
+    expiresInHours = DEFAULT_INVITE_HOURS,
+  ): Promise<Invite & { code: string }> {
+    const { code, row } = await this.auth.createInvite(byUserId, Math.round(expiresInHours * 3_600_000));
+    return { ...toInvite(row), code };
+  }
+
+  async listInvites(limit: number, offset: number): Promise<{ items: Invite[]; total: number }> {
+    const { items, total } = await this.repos.invites.list(limit, offset);
+    return { items: items.map(toInvite), total };
+  }
+
+  async deleteInvite(id: string): Promise<void> {
+    if (!(await this.repos.invites.delete(id))) throw notFound('invite not found');
+  }
+
+  private toAdminUser(row: UserRow, usage: UsageRow | undefined): AdminUser {
+    return {
+      ...toUser(row),
+      quotaOverride:
+        row.quota_bytes === null || row.quota_bytes === undefined ? null : Number(row.quota_bytes),
+      usage: { usedBytes: usage?.bytes ?? 0, quotaBytes: this.limits.quotaOf(row) },
+      entries: usage?.entries ?? 0,
+    };
+  }
+}
