@@ -295,13 +295,18 @@ export function configReference(): ConfigVariableDoc[] {
   });
 }
 
+/**
+ * The `DFS_*` variables that are set (an empty one counts as unset), numbers made numbers for the
+ * check to judge. Not TypeBox's Value.Convert: it turns "1.5" into the integer 1 without a word,
+ * where a setting such as DFS_REPLICAS=1.5 must be refused.
+ */
 function coerce(source: Record<string, string | undefined>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, schema] of Object.entries(EnvSchema.properties)) {
     const raw = source[key];
     if (raw === undefined || raw === '') continue;
     const type = (schema as { type?: string }).type;
-    out[key] = type === 'integer' || type === 'number' ? (raw.trim() === '' ? raw : Number(raw)) : raw;
+    out[key] = (type === 'integer' || type === 'number') && raw.trim() !== '' ? Number(raw) : raw;
   }
   return out;
 }

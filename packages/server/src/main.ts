@@ -1,3 +1,4 @@
+import closeWithGrace from 'close-with-grace';
 import pretty from 'pino-pretty';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
@@ -18,15 +19,13 @@ async function main(): Promise<void> {
     ? { level: config.logLevel, stream: pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l' }) }
     : { level: config.logLevel };
   const app = await buildApp(config, { web: true, jobs: true, logger });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      app.log.info({ signal }, 'shutting down');
-      app.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
-  }
+  // SIGINT/SIGTERM (and an uncaught error) close the app: in-flight requests finish, jobs stop,
+  // connections to nodes and the database close. A second signal, or 30 s, ends it at once.
+  closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an uncaught error');
+    else app.log.info({ signal }, 'shutting down');
+    await app.close();
+  });
   await app.listen({ port: config.port, host: config.host });
 }
 

@@ -37,3 +37,15 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('loadConfig conversions', () => {
+  it('converts numbers and names a value that is not one', () => {
+    const config = loadConfig({ DFS_DATA_DIR: '/tmp/dfs-x', DFS_PORT: '9090', DFS_HEARTBEAT_SECONDS: '2.5' });
+    expect(config.port).toBe(9090);
+    expect(config.heartbeatMs).toBe(2500);
+    expect(() => loadConfig({ DFS_PORT: 'eighty' })).toThrow(/^DFS_PORT: .*\(got "eighty"\)/);
+    expect(() => loadConfig({ DFS_REPLICAS: '1.5' })).toThrow(/^DFS_REPLICAS: /);
+    // An empty variable is as good as unset: the default applies.
+    expect(loadConfig({ DFS_DATA_DIR: '/tmp/dfs-x', DFS_PORT: '' }).port).toBe(8080);
+  });
+});
