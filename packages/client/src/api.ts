@@ -8,6 +8,7 @@ import {
   type CreateUploadResponse,
   type FileBatchResponse,
   type FileList,
+  type FilePath,
   type FileResponse,
   type ListFilesQuery,
   MAX_PAGE_SIZE,
@@ -257,9 +258,26 @@ export class DfsApi {
   getFile(id: string, opts?: RequestOptions): Promise<FileResponse> {
     return this.#op('get', '/api/files/{id}', { ...opts, params: { id } });
   }
-  createFolder(name: string, parentId?: string | null, opts?: RequestOptions): Promise<FileResponse> {
-    const json: CreateFolderBody = { name, ...(parentId !== undefined ? { parentId } : {}) };
-    return this.#op('post', '/api/folders', { ...opts, json });
+  /**
+   * Makes a folder. `existing: 'reuse'` answers with the folder of that name already there
+   * (instead of a 409 name_conflict), which makes re-dropping a folder tree merge into it.
+   */
+  createFolder(
+    name: string,
+    parentId?: string | null,
+    opts: RequestOptions & { existing?: 'fail' | 'reuse' } = {},
+  ): Promise<FileResponse> {
+    const { existing, ...rest } = opts;
+    const json: CreateFolderBody = {
+      name,
+      ...(parentId !== undefined ? { parentId } : {}),
+      ...(existing ? { existing } : {}),
+    };
+    return this.#op('post', '/api/folders', { ...rest, json });
+  }
+  /** The folders from the root down to `id`, `id` last: breadcrumbs in one request. */
+  filePath(id: string, opts?: RequestOptions): Promise<FilePath> {
+    return this.#op('get', '/api/files/{id}/path', { ...opts, params: { id } });
   }
   /** Rename and/or move. */
   updateFile(id: string, patch: PatchFileBody, opts?: RequestOptions): Promise<FileResponse> {

@@ -6,6 +6,7 @@ import {
   ErrorBody,
   FileBatchResponse,
   FileList,
+  FilePath,
   FileResponse,
   ListFilesQuery,
   PatchFileBody,
@@ -154,16 +155,29 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/folders',
     {
-      schema: { tags: ['files'], body: CreateFolderBody, response: { 201: FileResponse, '4xx': ErrorBody } },
+      schema: {
+        tags: ['files'],
+        body: CreateFolderBody,
+        response: { 200: FileResponse, 201: FileResponse, '4xx': ErrorBody },
+      },
     },
     async (request, reply) => {
-      const file = await files.createFolder(
-        currentUser(request).id,
-        request.body.name,
-        request.body.parentId,
-      );
-      return reply.status(201).send({ file });
+      const { name, parentId, existing } = request.body;
+      const { file, created } = await files.createFolder(currentUser(request).id, name, parentId, existing);
+      return reply.status(created ? 201 : 200).send({ file });
     },
+  );
+
+  app.get(
+    '/api/files/:id/path',
+    {
+      schema: { tags: ['files'], params: IdParams, response: { 200: FilePath, '4xx': ErrorBody } },
+    },
+    async (request, reply) => ({
+      items: await withReads(app.services.reads, request, reply, (repos) =>
+        files.path(currentUser(request).id, request.params.id, repos),
+      ),
+    }),
   );
 
   app.get(

@@ -134,9 +134,28 @@ export class FileService {
     return { items: items.map(toFileEntry), total };
   }
 
-  async createFolder(userId: string, name: string, parentId?: string | null): Promise<FileEntry> {
+  /**
+   * Makes a folder. With `existing: 'reuse'`, a live folder of that name in the parent is the
+   * answer instead of a name conflict (`created` false); a file of that name still conflicts.
+   */
+  async createFolder(
+    userId: string,
+    name: string,
+    parentId?: string | null,
+    existing: 'fail' | 'reuse' = 'fail',
+  ): Promise<{ file: FileEntry; created: boolean }> {
     assertValidName(name);
     const parent = await this.resolveParent(userId, parentId);
+    const conflict = () => new HttpError('name_conflict', `"${name}" already exists in this folder`);
+    const reuse = async () => {
+      const found = await this.repos.files.findLiveByName(userId, parent, name);
+      if (found?.kind !== 'folder') return null;
+      return { file: await this.get(userId, found.id), created: false };
+    };
+    if (existing === 'reuse') {
+      const found = await reuse();
+      if (found) return found;
+    }
     await this.assertRoomBelow(userId, parent);
     const now = this.now();
     const row = this.newRow({ userId, parentId: parent, name, kind: 'folder', now });
@@ -146,11 +165,25 @@ export class FileService {
         await tx.files.insert(row);
       });
     } catch (error) {
-      if (isUniqueViolation(error))
-        throw new HttpError('name_conflict', `"${name}" already exists in this folder`);
-      throw error;
+      if (!isUniqueViolation(error)) throw error;
+      // Two requests made the same folder at once: the one that lost reuses the winner's.
+      const found = existing === 'reuse' ? await reuse() : null;
+      if (found) return found;
+      throw conflict();
     }
-    return toFileEntry({ ...row, sha1: null });
+    return { file: toFileEntry({ ...row, sha1: null }), created: true };
+  }
+
+  /** The folders from the root down to `id`, `id` last (breadcrumbs). */
+  async path(userId: string, id: string, reads = this.repos): Promise<FileEntry[]> {
+    const chain: FileEntry[] = [];
+    for (let at: string | null = id; at && at !== ROOT && chain.length <= MAX_FOLDER_DEPTH; ) {
+      const row = await reads.files.find(userId, at);
+      if (!row) throw notFound(chain.length === 0 ? 'file not found' : 'a parent folder is gone');
+      chain.unshift(toFileEntry(row));
+      at = row.parent_id;
+    }
+    return chain;
   }
 
   /**

@@ -95,6 +95,40 @@ describe('files and folders', () => {
     expect((await req('POST', '/api/folders', alice.headers, { name: 'UNIQUE' })).statusCode).toBe(201);
   });
 
+  it('reuses an existing folder when asked to, and never a file of that name', async () => {
+    const made = await req('POST', '/api/folders', alice.headers, { name: 'photos', existing: 'reuse' });
+    expect(made.statusCode).toBe(201);
+    const again = await req('POST', '/api/folders', alice.headers, { name: 'photos', existing: 'reuse' });
+    expect(again.statusCode).toBe(200);
+    expect(again.json().file.id).toBe(made.json().file.id);
+    // Without `reuse` the same request is a conflict, as before.
+    const plain = await req('POST', '/api/folders', alice.headers, { name: 'photos' });
+    expect(plain.statusCode).toBe(409);
+    expect(errorCode(plain)).toBe('name_conflict');
+    await uploader(t, alice.headers).upload(random(10), 'notes');
+    const onFile = await req('POST', '/api/folders', alice.headers, { name: 'notes', existing: 'reuse' });
+    expect(onFile.statusCode).toBe(409);
+    expect(errorCode(onFile)).toBe('name_conflict');
+    // Another user's folder of the same name is not reused.
+    const bobs = await req('POST', '/api/folders', bob.headers, { name: 'photos', existing: 'reuse' });
+    expect(bobs.statusCode).toBe(201);
+    expect(bobs.json().file.id).not.toBe(made.json().file.id);
+    const bad = await req('POST', '/api/folders', alice.headers, { name: 'x', existing: 'merge' });
+    expect(bad.statusCode).toBe(400);
+  });
+
+  it('answers the path from the root to an entry in one request', async () => {
+    const a = await folder('path-a');
+    const b = await folder('path-b', a.id);
+    const file = await uploader(t, alice.headers).upload(random(20), 'deep.txt', b.id);
+    const res = await req('GET', `/api/files/${file.id}/path`, alice.headers);
+    expect(res.statusCode).toBe(200);
+    expect(res.json().items.map((f: { name: string }) => f.name)).toEqual(['path-a', 'path-b', 'deep.txt']);
+    expect((await req('GET', `/api/files/${a.id}/path`, alice.headers)).json().items).toHaveLength(1);
+    expect((await req('GET', `/api/files/${file.id}/path`, bob.headers)).statusCode).toBe(404);
+    expect((await req('GET', '/api/files/zz-unknown/path', alice.headers)).statusCode).toBe(404);
+  });
+
   it('renames and moves with name_conflict, and refuses a folder into its own subtree', async () => {
     const a = await folder('move-a');
     const b = await folder('move-b', a.id);

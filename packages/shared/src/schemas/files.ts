@@ -67,8 +67,18 @@ export type FileList = Static<typeof FileList>;
 export const CreateFolderBody = Type.Object({
   name: Name,
   parentId: Type.Optional(Type.Union([Id, Type.Null()])),
+  /**
+   * A folder of that name already there: `fail` (409 name_conflict, the default) or `reuse`
+   * (200 with that folder; a file of that name is still a 409). Uploads of dropped folder trees
+   * reuse, so dropping a folder twice merges into it.
+   */
+  existing: Type.Optional(Type.Union([Type.Literal('fail'), Type.Literal('reuse')])),
 });
 export type CreateFolderBody = Static<typeof CreateFolderBody>;
+
+/** The folders from the root down to an entry, the entry last: breadcrumbs in one request. */
+export const FilePath = Type.Object({ items: Type.Array(FileEntry) });
+export type FilePath = Static<typeof FilePath>;
 
 export const PatchFileBody = Type.Object({
   name: Type.Optional(Name),

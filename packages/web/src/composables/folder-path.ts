@@ -13,29 +13,35 @@ export function forgetFolder(id: string): void {
 }
 
 /**
- * The chain of folders from the root to `folderId` (the API has no "ancestors" route, so the
- * chain is walked up through GET /api/files/:id, one request per uncached level).
+ * The chain of folders from the root to `folderId`: cached when every level is known, otherwise
+ * one request (GET /api/files/:id/path) that also fills the cache.
  */
 export function useFolderPath(folderId: Ref<string | null>) {
   const chain = ref<FileEntry[]>([]);
   const error = ref<unknown>(null);
   let token = 0;
 
+  function fromCache(id: string): FileEntry[] | null {
+    const out: FileEntry[] = [];
+    for (let cur: string | null = id, guard = 0; cur && guard < 256; guard++) {
+      const f = cache.get(cur);
+      if (!f) return null;
+      out.unshift(f);
+      cur = f.parentId;
+    }
+    return out;
+  }
+
   async function resolve(id: string | null): Promise<void> {
     const mine = ++token;
     error.value = null;
-    const out: FileEntry[] = [];
     try {
-      for (let cur = id, guard = 0; cur && guard < 256; guard++) {
-        let f = cache.get(cur);
-        if (!f) {
-          f = (await api.getFile(cur)).file;
-          rememberFolder(f);
-        }
-        out.unshift(f);
-        cur = f.parentId;
+      let out = id ? fromCache(id) : [];
+      if (!out && id) {
+        out = (await api.filePath(id)).items;
+        for (const f of out) rememberFolder(f);
       }
-      if (mine === token) chain.value = out;
+      if (mine === token) chain.value = out ?? [];
     } catch (err) {
       if (mine === token) {
         chain.value = [];

@@ -1,6 +1,5 @@
 import {
   ACTIVE_STATES,
-  ApiError,
   fileSourceFromBlob,
   fingerprint,
   type QueueTotals,
@@ -9,7 +8,6 @@ import {
   UploadQueue,
   type UploadSnapshot,
 } from '@dfs/client';
-import type { FileEntry } from '@dfs/shared';
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import { api } from '../api/index.ts';
@@ -222,29 +220,15 @@ export const useUploadStore = defineStore('uploads', () => {
     });
   }
 
-  /** Creates the batch's folder tree under `parentId`; reuses folders that already exist. */
+  /** Creates the batch's folder tree under `parentId`; folders that already exist are reused (merged into). */
   async function createFolders(folders: string[][], parentId: string | null): Promise<Map<string, string>> {
     const ids = new Map<string, string>();
-    const listings = new Map<string | null, FileEntry[]>();
     for (const chain of folders) {
       const key = chain.join('/');
       const parentKey = chain.slice(0, -1).join('/');
       const parent = chain.length === 1 ? parentId : (ids.get(parentKey) ?? null);
       const name = chain[chain.length - 1]!;
-      try {
-        ids.set(key, (await api.createFolder(name, parent)).file.id);
-      } catch (err) {
-        if (!(err instanceof ApiError && err.code === 'name_conflict')) throw err;
-        // Dropping a folder twice merges into the existing one instead of failing.
-        let listing = listings.get(parent);
-        if (!listing) {
-          listing = (await api.listAllFiles(parent ? { parentId: parent } : {})).items;
-          listings.set(parent, listing);
-        }
-        const existing = listing.find((f) => f.name === name && f.kind === 'folder');
-        if (!existing) throw err;
-        ids.set(key, existing.id);
-      }
+      ids.set(key, (await api.createFolder(name, parent, { existing: 'reuse' })).file.id);
     }
     return ids;
   }
