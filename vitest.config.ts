@@ -1,4 +1,6 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { WEB_TEST_ORIGIN } from './packages/web/test/server.ts';
 
 /**
  * One runner for the whole workspace. Server suites that touch metadata run twice, once per
@@ -38,6 +40,19 @@ export default defineConfig({
           include: ['packages/server/test/s3/**/*.test.ts'],
           env: { DFS_TEST_DB: 'sqlite' },
           globalSetup: ['packages/server/test/support/global-ceph.ts'],
+        },
+      },
+      {
+        // The web app's composables and components in happy-dom, against a real server.
+        extends: './packages/web/vite.config.ts',
+        test: {
+          name: 'web',
+          root: fileURLToPath(new URL('./packages/web', import.meta.url)),
+          include: ['test/**/*.test.ts'],
+          environment: 'happy-dom',
+          environmentOptions: { happyDOM: { url: `${WEB_TEST_ORIGIN}/files` } },
+          globalSetup: ['test/global-server.ts'],
+          testTimeout: 30_000,
         },
       },
       {
