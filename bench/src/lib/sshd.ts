@@ -17,6 +17,31 @@ export interface BenchSshd {
   stop(): Promise<void>;
 }
 
+/** OpenSSH `sftp -b batchFile` with key auth against one server; any failed command fails it. */
+export function sftpBatch(
+  to: { keyFile: string; port: number; user: string; host?: string },
+  batchFile: string,
+): Promise<RunResult> {
+  return run('sftp', [
+    '-q',
+    '-i',
+    to.keyFile,
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'LogLevel=ERROR',
+    '-P',
+    String(to.port),
+    '-b',
+    batchFile,
+    `${to.user}@${to.host ?? '127.0.0.1'}`,
+  ]);
+}
+
 export async function startBenchSshd(tmp: string): Promise<BenchSshd> {
   const handle = await startSshd();
   const stop = onCleanup('sshd', () => handle.stop());
@@ -34,24 +59,10 @@ export async function startBenchSshd(tmp: string): Promise<BenchSshd> {
     },
     async sftp(commands) {
       await writeFile(batch, `${commands.join('\n')}\n`);
-      return run('sftp', [
-        '-q',
-        '-i',
-        handle.privateKeyPath,
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'BatchMode=yes',
-        '-o',
-        'LogLevel=ERROR',
-        '-P',
-        String(handle.port),
-        '-b',
+      return sftpBatch(
+        { keyFile: handle.privateKeyPath, port: handle.port, user: handle.username, host: handle.host },
         batch,
-        `${handle.username}@${handle.host}`,
-      ]);
+      );
     },
     stop,
   };

@@ -14,7 +14,8 @@ import { type RunningCluster, startCluster } from '@dfs/cluster';
 import { sampleReplicaLag } from '@dfs/cluster/mariadb';
 import { onCleanup } from '../lib/cleanup.ts';
 import { addFailure, addNote, addRow } from '../lib/report.ts';
-import { percentile, run, sha1OfFile, sizeLabel, writeRandomFile } from '../lib/util.ts';
+import { sftpBatch } from '../lib/sshd.ts';
+import { percentile, sha1OfFile, sizeLabel, writeRandomFile } from '../lib/util.ts';
 import { manyUsersRun } from './concurrent.ts';
 
 export interface ClusterBenchOptions {
@@ -103,22 +104,7 @@ export async function benchCluster(o: ClusterBenchOptions): Promise<void> {
         sha1,
         'the streamed download',
       );
-      const get = await run('sftp', [
-        '-q',
-        '-i',
-        held.sftp.keyFile,
-        '-o',
-        'StrictHostKeyChecking=no',
-        '-o',
-        'UserKnownHostsFile=/dev/null',
-        '-o',
-        'BatchMode=yes',
-        '-P',
-        String(held.sftp.port),
-        '-b',
-        batch,
-        `${held.sftp.user}@127.0.0.1`,
-      ]);
+      const get = await sftpBatch(held.sftp, batch);
       if (accel === null || streamed === null) return;
       if ((await sha1OfFile(out)) !== sha1) return addFailure('cluster: sftp get returned other bytes');
       await rm(out);
@@ -136,22 +122,19 @@ export async function benchCluster(o: ClusterBenchOptions): Promise<void> {
         `${held.name}'s directory (X-Accel-Redirect) and ${lines.length - byNginx} streamed by the app (If-Range)`,
     );
     const mb = o.bytes / 1e6;
-    addRow({
-      group: '10 cluster',
-      what: `${sizeLabel(o.bytes)} download through nginx, sent by nginx (X-Accel-Redirect)`,
-      unit: 'MB/s',
-      values: v.accel.map((s) => mb / s),
-      higherIsBetter: true,
-      alt: { name: 'OpenSSH `sftp get` of the same object', values: v.sftp.map((s) => mb / s) },
-    });
-    addRow({
-      group: '10 cluster',
-      what: `${sizeLabel(o.bytes)} download through nginx, sent by nginx (X-Accel-Redirect)`,
-      unit: 'MB/s',
-      values: v.accel.map((s) => mb / s),
-      higherIsBetter: true,
-      alt: { name: "the app's own verified streaming path", values: v.streamed.map((s) => mb / s) },
-    });
+    for (const [name, seconds] of [
+      ['OpenSSH `sftp get` of the same object', v.sftp],
+      ["the app's own verified streaming path", v.streamed],
+    ] as const) {
+      addRow({
+        group: '10 cluster',
+        what: `${sizeLabel(o.bytes)} download through nginx, sent by nginx (X-Accel-Redirect)`,
+        unit: 'MB/s',
+        values: v.accel.map((s) => mb / s),
+        higherIsBetter: true,
+        alt: { name, values: seconds.map((s) => mb / s) },
+      });
+    }
   } finally {
     await stop();
     await rm(path.join(o.tmp, 'cluster-big.bin'), { force: true });

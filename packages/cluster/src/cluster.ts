@@ -6,7 +6,7 @@ import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { ServerProcess } from './app-process.ts';
 import { type CephHandle, startCeph } from './ceph.ts';
-import { type RunningMariaDb, startMariaDb, startReplication } from './mariadb.ts';
+import { connectionOptions, type RunningMariaDb, startMariaDb, startReplication } from './mariadb.ts';
 import { type RunningNginx, startNginx } from './nginx.ts';
 import { freePort } from './ports.ts';
 import { type SshdHandle, startSshd } from './sshd.ts';
@@ -196,13 +196,7 @@ function withDatabase(serverUrl: string, name: string): string {
 }
 
 async function createDatabase(server: RunningMariaDb, name: string): Promise<string> {
-  const url = new URL(server.url);
-  const conn = await mysql.createConnection({
-    host: url.hostname,
-    port: Number(url.port),
-    user: decodeURIComponent(url.username),
-    password: decodeURIComponent(url.password),
-  });
+  const conn = await mysql.createConnection(connectionOptions(server.url));
   try {
     await conn.query(`CREATE DATABASE IF NOT EXISTS \`${name}\` CHARACTER SET utf8mb4`);
   } finally {

@@ -311,7 +311,8 @@ export function sampleReplicaLag(
   };
 }
 
-function connectionOptions(url: string): mysql.ConnectionOptions {
+/** mysql2's connection options for a `mysql://user:pass@host:port[/db]` URL (the database left out). */
+export function connectionOptions(url: string): mysql.ConnectionOptions {
   const parsed = new URL(url);
   if (parsed.protocol !== 'mysql:') throw new Error(`not a mysql:// URL: ${parsed.protocol}`);
   return {

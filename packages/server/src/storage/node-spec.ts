@@ -1,4 +1,6 @@
 import path from 'node:path';
+// A type only: parsing a URL does not load the AWS SDK.
+import type { S3NodeOptions } from './s3/node.ts';
 
 export type NodeSpec =
   | { kind: 'local'; root: string }
@@ -11,19 +13,7 @@ export type NodeSpec =
       privateKeyPath?: string;
       root: string;
     }
-  | {
-      kind: 's3';
-      /** `http(s)://host:port` */
-      endpoint: string;
-      region: string;
-      bucket: string;
-      /** '' or a key prefix ending in '/'. */
-      prefix: string;
-      accessKeyId: string;
-      secretAccessKey: string;
-      pathStyle: boolean;
-      presign: boolean;
-    };
+  | ({ kind: 's3' } & Omit<S3NodeOptions, 'timeouts'>);
 
 const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { TestDatabase } from '@dfs/cluster/mariadb';
+import { connectionOptions, type TestDatabase } from '@dfs/cluster/mariadb';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseUrl } from '../support/db.ts';
@@ -55,12 +55,7 @@ describe('test database harness', () => {
     const url = new URL(other.url);
     expect(url.pathname).not.toBe(new URL(db.url).pathname);
     await other.drop();
-    const conn = await mysql.createConnection({
-      host: url.hostname,
-      port: Number(url.port),
-      user: decodeURIComponent(url.username),
-      password: decodeURIComponent(url.password),
-    });
+    const conn = await mysql.createConnection(connectionOptions(other.url));
     try {
       const [rows] = await conn.query<mysql.RowDataPacket[]>('SHOW DATABASES LIKE ?', [
         url.pathname.slice(1),

@@ -11,10 +11,11 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-  ListPartsCommand,
   PutObjectCommand,
+  paginateListObjectsV2,
+  paginateListParts,
   S3Client,
+  type _Object as S3Object,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
@@ -328,20 +329,21 @@ export class S3Node implements StorageNode {
   async *list(prefix = ''): AsyncIterable<ObjectEntry> {
     if (prefix) assertObjectKey(prefix);
     const listPrefix = this.prefix + (prefix ? `${prefix}/` : '');
-    let token: string | undefined;
-    do {
-      const out = await this.send('ListObjectsV2', () =>
-        this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: listPrefix, ContinuationToken: token }),
-        ),
-      );
-      for (const item of out.Contents ?? []) {
-        const key = (item.Key ?? '').slice(this.prefix.length);
-        if (!isObjectKey(key)) continue;
-        yield { key, size: Number(item.Size ?? 0), mtimeMs: item.LastModified?.getTime() ?? 0 };
-      }
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (token);
+    for await (const item of this.objectsUnder(listPrefix)) {
+      const key = (item.Key ?? '').slice(this.prefix.length);
+      if (!isObjectKey(key)) continue;
+      yield { key, size: Number(item.Size ?? 0), mtimeMs: item.LastModified?.getTime() ?? 0 };
+    }
+  }
+
+  /** Every object whose key starts with `prefix`, through the SDK's paginator, errors mapped. */
+  private async *objectsUnder(prefix: string): AsyncIterable<S3Object> {
+    const pages = paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: prefix });
+    try {
+      for await (const page of pages) yield* page.Contents ?? [];
+    } catch (err) {
+      throw mapS3Error(err, 'ListObjectsV2', this.name);
+    }
   }
 
   /** Multipart uploads of `put` that a crashed writer left; part files are the sweeper's. */
@@ -442,20 +444,11 @@ export class S3Node implements StorageNode {
       const partId = upload.key.slice(dir.length);
       if (isPartId(partId)) seen.set(partId, Math.max(seen.get(partId) ?? 0, upload.initiatedMs));
     }
-    let token: string | undefined;
-    do {
-      const out = await this.send('ListObjectsV2', () =>
-        this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: dir, ContinuationToken: token }),
-        ),
-      );
-      for (const item of out.Contents ?? []) {
-        const partId = (item.Key ?? '').slice(dir.length);
-        const mtimeMs = item.LastModified?.getTime() ?? 0;
-        if (isPartId(partId)) seen.set(partId, Math.max(seen.get(partId) ?? 0, mtimeMs));
-      }
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (token);
+    for await (const item of this.objectsUnder(dir)) {
+      const partId = (item.Key ?? '').slice(dir.length);
+      const mtimeMs = item.LastModified?.getTime() ?? 0;
+      if (isPartId(partId)) seen.set(partId, Math.max(seen.get(partId) ?? 0, mtimeMs));
+    }
     for (const [partId, mtimeMs] of seen) yield { partId, mtimeMs };
   }
 
@@ -511,23 +504,19 @@ export class S3Node implements StorageNode {
     const uploadId = await this.multipartOf(partId, false);
     if (!uploadId) return null;
     const parts: { PartNumber: number; ETag: string; size: number }[] = [];
-    let marker: string | undefined;
-    do {
-      const out = await this.send('ListParts', () =>
-        this.client.send(
-          new ListPartsCommand({
-            Bucket: this.bucket,
-            Key: fullKey,
-            UploadId: uploadId,
-            PartNumberMarker: marker,
-          }),
-        ),
+    try {
+      const pages = paginateListParts(
+        { client: this.client },
+        { Bucket: this.bucket, Key: fullKey, UploadId: uploadId },
       );
-      for (const p of out.Parts ?? []) {
-        parts.push({ PartNumber: Number(p.PartNumber), ETag: p.ETag ?? '', size: Number(p.Size ?? 0) });
+      for await (const page of pages) {
+        for (const p of page.Parts ?? []) {
+          parts.push({ PartNumber: Number(p.PartNumber), ETag: p.ETag ?? '', size: Number(p.Size ?? 0) });
+        }
       }
-      marker = out.IsTruncated ? out.NextPartNumberMarker : undefined;
-    } while (marker);
+    } catch (err) {
+      throw mapS3Error(err, 'ListParts', this.name);
+    }
     parts.sort((a, b) => a.PartNumber - b.PartNumber);
     const size = parts.reduce((sum, p) => sum + p.size, 0);
     if (expectedSize !== undefined && size !== expectedSize) {
@@ -609,6 +598,7 @@ export class S3Node implements StorageNode {
     }
   }
 
+  /** The SDK has no paginator for ListMultipartUploads (it pages by two markers): this is one. */
   private async *multipartUploads(
     prefix: string,
   ): AsyncIterable<{ key: string; uploadId: string; initiatedMs: number }> {
