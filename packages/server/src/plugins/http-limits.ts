@@ -43,7 +43,9 @@ export function registerHttpLimits(
     if (!(length > 0) && request.headers['transfer-encoding'] === undefined) return payload;
     const timer = setTimeout(() => {
       request.log.info('request body too slow; closing the connection');
-      request.raw.socket?.destroy();
+      // Injected requests (tests) have a stand-in socket without destroy().
+      const socket = request.raw.socket as { destroy?: () => void } | null | undefined;
+      if (typeof socket?.destroy === 'function') socket.destroy();
     }, options.bodyTimeoutMs);
     timer.unref();
     const clear = () => clearTimeout(timer);

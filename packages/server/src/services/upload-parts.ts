@@ -82,7 +82,13 @@ export class UploadParts {
    * Writes one chunk durably to every node of the upload; resolves with the node-set epoch it was
    * written under once at least one node holds it.
    */
-  async write(upload: UploadRow, offset: number, data: Buffer, md5Hex?: string): Promise<number> {
+  /** Writes a chunk to the upload's nodes; answers the node set's epoch and the nodes written. */
+  async write(
+    upload: UploadRow,
+    offset: number,
+    data: Buffer,
+    md5Hex?: string,
+  ): Promise<{ epoch: number; nodeIds: string[] }> {
     const write: PartWrite = {
       chunkSize: upload.chunk_size,
       ...(md5Hex ? { md5Base64: Buffer.from(md5Hex, 'hex').toString('base64') } : {}),
@@ -95,7 +101,7 @@ export class UploadParts {
           for (const nodeId of nodeIds) {
             if (!written.includes(nodeId)) await this.repos.uploads.dropNode(upload.id, nodeId);
           }
-          return epoch;
+          return { epoch, nodeIds: written };
         }
       }
       if (!(await this.replace(upload, epoch, nodeIds))) break;

@@ -302,18 +302,24 @@ export class UploadService {
       });
     }
     if (claim === 'write') {
-      let epoch: number;
+      let written: { epoch: number; nodeIds: string[] };
       try {
         const { start } = chunkRange(Number(upload.size), upload.chunk_size, index);
-        epoch = await this.parts.write(upload, start, data, actualMd5 || undefined);
+        written = await this.parts.write(upload, start, data, actualMd5 || undefined);
       } catch (error) {
         await this.repos.uploads.releaseClaim(upload.id, index, sha256).catch(() => undefined);
         throw error;
       }
+      const { epoch } = written;
       if (!(await this.repos.uploads.markStored(upload.id, index, sha256, epoch))) {
         await this.repos.uploads.releaseClaim(upload.id, index, sha256).catch(() => undefined);
         // Deleted meanwhile (aborted, or discarded by a failed complete): nothing to send again.
-        if ((await this.repos.uploads.nodeEpoch(upload.id)) === undefined) throw notFound('upload not found');
+        // The abort deleted the part files before this write made them again; delete them now
+        // rather than leave them for the stray sweep.
+        if ((await this.repos.uploads.nodeEpoch(upload.id)) === undefined) {
+          await this.parts.discard(upload.id, written.nodeIds);
+          throw notFound('upload not found');
+        }
         throw new HttpError(
           'storage_unavailable',
           'the upload moved to other storage nodes meanwhile; send the chunk again',
