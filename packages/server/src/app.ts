@@ -43,6 +43,7 @@ import { StorageCluster } from './services/cluster.ts';
 import { ContentStore } from './services/content-store.ts';
 import { FileService } from './services/files.ts';
 import { UserLimits } from './services/limits.ts';
+import { NodeStatus } from './services/node-status.ts';
 import { PasswordHasher } from './services/passwords.ts';
 import { ShareService } from './services/shares.ts';
 import { UploadHashes } from './services/upload-hashes.ts';
@@ -57,6 +58,7 @@ export interface Services {
   auth: AuthService;
   admin: AdminService;
   cluster: StorageCluster;
+  nodeStatus: NodeStatus;
   contents: ContentStore;
   files: FileService;
   limits: UserLimits;
@@ -195,6 +197,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     reads,
     now,
     cluster,
+    nodeStatus: new NodeStatus(repos, cluster, now),
     contents,
     files,
     limits,

@@ -5,14 +5,14 @@ import type { AppInstance } from '../app.ts';
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
 export async function nodeRoutes(app: AppInstance): Promise<void> {
-  const { cluster, jobs, clusterJobs } = app.services;
+  const { cluster, nodeStatus, jobs, clusterJobs } = app.services;
   app.get(
     '/api/nodes',
     {
       config: { access: 'admin' },
       schema: { tags: ['nodes'], response: { 200: NodeList, '4xx': ErrorBody } },
     },
-    async () => cluster.describe(),
+    async () => nodeStatus.describe(),
   );
 
   // Draining empties a node before it leaves: no new copies go to it, and the repair job moves
@@ -31,7 +31,7 @@ export async function nodeRoutes(app: AppInstance): Promise<void> {
         await cluster.setDraining(request.params.id, draining);
         // A migration starts now rather than at the repair job's next tick.
         if (draining) jobs.kick(clusterJobs.repair);
-        return { node: await cluster.describeNode(request.params.id) };
+        return { node: await nodeStatus.describeNode(request.params.id) };
       },
     );
   }

@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
 import { type Readable, Transform } from 'node:stream';
-import type { DrainProgress, NodeList, StorageNodeInfo } from '@dfs/shared';
 import type { FastifyBaseLogger } from 'fastify';
 import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
-import type { NodeRow } from '../repositories/nodes.ts';
 import { parseNodeUrl, redactNodeUrl } from '../storage/node-spec.ts';
 import { createNode } from '../storage/node-url.ts';
 import {
@@ -317,28 +315,6 @@ export class StorageCluster {
     );
   }
 
-  /** A drain's progress: what moved since it began (from what the node still holds), rate and ETA. */
-  private async drainProgress(row: NodeRow): Promise<DrainProgress | null> {
-    if (row.drain_started_at == null) return null;
-    const held = await this.repos.contents.heldBy(row.id);
-    const totalObjects = Math.max(Number(row.drain_objects ?? 0), held.objects);
-    const totalBytes = Math.max(Number(row.drain_bytes ?? 0), held.bytes);
-    const movedBytes = totalBytes - held.bytes;
-    const seconds = Math.max(0.001, (this.options.now() - Number(row.drain_started_at)) / 1000);
-    const bytesPerSecond = Math.round(movedBytes / seconds);
-    return {
-      startedAt: new Date(Number(row.drain_started_at)).toISOString(),
-      totalObjects,
-      totalBytes,
-      movedObjects: totalObjects - held.objects,
-      movedBytes,
-      remainingObjects: held.objects,
-      remainingBytes: held.bytes,
-      bytesPerSecond,
-      etaSeconds: held.objects === 0 ? 0 : bytesPerSecond > 0 ? Math.ceil(held.bytes / bytesPerSecond) : null,
-    };
-  }
-
   // ---- reads ----------------------------------------------------------------------------------
 
   /** Replica nodes in read order: live before down, serving before draining, then placement rank. */
@@ -646,57 +622,9 @@ export class StorageCluster {
     return 'ok';
   }
 
-  // ---- status ---------------------------------------------------------------------------------
-
-  /** Every known node (configured or not) with liveness, usage and replica counts. */
-  async describe(): Promise<NodeList> {
-    const view = this.view(0);
-    const [rows, states, underReplicated] = await Promise.all([
-      this.repos.nodes.list(),
-      this.repos.contents.replicaStatesByNode(),
-      this.repos.contents.countUnderReplicatedOn(view.healthyIds, this.wantedReplicas()),
-    ]);
-    return {
-      items: await Promise.all(rows.map((row) => this.info(row, states.get(row.id)))),
-      underReplicated,
-      wantedReplicas: this.wantedReplicas(),
-    };
-  }
-
-  async describeNode(nodeId: string): Promise<StorageNodeInfo> {
-    const [row, states] = await Promise.all([
-      this.repos.nodes.get(nodeId),
-      this.repos.contents.replicaStatesByNode(),
-    ]);
-    if (!row) throw new HttpError('not_found', 'no such storage node');
-    return this.info(row, states.get(row.id));
-  }
-
-  private async info(
-    row: NodeRow,
-    counts: { ok: number; missing: number; corrupt: number } | undefined,
-  ): Promise<StorageNodeInfo> {
-    const member = this.members.get(row.id);
-    const live = member?.status === 'up';
-    const draining = member ? member.draining : Boolean(row.draining);
-    const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
-    const num = (value: number | null) => (value === null ? null : Number(value));
-    return {
-      id: row.id,
-      name: row.name,
-      kind: row.kind,
-      status: live ? (draining ? ('draining' as const) : ('up' as const)) : ('down' as const),
-      lastHeartbeatAt: iso(row.last_heartbeat_at),
-      downSince: live ? null : iso(member?.downSince ?? row.down_since),
-      usedBytes: num(row.used_bytes),
-      freeBytes: num(row.free_bytes),
-      totalBytes: num(row.total_bytes),
-      contents: counts?.ok ?? 0,
-      missing: counts?.missing ?? 0,
-      corrupt: counts?.corrupt ?? 0,
-      draining,
-      configured: member !== undefined,
-      drain: draining ? await this.drainProgress(row) : null,
-    };
+  /** One node's liveness as this instance sees it; undefined for a node no longer configured. */
+  memberState(nodeId: string): { up: boolean; draining: boolean; downSince: number | null } | undefined {
+    const member = this.members.get(nodeId);
+    return member && { up: member.status === 'up', draining: member.draining, downSince: member.downSince };
   }
 }

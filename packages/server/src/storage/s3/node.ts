@@ -11,9 +11,9 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
-  paginateListObjectsV2,
-  paginateListParts,
   S3Client,
   type _Object as S3Object,
   UploadPartCommand,
@@ -336,14 +336,22 @@ export class S3Node implements StorageNode {
     }
   }
 
-  /** Every object whose key starts with `prefix`, through the SDK's paginator, errors mapped. */
+  /**
+   * Every object whose key starts with `prefix`. Not the SDK's paginator: it follows the next
+   * token without looking at IsTruncated, and Ceph RGW sends a next marker on the last page too,
+   * which sends the paginator round forever (seen with ListParts).
+   */
   private async *objectsUnder(prefix: string): AsyncIterable<S3Object> {
-    const pages = paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: prefix });
-    try {
-      for await (const page of pages) yield* page.Contents ?? [];
-    } catch (err) {
-      throw mapS3Error(err, 'ListObjectsV2', this.name);
-    }
+    let token: string | undefined;
+    do {
+      const out = await this.send('ListObjectsV2', () =>
+        this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+        ),
+      );
+      yield* out.Contents ?? [];
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
   }
 
   /** Multipart uploads of `put` that a crashed writer left; part files are the sweeper's. */
@@ -504,19 +512,24 @@ export class S3Node implements StorageNode {
     const uploadId = await this.multipartOf(partId, false);
     if (!uploadId) return null;
     const parts: { PartNumber: number; ETag: string; size: number }[] = [];
-    try {
-      const pages = paginateListParts(
-        { client: this.client },
-        { Bucket: this.bucket, Key: fullKey, UploadId: uploadId },
+    // A loop on IsTruncated, not the SDK's paginator (see objectsUnder).
+    let marker: string | undefined;
+    do {
+      const out = await this.send('ListParts', () =>
+        this.client.send(
+          new ListPartsCommand({
+            Bucket: this.bucket,
+            Key: fullKey,
+            UploadId: uploadId,
+            PartNumberMarker: marker,
+          }),
+        ),
       );
-      for await (const page of pages) {
-        for (const p of page.Parts ?? []) {
-          parts.push({ PartNumber: Number(p.PartNumber), ETag: p.ETag ?? '', size: Number(p.Size ?? 0) });
-        }
+      for (const p of out.Parts ?? []) {
+        parts.push({ PartNumber: Number(p.PartNumber), ETag: p.ETag ?? '', size: Number(p.Size ?? 0) });
       }
-    } catch (err) {
-      throw mapS3Error(err, 'ListParts', this.name);
-    }
+      marker = out.IsTruncated ? out.NextPartNumberMarker : undefined;
+    } while (marker);
     parts.sort((a, b) => a.PartNumber - b.PartNumber);
     const size = parts.reduce((sum, p) => sum + p.size, 0);
     if (expectedSize !== undefined && size !== expectedSize) {
@@ -598,7 +611,7 @@ export class S3Node implements StorageNode {
     }
   }
 
-  /** The SDK has no paginator for ListMultipartUploads (it pages by two markers): this is one. */
+  /** Paged by two markers, on IsTruncated (see objectsUnder on the SDK's paginators). */
   private async *multipartUploads(
     prefix: string,
   ): AsyncIterable<{ key: string; uploadId: string; initiatedMs: number }> {
