@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { isUniqueViolation } from '../db/knex.ts';
@@ -6,8 +5,9 @@ import { HttpError } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import { type ByteRange, objectKey, type PresignOptions } from '../storage/types.ts';
-import { BLOCK_SIZE, BlockHasher, type BlockTable, fitsSize } from './block-hashes.ts';
+import { type BlockTable, fitsSize } from './block-hashes.ts';
 import type { StorageCluster } from './cluster.ts';
+import { DigestHasher, type Digests } from './digests.ts';
 import { fanOut } from './fan-out.ts';
 import { newId } from './ids.ts';
 
@@ -21,13 +21,6 @@ export interface IngestRequest {
    * (a body held in memory): the bytes are then not hashed a second time on their way to the nodes.
    */
   digests?: Digests;
-}
-
-export interface Digests {
-  sha1: string;
-  sha256: string;
-  size: number;
-  blocks: BlockTable;
 }
 
 /**
@@ -109,27 +102,17 @@ export class ContentStore {
     if (want === 0) throw new HttpError('storage_unavailable', 'no storage node is up');
     const key = objectKey(request.declaredSha1);
 
-    const sha1 = createHash('sha1');
-    const sha256 = createHash('sha256');
-    const blocks = new BlockHasher(BLOCK_SIZE);
+    const hasher = new DigestHasher();
     let size = 0;
     const source = request.open();
     const known = request.digests;
     const { branches, done } = fanOut(source, want, (chunk) => {
       size += chunk.length;
-      if (known) return;
-      sha1.update(chunk);
-      sha256.update(chunk);
-      blocks.update(chunk);
+      if (!known) hasher.update(chunk);
     });
     let digests: Digests | undefined;
     const verified = done.then(() => {
-      digests = known ?? {
-        sha1: sha1.digest('hex'),
-        sha256: sha256.digest('hex'),
-        size,
-        blocks: blocks.table(),
-      };
+      digests = known ?? hasher.digests();
       if (digests.size !== size)
         throw new Error(`the source gave ${size} bytes, its digests say ${digests.size}`);
       this.check(request, digests);
@@ -267,35 +250,4 @@ async function hashStream(source: Readable): Promise<Digests> {
   const hasher = new DigestHasher();
   for await (const chunk of source) hasher.update(chunk as Buffer);
   return hasher.digests();
-}
-
-/** The digests of a body already in memory, in one pass. */
-export function digestsOf(bytes: Buffer): Digests {
-  const hasher = new DigestHasher();
-  hasher.update(bytes);
-  return hasher.digests();
-}
-
-/** SHA-1, SHA-256 and the block table of bytes fed in order: what every stored content records. */
-class DigestHasher {
-  private readonly sha1 = createHash('sha1');
-  private readonly sha256 = createHash('sha256');
-  private readonly blocks = new BlockHasher(BLOCK_SIZE);
-  private size = 0;
-
-  update(data: Buffer): void {
-    this.sha1.update(data);
-    this.sha256.update(data);
-    this.blocks.update(data);
-    this.size += data.length;
-  }
-
-  digests(): Digests {
-    return {
-      sha1: this.sha1.digest('hex'),
-      sha256: this.sha256.digest('hex'),
-      size: this.size,
-      blocks: this.blocks.table(),
-    };
-  }
 }

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { HttpError } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
-import { BLOCK_SIZE, BlockHasher } from './block-hashes.ts';
-import { type ContentStore, digestsOf } from './content-store.ts';
+import type { ContentStore } from './content-store.ts';
+import { DigestHasher, digestsOf } from './digests.ts';
 import { newId } from './ids.ts';
 import type { UploadParts } from './upload-parts.ts';
 
@@ -57,14 +56,10 @@ export class SingleUpload {
     let filled = 0;
     let offset = 0;
     let part: { id: string; nodeIds: string[] } | null = null;
-    const sha1 = createHash('sha1');
-    const sha256 = createHash('sha256');
-    const blocks = new BlockHasher(BLOCK_SIZE);
+    const hasher = new DigestHasher();
 
     const flush = async (data: Buffer) => {
-      sha1.update(data);
-      sha256.update(data);
-      blocks.update(data);
+      hasher.update(data);
       if (!part) {
         const id = newId();
         part = { id, nodeIds: this.parts.choose(id, chunkSize, this.limits.minFreeBytes) };
@@ -115,12 +110,7 @@ export class SingleUpload {
       }
       if (filled > 0) await flush(Buffer.concat(pieces, filled));
       const stored: { id: string; nodeIds: string[] } = part;
-      const digests = {
-        sha1: sha1.digest('hex'),
-        sha256: sha256.digest('hex'),
-        size: offset,
-        blocks: blocks.table(),
-      };
+      const digests = hasher.digests();
       checkDeclared(declaredSha1, digests.sha1);
       await assertRoom(digests.size);
       return await this.contents.acceptVerified(

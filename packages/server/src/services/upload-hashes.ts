@@ -1,21 +1,12 @@
-import { createHash, type Hash } from 'node:crypto';
-import { BLOCK_SIZE, BlockHasher, type BlockTable } from './block-hashes.ts';
+import { DigestHasher, type Digests } from './digests.ts';
 
-export interface UploadDigests {
-  sha1: string;
-  sha256: string;
-  size: number;
-  blocks: BlockTable;
-}
+export type UploadDigests = Digests;
 
 interface State {
   epoch: number;
   /** Chunks `0..next-1` have been hashed. */
   next: number;
-  sha1: Hash;
-  sha256: Hash;
-  blocks: BlockHasher;
-  size: number;
+  hasher: DigestHasher;
   /** Chunks that arrived ahead of `next`, held until the gap before them fills. */
   pending: Map<number, Buffer>;
   /** Set by `finish`: from then on it alone feeds the state. */
@@ -100,12 +91,7 @@ export class UploadHashes {
         }
         consume(state, data);
       }
-      const digests = {
-        sha1: state.sha1.digest('hex'),
-        sha256: state.sha256.digest('hex'),
-        size: state.size,
-        blocks: state.blocks.table(),
-      };
+      const digests = state.hasher.digests();
       return { digests, reread };
     } finally {
       this.forget(uploadId);
@@ -128,10 +114,7 @@ export class UploadHashes {
     const state: State = {
       epoch,
       next: 0,
-      sha1: createHash('sha1'),
-      sha256: createHash('sha256'),
-      blocks: new BlockHasher(BLOCK_SIZE),
-      size: 0,
+      hasher: new DigestHasher(),
       pending: new Map(),
       finishing: false,
     };
@@ -154,9 +137,6 @@ export class UploadHashes {
 }
 
 function consume(state: State, data: Buffer): void {
-  state.sha1.update(data);
-  state.sha256.update(data);
-  state.blocks.update(data);
-  state.size += data.length;
+  state.hasher.update(data);
   state.next++;
 }
