@@ -126,7 +126,7 @@ describe('pnpm cluster', () => {
     expect(await page.text()).toContain('<div id="app">');
   });
 
-  it('spreads uploads over both instances and reads them back through nginx', async () => {
+  it('spreads uploads and downloads over both instances through nginx', async () => {
     const files: { id: string; data: Buffer }[] = [];
     for (let i = 0; i < 16; i++) {
       const data = randomBytes(50_000 + i * 1000);
@@ -134,11 +134,14 @@ describe('pnpm cluster', () => {
     }
     const uploadLines = (await accessLog()).filter((line) => line.uri.startsWith('/api/uploads'));
     expect(new Set(uploadLines.map((line) => line.upstream))).toEqual(new Set([appHost(0), appHost(1)]));
-    for (const { id, data } of files.slice(0, 4)) {
+    for (const { id, data } of files.slice(0, 6)) {
       const res = await call('GET', `/api/files/${id}/content`);
       expect(res.status).toBe(200);
       expect(sha1(Buffer.from(await res.arrayBuffer()))).toBe(sha1(data));
     }
+    // Downloads too are spread: each instance authorized some of them.
+    const downloads = (await accessLog()).filter((line) => /^\/api\/files\/[^/]+\/content$/.test(line.uri));
+    expect(new Set(downloads.map((line) => line.upstream))).toEqual(new Set([appHost(0), appHost(1)]));
   });
 
   it('lets nginx send downloads from the SFTP node directories, with Range', async () => {
