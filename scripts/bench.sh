@@ -30,8 +30,9 @@ if [[ ! -f node_modules/.modules.yaml || pnpm-lock.yaml -nt node_modules/.module
   pnpm install --frozen-lockfile --config.confirmModulesPurge=false
 fi
 
-# The bench measures the server as production runs it: the bundle.
+# The bench measures the server and the CLI as they ship: the bundles.
 pnpm --filter @dfs/server build
+pnpm --filter @dfs/client build
 
 export TMPDIR=/tmp/dfs-bench-$DFS_BENCH_RUN_ID
 mkdir -p "$TMPDIR"

@@ -23,7 +23,8 @@ import { freshenHead, GiB, MiB, run, sha1OfFile, sizeLabel, sleep, writeRandomFi
 // The SDK is pinned; its notice about releases after January 2027 needing Node 22 is not news here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-const CLI = path.join(REPO_ROOT, 'packages/client/src/cli.ts');
+// The CLI as it ships: the bundle scripts/bench.sh builds, run by plain node.
+const CLI = path.join(REPO_ROOT, 'packages/client/dist/cli.js');
 const SECRET = 'bench-secret-shared-by-the-apps-of-one-database';
 
 export interface S3BenchOptions {
@@ -83,7 +84,7 @@ export async function benchS3(o: S3BenchOptions): Promise<void> {
       DFS_CLIENT_CONFIG: path.join(o.tmp, 's3-cli-config.json'),
     };
     const cli = (args: string[]) =>
-      run(process.execPath, ['--import', 'tsx', CLI, ...args], { env: cliEnv, cwd: REPO_ROOT });
+      run(process.execPath, [CLI, ...args], { env: cliEnv, cwd: REPO_ROOT });
 
     // Warm-up, not counted: the node's bucket, connections, both paths once.
     {
@@ -227,7 +228,7 @@ async function benchMigration(o: S3BenchOptions, ceph: Awaited<ReturnType<typeof
     DFS_TOKEN: api.token ?? '',
     DFS_CLIENT_CONFIG: path.join(o.tmp, 'mig-cli.json'),
   };
-  const up = await run(process.execPath, ['--import', 'tsx', CLI, 'upload', ...paths], {
+  const up = await run(process.execPath, [CLI, 'upload', ...paths], {
     env,
     cwd: REPO_ROOT,
   });

@@ -1,4 +1,3 @@
-#!/usr/bin/env tsx
 /**
  * dfs — command-line client.
  *

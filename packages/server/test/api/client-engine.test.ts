@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -7,6 +8,7 @@ import { promisify } from 'node:util';
 import { DfsApi, fileSourceFromBytes, MemoryResumeStore, Upload, type UploadTransport } from '@dfs/client';
 import { fileSourceFromPath, nodeHasher, nodeHashFile } from '@dfs/client/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCli, CLI_PACKAGE_ROOT } from '../../../client/scripts/build-cli.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { random, sha1 } from '../support/bytes.ts';
 import { CHUNK } from '../support/uploads.ts';
@@ -206,13 +208,16 @@ describe('client core against the server', () => {
       upload.start();
       expect((await upload.result()).sha1).toBe(sha1(data));
 
-      const cli = path.resolve(import.meta.dirname, '../../../client/src/cli.ts');
+      // The CLI as it ships: the bundle `pnpm --filter @dfs/client build` makes, run by plain node
+      // (built per test run beside the package, so its dependencies resolve and runs do not race).
+      const cli = path.join(CLI_PACKAGE_ROOT, 'dist', `test-${randomUUID()}`, 'cli.js');
+      await buildCli(cli);
       const env = {
         ...process.env,
         DFS_CLIENT_CONFIG: path.join(dir, 'config.json'),
         DFS_PASSWORD: 'correct horse battery',
       };
-      const dfs = (...args: string[]) => run(process.execPath, ['--import', 'tsx', cli, ...args], { env });
+      const dfs = (...args: string[]) => run(process.execPath, [cli, ...args], { env });
       await dfs('login', baseUrl, 'alice');
       const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8'));
       expect(config.server).toBe(baseUrl);
@@ -227,6 +232,8 @@ describe('client core against the server', () => {
       await dfs('download', entry.id, out);
       expect((await readFile(out)).equals(otherData)).toBe(true);
       await expect(dfs('download', 'no-such-id', path.join(dir, 'x'))).rejects.toMatchObject({ code: 1 });
+      expect((await dfs('help')).stdout).toMatch(/^usage:/);
+      await rm(path.dirname(cli), { recursive: true, force: true });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
