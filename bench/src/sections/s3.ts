@@ -83,8 +83,7 @@ export async function benchS3(o: S3BenchOptions): Promise<void> {
       DFS_TOKEN: api.token ?? '',
       DFS_CLIENT_CONFIG: path.join(o.tmp, 's3-cli-config.json'),
     };
-    const cli = (args: string[]) =>
-      run(process.execPath, [CLI, ...args], { env: cliEnv, cwd: REPO_ROOT });
+    const cli = (args: string[]) => run(process.execPath, [CLI, ...args], { env: cliEnv, cwd: REPO_ROOT });
 
     // Warm-up, not counted: the node's bucket, connections, both paths once.
     {

@@ -89,8 +89,7 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     DFS_TOKEN: api.token ?? '',
     DFS_CLIENT_CONFIG: path.join(o.tmp, 'cli-config.json'),
   };
-  const cli = (args: string[]) =>
-    run(process.execPath, [CLI, ...args], { env: cliEnv, cwd: REPO_ROOT });
+  const cli = (args: string[]) => run(process.execPath, [CLI, ...args], { env: cliEnv, cwd: REPO_ROOT });
 
   const v = {
     sftpPut: [] as number[],
