@@ -3,17 +3,11 @@
  * `node` (the package's `bin`). @dfs/shared and the client core are bundled in; npm dependencies
  * (hash-wasm, …) stay external and load from node_modules.
  */
-import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { build } from 'esbuild';
+import { bundlePackage } from '../../../scripts/lib/bundle.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
-const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
-  dependencies: Record<string, string>;
-};
-const external = Object.keys(pkg.dependencies)
-  .filter((name) => !name.startsWith('@dfs/'))
-  .flatMap((name) => [name, `${name}/*`]);
 
 export const CLI_BUNDLE = path.join(root, 'dist/cli.js');
 export const CLI_PACKAGE_ROOT = root;
@@ -24,17 +18,7 @@ export const CLI_PACKAGE_ROOT = root;
  */
 export async function buildCli(outfile = CLI_BUNDLE): Promise<void> {
   if (outfile === CLI_BUNDLE) rmSync(path.join(root, 'dist'), { recursive: true, force: true });
-  await build({
-    entryPoints: [path.join(root, 'src/cli.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    external,
-    banner: { js: '#!/usr/bin/env node' },
-    logLevel: 'warning',
-  });
+  await bundlePackage({ packageRoot: root, entry: 'src/cli.ts', outfile, banner: '#!/usr/bin/env node' });
   chmodSync(outfile, 0o755);
 }
 
