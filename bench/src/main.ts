@@ -5,7 +5,7 @@
  * alternative, writes it to `.bench/results.md`, and removes everything it started.
  *
  *   DFS_BENCH_QUICK=1   smaller files and fewer runs (well under 5 minutes)
- *   DFS_BENCH_ONLY=hashing,upload,concurrent,web,s3,cluster   a subset of the sections
+ *   DFS_BENCH_ONLY=hashing,upload,concurrent,web,s3,cluster,startup   a subset of the sections
  *   DFS_BENCH_SKIP_WEB_BUILD=1   serve packages/web/dist as it is instead of building it first
  *   DFS_BENCH_APP_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'   extra node flags for the app only
  */
@@ -22,12 +22,15 @@ import { benchCluster } from './sections/cluster.ts';
 import { benchConcurrent } from './sections/concurrent.ts';
 import { benchHashing } from './sections/hashing.ts';
 import { benchS3 } from './sections/s3.ts';
+import { benchStartup } from './sections/startup.ts';
 import { benchUpload, PHASES, type Phase, phaseOverlap, phaseSamples } from './sections/upload.ts';
 import { benchWeb } from './sections/web.ts';
 
 const quick = process.env.DFS_BENCH_QUICK === '1';
 const only = new Set(
-  (process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent,web,s3,cluster').split(',').filter(Boolean),
+  (process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent,web,s3,cluster,startup')
+    .split(',')
+    .filter(Boolean),
 );
 
 const settings = quick
@@ -187,6 +190,7 @@ async function main(): Promise<number> {
           userRuns: settings.clusterUserRuns,
         }),
     ],
+    ['startup', () => benchStartup({ tmp, runs: quick ? 2 : 5 })],
   ];
   for (const [name, fn] of sections) {
     if (!only.has(name)) continue;
