@@ -3,8 +3,9 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DfsApi } from '@dfs/client';
+import { freePort } from '@dfs/cluster/ports';
 import { onCleanup } from './cleanup.ts';
-import { freePort, sleep } from './util.ts';
+import { sleep } from './util.ts';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
 

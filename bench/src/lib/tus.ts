@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { freePort } from '@dfs/cluster/ports';
 import * as tus from 'tus-js-client';
 import { onCleanup } from './cleanup.ts';
-import { freePort } from './util.ts';
 
 export interface RunningTus {
   endpoint: string;

@@ -6,9 +6,10 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { freePort } from '@dfs/cluster/ports';
 import { REPO_ROOT } from '../lib/app.ts';
 import { addRow } from '../lib/report.ts';
-import { currentRss, freePort, sleep } from '../lib/util.ts';
+import { currentRss, sleep } from '../lib/util.ts';
 
 const ENTRIES = {
   bundle: ['--enable-source-maps', path.join(REPO_ROOT, 'packages/server/dist/main.js')],

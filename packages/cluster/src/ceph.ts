@@ -52,6 +52,16 @@ function findProgram(name: string): string {
   );
 }
 
+/** Whether every program startCeph runs is installed (found as startCeph would find it). */
+export function cephInstalled(): boolean {
+  try {
+    for (const program of PROGRAMS) findProgram(program);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export async function startCeph(options: CephOptions = {}): Promise<CephHandle> {
   const bin = Object.fromEntries(PROGRAMS.map((p) => [p, findProgram(p)]));
   const dir = await mkdtemp(path.join(options.parentDir ?? os.tmpdir(), 'ceph-'));

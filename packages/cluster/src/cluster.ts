@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { ServerProcess } from './app-process.ts';
-import { type CephHandle, startCeph } from './ceph.ts';
+import { type CephHandle, cephInstalled, startCeph } from './ceph.ts';
 import { connectionOptions, type RunningMariaDb, startMariaDb, startReplication } from './mariadb.ts';
 import { type RunningNginx, startNginx } from './nginx.ts';
 import { freePort } from './ports.ts';
@@ -52,10 +52,6 @@ export interface RunningCluster {
   info: ClusterInfo;
   apps: ServerProcess[];
   stop(): Promise<void>;
-}
-
-export function cephInstalled(): boolean {
-  return ['/usr/bin/radosgw', '/usr/bin/ceph-mon', '/usr/bin/ceph-osd'].every((p) => existsSync(p));
 }
 
 /**

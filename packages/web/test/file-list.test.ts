@@ -1,16 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { effectScope, nextTick, ref } from 'vue';
 import { api } from '../src/api/index.ts';
 import { useFileList } from '../src/composables/file-list.ts';
 import { useFolderPath } from '../src/composables/folder-path.ts';
 
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (check: () => boolean) => vi.waitUntil(check, { timeout: 5000, interval: 20 });
 
 describe('the file list and the breadcrumbs, against a real server', () => {
   it('signs in with the session cookie, as the app does in a browser', async () => {

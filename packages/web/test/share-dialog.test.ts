@@ -1,19 +1,13 @@
 import type { FileEntry } from '@dfs/shared';
 import { flushPromises, mount } from '@vue/test-utils';
 import { NMessageProvider } from 'naive-ui';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { defineComponent, h } from 'vue';
 import { api } from '../src/api/index.ts';
 import ShareDialog from '../src/components/ShareDialog.vue';
 import { i18n } from '../src/i18n/index.ts';
 
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (check: () => boolean) => vi.waitUntil(check, { timeout: 5000, interval: 20 });
 
 const $ = (testId: string) => document.body.querySelector<HTMLElement>(`[data-testid="${testId}"]`);
 

@@ -15,8 +15,7 @@ export interface ReplicaOptions {
  * `Seconds_Behind_Master` (whole seconds, and 0 while the replica's I/O thread is itself behind):
  * each poll notes the time, reads the primary's binlog position, and asks the replica to wait for
  * that position with `MASTER_GTID_WAIT`. When it answers, every transaction the primary committed
- * before the noted time is visible on the replica: that time is `freshAsOf`. The wait's length
- * is the lag, sampled once per poll.
+ * before the noted time is visible on the replica: that time is `freshAsOf`.
  *
  * One app instance's clock makes both ends of the comparison, so skew between the database
  * servers plays no part; the only cross-instance comparison (a session's last write, stamped by
@@ -30,10 +29,8 @@ export class ReplicaTracker {
   private polling: Promise<void> | null = null;
   private stopped = false;
   private lastError: string | null = null;
-  private readonly lagSamples: number[] = [];
 
   static readonly SKEW_MS = 250;
-  private static readonly MAX_SAMPLES = 10_000;
 
   constructor(
     private readonly primary: Knex,
@@ -73,16 +70,6 @@ export class ReplicaTracker {
     this.failing = true;
   }
 
-  /** For the admin API and the bench: how far behind, and the lag of recent polls. */
-  status(): { freshAsOf: number | null; lagMs: number | null; error: string | null; samples: number[] } {
-    return {
-      freshAsOf: this.freshAsOf || null,
-      lagMs: this.freshAsOf ? Math.max(0, this.options.now() - this.freshAsOf) : null,
-      error: this.lastError,
-      samples: [...this.lagSamples],
-    };
-  }
-
   private async poll(): Promise<void> {
     const startedAt = this.options.now();
     try {
@@ -100,7 +87,6 @@ export class ReplicaTracker {
       if (Number(rows[0]?.reached) !== 0) throw new Error(`replica is more than ${waitSeconds}s behind`);
       this.freshAsOf = Math.max(this.freshAsOf, startedAt);
       this.failing = false;
-      this.record(this.options.now() - startedAt);
       if (this.lastError) this.options.log.info('read replica caught up; reads use it again');
       this.lastError = null;
     } catch (error) {
@@ -111,10 +97,5 @@ export class ReplicaTracker {
       }
       this.lastError = message;
     }
-  }
-
-  private record(lagMs: number): void {
-    this.lagSamples.push(lagMs);
-    if (this.lagSamples.length > ReplicaTracker.MAX_SAMPLES) this.lagSamples.shift();
   }
 }

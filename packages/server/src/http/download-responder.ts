@@ -123,33 +123,28 @@ export class DownloadResponder {
       // an S3 replica. Not for a link with a download limit (a cut-off transfer could not give
       // back its reservation), nor for If-Range, whose validator nginx or the backend would
       // compare with its own instead of ours.
-      const accel = await this.contents.accelUri(file.content);
-      if (accel) {
-        await meter?.reserve(length);
-        // nginx answers the Range itself (206, Content-Range, Accept-Ranges) and keeps the type,
-        // disposition and caching headers; the internal locations add back ETag, CSP and nosniff.
-        return reply
-          .status(200)
-          .removeHeader('Content-Length')
-          .removeHeader('Content-Range')
-          .removeHeader('Accept-Ranges')
-          .header('X-Accel-Redirect', accel)
-          .send();
-      }
-      const url = await this.contents.presignedUrl(file.content, {
+      const offload = await this.contents.offload(file.content, {
         expiresInSeconds: PRESIGN_SECONDS,
         contentDisposition: dispositionFor(file.name, inline),
         contentType: String(reply.getHeader('content-type')),
       });
-      if (url) {
+      if (offload) {
         await meter?.reserve(length);
+        reply.removeHeader('Content-Length').removeHeader('Content-Range');
+        if (offload.kind === 'accel') {
+          // nginx answers the Range itself (206, Content-Range, Accept-Ranges) and keeps the type,
+          // disposition and caching headers; the internal locations add back ETag, CSP and nosniff.
+          return reply
+            .status(200)
+            .removeHeader('Accept-Ranges')
+            .header('X-Accel-Redirect', offload.uri)
+            .send();
+        }
         return reply
           .status(302)
-          .removeHeader('Content-Length')
-          .removeHeader('Content-Range')
           .removeHeader('Content-Disposition')
           .header('Cache-Control', 'no-store')
-          .header('Location', url)
+          .header('Location', offload.url)
           .send();
       }
     }

@@ -5,6 +5,16 @@ import type { Repositories } from '../repositories/index.ts';
 
 export type ReadSource = 'primary' | 'replica';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * false: this route changes nothing the replica-routed reads show (a chunk PUT writes upload
+     * state only), so it does not stamp the user's last write: no extra UPDATE per chunk.
+     */
+    affectsReads?: boolean;
+  }
+}
+
 /**
  * Where a read that may be slightly stale goes: the replica when it is up, within the lag bound,
  * and (for a signed-in user) already past that user's last write; the primary otherwise.
@@ -40,6 +50,7 @@ export function registerReadRouting(app: FastifyInstance, routing: ReadRouting, 
   if (!routing.enabled) return;
   app.addHook('onSend', async (request) => {
     if (!request.auth || SAFE_METHODS.has(request.method)) return;
+    if (request.routeOptions.config?.affectsReads === false) return;
     try {
       await routing.primary.users.markWrite(request.auth.user.id, now());
     } catch (err) {

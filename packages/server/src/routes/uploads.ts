@@ -70,6 +70,7 @@ export async function uploadRoutes(app: AppInstance): Promise<void> {
     {
       // Checked before any parser runs: another type would be parsed (JSON) or stored altered.
       onRequest: requireOctetStream,
+      config: { affectsReads: false },
       schema: {
         tags: ['uploads'],
         params: ChunkParams,

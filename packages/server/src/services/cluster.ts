@@ -69,6 +69,9 @@ export type ReplicateResult =
 
 export type VerifyResult = 'ok' | 'missing' | 'corrupt' | 'unavailable';
 
+/** A download served from elsewhere: an nginx-internal URI, or a presigned URL to redirect to. */
+export type Offload = { kind: 'accel'; uri: string } | { kind: 'redirect'; url: string };
+
 /** Beats a node may miss before it is marked down: one lost packet is not an outage. */
 const MISSES_BEFORE_DOWN = 2;
 
@@ -356,56 +359,43 @@ export class StorageCluster {
     return openVerified(source, content, table, range);
   }
 
-  /** A presigned URL from the first live, serving replica whose node offers one; null if none. */
-  async presignedUrl(
+  /**
+   * Where a download's bytes can come from without passing through the app: nginx reading a node's
+   * directory (X-Accel-Redirect; first, as it keeps the client on the same origin), else a
+   * presigned URL of an S3 replica; null when no live, serving replica offers either. Each
+   * candidate is stat'ed first: nginx or the backend would answer a lost copy with their own 404,
+   * where this fails over to the next replica and repair learns of the loss.
+   */
+  async offload(
     content: { sha1: string; size: number },
     replicaNodeIds: string[],
-    options: PresignOptions,
-  ): Promise<string | null> {
+    presign: PresignOptions,
+  ): Promise<Offload | null> {
     const key = objectKey(content.sha1);
-    for (const nodeId of this.readOrder(content.sha1, replicaNodeIds)) {
-      const driver = this.members.get(nodeId)?.driver;
-      if (!driver?.presignGet || !this.isUp(nodeId) || this.isDraining(nodeId)) continue;
-      try {
-        // The backend would answer a missing object with its own 404: look first (one HEAD), so
-        // the download fails over like a streamed one and repair learns of the loss.
-        const stat = await driver.stat(key);
-        if (stat?.size !== Number(content.size)) {
-          await this.markReplica(content.sha1, nodeId, 'missing');
-          continue;
+    const order = this.readOrder(content.sha1, replicaNodeIds);
+    for (const kind of ['accel', 'redirect'] as const) {
+      for (const nodeId of order) {
+        const member = this.members.get(nodeId);
+        if (!member || !this.isUp(nodeId) || this.isDraining(nodeId)) continue;
+        const { driver, accelLocation } = member;
+        if (kind === 'accel' ? !accelLocation : !driver.presignGet) continue;
+        try {
+          const stat = await driver.stat(key);
+          if (stat?.size !== Number(content.size)) {
+            await this.markReplica(content.sha1, nodeId, 'missing');
+            continue;
+          }
+          if (kind === 'accel') return { kind, uri: `${accelLocation}${key}` };
+          const url = await driver.presignGet?.(key, presign);
+          if (url) return { kind, url };
+        } catch (err) {
+          this.options.log.warn(
+            { err, node: driver.name, kind },
+            'could not offload a download; trying the next',
+          );
+          // A node that fails a stat is likely failing; a presign error is the backend's answer.
+          if (kind === 'accel') this.reportFailure(nodeId);
         }
-        const url = await driver.presignGet(key, options);
-        if (url) return url;
-      } catch (err) {
-        this.options.log.warn({ err, node: driver.name }, 'could not presign a download; streaming it');
-      }
-    }
-    return null;
-  }
-
-  /**
-   * The URI of an internal nginx location that serves a healthy replica straight from its node's
-   * directory, or null. The object is looked at first (a stat), as for a presigned URL, so a lost
-   * copy fails over to the next replica instead of becoming nginx's 404.
-   */
-  async accelUri(content: { sha1: string; size: number }, replicaNodeIds: string[]): Promise<string | null> {
-    const key = objectKey(content.sha1);
-    for (const nodeId of this.readOrder(content.sha1, replicaNodeIds)) {
-      const member = this.members.get(nodeId);
-      if (!member?.accelLocation || !this.isUp(nodeId) || this.isDraining(nodeId)) continue;
-      try {
-        const stat = await member.driver.stat(key);
-        if (stat?.size !== Number(content.size)) {
-          await this.markReplica(content.sha1, nodeId, 'missing');
-          continue;
-        }
-        return `${member.accelLocation}${key}`;
-      } catch (err) {
-        this.options.log.warn(
-          { err, node: member.driver.name },
-          'could not check a replica for nginx; trying the next',
-        );
-        this.reportFailure(nodeId);
       }
     }
     return null;

@@ -6,7 +6,7 @@ import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import { type ByteRange, objectKey, type PresignOptions } from '../storage/types.ts';
 import { type BlockTable, fitsSize } from './block-hashes.ts';
-import type { StorageCluster } from './cluster.ts';
+import type { Offload, StorageCluster } from './cluster.ts';
 import { DigestHasher, type Digests } from './digests.ts';
 import { fanOut } from './fan-out.ts';
 import { newId } from './ids.ts';
@@ -220,21 +220,11 @@ export class ContentStore {
     return this.cluster.open(content, usable, range);
   }
 
-  /**
-   * A presigned URL for the content on a healthy replica whose node serves clients directly (S3
-   * with presigning on), or null: then the app streams the bytes itself.
-   */
-  async presignedUrl(content: ContentRow, options: PresignOptions): Promise<string | null> {
+  /** Where a download can be served from without the app (see StorageCluster.offload); null: stream it. */
+  async offload(content: ContentRow, presign: PresignOptions): Promise<Offload | null> {
     const replicas = await this.repos.contents.replicasOf(content.id);
     const usable = replicas.filter((r) => r.state === 'ok').map((r) => r.node_id);
-    return this.cluster.presignedUrl(content, usable, options);
-  }
-
-  /** An nginx-internal URI that serves a healthy replica from its node's directory, or null. */
-  async accelUri(content: ContentRow): Promise<string | null> {
-    const replicas = await this.repos.contents.replicasOf(content.id);
-    const usable = replicas.filter((r) => r.state === 'ok').map((r) => r.node_id);
-    return this.cluster.accelUri(content, usable);
+    return this.cluster.offload(content, usable, presign);
   }
 
   async readRange(content: ContentRow, offset: number, length: number): Promise<Buffer> {

@@ -9,7 +9,7 @@ import {
 } from '@dfs/cluster/mariadb';
 import type { LightMyRequestResponse } from 'fastify';
 import mysql from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type AppInstance, buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import type { TestApp } from '../support/app.ts';
@@ -36,14 +36,11 @@ describe('read replica', () => {
   const list = (user: string) => app.inject({ method: 'GET', url: '/api/files', headers: tokens[user] });
   const names = (res: LightMyRequestResponse) =>
     (res.json() as { items: { name: string }[] }).items.map((item) => item.name).sort();
-  const until = async (what: string, check: () => Promise<boolean>, ms = 8000) => {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      if (await check()) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`timed out waiting until ${what}`);
-  };
+  // `what` names the wait in the failure; vitest's waitUntil does the polling.
+  const until = (what: string, check: () => Promise<boolean>, timeout = 8000) =>
+    vi.waitUntil(check, { timeout, interval: 50 }).catch(() => {
+      throw new Error(`timed out waiting until ${what}`);
+    });
 
   beforeAll(async () => {
     [primary, replica] = await Promise.all([startMariaDb({ serverId: 1 }), startMariaDb({ serverId: 2 })]);
