@@ -44,7 +44,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /**
  * With a replica, every request that may have written something stamps the user's row before
  * its response leaves (so a read the client sends after seeing the response knows of the write),
- * and `readRepos` tells which database served a read in `Server-Timing` (`db;desc=replica`).
+ * and `withReads` tells which database served a read in `Server-Timing` (`db;desc=replica`).
  */
 export function registerReadRouting(app: FastifyInstance, routing: ReadRouting, now: () => number): void {
   if (!routing.enabled) return;
