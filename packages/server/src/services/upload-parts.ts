@@ -245,6 +245,15 @@ export class UploadParts {
     );
   }
 
+  /**
+   * Deletes an aborted upload's part from every configured node, not only those recorded for it:
+   * a first chunk written while the abort ran may have chosen its nodes after the abort read them.
+   * Deleting a part a node does not have is a no-op.
+   */
+  async discardEverywhere(partId: string): Promise<void> {
+    await this.discard(partId, this.cluster.view(0).memberIds);
+  }
+
   async discardUpload(uploadId: string): Promise<void> {
     const rows = await this.repos.uploads.nodes(uploadId);
     await this.discard(

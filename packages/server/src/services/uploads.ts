@@ -566,17 +566,13 @@ export class UploadService {
    */
   async abort(userId: string, uploadId: string): Promise<void> {
     const upload = await this.row(userId, uploadId);
-    const nodes = await this.repos.uploads.nodes(upload.id);
     if (!(await this.repos.uploads.deleteUnlessCompleting(upload.id, this.now()))) {
       throw new HttpError('upload_busy', 'this upload is being completed; it cannot be aborted now', {
         retryAfter: 2,
       });
     }
     this.hashes.forget(upload.id);
-    await this.parts.discard(
-      upload.id,
-      nodes.map((n) => n.node_id),
-    );
+    await this.parts.discardEverywhere(upload.id);
   }
 }
 
