@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { effectScope, nextTick, ref } from 'vue';
 import { api } from '../src/api/index.ts';
+import { invalidateFolder } from '../src/api/query.ts';
 import { useFileList } from '../src/composables/file-list.ts';
 import { useFolderPath } from '../src/composables/folder-path.ts';
 
@@ -42,6 +43,40 @@ describe('the file list and the breadcrumbs, against a real server', () => {
     await nextTick();
     await until(() => !list.loading.value && list.searching.value && list.items.value.length === 1);
     expect(list.items.value[0]?.name).toBe('b.txt');
+    scope.stop();
+  });
+
+  it('fetches every page of a large folder and follows invalidation and local edits', async () => {
+    const big = (await api.createFolder('web-big', null, { existing: 'reuse' })).file;
+    // 400 entries: more than the first page of 300, so a second page must follow on its own.
+    for (let start = 0; start < 400; start += 100) {
+      const files = Array.from({ length: 100 }, (_, i) => {
+        const name = `f${String(start + i).padStart(3, '0')}.txt`;
+        return { name, blob: new File([name], name), parentId: big.id };
+      });
+      await api.uploadBatch(files);
+    }
+    const scope = effectScope();
+    const list = scope.run(() => useFileList(ref<string | null>(big.id), ref('')))!;
+    await until(() => !list.loadingMore.value && list.items.value.length === 400);
+    expect(list.total.value).toBe(400);
+    expect(list.items.value[399]?.name).toBe('f399.txt');
+    expect(new Set(list.items.value.map((f) => f.id)).size).toBe(400);
+
+    // A file that lands from elsewhere (an upload) shows once its folder is invalidated.
+    await api.uploadSimple(new File(['late'], 'zz-late.txt'), { parentId: big.id });
+    expect(list.items.value.some((f) => f.name === 'zz-late.txt')).toBe(false);
+    invalidateFolder(big.id);
+    await until(() => list.items.value.some((f) => f.name === 'zz-late.txt'));
+    expect(list.total.value).toBe(401);
+
+    // Local edits apply at once to the cached pages, total included.
+    const first = list.items.value[0]!;
+    list.patchLocal({ ...first, name: 'renamed-locally.txt' });
+    expect(list.items.value[0]?.name).toBe('renamed-locally.txt');
+    list.removeLocal([first.id, list.items.value[1]!.id]);
+    expect(list.items.value).toHaveLength(399);
+    expect(list.total.value).toBe(399);
     scope.stop();
   });
 

@@ -1,86 +1,114 @@
-import { isAbortError } from '@dfs/client';
 import {
   type FileEntry,
+  type FileList,
   type ListFilesQuery,
   MAX_PAGE_SIZE,
   type SortField,
   type SortOrder,
 } from '@dfs/shared';
-import { computed, type Ref, ref, shallowRef, watch } from 'vue';
+import { type InfiniteData, useInfiniteQuery } from '@tanstack/vue-query';
+import { computed, type Ref, ref, watch } from 'vue';
 import { api } from '../api/index.ts';
+import { queryClient, queryKeys } from '../api/query.ts';
 import { rememberFolder } from './folder-path.ts';
 
 /** The first page is small so the table shows at once; the rest follows in the largest pages. */
 const FIRST_PAGE = 300;
 const PAGE = MAX_PAGE_SIZE;
 
+type Pages = InfiniteData<FileList, number>;
+
 /**
  * One folder's listing (or a whole-tree search), sorted by the server and fetched with
- * limit/offset paging; the table virtualises rows, so 10,000 entries stay smooth.
+ * limit/offset paging through the query cache: every page is fetched, one after another, and the
+ * table virtualises rows, so 10,000 entries stay smooth. Going back to a folder shows the cached
+ * listing at once while it is checked again.
  */
 export function useFileList(folderId: Ref<string | null>, q: Ref<string>) {
-  const items = shallowRef<FileEntry[]>([]);
-  const total = ref(0);
-  const loading = ref(false);
-  const loadingMore = ref(false);
-  const error = ref<unknown>(null);
   const sort = ref<SortField>('name');
   const order = ref<SortOrder>('asc');
-  let ctl: AbortController | null = null;
-
   const searching = computed(() => q.value.trim().length > 0);
 
-  async function load(): Promise<void> {
-    ctl?.abort();
-    const mine = new AbortController();
-    ctl = mine;
-    const base: ListFilesQuery = searching.value
+  const base = computed<ListFilesQuery>(() =>
+    searching.value
       ? { q: q.value.trim(), sort: sort.value, order: order.value }
-      : { ...(folderId.value ? { parentId: folderId.value } : {}), sort: sort.value, order: order.value };
-    loading.value = true;
-    error.value = null;
-    try {
-      const first = await api.listFiles({ ...base, limit: FIRST_PAGE, offset: 0 }, { signal: mine.signal });
-      if (ctl !== mine) return;
-      let all = first.items;
-      items.value = all;
-      total.value = first.total;
-      loading.value = false;
-      loadingMore.value = all.length < first.total;
-      while (all.length < total.value && first.items.length > 0) {
-        const page = await api.listFiles(
-          { ...base, limit: PAGE, offset: all.length },
-          { signal: mine.signal },
-        );
-        if (ctl !== mine) return;
-        if (page.items.length === 0) break;
-        all = all.concat(page.items);
-        items.value = all;
-        total.value = page.total;
-      }
-      for (const f of all) rememberFolder(f);
-    } catch (err) {
-      if (isAbortError(err) || ctl !== mine) return;
-      error.value = err;
-    } finally {
-      if (ctl === mine) {
-        loading.value = false;
-        loadingMore.value = false;
-      }
-    }
-  }
+      : { ...(folderId.value ? { parentId: folderId.value } : {}), sort: sort.value, order: order.value },
+  );
+  const key = computed(() =>
+    searching.value
+      ? ([...queryKeys.search, q.value.trim(), sort.value, order.value] as const)
+      : ([...queryKeys.folder(folderId.value), sort.value, order.value] as const),
+  );
+
+  const query = useInfiniteQuery(
+    {
+      queryKey: key,
+      queryFn: ({ pageParam, signal }) =>
+        api.listFiles(
+          { ...base.value, limit: pageParam === 0 ? FIRST_PAGE : PAGE, offset: pageParam },
+          { signal },
+        ),
+      initialPageParam: 0,
+      getNextPageParam: (last, pages) => {
+        const loaded = pages.reduce((n, p) => n + p.items.length, 0);
+        return last.items.length > 0 && loaded < last.total ? loaded : undefined;
+      },
+    },
+    queryClient,
+  );
+
+  // The table wants the whole listing: keep fetching pages until there are no more.
+  watch(
+    [query.hasNextPage, query.isFetching],
+    ([more, fetching]) => {
+      if (more && !fetching) void query.fetchNextPage();
+    },
+    { immediate: true },
+  );
+
+  const items = computed<FileEntry[]>(() => query.data.value?.pages.flatMap((p) => p.items) ?? []);
+  const total = computed(() => query.data.value?.pages.at(-1)?.total ?? 0);
+  watch(items, (all) => {
+    for (const f of all) rememberFolder(f);
+  });
 
   /** Local edits show at once, without waiting for (or re-fetching) a 10,000-row listing. */
+  function edit(change: (pages: Pages) => Pages): void {
+    queryClient.setQueryData<Pages>(key.value, (old) => (old ? change(old) : old));
+  }
   function patchLocal(updated: FileEntry): void {
-    items.value = items.value.map((f) => (f.id === updated.id ? updated : f));
+    edit((old) => ({
+      ...old,
+      pages: old.pages.map((p) => ({ ...p, items: p.items.map((f) => (f.id === updated.id ? updated : f)) })),
+    }));
   }
   function removeLocal(ids: Iterable<string>): void {
     const gone = new Set(ids);
-    items.value = items.value.filter((f) => !gone.has(f.id));
-    total.value = Math.max(0, total.value - gone.size);
+    edit((old) => {
+      const removed = old.pages.reduce((n, p) => n + p.items.filter((f) => gone.has(f.id)).length, 0);
+      return {
+        ...old,
+        pages: old.pages.map((p) => ({
+          ...p,
+          items: p.items.filter((f) => !gone.has(f.id)),
+          total: Math.max(0, p.total - removed),
+        })),
+      };
+    });
   }
 
-  watch([folderId, q, sort, order], () => void load(), { immediate: true });
-
-  return { items, total, loading, loadingMore, error, sort, order, searching, load, patchLocal, removeLocal };
+  return {
+    items,
+    total,
+    /** True only before the first page of this listing is there (not while re-checking it). */
+    loading: query.isPending,
+    loadingMore: computed(() => query.hasNextPage.value === true || query.isFetchingNextPage.value),
+    error: query.error,
+    sort,
+    order,
+    searching,
+    load: () => query.refetch(),
+    patchLocal,
+    removeLocal,
+  };
 }

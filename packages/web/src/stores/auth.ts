@@ -3,6 +3,7 @@ import type { User } from '@dfs/shared';
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
 import { api, onUnauthorized } from '../api/index.ts';
+import { queryClient } from '../api/query.ts';
 
 export const useAuthStore = defineStore('auth', () => {
   const user = ref<User | null>(null);
@@ -29,9 +30,15 @@ export const useAuthStore = defineStore('auth', () => {
     return loading;
   }
 
+  /** One user's cached listings must never show to the next one in this tab. */
+  function setUser(next: User | null): void {
+    if (next?.id !== user.value?.id) queryClient.clear();
+    user.value = next;
+  }
+
   async function signin(username: string, password: string): Promise<void> {
     const res = await api.signin(username, password);
-    user.value = res.user;
+    setUser(res.user);
     sessionEnded.value = false;
   }
 
@@ -44,13 +51,13 @@ export const useAuthStore = defineStore('auth', () => {
     try {
       await api.signout();
     } finally {
-      user.value = null;
+      setUser(null);
     }
   }
 
   onUnauthorized(() => {
     if (user.value) {
-      user.value = null;
+      setUser(null);
       sessionEnded.value = true;
     }
   });

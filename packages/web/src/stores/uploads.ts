@@ -11,6 +11,7 @@ import {
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import { api } from '../api/index.ts';
+import { invalidateFolder } from '../api/query.ts';
 import type { PickedBatch, PickedFile } from '../composables/collect-files.ts';
 import { errorText } from '../composables/errors.ts';
 import { hashInWorkers, sha1OfBlobInWorkers } from '../composables/hash-pool.ts';
@@ -58,9 +59,9 @@ export const useUploadStore = defineStore('uploads', () => {
   /** Folder batches still creating their folder tree. */
   const preparing = ref(0);
   const collapsed = ref(false);
-  /** Folder ids (null = root) whose listing changed since the file browser last looked. */
-  const changedFolders = ref(new Set<string | null>());
-  const changeTick = ref(0);
+  /** Folders (null = root) that received files since the last invalidation. */
+  const changedFolders = new Set<string | null>();
+  let invalidateTimer: ReturnType<typeof setTimeout> | null = null;
   /** Unfinished uploads remembered in IndexedDB that no file in this tab matches yet. */
   const pending = ref<ResumeMatch[]>([]);
   const resumeOffer = shallowRef<ResumeOffer | null>(null);
@@ -163,9 +164,18 @@ export const useUploadStore = defineStore('uploads', () => {
     schedule();
   }, 1000);
 
+  /**
+   * A file landed in `parentId`: its listing is stale. Batched, so a folder of 1,000 small files
+   * refetches the listing a few times, not 1,000.
+   */
   function markChanged(parentId: string | null): void {
-    changedFolders.value.add(parentId);
-    changeTick.value++;
+    changedFolders.add(parentId);
+    if (invalidateTimer !== null) return;
+    invalidateTimer = setTimeout(() => {
+      invalidateTimer = null;
+      for (const id of changedFolders) invalidateFolder(id);
+      changedFolders.clear();
+    }, 400);
   }
 
   async function refreshPending(): Promise<void> {
@@ -313,8 +323,6 @@ export const useUploadStore = defineStore('uploads', () => {
     collapsed,
     visible,
     hasWork,
-    changedFolders,
-    changeTick,
     pending,
     resumeOffer,
     errors,
