@@ -32,6 +32,11 @@ export class SharesRepository {
     return this.withName().where('shares.token', token).whereNull('shares.revoked_at').first();
   }
 
+  /** A link's row even when it was revoked: to tell a visitor why the link is dead. */
+  async findIncludingRevoked(token: string): Promise<ShareRow | undefined> {
+    return this.db('shares').where('token', token).first();
+  }
+
   async listByUser(userId: string): Promise<ShareRowWithFile[]> {
     return this.withName()
       .where('shares.user_id', userId)

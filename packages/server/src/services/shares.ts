@@ -10,6 +10,8 @@ import { newToken, sha256Hex } from './ids.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { chargeFor } from './share-accounting.ts';
 
+const usedUp = () => new HttpError('share_expired', 'this link has been used up', { reason: 'used_up' });
+
 /** How long a grant URL starts downloads: long enough to click, short enough to leak little. */
 export const GRANT_TTL_MS = 10 * 60_000;
 
@@ -96,18 +98,28 @@ export class ShareService {
     if (!(await this.repos.shares.revoke(userId, token, this.now()))) throw notFound('share not found');
   }
 
-  /** The link's state: 404 unknown or revoked (or its file gone), 410 expired. */
+  /**
+   * The link's state: 404 unknown or revoked (or its file gone), 410 expired. The error's `reason`
+   * tells the visitor's page which, so a dead link says what happened to it.
+   */
   private async usable(
     token: string,
     repos = this.repos,
   ): Promise<{ share: ShareRowWithFile; file: SharedFile & { size: number } }> {
     const share = await repos.shares.find(token);
-    if (!share) throw notFound('share link not found');
+    if (!share) {
+      const revoked = (await repos.shares.findIncludingRevoked(token)) !== undefined;
+      throw revoked
+        ? new HttpError('not_found', 'this link was turned off by its owner', { reason: 'revoked' })
+        : new HttpError('not_found', 'share link not found', { reason: 'unknown' });
+    }
     const file = await repos.files.find(share.user_id, share.file_id, 'active');
     const content = file?.content_id ? await repos.contents.findById(file.content_id) : undefined;
-    if (!file || !content) throw notFound('the shared file is no longer available');
+    if (!file || !content) {
+      throw new HttpError('not_found', 'the shared file is no longer available', { reason: 'file_gone' });
+    }
     if (share.expires_at !== null && Number(share.expires_at) <= this.now()) {
-      throw new HttpError('share_expired', 'this link has expired');
+      throw new HttpError('share_expired', 'this link has expired', { reason: 'expired' });
     }
     return {
       share,
@@ -134,7 +146,7 @@ export class ShareService {
       }
       throw error;
     });
-    if (this.usedUp(share)) throw new HttpError('share_expired', 'this link has been used up');
+    if (this.usedUp(share)) throw usedUp();
     return {
       name: file.name,
       size: file.size,
@@ -171,7 +183,7 @@ export class ShareService {
     base: string,
   ): Promise<ShareGrant> {
     const { share } = await this.usable(token);
-    if (this.usedUp(share)) throw new HttpError('share_expired', 'this link has been used up');
+    if (this.usedUp(share)) throw usedUp();
     await this.checkPassword(share, password, guess);
     const expiresAt = this.now() + GRANT_TTL_MS;
     const grant = `${expiresAt.toString(36)}.${this.grantMac(token, expiresAt).toString('base64url')}`;
@@ -213,7 +225,7 @@ export class ShareService {
           const ok = await this.repos.shares.reserveBytes(token, this.now(), (row) =>
             chargeFor(row, length, file.size),
           );
-          if (!ok) throw new HttpError('share_expired', 'this link has been used up');
+          if (!ok) throw usedUp();
         },
         release: (unsent) => this.repos.shares.releaseBytes(token, unsent),
         limited: share.max_downloads !== null,

@@ -62,7 +62,10 @@ describe('share links', () => {
   });
 
   it('404s unknown and revoked links; revoking is the owner’s alone', async () => {
-    expect((await pub('nope-not-a-token')).statusCode).toBe(404);
+    const unknown = await pub('nope-not-a-token');
+    expect(unknown.statusCode).toBe(404);
+    // The page a visitor lands on says why the link is dead.
+    expect(unknown.json().error.reason).toBe('unknown');
     const s = (await share()).json().share;
     const other = await t.app.inject({
       method: 'DELETE',
@@ -77,6 +80,7 @@ describe('share links', () => {
     });
     expect(revoke.statusCode).toBe(204);
     expect((await pub(s.token)).statusCode).toBe(404);
+    expect((await pub(s.token)).json().error.reason).toBe('revoked');
     expect((await pub(s.token, {}, '/content')).statusCode).toBe(404);
   });
 
@@ -88,6 +92,7 @@ describe('share links', () => {
     const res = await pub(s.token, {}, '/content');
     expect(res.statusCode).toBe(410);
     expect(errorCode(res)).toBe('share_expired');
+    expect(res.json().error.reason).toBe('expired');
   });
 
   it('asks for the password in a header and checks it', async () => {
@@ -109,13 +114,17 @@ describe('share links', () => {
     const s = (await share({ maxDownloads: 1 })).json().share;
     const [a, b] = await Promise.all([pub(s.token, {}, '/content'), pub(s.token, {}, '/content')]);
     expect([a.statusCode, b.statusCode].sort()).toEqual([200, 410]);
-    expect((await pub(s.token)).statusCode).toBe(410);
+    const after = await pub(s.token);
+    expect(after.statusCode).toBe(410);
+    expect(after.json().error.reason).toBe('used_up');
   });
 
   it('stops working when the file goes to the trash', async () => {
     const s = (await share()).json().share;
     await t.app.inject({ method: 'DELETE', url: `/api/files/${file.id}`, headers: alice.headers });
-    expect((await pub(s.token, {}, '/content')).statusCode).toBe(404);
+    const gone = await pub(s.token, {}, '/content');
+    expect(gone.statusCode).toBe(404);
+    expect(gone.json().error.reason).toBe('file_gone');
     await t.app.inject({ method: 'POST', url: `/api/trash/${file.id}/restore`, headers: alice.headers });
     expect((await pub(s.token, {}, '/content')).statusCode).toBe(200);
   });
