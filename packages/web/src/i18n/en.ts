@@ -1,6 +1,7 @@
 export default {
   app: { name: 'dfs', tagline: 'Your files, on your own servers' },
   nav: { files: 'Files', trash: 'Trash', shares: 'Links', nodes: 'Storage nodes', signOut: 'Sign out' },
+  theme: { label: 'Appearance', system: 'Follow the system', light: 'Light', dark: 'Dark' },
   lang: { label: 'Language' },
   auth: {
     signIn: 'Sign in',
@@ -153,8 +154,13 @@ export default {
     download: 'Download',
     starting: 'Starting the download…',
     expires: 'Link expires {at}',
-    notFound: 'This link does not exist or was revoked.',
-    expired: 'This link has expired or reached its download limit.',
+    gone: {
+      unknown: 'This link does not exist. Check that it was copied whole.',
+      revoked: 'The owner turned this link off.',
+      file_gone: 'The shared file is no longer available: its owner deleted or moved it to the trash.',
+      expired: 'This link has expired.',
+      used_up: 'This link has been used as many times as its owner allowed.',
+    },
     wrongPassword: 'Wrong password',
     started: 'Download started. Your browser saves the file; its downloads list shows the progress.',
   },
@@ -189,6 +195,15 @@ export default {
     drainEta: 'about {eta} left',
     drainWaiting: 'waiting for the first copy',
     drainDone: 'everything moved',
+  },
+  preview: {
+    open: 'Preview',
+    previous: 'Previous file',
+    next: 'Next file',
+    cannotPlay: 'This browser cannot show this file. Download it instead.',
+    binary: 'This file is not text. Download it instead.',
+    failed: 'The file could not be loaded.',
+    truncated: 'Showing the first {shown} of {size}. Download the file for the rest.',
   },
   common: {
     undo: 'Undo',

@@ -3,6 +3,7 @@ import type en from './en.ts';
 const zhCN: typeof en = {
   app: { name: 'dfs', tagline: '你的文件，存在你自己的服务器上' },
   nav: { files: '文件', trash: '回收站', shares: '分享链接', nodes: '存储节点', signOut: '退出登录' },
+  theme: { label: '外观', system: '跟随系统', light: '浅色', dark: '深色' },
   lang: { label: '语言' },
   auth: {
     signIn: '登录',
@@ -155,8 +156,13 @@ const zhCN: typeof en = {
     download: '下载',
     starting: '正在开始下载…',
     expires: '链接将于 {at} 过期',
-    notFound: '链接不存在或已被撤销。',
-    expired: '链接已过期或已达到下载次数上限。',
+    gone: {
+      unknown: '此链接不存在，请确认复制完整。',
+      revoked: '分享者已关闭此链接。',
+      file_gone: '分享的文件已不可用：分享者已删除它或将其移到回收站。',
+      expired: '此链接已过期。',
+      used_up: '此链接已达到分享者允许的下载次数。',
+    },
     wrongPassword: '密码错误',
     started: '已开始下载。浏览器会保存文件，可在浏览器的下载列表中查看进度。',
   },
@@ -191,6 +197,15 @@ const zhCN: typeof en = {
     drainEta: '预计还需 {eta}',
     drainWaiting: '等待第一份副本',
     drainDone: '已全部迁出',
+  },
+  preview: {
+    open: '预览',
+    previous: '上一个文件',
+    next: '下一个文件',
+    cannotPlay: '浏览器无法显示此文件，请下载后查看。',
+    binary: '这不是文本文件，请下载后查看。',
+    failed: '文件加载失败。',
+    truncated: '仅显示前 {shown}（共 {size}），完整内容请下载。',
   },
   common: {
     undo: '撤销',
