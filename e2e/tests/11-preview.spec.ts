@@ -134,3 +134,76 @@ test('a shared file previews on the public page; a dead link says why it is dead
   await expect(p.getByTestId('share-gone')).toContainText('This link does not exist.');
   await visitor.close();
 });
+
+/** A one-page PDF with the byte offsets its cross-reference table needs. */
+function pdf(text: string): Buffer {
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 144] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
+    `<< /Length ${`BT /F1 24 Tf 40 60 Td (${text}) Tj ET`.length} >>\nstream\nBT /F1 24 Tf 40 60 Td (${text}) Tj ET\nendstream`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+  ];
+  let out = '%PDF-1.4\n';
+  const offsets: number[] = [];
+  objects.forEach((body, i) => {
+    offsets.push(out.length);
+    out += `${i + 1} 0 obj\n${body}\nendobj\n`;
+  });
+  const xref = out.length;
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const o of offsets) out += `${String(o).padStart(10, '0')} 00000 n \n`;
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, 'latin1');
+}
+
+test('a PDF and a video open in the viewer and load', async ({ page }) => {
+  await signUpViaApi(page.request, uniqueName('mona'));
+  const up = await page.request.post('/api/files', {
+    multipart: { file: { name: 'letter.pdf', mimeType: 'application/pdf', buffer: pdf('Hello dfs') } },
+  });
+  expect(up.status()).toBe(201);
+  await page.goto('/files');
+  // A real WebM, recorded in the page from a canvas (no video tool needed), uploaded as a user would.
+  const status = await page.evaluate(async () => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 160;
+    canvas.height = 120;
+    const ctx = canvas.getContext('2d')!;
+    const stream = canvas.captureStream(15);
+    const rec = new MediaRecorder(stream, { mimeType: 'video/webm' });
+    const parts: Blob[] = [];
+    rec.ondataavailable = (e) => parts.push(e.data);
+    const done = new Promise((r) => (rec.onstop = r));
+    rec.start();
+    for (let i = 0; i < 15; i++) {
+      ctx.fillStyle = `hsl(${i * 24}, 80%, 50%)`;
+      ctx.fillRect(0, 0, 160, 120);
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    rec.stop();
+    await done;
+    const form = new FormData();
+    form.append('file', new File(parts, 'clip.webm', { type: 'video/webm' }));
+    return (await fetch('/api/files', { method: 'POST', body: form })).status;
+  });
+  expect(status).toBe(201);
+  await page.reload();
+
+  await fileRow(page, 'clip.webm').dblclick();
+  const video = page.getByTestId('preview-video');
+  await expect(video).toBeVisible();
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.readyState >= 2 && v.videoWidth)).toBe(160);
+  await page.keyboard.press('Escape');
+
+  // The PDF opens inline in the browser's own viewer, still under the download's sandbox policy.
+  const pdfResponse = page.waitForResponse((r) => r.url().includes('/content?inline=1'));
+  await fileRow(page, 'letter.pdf').dblclick();
+  await expect(page.getByTestId('preview-pdf')).toBeVisible();
+  const headers = await (await pdfResponse).allHeaders();
+  expect(headers['content-type']).toBe('application/pdf');
+  expect(headers['content-disposition']).toMatch(/^inline/);
+  expect(headers['content-security-policy']).toContain('sandbox');
+  const frame = page.frame({ url: /\/content\?inline=1$/ });
+  await expect.poll(() => frame?.evaluate(() => document.contentType)).toBe('application/pdf');
+});
