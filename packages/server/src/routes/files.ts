@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import {
   BATCH_MAX_BYTES,
   BATCH_MAX_FILES,
@@ -85,6 +86,12 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
         part.file,
         sha1,
         Number.isSafeInteger(length) && length > 0 ? length : null,
+        // `curl -F file=@x -F parentId=…` puts the folder after the file: once the body is read,
+        // a field that came after the file still decides where it goes.
+        async () => {
+          if (!request.raw.readableEnded) await once(request.raw, 'end');
+          return field('parentId') ?? request.query.parentId;
+        },
       );
       return reply.status(201).send({ file });
     },

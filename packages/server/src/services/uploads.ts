@@ -533,9 +533,14 @@ export class UploadService {
     declaredSha1?: string,
     /** The request's Content-Length (an upper bound of the file's size), when it has one. */
     requestBytes: number | null = null,
+    /**
+     * The folder as known once the whole body is read (a form field may follow the file part);
+     * by default the one given up front.
+     */
+    finalParentId?: () => Promise<string | undefined>,
   ): Promise<FileEntry> {
     assertValidName(name);
-    const parentId = await this.files.resolveParent(userId, parentIdInput);
+    let parentId = await this.files.resolveParent(userId, parentIdInput);
     // Refuse a big body before a byte is read when the user is already at a bound; a small one
     // is in memory at once and the check inside the transaction below refuses it as early.
     if (requestBytes === null || requestBytes > this.limits.chunkSize) {
@@ -544,6 +549,10 @@ export class UploadService {
     const content = await this.single.store(body, declaredSha1?.toLowerCase(), (size) =>
       this.userLimits.assertRoom(userId, { bytes: size, entries: 1 }, this.repos),
     );
+    if (finalParentId) {
+      const late = await finalParentId();
+      if (late !== parentIdInput) parentId = await this.files.resolveParent(userId, late);
+    }
     return this.repos.transaction(async (tx) => {
       await this.userLimits.assertRoom(userId, { bytes: Number(content.size), entries: 1 }, tx);
       return this.files.addFile(

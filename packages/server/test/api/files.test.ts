@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { BATCH_MAX_BYTES } from '@dfs/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
@@ -287,6 +288,36 @@ describe('files and folders', () => {
       });
       expect(again.statusCode).toBe(201);
       expect(await t.app.services.db('contents').where({ sha1: sha1(data) })).toHaveLength(1);
+    });
+
+    it('puts the file in the folder named by a field that follows it (curl -F file=@… -F parentId=…)', async () => {
+      const dir = await folder('late-field');
+      const data = random(CHUNK * 3 + 5);
+      const boundary = '----dfs-late-field';
+      // The body arrives over time, as from a socket: the folder field only after the file's bytes.
+      const body = Readable.from(
+        (async function* () {
+          yield Buffer.from(
+            `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="late.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+          );
+          for (let at = 0; at < data.length; at += CHUNK) {
+            yield data.subarray(at, at + CHUNK);
+            await new Promise((r) => setTimeout(r, 5));
+          }
+          yield Buffer.from(
+            `\r\n--${boundary}\r\nContent-Disposition: form-data; name="parentId"\r\n\r\n${dir.id}\r\n`,
+          );
+          yield Buffer.from(`--${boundary}--\r\n`);
+        })(),
+      );
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/api/files',
+        payload: body,
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, ...alice.headers },
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      expect(res.json().file).toMatchObject({ name: 'late.bin', parentId: dir.id, sha1: sha1(data) });
     });
 
     it('checks a sha1 field and registers nothing, keeps no part, when the bytes disagree', async () => {
