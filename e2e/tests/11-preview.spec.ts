@@ -193,7 +193,9 @@ test('a PDF and a video open in the viewer and load', async ({ page }) => {
   await fileRow(page, 'clip.webm').dblclick();
   const video = page.getByTestId('preview-video');
   await expect(video).toBeVisible();
-  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.readyState >= 2 && v.videoWidth)).toBe(160);
+  await expect
+    .poll(() => video.evaluate((v: HTMLVideoElement) => v.readyState >= 2 && v.videoWidth))
+    .toBe(160);
   await page.keyboard.press('Escape');
 
   // The PDF opens inline in the browser's own viewer, still under the download's sandbox policy.

@@ -1,7 +1,9 @@
 import {
+  type Archive,
   type CompleteUploadBody,
   type CompleteUploadResponse,
   type ContentInfo,
+  type CreateArchiveBody,
   type CreateFolderBody,
   type CreateShareBody,
   type CreateUploadBody,
@@ -395,6 +397,16 @@ export class DfsApi {
   /** Aborts an upload session; staged bytes are freed. */
   abortUpload(uploadId: string, opts?: RequestOptions): Promise<void> {
     return this.#opVoid('delete', '/api/uploads/{uploadId}', { ...opts, params: { uploadId } });
+  }
+
+  // ---- archives ----
+  /**
+   * Asks for a ZIP of files and folders; the answer's `url` (made absolute here) downloads it
+   * with a plain navigation, streamed by the server as it reads the nodes.
+   */
+  async createArchive(body: CreateArchiveBody, opts?: RequestOptions): Promise<Archive> {
+    const archive = await this.#op('post', '/api/archives', { ...opts, json: body });
+    return { ...archive, url: this.url(archive.url) };
   }
 
   // ---- shares ----

@@ -30,6 +30,7 @@ import { ReadRouting, registerReadRouting } from './plugins/read-replica.ts';
 import { registerWeb } from './plugins/web.ts';
 import { Repositories } from './repositories/index.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { archiveRoutes } from './routes/archives.ts';
 import { authRoutes } from './routes/auth.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -37,6 +38,7 @@ import { nodeRoutes } from './routes/nodes.ts';
 import { shareRoutes } from './routes/shares.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { AdminService } from './services/admin.ts';
+import { ArchiveService } from './services/archives.ts';
 import { AuthService } from './services/auth.ts';
 import { BatchUpload } from './services/batch-upload.ts';
 import { StorageCluster } from './services/cluster.ts';
@@ -65,6 +67,7 @@ export interface Services {
   uploads: UploadService;
   batchUploads: BatchUpload;
   shares: ShareService;
+  archives: ArchiveService;
   downloads: DownloadResponder;
   jobs: JobRunner;
   maintenance: { sweep: Job; collect: Job; reconcile: Job };
@@ -208,6 +211,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     clusterJobs: { repair: repairJob(clusterDeps), scrub: scrubJob(clusterDeps), deps: clusterDeps },
     shares: new ShareService(repos, files, passwords, secret, now),
     downloads: new DownloadResponder(contents),
+    archives: new ArchiveService(repos, contents, now),
     auth,
     admin: new AdminService(repos, auth, limits, now),
   };
@@ -238,6 +242,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(adminRoutes);
   await app.register(uploadRoutes);
   await app.register(fileRoutes);
+  await app.register(archiveRoutes);
   await app.register(shareRoutes);
   await app.register(nodeRoutes);
   if (options.web) await registerWeb(app);

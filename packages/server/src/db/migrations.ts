@@ -374,6 +374,35 @@ const userWrites: Migration = {
   },
 };
 
+/**
+ * A ZIP download asked for with `POST /api/archives`: the selection waits here, behind a
+ * short-lived token, until the browser navigates to the archive's URL (any app instance may
+ * answer it). Swept with the other expired rows.
+ */
+const archives: Migration = {
+  name: '008_archives',
+  async up(db) {
+    const mysql = db.client.config.client === 'mysql2';
+    await db.schema.createTable('archives', (t) => {
+      if (mysql) {
+        t.engine('InnoDB');
+        t.charset('utf8mb4');
+        t.collate('utf8mb4_bin');
+      }
+      t.string('token_hash', 64).primary();
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      t.string('name', 255).notNullable();
+      // JSON array of the selected ids, up to ARCHIVE_MAX_IDS of them.
+      t.text('ids', 'mediumtext').notNullable();
+      t.bigInteger('expires_at').notNullable().index();
+      t.bigInteger('created_at').notNullable();
+    });
+  },
+  async down(db) {
+    await db.schema.dropTable('archives');
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -382,6 +411,7 @@ const migrations: Migration[] = [
   uploadV2,
   drainProgress,
   userWrites,
+  archives,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

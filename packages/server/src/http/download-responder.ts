@@ -44,6 +44,11 @@ export function asciiFallbackName(name: string): string {
   return `${stem || 'download'}${asciiExt.length > 1 ? asciiExt : ''}`;
 }
 
+/** `attachment` with the exact name and an ASCII stand-in (see asciiFallbackName). */
+export function attachmentDisposition(name: string): string {
+  return dispositionFor(name, false);
+}
+
 function dispositionFor(name: string, inline: boolean): string {
   return contentDisposition(name, {
     type: inline ? 'inline' : 'attachment',

@@ -125,6 +125,33 @@ export class FilesRepository {
     await this.db('user_files').where({ id }).update(patch);
   }
 
+  /** The live entries directly inside any of `parentIds`, by name. */
+  async activeChildren(userId: string, parentIds: string[]): Promise<FileRow[]> {
+    const out: FileRow[] = [];
+    for (let i = 0; i < parentIds.length; i += 500) {
+      out.push(
+        ...(await this.db<FileRow>('user_files')
+          .where({ user_id: userId, status: 'active' })
+          .whereIn('parent_id', parentIds.slice(i, i + 500))
+          .orderBy('name')),
+      );
+    }
+    return out;
+  }
+
+  /** Live entries of a user among `ids` (missing and trashed ones are simply not returned). */
+  async activeByIds(userId: string, ids: string[]): Promise<FileRow[]> {
+    const out: FileRow[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      out.push(
+        ...(await this.db<FileRow>('user_files')
+          .where({ user_id: userId, status: 'active' })
+          .whereIn('id', ids.slice(i, i + 500))),
+      );
+    }
+    return out;
+  }
+
   /** Ids of every entry below `rootId` (not including it), whatever their status. */
   async descendantIds(userId: string, rootId: string): Promise<string[]> {
     const out: string[] = [];

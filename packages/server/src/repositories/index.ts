@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { isLockConflict } from '../db/knex.ts';
+import { ArchivesRepository } from './archives.ts';
 import { ChallengesRepository } from './challenges.ts';
 import { ContentBlocksRepository } from './content-blocks.ts';
 import { ContentsRepository } from './contents.ts';
@@ -25,6 +26,7 @@ export class Repositories {
   readonly shares: SharesRepository;
   readonly jobs: JobLeasesRepository;
   readonly invites: InvitesRepository;
+  readonly archives: ArchivesRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -38,6 +40,7 @@ export class Repositories {
     this.shares = new SharesRepository(db);
     this.jobs = new JobLeasesRepository(db);
     this.invites = new InvitesRepository(db);
+    this.archives = new ArchivesRepository(db);
   }
 
   /**

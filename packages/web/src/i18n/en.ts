@@ -34,6 +34,8 @@ export default {
     uploadFiles: 'Upload files',
     uploadFolder: 'Upload folder',
     download: 'Download',
+    downloadZip: 'Download as ZIP',
+    zipStarted: '{name} is on its way: your browser saves it as the server packs it.',
     rename: 'Rename',
     move: 'Move',
     share: 'Share',

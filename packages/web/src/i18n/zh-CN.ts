@@ -36,6 +36,8 @@ const zhCN: typeof en = {
     uploadFiles: '上传文件',
     uploadFolder: '上传文件夹',
     download: '下载',
+    downloadZip: '打包下载（ZIP）',
+    zipStarted: '{name} 开始下载：服务器边打包边发送，浏览器直接保存。',
     rename: '重命名',
     move: '移动',
     share: '分享',

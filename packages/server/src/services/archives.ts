@@ -1,0 +1,121 @@
+import type { Readable } from 'node:stream';
+import type { Archive, CreateArchiveBody } from '@dfs/shared';
+import { HttpError, notFound } from '../errors.ts';
+import type { FileRow } from '../repositories/files.ts';
+import type { Repositories } from '../repositories/index.ts';
+import type { ContentStore } from './content-store.ts';
+import { newToken, sha256Hex } from './ids.ts';
+import { writeZip, type ZipEntry } from './zip-writer.ts';
+
+/** How long an archive URL works: it only has to start the download. */
+const ARCHIVE_URL_MS = 10 * 60_000;
+
+interface FileZipEntry extends ZipEntry {
+  contentId: string | null;
+}
+
+/**
+ * ZIP downloads of a selection (files and whole folders): the selection is recorded behind a
+ * short-lived token, and the archive is streamed from the nodes when its URL is fetched, with
+ * every byte verified as downloads are.
+ */
+export class ArchiveService {
+  constructor(
+    private readonly repos: Repositories,
+    private readonly contents: ContentStore,
+    private readonly now: () => number,
+  ) {}
+
+  async create(userId: string, body: CreateArchiveBody): Promise<Archive & { token: string }> {
+    const found = await this.repos.files.activeByIds(userId, body.ids);
+    if (found.length !== body.ids.length) {
+      const gone = body.ids.length - found.length;
+      throw notFound(
+        `${gone} of the selected items no longer exist${gone === body.ids.length ? '' : '; refresh the list'}`,
+      );
+    }
+    const only = found.length === 1 ? found[0] : undefined;
+    const stem =
+      body.name ??
+      (only?.kind === 'folder' ? only.name : `dfs-${new Date(this.now()).toISOString().slice(0, 10)}`);
+    const name = `${stem}.zip`;
+    const token = newToken();
+    const expiresAt = this.now() + ARCHIVE_URL_MS;
+    await this.repos.archives.insert({
+      token_hash: sha256Hex(token),
+      user_id: userId,
+      name,
+      ids: JSON.stringify(body.ids),
+      expires_at: expiresAt,
+      created_at: this.now(),
+    });
+    return { token, url: `/api/archives/${token}`, name, expiresAt: new Date(expiresAt).toISOString() };
+  }
+
+  /** The archive behind a token, for the user who asked for it (anyone else: 404). */
+  async open(
+    userId: string,
+    token: string,
+  ): Promise<{ name: string; stream: Readable; size: number | null }> {
+    const row = await this.repos.archives.findLive(sha256Hex(token), this.now());
+    if (!row || row.user_id !== userId) {
+      throw new HttpError('not_found', 'this archive link has expired; download the selection again');
+    }
+    const entries = await this.entries(userId, JSON.parse(row.ids) as string[]);
+    const { stream, size } = writeZip(entries, (entry) => this.read(entry as FileZipEntry));
+    return { name: row.name, stream, size };
+  }
+
+  private async read(entry: FileZipEntry): Promise<Readable> {
+    const content = entry.contentId ? await this.repos.contents.findById(entry.contentId) : undefined;
+    if (!content) throw new HttpError('storage_unavailable', `${entry.path}: its content is gone`);
+    return this.contents.open(content);
+  }
+
+  /**
+   * The selection as archive entries, folders walked level by level. What was trashed since the
+   * link was made is left out. Top-level names that collide (a search's results come from many
+   * folders) get " (2)", " (3)"… as a desktop would.
+   */
+  private async entries(userId: string, ids: string[]): Promise<FileZipEntry[]> {
+    const order = new Map(ids.map((id, i) => [id, i]));
+    const top = (await this.repos.files.activeByIds(userId, ids)).sort(
+      (a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0),
+    );
+    const out: FileZipEntry[] = [];
+    const taken = new Set<string>();
+    let level: Array<{ row: FileRow; path: string }> = top.map((row) => ({
+      row,
+      path: unique(row.name, taken),
+    }));
+    while (level.length > 0) {
+      const folders = new Map<string, string>();
+      for (const { row, path } of level) {
+        out.push({
+          path,
+          kind: row.kind,
+          size: row.kind === 'file' ? Number(row.size) : 0,
+          mtime: new Date(Number(row.updated_at)),
+          contentId: row.content_id,
+        });
+        if (row.kind === 'folder') folders.set(row.id, path);
+      }
+      if (folders.size === 0) break;
+      const children = await this.repos.files.activeChildren(userId, [...folders.keys()]);
+      level = children.map((row) => ({ row, path: `${folders.get(row.parent_id)}/${row.name}` }));
+    }
+    // A folder with something in it needs no entry of its own; an empty one keeps it.
+    const parents = new Set(out.map((e) => e.path.slice(0, Math.max(0, e.path.lastIndexOf('/')))));
+    return out.filter((e) => e.kind === 'file' || !parents.has(e.path));
+  }
+}
+
+function unique(name: string, taken: Set<string>): string {
+  let candidate = name;
+  for (let n = 2; taken.has(candidate); n++) {
+    const dot = name.lastIndexOf('.');
+    candidate = dot > 0 ? `${name.slice(0, dot)} (${n})${name.slice(dot)}` : `${name} (${n})`;
+  }
+  taken.add(candidate);
+  return candidate;
+}
