@@ -321,6 +321,10 @@ export class DfsApi {
   }
 
   // ---- content ----
+  /** URL of an image file's thumbnail (a small WebP; 404 for other files). */
+  thumbnailUrl(id: string): string {
+    return this.url(this.#path('/api/files/{id}/thumbnail', { id }));
+  }
   /** URL of a file's bytes (for `<a href>` / `<img src>` with cookie auth). */
   contentUrl(id: string, options: { inline?: boolean } = {}): string {
     return this.url(

@@ -48,6 +48,7 @@ import { UserLimits } from './services/limits.ts';
 import { NodeStatus } from './services/node-status.ts';
 import { PasswordHasher } from './services/passwords.ts';
 import { ShareService } from './services/shares.ts';
+import { ThumbnailService } from './services/thumbnails.ts';
 import { UploadHashes } from './services/upload-hashes.ts';
 import { UploadParts } from './services/upload-parts.ts';
 import { UploadService } from './services/uploads.ts';
@@ -68,6 +69,7 @@ export interface Services {
   batchUploads: BatchUpload;
   shares: ShareService;
   archives: ArchiveService;
+  thumbnails: ThumbnailService;
   downloads: DownloadResponder;
   jobs: JobRunner;
   maintenance: { sweep: Job; collect: Job; reconcile: Job };
@@ -212,6 +214,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     shares: new ShareService(repos, files, passwords, secret, now),
     downloads: new DownloadResponder(contents),
     archives: new ArchiveService(repos, contents, now),
+    thumbnails: new ThumbnailService(path.join(config.dataDir, 'thumbnails'), contents, app.log),
     auth,
     admin: new AdminService(repos, auth, limits, now),
   };

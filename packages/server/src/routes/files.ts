@@ -243,6 +243,27 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   );
 
   app.get(
+    '/api/files/:id/thumbnail',
+    {
+      schema: {
+        tags: ['files'],
+        summary: 'A small WebP of an image file, made on first request and cached by content',
+        params: IdParams,
+        produces: ['image/webp'],
+      },
+    },
+    async (request, reply) => {
+      const file = await files.downloadable(currentUser(request).id, request.params.id);
+      // A file's bytes never change, so neither does its thumbnail.
+      const etag = `"thumb-${file.content.sha1}"`;
+      reply.header('ETag', etag).header('Cache-Control', 'private, max-age=31536000, immutable');
+      if (request.headers['if-none-match'] === etag) return reply.status(304).send();
+      const image = await app.services.thumbnails.get(file.content, file.mime);
+      return reply.type('image/webp').header('X-Content-Type-Options', 'nosniff').send(image);
+    },
+  );
+
+  app.get(
     '/api/trash',
     {
       schema: { tags: ['trash'], querystring: ListFilesQuery, response: { 200: FileList, '4xx': ErrorBody } },
