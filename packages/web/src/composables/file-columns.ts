@@ -1,9 +1,10 @@
 import type { FileEntry, SortField, SortOrder } from '@dfs/shared';
-import { DocumentOutline, DownloadOutline, EllipsisHorizontal, FolderOutline } from '@vicons/ionicons5';
+import { DownloadOutline, EllipsisHorizontal } from '@vicons/ionicons5';
 import { type DataTableColumns, type DataTableSortState, NButton, NIcon, NInput } from 'naive-ui';
 import { type HTMLAttributes, h, type Ref } from 'vue';
 import { RouterLink } from 'vue-router';
 import { api } from '../api/index.ts';
+import { fileIcon as iconFor } from './file-icons.ts';
 import { formatBytes, formatDate } from './format.ts';
 import type { useInlineRename } from './inline-rename.ts';
 
@@ -128,9 +129,7 @@ export function fileColumns(ctx: FileColumnsContext): DataTableColumns<FileEntry
 }
 
 function fileIcon(f: FileEntry) {
-  return h(NIcon, { size: 18, class: f.kind === 'folder' ? 'ficon folder' : 'ficon' }, () =>
-    h(f.kind === 'folder' ? FolderOutline : DocumentOutline),
-  );
+  return h(NIcon, { size: 18, class: f.kind === 'folder' ? 'ficon folder' : 'ficon' }, () => h(iconFor(f)));
 }
 
 // Plain CSS ellipsis + title: a tooltip component per cell makes scrolling 10,000 rows stutter.
