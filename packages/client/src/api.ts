@@ -1,4 +1,7 @@
 import {
+  type AdminListQuery,
+  type AdminUserList,
+  type AdminUserResponse,
   type Archive,
   type CompleteUploadBody,
   type CompleteUploadResponse,
@@ -315,6 +318,10 @@ export class DfsApi {
   restoreFromTrash(id: string, opts?: RequestOptions): Promise<FileResponse | undefined> {
     return this.#op('post', '/api/trash/{id}/restore', { ...opts, params: { id } });
   }
+  /** Deletes everything in the trash forever; answers how many entries the user had trashed. */
+  emptyTrash(opts?: RequestOptions): Promise<{ purged: number }> {
+    return this.#op('delete', '/api/trash', opts);
+  }
   /** Deletes a trashed entry forever. */
   purgeFromTrash(id: string, opts?: RequestOptions): Promise<void> {
     return this.#opVoid('delete', '/api/trash/{id}', { ...opts, params: { id } });
@@ -445,6 +452,13 @@ export class DfsApi {
   }
 
   // ---- admin / ops ----
+  listUsers(query: AdminListQuery = {}, opts?: RequestOptions): Promise<AdminUserList> {
+    return this.#op('get', '/api/admin/users', { ...opts, query: { ...query } });
+  }
+  /** `quotaBytes`: null follows the server's default, 0 lifts the quota, else bytes. */
+  setUserQuota(id: string, quotaBytes: number | null, opts?: RequestOptions): Promise<AdminUserResponse> {
+    return this.#op('patch', '/api/admin/users/{id}', { ...opts, params: { id }, json: { quotaBytes } });
+  }
   listNodes(opts?: RequestOptions): Promise<NodeList> {
     return this.#op('get', '/api/nodes', opts);
   }

@@ -1388,6 +1388,7 @@ export interface paths {
                                 missing?: number;
                                 name: string;
                                 status: "up" | "down" | "draining";
+                                storedBytes?: number;
                                 totalBytes?: number | null;
                                 usedBytes: number | null;
                             }[];
@@ -1476,6 +1477,7 @@ export interface paths {
                                 missing?: number;
                                 name: string;
                                 status: "up" | "down" | "draining";
+                                storedBytes?: number;
                                 totalBytes?: number | null;
                                 usedBytes: number | null;
                             };
@@ -1560,6 +1562,7 @@ export interface paths {
                                 missing?: number;
                                 name: string;
                                 status: "up" | "down" | "draining";
+                                storedBytes?: number;
                                 totalBytes?: number | null;
                                 usedBytes: number | null;
                             };
@@ -1887,7 +1890,45 @@ export interface paths {
         };
         put?: never;
         post?: never;
-        delete?: never;
+        /** Empty the trash: everything in it is deleted for good */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            purged: number;
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;

@@ -48,6 +48,8 @@ export interface ContentPresence {
 }
 
 export interface ReplicaStateCounts {
+  /** Bytes of the healthy (`ok`) replicas: what dfs itself keeps on the node. */
+  okBytes: number;
   ok: number;
   missing: number;
   corrupt: number;
@@ -291,18 +293,21 @@ export class ContentsRepository {
 
   async replicaStatesByNode(): Promise<Map<string, ReplicaStateCounts>> {
     const rows = await this.db('replicas')
-      .groupBy('node_id', 'state')
-      .select<Array<{ node_id: string; state: string; n: number | string }>>(
-        'node_id',
-        'state',
+      .join('contents', 'contents.id', 'replicas.content_id')
+      .groupBy('replicas.node_id', 'replicas.state')
+      .select<Array<{ node_id: string; state: string; n: number | string; bytes: number | string | null }>>(
+        'replicas.node_id as node_id',
+        'replicas.state as state',
         this.db.raw('count(*) as n'),
+        this.db.raw('sum(contents.size) as bytes'),
       );
     const out = new Map<string, ReplicaStateCounts>();
     for (const row of rows) {
-      const counts = out.get(row.node_id) ?? { ok: 0, missing: 0, corrupt: 0 };
+      const counts = out.get(row.node_id) ?? { ok: 0, missing: 0, corrupt: 0, okBytes: 0 };
       if (row.state === 'ok' || row.state === 'missing' || row.state === 'corrupt') {
         counts[row.state] += Number(row.n);
       }
+      if (row.state === 'ok') counts.okBytes += Number(row.bytes ?? 0);
       out.set(row.node_id, counts);
     }
     return out;

@@ -152,6 +152,15 @@ export class FilesRepository {
     return out;
   }
 
+  /** Ids of the entries the user put in the trash (each with its subtree). */
+  async trashRootIds(userId: string): Promise<string[]> {
+    const rows: Array<{ id: string }> = await this.db('user_files')
+      .where({ user_id: userId, status: 'trashed' })
+      .whereRaw('trash_root_id = id')
+      .select('id');
+    return rows.map((r) => r.id);
+  }
+
   /** Ids of every entry below `rootId` (not including it), whatever their status. */
   async descendantIds(userId: string, rootId: string): Promise<string[]> {
     const out: string[] = [];

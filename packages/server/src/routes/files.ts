@@ -283,6 +283,18 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
   );
 
   app.delete(
+    '/api/trash',
+    {
+      schema: {
+        tags: ['trash'],
+        summary: 'Empty the trash: everything in it is deleted for good',
+        response: { 200: Type.Object({ purged: Type.Integer({ minimum: 0 }) }), '4xx': ErrorBody },
+      },
+    },
+    async (request) => ({ purged: await files.emptyTrash(currentUser(request).id) }),
+  );
+
+  app.delete(
     '/api/trash/:id',
     {
       schema: { tags: ['trash'], params: IdParams, response: { 204: Type.Null(), '4xx': ErrorBody } },

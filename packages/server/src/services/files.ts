@@ -321,6 +321,22 @@ export class FileService {
     });
   }
 
+  /** Empties the trash: every trashed entry, one transaction each (a huge trash is not one lock). */
+  async emptyTrash(userId: string): Promise<number> {
+    const ids = await this.repos.files.trashRootIds(userId);
+    let purged = 0;
+    for (const id of ids) {
+      try {
+        await this.purge(userId, id);
+        purged++;
+      } catch (err) {
+        // Restored or purged meanwhile (another tab): nothing to do for that one.
+        if (!(err instanceof HttpError && err.code === 'not_found')) throw err;
+      }
+    }
+    return purged;
+  }
+
   private async trashRoot(userId: string, id: string): Promise<FileRowWithSha1> {
     const row = await this.repos.files.find(userId, id, 'trashed');
     if (!row || row.trash_root_id !== row.id) throw notFound('not in the trash');

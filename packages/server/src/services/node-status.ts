@@ -42,7 +42,7 @@ export class NodeStatus {
 
   private async info(
     row: NodeRow,
-    counts: { ok: number; missing: number; corrupt: number } | undefined,
+    counts: { ok: number; missing: number; corrupt: number; okBytes: number } | undefined,
   ): Promise<StorageNodeInfo> {
     const member = this.cluster.memberState(row.id);
     const live = member?.up === true;
@@ -60,6 +60,7 @@ export class NodeStatus {
       freeBytes: num(row.free_bytes),
       totalBytes: num(row.total_bytes),
       contents: counts?.ok ?? 0,
+      storedBytes: counts?.okBytes ?? 0,
       missing: counts?.missing ?? 0,
       corrupt: counts?.corrupt ?? 0,
       draining,

@@ -231,6 +231,29 @@ describe('files and folders', () => {
     expect(back).toMatchObject({ parentId: null, name: 'orphan.txt' });
   });
 
+  it('empties the trash in one request, releasing the quota, and only the caller’s', async () => {
+    const up = uploader(t, bob.headers);
+    const doomed = await up.upload(random(4000), 'empty-me.bin');
+    const dir = (await req('POST', '/api/folders', bob.headers, { name: 'empty-dir' })).json().file;
+    await up.upload(random(3000), 'inside.bin', dir.id);
+    const keep = await uploader(t, alice.headers).upload(random(50), 'alice-keeps.txt');
+    await req('DELETE', `/api/files/${keep.id}`, alice.headers);
+    const usedBefore = (await req('GET', '/api/auth/me', bob.headers)).json().usage.usedBytes;
+    await req('DELETE', `/api/files/${doomed.id}`, bob.headers);
+    await req('DELETE', `/api/files/${dir.id}`, bob.headers);
+
+    const res = await req('DELETE', '/api/trash', bob.headers);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ purged: 2 });
+    expect((await req('GET', '/api/trash', bob.headers)).json().total).toBe(0);
+    expect((await req('GET', '/api/auth/me', bob.headers)).json().usage.usedBytes).toBe(usedBefore - 7000);
+    // Someone else's trash is untouched.
+    expect(
+      (await req('GET', '/api/trash', alice.headers)).json().items.map((f: { id: string }) => f.id),
+    ).toContain(keep.id);
+    expect((await req('DELETE', '/api/trash', bob.headers)).json()).toEqual({ purged: 0 });
+  });
+
   it('keeps per-user names off the shared content row', async () => {
     const data = random(CHUNK + 9);
     const a = await uploader(t, alice.headers).upload(data, 'a.txt');

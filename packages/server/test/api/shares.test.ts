@@ -175,10 +175,12 @@ describe('nodes (admin)', () => {
       const admin = await t.user('admin');
       const user = await t.user('plain');
       await uploader(t, admin.headers).upload(random(1000), 'n.bin');
+      await uploader(t, user.headers).upload(random(2345), 'm.bin');
       const res = await t.app.inject({ url: '/api/nodes', headers: admin.headers });
       expect(res.statusCode).toBe(200);
       const [node] = res.json().items;
-      expect(node).toMatchObject({ kind: 'local', status: 'up', contents: 1 });
+      // dfs's own bytes on the node, not the host disk's usage.
+      expect(node).toMatchObject({ kind: 'local', status: 'up', contents: 2, storedBytes: 3345 });
       expect(Date.parse(node.lastHeartbeatAt)).toBeGreaterThan(0);
       expect(node.freeBytes).toBeGreaterThan(0);
       expect(node.name).not.toContain('password');

@@ -33,6 +33,11 @@ export const StorageNodeInfo = Type.Object({
   freeBytes: Type.Union([Type.Integer(), Type.Null()]),
   /** Healthy (`ok`) replicas on the node. */
   contents: Type.Integer(),
+  /**
+   * dfs's own bytes on the node: the sizes of its healthy replicas. `usedBytes` is the whole disk
+   * (or bucket) as the node reports it, other data included.
+   */
+  storedBytes: Type.Optional(Type.Integer({ minimum: 0 })),
   totalBytes: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
   /** Since when the node has been down; null while it is up. */
   downSince: Type.Optional(Type.Union([IsoDate, Type.Null()])),
