@@ -25,12 +25,15 @@ export const queryKeys = {
   trash: ['trash'] as const,
   shares: ['shares'] as const,
   nodes: ['nodes'] as const,
+  usage: ['usage'] as const,
+  users: ['admin', 'users'] as const,
 };
 
 /** A folder's contents changed: its listings (any sort) and every search are stale. */
 export function invalidateFolder(folderId: string | null): void {
   void queryClient.invalidateQueries({ queryKey: queryKeys.folder(folderId) });
   void queryClient.invalidateQueries({ queryKey: queryKeys.search });
+  void queryClient.invalidateQueries({ queryKey: queryKeys.usage });
 }
 
 /**
@@ -41,4 +44,5 @@ export function markStale(folderId: string | null): void {
   void queryClient.invalidateQueries({ queryKey: queryKeys.folder(folderId), refetchType: 'none' });
   void queryClient.invalidateQueries({ queryKey: queryKeys.search, refetchType: 'none' });
   void queryClient.invalidateQueries({ queryKey: queryKeys.trash });
+  void queryClient.invalidateQueries({ queryKey: queryKeys.usage });
 }

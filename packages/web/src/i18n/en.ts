@@ -1,6 +1,35 @@
 export default {
   app: { name: 'dfs', tagline: 'Your files, on your own servers' },
-  nav: { files: 'Files', trash: 'Trash', shares: 'Links', nodes: 'Storage nodes', signOut: 'Sign out' },
+  nav: {
+    files: 'Files',
+    trash: 'Trash',
+    shares: 'Links',
+    users: 'Users',
+    nodes: 'Storage nodes',
+    signOut: 'Sign out',
+  },
+  users: {
+    title: 'Users',
+    name: 'User',
+    admin: 'admin',
+    used: 'Storage used',
+    entries: 'Items',
+    quota: 'Quota',
+    setQuota: 'Set quota',
+    quotaFor: 'Storage quota of {name}',
+    useDefault: 'The server default (DFS_DEFAULT_QUOTA_BYTES)',
+    noQuota: 'No quota',
+    custom: 'Its own quota',
+    default: 'default',
+    quotaPositive: 'Enter a quota above zero',
+    quotaSaved: 'Quota of {name} saved',
+  },
+  usage: {
+    used: '{used} used',
+    ofQuota: '{used} of {quota} used',
+    nearlyFull:
+      'Your storage is {percent}% full ({used} of {quota}). Empty the trash or delete files to make room.',
+  },
   theme: { label: 'Appearance', system: 'Follow the system', light: 'Light', dark: 'Dark' },
   lang: { label: 'Language' },
   auth: {
@@ -65,6 +94,10 @@ export default {
     target: 'Destination: {name}',
   },
   trash: {
+    emptyTitle: 'Empty the trash?',
+    emptyConfirm:
+      'The {n} item in the trash will be deleted for good. | The {n} items in the trash will be deleted for good.',
+    emptyAction: 'Empty trash',
     title: 'Trash',
     restore: 'Restore',
     purge: 'Delete forever',
@@ -179,6 +212,8 @@ export default {
     contents: 'Contents',
     never: 'never',
     underReplicated: '{n} content has fewer copies than wanted | {n} contents have fewer copies than wanted',
+    stored: 'dfs: {bytes}',
+    diskUsed: 'disk: {used} used',
     free: '{free} free',
     up: 'up',
     down: 'down',
@@ -235,6 +270,8 @@ export default {
     unauthorized: 'Please sign in',
     forbidden: 'You are not allowed to do that',
     rate_limited: 'Too many attempts. Wait a minute and try again.',
+    quota_exceeded:
+      'Not enough storage left for this: your quota is full (the trash counts until it is emptied).',
     file_too_large: 'The file is larger than the server allows',
     too_many_uploads: 'Too many unfinished uploads. Finish or cancel some first.',
     storage_unavailable: 'No storage node is available right now. Try again later.',

@@ -35,6 +35,12 @@ const routes: RouteRecordRaw[] = [
     meta: { admin: true },
   },
   {
+    path: '/admin/users',
+    name: 'users',
+    component: () => import('../pages/UsersPage.vue'),
+    meta: { admin: true },
+  },
+  {
     path: '/s/:token',
     name: 'share',
     component: () => import('../pages/PublicSharePage.vue'),
