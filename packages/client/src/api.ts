@@ -15,6 +15,7 @@ import {
   type FileList,
   type FilePath,
   type FileResponse,
+  type FolderSummary,
   type ListFilesQuery,
   MAX_PAGE_SIZE,
   type NodeList,
@@ -281,6 +282,10 @@ export class DfsApi {
     return this.#op('post', '/api/folders', { ...rest, json });
   }
   /** The folders from the root down to `id`, `id` last: breadcrumbs in one request. */
+  /** A folder's files, subfolders and bytes, all levels down (a file: itself). */
+  fileSummary(id: string, opts?: RequestOptions): Promise<FolderSummary> {
+    return this.#op('get', '/api/files/{id}/summary', { ...opts, params: { id } });
+  }
   filePath(id: string, opts?: RequestOptions): Promise<FilePath> {
     return this.#op('get', '/api/files/{id}/path', { ...opts, params: { id } });
   }

@@ -152,6 +152,35 @@ export class FilesRepository {
     return out;
   }
 
+  /** Counts and bytes of the live entries below `rootId`, one query per level of the tree. */
+  async summaryBelow(
+    userId: string,
+    rootId: string,
+  ): Promise<{ files: number; folders: number; bytes: number }> {
+    const out = { files: 0, folders: 0, bytes: 0 };
+    let frontier = [rootId];
+    while (frontier.length > 0) {
+      const next: string[] = [];
+      for (let i = 0; i < frontier.length; i += 500) {
+        const rows: Array<{ id: string; kind: string; size: number | string }> = await this.db('user_files')
+          .where({ user_id: userId, status: 'active' })
+          .whereIn('parent_id', frontier.slice(i, i + 500))
+          .select('id', 'kind', 'size');
+        for (const row of rows) {
+          if (row.kind === 'folder') {
+            out.folders++;
+            next.push(row.id);
+          } else {
+            out.files++;
+            out.bytes += Number(row.size);
+          }
+        }
+      }
+      frontier = next;
+    }
+    return out;
+  }
+
   /** Ids of the entries the user put in the trash (each with its subtree). */
   async trashRootIds(userId: string): Promise<string[]> {
     const rows: Array<{ id: string }> = await this.db('user_files')

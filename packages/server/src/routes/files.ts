@@ -9,6 +9,7 @@ import {
   FileList,
   FilePath,
   FileResponse,
+  FolderSummary,
   ListFilesQuery,
   PatchFileBody,
   Sha1,
@@ -240,6 +241,22 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       const file = await files.downloadable(currentUser(request).id, request.params.id);
       return downloads.send(request, reply, file, { inline: request.query.inline === '1' });
     },
+  );
+
+  app.get(
+    '/api/files/:id/summary',
+    {
+      schema: {
+        tags: ['files'],
+        summary: 'What a folder holds, all levels down: files, folders and bytes (a file: itself)',
+        params: IdParams,
+        response: { 200: FolderSummary, '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) =>
+      withReads(app.services.reads, request, reply, (repos) =>
+        files.summary(currentUser(request).id, request.params.id, repos),
+      ),
   );
 
   app.get(

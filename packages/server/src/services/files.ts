@@ -3,6 +3,7 @@ import {
   DEFAULT_PAGE_SIZE,
   type FileEntry,
   type FileList,
+  type FolderSummary,
   type ListFilesQuery,
   type PatchFileBody,
 } from '@dfs/shared';
@@ -319,6 +320,14 @@ export class FileService {
       const contentIds = await tx.files.purge(userId, id);
       for (const contentId of contentIds) await tx.contents.refreshReference(contentId, now);
     });
+  }
+
+  /** What an entry holds: a folder's files, subfolders and bytes all levels down; a file is itself. */
+  async summary(userId: string, id: string, reads = this.repos): Promise<FolderSummary> {
+    const row = await reads.files.find(userId, id, 'active');
+    if (!row) throw notFound('file not found');
+    if (row.kind === 'file') return { files: 1, folders: 0, bytes: Number(row.size) };
+    return reads.files.summaryBelow(userId, id);
   }
 
   /** Empties the trash: every trashed entry, one transaction each (a huge trash is not one lock). */

@@ -254,6 +254,27 @@ describe('files and folders', () => {
     expect((await req('DELETE', '/api/trash', bob.headers)).json()).toEqual({ purged: 0 });
   });
 
+  it('sums what a folder holds, all levels down, leaving out the trash', async () => {
+    const up = uploader(t, alice.headers);
+    const top = await folder('sum-top');
+    const mid = await folder('mid', top.id);
+    await folder('empty', mid.id);
+    await up.upload(random(1000), 'a.bin', top.id);
+    await up.upload(random(2500), 'b.bin', mid.id);
+    const gone = await up.upload(random(9999), 'gone.bin', mid.id);
+    await req('DELETE', `/api/files/${gone.id}`, alice.headers);
+    const res = await req('GET', `/api/files/${top.id}/summary`, alice.headers);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ files: 2, folders: 2, bytes: 3500 });
+    const file = await up.upload(random(42), 'c.bin', top.id);
+    expect((await req('GET', `/api/files/${file.id}/summary`, alice.headers)).json()).toEqual({
+      files: 1,
+      folders: 0,
+      bytes: 42,
+    });
+    expect((await req('GET', `/api/files/${top.id}/summary`, bob.headers)).statusCode).toBe(404);
+  });
+
   it('keeps per-user names off the shared content row', async () => {
     const data = random(CHUNK + 9);
     const a = await uploader(t, alice.headers).upload(data, 'a.txt');

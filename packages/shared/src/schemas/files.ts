@@ -93,3 +93,11 @@ export const ContentInfo = Type.Object({
   replicas: Type.Array(Type.Object({ nodeId: Id, nodeName: Type.String(), state: Type.String() })),
 });
 export type ContentInfo = Static<typeof ContentInfo>;
+
+/** `GET /api/files/:id/summary`: what a folder holds, all levels down (live entries only). */
+export const FolderSummary = Type.Object({
+  files: Type.Integer({ minimum: 0 }),
+  folders: Type.Integer({ minimum: 0 }),
+  bytes: Type.Integer({ minimum: 0 }),
+});
+export type FolderSummary = Static<typeof FolderSummary>;
