@@ -5,6 +5,7 @@ import type { useSelection } from './selection.ts';
 export interface FileKeyActions {
   open: (f: FileEntry) => void;
   rename: (f: FileEntry) => void;
+  details: (f: FileEntry) => void;
   trash: (files: FileEntry[]) => void;
   up: () => void;
   /** True while something else owns the keyboard (an inline rename). */
@@ -53,6 +54,10 @@ export function fileKeyHandler(
         break;
       case 'F2':
         if (row) actions.rename(row);
+        break;
+      case 'i':
+        if (mod || !row) return;
+        actions.details(row);
         break;
       case 'Delete':
         if (selected.value.length > 0) actions.trash(selected.value);

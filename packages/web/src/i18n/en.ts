@@ -86,7 +86,7 @@ export default {
     moved: 'Moved {n} item | Moved {n} items',
     folderCreated: 'Folder created',
     keyboardHint:
-      'Keys: ↑↓ select (Shift extends, Ctrl moves), Space toggle, Enter open, F2 rename, Del trash, Ctrl+A all',
+      'Keys: ↑↓ select (Shift extends, Ctrl moves), Space toggle, Enter open, F2 rename, I details, Del trash, Ctrl+A all',
   },
   move: {
     title: 'Move {n} item to… | Move {n} items to…',
@@ -235,6 +235,16 @@ export default {
     drainEta: 'about {eta} left',
     drainWaiting: 'waiting for the first copy',
     drainDone: 'everything moved',
+  },
+  details: {
+    open: 'Details',
+    kind: 'Type',
+    unknownType: 'unknown',
+    holds: '{bytes} in {files} files and {folders} folders',
+    location: 'Location',
+    copies: 'Stored on',
+    links: 'Share links',
+    noLinks: 'Not shared',
   },
   preview: {
     open: 'Preview',

@@ -87,7 +87,7 @@ const zhCN: typeof en = {
     moved: '已移动 {n} 项',
     folderCreated: '文件夹已创建',
     keyboardHint:
-      '快捷键：↑↓ 选择（Shift 扩展，Ctrl 仅移动），空格 切换选择，回车 打开，F2 重命名，Del 删除，Ctrl+A 全选',
+      '快捷键：↑↓ 选择（Shift 扩展，Ctrl 仅移动），空格 切换选择，回车 打开，F2 重命名，I 详情，Del 删除，Ctrl+A 全选',
   },
   move: {
     title: '将 {n} 项移动到…',
@@ -235,6 +235,16 @@ const zhCN: typeof en = {
     drainEta: '预计还需 {eta}',
     drainWaiting: '等待第一份副本',
     drainDone: '已全部迁出',
+  },
+  details: {
+    open: '详情',
+    kind: '类型',
+    unknownType: '未知',
+    holds: '{bytes}，{files} 个文件，{folders} 个文件夹',
+    location: '位置',
+    copies: '存储于',
+    links: '分享链接',
+    noLinks: '未分享',
   },
   preview: {
     open: '预览',
