@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { expect, fileRow, signUpViaApi, test, uniqueName, uploadViaApi } from './helpers.ts';
+import { expect, fileRow, screenshot, signUpViaApi, test, uniqueName, uploadViaApi } from './helpers.ts';
 
 /** A valid 1×1 PNG. */
 const PNG = Buffer.from(
@@ -61,6 +61,7 @@ test('files open in a viewer: image, text, audio, active content as text, arrows
   await page.keyboard.press('ArrowRight');
   await expect(viewer.getByTestId('preview-name')).toHaveText('b-notes.md');
   await expect(viewer.getByTestId('preview-text')).toContainText('plain text, ünïcödé ✓');
+  await screenshot(page, 'preview');
 
   await page.keyboard.press('ArrowRight');
   await expect(viewer.getByTestId('preview-name')).toHaveText('c-tone.wav');

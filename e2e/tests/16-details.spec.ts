@@ -1,4 +1,4 @@
-import { expect, fileRow, signUpViaApi, test, uniqueName } from './helpers.ts';
+import { expect, fileRow, screenshot, signUpViaApi, test, uniqueName } from './helpers.ts';
 
 test('the details panel tells size, SHA-1, place, copies and links; a folder tells what it holds', async ({
   page,
@@ -40,4 +40,5 @@ test('the details panel tells size, SHA-1, place, copies and links; a folder tel
   for (const n of nodes) await expect(panel.getByTestId('details-replicas')).toContainText(n.nodeName);
   await expect(panel.getByTestId('details-links')).toContainText('/s/');
   await expect(panel.getByTestId('details-links')).toContainText('0/3');
+  await screenshot(page, 'details');
 });

@@ -59,6 +59,8 @@ export const useUploadStore = defineStore('uploads', () => {
   /** Folder batches still creating their folder tree. */
   const preparing = ref(0);
   const collapsed = ref(false);
+  /** The upload panel's height on screen (0 when hidden): pages keep their content above it. */
+  const panelHeight = ref(0);
   /** Folders (null = root) that received files since the last invalidation. */
   const changedFolders = new Set<string | null>();
   let invalidateTimer: ReturnType<typeof setTimeout> | null = null;
@@ -321,6 +323,7 @@ export const useUploadStore = defineStore('uploads', () => {
     totals,
     preparing,
     collapsed,
+    panelHeight,
     visible,
     hasWork,
     pending,

@@ -1,0 +1,46 @@
+import { expect, MiB, randomFile, signUpViaApi, test, uniqueName, uploadRow } from './helpers.ts';
+
+test('the upload panel lists running uploads first, folds finished ones, and covers no row', async ({
+  page,
+}, testInfo) => {
+  await signUpViaApi(page.request, uniqueName('pam'));
+  // Enough rows to fill the table down to where the panel sits.
+  for (let i = 0; i < 30; i++) {
+    await page.request.post('/api/folders', { data: { name: `folder ${String(i).padStart(2, '0')}` } });
+  }
+  await page.goto('/files');
+  const dir = testInfo.outputPath('files');
+  const big = randomFile(dir, 'big.bin', 64 * MiB);
+  const small = [randomFile(dir, 'a.txt', 1000), randomFile(dir, 'b.txt', 2000)];
+  // Slow the chunk PUTs down so the big file is still running when the small ones are done.
+  await page.route(/\/api\/uploads\/[^/]+\/chunks\/\d+$/, async (route) => {
+    await new Promise((r) => setTimeout(r, 400));
+    await route.continue();
+  });
+  await page.getByTestId('upload-input').setInputFiles([big.path, ...small.map((f) => f.path)]);
+
+  const fold = page.getByTestId('upload-finished-fold');
+  await expect(fold).toHaveText(/2 finished uploads/);
+  // Only the running upload is listed; the finished ones open on demand.
+  await expect(page.locator('[data-testid=upload-row]')).toHaveCount(1);
+  await expect(uploadRow(page, 'big.bin')).toBeVisible();
+  await fold.click();
+  await expect(uploadRow(page, 'a.txt')).toHaveAttribute('data-state', 'done');
+  // Running first.
+  await expect(page.locator('[data-testid=upload-row]').first()).toHaveAttribute('data-name', 'big.bin');
+  // No per-file hashing speed for tiny files.
+  await expect(uploadRow(page, 'a.txt').getByTestId('upload-detail')).not.toContainText('hashed at');
+
+  // The file table ends above the panel: no row (and no row's actions) is hidden behind it.
+  // (The panel just grew: the table follows on the next layout.)
+  const overlap = async () => {
+    const table = await page.getByTestId('file-table').boundingBox();
+    const panel = await page.getByTestId('upload-panel').boundingBox();
+    return table && panel ? table.y + table.height - panel.y : Number.POSITIVE_INFINITY;
+  };
+  await expect.poll(overlap).toBeLessThanOrEqual(1);
+
+  await page.unroute(/\/api\/uploads\/[^/]+\/chunks\/\d+$/);
+  await expect(uploadRow(page, 'big.bin')).toHaveAttribute('data-state', 'done', { timeout: 60_000 });
+  await expect(fold).toHaveCount(0);
+});
