@@ -42,3 +42,28 @@ test('the details panel tells size, SHA-1, place, copies and links; a folder tel
   await expect(panel.getByTestId('details-links')).toContainText('0/3');
   await screenshot(page, 'details');
 });
+
+test('a selection of files is shared in one go: one link per file, folders left out', async ({ page }) => {
+  await signUpViaApi(page.request, uniqueName('sam'));
+  await page.request.post('/api/folders', { data: { name: 'Box' } });
+  for (const name of ['p.txt', 'q.txt']) {
+    await page.request.post('/api/files', {
+      multipart: { file: { name, mimeType: 'text/plain', buffer: Buffer.from(name) } },
+    });
+  }
+  await page.goto('/files');
+  await page.getByTestId('file-table').click();
+  await page.keyboard.press('Control+a');
+  await page.getByTestId('bulk-share').click();
+  const dialog = page.getByTestId('bulk-share-dialog');
+  await expect(dialog).toContainText('1 folder is left out');
+  await dialog.getByTestId('bulk-share-create').click();
+  const links = dialog.getByTestId('bulk-share-links');
+  await expect(links.locator('li')).toHaveCount(2);
+  const mine = (await (await page.request.get('/api/shares')).json()).items as {
+    name: string;
+    url: string;
+  }[];
+  expect(mine.map((s) => s.name).sort()).toEqual(['p.txt', 'q.txt']);
+  for (const s of mine) await expect(links).toContainText(s.url);
+});

@@ -162,6 +162,11 @@ export default {
     emptyFile: 'empty file',
   },
   share: {
+    bulkTitle: 'Share {n} file | Share {n} files',
+    bulkFolders:
+      '{n} folder is left out: links point at files. | {n} folders are left out: links point at files.',
+    bulkCreate: 'Make {n} link | Make {n} links',
+    copyAll: 'Copy all links',
     title: 'Share “{name}”',
     expiry: 'Expires',
     never: 'Never',

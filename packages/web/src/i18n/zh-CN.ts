@@ -162,6 +162,10 @@ const zhCN: typeof en = {
     emptyFile: '空文件',
   },
   share: {
+    bulkTitle: '分享 {n} 个文件',
+    bulkFolders: '已跳过 {n} 个文件夹：链接只能指向文件。',
+    bulkCreate: '生成 {n} 个链接',
+    copyAll: '复制全部链接',
     title: '分享“{name}”',
     expiry: '有效期',
     never: '永久有效',
