@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ContentPresence } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { StorageCluster } from '../services/cluster.ts';
+import { verifyReplica } from '../services/replica-copies.ts';
 import { type ObjectEntry, objectKey, type StorageNode } from '../storage/types.ts';
 import type { Job } from './runner.ts';
 
@@ -123,7 +124,12 @@ async function adopt(
   sha1: string,
   content: ContentPresence,
 ): Promise<'adopted' | 'delete' | 'leave'> {
-  const result = await deps.cluster.verify({ id: content.id, sha1, size: content.size }, nodeId);
+  const result = await verifyReplica(
+    deps.cluster,
+    deps.repos,
+    { id: content.id, sha1, size: content.size },
+    nodeId,
+  );
   if (result === 'unavailable' || result === 'missing') return 'leave';
   if (result === 'corrupt') return 'delete';
   // False when the collector took the content meanwhile: the copy is then as good as orphaned.

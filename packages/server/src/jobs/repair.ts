@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { ClusterView, StorageCluster } from '../services/cluster.ts';
+import { replicate } from '../services/replica-copies.ts';
 import { objectKey } from '../storage/types.ts';
 import type { Job } from './runner.ts';
 
@@ -148,7 +149,7 @@ async function repairContent(
     if (!target) break;
     tried.add(target.id);
     const sources = rows.filter((r) => r.state === 'ok').map((r) => r.node_id);
-    const result = await cluster.replicate(content, sources, target.id);
+    const result = await replicate(cluster, content, sources, target.id);
     if (result.status === 'no_source') {
       deps.log.error({ sha1: content.sha1 }, 'repair: no readable healthy copy of this content is left');
       break;

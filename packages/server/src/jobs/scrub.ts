@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { verifyReplica } from '../services/replica-copies.ts';
 import { type ClusterJobDeps, type RepairReport, repairContents } from './repair.ts';
 import type { Job } from './runner.ts';
 
@@ -69,10 +70,16 @@ export async function scrub(deps: ClusterJobDeps, options: ScrubOptions = {}): P
       if (performance.now() > deadline) break scan;
       after = { contentId: replica.content_id, nodeId: replica.node_id };
       const content = { id: replica.content_id, sha1: replica.sha1, size: replica.size };
-      const result = await deps.cluster.verify(content, replica.node_id, async (bytes) => {
-        report.bytes += bytes;
-        await pace(bytes);
-      });
+      const result = await verifyReplica(
+        deps.cluster,
+        deps.repos,
+        content,
+        replica.node_id,
+        async (bytes) => {
+          report.bytes += bytes;
+          await pace(bytes);
+        },
+      );
       if (result === 'unavailable') {
         report.skipped++;
         continue;

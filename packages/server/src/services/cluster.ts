@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { type Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
@@ -14,7 +13,7 @@ import {
   type StorageNode,
 } from '../storage/types.ts';
 import { withTimeout } from '../util/timeout.ts';
-import { BLOCK_SIZE, BlockHasher, type BlockTable, fitsSize } from './block-hashes.ts';
+import { BLOCK_SIZE, type BlockTable, fitsSize } from './block-hashes.ts';
 import { newId } from './ids.ts';
 import { rankNodes } from './placement.ts';
 import { hashFirstGoodReplica, openVerified, type ReplicaSource } from './verified-read.ts';
@@ -62,13 +61,6 @@ export interface ClusterView {
   healthyIds: string[];
 }
 
-export type ReplicateResult =
-  | { status: 'copied'; from: string }
-  | { status: 'target_failed'; error: unknown }
-  | { status: 'no_source' };
-
-export type VerifyResult = 'ok' | 'missing' | 'corrupt' | 'unavailable';
-
 /** A download served from elsewhere: an nginx-internal URI, or a presigned URL to redirect to. */
 export type Offload = { kind: 'accel'; uri: string } | { kind: 'redirect'; url: string };
 
@@ -76,10 +68,10 @@ export type Offload = { kind: 'accel'; uri: string } | { kind: 'redirect'; url: 
 const MISSES_BEFORE_DOWN = 2;
 
 /**
- * The storage nodes as one service: their drivers, liveness (heartbeat), placement, reads that
- * fall over from one replica to the next, and the byte-level work of repair and scrub (copying
- * and re-hashing replicas). Node state is mirrored to the `nodes` table for the API and for other
- * app instances.
+ * The storage nodes as one service: their drivers, liveness (heartbeat), placement and reads that
+ * fall over from one replica to the next. The byte-level work of repair and scrub (copying and
+ * re-hashing replicas) is in replica-copies.ts. Node state is mirrored to the `nodes` table for
+ * the API and for other app instances.
  */
 export class StorageCluster {
   private readonly members = new Map<string, Member>();
@@ -93,6 +85,10 @@ export class StorageCluster {
     private readonly repos: Repositories,
     private readonly options: ClusterOptions,
   ) {}
+
+  get log(): FastifyBaseLogger {
+    return this.options.log;
+  }
 
   async start(): Promise<void> {
     const names: string[] = [];
@@ -483,133 +479,12 @@ export class StorageCluster {
     });
   }
 
-  private async markReplica(sha1: string, nodeId: string | undefined, state: 'missing' | 'corrupt') {
+  /** Records a replica found gone or damaged (repair restores it); never throws. */
+  async markReplica(sha1: string, nodeId: string | undefined, state: 'missing' | 'corrupt') {
     if (!nodeId) return;
     await this.repos.contents
       .markReplicaBySha1(sha1, nodeId, state, this.options.now())
       .catch((err) => this.options.log.warn({ err }, 'could not mark a replica'));
-  }
-
-  // ---- repair and scrub -----------------------------------------------------------------------
-
-  /**
-   * Copies a content's object onto `targetId` from the first source replica that yields the right
-   * bytes. The copy is hashed on the way and published on the target only when its SHA-1 and size
-   * match, so a damaged source never spreads: it is marked `corrupt` and the next source is tried.
-   */
-  async replicate(
-    content: { sha1: string; size: number },
-    sourceIds: string[],
-    targetId: string,
-  ): Promise<ReplicateResult> {
-    const target = this.driver(targetId);
-    if (!target) return { status: 'target_failed', error: new Error('target node is not configured') };
-    const key = objectKey(content.sha1);
-    const size = Number(content.size);
-    for (const sourceId of this.readOrder(content.sha1, sourceIds)) {
-      const source = this.driver(sourceId);
-      if (!source || sourceId === targetId || !this.isUp(sourceId)) continue;
-      let stream: Readable;
-      try {
-        stream = await source.get(key);
-      } catch (error) {
-        if (error instanceof ObjectNotFoundError) await this.markReplica(content.sha1, sourceId, 'missing');
-        else this.reportFailure(sourceId);
-        continue;
-      }
-      const hash = createHash('sha1');
-      let seen = 0;
-      let ended = false;
-      let sourceError: unknown;
-      let mismatch = false;
-      const tap = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          hash.update(chunk);
-          seen += chunk.length;
-          callback(null, chunk);
-        },
-      });
-      tap.on('end', () => {
-        ended = true;
-      });
-      stream.on('error', (error) => {
-        sourceError = error;
-        tap.destroy(error);
-      });
-      stream.pipe(tap);
-      try {
-        await target.put(key, tap, size, {
-          beforeCommit: async () => {
-            if (seen !== size || hash.digest('hex') !== content.sha1) {
-              mismatch = true;
-              throw new Error('the copy does not hash to its sha1');
-            }
-          },
-        });
-        return { status: 'copied', from: sourceId };
-      } catch (error) {
-        stream.destroy();
-        if (mismatch || seen > size || (ended && seen !== size)) {
-          this.options.log.warn(
-            { node: source.name, sha1: content.sha1 },
-            'source replica is damaged; marking it corrupt',
-          );
-          await this.markReplica(content.sha1, sourceId, 'corrupt');
-          continue;
-        }
-        if (sourceError) {
-          this.reportFailure(sourceId);
-          continue;
-        }
-        this.reportFailure(targetId);
-        return { status: 'target_failed', error };
-      }
-    }
-    return { status: 'no_source' };
-  }
-
-  /**
-   * Re-reads one replica and checks its size and SHA-1. `onBytes` runs after every piece (the
-   * scrub's rate limit waits there). Content stored before block tables existed gets its table
-   * from the first replica that verifies.
-   */
-  async verify(
-    content: { id: string; sha1: string; size: number },
-    nodeId: string,
-    onBytes?: (bytes: number) => Promise<void>,
-  ): Promise<VerifyResult> {
-    const driver = this.driver(nodeId);
-    if (!driver || !this.isUp(nodeId)) return 'unavailable';
-    let stream: Readable;
-    try {
-      stream = await driver.get(objectKey(content.sha1));
-    } catch (error) {
-      if (error instanceof ObjectNotFoundError) return 'missing';
-      this.reportFailure(nodeId);
-      return 'unavailable';
-    }
-    const hash = createHash('sha1');
-    const stored = await this.repos.contentBlocks.find(content.id).catch(() => undefined);
-    const blocks = fitsSize(stored, Number(content.size)) ? null : new BlockHasher(BLOCK_SIZE);
-    let seen = 0;
-    try {
-      for await (const chunk of stream) {
-        const buf = chunk as Buffer;
-        seen += buf.length;
-        if (seen > Number(content.size)) return 'corrupt';
-        hash.update(buf);
-        blocks?.update(buf);
-        await onBytes?.(buf.length);
-      }
-    } catch {
-      this.reportFailure(nodeId);
-      return 'unavailable';
-    } finally {
-      stream.destroy();
-    }
-    if (seen !== Number(content.size) || hash.digest('hex') !== content.sha1) return 'corrupt';
-    if (blocks) await this.saveBlocks(content, blocks.table());
-    return 'ok';
   }
 
   /** One node's liveness as this instance sees it; undefined for a node no longer configured. */
