@@ -2,11 +2,13 @@ import {
   type AdminListQuery,
   type AdminUserList,
   type AdminUserResponse,
+  type AppPasswordList,
   type Archive,
   type CompleteUploadBody,
   type CompleteUploadResponse,
   type ContentInfo,
   type CreateArchiveBody,
+  type CreatedAppPassword,
   type CreateFolderBody,
   type CreateShareBody,
   type CreateUploadBody,
@@ -360,6 +362,18 @@ export class DfsApi {
   /** The content row behind a hash (only when the caller owns a file with it). */
   getContent(sha1: string, opts?: RequestOptions): Promise<ContentInfo> {
     return this.#op('get', '/api/contents/{sha1}', { ...opts, params: { sha1 } });
+  }
+
+  // ---- app passwords ----
+  /** A new app password; `secret` is shown in this answer only. */
+  createAppPassword(name: string, opts?: RequestOptions): Promise<CreatedAppPassword> {
+    return this.#op('post', '/api/auth/app-passwords', { ...opts, json: { name } });
+  }
+  listAppPasswords(opts?: RequestOptions): Promise<AppPasswordList> {
+    return this.#op('get', '/api/auth/app-passwords', opts);
+  }
+  revokeAppPassword(id: string, opts?: RequestOptions): Promise<void> {
+    return this.#opVoid('delete', '/api/auth/app-passwords/{id}', { ...opts, params: { id } });
   }
 
   // ---- chunked uploads ----

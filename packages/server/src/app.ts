@@ -38,6 +38,7 @@ import { nodeRoutes } from './routes/nodes.ts';
 import { shareRoutes } from './routes/shares.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { AdminService } from './services/admin.ts';
+import { AppPasswordService } from './services/app-passwords.ts';
 import { ArchiveService } from './services/archives.ts';
 import { AuthService } from './services/auth.ts';
 import { BatchUpload } from './services/batch-upload.ts';
@@ -69,6 +70,7 @@ export interface Services {
   batchUploads: BatchUpload;
   shares: ShareService;
   archives: ArchiveService;
+  appPasswords: AppPasswordService;
   thumbnails: ThumbnailService;
   downloads: DownloadResponder;
   jobs: JobRunner;
@@ -174,7 +176,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     now,
     limits,
   );
+  const appPasswords = new AppPasswordService(repos, now);
   const auth = new AuthService(repos, {
+    appPasswords,
     sessionTtlMs: config.sessionTtlMs,
     signup: config.signup,
     passwords,
@@ -214,6 +218,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     shares: new ShareService(repos, files, passwords, secret, now),
     downloads: new DownloadResponder(contents),
     archives: new ArchiveService(repos, contents, now),
+    appPasswords,
     thumbnails: new ThumbnailService(path.join(config.dataDir, 'thumbnails'), contents, app.log),
     auth,
     admin: new AdminService(repos, auth, limits, now),

@@ -1,6 +1,7 @@
 export * from './chunks.ts';
 export * from './errors.ts';
 export * from './schemas/admin.ts';
+export * from './schemas/app-passwords.ts';
 export * from './schemas/archives.ts';
 export * from './schemas/auth.ts';
 export * from './schemas/common.ts';

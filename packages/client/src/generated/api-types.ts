@@ -471,6 +471,155 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/app-passwords": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["def-1"][];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /** Create an app password; its secret is in this answer only */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        name: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appPassword: components["schemas"]["def-1"];
+                            secret: string;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/app-passwords/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/me": {
         parameters: {
             query?: never;
@@ -812,7 +961,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-1"][];
+                            items: components["schemas"]["def-2"][];
                             total: number;
                         };
                     };
@@ -854,7 +1003,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-1"];
+                            file: components["schemas"]["def-2"];
                         };
                     };
                 };
@@ -907,7 +1056,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-1"];
+                            file: components["schemas"]["def-2"];
                         };
                     };
                 };
@@ -994,7 +1143,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-1"];
+                            file: components["schemas"]["def-2"];
                         };
                     };
                 };
@@ -1080,7 +1229,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-1"][];
+                            items: components["schemas"]["def-2"][];
                         };
                     };
                 };
@@ -1145,7 +1294,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            share: components["schemas"]["def-2"];
+                            share: components["schemas"]["def-3"];
                         };
                     };
                 };
@@ -1296,7 +1445,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            files: components["schemas"]["def-1"][];
+                            files: components["schemas"]["def-2"][];
                         };
                     };
                 };
@@ -1357,7 +1506,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-1"];
+                            file: components["schemas"]["def-2"];
                         };
                     };
                 };
@@ -1368,7 +1517,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-1"];
+                            file: components["schemas"]["def-2"];
                         };
                     };
                 };
@@ -1828,7 +1977,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-2"][];
+                            items: components["schemas"]["def-3"][];
                         };
                     };
                 };
@@ -1939,7 +2088,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-1"][];
+                            items: components["schemas"]["def-2"][];
                             total: number;
                         };
                     };
@@ -2086,7 +2235,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-1"];
+                            file: components["schemas"]["def-2"];
                         };
                     };
                 };
@@ -2161,7 +2310,7 @@ export interface paths {
                             /** @enum {string} */
                             status: "challenge";
                         } | {
-                            file: components["schemas"]["def-1"];
+                            file: components["schemas"]["def-2"];
                             /** @enum {string} */
                             status: "instant";
                         } | {
@@ -2194,7 +2343,7 @@ export interface paths {
                             /** @enum {string} */
                             status: "challenge";
                         } | {
-                            file: components["schemas"]["def-1"];
+                            file: components["schemas"]["def-2"];
                             /** @enum {string} */
                             status: "instant";
                         } | {
@@ -2418,7 +2567,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-1"];
+                            file: components["schemas"]["def-2"];
                             /** @enum {string} */
                             status: "complete";
                         };
@@ -2510,8 +2659,17 @@ export interface components {
             isAdmin: boolean;
             username: string;
         };
-        /** FileEntry */
+        /** AppPassword */
         "def-1": {
+            /** Format: date-time */
+            createdAt: string;
+            id: string;
+            /** Format: date-time */
+            lastUsedAt: string | null;
+            name: string;
+        };
+        /** FileEntry */
+        "def-2": {
             /** Format: date-time */
             createdAt: string;
             id: string;
@@ -2527,7 +2685,7 @@ export interface components {
             updatedAt: string;
         };
         /** Share */
-        "def-2": {
+        "def-3": {
             /** Format: date-time */
             createdAt: string;
             downloads: number;

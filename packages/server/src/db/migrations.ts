@@ -403,6 +403,31 @@ const archives: Migration = {
   },
 };
 
+/** App passwords (services/app-passwords.ts): only a SHA-256 of each random secret is kept. */
+const appPasswords: Migration = {
+  name: '009_app_passwords',
+  async up(db) {
+    const mysql = db.client.config.client === 'mysql2';
+    await db.schema.createTable('app_passwords', (t) => {
+      if (mysql) {
+        t.engine('InnoDB');
+        t.charset('utf8mb4');
+        t.collate('utf8mb4_bin');
+      }
+      t.string('id', ID).primary();
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      t.string('name', 100).notNullable();
+      t.string('token_hash', 64).notNullable().unique();
+      t.bigInteger('created_at').notNullable();
+      t.bigInteger('last_used_at').nullable();
+      t.index(['user_id']);
+    });
+  },
+  async down(db) {
+    await db.schema.dropTable('app_passwords');
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -412,6 +437,7 @@ const migrations: Migration[] = [
   drainProgress,
   userWrites,
   archives,
+  appPasswords,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -17,6 +17,19 @@ declare module 'fastify' {
   }
 }
 
+/** `Authorization: Basic …` as username and password; null when absent or malformed. */
+export function basicCredentials(request: FastifyRequest): { username: string; password: string } | null {
+  const header = request.headers.authorization;
+  if (!header?.startsWith('Basic ')) return null;
+  const decoded = Buffer.from(header.slice('Basic '.length).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return null;
+  return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** WebDAV clients authenticate with HTTP Basic (username + app password), on /dav/ only. */
+const takesBasic = (url: string) => url === '/dav' || url.startsWith('/dav/');
+
 function tokenOf(request: FastifyRequest): { token: string; cookie: boolean } | null {
   const header = request.headers.authorization;
   if (header?.startsWith('Bearer ')) {
@@ -71,7 +84,12 @@ export function registerAuth(app: FastifyInstance, auth: AuthService, publicUrl:
         reason: 'cross_origin_cookie',
       });
     }
-    request.auth = found ? await auth.authenticate(found.token) : null;
+    const basic = takesBasic(request.url) ? basicCredentials(request) : null;
+    request.auth = basic
+      ? await auth.authenticateBasic(basic.username, basic.password)
+      : found
+        ? await auth.authenticate(found.token)
+        : null;
     const access = accessOf(request);
     if (access === 'public') return;
     if (!request.auth) throw new HttpError('unauthorized', 'sign in first');

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { isLockConflict } from '../db/knex.ts';
+import { AppPasswordsRepository } from './app-passwords.ts';
 import { ArchivesRepository } from './archives.ts';
 import { ChallengesRepository } from './challenges.ts';
 import { ContentBlocksRepository } from './content-blocks.ts';
@@ -27,6 +28,7 @@ export class Repositories {
   readonly jobs: JobLeasesRepository;
   readonly invites: InvitesRepository;
   readonly archives: ArchivesRepository;
+  readonly appPasswords: AppPasswordsRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -41,6 +43,7 @@ export class Repositories {
     this.jobs = new JobLeasesRepository(db);
     this.invites = new InvitesRepository(db);
     this.archives = new ArchivesRepository(db);
+    this.appPasswords = new AppPasswordsRepository(db);
   }
 
   /**

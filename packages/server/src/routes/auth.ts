@@ -1,10 +1,21 @@
-import { Credentials, ErrorBody, SigninResponse, SignupBody, UserResponse } from '@dfs/shared';
+import {
+  AppPasswordList,
+  CreateAppPasswordBody,
+  CreatedAppPassword,
+  Credentials,
+  ErrorBody,
+  SigninResponse,
+  SignupBody,
+  UserResponse,
+} from '@dfs/shared';
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
+import { HttpError } from '../errors.ts';
 import { currentUser, isCrossOrigin, SESSION_COOKIE } from '../plugins/auth.ts';
 
 export async function authRoutes(app: AppInstance): Promise<void> {
-  const { auth, limits } = app.services;
+  const { auth, limits, appPasswords } = app.services;
 
   app.post(
     '/api/auth/signup',
@@ -75,6 +86,52 @@ export async function authRoutes(app: AppInstance): Promise<void> {
     async (request) => {
       const user = currentUser(request);
       return { user, usage: await limits.usage(user.id) };
+    },
+  );
+
+  const sessionOnly = (request: FastifyRequest) => {
+    // A leaked app password must not be able to mint more of them or hide its tracks.
+    if (request.auth?.appPasswordId) {
+      throw new HttpError(
+        'forbidden',
+        'app passwords are managed from a signed-in session, not with an app password',
+      );
+    }
+    return currentUser(request);
+  };
+
+  app.post(
+    '/api/auth/app-passwords',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Create an app password; its secret is in this answer only',
+        body: CreateAppPasswordBody,
+        response: { 201: CreatedAppPassword, '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) =>
+      reply.status(201).send(await appPasswords.create(sessionOnly(request).id, request.body.name)),
+  );
+
+  app.get(
+    '/api/auth/app-passwords',
+    { schema: { tags: ['auth'], response: { 200: AppPasswordList, '4xx': ErrorBody } } },
+    async (request) => ({ items: await appPasswords.list(sessionOnly(request).id) }),
+  );
+
+  app.delete(
+    '/api/auth/app-passwords/:id',
+    {
+      schema: {
+        tags: ['auth'],
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }),
+        response: { 204: Type.Null(), '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      await appPasswords.revoke(sessionOnly(request).id, request.params.id);
+      return reply.status(204).send(null);
     },
   );
 }

@@ -1,9 +1,10 @@
-import { MIN_PASSWORD_LENGTH, type User } from '@dfs/shared';
+import { APP_PASSWORD_PREFIX, MIN_PASSWORD_LENGTH, type User } from '@dfs/shared';
 import { isUniqueViolation } from '../db/knex.ts';
 import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { InviteRow } from '../repositories/invites.ts';
 import type { UserRow } from '../repositories/users.ts';
+import type { AppPasswordService } from './app-passwords.ts';
 import { newId, newToken, sha256Hex } from './ids.ts';
 import type { PasswordHasher } from './passwords.ts';
 
@@ -15,11 +16,15 @@ export interface AuthOptions {
   signup: SignupMode;
   passwords: PasswordHasher;
   now: () => number;
+  appPasswords: AppPasswordService;
 }
 
 export interface Authenticated {
   user: User;
-  sessionId: string;
+  /** The session behind a sign-in; null when an app password authenticated the request. */
+  sessionId: string | null;
+  /** Set when an app password authenticated the request. */
+  appPasswordId?: string;
   /** When the user last wrote anything: reads after it must see it (read-your-writes). */
   lastWriteAt: number;
 }
@@ -148,8 +153,12 @@ export class AuthService {
     return { user: toUser(row), token };
   }
 
-  /** Resolves a bearer/cookie token; sessions slide forward while in use. */
+  /** Resolves a bearer/cookie token (a session's or an app password); sessions slide forward while in use. */
   async authenticate(token: string): Promise<Authenticated | null> {
+    if (token.startsWith(APP_PASSWORD_PREFIX)) {
+      const found = await this.options.appPasswords.authenticate(token);
+      return found && this.authenticatedBy(found.user, null, found.appPasswordId);
+    }
     const now = this.options.now();
     const session = await this.repos.sessions.findLiveByTokenHash(sha256Hex(token), now);
     if (!session) return null;
@@ -158,14 +167,29 @@ export class AuthService {
     if (now - Number(session.last_seen_at) >= SLIDE_EVERY_MS) {
       await this.repos.sessions.extend(session.id, now, now + this.options.sessionTtlMs);
     }
+    return this.authenticatedBy(user, session.id);
+  }
+
+  /**
+   * HTTP Basic, as WebDAV clients send it: the username and one of its app passwords. The account
+   * password is never accepted here: it would travel with every request of a sync client.
+   */
+  async authenticateBasic(username: string, password: string): Promise<Authenticated | null> {
+    const found = await this.options.appPasswords.authenticate(password);
+    if (!found || found.user.username !== username.toLowerCase()) return null;
+    return this.authenticatedBy(found.user, null, found.appPasswordId);
+  }
+
+  private authenticatedBy(user: UserRow, sessionId: string | null, appPasswordId?: string): Authenticated {
     return {
       user: toUser(user),
-      sessionId: session.id,
+      sessionId,
+      ...(appPasswordId ? { appPasswordId } : {}),
       lastWriteAt: Math.max(Number(user.created_at), Number(user.wrote_at ?? 0)),
     };
   }
 
-  async signout(sessionId: string): Promise<void> {
-    await this.repos.sessions.delete(sessionId);
+  async signout(sessionId: string | null): Promise<void> {
+    if (sessionId) await this.repos.sessions.delete(sessionId);
   }
 }

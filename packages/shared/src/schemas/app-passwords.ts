@@ -1,0 +1,34 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { Id, IsoDate } from './common.ts';
+
+/**
+ * App passwords: secrets for programs (WebDAV clients, tus uploaders, scripts) that never see the
+ * account password. Usable as a Bearer token, and as the password of HTTP Basic on /dav/.
+ */
+export const CreateAppPasswordBody = Type.Object(
+  { name: Type.String({ minLength: 1, maxLength: 100 }) },
+  { additionalProperties: false },
+);
+export type CreateAppPasswordBody = Static<typeof CreateAppPasswordBody>;
+
+export const AppPassword = Type.Object(
+  {
+    id: Id,
+    name: Type.String(),
+    createdAt: IsoDate,
+    /** Last time a request authenticated with it (to the minute); null: never used. */
+    lastUsedAt: Type.Union([IsoDate, Type.Null()]),
+  },
+  { $id: 'AppPassword' },
+);
+export type AppPassword = Static<typeof AppPassword>;
+
+/** The secret is in this answer only: the server keeps its hash. */
+export const CreatedAppPassword = Type.Object({ appPassword: AppPassword, secret: Type.String() });
+export type CreatedAppPassword = Static<typeof CreatedAppPassword>;
+
+export const AppPasswordList = Type.Object({ items: Type.Array(AppPassword) });
+export type AppPasswordList = Static<typeof AppPasswordList>;
+
+/** Every app password starts with this, so a server (and a secret scanner) can tell one. */
+export const APP_PASSWORD_PREFIX = 'dfsapp_';
