@@ -30,6 +30,22 @@ export default {
     nearlyFull:
       'Your storage is {percent}% full ({used} of {quota}). Empty the trash or delete files to make room.',
   },
+  appPasswords: {
+    title: 'App passwords',
+    lead: 'For programs that should not know your password: WebDAV clients (rclone, Finder, Windows, davfs2), upload tools and scripts. Use your username with an app password, or send it as a Bearer token. Revoke one and that program is locked out at once.',
+    name: 'Name',
+    namePlaceholder: 'What uses it, e.g. “laptop rclone”',
+    create: 'Create',
+    created: 'Created',
+    lastUsed: 'Last used',
+    never: 'never',
+    revoke: 'Revoke',
+    revokeConfirm: 'Revoke “{name}”? Programs using it stop working.',
+    revoked: '“{name}” revoked',
+    freshTitle: 'App password “{name}” created',
+    freshText: 'Copy it now: it is shown this once. dfs keeps only a fingerprint of it.',
+    secret: 'The new app password',
+  },
   theme: { label: 'Appearance', system: 'Follow the system', light: 'Light', dark: 'Dark' },
   lang: { label: 'Language' },
   auth: {

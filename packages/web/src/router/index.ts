@@ -35,6 +35,11 @@ const routes: RouteRecordRaw[] = [
     meta: { admin: true },
   },
   {
+    path: '/settings/app-passwords',
+    name: 'app-passwords',
+    component: () => import('../pages/AppPasswordsPage.vue'),
+  },
+  {
     path: '/admin/users',
     name: 'users',
     component: () => import('../pages/UsersPage.vue'),
