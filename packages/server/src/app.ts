@@ -36,6 +36,7 @@ import { fileRoutes } from './routes/files.ts';
 import { healthRoutes } from './routes/health.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { shareRoutes } from './routes/shares.ts';
+import { tusRoutes } from './routes/tus.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { AdminService } from './services/admin.ts';
 import { AppPasswordService } from './services/app-passwords.ts';
@@ -50,6 +51,7 @@ import { NodeStatus } from './services/node-status.ts';
 import { PasswordHasher } from './services/passwords.ts';
 import { ShareService } from './services/shares.ts';
 import { ThumbnailService } from './services/thumbnails.ts';
+import { TusService } from './services/tus.ts';
 import { UploadHashes } from './services/upload-hashes.ts';
 import { UploadParts } from './services/upload-parts.ts';
 import { UploadService } from './services/uploads.ts';
@@ -72,6 +74,7 @@ export interface Services {
   archives: ArchiveService;
   appPasswords: AppPasswordService;
   thumbnails: ThumbnailService;
+  tus: TusService;
   downloads: DownloadResponder;
   jobs: JobRunner;
   maintenance: { sweep: Job; collect: Job; reconcile: Job };
@@ -219,6 +222,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     downloads: new DownloadResponder(contents),
     archives: new ArchiveService(repos, contents, now),
     appPasswords,
+    tus: new TusService(repos, uploads, uploadParts, files, app.log, now),
     thumbnails: new ThumbnailService(path.join(config.dataDir, 'thumbnails'), contents, app.log),
     auth,
     admin: new AdminService(repos, auth, limits, now),
@@ -251,6 +255,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(uploadRoutes);
   await app.register(fileRoutes);
   await app.register(archiveRoutes);
+  await app.register(tusRoutes);
   await app.register(shareRoutes);
   await app.register(nodeRoutes);
   if (options.web) await registerWeb(app);

@@ -428,6 +428,35 @@ const appPasswords: Migration = {
   },
 };
 
+/**
+ * tus uploads (services/tus.ts) ride on an ordinary upload session (same id): this row adds the
+ * byte offset the client has been acknowledged, and where the bytes past the last whole chunk
+ * are kept meanwhile (a small part file on the upload's nodes).
+ */
+const tusUploads: Migration = {
+  name: '010_tus_uploads',
+  async up(db) {
+    const mysql = db.client.config.client === 'mysql2';
+    await db.schema.createTable('tus_uploads', (t) => {
+      if (mysql) {
+        t.engine('InnoDB');
+        t.charset('utf8mb4');
+        t.collate('utf8mb4_bin');
+      }
+      t.string('id', ID).primary().references('uploads.id').onDelete('CASCADE');
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      t.bigInteger('offset').notNullable();
+      t.string('tail_part', 80).nullable();
+      t.text('metadata').notNullable();
+      t.string('file_id', ID).nullable();
+      t.bigInteger('created_at').notNullable();
+    });
+  },
+  async down(db) {
+    await db.schema.dropTable('tus_uploads');
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -438,6 +467,7 @@ const migrations: Migration[] = [
   userWrites,
   archives,
   appPasswords,
+  tusUploads,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Repositories } from '../repositories/index.ts';
 import type { StorageCluster } from '../services/cluster.ts';
+import { uploadOfPart } from '../services/tus.ts';
 import { objectKey } from '../storage/types.ts';
 import type { Job } from './runner.ts';
 
@@ -58,9 +59,10 @@ export async function sweep(deps: Deps): Promise<{ uploads: number; strays: numb
       // In batches: only the stale parts' uploads are looked up, never every upload id.
       for (let i = 0; i < stale.length; i += 500) {
         const batch = stale.slice(i, i + 500);
-        const known = await deps.repos.uploads.existingIds(batch);
+        // A tus upload's tail part lives as long as its upload.
+        const known = await deps.repos.uploads.existingIds([...new Set(batch.map(uploadOfPart))]);
         for (const partId of batch) {
-          if (known.has(partId)) continue;
+          if (known.has(uploadOfPart(partId))) continue;
           await driver.deletePart(partId);
           strays++;
         }

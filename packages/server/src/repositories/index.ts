@@ -11,6 +11,7 @@ import { JobLeasesRepository } from './jobs.ts';
 import { NodesRepository } from './nodes.ts';
 import { SessionsRepository } from './sessions.ts';
 import { SharesRepository } from './shares.ts';
+import { TusUploadsRepository } from './tus-uploads.ts';
 import { UploadsRepository } from './uploads.ts';
 import { UsersRepository } from './users.ts';
 
@@ -29,6 +30,7 @@ export class Repositories {
   readonly invites: InvitesRepository;
   readonly archives: ArchivesRepository;
   readonly appPasswords: AppPasswordsRepository;
+  readonly tusUploads: TusUploadsRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -44,6 +46,7 @@ export class Repositories {
     this.invites = new InvitesRepository(db);
     this.archives = new ArchivesRepository(db);
     this.appPasswords = new AppPasswordsRepository(db);
+    this.tusUploads = new TusUploadsRepository(db);
   }
 
   /**

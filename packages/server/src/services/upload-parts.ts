@@ -219,6 +219,30 @@ export class UploadParts {
     );
   }
 
+  /** The first `length` bytes of part `partId` from the first of `nodeIds` that has them whole. */
+  async readPartPrefix(partId: string, nodeIds: string[], length: number): Promise<Buffer> {
+    for (const nodeId of nodeIds) {
+      const driver = this.cluster.driver(nodeId);
+      if (!driver) continue;
+      try {
+        const parts: Buffer[] = [];
+        for await (const part of await driver.readPart(partId, { start: 0, end: length - 1 }))
+          parts.push(part as Buffer);
+        const data = Buffer.concat(parts);
+        if (data.length === length) return data;
+      } catch (err) {
+        this.log.warn({ node: driver.name, err, partId }, 'could not read a part back');
+      }
+    }
+    throw new HttpError(
+      'storage_unavailable',
+      'the upload bytes could not be read back from any node; retry shortly',
+      {
+        retryAfter: 5,
+      },
+    );
+  }
+
   /** Publishes the part as `key` on each node; returns the nodes that now hold the object. */
   async commit(partId: string, nodeIds: string[], key: string, size: number): Promise<string[]> {
     const ok = await this.onEach(

@@ -338,14 +338,23 @@ export class UploadService {
    * `completeWaitMs` (hash state lost, chunks read back), the caller gets `upload_busy` and asks
    * again, so no request is held for minutes, and a second caller never starts the work twice.
    */
-  async complete(userId: string, uploadId: string, declaredSha1?: string): Promise<CompleteUploadResponse> {
+  async complete(
+    userId: string,
+    uploadId: string,
+    declaredSha1?: string,
+    /**
+     * For protocols whose clients never say the hash (tus, WebDAV): the server's own verdict names
+     * the content. Everything is still verified; there is just no declaration to compare with.
+     */
+    options: { hashUnknown?: boolean } = {},
+  ): Promise<CompleteUploadResponse> {
     const upload = await this.row(userId, uploadId);
     if (upload.status === 'complete' && upload.file_id) {
       return { status: 'complete', file: await this.files.get(userId, upload.file_id) };
     }
     this.assertOpen(upload);
-    const sha1 = upload.sha1 ?? declaredSha1?.toLowerCase();
-    if (!sha1)
+    const sha1 = upload.sha1 ?? declaredSha1?.toLowerCase() ?? null;
+    if (!sha1 && !options.hashUnknown)
       throw new HttpError('sha1_required', 'this upload was opened without a sha1: complete it with {sha1}');
     if (upload.sha1 && declaredSha1 && declaredSha1.toLowerCase() !== upload.sha1) {
       await this.discard(upload);
@@ -392,7 +401,7 @@ export class UploadService {
   private async runComplete(
     userId: string,
     upload: UploadRow,
-    sha1: string,
+    declared: string | null,
   ): Promise<CompleteUploadResponse> {
     const renew = setInterval(() => {
       this.repos.uploads
@@ -408,7 +417,8 @@ export class UploadService {
           retryAfter: 5,
         });
       }
-      const digests = await this.verdict(upload, epoch, nodeIds, sha1);
+      const digests = await this.verdict(upload, epoch, nodeIds, declared);
+      const sha1 = declared ?? digests.sha1;
       if (digests.sha1 !== sha1 || digests.size !== Number(upload.size)) {
         await this.discard(upload);
         throw new HttpError('hash_mismatch', 'the uploaded bytes do not hash to the declared sha1', {
@@ -481,7 +491,7 @@ export class UploadService {
     upload: UploadRow,
     epoch: number,
     nodeIds: string[],
-    sha1: string,
+    sha1: string | null,
   ): Promise<UploadDigests> {
     const cached = this.verdicts.get(upload.id);
     if (cached && cached.epoch === epoch) return cached.digests;
@@ -498,7 +508,8 @@ export class UploadService {
           size: Number(chunk.size),
           sha256: chunk.sha256,
         },
-        objectKey(sha1),
+        // Where an interrupted complete may have published the part; unknown without a hash.
+        sha1 ? objectKey(sha1) : null,
       );
     });
     if (reread > 0) {

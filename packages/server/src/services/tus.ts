@@ -1,0 +1,276 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { chunkRange, type FileEntry } from '@dfs/shared';
+import type { FastifyBaseLogger } from 'fastify';
+import { HttpError, notFound } from '../errors.ts';
+import type { Repositories } from '../repositories/index.ts';
+import type { TusUploadRow } from '../repositories/tus-uploads.ts';
+import type { UploadRow } from '../repositories/uploads.ts';
+import type { FileService } from './files.ts';
+import type { UploadParts } from './upload-parts.ts';
+import type { UploadService } from './uploads.ts';
+
+/**
+ * The part that holds a tus upload's unfinished chunk: `<upload id>-t<suffix>`, so the stray
+ * sweep keeps it exactly as long as its upload (see `uploadOfPart`).
+ */
+export function tailPartId(uploadId: string, suffix: string): string {
+  return `${uploadId}-t${suffix}`;
+}
+
+/** The upload a part belongs to: itself, or the upload of a tus tail part. */
+export function uploadOfPart(partId: string): string {
+  const uuid = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-t[0-9a-z]+$/.exec(partId);
+  return uuid?.[1] ?? partId;
+}
+
+/** A PATCH with `Upload-Checksum` is held in memory to be checked before any byte is kept. */
+export const TUS_CHECKSUM_MAX_BYTES = 64 * 1024 * 1024;
+
+export interface TusState {
+  id: string;
+  offset: number;
+  length: number;
+  metadata: string;
+  expiresAt: number;
+  /** Set once the last byte is in and the file is registered. */
+  file: FileEntry | null;
+}
+
+/**
+ * tus 1.0 (core, creation, creation-with-upload, termination, expiration, checksum/sha1) on top
+ * of the ordinary upload sessions: whole chunks go through the same path as `PUT chunks/:i`
+ * (straight to the upload's nodes, hashed in order, any instance), and the bytes past the last
+ * whole chunk — a PATCH may end anywhere — are kept durably in a small tail part on the same
+ * nodes until the chunk fills. An acknowledged offset therefore survives a restart of the app.
+ * The last byte completes the upload: verified SHA-1 and SHA-256, dedupe, replicas, like any file.
+ */
+export class TusService {
+  constructor(
+    private readonly repos: Repositories,
+    private readonly uploads: UploadService,
+    private readonly parts: UploadParts,
+    private readonly files: FileService,
+    private readonly log: FastifyBaseLogger,
+    private readonly now: () => number,
+  ) {}
+
+  async create(
+    userId: string,
+    input: { length: number; filename: string; parentId?: string; metadata: string },
+  ): Promise<TusState> {
+    const res = await this.uploads.create(userId, {
+      name: input.filename,
+      size: input.length,
+      ...(input.parentId ? { parentId: input.parentId } : {}),
+    });
+    if (res.status !== 'created' && res.status !== 'resumed') {
+      throw new HttpError('internal', 'an upload without a hash was answered as known content');
+    }
+    await this.repos.tusUploads.insert({
+      id: res.uploadId,
+      user_id: userId,
+      offset: 0,
+      tail_part: null,
+      metadata: input.metadata,
+      file_id: null,
+      created_at: this.now(),
+    });
+    return {
+      id: res.uploadId,
+      offset: 0,
+      length: input.length,
+      metadata: input.metadata,
+      expiresAt: Date.parse(res.expiresAt),
+      file: null,
+    };
+  }
+
+  async state(userId: string, id: string): Promise<TusState> {
+    const { row, upload } = await this.load(userId, id);
+    const file = row.file_id ? await this.fileOf(userId, row.file_id) : null;
+    return {
+      id,
+      offset: Number(row.offset),
+      length: Number(upload.size),
+      metadata: row.metadata,
+      expiresAt: Number(upload.expires_at),
+      file,
+    };
+  }
+
+  /**
+   * Appends a PATCH body at `offset`. Whole chunks are stored as they fill; whatever is left at
+   * the end — or when the client goes away mid-body — becomes the new tail, so the offset
+   * answered (or found by the next HEAD) covers every byte that arrived.
+   */
+  async append(
+    userId: string,
+    id: string,
+    offset: number,
+    body: Readable,
+    checksum?: { algorithm: 'sha1'; digest: Buffer },
+    /** The body's Content-Length when the request has one: too long is refused before reading. */
+    bodyLength?: number,
+  ): Promise<TusState> {
+    const { row, upload } = await this.load(userId, id);
+    if (upload.status === 'complete' || row.file_id) return this.state(userId, id);
+    if (offset !== Number(row.offset)) {
+      throw new HttpError(
+        'offset_mismatch',
+        `Upload-Offset must be ${row.offset}, the bytes received so far`,
+        {
+          offset: Number(row.offset),
+        },
+      );
+    }
+    const size = Number(upload.size);
+    if (bodyLength !== undefined && Number.isSafeInteger(bodyLength) && offset + bodyLength > size) {
+      throw new HttpError(
+        'payload_too_large',
+        `the upload is ${size} bytes; this body would go past its end`,
+      );
+    }
+    const source = checksum ? await this.checked(body, checksum) : body;
+    const chunkSize = upload.chunk_size;
+    const { nodeIds } = await this.parts.targets(upload, true);
+
+    let index = Math.floor(offset / chunkSize);
+    let acked = offset;
+    let tail = row.tail_part;
+    const pending: Buffer[] = [];
+    let pendingLength = 0;
+    if (offset > index * chunkSize && offset < size) {
+      if (!tail) throw new HttpError('internal', 'the bytes of an unfinished chunk are not on record');
+      pending.push(await this.parts.readPartPrefix(tail, nodeIds, offset - index * chunkSize));
+      pendingLength = pending[0]!.length;
+    }
+    /** Where the chunk being filled ends (exclusive). */
+    const chunkEnd = () => chunkRange(size, chunkSize, index).end;
+
+    const moveTo = async (to: number, newTail: string | null) => {
+      if (!(await this.repos.tusUploads.advance(id, acked, to, newTail))) {
+        throw new HttpError(
+          'offset_mismatch',
+          'another request moved this upload meanwhile; ask HEAD for the offset',
+        );
+      }
+      if (tail && tail !== newTail) await this.parts.discard(tail, nodeIds).catch(() => undefined);
+      acked = to;
+      tail = newTail;
+    };
+
+    const storeWholeChunk = async (data: Buffer) => {
+      await this.uploads.putChunk(upload, index, data.length, Readable.from([data]));
+      index++;
+      await moveTo(index >= upload.chunk_count ? size : index * chunkSize, null);
+    };
+
+    const keepTail = async () => {
+      if (pendingLength === 0 || index * chunkSize + pendingLength === acked) return;
+      const data = Buffer.concat(pending, pendingLength);
+      const part = tailPartId(id, `${this.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`);
+      const written = await this.parts.writeTo(part, nodeIds, 0, data, { chunkSize });
+      if (written.length === 0) {
+        throw new HttpError(
+          'storage_unavailable',
+          "the upload's storage nodes are unavailable; retry shortly",
+          {
+            retryAfter: 5,
+          },
+        );
+      }
+      await moveTo(index * chunkSize + pendingLength, part);
+    };
+
+    try {
+      for await (const piece of source) {
+        let data = piece as Buffer;
+        while (data.length > 0) {
+          if (index >= upload.chunk_count) {
+            throw new HttpError(
+              'payload_too_large',
+              `the upload is ${size} bytes; the body goes past its end`,
+            );
+          }
+          const filled = index * chunkSize + pendingLength;
+          const take = data.subarray(0, chunkEnd() - filled);
+          pending.push(take);
+          pendingLength += take.length;
+          data = data.subarray(take.length);
+          if (index * chunkSize + pendingLength === chunkEnd()) {
+            const whole = Buffer.concat(pending, pendingLength);
+            pending.length = 0;
+            pendingLength = 0;
+            await storeWholeChunk(whole);
+          }
+        }
+      }
+    } catch (error) {
+      // The client went away (or sent too much): what did arrive is still kept, and a file whose
+      // every byte is in is finished, so that a client that stops at the offset finds it done.
+      await keepTail().catch((err) => this.log.warn({ err, uploadId: id }, 'could not keep a tus tail'));
+      if (acked === size) await this.finish(userId, id).catch(() => undefined);
+      throw error;
+    }
+    await keepTail();
+
+    if (acked === size) return { ...(await this.state(userId, id)), file: await this.finish(userId, id) };
+    return this.state(userId, id);
+  }
+
+  /** The last byte is in: the upload completes like any other (verified, deduped, replicated). */
+  private async finish(userId: string, id: string): Promise<FileEntry> {
+    const done = await this.uploads.complete(userId, id, undefined, { hashUnknown: true });
+    await this.repos.tusUploads.setFile(id, done.file.id);
+    return done.file;
+  }
+
+  /** Termination: the upload and every byte of it go. */
+  async terminate(userId: string, id: string): Promise<void> {
+    const { row, upload } = await this.load(userId, id);
+    if (row.tail_part) {
+      const { nodeIds } = await this.parts.targets(upload);
+      await this.parts.discard(row.tail_part, nodeIds).catch(() => undefined);
+    }
+    await this.uploads.abort(userId, id);
+  }
+
+  /** The body, read whole (bounded) and checked against `Upload-Checksum` before anything is kept. */
+  private async checked(body: Readable, checksum: { digest: Buffer }): Promise<Readable> {
+    const pieces: Buffer[] = [];
+    let length = 0;
+    const hash = createHash('sha1');
+    for await (const piece of body) {
+      const data = piece as Buffer;
+      length += data.length;
+      if (length > TUS_CHECKSUM_MAX_BYTES) {
+        body.destroy();
+        throw new HttpError(
+          'payload_too_large',
+          `a PATCH with Upload-Checksum may carry at most ${TUS_CHECKSUM_MAX_BYTES} bytes`,
+        );
+      }
+      hash.update(data);
+      pieces.push(data);
+    }
+    if (!hash.digest().equals(checksum.digest)) {
+      throw new HttpError('checksum_failed', 'the body does not match its Upload-Checksum; nothing was kept');
+    }
+    return Readable.from(pieces);
+  }
+
+  private async load(userId: string, id: string): Promise<{ row: TusUploadRow; upload: UploadRow }> {
+    const row = await this.repos.tusUploads.find(userId, id);
+    const upload = row ? await this.repos.uploads.find(userId, id) : undefined;
+    if (!row || !upload || upload.user_id !== userId) throw notFound('no such tus upload');
+    if (upload.status !== 'complete' && Number(upload.expires_at) <= this.now()) {
+      throw new HttpError('upload_expired', 'this upload expired; start it again');
+    }
+    return { row, upload };
+  }
+
+  private async fileOf(userId: string, fileId: string): Promise<FileEntry | null> {
+    return this.files.get(userId, fileId).catch(() => null);
+  }
+}
