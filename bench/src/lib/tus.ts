@@ -86,3 +86,31 @@ export async function startTus(directory: string): Promise<RunningTus> {
     stop,
   };
 }
+
+/**
+ * tus-js-client → dfs's own /api/tus/, exactly as against the peer (same chunk size, a file
+ * stream), authenticated with an app password as a program would; the file is named `name`.
+ */
+export async function tusUploadToDfs(
+  appUrl: string,
+  appPassword: string,
+  file: string,
+  chunkSize: number,
+  name: string,
+): Promise<void> {
+  const size = (await stat(file)).size;
+  await new Promise<void>((resolve, reject) => {
+    const upload = new tus.Upload(createReadStream(file), {
+      endpoint: `${appUrl}/api/tus/`,
+      headers: { authorization: `Bearer ${appPassword}` },
+      chunkSize,
+      uploadSize: size,
+      retryDelays: [0, 1000, 3000, 5000],
+      storeFingerprintForResuming: false,
+      metadata: { filename: name },
+      onError: reject,
+      onSuccess: () => resolve(),
+    });
+    upload.start();
+  });
+}

@@ -12,7 +12,7 @@ import { REPO_ROOT, startApp } from '../lib/app.ts';
 import { addFailure, addNote, addRow } from '../lib/report.ts';
 import { startBenchSshd } from '../lib/sshd.ts';
 import { traceTransport } from '../lib/trace.ts';
-import { startTus } from '../lib/tus.ts';
+import { startTus, tusUploadToDfs } from '../lib/tus.ts';
 import {
   cpuSeconds,
   cpuSecondsOfUid,
@@ -103,6 +103,7 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     engineTotal: [] as number[],
     complete: [] as number[],
     tus: [] as number[],
+    tusDfs: [] as number[],
     instantKnown: [] as number[],
     instantHashing: [] as number[],
     download: [] as number[],
@@ -115,6 +116,7 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     rssDownload: [] as number[],
   };
   const source = await fileSourceFromPath(src);
+  const appPassword = (await api.createAppPassword('bench tus')).secret;
   let uploadCount = 0;
   let knownSent = 0; // uploads of known content without the SHA-1 that sent the bytes anyway
   const name = () => `big-${++uploadCount}.bin`;
@@ -216,6 +218,16 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     await rm(stored);
     await rm(`${stored}.json`, { force: true });
     if (tusSha1 !== sha1) return addFailure(`tus stored ${tusSha1}, source is ${sha1}`);
+
+    // ---- 3b: the same client → dfs's own tus endpoint (an app password, 8 MiB PATCHes) ----
+    {
+      const tusName = `tus-${r}-${Date.now().toString(36)}.bin`;
+      const t1 = performance.now();
+      await tusUploadToDfs(app.url, appPassword, src, 8 * MiB, tusName);
+      v.tusDfs.push((performance.now() - t1) / 1000);
+      const found = (await api.listFiles({ q: tusName })).items[0];
+      if (found?.sha1 !== sha1) return addFailure(`tus → dfs stored ${found?.sha1}, source is ${sha1}`);
+    }
 
     // ---- 4: instant upload of the content just stored: known SHA-1, then hashing included ----
     for (const [known, values] of [
@@ -345,6 +357,16 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     what: `dfs CLI upload, ${label} (wall)`,
     unit: 's',
     values: v.cliUpload,
+    alt: {
+      name: 'tus-js-client → @tus/server FileStore (8 MiB chunks, no hashing, no fsync)',
+      values: v.tus,
+    },
+  });
+  addRow({
+    group: '3 peer',
+    what: `tus-js-client → dfs /api/tus/ (8 MiB PATCHes, verified, on the SFTP node), ${label} (wall)`,
+    unit: 's',
+    values: v.tusDfs,
     alt: {
       name: 'tus-js-client → @tus/server FileStore (8 MiB chunks, no hashing, no fsync)',
       values: v.tus,
