@@ -38,6 +38,7 @@ import { nodeRoutes } from './routes/nodes.ts';
 import { shareRoutes } from './routes/shares.ts';
 import { tusRoutes } from './routes/tus.ts';
 import { uploadRoutes } from './routes/uploads.ts';
+import { webdavRoutes } from './routes/webdav.ts';
 import { AdminService } from './services/admin.ts';
 import { AppPasswordService } from './services/app-passwords.ts';
 import { ArchiveService } from './services/archives.ts';
@@ -55,6 +56,7 @@ import { TusService } from './services/tus.ts';
 import { UploadHashes } from './services/upload-hashes.ts';
 import { UploadParts } from './services/upload-parts.ts';
 import { UploadService } from './services/uploads.ts';
+import { DavService } from './services/webdav.ts';
 
 export interface Services {
   db: Db;
@@ -75,6 +77,7 @@ export interface Services {
   appPasswords: AppPasswordService;
   thumbnails: ThumbnailService;
   tus: TusService;
+  dav: DavService;
   downloads: DownloadResponder;
   jobs: JobRunner;
   maintenance: { sweep: Job; collect: Job; reconcile: Job };
@@ -222,6 +225,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     downloads: new DownloadResponder(contents),
     archives: new ArchiveService(repos, contents, now),
     appPasswords,
+    dav: new DavService(repos, limits),
     tus: new TusService(repos, uploads, uploadParts, files, app.log, now),
     thumbnails: new ThumbnailService(path.join(config.dataDir, 'thumbnails'), contents, app.log),
     auth,
@@ -256,6 +260,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(fileRoutes);
   await app.register(archiveRoutes);
   await app.register(tusRoutes);
+  await app.register(webdavRoutes);
   await app.register(shareRoutes);
   await app.register(nodeRoutes);
   if (options.web) await registerWeb(app);

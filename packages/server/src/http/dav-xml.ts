@@ -1,0 +1,102 @@
+import { DOMParser, type Element } from '@xmldom/xmldom';
+import { HttpError } from '../errors.ts';
+
+export const DAV_NS = 'DAV:';
+
+/** A property name: namespace and local name (Clark notation `{ns}name` when printed). */
+export interface PropName {
+  ns: string;
+  name: string;
+}
+
+export type PropfindRequest =
+  | { kind: 'allprop' }
+  | { kind: 'propname' }
+  | { kind: 'prop'; props: PropName[] };
+
+/** Parses a PROPFIND body; an empty body means allprop (RFC 4918 §9.1). */
+export function parsePropfind(body: string | undefined): PropfindRequest {
+  if (!body || body.trim() === '') return { kind: 'allprop' };
+  const root = parseXml(body);
+  if (root.namespaceURI !== DAV_NS || root.localName !== 'propfind') {
+    throw new HttpError('bad_request', 'a PROPFIND body is a DAV:propfind element');
+  }
+  for (const child of elements(root)) {
+    if (child.namespaceURI !== DAV_NS) continue;
+    if (child.localName === 'allprop') return { kind: 'allprop' };
+    if (child.localName === 'propname') return { kind: 'propname' };
+    if (child.localName === 'prop') {
+      return {
+        kind: 'prop',
+        props: elements(child).map((p) => ({ ns: p.namespaceURI ?? '', name: p.localName ?? '' })),
+      };
+    }
+  }
+  throw new HttpError('bad_request', 'DAV:propfind needs allprop, propname or prop');
+}
+
+function parseXml(body: string): Element {
+  let failed: string | null = null;
+  let root: unknown = null;
+  try {
+    const doc = new DOMParser({
+      onError: (level, message) => {
+        if (level !== 'warning') failed ??= message;
+      },
+    }).parseFromString(body, 'application/xml');
+    root = doc.documentElement;
+  } catch (error) {
+    failed = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+  }
+  if (failed || !root)
+    throw new HttpError('bad_request', `the XML body is not well-formed${failed ? `: ${failed}` : ''}`);
+  return root as unknown as Element;
+}
+
+function elements(parent: Element): Element[] {
+  const out: Element[] = [];
+  for (let n = parent.firstChild; n; n = n.nextSibling)
+    if (n.nodeType === 1) out.push(n as unknown as Element);
+  return out;
+}
+
+export function escapeXml(text: string): string {
+  return text.replace(
+    /[<>&"']/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!,
+  );
+}
+
+/** One resource's answer in a multistatus: the properties found, and those that are not there. */
+export interface DavResponse {
+  href: string;
+  found: Array<{ prop: PropName; xml: string }>;
+  missing: PropName[];
+}
+
+/** A 207 Multi-Status body. Properties in other namespaces get their own prefixes. */
+export function multistatus(responses: DavResponse[]): string {
+  const prefixes = new Map<string, string>([[DAV_NS, 'D']]);
+  const tag = (p: PropName) => {
+    if (p.ns === '') return p.name;
+    let prefix = prefixes.get(p.ns);
+    if (!prefix) {
+      prefix = `ns${prefixes.size}`;
+      prefixes.set(p.ns, prefix);
+    }
+    return `${prefix}:${p.name}`;
+  };
+  const body = responses
+    .map((r) => {
+      const stat = (inner: string, status: string) =>
+        `<D:propstat><D:prop>${inner}</D:prop><D:status>HTTP/1.1 ${status}</D:status></D:propstat>`;
+      const found = r.found
+        .map(({ prop, xml }) => (xml === '' ? `<${tag(prop)}/>` : `<${tag(prop)}>${xml}</${tag(prop)}>`))
+        .join('');
+      const missing = r.missing.map((p) => `<${tag(p)}/>`).join('');
+      return `<D:response><D:href>${escapeXml(r.href)}</D:href>${found ? stat(found, '200 OK') : ''}${missing ? stat(missing, '404 Not Found') : ''}</D:response>`;
+    })
+    .join('');
+  const xmlns = [...prefixes].map(([ns, p]) => ` xmlns:${p}="${escapeXml(ns)}"`).join('');
+  return `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus${xmlns}>${body}</D:multistatus>`;
+}

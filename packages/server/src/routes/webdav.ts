@@ -1,0 +1,191 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppInstance } from '../app.ts';
+import { HttpError } from '../errors.ts';
+import {
+  DAV_NS,
+  type DavResponse,
+  escapeXml,
+  multistatus,
+  type PropName,
+  parsePropfind,
+} from '../http/dav-xml.ts';
+import { currentUser } from '../plugins/auth.ts';
+import type { FileRow } from '../repositories/files.ts';
+import type { DavResource } from '../services/webdav.ts';
+
+/** Methods served so far: reading. Writing (PUT, MKCOL, DELETE, COPY, MOVE, PROPPATCH, LOCK) follows. */
+const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND';
+const XML_BODY_LIMIT = 1024 * 1024;
+
+/** The decoded name segments of a /dav/ URL; `..` and empty segments are refused. */
+export function davPath(url: string): string[] {
+  const raw = url.split('?')[0]!.replace(/^\/dav\/?/, '');
+  const segments = raw.split('/').filter((s) => s !== '');
+  return segments.map((s) => {
+    let name: string;
+    try {
+      name = decodeURIComponent(s);
+    } catch {
+      throw new HttpError('bad_request', 'the path is not valid percent-encoded UTF-8');
+    }
+    if (name === '.' || name === '..' || name.includes('/'))
+      throw new HttpError('bad_request', `bad path segment "${name}"`);
+    return name;
+  });
+}
+
+function hrefOf(path: string[], collection: boolean): string {
+  const encoded = path.map((s) => encodeURIComponent(s)).join('/');
+  return `/dav/${encoded}${collection && path.length > 0 ? '/' : ''}`;
+}
+
+const dav = (name: string): PropName => ({ ns: DAV_NS, name });
+const LIVE: PropName[] = [
+  'displayname',
+  'resourcetype',
+  'getcontentlength',
+  'getcontenttype',
+  'getlastmodified',
+  'creationdate',
+  'getetag',
+].map(dav);
+const QUOTA: PropName[] = ['quota-available-bytes', 'quota-used-bytes'].map(dav);
+
+/**
+ * WebDAV at /dav/ (RFC 4918), for mounting dfs as a drive (rclone, Finder, Windows, davfs2).
+ * Authenticated with HTTP Basic: the username and an app password (never the account password).
+ * This part serves reading: OPTIONS, PROPFIND (depth 0 and 1), GET and HEAD with Range.
+ */
+export async function webdavRoutes(app: AppInstance): Promise<void> {
+  const { dav, files, downloads } = app.services;
+  app.addHttpMethod('PROPFIND', { hasBody: true });
+  for (const type of ['application/xml', 'text/xml']) {
+    app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: XML_BODY_LIMIT }, (_request, body, done) =>
+      done(null, body),
+    );
+  }
+  // Any other body (a PUT's) is left unread for its handler.
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+  // Clients ask for credentials only when challenged.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.statusCode === 401) reply.header('WWW-Authenticate', 'Basic realm="dfs", charset="UTF-8"');
+    reply.header('DAV', '1');
+    return payload;
+  });
+
+  const props = async (
+    userId: string,
+    resource: DavResource,
+    wanted: PropName[] | 'all' | 'names',
+  ): Promise<DavResponse> => {
+    const row = resource.kind === 'root' ? null : resource.row;
+    const collection = resource.kind !== 'file';
+    const values = new Map<string, string>();
+    const set = (name: string, xml: string) => values.set(`${DAV_NS}${name}`, xml);
+    set('displayname', escapeXml(row?.name ?? ''));
+    set('resourcetype', collection ? '<D:collection/>' : '');
+    if (row) {
+      set('creationdate', new Date(Number(row.created_at)).toISOString());
+      set('getlastmodified', new Date(Number(row.updated_at)).toUTCString());
+    }
+    if (resource.kind === 'file' && row) {
+      set('getcontentlength', String(row.size));
+      set('getcontenttype', escapeXml(row.mime ?? 'application/octet-stream'));
+      const found = await app.services.repos.files.find(userId, row.id);
+      if (found?.sha1) set('getetag', escapeXml(`"${found.sha1}"`));
+    }
+    const names = resource.kind === 'root' ? [...LIVE, ...QUOTA] : LIVE;
+    if (
+      resource.kind === 'root' &&
+      (wanted === 'all' ||
+        (Array.isArray(wanted) && wanted.some((p) => p.ns === DAV_NS && p.name.startsWith('quota'))))
+    ) {
+      const usage = await dav.usage(userId);
+      set('quota-used-bytes', String(usage.usedBytes));
+      if (usage.quotaBytes !== null)
+        set('quota-available-bytes', String(Math.max(0, usage.quotaBytes - usage.usedBytes)));
+    }
+    const href = hrefOf(resource.path, collection);
+    if (wanted === 'names') {
+      return {
+        href,
+        found: names.filter((p) => values.has(p.ns + p.name)).map((prop) => ({ prop, xml: '' })),
+        missing: [],
+      };
+    }
+    const asked = wanted === 'all' ? names.filter((p) => values.has(p.ns + p.name)) : wanted;
+    return {
+      href,
+      found: asked
+        .filter((p) => values.has(p.ns + p.name))
+        .map((prop) => ({ prop, xml: values.get(prop.ns + prop.name)! })),
+      missing: asked.filter((p) => !values.has(p.ns + p.name)),
+    };
+  };
+
+  const propfind = async (request: FastifyRequest, reply: FastifyReply) => {
+    const user = currentUser(request);
+    const depth = String(request.headers.depth ?? 'infinity').toLowerCase();
+    if (depth !== '0' && depth !== '1') {
+      return reply
+        .status(403)
+        .type('application/xml; charset=utf-8')
+        .send(
+          '<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>',
+        );
+    }
+    const ask = parsePropfind(typeof request.body === 'string' ? request.body : undefined);
+    const wanted = ask.kind === 'allprop' ? 'all' : ask.kind === 'propname' ? 'names' : ask.props;
+    const resource = await dav.mustResolve(user.id, davPath(request.url));
+    const responses = [await props(user.id, resource, wanted)];
+    if (depth === '1' && resource.kind !== 'file') {
+      for (const child of await dav.children(user.id, resource)) {
+        const member: DavResource = {
+          kind: child.kind,
+          path: [...resource.path, child.name],
+          row: child as FileRow,
+        };
+        responses.push(await props(user.id, member, wanted));
+      }
+    }
+    return reply.status(207).type('application/xml; charset=utf-8').send(multistatus(responses));
+  };
+
+  const read = async (request: FastifyRequest, reply: FastifyReply) => {
+    const user = currentUser(request);
+    const resource = await dav.mustResolve(user.id, davPath(request.url));
+    if (resource.kind !== 'file') {
+      return reply
+        .status(405)
+        .header('Allow', 'OPTIONS, PROPFIND')
+        .send({
+          error: { code: 'bad_request', message: 'a collection has no content; PROPFIND lists it' },
+        });
+    }
+    return downloads.send(request, reply, await files.downloadable(user.id, resource.row.id));
+  };
+
+  const options = async (_request: FastifyRequest, reply: FastifyReply) =>
+    reply.status(200).header('Allow', ALLOW).header('MS-Author-Via', 'DAV').send();
+
+  const notYet = async (request: FastifyRequest, reply: FastifyReply) =>
+    reply
+      .status(405)
+      .header('Allow', ALLOW)
+      .send({
+        error: {
+          code: 'bad_request',
+          message: `${request.method} is not served on /dav/ yet: it is read-only for now`,
+        },
+      });
+
+  // WebDAV is its own protocol (RFC 4918), not part of the JSON API's OpenAPI document.
+  const schema = { hide: true };
+  for (const url of ['/dav', '/dav/', '/dav/*']) {
+    const config = { access: 'user' as const };
+    app.route({ method: 'OPTIONS', url, schema, config: { access: 'public' }, handler: options });
+    app.route({ method: 'PROPFIND', url, schema, config, handler: propfind });
+    app.route({ method: ['GET', 'HEAD'], url, schema, config, handler: read, exposeHeadRoute: false });
+    app.route({ method: ['PUT', 'DELETE', 'POST', 'PATCH'], url, schema, config, handler: notYet });
+  }
+}

@@ -1,0 +1,149 @@
+import { createHash } from 'node:crypto';
+import { DOMParser } from '@xmldom/xmldom';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { random } from '../support/bytes.ts';
+import { uploader } from '../support/uploads.ts';
+
+interface Entry {
+  href: string;
+  props: Map<string, string>;
+  missing: string[];
+}
+
+/** A 207 body as {href, props found (by `{ns}name`), props not found}, read by a separate XML parser. */
+function parseMultistatus(xml: string): Entry[] {
+  const doc = new DOMParser().parseFromString(xml, 'application/xml');
+  const out: Entry[] = [];
+  const responses = doc.getElementsByTagNameNS('DAV:', 'response');
+  for (let i = 0; i < responses.length; i++) {
+    const r = responses.item(i)!;
+    const entry: Entry = {
+      href: r.getElementsByTagNameNS('DAV:', 'href').item(0)?.textContent ?? '',
+      props: new Map(),
+      missing: [],
+    };
+    const stats = r.getElementsByTagNameNS('DAV:', 'propstat');
+    for (let j = 0; j < stats.length; j++) {
+      const stat = stats.item(j)!;
+      const ok = (stat.getElementsByTagNameNS('DAV:', 'status').item(0)?.textContent ?? '').includes(' 200 ');
+      const prop = stat.getElementsByTagNameNS('DAV:', 'prop').item(0)!;
+      for (let n = prop.firstChild; n; n = n.nextSibling) {
+        if (n.nodeType !== 1) continue;
+        const el = n as unknown as Element;
+        const key = `{${el.namespaceURI ?? ''}}${el.localName}`;
+        if (ok)
+          entry.props.set(
+            key,
+            el.getElementsByTagNameNS('DAV:', 'collection').length > 0
+              ? 'collection'
+              : (el.textContent ?? ''),
+          );
+        else entry.missing.push(key);
+      }
+    }
+    out.push(entry);
+  }
+  return out;
+}
+
+describe('WebDAV at /dav/ (reading)', () => {
+  let t: TestApp;
+  let basic: Record<string, string>;
+  const doc = random(5000);
+  const unicode = random(1234);
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    const alice = await t.user('alice');
+    const secret = (
+      await t.app.inject({
+        method: 'POST',
+        url: '/api/auth/app-passwords',
+        headers: alice.headers,
+        payload: { name: 'dav' },
+      })
+    ).json().secret;
+    basic = { authorization: `Basic ${Buffer.from(`alice:${secret}`).toString('base64')}` };
+    const folder = (
+      await t.app.inject({
+        method: 'POST',
+        url: '/api/folders',
+        headers: alice.headers,
+        payload: { name: 'Docs' },
+      })
+    ).json().file;
+    await uploader(t, alice.headers).upload(doc, 'report.txt');
+    await uploader(t, alice.headers).upload(unicode, '报告 #1.bin', folder.id);
+  });
+  afterAll(() => t.close());
+
+  const propfind = (url: string, depth: string, body?: string, headers = basic) =>
+    t.app.inject({
+      method: 'PROPFIND' as 'GET',
+      url,
+      headers: { ...headers, depth, ...(body ? { 'content-type': 'application/xml' } : {}) },
+      ...(body ? { payload: body } : {}),
+    });
+
+  it('says what it speaks without credentials, and challenges for Basic with an app password', async () => {
+    const options = await t.app.inject({ method: 'OPTIONS', url: '/dav/' });
+    expect(options.statusCode).toBe(200);
+    expect(options.headers.dav).toContain('1');
+    expect(options.headers.allow).toContain('PROPFIND');
+    const anonymous = await propfind('/dav/', '0', undefined, {});
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toContain('Basic');
+    const accountPassword = {
+      authorization: `Basic ${Buffer.from('alice:correct horse battery').toString('base64')}`,
+    };
+    expect((await propfind('/dav/', '0', undefined, accountPassword)).statusCode).toBe(401);
+  });
+
+  it('lists a folder with depth 1: sizes, types, ETags as the content SHA-1, quota at the root', async () => {
+    const res = await propfind('/dav/', '1');
+    expect(res.statusCode).toBe(207);
+    const entries = parseMultistatus(res.body);
+    expect(entries.map((e) => e.href).sort()).toEqual(['/dav/', '/dav/Docs/', '/dav/report.txt']);
+    const root = entries.find((e) => e.href === '/dav/')!;
+    expect(root.props.get('{DAV:}resourcetype')).toBe('collection');
+    expect(Number(root.props.get('{DAV:}quota-used-bytes'))).toBe(doc.length + unicode.length);
+    const file = entries.find((e) => e.href === '/dav/report.txt')!;
+    expect(file.props.get('{DAV:}getcontentlength')).toBe(String(doc.length));
+    expect(file.props.get('{DAV:}getetag')).toBe(`"${createHash('sha1').update(doc).digest('hex')}"`);
+    expect(Date.parse(file.props.get('{DAV:}getlastmodified')!)).toBeGreaterThan(0);
+    expect(entries.find((e) => e.href === '/dav/Docs/')!.props.get('{DAV:}resourcetype')).toBe('collection');
+
+    const inner = parseMultistatus((await propfind('/dav/Docs/', '1')).body);
+    expect(inner.map((e) => e.href)).toContain(`/dav/Docs/${encodeURIComponent('报告 #1.bin')}`);
+  });
+
+  it('answers the properties asked for, 404 for unknown ones; refuses infinite depth and bad XML', async () => {
+    const body =
+      '<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:x-test"><D:prop><D:getcontentlength/><Z:color/></D:prop></D:propfind>';
+    const [entry] = parseMultistatus((await propfind('/dav/report.txt', '0', body)).body);
+    expect([...entry!.props.keys()]).toEqual(['{DAV:}getcontentlength']);
+    expect(entry!.missing).toEqual(['{urn:x-test}color']);
+    const infinite = await propfind('/dav/', 'infinity');
+    expect(infinite.statusCode).toBe(403);
+    expect(infinite.body).toContain('propfind-finite-depth');
+    expect((await propfind('/dav/', '0', '<D:propfind xmlns:D="DAV:"><D:prop>')).statusCode).toBe(400);
+    expect((await propfind('/dav/nothing-here', '0')).statusCode).toBe(404);
+  });
+
+  it('serves a file with Range and the same headers as a download; a collection has no GET', async () => {
+    const url = `/dav/Docs/${encodeURIComponent('报告 #1.bin')}`;
+    const whole = await t.app.inject({ url, headers: basic });
+    expect(whole.statusCode).toBe(200);
+    expect(whole.rawPayload.equals(unicode)).toBe(true);
+    const part = await t.app.inject({ url, headers: { ...basic, range: 'bytes=10-19' } });
+    expect(part.statusCode).toBe(206);
+    expect(part.rawPayload.equals(unicode.subarray(10, 20))).toBe(true);
+    expect((await t.app.inject({ url: '/dav/Docs/', headers: basic })).statusCode).toBe(405);
+    expect((await t.app.inject({ url: '/dav/nope.txt', headers: basic })).statusCode).toBe(404);
+    // Writing comes with the rest of the protocol; until then it is refused, not half done.
+    expect(
+      (await t.app.inject({ method: 'PUT', url: '/dav/new.txt', headers: basic, payload: 'x' })).statusCode,
+    ).toBe(405);
+  });
+});
