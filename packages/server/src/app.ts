@@ -225,7 +225,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     downloads: new DownloadResponder(contents),
     archives: new ArchiveService(repos, contents, now),
     appPasswords,
-    dav: new DavService(repos, limits),
+    dav: new DavService(repos, limits, files, uploads),
     tus: new TusService(repos, uploads, uploadParts, files, app.log, now),
     thumbnails: new ThumbnailService(path.join(config.dataDir, 'thumbnails'), contents, app.log),
     auth,

@@ -21,6 +21,7 @@ export const ERROR_STATUS = {
   proof_failed: 403,
   share_password_invalid: 403,
   not_found: 404,
+  method_not_allowed: 405,
   username_taken: 409,
   name_conflict: 409,
   incomplete: 409,

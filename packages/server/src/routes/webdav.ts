@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
@@ -13,8 +14,8 @@ import { currentUser } from '../plugins/auth.ts';
 import type { FileRow } from '../repositories/files.ts';
 import type { DavResource } from '../services/webdav.ts';
 
-/** Methods served so far: reading. Writing (PUT, MKCOL, DELETE, COPY, MOVE, PROPPATCH, LOCK) follows. */
-const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND';
+/** Methods served so far (class 1 without dead properties; PROPPATCH and LOCK follow). */
+const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND, PUT, MKCOL, DELETE, COPY, MOVE';
 const XML_BODY_LIMIT = 1024 * 1024;
 
 /** The decoded name segments of a /dav/ URL; `..` and empty segments are refused. */
@@ -59,6 +60,9 @@ const QUOTA: PropName[] = ['quota-available-bytes', 'quota-used-bytes'].map(dav)
 export async function webdavRoutes(app: AppInstance): Promise<void> {
   const { dav, files, downloads } = app.services;
   app.addHttpMethod('PROPFIND', { hasBody: true });
+  app.addHttpMethod('MKCOL', { hasBody: true });
+  app.addHttpMethod('COPY');
+  app.addHttpMethod('MOVE');
   for (const type of ['application/xml', 'text/xml']) {
     app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: XML_BODY_LIMIT }, (_request, body, done) =>
       done(null, body),
@@ -173,11 +177,64 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       .status(405)
       .header('Allow', ALLOW)
       .send({
-        error: {
-          code: 'bad_request',
-          message: `${request.method} is not served on /dav/ yet: it is read-only for now`,
-        },
+        error: { code: 'method_not_allowed', message: `${request.method} is not served on /dav/` },
       });
+
+  const put = async (request: FastifyRequest, reply: FastifyReply) => {
+    const length = Number(request.headers['content-length']);
+    const created = await dav.put(
+      currentUser(request).id,
+      davPath(request.url),
+      request.body as Readable,
+      Number.isSafeInteger(length) ? length : null,
+    );
+    return reply.status(created ? 201 : 204).send();
+  };
+
+  const mkcol = async (request: FastifyRequest, reply: FastifyReply) => {
+    // A body would be an extended MKCOL (RFC 5689), which is not supported.
+    if (Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding']) {
+      (request.body as Readable | undefined)?.resume?.();
+      return reply
+        .status(415)
+        .send({ error: { code: 'unsupported_media_type', message: 'MKCOL takes no body' } });
+    }
+    await dav.mkcol(currentUser(request).id, davPath(request.url));
+    return reply.status(201).send();
+  };
+
+  const remove = async (request: FastifyRequest, reply: FastifyReply) => {
+    await dav.delete(currentUser(request).id, davPath(request.url));
+    return reply.status(204).send();
+  };
+
+  const transfer = (op: 'move' | 'copy') => async (request: FastifyRequest, reply: FastifyReply) => {
+    const destination = request.headers.destination;
+    if (typeof destination !== 'string')
+      throw new HttpError('bad_request', 'a Destination header is required');
+    let target: URL;
+    try {
+      target = new URL(destination, `${request.protocol}://${request.host}`);
+    } catch {
+      throw new HttpError('bad_request', 'the Destination header is not a URL');
+    }
+    if (target.pathname !== '/dav' && !target.pathname.startsWith('/dav/')) {
+      throw new HttpError('forbidden', 'the Destination is outside /dav/');
+    }
+    const overwrite = String(request.headers.overwrite ?? 'T').toUpperCase() !== 'F';
+    const depth0 = String(request.headers.depth ?? 'infinity') === '0';
+    const created = await dav.transfer(
+      currentUser(request).id,
+      op,
+      davPath(request.url),
+      davPath(target.pathname),
+      {
+        overwrite,
+        depth0,
+      },
+    );
+    return reply.status(created ? 201 : 204).send();
+  };
 
   // WebDAV is its own protocol (RFC 4918), not part of the JSON API's OpenAPI document.
   const schema = { hide: true };
@@ -186,6 +243,11 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     app.route({ method: 'OPTIONS', url, schema, config: { access: 'public' }, handler: options });
     app.route({ method: 'PROPFIND', url, schema, config, handler: propfind });
     app.route({ method: ['GET', 'HEAD'], url, schema, config, handler: read, exposeHeadRoute: false });
-    app.route({ method: ['PUT', 'DELETE', 'POST', 'PATCH'], url, schema, config, handler: notYet });
+    app.route({ method: 'PUT', url, schema, config, handler: put });
+    app.route({ method: 'MKCOL', url, schema, config, handler: mkcol });
+    app.route({ method: 'DELETE', url, schema, config, handler: remove });
+    app.route({ method: 'COPY', url, schema, config, handler: transfer('copy') });
+    app.route({ method: 'MOVE', url, schema, config, handler: transfer('move') });
+    app.route({ method: ['POST', 'PATCH'], url, schema, config, handler: notYet });
   }
 }

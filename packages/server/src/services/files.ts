@@ -216,6 +216,29 @@ export class FileService {
     throw new HttpError('name_conflict', `too many files named "${file.name}" in this folder`);
   }
 
+  /**
+   * Gives a file new bytes in place (a WebDAV PUT over an existing name): same id, name and place;
+   * the old content loses this reference (and is collected when it has no other).
+   */
+  async replaceContent(
+    userId: string,
+    id: string,
+    content: { id: string; sha1: string; size: number },
+    assertRoom: (extraBytes: number, tx: Repositories) => Promise<void>,
+  ): Promise<FileEntry> {
+    const now = this.now();
+    await this.repos.transaction(async (tx) => {
+      const row = await tx.files.find(userId, id, 'active');
+      if (!row || row.kind !== 'file') throw notFound('file not found');
+      await assertRoom(Math.max(0, Number(content.size) - Number(row.size)), tx);
+      await tx.contents.markReferenced(content.id);
+      await tx.files.update(id, { content_id: content.id, size: Number(content.size), updated_at: now });
+      if (row.content_id && row.content_id !== content.id)
+        await tx.contents.refreshReference(row.content_id, now);
+    });
+    return this.get(userId, id);
+  }
+
   async patch(userId: string, id: string, body: PatchFileBody): Promise<FileEntry> {
     const row = await this.row(userId, id, 'active');
     const patch: Partial<FileRow> = { updated_at: this.now() };

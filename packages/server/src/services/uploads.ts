@@ -535,6 +535,20 @@ export class UploadService {
     );
   }
 
+  /**
+   * Stores a request body as content (hashed as it streams to the nodes, known bytes deduped),
+   * refusing it up front when the user has no room; registers no file. For protocols that decide
+   * the file row themselves (a WebDAV PUT that may overwrite).
+   */
+  async storeBody(userId: string, body: Readable, requestBytes: number | null): Promise<ContentRow> {
+    if (requestBytes === null || requestBytes > this.limits.chunkSize) {
+      await this.userLimits.assertRoom(userId, { bytes: requestBytes ?? 0, entries: 0 }, this.repos);
+    }
+    return this.single.store(body, undefined, (size) =>
+      this.userLimits.assertRoom(userId, { bytes: size, entries: 0 }, this.repos),
+    );
+  }
+
   /** The one-request path (`POST /api/files`): same verification and dedupe, no staging. */
   async uploadSingle(
     userId: string,

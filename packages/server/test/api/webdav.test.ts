@@ -47,7 +47,7 @@ function parseMultistatus(xml: string): Entry[] {
   return out;
 }
 
-describe('WebDAV at /dav/ (reading)', () => {
+describe('WebDAV at /dav/', () => {
   let t: TestApp;
   let basic: Record<string, string>;
   const doc = random(5000);
@@ -141,9 +141,70 @@ describe('WebDAV at /dav/ (reading)', () => {
     expect(part.rawPayload.equals(unicode.subarray(10, 20))).toBe(true);
     expect((await t.app.inject({ url: '/dav/Docs/', headers: basic })).statusCode).toBe(405);
     expect((await t.app.inject({ url: '/dav/nope.txt', headers: basic })).statusCode).toBe(404);
-    // Writing comes with the rest of the protocol; until then it is refused, not half done.
+  });
+
+  it('PUTs new files and new bytes in place, and copies without copying bytes', async () => {
+    const first = random(70_000);
+    const put = (url: string, body: Buffer) =>
+      t.app.inject({
+        method: 'PUT',
+        url,
+        headers: { ...basic, 'content-type': 'application/octet-stream' },
+        payload: body,
+      });
+    expect((await put('/dav/Docs/new.bin', first)).statusCode).toBe(201);
+    const got = await t.app.inject({ url: '/dav/Docs/new.bin', headers: basic });
+    expect(got.rawPayload.equals(first)).toBe(true);
+    const [before] = parseMultistatus((await propfind('/dav/Docs/new.bin', '0')).body);
+    const second = random(1000);
+    expect((await put('/dav/Docs/new.bin', second)).statusCode).toBe(204);
+    const [after] = parseMultistatus((await propfind('/dav/Docs/new.bin', '0')).body);
+    expect(after!.props.get('{DAV:}getcontentlength')).toBe('1000');
+    expect(after!.props.get('{DAV:}getetag')).not.toBe(before!.props.get('{DAV:}getetag'));
+    expect((await t.app.inject({ url: '/dav/Docs/new.bin', headers: basic })).rawPayload.equals(second)).toBe(
+      true,
+    );
+    expect((await put('/dav/Missing/x.bin', second)).statusCode).toBe(409);
+
+    const contents = async () => Number((await t.app.services.db('contents').count({ n: '*' }).first())?.n);
+    const before2 = await contents();
+    const copy = await t.app.inject({
+      method: 'COPY' as 'GET',
+      url: '/dav/Docs/',
+      headers: { ...basic, destination: 'http://localhost/dav/Docs%20copy/' },
+    });
+    expect(copy.statusCode).toBe(201);
+    const copied = parseMultistatus((await propfind('/dav/Docs%20copy/', '1')).body).map((e) => e.href);
+    expect(copied).toContain(`/dav/Docs%20copy/${encodeURIComponent('报告 #1.bin')}`);
+    // A copy is a new name over the same content rows.
+    expect(await contents()).toBe(before2);
+
+    const moved = await t.app.inject({
+      method: 'MOVE' as 'GET',
+      url: '/dav/Docs%20copy/new.bin',
+      headers: { ...basic, destination: '/dav/moved.bin', overwrite: 'F' },
+    });
+    expect(moved.statusCode).toBe(201);
+    const again = await t.app.inject({
+      method: 'MOVE' as 'GET',
+      url: '/dav/report.txt',
+      headers: { ...basic, destination: '/dav/moved.bin', overwrite: 'F' },
+    });
+    expect(again.statusCode).toBe(412);
     expect(
-      (await t.app.inject({ method: 'PUT', url: '/dav/new.txt', headers: basic, payload: 'x' })).statusCode,
+      (await t.app.inject({ method: 'MKCOL' as 'GET', url: '/dav/Fresh', headers: basic })).statusCode,
+    ).toBe(201);
+    expect(
+      (await t.app.inject({ method: 'MKCOL' as 'GET', url: '/dav/Fresh', headers: basic })).statusCode,
     ).toBe(405);
+    // DELETE goes to the trash, as everywhere in dfs.
+    expect((await t.app.inject({ method: 'DELETE', url: '/dav/moved.bin', headers: basic })).statusCode).toBe(
+      204,
+    );
+    const trash = await t.app.inject({
+      url: '/api/trash',
+      headers: { authorization: basic.authorization!.replace(/^Basic .*/, '') },
+    });
+    expect(trash.statusCode).toBe(401);
   });
 });

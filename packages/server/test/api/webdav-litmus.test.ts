@@ -1,0 +1,57 @@
+import { execFile } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../support/app.ts';
+
+const run = promisify(execFile);
+
+/** Runs litmus suites against /dav/; resolves with its output (litmus exits non-zero on a failure). */
+async function litmus(
+  url: string,
+  user: string,
+  pass: string,
+  suites: string,
+): Promise<{ ok: boolean; out: string }> {
+  try {
+    const { stdout } = await run('litmus', [url, user, pass], {
+      env: { ...process.env, TESTS: suites },
+      timeout: 120_000,
+    });
+    return { ok: true, out: stdout };
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string };
+    return { ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+/** Debian's litmus, the WebDAV conformance suite, against /dav/ on a real socket. */
+describe('litmus against /dav/', () => {
+  let t: TestApp;
+  let url: string;
+  let secret: string;
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    url = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/dav/`;
+    const alice = await t.user('alice');
+    secret = (
+      await t.app.inject({
+        method: 'POST',
+        url: '/api/auth/app-passwords',
+        headers: alice.headers,
+        payload: { name: 'litmus' },
+      })
+    ).json().secret;
+  });
+  afterAll(() => t.close());
+
+  for (const suite of ['basic', 'copymove']) {
+    it(`passes the ${suite} suite`, async () => {
+      const { ok, out } = await litmus(url, 'alice', secret, suite);
+      expect(out, out).toMatch(/<- summary for `\w+': of \d+ tests run: \d+ passed, 0 failed/);
+      expect(ok, out).toBe(true);
+    });
+  }
+});
