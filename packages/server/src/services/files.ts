@@ -229,7 +229,7 @@ export class FileService {
     const now = this.now();
     await this.repos.transaction(async (tx) => {
       const row = await tx.files.find(userId, id, 'active');
-      if (!row || row.kind !== 'file') throw notFound('file not found');
+      if (row?.kind !== 'file') throw notFound('file not found');
       await assertRoom(Math.max(0, Number(content.size) - Number(row.size)), tx);
       await tx.contents.markReferenced(content.id);
       await tx.files.update(id, { content_id: content.id, size: Number(content.size), updated_at: now });
