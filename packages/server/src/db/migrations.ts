@@ -457,6 +457,30 @@ const tusUploads: Migration = {
   },
 };
 
+/** WebDAV dead properties (PROPPATCH): any namespaced property a client sets on a file or folder. */
+const davProperties: Migration = {
+  name: '011_dav_properties',
+  async up(db) {
+    const mysql = db.client.config.client === 'mysql2';
+    await db.schema.createTable('dav_properties', (t) => {
+      if (mysql) {
+        t.engine('InnoDB');
+        t.charset('utf8mb4');
+        t.collate('utf8mb4_bin');
+      }
+      t.string('file_id', ID).notNullable().references('user_files.id').onDelete('CASCADE');
+      t.string('ns', 255).notNullable();
+      t.string('name', 255).notNullable();
+      // The property's content as XML (text and elements, namespaces declared where used).
+      t.text('value', 'mediumtext').notNullable();
+      t.primary(['file_id', 'ns', 'name']);
+    });
+  },
+  async down(db) {
+    await db.schema.dropTable('dav_properties');
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -468,6 +492,7 @@ const migrations: Migration[] = [
   archives,
   appPasswords,
   tusUploads,
+  davProperties,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

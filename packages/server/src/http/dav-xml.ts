@@ -1,4 +1,4 @@
-import { DOMParser, type Element } from '@xmldom/xmldom';
+import { DOMParser, type Element, XMLSerializer } from '@xmldom/xmldom';
 import { HttpError } from '../errors.ts';
 
 export const DAV_NS = 'DAV:';
@@ -33,6 +33,63 @@ export function parsePropfind(body: string | undefined): PropfindRequest {
     }
   }
   throw new HttpError('bad_request', 'DAV:propfind needs allprop, propname or prop');
+}
+
+/** One PROPPATCH instruction, in document order. */
+export type PropUpdate = { op: 'set'; prop: PropName; value: string } | { op: 'remove'; prop: PropName };
+
+/**
+ * Parses a PROPPATCH body (RFC 4918 §14.19): `set` and `remove` in document order. A set value is
+ * kept as XML, its elements carrying the namespace declarations they need.
+ */
+export function parseProppatch(body: string | undefined): PropUpdate[] {
+  if (!body || body.trim() === '')
+    throw new HttpError('bad_request', 'PROPPATCH needs a DAV:propertyupdate body');
+  const root = parseXml(body);
+  if (root.namespaceURI !== DAV_NS || root.localName !== 'propertyupdate') {
+    throw new HttpError('bad_request', 'a PROPPATCH body is a DAV:propertyupdate element');
+  }
+  const out: PropUpdate[] = [];
+  const serializer = new XMLSerializer();
+  for (const action of elements(root)) {
+    if (action.namespaceURI !== DAV_NS || (action.localName !== 'set' && action.localName !== 'remove'))
+      continue;
+    for (const propEl of elements(action)) {
+      if (propEl.namespaceURI !== DAV_NS || propEl.localName !== 'prop') continue;
+      for (const p of elements(propEl)) {
+        const prop = { ns: p.namespaceURI ?? '', name: p.localName ?? '' };
+        if (action.localName === 'remove') out.push({ op: 'remove', prop });
+        else {
+          let value = '';
+          for (let n = p.firstChild; n; n = n.nextSibling) value += serializer.serializeToString(n as never);
+          out.push({ op: 'set', prop, value });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** A PROPPATCH answer: one response, every property with its status. */
+export function proppatchStatus(href: string, results: Array<{ prop: PropName; status: string }>): string {
+  const prefixes = new Map<string, string>([[DAV_NS, 'D']]);
+  const tag = (p: PropName) => {
+    if (p.ns === '') return `${p.name} xmlns=""`;
+    let prefix = prefixes.get(p.ns);
+    if (!prefix) {
+      prefix = `ns${prefixes.size}`;
+      prefixes.set(p.ns, prefix);
+    }
+    return `${prefix}:${p.name}`;
+  };
+  const stats = results
+    .map(
+      (r) =>
+        `<D:propstat><D:prop><${tag(r.prop)}/></D:prop><D:status>HTTP/1.1 ${r.status}</D:status></D:propstat>`,
+    )
+    .join('');
+  const xmlns = [...prefixes].map(([ns, p]) => ` xmlns:${p}="${escapeXml(ns)}"`).join('');
+  return `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus${xmlns}><D:response><D:href>${escapeXml(href)}</D:href>${stats}</D:response></D:multistatus>`;
 }
 
 function parseXml(body: string): Element {
@@ -78,7 +135,7 @@ export interface DavResponse {
 export function multistatus(responses: DavResponse[]): string {
   const prefixes = new Map<string, string>([[DAV_NS, 'D']]);
   const tag = (p: PropName) => {
-    if (p.ns === '') return p.name;
+    if (p.ns === '') return `${p.name} xmlns=""`;
     let prefix = prefixes.get(p.ns);
     if (!prefix) {
       prefix = `ns${prefixes.size}`;
@@ -91,7 +148,9 @@ export function multistatus(responses: DavResponse[]): string {
       const stat = (inner: string, status: string) =>
         `<D:propstat><D:prop>${inner}</D:prop><D:status>HTTP/1.1 ${status}</D:status></D:propstat>`;
       const found = r.found
-        .map(({ prop, xml }) => (xml === '' ? `<${tag(prop)}/>` : `<${tag(prop)}>${xml}</${tag(prop)}>`))
+        .map(({ prop, xml }) =>
+          xml === '' ? `<${tag(prop)}/>` : `<${tag(prop)}>${xml}</${tag(prop).split(' ')[0]}>`,
+        )
         .join('');
       const missing = r.missing.map((p) => `<${tag(p)}/>`).join('');
       return `<D:response><D:href>${escapeXml(r.href)}</D:href>${found ? stat(found, '200 OK') : ''}${missing ? stat(missing, '404 Not Found') : ''}</D:response>`;

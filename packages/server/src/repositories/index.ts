@@ -5,6 +5,7 @@ import { ArchivesRepository } from './archives.ts';
 import { ChallengesRepository } from './challenges.ts';
 import { ContentBlocksRepository } from './content-blocks.ts';
 import { ContentsRepository } from './contents.ts';
+import { DavPropertiesRepository } from './dav-properties.ts';
 import { FilesRepository } from './files.ts';
 import { InvitesRepository } from './invites.ts';
 import { JobLeasesRepository } from './jobs.ts';
@@ -31,6 +32,7 @@ export class Repositories {
   readonly archives: ArchivesRepository;
   readonly appPasswords: AppPasswordsRepository;
   readonly tusUploads: TusUploadsRepository;
+  readonly davProperties: DavPropertiesRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -47,6 +49,7 @@ export class Repositories {
     this.archives = new ArchivesRepository(db);
     this.appPasswords = new AppPasswordsRepository(db);
     this.tusUploads = new TusUploadsRepository(db);
+    this.davProperties = new DavPropertiesRepository(db);
   }
 
   /**

@@ -9,13 +9,15 @@ import {
   multistatus,
   type PropName,
   parsePropfind,
+  parseProppatch,
+  proppatchStatus,
 } from '../http/dav-xml.ts';
 import { currentUser } from '../plugins/auth.ts';
 import type { FileRow } from '../repositories/files.ts';
 import type { DavResource } from '../services/webdav.ts';
 
-/** Methods served so far (class 1 without dead properties; PROPPATCH and LOCK follow). */
-const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND, PUT, MKCOL, DELETE, COPY, MOVE';
+/** Methods served so far (class 1; LOCK and UNLOCK, class 2, follow). */
+const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, PUT, MKCOL, DELETE, COPY, MOVE';
 const XML_BODY_LIMIT = 1024 * 1024;
 
 /** The decoded name segments of a /dav/ URL; `..` and empty segments are refused. */
@@ -35,12 +37,27 @@ export function davPath(url: string): string[] {
   });
 }
 
+/** A request's XML body, whatever Content-Type it came with (some clients send none). */
+async function xmlBody(request: FastifyRequest): Promise<string | undefined> {
+  const body = request.body as unknown;
+  if (typeof body === 'string') return body;
+  if (!body || typeof (body as Readable).read !== 'function') return undefined;
+  const parts: Buffer[] = [];
+  let length = 0;
+  for await (const piece of body as Readable) {
+    length += (piece as Buffer).length;
+    if (length > XML_BODY_LIMIT) throw new HttpError('payload_too_large', 'an XML body may be at most 1 MiB');
+    parts.push(piece as Buffer);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
 function hrefOf(path: string[], collection: boolean): string {
   const encoded = path.map((s) => encodeURIComponent(s)).join('/');
   return `/dav/${encoded}${collection && path.length > 0 ? '/' : ''}`;
 }
 
-const dav = (name: string): PropName => ({ ns: DAV_NS, name });
+const davProp = (name: string): PropName => ({ ns: DAV_NS, name });
 const LIVE: PropName[] = [
   'displayname',
   'resourcetype',
@@ -49,8 +66,8 @@ const LIVE: PropName[] = [
   'getlastmodified',
   'creationdate',
   'getetag',
-].map(dav);
-const QUOTA: PropName[] = ['quota-available-bytes', 'quota-used-bytes'].map(dav);
+].map(davProp);
+const QUOTA: PropName[] = ['quota-available-bytes', 'quota-used-bytes'].map(davProp);
 
 /**
  * WebDAV at /dav/ (RFC 4918), for mounting dfs as a drive (rclone, Finder, Windows, davfs2).
@@ -60,6 +77,7 @@ const QUOTA: PropName[] = ['quota-available-bytes', 'quota-used-bytes'].map(dav)
 export async function webdavRoutes(app: AppInstance): Promise<void> {
   const { dav, files, downloads } = app.services;
   app.addHttpMethod('PROPFIND', { hasBody: true });
+  app.addHttpMethod('PROPPATCH', { hasBody: true });
   app.addHttpMethod('MKCOL', { hasBody: true });
   app.addHttpMethod('COPY');
   app.addHttpMethod('MOVE');
@@ -77,6 +95,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     return payload;
   });
 
+  const key = (p: PropName) => `${p.ns}\n${p.name}`;
   const props = async (
     userId: string,
     resource: DavResource,
@@ -85,7 +104,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     const row = resource.kind === 'root' ? null : resource.row;
     const collection = resource.kind !== 'file';
     const values = new Map<string, string>();
-    const set = (name: string, xml: string) => values.set(`${DAV_NS}${name}`, xml);
+    const set = (name: string, xml: string) => values.set(key(davProp(name)), xml);
     set('displayname', escapeXml(row?.name ?? ''));
     set('resourcetype', collection ? '<D:collection/>' : '');
     if (row) {
@@ -98,7 +117,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       const found = await app.services.repos.files.find(userId, row.id);
       if (found?.sha1) set('getetag', escapeXml(`"${found.sha1}"`));
     }
-    const names = resource.kind === 'root' ? [...LIVE, ...QUOTA] : LIVE;
+    const names = resource.kind === 'root' ? [...LIVE, ...QUOTA] : [...LIVE];
     if (
       resource.kind === 'root' &&
       (wanted === 'all' ||
@@ -109,22 +128,58 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       if (usage.quotaBytes !== null)
         set('quota-available-bytes', String(Math.max(0, usage.quotaBytes - usage.usedBytes)));
     }
+    // Dead properties, as clients set them (PROPPATCH).
+    if (row) {
+      for (const dead of await app.services.repos.davProperties.list(row.id)) {
+        const prop = { ns: dead.ns, name: dead.name };
+        values.set(key(prop), dead.value);
+        names.push(prop);
+      }
+    }
     const href = hrefOf(resource.path, collection);
     if (wanted === 'names') {
       return {
         href,
-        found: names.filter((p) => values.has(p.ns + p.name)).map((prop) => ({ prop, xml: '' })),
+        found: names.filter((p) => values.has(key(p))).map((prop) => ({ prop, xml: '' })),
         missing: [],
       };
     }
-    const asked = wanted === 'all' ? names.filter((p) => values.has(p.ns + p.name)) : wanted;
+    const asked = wanted === 'all' ? names.filter((p) => values.has(key(p))) : wanted;
     return {
       href,
-      found: asked
-        .filter((p) => values.has(p.ns + p.name))
-        .map((prop) => ({ prop, xml: values.get(prop.ns + prop.name)! })),
-      missing: asked.filter((p) => !values.has(p.ns + p.name)),
+      found: asked.filter((p) => values.has(key(p))).map((prop) => ({ prop, xml: values.get(key(prop))! })),
+      missing: asked.filter((p) => !values.has(key(p))),
     };
+  };
+
+  /**
+   * PROPPATCH: all instructions or none (RFC 4918 §9.2). DAV: properties are the server's own
+   * (403); anything else is a dead property, stored as the client wrote it.
+   */
+  const proppatch = async (request: FastifyRequest, reply: FastifyReply) => {
+    const user = currentUser(request);
+    const updates = parseProppatch(await xmlBody(request));
+    const resource = await dav.mustResolve(user.id, davPath(request.url));
+    const protectedProp = (p: PropName) => p.ns === DAV_NS || resource.kind === 'root';
+    const refused = updates.some((u) => protectedProp(u.prop));
+    const results = updates.map((u) => ({
+      prop: u.prop,
+      status: refused ? (protectedProp(u.prop) ? '403 Forbidden' : '424 Failed Dependency') : '200 OK',
+    }));
+    if (!refused && resource.kind !== 'root') {
+      const id = resource.row.id;
+      await app.services.repos.transaction(async (tx) => {
+        for (const u of updates) {
+          if (u.op === 'set')
+            await tx.davProperties.set({ file_id: id, ns: u.prop.ns, name: u.prop.name, value: u.value });
+          else await tx.davProperties.remove(id, u.prop.ns, u.prop.name);
+        }
+      });
+    }
+    return reply
+      .status(207)
+      .type('application/xml; charset=utf-8')
+      .send(proppatchStatus(hrefOf(resource.path, resource.kind !== 'file'), results));
   };
 
   const propfind = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -138,7 +193,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
           '<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>',
         );
     }
-    const ask = parsePropfind(typeof request.body === 'string' ? request.body : undefined);
+    const ask = parsePropfind(await xmlBody(request));
     const wanted = ask.kind === 'allprop' ? 'all' : ask.kind === 'propname' ? 'names' : ask.props;
     const resource = await dav.mustResolve(user.id, davPath(request.url));
     const responses = [await props(user.id, resource, wanted)];
@@ -242,6 +297,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     const config = { access: 'user' as const };
     app.route({ method: 'OPTIONS', url, schema, config: { access: 'public' }, handler: options });
     app.route({ method: 'PROPFIND', url, schema, config, handler: propfind });
+    app.route({ method: 'PROPPATCH', url, schema, config, handler: proppatch });
     app.route({ method: ['GET', 'HEAD'], url, schema, config, handler: read, exposeHeadRoute: false });
     app.route({ method: 'PUT', url, schema, config, handler: put });
     app.route({ method: 'MKCOL', url, schema, config, handler: mkcol });

@@ -161,16 +161,18 @@ export class DavService {
     if (row.kind === 'file') {
       const content = row.content_id ? await this.repos.contents.findById(row.content_id) : undefined;
       if (!content) throw new HttpError('storage_unavailable', `${row.name}: its content is gone`);
-      await this.repos.transaction(async (tx) => {
+      const copy = await this.repos.transaction(async (tx) => {
         await this.limits.assertRoom(userId, { bytes: Number(row.size), entries: 1 }, tx);
-        await this.files.addFile(
+        return this.files.addFile(
           { userId, parentId, name, contentId: content.id, sha1: content.sha1, size: Number(content.size) },
           tx,
         );
       });
+      await this.repos.davProperties.copy(row.id, copy.id);
       return;
     }
     const { file: folder } = await this.files.createFolder(userId, name, parentId === ROOT ? null : parentId);
+    await this.repos.davProperties.copy(row.id, folder.id);
     if (depth0) return;
     for (const child of await this.repos.files.activeChildren(userId, [row.id])) {
       await this.copyEntry(userId, child, folder.id, child.name, false);
