@@ -207,4 +207,28 @@ describe('WebDAV at /dav/', () => {
     });
     expect(trash.statusCode).toBe(401);
   });
+
+  it('stores the same bytes once, whether they came over WebDAV, tus or the JSON API', async () => {
+    const data = random(150_000);
+    const sha1 = createHash('sha1').update(data).digest('hex');
+    const bob = await t.user('bob');
+    await uploader(t, bob.headers).upload(data, 'via-api.bin');
+    const tus = await t.app.inject({
+      method: 'POST',
+      url: '/api/tus/',
+      headers: {
+        ...bob.headers,
+        'tus-resumable': '1.0.0',
+        'upload-length': String(data.length),
+        'upload-metadata': `filename ${Buffer.from('via-tus.bin').toString('base64')}`,
+        'content-type': 'application/offset+octet-stream',
+      },
+      payload: data,
+    });
+    expect(tus.statusCode).toBe(201);
+    const put = await t.app.inject({ method: 'PUT', url: '/dav/via-dav.bin', headers: basic, payload: data });
+    expect(put.statusCode).toBe(201);
+    expect(await t.app.services.db('contents').where({ sha1 })).toHaveLength(1);
+    expect(await t.app.services.db('user_files').where({ size: data.length })).toHaveLength(3);
+  });
 });
