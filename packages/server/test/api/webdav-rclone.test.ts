@@ -20,7 +20,7 @@ async function writeRandomFile(file: string, size: number): Promise<string> {
   for (let left = size; left > 0; left -= 1 << 20) {
     const piece = randomBytes(Math.min(left, 1 << 20));
     hash.update(piece);
-    if (!out.write(piece)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(piece)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((resolve, reject) =>
     out.end((err?: Error | null) => (err ? reject(err) : resolve())),
