@@ -4,7 +4,7 @@
  * instant upload of known content; download and Range reads; the app's and tus's peak RSS.
  */
 import { createHash, randomInt } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type DfsApi, Upload, type UploadSnapshot, type UploadState } from '@dfs/client';
 import { fileSourceFromPath, nodeHasher, nodeHashFile } from '@dfs/client/node';
@@ -104,6 +104,8 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     complete: [] as number[],
     tus: [] as number[],
     tusDfs: [] as number[],
+    davCurl: [] as number[],
+    davRclone: [] as number[],
     instantKnown: [] as number[],
     instantHashing: [] as number[],
     download: [] as number[],
@@ -117,6 +119,18 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
   };
   const source = await fileSourceFromPath(src);
   const appPassword = (await api.createAppPassword('bench tus')).secret;
+  const username = (await api.me()).user.username;
+  // rclone's WebDAV remote, configured through the environment (no config file of the user's).
+  const rcloneEnv = {
+    ...process.env,
+    RCLONE_CONFIG: path.join(o.tmp, 'rclone.conf'),
+    RCLONE_CONFIG_DFS_TYPE: 'webdav',
+    RCLONE_CONFIG_DFS_URL: `${app.url}/dav/`,
+    RCLONE_CONFIG_DFS_VENDOR: 'other',
+    RCLONE_CONFIG_DFS_USER: username,
+    RCLONE_CONFIG_DFS_PASS: (await run('rclone', ['obscure', appPassword])).stdout.trim(),
+  };
+  await writeFile(rcloneEnv.RCLONE_CONFIG, '');
   let uploadCount = 0;
   let knownSent = 0; // uploads of known content without the SHA-1 that sent the bytes anyway
   const name = () => `big-${++uploadCount}.bin`;
@@ -227,6 +241,31 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
       v.tusDfs.push((performance.now() - t1) / 1000);
       const found = (await api.listFiles({ q: tusName })).items[0];
       if (found?.sha1 !== sha1) return addFailure(`tus → dfs stored ${found?.sha1}, source is ${sha1}`);
+    }
+
+    // ---- 3c: WebDAV PUT of the same file: curl -T, then rclone (each time a new name) ----
+    for (const [tool, values] of [
+      ['curl', v.davCurl],
+      ['rclone', v.davRclone],
+    ] as const) {
+      const davName = `dav-${tool}-${r}-${Date.now().toString(36)}.bin`;
+      const t2 = performance.now();
+      if (tool === 'curl') {
+        await run('curl', [
+          '-sSf',
+          '-T',
+          src,
+          '-u',
+          `${username}:${appPassword}`,
+          `${app.url}/dav/${davName}`,
+        ]);
+      } else {
+        await run('rclone', ['copyto', src, `dfs:${davName}`], { env: rcloneEnv });
+      }
+      values.push((performance.now() - t2) / 1000);
+      const found = (await api.listFiles({ q: davName })).items[0];
+      if (found?.sha1 !== sha1)
+        return addFailure(`WebDAV PUT (${tool}) stored ${found?.sha1}, source is ${sha1}`);
     }
 
     // ---- 4: instant upload of the content just stored: known SHA-1, then hashing included ----
@@ -371,6 +410,20 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
       name: 'tus-js-client → @tus/server FileStore (8 MiB chunks, no hashing, no fsync)',
       values: v.tus,
     },
+  });
+  addRow({
+    group: '3 peer',
+    what: `WebDAV PUT with curl -T → dfs /dav/, ${label} (wall)`,
+    unit: 's',
+    values: v.davCurl,
+    alt: { name: 'dfs CLI upload (parallel chunks)', values: v.cliUpload },
+  });
+  addRow({
+    group: '3 peer',
+    what: `rclone copyto (WebDAV remote) → dfs /dav/, ${label} (wall)`,
+    unit: 's',
+    values: v.davRclone,
+    alt: { name: 'dfs CLI upload (parallel chunks)', values: v.cliUpload },
   });
   addRow({
     group: '3 peer',
