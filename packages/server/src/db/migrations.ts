@@ -14,6 +14,19 @@ interface Migration {
 
 const ID = 36;
 
+/** A new table with the engine and binary collation every dfs table has on MySQL. */
+function createTable(db: Knex, name: string, build: (t: Knex.CreateTableBuilder) => void) {
+  const mysql = db.client.config.client === 'mysql2';
+  return db.schema.createTable(name, (t) => {
+    if (mysql) {
+      t.engine('InnoDB');
+      t.charset('utf8mb4');
+      t.collate('utf8mb4_bin');
+    }
+    build(t);
+  });
+}
+
 function binaryCollation(db: Knex, column: Knex.ColumnBuilder): Knex.ColumnBuilder {
   return db.client.config.client === 'mysql2' ? column.collate('utf8mb4_bin') : column;
 }
@@ -382,13 +395,7 @@ const userWrites: Migration = {
 const archives: Migration = {
   name: '008_archives',
   async up(db) {
-    const mysql = db.client.config.client === 'mysql2';
-    await db.schema.createTable('archives', (t) => {
-      if (mysql) {
-        t.engine('InnoDB');
-        t.charset('utf8mb4');
-        t.collate('utf8mb4_bin');
-      }
+    await createTable(db, 'archives', (t) => {
       t.string('token_hash', 64).primary();
       t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
       t.string('name', 255).notNullable();
@@ -407,13 +414,7 @@ const archives: Migration = {
 const appPasswords: Migration = {
   name: '009_app_passwords',
   async up(db) {
-    const mysql = db.client.config.client === 'mysql2';
-    await db.schema.createTable('app_passwords', (t) => {
-      if (mysql) {
-        t.engine('InnoDB');
-        t.charset('utf8mb4');
-        t.collate('utf8mb4_bin');
-      }
+    await createTable(db, 'app_passwords', (t) => {
       t.string('id', ID).primary();
       t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
       t.string('name', 100).notNullable();
@@ -436,13 +437,7 @@ const appPasswords: Migration = {
 const tusUploads: Migration = {
   name: '010_tus_uploads',
   async up(db) {
-    const mysql = db.client.config.client === 'mysql2';
-    await db.schema.createTable('tus_uploads', (t) => {
-      if (mysql) {
-        t.engine('InnoDB');
-        t.charset('utf8mb4');
-        t.collate('utf8mb4_bin');
-      }
+    await createTable(db, 'tus_uploads', (t) => {
       t.string('id', ID).primary().references('uploads.id').onDelete('CASCADE');
       t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
       t.bigInteger('offset').notNullable();
@@ -461,13 +456,7 @@ const tusUploads: Migration = {
 const davProperties: Migration = {
   name: '011_dav_properties',
   async up(db) {
-    const mysql = db.client.config.client === 'mysql2';
-    await db.schema.createTable('dav_properties', (t) => {
-      if (mysql) {
-        t.engine('InnoDB');
-        t.charset('utf8mb4');
-        t.collate('utf8mb4_bin');
-      }
+    await createTable(db, 'dav_properties', (t) => {
       t.string('file_id', ID).notNullable().references('user_files.id').onDelete('CASCADE');
       t.string('ns', 255).notNullable();
       t.string('name', 255).notNullable();

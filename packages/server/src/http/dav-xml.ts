@@ -35,6 +35,29 @@ export function parsePropfind(body: string | undefined): PropfindRequest {
   throw new HttpError('bad_request', 'DAV:propfind needs allprop, propname or prop');
 }
 
+/**
+ * Element names for properties in a response: `D:` for DAV:, `ns1:`, `ns2:`… for the others (the
+ * caller declares them from `declarations()`), and an explicit empty default namespace for a
+ * property without one.
+ */
+function prefixer() {
+  const prefixes = new Map<string, string>([[DAV_NS, 'D']]);
+  return {
+    tag(p: PropName): string {
+      if (p.ns === '') return `${p.name} xmlns=""`;
+      let prefix = prefixes.get(p.ns);
+      if (!prefix) {
+        prefix = `ns${prefixes.size}`;
+        prefixes.set(p.ns, prefix);
+      }
+      return `${prefix}:${p.name}`;
+    },
+    declarations(): string {
+      return [...prefixes].map(([ns, p]) => ` xmlns:${p}="${escapeXml(ns)}"`).join('');
+    },
+  };
+}
+
 /** One PROPPATCH instruction, in document order. */
 export type PropUpdate = { op: 'set'; prop: PropName; value: string } | { op: 'remove'; prop: PropName };
 
@@ -72,24 +95,14 @@ export function parseProppatch(body: string | undefined): PropUpdate[] {
 
 /** A PROPPATCH answer: one response, every property with its status. */
 export function proppatchStatus(href: string, results: Array<{ prop: PropName; status: string }>): string {
-  const prefixes = new Map<string, string>([[DAV_NS, 'D']]);
-  const tag = (p: PropName) => {
-    if (p.ns === '') return `${p.name} xmlns=""`;
-    let prefix = prefixes.get(p.ns);
-    if (!prefix) {
-      prefix = `ns${prefixes.size}`;
-      prefixes.set(p.ns, prefix);
-    }
-    return `${prefix}:${p.name}`;
-  };
+  const names = prefixer();
   const stats = results
     .map(
       (r) =>
-        `<D:propstat><D:prop><${tag(r.prop)}/></D:prop><D:status>HTTP/1.1 ${r.status}</D:status></D:propstat>`,
+        `<D:propstat><D:prop><${names.tag(r.prop)}/></D:prop><D:status>HTTP/1.1 ${r.status}</D:status></D:propstat>`,
     )
     .join('');
-  const xmlns = [...prefixes].map(([ns, p]) => ` xmlns:${p}="${escapeXml(ns)}"`).join('');
-  return `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus${xmlns}><D:response><D:href>${escapeXml(href)}</D:href>${stats}</D:response></D:multistatus>`;
+  return `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus${names.declarations()}><D:response><D:href>${escapeXml(href)}</D:href>${stats}</D:response></D:multistatus>`;
 }
 
 function parseXml(body: string): Element {
@@ -133,29 +146,20 @@ export interface DavResponse {
 
 /** A 207 Multi-Status body. Properties in other namespaces get their own prefixes. */
 export function multistatus(responses: DavResponse[]): string {
-  const prefixes = new Map<string, string>([[DAV_NS, 'D']]);
-  const tag = (p: PropName) => {
-    if (p.ns === '') return `${p.name} xmlns=""`;
-    let prefix = prefixes.get(p.ns);
-    if (!prefix) {
-      prefix = `ns${prefixes.size}`;
-      prefixes.set(p.ns, prefix);
-    }
-    return `${prefix}:${p.name}`;
-  };
+  const names = prefixer();
   const body = responses
     .map((r) => {
       const stat = (inner: string, status: string) =>
         `<D:propstat><D:prop>${inner}</D:prop><D:status>HTTP/1.1 ${status}</D:status></D:propstat>`;
       const found = r.found
-        .map(({ prop, xml }) =>
-          xml === '' ? `<${tag(prop)}/>` : `<${tag(prop)}>${xml}</${tag(prop).split(' ')[0]}>`,
-        )
+        .map(({ prop, xml }) => {
+          const tag = names.tag(prop);
+          return xml === '' ? `<${tag}/>` : `<${tag}>${xml}</${tag.split(' ')[0]}>`;
+        })
         .join('');
-      const missing = r.missing.map((p) => `<${tag(p)}/>`).join('');
+      const missing = r.missing.map((p) => `<${names.tag(p)}/>`).join('');
       return `<D:response><D:href>${escapeXml(r.href)}</D:href>${found ? stat(found, '200 OK') : ''}${missing ? stat(missing, '404 Not Found') : ''}</D:response>`;
     })
     .join('');
-  const xmlns = [...prefixes].map(([ns, p]) => ` xmlns:${p}="${escapeXml(ns)}"`).join('');
-  return `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus${xmlns}>${body}</D:multistatus>`;
+  return `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus${names.declarations()}>${body}</D:multistatus>`;
 }

@@ -20,14 +20,7 @@ describe('tus-js-client (Node) against /api/tus/', () => {
     endpoint = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/api/tus/`;
     const alice = await t.user('alice');
     // A program authenticates with an app password, as the README shows.
-    secret = (
-      await t.app.inject({
-        method: 'POST',
-        url: '/api/auth/app-passwords',
-        headers: alice.headers,
-        payload: { name: 'tus test' },
-      })
-    ).json().secret;
+    secret = await t.appPassword(alice.headers, 'tus test');
   });
   afterAll(() => t.close());
 

@@ -36,14 +36,7 @@ describe('litmus against /dav/', () => {
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     url = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/dav/`;
     const alice = await t.user('alice');
-    secret = (
-      await t.app.inject({
-        method: 'POST',
-        url: '/api/auth/app-passwords',
-        headers: alice.headers,
-        payload: { name: 'litmus' },
-      })
-    ).json().secret;
+    secret = await t.appPassword(alice.headers, 'litmus');
   });
   afterAll(() => t.close());
 

@@ -54,14 +54,7 @@ describe.skipIf(process.env.DFS_TEST_DB === 'mysql')('rclone (WebDAV remote) aga
     const port = (t.app.server.address() as AddressInfo).port;
     const alice = await t.user('alice');
     owner = alice.headers;
-    const secret = (
-      await t.app.inject({
-        method: 'POST',
-        url: '/api/auth/app-passwords',
-        headers: alice.headers,
-        payload: { name: 'rclone' },
-      })
-    ).json().secret as string;
+    const secret = await t.appPassword(alice.headers, 'rclone');
     const up = uploader(t, alice.headers);
     const folders = new Map<string, string>();
     const folderOf = async (dir: string): Promise<string | undefined> => {

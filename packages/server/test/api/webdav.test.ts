@@ -56,14 +56,7 @@ describe('WebDAV at /dav/', () => {
   beforeAll(async () => {
     t = await startTestApp();
     const alice = await t.user('alice');
-    const secret = (
-      await t.app.inject({
-        method: 'POST',
-        url: '/api/auth/app-passwords',
-        headers: alice.headers,
-        payload: { name: 'dav' },
-      })
-    ).json().secret;
+    const secret = await t.appPassword(alice.headers, 'dav');
     basic = { authorization: `Basic ${Buffer.from(`alice:${secret}`).toString('base64')}` };
     const folder = (
       await t.app.inject({

@@ -15,6 +15,8 @@ export interface TestApp {
     name?: string,
     password?: string,
   ): Promise<{ id: string; token: string; headers: Record<string, string> }>;
+  /** A new app password of the user behind `headers` (what programs sign in with). */
+  appPassword(headers: Record<string, string>, name?: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -59,6 +61,16 @@ export async function startTestApp(
       });
       const { token, user } = signin.json() as { token: string; user: { id: string } };
       return { id: user.id, token, headers: { authorization: `Bearer ${token}` } };
+    },
+    async appPassword(headers, name = 'test') {
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/auth/app-passwords',
+        headers,
+        payload: { name },
+      });
+      if (res.statusCode !== 201) throw new Error(`app password failed: ${res.body}`);
+      return (res.json() as { secret: string }).secret;
     },
     async close() {
       await app.close();
