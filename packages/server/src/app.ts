@@ -46,6 +46,7 @@ import { AuthService } from './services/auth.ts';
 import { BatchUpload } from './services/batch-upload.ts';
 import { StorageCluster } from './services/cluster.ts';
 import { ContentStore } from './services/content-store.ts';
+import { DavLockService } from './services/dav-locks.ts';
 import { FileService } from './services/files.ts';
 import { UserLimits } from './services/limits.ts';
 import { NodeStatus } from './services/node-status.ts';
@@ -78,6 +79,7 @@ export interface Services {
   thumbnails: ThumbnailService;
   tus: TusService;
   dav: DavService;
+  davLocks: DavLockService;
   downloads: DownloadResponder;
   jobs: JobRunner;
   maintenance: { sweep: Job; collect: Job; reconcile: Job };
@@ -226,6 +228,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     archives: new ArchiveService(repos, contents, now),
     appPasswords,
     dav: new DavService(repos, limits, files, uploads),
+    davLocks: new DavLockService(repos, now),
     tus: new TusService(repos, uploads, uploadParts, files, app.log, now),
     thumbnails: new ThumbnailService(path.join(config.dataDir, 'thumbnails'), contents, app.log),
     auth,

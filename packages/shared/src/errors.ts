@@ -40,6 +40,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   range_not_satisfiable: 416,
   hash_mismatch: 422,
+  locked: 423,
   checksum_failed: 460,
   sha1_required: 422,
   rate_limited: 429,

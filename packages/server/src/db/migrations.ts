@@ -470,6 +470,31 @@ const davProperties: Migration = {
   },
 };
 
+/**
+ * WebDAV locks (class 2), by path: a LOCK may name a URL that has nothing yet, and every instance
+ * must see every lock. Expired rows are ignored, then swept.
+ */
+const davLocks: Migration = {
+  name: '012_dav_locks',
+  async up(db) {
+    await createTable(db, 'dav_locks', (t) => {
+      t.string('token', 80).primary();
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      // The locked path, decoded, '/'-joined without a leading slash ('' is the root).
+      t.string('path', 3072).notNullable();
+      t.string('depth', 10).notNullable();
+      t.string('scope', 10).notNullable();
+      t.text('owner').notNullable();
+      t.integer('timeout_s').notNullable();
+      t.bigInteger('expires_at').notNullable();
+      t.index(['user_id', 'expires_at']);
+    });
+  },
+  async down(db) {
+    await db.schema.dropTable('dav_locks');
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -482,6 +507,7 @@ const migrations: Migration[] = [
   appPasswords,
   tusUploads,
   davProperties,
+  davLocks,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -58,6 +58,54 @@ function prefixer() {
   };
 }
 
+/** A LOCK body (RFC 4918 §14.11): the scope asked for and the owner, kept as XML. */
+export function parseLockinfo(body: string): { scope: 'exclusive' | 'shared'; owner: string } {
+  const root = parseXml(body);
+  if (root.namespaceURI !== DAV_NS || root.localName !== 'lockinfo') {
+    throw new HttpError('bad_request', 'a LOCK body is a DAV:lockinfo element');
+  }
+  let scope: 'exclusive' | 'shared' | null = null;
+  let owner = '';
+  const serializer = new XMLSerializer();
+  for (const child of elements(root)) {
+    if (child.namespaceURI !== DAV_NS) continue;
+    if (child.localName === 'lockscope') {
+      const kind = elements(child)[0]?.localName;
+      if (kind === 'exclusive' || kind === 'shared') scope = kind;
+    } else if (child.localName === 'locktype') {
+      if (elements(child)[0]?.localName !== 'write')
+        throw new HttpError('bad_request', 'only write locks exist');
+    } else if (child.localName === 'owner') {
+      for (let n = child.firstChild; n; n = n.nextSibling) owner += serializer.serializeToString(n as never);
+    }
+  }
+  if (!scope) throw new HttpError('bad_request', 'DAV:lockinfo needs a lockscope of exclusive or shared');
+  return { scope, owner };
+}
+
+/** The DAV:activelock of a lock, for lockdiscovery and LOCK answers. */
+export function activeLock(lock: {
+  scope: string;
+  depth: string;
+  owner: string;
+  timeout_s: number;
+  token: string;
+  href: string;
+}): string {
+  return (
+    `<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:${lock.scope}/></D:lockscope>` +
+    `<D:depth>${lock.depth === 'infinity' ? 'infinity' : '0'}</D:depth>` +
+    (lock.owner ? `<D:owner>${lock.owner}</D:owner>` : '') +
+    `<D:timeout>Second-${lock.timeout_s}</D:timeout>` +
+    `<D:locktoken><D:href>${escapeXml(lock.token)}</D:href></D:locktoken>` +
+    `<D:lockroot><D:href>${escapeXml(lock.href)}</D:href></D:lockroot></D:activelock>`
+  );
+}
+
+export const SUPPORTED_LOCK =
+  '<D:lockentry><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>' +
+  '<D:lockentry><D:lockscope><D:shared/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockentry>';
+
 /** One PROPPATCH instruction, in document order. */
 export type PropUpdate = { op: 'set'; prop: PropName; value: string } | { op: 'remove'; prop: PropName };
 

@@ -74,6 +74,7 @@ export async function sweep(deps: Deps): Promise<{ uploads: number; strays: numb
   await deps.repos.sessions.deleteExpired(now);
   await deps.repos.challenges.deleteExpired(now);
   await deps.repos.archives.deleteExpired(now);
+  await deps.repos.davLocks.deleteExpired(now);
   if (uploads + strays > 0) deps.log.info({ uploads, strays }, 'swept abandoned uploads');
   return { uploads, strays };
 }

@@ -5,6 +5,7 @@ import { ArchivesRepository } from './archives.ts';
 import { ChallengesRepository } from './challenges.ts';
 import { ContentBlocksRepository } from './content-blocks.ts';
 import { ContentsRepository } from './contents.ts';
+import { DavLocksRepository } from './dav-locks.ts';
 import { DavPropertiesRepository } from './dav-properties.ts';
 import { FilesRepository } from './files.ts';
 import { InvitesRepository } from './invites.ts';
@@ -33,6 +34,7 @@ export class Repositories {
   readonly appPasswords: AppPasswordsRepository;
   readonly tusUploads: TusUploadsRepository;
   readonly davProperties: DavPropertiesRepository;
+  readonly davLocks: DavLocksRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -50,6 +52,7 @@ export class Repositories {
     this.appPasswords = new AppPasswordsRepository(db);
     this.tusUploads = new TusUploadsRepository(db);
     this.davProperties = new DavPropertiesRepository(db);
+    this.davLocks = new DavLocksRepository(db);
   }
 
   /**

@@ -1,23 +1,27 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
 import {
+  activeLock,
   DAV_NS,
   type DavResponse,
   escapeXml,
   multistatus,
   type PropName,
+  parseLockinfo,
   parsePropfind,
   parseProppatch,
   proppatchStatus,
+  SUPPORTED_LOCK,
 } from '../http/dav-xml.ts';
 import { currentUser } from '../plugins/auth.ts';
 import type { FileRow } from '../repositories/files.ts';
+import { parseTimeout } from '../services/dav-locks.ts';
 import type { DavResource } from '../services/webdav.ts';
 
-/** Methods served so far (class 1; LOCK and UNLOCK, class 2, follow). */
-const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, PUT, MKCOL, DELETE, COPY, MOVE';
+/** Every method of RFC 4918 classes 1 and 2. */
+const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, PUT, MKCOL, DELETE, COPY, MOVE, LOCK, UNLOCK';
 const XML_BODY_LIMIT = 1024 * 1024;
 
 /** The decoded name segments of a /dav/ URL; `..` and empty segments are refused. */
@@ -59,6 +63,8 @@ function hrefOf(path: string[], collection: boolean): string {
 
 const davProp = (name: string): PropName => ({ ns: DAV_NS, name });
 const LIVE: PropName[] = [
+  'supportedlock',
+  'lockdiscovery',
   'displayname',
   'resourcetype',
   'getcontentlength',
@@ -75,9 +81,11 @@ const QUOTA: PropName[] = ['quota-available-bytes', 'quota-used-bytes'].map(davP
  * This part serves reading: OPTIONS, PROPFIND (depth 0 and 1), GET and HEAD with Range.
  */
 export async function webdavRoutes(app: AppInstance): Promise<void> {
-  const { dav, files, downloads } = app.services;
+  const { dav, files, downloads, davLocks } = app.services;
   app.addHttpMethod('PROPFIND', { hasBody: true });
   app.addHttpMethod('PROPPATCH', { hasBody: true });
+  app.addHttpMethod('LOCK', { hasBody: true });
+  app.addHttpMethod('UNLOCK');
   app.addHttpMethod('MKCOL', { hasBody: true });
   app.addHttpMethod('COPY');
   app.addHttpMethod('MOVE');
@@ -91,7 +99,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
   // Clients ask for credentials only when challenged.
   app.addHook('onSend', async (_request, reply, payload) => {
     if (reply.statusCode === 401) reply.header('WWW-Authenticate', 'Basic realm="dfs", charset="UTF-8"');
-    reply.header('DAV', '1');
+    reply.header('DAV', '1, 2');
     return payload;
   });
 
@@ -111,6 +119,13 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       set('creationdate', new Date(Number(row.created_at)).toISOString());
       set('getlastmodified', new Date(Number(row.updated_at)).toUTCString());
     }
+    set('supportedlock', SUPPORTED_LOCK);
+    set(
+      'lockdiscovery',
+      (await davLocks.covering(userId, resource.path))
+        .map((l) => activeLock({ ...l, href: hrefOf(l.path === '' ? [] : l.path.split('/'), false) }))
+        .join(''),
+    );
     if (resource.kind === 'file' && row) {
       set('getcontentlength', String(row.size));
       set('getcontenttype', escapeXml(row.mime ?? 'application/octet-stream'));
@@ -159,6 +174,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
   const proppatch = async (request: FastifyRequest, reply: FastifyReply) => {
     const user = currentUser(request);
     const updates = parseProppatch(await xmlBody(request));
+    await writable(request, [{ path: davPath(request.url), deep: false }]);
     const resource = await dav.mustResolve(user.id, davPath(request.url));
     const protectedProp = (p: PropName) => p.ns === DAV_NS || resource.kind === 'root';
     const refused = updates.some((u) => protectedProp(u.prop));
@@ -235,7 +251,76 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
         error: { code: 'method_not_allowed', message: `${request.method} is not served on /dav/` },
       });
 
+  /** The resource's ETag as GET answers it (files only), for `If` header entity tags. */
+  const etagOf = async (userId: string, path: string[]) => {
+    const found = await dav.resolve(userId, path);
+    if (found?.kind !== 'file') return null;
+    const row = await app.services.repos.files.find(userId, found.row.id);
+    return row?.sha1 ? `"${row.sha1}"` : null;
+  };
+  /** A write must satisfy the `If` header (412) and name every lock in its way (423). */
+  const writable = (request: FastifyRequest, paths: Array<{ path: string[]; deep: boolean }>) => {
+    const userId = currentUser(request).id;
+    const header = request.headers.if;
+    return davLocks.assertWritable(
+      userId,
+      davPath(request.url),
+      paths,
+      typeof header === 'string' ? header : undefined,
+      (path) => etagOf(userId, path),
+    );
+  };
+
+  const lock = async (request: FastifyRequest, reply: FastifyReply) => {
+    const user = currentUser(request);
+    const path = davPath(request.url);
+    const body = await xmlBody(request);
+    const timeoutS = parseTimeout(request.headers.timeout as string | undefined);
+    const header = request.headers.if;
+    let row: Awaited<ReturnType<typeof davLocks.lock>>;
+    let created = false;
+    if (!body || body.trim() === '') {
+      row = await davLocks.refresh(user.id, path, typeof header === 'string' ? header : undefined, timeoutS);
+    } else {
+      const info = parseLockinfo(body);
+      const depthHeader = String(request.headers.depth ?? 'infinity').toLowerCase();
+      if (depthHeader !== '0' && depthHeader !== 'infinity')
+        throw new HttpError('bad_request', 'a lock has Depth 0 or infinity');
+      if (typeof header === 'string') await writable(request, [{ path, deep: false }]);
+      row = await davLocks.lock(user.id, path, { ...info, depth: depthHeader, timeoutS });
+      // Locking a URL with nothing at it makes an empty file there (RFC 4918 §7.3).
+      if (!(await dav.resolve(user.id, path))) {
+        try {
+          await dav.put(user.id, path, Readable.from([]), 0);
+          created = true;
+        } catch (error) {
+          await app.services.repos.davLocks.delete(row.token);
+          throw error;
+        }
+      }
+    }
+    const href = hrefOf(path, false);
+    return reply
+      .status(created ? 201 : 200)
+      .header('Lock-Token', `<${row.token}>`)
+      .type('application/xml; charset=utf-8')
+      .send(
+        `<?xml version="1.0" encoding="utf-8"?>\n<D:prop xmlns:D="DAV:"><D:lockdiscovery>${activeLock({ ...row, href })}</D:lockdiscovery></D:prop>`,
+      );
+  };
+
+  const unlock = async (request: FastifyRequest, reply: FastifyReply) => {
+    const token = request.headers['lock-token'];
+    await davLocks.unlock(
+      currentUser(request).id,
+      davPath(request.url),
+      typeof token === 'string' ? token : undefined,
+    );
+    return reply.status(204).send();
+  };
+
   const put = async (request: FastifyRequest, reply: FastifyReply) => {
+    await writable(request, [{ path: davPath(request.url), deep: false }]);
     const length = Number(request.headers['content-length']);
     const created = await dav.put(
       currentUser(request).id,
@@ -254,12 +339,16 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
         .status(415)
         .send({ error: { code: 'unsupported_media_type', message: 'MKCOL takes no body' } });
     }
+    await writable(request, [{ path: davPath(request.url), deep: false }]);
     await dav.mkcol(currentUser(request).id, davPath(request.url));
     return reply.status(201).send();
   };
 
   const remove = async (request: FastifyRequest, reply: FastifyReply) => {
-    await dav.delete(currentUser(request).id, davPath(request.url));
+    const path = davPath(request.url);
+    await writable(request, [{ path, deep: true }]);
+    await dav.delete(currentUser(request).id, path);
+    await davLocks.follow(currentUser(request).id, path, null);
     return reply.status(204).send();
   };
 
@@ -278,6 +367,17 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     }
     const overwrite = String(request.headers.overwrite ?? 'T').toUpperCase() !== 'F';
     const depth0 = String(request.headers.depth ?? 'infinity') === '0';
+    const from = davPath(request.url);
+    const to = davPath(target.pathname);
+    await writable(
+      request,
+      op === 'move'
+        ? [
+            { path: from, deep: true },
+            { path: to, deep: true },
+          ]
+        : [{ path: to, deep: true }],
+    );
     const created = await dav.transfer(
       currentUser(request).id,
       op,
@@ -288,6 +388,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
         depth0,
       },
     );
+    if (op === 'move') await davLocks.follow(currentUser(request).id, from, null);
     return reply.status(created ? 201 : 204).send();
   };
 
@@ -304,6 +405,8 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     app.route({ method: 'DELETE', url, schema, config, handler: remove });
     app.route({ method: 'COPY', url, schema, config, handler: transfer('copy') });
     app.route({ method: 'MOVE', url, schema, config, handler: transfer('move') });
+    app.route({ method: 'LOCK', url, schema, config, handler: lock });
+    app.route({ method: 'UNLOCK', url, schema, config, handler: unlock });
     app.route({ method: ['POST', 'PATCH'], url, schema, config, handler: notYet });
   }
 }
