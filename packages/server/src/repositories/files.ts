@@ -125,15 +125,15 @@ export class FilesRepository {
     await this.db('user_files').where({ id }).update(patch);
   }
 
-  /** The live entries directly inside any of `parentIds`, by name. */
-  async activeChildren(userId: string, parentIds: string[]): Promise<FileRow[]> {
-    const out: FileRow[] = [];
+  /** The live entries directly inside any of `parentIds`, by name, with their content's SHA-1. */
+  async activeChildren(userId: string, parentIds: string[]): Promise<FileRowWithSha1[]> {
+    const out: FileRowWithSha1[] = [];
     for (let i = 0; i < parentIds.length; i += 500) {
       out.push(
-        ...(await this.db<FileRow>('user_files')
-          .where({ user_id: userId, status: 'active' })
-          .whereIn('parent_id', parentIds.slice(i, i + 500))
-          .orderBy('name')),
+        ...(await this.withSha1()
+          .where({ 'user_files.user_id': userId, 'user_files.status': 'active' })
+          .whereIn('user_files.parent_id', parentIds.slice(i, i + 500))
+          .orderBy('user_files.name')),
       );
     }
     return out;

@@ -16,8 +16,9 @@ import {
   SUPPORTED_LOCK,
 } from '../http/dav-xml.ts';
 import { currentUser } from '../plugins/auth.ts';
+import type { DavLockRow } from '../repositories/dav-locks.ts';
 import type { FileRow } from '../repositories/files.ts';
-import { parseTimeout } from '../services/dav-locks.ts';
+import { locksCovering, parseTimeout } from '../services/dav-locks.ts';
 import type { DavResource } from '../services/webdav.ts';
 
 /** Every method of RFC 4918 classes 1 and 2. */
@@ -44,7 +45,6 @@ export function davPath(url: string): string[] {
 /** A request's XML body, whatever Content-Type it came with (some clients send none). */
 async function xmlBody(request: FastifyRequest): Promise<string | undefined> {
   const body = request.body as unknown;
-  if (typeof body === 'string') return body;
   if (!body || typeof (body as Readable).read !== 'function') return undefined;
   const parts: Buffer[] = [];
   let length = 0;
@@ -89,12 +89,8 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
   app.addHttpMethod('MKCOL', { hasBody: true });
   app.addHttpMethod('COPY');
   app.addHttpMethod('MOVE');
-  for (const type of ['application/xml', 'text/xml']) {
-    app.addContentTypeParser(type, { parseAs: 'string', bodyLimit: XML_BODY_LIMIT }, (_request, body, done) =>
-      done(null, body),
-    );
-  }
-  // Any other body (a PUT's) is left unread for its handler.
+  // Bodies are left unread for their handler: a PUT streams its own, and XML bodies (which some
+  // clients send without a Content-Type) are read by xmlBody.
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
   // Clients ask for credentials only when challenged.
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -108,6 +104,8 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     userId: string,
     resource: DavResource,
     wanted: PropName[] | 'all' | 'names',
+    /** The user's live locks, read once per request. */
+    locks: DavLockRow[],
   ): Promise<DavResponse> => {
     const row = resource.kind === 'root' ? null : resource.row;
     const collection = resource.kind !== 'file';
@@ -122,15 +120,19 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     set('supportedlock', SUPPORTED_LOCK);
     set(
       'lockdiscovery',
-      (await davLocks.covering(userId, resource.path))
+      locksCovering(locks, resource.path)
         .map((l) => activeLock({ ...l, href: hrefOf(l.path === '' ? [] : l.path.split('/'), false) }))
         .join(''),
     );
     if (resource.kind === 'file' && row) {
       set('getcontentlength', String(row.size));
       set('getcontenttype', escapeXml(row.mime ?? 'application/octet-stream'));
-      const found = await app.services.repos.files.find(userId, row.id);
-      if (found?.sha1) set('getetag', escapeXml(`"${found.sha1}"`));
+      // Listed children carry their SHA-1; a resource resolved by name needs it looked up.
+      const sha1 =
+        'sha1' in row
+          ? (row.sha1 as string | null)
+          : (await app.services.repos.files.find(userId, row.id))?.sha1;
+      if (sha1) set('getetag', escapeXml(`"${sha1}"`));
     }
     const names = resource.kind === 'root' ? [...LIVE, ...QUOTA] : [...LIVE];
     if (
@@ -212,7 +214,8 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     const ask = parsePropfind(await xmlBody(request));
     const wanted = ask.kind === 'allprop' ? 'all' : ask.kind === 'propname' ? 'names' : ask.props;
     const resource = await dav.mustResolve(user.id, davPath(request.url));
-    const responses = [await props(user.id, resource, wanted)];
+    const locks = await davLocks.live(user.id);
+    const responses = [await props(user.id, resource, wanted, locks)];
     if (depth === '1' && resource.kind !== 'file') {
       for (const child of await dav.children(user.id, resource)) {
         const member: DavResource = {
@@ -220,7 +223,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
           path: [...resource.path, child.name],
           row: child as FileRow,
         };
-        responses.push(await props(user.id, member, wanted));
+        responses.push(await props(user.id, member, wanted, locks));
       }
     }
     return reply.status(207).type('application/xml; charset=utf-8').send(multistatus(responses));

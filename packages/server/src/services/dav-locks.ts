@@ -19,6 +19,12 @@ function below(lock: DavLockRow, key: string): boolean {
   return key === '' ? lock.path !== '' : lock.path.startsWith(`${key}/`);
 }
 
+/** The locks among `locks` that cover `path` (its own, and depth-infinity ones above it). */
+export function locksCovering(locks: DavLockRow[], path: string[]): DavLockRow[] {
+  const key = davKey(path);
+  return locks.filter((l) => covers(l, key));
+}
+
 /** `Timeout: Second-600, Infinite` → seconds, bounded. */
 export function parseTimeout(header: string | undefined): number {
   for (const part of (header ?? '').split(',')) {
@@ -85,8 +91,7 @@ export class DavLockService {
   }
 
   async covering(userId: string, path: string[]): Promise<DavLockRow[]> {
-    const key = davKey(path);
-    return (await this.live(userId)).filter((l) => covers(l, key));
+    return locksCovering(await this.live(userId), path);
   }
 
   async lock(
