@@ -34,16 +34,7 @@ function binaryCollation(db: Knex, column: Knex.ColumnBuilder): Knex.ColumnBuild
 const initial: Migration = {
   name: '001_initial',
   async up(db) {
-    const mysql = db.client.config.client === 'mysql2';
-    const table = (name: string, build: (t: Knex.CreateTableBuilder) => void) =>
-      db.schema.createTable(name, (t) => {
-        if (mysql) {
-          t.engine('InnoDB');
-          t.charset('utf8mb4');
-          t.collate('utf8mb4_bin');
-        }
-        build(t);
-      });
+    const table = (name: string, build: (t: Knex.CreateTableBuilder) => void) => createTable(db, name, build);
 
     await table('users', (t) => {
       t.string('id', ID).primary();

@@ -187,6 +187,14 @@ export class FileService {
     return chain;
   }
 
+  /** `addFile` in its own transaction, after the user's quota and entry count allow it. */
+  addFileWithinLimits(file: NewFile): Promise<FileEntry> {
+    return this.repos.transaction(async (tx) => {
+      await this.limits.assertRoom(file.userId, { bytes: file.size, entries: 1 }, tx);
+      return this.addFile(file, tx);
+    });
+  }
+
   /**
    * Adds an uploaded file; a name already used in the folder gets a ` (n)` suffix rather than
    * failing an upload whose bytes are already stored.

@@ -578,19 +578,13 @@ export class UploadService {
       const late = await finalParentId();
       if (late !== parentIdInput) parentId = await this.files.resolveParent(userId, late);
     }
-    return this.repos.transaction(async (tx) => {
-      await this.userLimits.assertRoom(userId, { bytes: Number(content.size), entries: 1 }, tx);
-      return this.files.addFile(
-        {
-          userId,
-          parentId,
-          name,
-          contentId: content.id,
-          sha1: content.sha1,
-          size: Number(content.size),
-        },
-        tx,
-      );
+    return this.files.addFileWithinLimits({
+      userId,
+      parentId,
+      name,
+      contentId: content.id,
+      sha1: content.sha1,
+      size: Number(content.size),
     });
   }
 

@@ -81,19 +81,13 @@ export class DavService {
       );
       return false;
     }
-    await this.repos.transaction(async (tx) => {
-      await this.limits.assertRoom(userId, { bytes: target.size, entries: 1 }, tx);
-      await this.files.addFile(
-        {
-          userId,
-          parentId: parentId,
-          name: path.at(-1)!,
-          contentId: target.id,
-          sha1: target.sha1,
-          size: target.size,
-        },
-        tx,
-      );
+    await this.files.addFileWithinLimits({
+      userId,
+      parentId,
+      name: path.at(-1)!,
+      contentId: target.id,
+      sha1: target.sha1,
+      size: target.size,
     });
     return true;
   }
@@ -161,12 +155,13 @@ export class DavService {
     if (row.kind === 'file') {
       const content = row.content_id ? await this.repos.contents.findById(row.content_id) : undefined;
       if (!content) throw new HttpError('storage_unavailable', `${row.name}: its content is gone`);
-      const copy = await this.repos.transaction(async (tx) => {
-        await this.limits.assertRoom(userId, { bytes: Number(row.size), entries: 1 }, tx);
-        return this.files.addFile(
-          { userId, parentId, name, contentId: content.id, sha1: content.sha1, size: Number(content.size) },
-          tx,
-        );
+      const copy = await this.files.addFileWithinLimits({
+        userId,
+        parentId,
+        name,
+        contentId: content.id,
+        sha1: content.sha1,
+        size: Number(content.size),
       });
       await this.repos.davProperties.copy(row.id, copy.id);
       return;
