@@ -8,6 +8,7 @@
  *   DFS_BENCH_ONLY=hashing,upload,concurrent,web,s3,cluster,startup   a subset of the sections
  *   DFS_BENCH_SKIP_WEB_BUILD=1   serve packages/web/dist as it is instead of building it first
  *   DFS_BENCH_APP_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'   extra node flags for the app only
+ *   DFS_BENCH_CLI_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/cliprof'   the same for the dfs CLI
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';

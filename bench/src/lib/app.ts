@@ -3,6 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DfsApi } from '@dfs/client';
+import { nodeFetch } from '@dfs/client/node';
 import { freePort } from '@dfs/cluster/ports';
 import { onCleanup } from './cleanup.ts';
 import { sleep } from './util.ts';
@@ -108,7 +109,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
       const api = new DfsApi({ baseUrl: url, credentials: 'omit' });
       await api.signup(username, password);
       const { token } = await api.signin(username, password);
-      return new DfsApi({ baseUrl: url, token, credentials: 'omit' });
+      // The CLI's transport: byte bodies through undici's request (see createNodeFetch).
+      return new DfsApi({ baseUrl: url, token, credentials: 'omit', fetch: nodeFetch });
     },
     stop: unregister,
   };

@@ -89,7 +89,10 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     DFS_TOKEN: api.token ?? '',
     DFS_CLIENT_CONFIG: path.join(o.tmp, 'cli-config.json'),
   };
-  const cli = (args: string[]) => run(process.execPath, [CLI, ...args], { env: cliEnv, cwd: REPO_ROOT });
+  // e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the CLI's side of the upload.
+  const cliNodeArgs = (process.env.DFS_BENCH_CLI_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const cli = (args: string[]) =>
+    run(process.execPath, [...cliNodeArgs, CLI, ...args], { env: cliEnv, cwd: REPO_ROOT });
 
   const v = {
     sftpPut: [] as number[],

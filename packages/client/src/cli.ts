@@ -21,6 +21,7 @@ import { type FileEntry, nameProblem } from '@dfs/shared';
 import { DfsApi } from './api.ts';
 import { ApiError } from './errors.ts';
 import { clearConfig, configPath, loadConfig, saveConfig } from './node/config.ts';
+import { nodeFetch } from './node/fetch.ts';
 import { nodeHasher, nodeHashFile } from './node/hash.ts';
 import { fileSourceFromPath } from './node/source.ts';
 import { UploadQueue } from './upload/queue.ts';
@@ -90,7 +91,7 @@ async function authedApi(): Promise<DfsApi> {
   const server = process.env.DFS_SERVER || cfg?.server;
   const token = process.env.DFS_TOKEN || cfg?.token;
   if (!server || !token) throw new Error('not logged in: run `dfs login <server> <username>` first');
-  return new DfsApi({ baseUrl: server, token, credentials: 'omit' });
+  return new DfsApi({ baseUrl: server, token, credentials: 'omit', fetch: nodeFetch });
 }
 
 async function login(args: string[]): Promise<number> {
@@ -98,7 +99,7 @@ async function login(args: string[]): Promise<number> {
   if (!server || !username || args.length > 2) throw new UsageError('login takes <server> <username>');
   if (!/^https?:\/\//.test(server)) throw new UsageError(`server must be an http(s) URL, got "${server}"`);
   const password = process.env.DFS_PASSWORD ?? (await promptPassword(`password for ${username}: `));
-  const api = new DfsApi({ baseUrl: server, credentials: 'omit' });
+  const api = new DfsApi({ baseUrl: server, credentials: 'omit', fetch: nodeFetch });
   const { user, token } = await api.signin(username, password);
   await saveConfig({ server: api.baseUrl, token, username: user.username });
   err.write(`logged in as ${user.username} on ${api.baseUrl}\n`);
@@ -108,7 +109,7 @@ async function login(args: string[]): Promise<number> {
 async function logout(): Promise<number> {
   const cfg = await loadConfig();
   if (cfg) {
-    const api = new DfsApi({ baseUrl: cfg.server, token: cfg.token, credentials: 'omit' });
+    const api = new DfsApi({ baseUrl: cfg.server, token: cfg.token, credentials: 'omit', fetch: nodeFetch });
     await api.signout().catch((e: unknown) => err.write(`warning: server sign-out failed: ${describe(e)}\n`));
   }
   await clearConfig();

@@ -1,4 +1,5 @@
-/** Node-only helpers: files on disk, node:crypto hashing, the CLI's config file. */
+/** Node-only helpers: files on disk, node:crypto hashing, the CLI's config file, a fetch for byte bodies. */
 export { type ClientConfig, clearConfig, configPath, loadConfig, saveConfig } from './config.ts';
+export { createNodeFetch, nodeFetch } from './fetch.ts';
 export { nodeHasher, nodeHashFile } from './hash.ts';
 export { fileSourceFromPath } from './source.ts';

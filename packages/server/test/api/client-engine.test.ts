@@ -5,8 +5,17 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { DfsApi, fileSourceFromBytes, MemoryResumeStore, Upload, type UploadTransport } from '@dfs/client';
-import { fileSourceFromPath, nodeHasher, nodeHashFile } from '@dfs/client/node';
+import {
+  ApiError,
+  DfsApi,
+  fileSourceFromBytes,
+  isAbortError,
+  MemoryResumeStore,
+  NetworkError,
+  Upload,
+  type UploadTransport,
+} from '@dfs/client';
+import { fileSourceFromPath, nodeFetch, nodeHasher, nodeHashFile } from '@dfs/client/node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildCli, CLI_PACKAGE_ROOT } from '../../../client/scripts/build-cli.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
@@ -243,5 +252,55 @@ describe('client core against the server', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("the CLI's Node fetch sends chunk bytes through undici and keeps fetch's answers and errors", async () => {
+    const token = alice.token;
+    const api = new DfsApi({ baseUrl, token, credentials: 'omit', fetch: nodeFetch });
+    const data = random(CHUNK * 3 + 5);
+    const upload = new Upload(fileSourceFromBytes(data, 'node-fetch.bin'), {
+      transport: api,
+      smallFileLimit: -1,
+      hashFile: nodeHashFile,
+    });
+    upload.start();
+    const file = await upload.result();
+    expect(file).toMatchObject({ size: data.length, sha1: sha1(data) });
+    const stored = Buffer.from(await (await api.download(file.id)).arrayBuffer());
+    expect(sha1(stored)).toBe(sha1(data));
+
+    // A refused chunk still comes back as the server's typed JSON error.
+    const other = random(CHUNK * 2);
+    const session = await api.createUpload({ name: 'refused.bin', size: other.length, sha1: sha1(other) });
+    if (session.status === 'challenge' || session.status === 'instant') {
+      throw new Error(`expected an upload session, got ${session.status}`);
+    }
+    const wrongMd5 = Buffer.alloc(16, 7).toString('base64');
+    const refused = await api
+      .putChunk(session.uploadId, 0, other.subarray(0, CHUNK), wrongMd5)
+      .catch((e) => e);
+    expect(refused).toBeInstanceOf(ApiError);
+    expect(refused).toMatchObject({ status: 400, code: 'checksum_mismatch' });
+
+    // Aborting rejects with the signal's reason, as fetch does.
+    const controller = new AbortController();
+    const reason = new DOMException('stopped by the test', 'AbortError');
+    const pending = api.putChunk(session.uploadId, 0, other.subarray(0, CHUNK), null, {
+      signal: controller.signal,
+    });
+    controller.abort(reason);
+    const aborted = await pending.catch((e) => e);
+    expect(isAbortError(aborted)).toBe(true);
+
+    // No server: a NetworkError, not a crash.
+    const nowhere = new DfsApi({
+      baseUrl: 'http://127.0.0.1:9',
+      token,
+      credentials: 'omit',
+      fetch: nodeFetch,
+    });
+    const unreachable = await nowhere.putChunk(session.uploadId, 0, other.subarray(0, 10)).catch((e) => e);
+    expect(unreachable).toBeInstanceOf(NetworkError);
+    await api.abortUpload(session.uploadId);
   });
 });
