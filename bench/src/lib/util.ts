@@ -156,6 +156,19 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/**
+ * CPU seconds the whole machine spent busy (every process and the kernel: user, nice, system,
+ * irq, softirq, steal from /proc/stat). Nothing else runs during the bench, so the difference over
+ * a transfer is what that transfer cost, on both sides of the loopback.
+ */
+export function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return (
+    ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS
+  );
+}
+
 /** Bytes a process caused to be written to / read from the block layer. */
 export function ioBytes(pid: number): { read: number; write: number } {
   const io = readFileSync(`/proc/${pid}/io`, 'utf8');

@@ -16,7 +16,7 @@ import { onCleanup } from '../lib/cleanup.ts';
 import { addFailure, addNote, addRow } from '../lib/report.ts';
 import { sftpBatch } from '../lib/sshd.ts';
 import { percentile, sha1OfFile, sizeLabel, writeRandomFile } from '../lib/util.ts';
-import { manyUsersRun } from './concurrent.ts';
+import { makeUserFiles, manyUsersRun } from './concurrent.ts';
 
 export interface ClusterBenchOptions {
   tmp: string;
@@ -158,8 +158,9 @@ export async function benchCluster(o: ClusterBenchOptions): Promise<void> {
           );
           apis.push(...(await Promise.all(batch)));
         }
+        const files = makeUserFiles(apis.length, o.filesPerUser);
         const sampler = apps === 2 ? sampleReplicaLag(c.info.db.primary, c.info.db.replica, 100) : null;
-        const result = await manyUsersRun(apis, o.filesPerUser);
+        const result = await manyUsersRun(apis, files);
         if (sampler) lags.push(...(await sampler.stop()));
         if (!result) return;
         values.push(result.filesPerSecond);

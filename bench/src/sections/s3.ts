@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -18,7 +19,17 @@ import { REPO_ROOT, startApp } from '../lib/app.ts';
 import { onCleanup } from '../lib/cleanup.ts';
 import { addFailure, addNote, addRow } from '../lib/report.ts';
 import { startBenchSshd } from '../lib/sshd.ts';
-import { freshenHead, GiB, MiB, run, sha1OfFile, sizeLabel, sleep, writeRandomFile } from '../lib/util.ts';
+import {
+  freshenHead,
+  GiB,
+  MiB,
+  machineBusySeconds,
+  run,
+  sha1OfFile,
+  sizeLabel,
+  sleep,
+  writeRandomFile,
+} from '../lib/util.ts';
 
 // The SDK is pinned; its notice about releases after January 2027 needing Node 22 is not news here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -104,6 +115,9 @@ export async function benchS3(o: S3BenchOptions): Promise<void> {
       redirectDown: [] as number[],
       directGet: [] as number[],
       streamedDown: [] as number[],
+      cpuSdkUp: [] as number[],
+      cpuDfsUp: [] as number[],
+      busyDfsUp: [] as number[],
     };
     const stored: Array<{ id: string; sha1: string }> = [];
     for (let r = 0; r < o.runs; r++) {
@@ -112,6 +126,7 @@ export async function benchS3(o: S3BenchOptions): Promise<void> {
       const sha1 = await sha1OfFile(src);
       const key = `big-${r}`;
       let t = performance.now();
+      const sdkBusy0 = machineBusySeconds();
       await new SdkUpload({
         client: s3,
         params: { Bucket: 'direct', Key: key, Body: createReadStream(src, { highWaterMark: MiB }) },
@@ -119,11 +134,16 @@ export async function benchS3(o: S3BenchOptions): Promise<void> {
         queueSize: 4,
       }).done();
       v.sdkUp.push((performance.now() - t) / 1000);
+      v.cpuSdkUp.push(machineBusySeconds() - sdkBusy0);
       const head = await s3.send(new HeadObjectCommand({ Bucket: 'direct', Key: key }));
       if (Number(head.ContentLength) !== o.bytes)
         return addFailure(`AWS SDK Upload stored ${head.ContentLength} bytes`);
 
+      const dfsBusy0 = machineBusySeconds();
       const up = await cli(['upload', src, '--id']);
+      const dfsBusy = machineBusySeconds() - dfsBusy0;
+      v.cpuDfsUp.push(dfsBusy);
+      v.busyDfsUp.push((dfsBusy / (os.cpus().length * (up.ms / 1000))) * 100);
       const file = (await api.getFile(up.stdout.trim())).file;
       if (file.sha1 !== sha1)
         return addFailure(`dfs upload to RGW registered ${file.sha1}, source is ${sha1}`);
@@ -180,6 +200,19 @@ export async function benchS3(o: S3BenchOptions): Promise<void> {
       alt: sdk,
     });
     addRow({ group: '9 s3', what: `AWS SDK Upload, ${label} → RGW (wall)`, unit: 's', values: v.sdkUp });
+    addRow({
+      group: '9 s3',
+      what: `machine CPU seconds for the ${label} dfs CLI upload → RGW (all processes + kernel, /proc/stat)`,
+      unit: 's',
+      values: v.cpuDfsUp,
+      alt: { name: 'the same for the AWS SDK `Upload` straight to RGW', values: v.cpuSdkUp },
+    });
+    addRow({
+      group: '9 s3',
+      what: `cores busy during the ${label} dfs CLI upload → RGW`,
+      unit: '%',
+      values: v.busyDfsUp,
+    });
     addRow({
       group: '9 s3',
       what: `dfs download, ${label}, 302 to a presigned URL (SHA-1 checked)`,

@@ -5,6 +5,7 @@
  */
 import { createHash, randomInt } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { type DfsApi, Upload, type UploadSnapshot, type UploadState } from '@dfs/client';
 import { fileSourceFromPath, nodeHasher, nodeHashFile } from '@dfs/client/node';
@@ -20,6 +21,7 @@ import {
   freshenHead,
   ioBytes,
   MiB,
+  machineBusySeconds,
   mbPerSecond,
   median,
   peakRss,
@@ -119,6 +121,12 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     rssEngine: [] as number[],
     rssTus: [] as number[],
     rssDownload: [] as number[],
+    // Machine CPU seconds (all processes and the kernel) per transfer.
+    cpuSftpPut: [] as number[],
+    cpuCli: [] as number[],
+    cpuTus: [] as number[],
+    cpuTusDfs: [] as number[],
+    busyCli: [] as number[],
   };
   const source = await fileSourceFromPath(src);
   const appPassword = (await api.createAppPassword('bench tus')).secret;
@@ -171,7 +179,9 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
       ['-f ', v.sftpPutFsync],
     ] as const) {
       const target = path.join(baselineDir, 'put.bin');
+      const busy0 = machineBusySeconds();
       const put = await sshd.sftp([`put ${flag}${src} ${target}`]);
+      if (flag === '') v.cpuSftpPut.push(machineBusySeconds() - busy0);
       const stored = await sha1OfFile(target);
       await rm(target);
       if (stored !== sha1) return addFailure(`sftp put stored ${stored}, source is ${sha1}`);
@@ -185,7 +195,11 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     // ---- 2b: dfs CLI upload of new content ----
     resetPeakRss(app.pid);
     const written0 = ioBytes(app.pid).write;
+    const cliBusy0 = machineBusySeconds();
     const up = await cli(['upload', src, '--id']);
+    const cliBusy = machineBusySeconds() - cliBusy0;
+    v.cpuCli.push(cliBusy);
+    v.busyCli.push((cliBusy / (os.cpus().length * (up.ms / 1000))) * 100);
     v.cliDiskPct.push(((ioBytes(app.pid).write - written0) / o.bytes) * 100);
     v.rssCli.push(peakRss(app.pid));
     const cliFile = (await api.getFile(up.stdout.trim())).file;
@@ -228,8 +242,10 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     // ---- 3: the peer: tus-js-client → @tus/server + FileStore (tmp dir) ----
     resetPeakRss(tus.pid);
     const t0 = performance.now();
+    const tusBusy0 = machineBusySeconds();
     const stored = await tus.upload(src, 8 * MiB);
     v.tus.push((performance.now() - t0) / 1000);
+    v.cpuTus.push(machineBusySeconds() - tusBusy0);
     v.rssTus.push(peakRss(tus.pid));
     const tusSha1 = await sha1OfFile(stored);
     await rm(stored);
@@ -240,8 +256,10 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     {
       const tusName = `tus-${r}-${Date.now().toString(36)}.bin`;
       const t1 = performance.now();
+      const busy0 = machineBusySeconds();
       await tusUploadToDfs(app.url, appPassword, src, 8 * MiB, tusName);
       v.tusDfs.push((performance.now() - t1) / 1000);
+      v.cpuTusDfs.push(machineBusySeconds() - busy0);
       const found = (await api.listFiles({ q: tusName })).items[0];
       if (found?.sha1 !== sha1) return addFailure(`tus → dfs stored ${found?.sha1}, source is ${sha1}`);
     }
@@ -393,6 +411,30 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     unit: 'MB/s',
     values: v.ddFsync,
     higherIsBetter: true,
+  });
+  // What each way of moving the file costs the machine: both sides share the same two cores, so
+  // a transfer that needs more CPU seconds than the cores give per second of the alternative's
+  // wall time cannot be faster than it here.
+  const cpuRow = (what: string, values: number[], alt?: { name: string; values: number[] }) =>
+    addRow({ group: '2 upload', what, unit: 's', values, ...(alt ? { alt } : {}) });
+  cpuRow(
+    `machine CPU seconds for the ${label} dfs CLI upload (all processes + kernel, /proc/stat)`,
+    v.cpuCli,
+    {
+      name: 'the same for OpenSSH `sftp put`',
+      values: v.cpuSftpPut,
+    },
+  );
+  cpuRow(`machine CPU seconds for the ${label} dfs CLI upload`, v.cpuCli, {
+    name: 'the same for tus-js-client → @tus/server',
+    values: v.cpuTus,
+  });
+  cpuRow(`machine CPU seconds for tus-js-client → dfs /api/tus/, ${label}`, v.cpuTusDfs);
+  addRow({
+    group: '2 upload',
+    what: `cores busy during the ${label} dfs CLI upload (machine CPU seconds / (cores × wall))`,
+    unit: '%',
+    values: v.busyCli,
   });
   addRow({
     group: '3 peer',
