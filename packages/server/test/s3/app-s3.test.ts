@@ -1,6 +1,7 @@
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { type SshdHandle, startSshd } from '@dfs/cluster/sshd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import yauzl from 'yauzl';
 import { type AppInstance, buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { sweep } from '../../src/jobs/maintenance.ts';
@@ -399,3 +400,142 @@ describe('an app on one S3 node', () => {
     expect(res.statusCode).toBe(302);
   });
 });
+
+describe('tus, WebDAV and ZIP downloads on an S3-only node', () => {
+  const bucket = s3.bucket('protocols');
+  let t: TestApp;
+  let alice: Awaited<ReturnType<TestApp['user']>>;
+  const TUS = { 'tus-resumable': '1.0.0' };
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+  beforeAll(async () => {
+    t = await startTestApp({
+      DFS_NODES: s3.nodeUrl(bucket, { presign: '0' }),
+      DFS_REPLICAS: '1',
+      DFS_CHUNK_SIZE: String(CHUNK),
+      DFS_MAX_FILE_SIZE: String(1024 * MiB),
+      DFS_HEARTBEAT_SECONDS: '0.3',
+    });
+    alice = await t.user('alice');
+    const deadline = Date.now() + 30_000;
+    while (t.app.services.cluster.liveNodeIds().length < 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+  afterAll(() => t?.close());
+
+  const content = async (id: string) => {
+    const res = await t.app.inject({ url: `/api/files/${id}/content`, headers: alice.headers });
+    expect(res.statusCode).toBe(200);
+    return res.rawPayload;
+  };
+
+  it('tus PATCHes that end inside chunks keep their tails as parts in the bucket, and nothing is left after', async () => {
+    const data = random(2 * CHUNK + 777);
+    const made = await t.app.inject({
+      method: 'POST',
+      url: '/api/tus/',
+      headers: {
+        ...alice.headers,
+        ...TUS,
+        'upload-length': String(data.length),
+        'upload-metadata': `filename ${b64('tus.bin')}`,
+      },
+    });
+    expect(made.statusCode).toBe(201);
+    const id = String(made.headers.location).split('/').pop()!;
+    let offset = 0;
+    // Inside chunk 0, then across the chunk boundary, then the rest: two tails are written to the
+    // bucket and read back before the chunks they belong to are whole.
+    for (const end of [3 * MiB, 3 * MiB + CHUNK, data.length]) {
+      const res = await t.app.inject({
+        method: 'PATCH',
+        url: `/api/tus/${id}`,
+        headers: {
+          ...alice.headers,
+          ...TUS,
+          'content-type': 'application/offset+octet-stream',
+          'upload-offset': String(offset),
+        },
+        payload: data.subarray(offset, end),
+      });
+      expect(res.statusCode, res.body).toBe(204);
+      expect(res.headers['upload-offset']).toBe(String(end));
+      if (offset === 0) {
+        // The 3 MiB of an unfinished chunk wait in the bucket as a tail part, not in the app.
+        const held = [...(await s3.multipartUploads(bucket)), ...(await s3.keys(bucket, '.dfs-parts/'))];
+        expect(held.some((key) => key.includes(`${id}-t`))).toBe(true);
+      }
+      offset = end;
+    }
+    const file = (await t.app.inject({ url: '/api/files?q=tus.bin', headers: alice.headers })).json()
+      .items[0];
+    expect(file).toMatchObject({ size: data.length, sha1: sha1(data) });
+    expect(sha1(await content(file.id))).toBe(sha1(data));
+    expect(await s3Sha1(bucket, objectKey(sha1(data)))).toBe(sha1(data));
+    expect(await s3.multipartUploads(bucket)).toEqual([]);
+    expect(await s3.keys(bucket, '.dfs-parts/')).toEqual([]);
+  });
+
+  it('a WebDAV PUT streams to the bucket, and a ZIP of both files reads them back verified', async () => {
+    const secret = await t.appPassword(alice.headers, 'dav');
+    const basic = { authorization: `Basic ${Buffer.from(`alice:${secret}`).toString('base64')}` };
+    const data = random(CHUNK + CHUNK / 2);
+    const put = await t.app.inject({ method: 'PUT', url: '/dav/put.bin', headers: basic, payload: data });
+    expect(put.statusCode).toBe(201);
+    const got = await t.app.inject({ url: '/dav/put.bin', headers: basic });
+    expect(got.statusCode).toBe(200);
+    expect(sha1(got.rawPayload)).toBe(sha1(data));
+    expect(await s3Sha1(bucket, objectKey(sha1(data)))).toBe(sha1(data));
+    expect(await s3.keys(bucket, '.dfs-parts/')).toEqual([]);
+
+    const files = (await t.app.inject({ url: '/api/files', headers: alice.headers })).json().items as Array<{
+      id: string;
+      name: string;
+      sha1: string;
+      size: number;
+    }>;
+    expect(files.map((f) => f.name).sort()).toEqual(['put.bin', 'tus.bin']);
+    const made = await t.app.inject({
+      method: 'POST',
+      url: '/api/archives',
+      headers: alice.headers,
+      payload: { ids: files.map((f) => f.id), name: 'both' },
+    });
+    expect(made.statusCode).toBe(201);
+    const zip = await t.app.inject({ url: made.json().url, headers: alice.headers });
+    expect(zip.statusCode).toBe(200);
+    expect(Number(zip.headers['content-length'])).toBe(zip.rawPayload.length);
+    const entries = await unzipEntries(zip.rawPayload);
+    expect(entries.sort((a, b) => a.path.localeCompare(b.path))).toEqual(
+      files
+        .map((f) => ({ path: f.name, sha1: f.sha1, size: f.size }))
+        .sort((a, b) => a.path.localeCompare(b.path)),
+    );
+  });
+});
+
+/** Every file entry of a ZIP as yauzl reads it: what a user's unzip would see. */
+function unzipEntries(zip: Buffer): Promise<Array<{ path: string; sha1: string; size: number }>> {
+  return new Promise((resolve, reject) => {
+    yauzl.fromBuffer(zip, { lazyEntries: true, strictFileNames: true }, (err, file) => {
+      if (err || !file) return reject(err);
+      const out: Array<{ path: string; sha1: string; size: number }> = [];
+      file.on('error', reject);
+      file.on('end', () => resolve(out));
+      file.on('entry', (entry: yauzl.Entry) => {
+        file.openReadStream(entry, (e, stream) => {
+          if (e || !stream) return reject(e);
+          const parts: Buffer[] = [];
+          stream.on('data', (b: Buffer) => parts.push(b));
+          stream.on('end', () => {
+            const bytes = Buffer.concat(parts);
+            out.push({ path: entry.fileName, sha1: sha1(bytes), size: bytes.length });
+            file.readEntry();
+          });
+        });
+      });
+      file.readEntry();
+    });
+  });
+}
