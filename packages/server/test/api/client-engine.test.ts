@@ -41,19 +41,23 @@ describe('client core against the server', () => {
   });
   afterAll(() => t.close());
 
+  /** Uploads `data` through the chunked protocol (files this small would otherwise go in one request). */
+  const uploadChunked = async (transport: UploadTransport, data: Buffer, name: string) => {
+    const upload = new Upload(fileSourceFromBytes(data, name), {
+      transport,
+      smallFileLimit: -1,
+      hashFile: nodeHashFile,
+    });
+    upload.start();
+    return { upload, file: await upload.result() };
+  };
+
   const chunkRows = async (uploadId: string) =>
     (await t.app.services.db('upload_chunks').where({ upload_id: uploadId })).length;
 
   it('uploads with parallel verified chunks, then a second user gets it instantly', async () => {
     const data = random(CHUNK * 9 + 77);
-    // These tests drive the chunked protocol: files this small would otherwise go in one request.
-    const upload = new Upload(fileSourceFromBytes(data, 'engine.bin'), {
-      transport: alice,
-      smallFileLimit: -1,
-      hashFile: nodeHashFile,
-    });
-    upload.start();
-    const file = await upload.result();
+    const { upload, file } = await uploadChunked(alice, data, 'engine.bin');
     expect(file).toMatchObject({ name: 'engine.bin', size: data.length, sha1: sha1(data) });
     expect(upload.snapshot()).toMatchObject({ state: 'done', instant: false, sentBytes: data.length });
 
@@ -258,13 +262,7 @@ describe('client core against the server', () => {
     const token = alice.token;
     const api = new DfsApi({ baseUrl, token, credentials: 'omit', fetch: nodeFetch });
     const data = random(CHUNK * 3 + 5);
-    const upload = new Upload(fileSourceFromBytes(data, 'node-fetch.bin'), {
-      transport: api,
-      smallFileLimit: -1,
-      hashFile: nodeHashFile,
-    });
-    upload.start();
-    const file = await upload.result();
+    const { file } = await uploadChunked(api, data, 'node-fetch.bin');
     expect(file).toMatchObject({ size: data.length, sha1: sha1(data) });
     const stored = Buffer.from(await (await api.download(file.id)).arrayBuffer());
     expect(sha1(stored)).toBe(sha1(data));

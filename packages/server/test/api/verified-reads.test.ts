@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, open, rm, truncate } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scrub } from '../../src/jobs/scrub.ts';
 import { objectKey } from '../../src/storage/types.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { random } from '../support/bytes.ts';
+import { blockTableOf, random } from '../support/bytes.ts';
 import { uploader } from '../support/uploads.ts';
 
 const MiB = 1024 * 1024;
@@ -28,17 +28,7 @@ async function flip(file: string, at: number): Promise<void> {
 }
 
 /** The block table the server should hold, computed independently. */
-function expectedHashes(data: Buffer, blockSize = MiB): Buffer {
-  const out: Buffer[] = [];
-  for (let at = 0; at < data.length; at += blockSize) {
-    out.push(
-      createHash('sha256')
-        .update(data.subarray(at, at + blockSize))
-        .digest(),
-    );
-  }
-  return Buffer.concat(out);
-}
+const expectedHashes = (data: Buffer, blockSize = MiB): Buffer => blockTableOf(data, blockSize);
 
 interface RawResponse {
   status: number;

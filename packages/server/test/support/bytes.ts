@@ -10,6 +10,11 @@ export function chunksOf(data: Buffer, chunkSize: number): Buffer[] {
   return out;
 }
 
+/** A block table (SHA-256 of each block, concatenated) computed independently of the server. */
+export function blockTableOf(data: Buffer, blockSize: number): Buffer {
+  return Buffer.concat(chunksOf(data, blockSize).map((block) => createHash('sha256').update(block).digest()));
+}
+
 /** The answer to an instant-upload challenge, as API.md defines it. */
 export function proofFor(data: Buffer, challenge: { nonce: string; offset: number; length: number }): string {
   return createHash('sha1')

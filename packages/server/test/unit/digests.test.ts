@@ -2,22 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BLOCK_SIZE } from '../../src/services/block-hashes.ts';
 import { DigestHasher } from '../../src/services/digests.ts';
+import { blockTableOf } from '../support/bytes.ts';
 
 /** The digests computed the plain way: each hash over the whole bytes, each block on its own. */
 function reference(bytes: Buffer) {
-  const blocks: Buffer[] = [];
-  for (let at = 0; at < bytes.length; at += BLOCK_SIZE) {
-    blocks.push(
-      createHash('sha256')
-        .update(bytes.subarray(at, at + BLOCK_SIZE))
-        .digest(),
-    );
-  }
   return {
     sha1: createHash('sha1').update(bytes).digest('hex'),
     sha256: createHash('sha256').update(bytes).digest('hex'),
     size: bytes.length,
-    blocks: { blockSize: BLOCK_SIZE, hashes: Buffer.concat(blocks) },
+    blocks: { blockSize: BLOCK_SIZE, hashes: blockTableOf(bytes, BLOCK_SIZE) },
   };
 }
 
