@@ -1,9 +1,10 @@
 /**
  * `pnpm --filter @dfs/server build`: the server as one ES module, dist/main.js, for `node` in
  * production (pnpm start, the Docker image). @dfs/shared is bundled in; every npm dependency
- * stays external. Types are checked by `pnpm typecheck`, not here.
+ * stays external, and the one worker file is copied beside it. Types are checked by
+ * `pnpm typecheck`, not here.
  */
-import { rmSync } from 'node:fs';
+import { copyFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { bundlePackage } from '../../../scripts/lib/bundle.ts';
 
@@ -16,6 +17,12 @@ const bytes = await bundlePackage({
   outfile: path.join(root, 'dist/main.js'),
   sourcemap: true,
 });
+// Worker threads load their code from a file: the chunk-digest worker sits next to the bundle,
+// where `new URL('./chunk-digest-worker.mjs', import.meta.url)` finds it.
+copyFileSync(
+  path.join(root, 'src/services/chunk-digest-worker.mjs'),
+  path.join(root, 'dist/chunk-digest-worker.mjs'),
+);
 console.log(
   `dist/main.js: ${(bytes / 1024).toFixed(0)} KiB with its source map, in ${Date.now() - started} ms`,
 );

@@ -44,6 +44,7 @@ import { AppPasswordService } from './services/app-passwords.ts';
 import { ArchiveService } from './services/archives.ts';
 import { AuthService } from './services/auth.ts';
 import { BatchUpload } from './services/batch-upload.ts';
+import { ChunkDigests } from './services/chunk-digests.ts';
 import { StorageCluster } from './services/cluster.ts';
 import { ContentStore } from './services/content-store.ts';
 import { DavLockService } from './services/dav-locks.ts';
@@ -164,6 +165,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
   const files = new FileService(repos, now, limits);
   const uploadParts = new UploadParts(repos, cluster, app.log);
+  const chunkDigests = new ChunkDigests(config.chunkSize);
   const batchUploads = new BatchUpload(repos, uploadParts, contents, files, limits, config.minFreeBytes);
   const uploads = new UploadService(
     repos,
@@ -183,6 +185,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     app.log,
     now,
     limits,
+    chunkDigests,
   );
   const appPasswords = new AppPasswordService(repos, now);
   const auth = new AuthService(repos, {
@@ -290,6 +293,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await cluster.stop();
     await db.destroy();
     await replicaDb?.destroy();
+    await chunkDigests.close();
   });
   return app;
 }

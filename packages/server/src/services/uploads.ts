@@ -17,6 +17,7 @@ import type { Repositories } from '../repositories/index.ts';
 import type { UploadRow } from '../repositories/uploads.ts';
 import { objectKey } from '../storage/types.ts';
 import { ChunkBuffers } from './chunk-buffers.ts';
+import type { ChunkDigests } from './chunk-digests.ts';
 import type { ContentStore } from './content-store.ts';
 import type { FileService } from './files.ts';
 import { newId, newToken } from './ids.ts';
@@ -61,6 +62,7 @@ export class UploadService {
     private readonly log: FastifyBaseLogger,
     private readonly now: () => number,
     private readonly userLimits: UserLimits,
+    private readonly digests: ChunkDigests,
   ) {
     this.buffers = new ChunkBuffers(limits.chunkSize);
     this.single = new SingleUpload(parts, contents, {
@@ -273,11 +275,10 @@ export class UploadService {
         `chunk ${index} must be exactly ${expected} bytes, got ${data.length}`,
       );
     }
-    const actualMd5 = md5 === undefined ? '' : createHash('md5').update(data).digest('hex');
+    const { md5: actualMd5, sha256 } = await this.digests.of(data, md5 !== undefined);
     if (md5 !== undefined && actualMd5 !== md5) {
       throw new HttpError('checksum_mismatch', `chunk ${index} does not match its Content-MD5`);
     }
-    const sha256 = createHash('sha256').update(data).digest('hex');
     const now = this.now();
     const claim = await this.repos.uploads
       .claimChunk(

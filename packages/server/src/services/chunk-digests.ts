@@ -1,0 +1,81 @@
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import { Piscina } from 'piscina';
+
+export interface ChunkDigest {
+  /** Hex MD5, or `''` when the client sent none to check against. */
+  md5: string;
+  sha256: string;
+}
+
+/** One thread fewer than the cores (the app's own thread keeps one), at least one, at most four. */
+export function defaultDigestThreads(): number {
+  return Math.min(4, Math.max(1, os.availableParallelism() - 1));
+}
+
+/**
+ * The MD5 and SHA-256 of each uploaded chunk, computed on worker threads (piscina).
+ *
+ * An upload keeps the app's own thread busy nearly the whole time — HTTP, ssh2's packets, the
+ * in-order whole-file hashes — and these two digests are about a third of that work. On another
+ * thread they run beside it: meanwhile the app's thread reads the next chunks off their sockets
+ * and writes earlier ones to the nodes.
+ *
+ * A chunk travels to its thread as a copy that is moved there and moved back with the digests,
+ * then kept for the next chunk: one memcpy per chunk and no garbage. (Shared memory would save the
+ * copy, but a worker's heap keeps a shared buffer alive until it collects garbage, which it rarely
+ * does; copies left to the worker's collector cost 100 MB of peak RSS in the 1 GiB bench.)
+ * `threads: 0` hashes on the calling thread.
+ */
+export class ChunkDigests {
+  private readonly pool: Piscina | null;
+  private readonly spare: Uint8Array[] = [];
+
+  constructor(
+    private readonly chunkSize: number,
+    threads = defaultDigestThreads(),
+    /** Chunk-sized copies kept for reuse. */
+    private readonly keep = 4,
+  ) {
+    this.pool =
+      threads > 0
+        ? new Piscina({
+            // A plain .mjs file next to this module; the build copies it next to dist/main.js.
+            filename: new URL('./chunk-digest-worker.mjs', import.meta.url).href,
+            minThreads: threads,
+            maxThreads: threads,
+          })
+        : null;
+  }
+
+  async of(data: Buffer, withMd5: boolean): Promise<ChunkDigest> {
+    if (!this.pool) return digestHere(data, withMd5);
+    const reuse = data.length === this.chunkSize ? this.spare.pop() : undefined;
+    const copy = reuse ?? new Uint8Array(data.length);
+    copy.set(data);
+    const out = (await this.pool.run(
+      { data: copy, md5: withMd5 },
+      { transferList: [copy.buffer] },
+    )) as ChunkDigest & {
+      data: Uint8Array;
+    };
+    if (out.data.length === this.chunkSize && this.spare.length < this.keep) this.spare.push(out.data);
+    return { md5: out.md5, sha256: out.sha256 };
+  }
+
+  /** Copies waiting for reuse (for tests). */
+  spareCount(): number {
+    return this.spare.length;
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.destroy();
+  }
+}
+
+function digestHere(data: Buffer, withMd5: boolean): ChunkDigest {
+  return {
+    md5: withMd5 ? createHash('md5').update(data).digest('hex') : '',
+    sha256: createHash('sha256').update(data).digest('hex'),
+  };
+}

@@ -1,0 +1,36 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ChunkDigests } from '../../src/services/chunk-digests.ts';
+
+const CHUNK = 256 * 1024;
+const plain = (data: Buffer, withMd5: boolean) => ({
+  md5: withMd5 ? createHash('md5').update(data).digest('hex') : '',
+  sha256: createHash('sha256').update(data).digest('hex'),
+});
+
+describe('ChunkDigests', () => {
+  const threaded = new ChunkDigests(CHUNK, 2);
+  const inline = new ChunkDigests(CHUNK, 0);
+  afterAll(async () => {
+    await threaded.close();
+    await inline.close();
+  });
+
+  it('gives the plain MD5 and SHA-256 on worker threads and inline, many chunks at once', async () => {
+    const chunks = [CHUNK, CHUNK, 1, CHUNK - 1, CHUNK, 0].map((n) => randomBytes(n));
+    for (const digests of [threaded, inline]) {
+      const got = await Promise.all(chunks.map((c, i) => digests.of(c, i % 2 === 0)));
+      expect(got).toEqual(chunks.map((c, i) => plain(c, i % 2 === 0)));
+    }
+  });
+
+  it('leaves the caller its bytes and reuses the copies it sends (no garbage per chunk)', async () => {
+    const data = randomBytes(CHUNK);
+    const before = Buffer.from(data);
+    for (let i = 0; i < 5; i++) expect(await threaded.of(data, true)).toEqual(plain(before, true));
+    expect(data.equals(before)).toBe(true);
+    // One chunk at a time: the same copy travels back and forth.
+    expect(threaded.spareCount()).toBeGreaterThanOrEqual(1);
+    expect(threaded.spareCount()).toBeLessThanOrEqual(4);
+  });
+});
