@@ -29,7 +29,7 @@ export function defaultDigestThreads(): number {
  */
 export class ChunkDigests {
   private readonly pool: Piscina | null;
-  private readonly spare: Uint8Array[] = [];
+  private readonly spare: Uint8Array<ArrayBuffer>[] = [];
 
   constructor(
     private readonly chunkSize: number,
@@ -57,7 +57,7 @@ export class ChunkDigests {
       { data: copy, md5: withMd5 },
       { transferList: [copy.buffer] },
     )) as ChunkDigest & {
-      data: Uint8Array;
+      data: Uint8Array<ArrayBuffer>;
     };
     if (out.data.length === this.chunkSize && this.spare.length < this.keep) this.spare.push(out.data);
     return { md5: out.md5, sha256: out.sha256 };
