@@ -46,6 +46,9 @@ export interface NewFile {
   size: number;
 }
 
+/** What a file row needs of its content row (`size` as the database driver returns it). */
+export type StoredContent = Pick<ContentRow, 'id' | 'sha1' | 'size'>;
+
 /** The per-user tree: folders, names, trash. Content rows are never touched by a rename. */
 export class FileService {
   constructor(
@@ -187,8 +190,15 @@ export class FileService {
     return chain;
   }
 
-  /** `addFile` in its own transaction, after the user's quota and entry count allow it. */
-  addFileWithinLimits(file: NewFile): Promise<FileEntry> {
+  /**
+   * A new file over stored `content`, in its own transaction, after the user's quota and entry
+   * count allow it.
+   */
+  addFileWithinLimits(
+    place: { userId: string; parentId: string; name: string },
+    content: StoredContent,
+  ): Promise<FileEntry> {
+    const file: NewFile = { ...place, contentId: content.id, sha1: content.sha1, size: Number(content.size) };
     return this.repos.transaction(async (tx) => {
       await this.limits.assertRoom(file.userId, { bytes: file.size, entries: 1 }, tx);
       return this.addFile(file, tx);
@@ -231,7 +241,7 @@ export class FileService {
   async replaceContent(
     userId: string,
     id: string,
-    content: { id: string; sha1: string; size: number },
+    content: StoredContent,
     assertRoom: (extraBytes: number, tx: Repositories) => Promise<void>,
   ): Promise<FileEntry> {
     const now = this.now();

@@ -161,7 +161,7 @@ export class TusService {
     };
 
     const storeWholeChunk = async (data: Buffer) => {
-      await this.uploads.putChunk(upload, index, data.length, Readable.from([data]));
+      await this.uploads.putChunkBytes(upload, index, data);
       index++;
       await moveTo(index >= upload.chunk_count ? size : index * chunkSize, null);
     };

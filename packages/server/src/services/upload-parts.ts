@@ -181,55 +181,64 @@ export class UploadParts {
    * Chunk bytes read back from the upload's nodes, checked against the SHA-256 recorded when the
    * chunk was acknowledged. `key` is where a part lives once an interrupted `complete` published it.
    */
-  async readChunk(
+  readChunk(
     upload: UploadRow,
     nodeIds: string[],
     chunk: { offset: number; size: number; sha256: string },
     key: string | null,
   ): Promise<Buffer> {
     const range = { start: chunk.offset, end: chunk.offset + chunk.size - 1 };
-    for (const nodeId of nodeIds) {
-      const driver = this.cluster.driver(nodeId);
-      if (!driver) continue;
-      try {
-        let stream: Readable;
+    return this.readFromFirst(
+      upload.id,
+      nodeIds,
+      async (driver) => {
         try {
-          stream = await driver.readPart(upload.id, range);
+          return await driver.readPart(upload.id, range);
         } catch (err) {
           if (!(err instanceof ObjectNotFoundError) || !key) throw err;
-          stream = await driver.get(key, range);
+          return driver.get(key, range);
         }
-        const parts: Buffer[] = [];
-        for await (const part of stream) parts.push(part as Buffer);
-        const data = Buffer.concat(parts);
+      },
+      (data, driver) => {
         if (data.length === chunk.size && createHash('sha256').update(data).digest('hex') === chunk.sha256) {
-          return data;
+          return true;
         }
         this.log.error(
           { node: driver.name, uploadId: upload.id, offset: chunk.offset },
           'part bytes differ from the acknowledged chunk',
         );
-      } catch (err) {
-        this.log.warn({ node: driver.name, err, uploadId: upload.id }, 'could not read a part back');
-      }
-    }
-    throw new HttpError(
-      'storage_unavailable',
-      'the upload bytes could not be read back from any node; retry shortly',
+        return false;
+      },
     );
   }
 
   /** The first `length` bytes of part `partId` from the first of `nodeIds` that has them whole. */
-  async readPartPrefix(partId: string, nodeIds: string[], length: number): Promise<Buffer> {
+  readPartPrefix(partId: string, nodeIds: string[], length: number): Promise<Buffer> {
+    return this.readFromFirst(
+      partId,
+      nodeIds,
+      (driver) => driver.readPart(partId, { start: 0, end: length - 1 }),
+      (data) => data.length === length,
+      { retryAfter: 5 },
+    );
+  }
+
+  /** The bytes `read` gets from the first of `nodeIds` whose answer `accept`s; 503 when none does. */
+  private async readFromFirst(
+    partId: string,
+    nodeIds: string[],
+    read: (driver: StorageNode) => Promise<Readable>,
+    accept: (data: Buffer, driver: StorageNode) => boolean,
+    unavailable: { retryAfter?: number } = {},
+  ): Promise<Buffer> {
     for (const nodeId of nodeIds) {
       const driver = this.cluster.driver(nodeId);
       if (!driver) continue;
       try {
         const parts: Buffer[] = [];
-        for await (const part of await driver.readPart(partId, { start: 0, end: length - 1 }))
-          parts.push(part as Buffer);
+        for await (const part of await read(driver)) parts.push(part as Buffer);
         const data = Buffer.concat(parts);
-        if (data.length === length) return data;
+        if (accept(data, driver)) return data;
       } catch (err) {
         this.log.warn({ node: driver.name, err, partId }, 'could not read a part back');
       }
@@ -237,9 +246,7 @@ export class UploadParts {
     throw new HttpError(
       'storage_unavailable',
       'the upload bytes could not be read back from any node; retry shortly',
-      {
-        retryAfter: 5,
-      },
+      unavailable,
     );
   }
 

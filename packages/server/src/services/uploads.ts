@@ -244,31 +244,40 @@ export class UploadService {
     const buffer = this.buffers.take(expected);
     let held = false;
     try {
-      held = await this.storeChunk(upload, index, expected, body, md5, buffer);
+      const data = await readBody(
+        body,
+        expected,
+        () => {
+          throw new HttpError('bad_chunk_size', `chunk ${index} must be exactly ${expected} bytes`);
+        },
+        buffer,
+      );
+      held = await this.storeChunk(upload, index, expected, data, md5);
     } finally {
       if (!held) this.buffers.give(buffer);
     }
-    // Activity keeps a long upload alive.
+    await this.touch(upload);
+  }
+
+  /** `putChunk` for a chunk already in memory (tus assembles whole chunks from its PATCHes). */
+  async putChunkBytes(upload: UploadRow, index: number, data: Buffer): Promise<void> {
+    await this.storeChunk(upload, index, this.expectedChunkSize(upload, index), data, undefined);
+    await this.touch(upload);
+  }
+
+  /** Activity keeps a long upload alive. */
+  private async touch(upload: UploadRow): Promise<void> {
     await this.repos.uploads.touch(upload.id, this.now() + this.limits.expiryMs);
   }
 
-  /** Checks and stores one chunk read into `buffer`; true when the running hash keeps the buffer. */
+  /** Checks and stores one chunk's bytes; true when the running hash keeps `data`. */
   private async storeChunk(
     upload: UploadRow,
     index: number,
     expected: number,
-    body: Readable,
+    data: Buffer,
     md5: string | undefined,
-    buffer: Buffer,
   ): Promise<boolean> {
-    const data = await readBody(
-      body,
-      expected,
-      () => {
-        throw new HttpError('bad_chunk_size', `chunk ${index} must be exactly ${expected} bytes`);
-      },
-      buffer,
-    );
     if (data.length !== expected) {
       throw new HttpError(
         'bad_chunk_size',
@@ -541,12 +550,31 @@ export class UploadService {
    * refusing it up front when the user has no room; registers no file. For protocols that decide
    * the file row themselves (a WebDAV PUT that may overwrite).
    */
-  async storeBody(userId: string, body: Readable, requestBytes: number | null): Promise<ContentRow> {
+  storeBody(userId: string, body: Readable, requestBytes: number | null): Promise<ContentRow> {
+    return this.storeWithinLimits(userId, body, {
+      requestBytes,
+      upfrontBytes: requestBytes ?? 0,
+      entries: 0,
+    });
+  }
+
+  /**
+   * Refuses a big body before a byte is read when the user is already at a bound (a small one is
+   * in memory at once and the later checks refuse it as early), then stores it, checking the
+   * room again once its size is known.
+   */
+  private async storeWithinLimits(
+    userId: string,
+    body: Readable,
+    room: { requestBytes: number | null; upfrontBytes: number; entries: number },
+    declaredSha1?: string,
+  ): Promise<ContentRow> {
+    const { requestBytes, upfrontBytes, entries } = room;
     if (requestBytes === null || requestBytes > this.limits.chunkSize) {
-      await this.userLimits.assertRoom(userId, { bytes: requestBytes ?? 0, entries: 0 }, this.repos);
+      await this.userLimits.assertRoom(userId, { bytes: upfrontBytes, entries }, this.repos);
     }
-    return this.single.store(body, undefined, (size) =>
-      this.userLimits.assertRoom(userId, { bytes: size, entries: 0 }, this.repos),
+    return this.single.store(body, declaredSha1, (size) =>
+      this.userLimits.assertRoom(userId, { bytes: size, entries }, this.repos),
     );
   }
 
@@ -567,26 +595,18 @@ export class UploadService {
   ): Promise<FileEntry> {
     assertValidName(name);
     let parentId = await this.files.resolveParent(userId, parentIdInput);
-    // Refuse a big body before a byte is read when the user is already at a bound; a small one
-    // is in memory at once and the check inside the transaction below refuses it as early.
-    if (requestBytes === null || requestBytes > this.limits.chunkSize) {
-      await this.userLimits.assertRoom(userId, { bytes: 0, entries: 1 }, this.repos);
-    }
-    const content = await this.single.store(body, declaredSha1?.toLowerCase(), (size) =>
-      this.userLimits.assertRoom(userId, { bytes: size, entries: 1 }, this.repos),
+    // A multipart body's length only bounds the file's size: nothing is counted for it up front.
+    const content = await this.storeWithinLimits(
+      userId,
+      body,
+      { requestBytes, upfrontBytes: 0, entries: 1 },
+      declaredSha1?.toLowerCase(),
     );
     if (finalParentId) {
       const late = await finalParentId();
       if (late !== parentIdInput) parentId = await this.files.resolveParent(userId, late);
     }
-    return this.files.addFileWithinLimits({
-      userId,
-      parentId,
-      name,
-      contentId: content.id,
-      sha1: content.sha1,
-      size: Number(content.size),
-    });
+    return this.files.addFileWithinLimits({ userId, parentId, name }, content);
   }
 
   /**

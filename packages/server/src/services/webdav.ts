@@ -12,6 +12,9 @@ const ROOT = '';
 
 const conflict = (message: string) => new HttpError('name_conflict', message);
 
+/** A folder id as FileService takes it: `null` for the root. */
+const folderArg = (id: string): string | null => (id === ROOT ? null : id);
+
 /** What WebDAV sees at a path: the root, a folder or a file. */
 export type DavResource =
   | { kind: 'root'; path: string[] }
@@ -74,21 +77,13 @@ export class DavService {
     if (existing?.kind === 'folder')
       throw new HttpError('method_not_allowed', 'a collection cannot be PUT over');
     const content = await this.uploads.storeBody(userId, body, requestBytes);
-    const target = { id: content.id, sha1: content.sha1, size: Number(content.size) };
     if (existing?.kind === 'file') {
-      await this.files.replaceContent(userId, existing.row.id, target, (bytes, tx) =>
+      await this.files.replaceContent(userId, existing.row.id, content, (bytes, tx) =>
         this.limits.assertRoom(userId, { bytes, entries: 0 }, tx),
       );
       return false;
     }
-    await this.files.addFileWithinLimits({
-      userId,
-      parentId,
-      name: path.at(-1)!,
-      contentId: target.id,
-      sha1: target.sha1,
-      size: target.size,
-    });
+    await this.files.addFileWithinLimits({ userId, parentId, name: path.at(-1)! }, content);
     return true;
   }
 
@@ -96,7 +91,7 @@ export class DavService {
     const parentId = await this.parentOf(userId, path);
     if (await this.resolve(userId, path))
       throw new HttpError('method_not_allowed', 'something already exists there');
-    await this.files.createFolder(userId, path.at(-1)!, parentId === ROOT ? null : parentId);
+    await this.files.createFolder(userId, path.at(-1)!, folderArg(parentId));
   }
 
   /** DELETE: to the trash, like everywhere else in dfs. */
@@ -138,7 +133,7 @@ export class DavService {
     }
     const name = to.at(-1)!;
     if (op === 'move') {
-      await this.files.patch(userId, source.row.id, { name, parentId: parentId === ROOT ? null : parentId });
+      await this.files.patch(userId, source.row.id, { name, parentId: folderArg(parentId) });
     } else {
       await this.copyEntry(userId, source.row, parentId, name, options.depth0 === true);
     }
@@ -155,18 +150,11 @@ export class DavService {
     if (row.kind === 'file') {
       const content = row.content_id ? await this.repos.contents.findById(row.content_id) : undefined;
       if (!content) throw new HttpError('storage_unavailable', `${row.name}: its content is gone`);
-      const copy = await this.files.addFileWithinLimits({
-        userId,
-        parentId,
-        name,
-        contentId: content.id,
-        sha1: content.sha1,
-        size: Number(content.size),
-      });
+      const copy = await this.files.addFileWithinLimits({ userId, parentId, name }, content);
       await this.repos.davProperties.copy(row.id, copy.id);
       return;
     }
-    const { file: folder } = await this.files.createFolder(userId, name, parentId === ROOT ? null : parentId);
+    const { file: folder } = await this.files.createFolder(userId, name, folderArg(parentId));
     await this.repos.davProperties.copy(row.id, folder.id);
     if (depth0) return;
     for (const child of await this.repos.files.activeChildren(userId, [row.id])) {
