@@ -127,11 +127,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     if (resource.kind === 'file' && row) {
       set('getcontentlength', String(row.size));
       set('getcontenttype', escapeXml(row.mime ?? 'application/octet-stream'));
-      // Listed children carry their SHA-1; a resource resolved by name needs it looked up.
-      const sha1 =
-        'sha1' in row
-          ? (row.sha1 as string | null)
-          : (await app.services.repos.files.find(userId, row.id))?.sha1;
+      const sha1 = await dav.sha1Of(userId, row);
       if (sha1) set('getetag', escapeXml(`"${sha1}"`));
     }
     const names = resource.kind === 'root' ? [...LIVE, ...QUOTA] : [...LIVE];
@@ -147,7 +143,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     }
     // Dead properties, as clients set them (PROPPATCH).
     if (row) {
-      for (const dead of await app.services.repos.davProperties.list(row.id)) {
+      for (const dead of await dav.deadProperties(row.id)) {
         const prop = { ns: dead.ns, name: dead.name };
         values.set(key(prop), dead.value);
         names.push(prop);
@@ -185,14 +181,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       status: refused ? (protectedProp(u.prop) ? '403 Forbidden' : '424 Failed Dependency') : '200 OK',
     }));
     if (!refused && resource.kind !== 'root') {
-      const id = resource.row.id;
-      await app.services.repos.transaction(async (tx) => {
-        for (const u of updates) {
-          if (u.op === 'set')
-            await tx.davProperties.set({ file_id: id, ns: u.prop.ns, name: u.prop.name, value: u.value });
-          else await tx.davProperties.remove(id, u.prop.ns, u.prop.name);
-        }
-      });
+      await dav.patchProperties(resource.row.id, updates);
     }
     return reply
       .status(207)
@@ -258,8 +247,8 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
   const etagOf = async (userId: string, path: string[]) => {
     const found = await dav.resolve(userId, path);
     if (found?.kind !== 'file') return null;
-    const row = await app.services.repos.files.find(userId, found.row.id);
-    return row?.sha1 ? `"${row.sha1}"` : null;
+    const sha1 = await dav.sha1Of(userId, found.row);
+    return sha1 ? `"${sha1}"` : null;
   };
   /** A write must satisfy the `If` header (412) and name every lock in its way (423). */
   const writable = (request: FastifyRequest, paths: Array<{ path: string[]; deep: boolean }>) => {
@@ -297,7 +286,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
           await dav.put(user.id, path, Readable.from([]), 0);
           created = true;
         } catch (error) {
-          await app.services.repos.davLocks.delete(row.token);
+          await davLocks.withdraw(row.token);
           throw error;
         }
       }

@@ -90,6 +90,11 @@ export class DavLockService {
     return this.repos.davLocks.live(userId, this.now());
   }
 
+  /** Removes a lock just taken, when what it was taken for failed. */
+  async withdraw(token: string): Promise<void> {
+    await this.repos.davLocks.delete(token);
+  }
+
   async covering(userId: string, path: string[]): Promise<DavLockRow[]> {
     return locksCovering(await this.live(userId), path);
   }

@@ -1,7 +1,9 @@
 import type { Readable } from 'node:stream';
 import type { Usage } from '@dfs/shared';
 import { HttpError, notFound } from '../errors.ts';
-import type { FileRow } from '../repositories/files.ts';
+import type { PropUpdate } from '../http/dav-xml.ts';
+import type { DavPropertyRow } from '../repositories/dav-properties.ts';
+import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { FileService } from './files.ts';
 import type { UserLimits } from './limits.ts';
@@ -56,6 +58,28 @@ export class DavService {
     if (resource.kind === 'file') throw new HttpError('bad_request', 'a file has no members');
     const id = resource.kind === 'root' ? ROOT : resource.row.id;
     return this.repos.files.activeChildren(userId, [id]);
+  }
+
+  /** The SHA-1 of a file's content: a listed row carries it; a row resolved by name is looked up. */
+  async sha1Of(userId: string, row: FileRow | FileRowWithSha1): Promise<string | null> {
+    if ('sha1' in row) return row.sha1;
+    return (await this.repos.files.find(userId, row.id))?.sha1 ?? null;
+  }
+
+  /** The dead properties clients set on an entry (PROPPATCH). */
+  deadProperties(fileId: string): Promise<DavPropertyRow[]> {
+    return this.repos.davProperties.list(fileId);
+  }
+
+  /** PROPPATCH's instructions on an entry's dead properties: all of them or none. */
+  async patchProperties(fileId: string, updates: PropUpdate[]): Promise<void> {
+    await this.repos.transaction(async (tx) => {
+      for (const u of updates) {
+        if (u.op === 'set')
+          await tx.davProperties.set({ file_id: fileId, ns: u.prop.ns, name: u.prop.name, value: u.value });
+        else await tx.davProperties.remove(fileId, u.prop.ns, u.prop.name);
+      }
+    });
   }
 
   usage(userId: string): Promise<Usage> {
