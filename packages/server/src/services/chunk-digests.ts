@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { Piscina } from 'piscina';
+import { chunkBlocks, chunkIdentity } from './chunk-identity.ts';
 
 export interface ChunkDigest {
-  /** Hex MD5, or `''` when the client sent none to check against. */
+  /** Hex MD5, or `''` when none was asked for. */
   md5: string;
-  sha256: string;
+  /** The chunk's identity (chunk-identity.ts). */
+  identity: string;
+  /** The SHA-256 of each 1 MiB block of the chunk, concatenated. */
+  blocks: Buffer;
 }
 
 /** One thread fewer than the cores (the app's own thread keeps one), at least one, at most four. */
@@ -14,7 +18,8 @@ export function defaultDigestThreads(): number {
 }
 
 /**
- * The MD5 and SHA-256 of each uploaded chunk, computed on worker threads (piscina).
+ * The MD5 and block SHA-256s (hence the identity) of each uploaded chunk, computed on worker
+ * threads (piscina).
  *
  * An upload keeps the app's own thread busy nearly the whole time — HTTP, ssh2's packets, the
  * in-order whole-file hashes — and these two digests are about a third of that work. On another
@@ -53,14 +58,14 @@ export class ChunkDigests {
     const reuse = data.length === this.chunkSize ? this.spare.pop() : undefined;
     const copy = reuse ?? new Uint8Array(data.length);
     copy.set(data);
-    const out = (await this.pool.run(
-      { data: copy, md5: withMd5 },
-      { transferList: [copy.buffer] },
-    )) as ChunkDigest & {
+    const out = (await this.pool.run({ data: copy, md5: withMd5 }, { transferList: [copy.buffer] })) as {
+      md5: string;
+      blocks: Uint8Array;
       data: Uint8Array<ArrayBuffer>;
     };
     if (out.data.length === this.chunkSize && this.spare.length < this.keep) this.spare.push(out.data);
-    return { md5: out.md5, sha256: out.sha256 };
+    const blocks = Buffer.from(out.blocks.buffer, out.blocks.byteOffset, out.blocks.byteLength);
+    return { md5: out.md5, identity: chunkIdentity(blocks), blocks };
   }
 
   /** Copies waiting for reuse (for tests). */
@@ -74,8 +79,10 @@ export class ChunkDigests {
 }
 
 function digestHere(data: Buffer, withMd5: boolean): ChunkDigest {
+  const blocks = chunkBlocks(data);
   return {
     md5: withMd5 ? createHash('md5').update(data).digest('hex') : '',
-    sha256: createHash('sha256').update(data).digest('hex'),
+    identity: chunkIdentity(blocks),
+    blocks,
   };
 }

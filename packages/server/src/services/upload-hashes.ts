@@ -2,13 +2,19 @@ import { DigestHasher, type Digests } from './digests.ts';
 
 export type UploadDigests = Digests;
 
+/** A chunk's bytes, with their block digests when it starts on a block boundary. */
+export interface ChunkBytes {
+  data: Buffer;
+  blocks?: Uint8Array | undefined;
+}
+
 interface State {
   epoch: number;
   /** Chunks `0..next-1` have been hashed. */
   next: number;
   hasher: DigestHasher;
   /** Chunks that arrived ahead of `next`, held until the gap before them fills. */
-  pending: Map<number, Buffer>;
+  pending: Map<number, ChunkBytes>;
   /** Set by `finish`: from then on it alone feeds the state. */
   finishing: boolean;
 }
@@ -34,7 +40,7 @@ export class UploadHashes {
 
   /** Feeds chunk `index` of an upload whose node set is at `epoch` (a new epoch starts over). */
   /** Returns true when it keeps `data` (an early chunk held for later): the caller must not reuse it. */
-  offer(uploadId: string, epoch: number, index: number, data: Buffer): boolean {
+  offer(uploadId: string, epoch: number, index: number, chunk: ChunkBytes): boolean {
     let state = this.states.get(uploadId);
     if (state?.finishing) return false;
     if (state && state.epoch !== epoch) {
@@ -49,13 +55,13 @@ export class UploadHashes {
     }
     if (index < state.next || state.pending.has(index)) return false;
     if (index === state.next) {
-      consume(state, data);
+      consume(state, chunk);
       this.drain(state);
       return false;
     }
-    if (this.pendingBytes + data.length <= this.maxPendingBytes) {
-      state.pending.set(index, data);
-      this.pendingBytes += data.length;
+    if (this.pendingBytes + chunk.data.length <= this.maxPendingBytes) {
+      state.pending.set(index, chunk);
+      this.pendingBytes += chunk.data.length;
       return true;
     }
     return false;
@@ -69,7 +75,7 @@ export class UploadHashes {
     uploadId: string,
     epoch: number,
     count: number,
-    read: (index: number) => Promise<Buffer>,
+    read: (index: number) => Promise<ChunkBytes>,
   ): Promise<{ digests: UploadDigests; reread: number }> {
     let state = this.states.get(uploadId);
     if (!state || state.epoch !== epoch) {
@@ -81,15 +87,15 @@ export class UploadHashes {
     try {
       while (state.next < count) {
         const index = state.next;
-        let data = state.pending.get(index);
-        if (data) {
+        let chunk = state.pending.get(index);
+        if (chunk) {
           state.pending.delete(index);
-          this.pendingBytes -= data.length;
+          this.pendingBytes -= chunk.data.length;
         } else {
-          data = await read(index);
+          chunk = await read(index);
           reread++;
         }
-        consume(state, data);
+        consume(state, chunk);
       }
       const digests = state.hasher.digests();
       return { digests, reread };
@@ -101,7 +107,7 @@ export class UploadHashes {
   forget(uploadId: string): void {
     const state = this.states.get(uploadId);
     if (!state) return;
-    for (const data of state.pending.values()) this.pendingBytes -= data.length;
+    for (const chunk of state.pending.values()) this.pendingBytes -= chunk.data.length;
     this.states.delete(uploadId);
   }
 
@@ -128,15 +134,15 @@ export class UploadHashes {
   }
 
   private drain(state: State): void {
-    for (let data = state.pending.get(state.next); data; data = state.pending.get(state.next)) {
+    for (let chunk = state.pending.get(state.next); chunk; chunk = state.pending.get(state.next)) {
       state.pending.delete(state.next);
-      this.pendingBytes -= data.length;
-      consume(state, data);
+      this.pendingBytes -= chunk.data.length;
+      consume(state, chunk);
     }
   }
 }
 
-function consume(state: State, data: Buffer): void {
-  state.hasher.update(data);
+function consume(state: State, chunk: ChunkBytes): void {
+  state.hasher.update(chunk.data, chunk.blocks);
   state.next++;
 }

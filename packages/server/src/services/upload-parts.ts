@@ -5,12 +5,15 @@ import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { UploadRow } from '../repositories/uploads.ts';
 import {
+  ChecksumMismatchError,
   NodeUnavailableError,
   ObjectNotFoundError,
   type PartWrite,
   type StorageNode,
 } from '../storage/types.ts';
+import { matchChunk } from './chunk-identity.ts';
 import type { StorageCluster } from './cluster.ts';
+import type { ChunkBytes } from './upload-hashes.ts';
 
 /** The nodes an upload writes to right now, and the generation of that set. */
 export interface UploadTargets {
@@ -78,23 +81,39 @@ export class UploadParts {
     return { epoch, nodeIds: up };
   }
 
+  /** Whether every node that is up checks a part's MD5 itself (S3), so the app need not. */
+  nodesCheckMd5(): boolean {
+    const ids = this.cluster.liveNodeIds();
+    return ids.length > 0 && ids.every((id) => this.cluster.driver(id)?.capabilities().checksMd5 === true);
+  }
+
   /**
    * Writes one chunk durably to every node of the upload; resolves with the node-set epoch it was
-   * written under once at least one node holds it.
+   * written under and the nodes that hold it, once at least one does.
+   *
+   * `md5.checked` false: the MD5 is the client's claim, left to nodes that check it themselves;
+   * if any of the nodes written to does not, it is checked here first. Bytes that differ from
+   * their MD5 reject with `ChecksumMismatchError`, and no node leaves the upload for it.
    */
-  /** Writes a chunk to the upload's nodes; answers the node set's epoch and the nodes written. */
   async write(
     upload: UploadRow,
     offset: number,
     data: Buffer,
-    md5Hex?: string,
+    md5?: { hex: string; checked: boolean },
   ): Promise<{ epoch: number; nodeIds: string[] }> {
     const write: PartWrite = {
       chunkSize: upload.chunk_size,
-      ...(md5Hex ? { md5Base64: Buffer.from(md5Hex, 'hex').toString('base64') } : {}),
+      ...(md5 ? { md5Base64: Buffer.from(md5.hex, 'hex').toString('base64') } : {}),
     };
+    let checked = md5?.checked ?? true;
     for (let attempt = 0; attempt < 3; attempt++) {
       const { epoch, nodeIds } = await this.targets(upload, true);
+      if (!checked && !nodeIds.every((id) => this.cluster.driver(id)?.capabilities().checksMd5)) {
+        if (createHash('md5').update(data).digest('hex') !== md5?.hex) {
+          throw new ChecksumMismatchError('the bytes differ from their MD5');
+        }
+        checked = true;
+      }
       if (nodeIds.length > 0) {
         const written = await this.writeTo(upload.id, nodeIds, offset, data, write);
         if (written.length > 0) {
@@ -125,7 +144,10 @@ export class UploadParts {
     });
   }
 
-  /** Runs `fn` on every node at once; returns the nodes where it worked, reporting the others. */
+  /**
+   * Runs `fn` on every node at once; returns the nodes where it worked, reporting the others. A
+   * node that refused the bytes for their checksum is no failing node: that rejects the whole call.
+   */
   private async onEach(
     nodeIds: string[],
     fn: (driver: StorageNode) => Promise<void>,
@@ -138,6 +160,10 @@ export class UploadParts {
         return fn(driver);
       }),
     );
+    const refused = results.find(
+      (r): r is PromiseRejectedResult => r.status === 'rejected' && r.reason instanceof ChecksumMismatchError,
+    );
+    if (refused) throw refused.reason;
     const ok: string[] = [];
     results.forEach((result, i) => {
       const nodeId = nodeIds[i] as string;
@@ -178,17 +204,19 @@ export class UploadParts {
   }
 
   /**
-   * Chunk bytes read back from the upload's nodes, checked against the SHA-256 recorded when the
-   * chunk was acknowledged. `key` is where a part lives once an interrupted `complete` published it.
+   * Chunk bytes read back from the upload's nodes, checked against the identity recorded when the
+   * chunk was acknowledged, with their block digests. `key` is where a part lives once an
+   * interrupted `complete` published it.
    */
-  readChunk(
+  async readChunk(
     upload: UploadRow,
     nodeIds: string[],
     chunk: { offset: number; size: number; sha256: string },
     key: string | null,
-  ): Promise<Buffer> {
+  ): Promise<ChunkBytes> {
     const range = { start: chunk.offset, end: chunk.offset + chunk.size - 1 };
-    return this.readFromFirst(
+    let blocks: Buffer | null = null;
+    const data = await this.readFromFirst(
       upload.id,
       nodeIds,
       async (driver) => {
@@ -200,9 +228,8 @@ export class UploadParts {
         }
       },
       (data, driver) => {
-        if (data.length === chunk.size && createHash('sha256').update(data).digest('hex') === chunk.sha256) {
-          return true;
-        }
+        blocks = data.length === chunk.size ? matchChunk(data, chunk.sha256) : null;
+        if (blocks) return true;
         this.log.error(
           { node: driver.name, uploadId: upload.id, offset: chunk.offset },
           'part bytes differ from the acknowledged chunk',
@@ -210,6 +237,7 @@ export class UploadParts {
         return false;
       },
     );
+    return { data, blocks: blocks ?? undefined };
   }
 
   /** The first `length` bytes of part `partId` from the first of `nodeIds` that has them whole. */

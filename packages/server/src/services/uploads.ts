@@ -15,9 +15,11 @@ import { HttpError, notFound } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { UploadRow } from '../repositories/uploads.ts';
-import { objectKey } from '../storage/types.ts';
+import { ChecksumMismatchError, objectKey } from '../storage/types.ts';
+import { BLOCK_SIZE } from './block-hashes.ts';
 import { ChunkBuffers } from './chunk-buffers.ts';
 import type { ChunkDigests } from './chunk-digests.ts';
+import { legacyChunkIdentity } from './chunk-identity.ts';
 import type { ContentStore } from './content-store.ts';
 import type { FileService } from './files.ts';
 import { newId, newToken } from './ids.ts';
@@ -284,22 +286,35 @@ export class UploadService {
         `chunk ${index} must be exactly ${expected} bytes, got ${data.length}`,
       );
     }
-    const { md5: actualMd5, sha256 } = await this.digests.of(data, md5 !== undefined);
-    if (md5 !== undefined && actualMd5 !== md5) {
-      throw new HttpError('checksum_mismatch', `chunk ${index} does not match its Content-MD5`);
-    }
+    // Nodes that check a chunk's MD5 themselves (S3's Content-MD5) spare the app that pass; the
+    // write checks it here after all if the upload's nodes turn out otherwise.
+    const nodesCheckMd5 = md5 !== undefined && this.parts.nodesCheckMd5();
+    const {
+      md5: actualMd5,
+      identity,
+      blocks,
+    } = await this.digests.of(data, md5 !== undefined && !nodesCheckMd5);
+    if (md5 !== undefined && !nodesCheckMd5 && actualMd5 !== md5) throw mismatch(index);
     const now = this.now();
-    const claim = await this.repos.uploads
-      .claimChunk(
-        { upload_id: upload.id, idx: index, size: data.length, md5: actualMd5, sha256, created_at: now },
-        now,
-        now - CLAIM_STALE_MS,
-      )
-      .catch((error: unknown) => {
-        // Aborted (or completed and swept) while this chunk was on its way.
-        if (isForeignKeyViolation(error)) throw notFound('upload not found');
-        throw error;
-      });
+    const claimAs = (sha256: string) =>
+      this.repos.uploads
+        .claimChunk(
+          { upload_id: upload.id, idx: index, size: data.length, md5: md5 ?? '', sha256, created_at: now },
+          now,
+          now - CLAIM_STALE_MS,
+        )
+        .catch((error: unknown) => {
+          // Aborted (or completed and swept) while this chunk was on its way.
+          if (isForeignKeyViolation(error)) throw notFound('upload not found');
+          throw error;
+        });
+    let sha256 = identity;
+    let claim = await claimAs(sha256);
+    if (claim === 'conflict' && data.length > BLOCK_SIZE) {
+      // Perhaps the same bytes, acknowledged under the identity chunks had before block digests.
+      const legacy = legacyChunkIdentity(data);
+      if ((await claimAs(legacy)) === 'same') [sha256, claim] = [legacy, 'same'];
+    }
     if (claim === 'conflict') {
       throw new HttpError(
         'chunk_conflict',
@@ -315,10 +330,15 @@ export class UploadService {
       let written: { epoch: number; nodeIds: string[] };
       try {
         const { start } = chunkRange(Number(upload.size), upload.chunk_size, index);
-        written = await this.parts.write(upload, start, data, actualMd5 || undefined);
+        written = await this.parts.write(
+          upload,
+          start,
+          data,
+          md5 === undefined ? undefined : { hex: md5, checked: !nodesCheckMd5 },
+        );
       } catch (error) {
         await this.repos.uploads.releaseClaim(upload.id, index, sha256).catch(() => undefined);
-        throw error;
+        throw error instanceof ChecksumMismatchError ? mismatch(index) : error;
       }
       const { epoch } = written;
       if (!(await this.repos.uploads.markStored(upload.id, index, sha256, epoch))) {
@@ -338,7 +358,7 @@ export class UploadService {
           },
         );
       }
-      return this.hashes.offer(upload.id, epoch, index, data);
+      return this.hashes.offer(upload.id, epoch, index, { data, blocks });
     }
     return false;
   }
@@ -627,6 +647,10 @@ export class UploadService {
 
 /** A writer silent this long is presumed dead; node writes time out well before it. */
 const CLAIM_STALE_MS = 120_000;
+
+function mismatch(index: number): HttpError {
+  return new HttpError('checksum_mismatch', `chunk ${index} does not match its Content-MD5`);
+}
 
 function busy(message = 'this upload is being completed by another request'): HttpError {
   return new HttpError('upload_busy', message, { retryAfter: 2 });

@@ -48,7 +48,7 @@ export class LocalNode implements StorageNode {
   async close(): Promise<void> {}
 
   capabilities(): NodeCapabilities {
-    return { atomicRename: true, fsync: true, statvfs: true };
+    return { atomicRename: true, fsync: true, statvfs: true, checksMd5: false };
   }
 
   private pathOf(key: string): string {

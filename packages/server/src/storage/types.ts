@@ -98,7 +98,10 @@ export interface NodeUsage {
 export interface PartWrite {
   /** The upload's fixed chunk size: `offset / chunkSize` is the chunk's index. */
   chunkSize: number;
-  /** The chunk's MD5 (base64) when the caller has it, so a backend that checks one needs no pass. */
+  /**
+   * The chunk's MD5 (base64) when the caller has one, so a backend that checks one needs no pass.
+   * Where the node `checksMd5`, this may be the client's claim, not yet checked by the app.
+   */
   md5Base64?: string;
 }
 
@@ -134,11 +137,21 @@ export interface NodeCapabilities {
   atomicRename: boolean;
   fsync: boolean;
   statvfs: boolean;
+  /**
+   * `writePart` with an MD5 checks it against the bytes the node received and refuses the write
+   * (`ChecksumMismatchError`, nothing stored) when they differ: S3's Content-MD5.
+   */
+  checksMd5: boolean;
 }
 
 /** Raised for a node that cannot be reached or timed out; callers fail over to another replica. */
 export class NodeUnavailableError extends Error {
   override readonly name = 'NodeUnavailableError';
+}
+
+/** Raised by `writePart` on a node that `checksMd5` when the bytes it received differ from the MD5. */
+export class ChecksumMismatchError extends Error {
+  override readonly name = 'ChecksumMismatchError';
 }
 
 /** Raised by `get` for a key that is not on the node. */

@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
-import { chunksOf, md5Base64, proofFor, random, sha1 } from '../support/bytes.ts';
+import { blockTableOf, chunksOf, md5Base64, proofFor, random, sha1 } from '../support/bytes.ts';
 import { CHUNK, uploader } from '../support/uploads.ts';
 
 describe('chunked upload', () => {
@@ -419,6 +420,74 @@ describe('chunked upload', () => {
   it('needs a session', async () => {
     const res = await t.app.inject({ method: 'POST', url: '/api/uploads', payload: {} });
     expect(res.statusCode).toBe(401);
+  });
+});
+
+describe('chunks of several 1 MiB blocks', () => {
+  // Each chunk's block digests are its identity and its share of the content's block table.
+  const CHUNK_3M = 3 * 1024 * 1024;
+  const blockTable = async (t: TestApp, hash: string) => {
+    const { repos } = t.app.services;
+    const content = (await repos.contents.findBySha1(hash))!;
+    return (await repos.contentBlocks.find(content.id))?.hashes.toString('hex');
+  };
+
+  it('builds the block table from the chunks, in any order, with a short block at each chunk end', async () => {
+    // A chunk size that is no whole number of blocks: every chunk ends in a short block.
+    for (const chunkSize of [CHUNK_3M, CHUNK_3M + 12_345]) {
+      const t = await startTestApp({ DFS_CHUNK_SIZE: String(chunkSize) });
+      try {
+        const user = await t.user('blocks');
+        const api = uploader(t, user.headers);
+        const data = random(chunkSize * 2 + 1_500_000);
+        const { uploadId } = (
+          await api.create({ name: 'b.bin', size: data.length, sha1: sha1(data) })
+        ).json();
+        const chunks = chunksOf(data, chunkSize);
+        for (const i of [2, 0, 1])
+          expect((await api.put(uploadId, i, chunks[i] as Buffer)).statusCode).toBe(204);
+        expect((await api.complete(uploadId)).statusCode).toBe(201);
+        expect(await blockTable(t, sha1(data))).toBe(blockTableOf(data, 1024 * 1024).toString('hex'));
+      } finally {
+        await t.close();
+      }
+    }
+  });
+
+  it('knows a chunk acknowledged under the older identity (a plain SHA-256) and reads it back', async () => {
+    const first = await startTestApp({ DFS_CHUNK_SIZE: String(CHUNK_3M) });
+    const user = await first.user('legacy');
+    const data = random(CHUNK_3M * 2);
+    const api = uploader(first, user.headers);
+    const { uploadId } = (await api.create({ name: 'l.bin', size: data.length, sha1: sha1(data) })).json();
+    const chunks = chunksOf(data, CHUNK_3M) as [Buffer, Buffer];
+    expect((await api.put(uploadId, 0, chunks[0])).statusCode).toBe(204);
+    const rows = () => first.app.services.db('upload_chunks').where({ upload_id: uploadId, idx: 0 });
+    const plain = createHash('sha256').update(chunks[0]).digest('hex');
+    expect((await rows())[0].sha256).not.toBe(plain);
+    await rows().update({ sha256: plain });
+    // The same bytes again: no conflict; other bytes: still one.
+    expect((await api.put(uploadId, 0, chunks[0])).statusCode).toBe(204);
+    const other = await api.put(uploadId, 0, random(CHUNK_3M));
+    expect(errorCode(other)).toBe('chunk_conflict');
+    expect((await api.put(uploadId, 1, chunks[1])).statusCode).toBe(204);
+    await first.app.close();
+
+    // A new process has no running hash: complete reads both chunks back and checks them.
+    const { buildApp } = await import('../../src/app.ts');
+    const second = await buildApp(first.config, { logger: false });
+    try {
+      const again = uploader({ ...first, app: second }, user.headers);
+      const done = await again.complete(uploadId);
+      expect(done.statusCode).toBe(201);
+      expect(done.json().file.sha1).toBe(sha1(data));
+      expect(await blockTable({ ...first, app: second }, sha1(data))).toBe(
+        blockTableOf(data, 1024 * 1024).toString('hex'),
+      );
+    } finally {
+      await second.close();
+      await first.close().catch(() => undefined);
+    }
   });
 });
 

@@ -1,4 +1,10 @@
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListPartsCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import { type SshdHandle, startSshd } from '@dfs/cluster/sshd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
@@ -9,7 +15,7 @@ import { repair, repairContents } from '../../src/jobs/repair.ts';
 import { scrub } from '../../src/jobs/scrub.ts';
 import { objectKey } from '../../src/storage/types.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { chunksOf, random, sha1 } from '../support/bytes.ts';
+import { chunksOf, md5Base64, random, sha1 } from '../support/bytes.ts';
 import { rgw } from '../support/s3.ts';
 import { uploader } from '../support/uploads.ts';
 
@@ -401,6 +407,16 @@ describe('an app on one S3 node', () => {
   });
 });
 
+/** The id of the multipart upload that holds upload `uploadId`'s part. */
+async function multipartIdOf(bucket: string, uploadId: string): Promise<string> {
+  const out = await s3.client.send(
+    new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `.dfs-parts/${uploadId}` }),
+  );
+  const id = out.Uploads?.[0]?.UploadId;
+  if (!id) throw new Error(`no multipart upload for ${uploadId}`);
+  return id;
+}
+
 describe('tus, WebDAV and ZIP downloads on an S3-only node', () => {
   const bucket = s3.bucket('protocols');
   let t: TestApp;
@@ -512,6 +528,33 @@ describe('tus, WebDAV and ZIP downloads on an S3-only node', () => {
         .map((f) => ({ path: f.name, sha1: f.sha1, size: f.size }))
         .sort((a, b) => a.path.localeCompare(b.path)),
     );
+  });
+
+  it('a chunk that differs from its Content-MD5 is refused by the bucket: 400, no part, the node stays', async () => {
+    // Every node checks Content-MD5 itself here, so the app leaves that check to the bucket.
+    const { cluster } = t.app.services;
+    expect(cluster.liveNodeIds().map((id) => cluster.driver(id)?.capabilities().checksMd5)).toEqual([true]);
+    const data = random(2 * CHUNK);
+    const up = uploader(t, alice.headers);
+    const { uploadId } = (await up.create({ name: 'md5.bin', size: data.length, sha1: sha1(data) })).json();
+    const [first, second] = chunksOf(data, CHUNK) as [Buffer, Buffer];
+    const bad = await up.put(uploadId, 0, first, { 'content-md5': md5Base64(second) });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.code).toBe('checksum_mismatch');
+    const parts = await s3.client.send(
+      new ListPartsCommand({
+        Bucket: bucket,
+        Key: `.dfs-parts/${uploadId}`,
+        UploadId: await multipartIdOf(bucket, uploadId),
+      }),
+    );
+    expect(parts.Parts ?? []).toEqual([]);
+    expect((await up.get(uploadId)).json().receivedChunks).toEqual([]);
+    expect(t.app.services.cluster.liveNodeIds()).toHaveLength(1);
+    for (const [i, chunk] of [first, second].entries())
+      expect((await up.put(uploadId, i, chunk)).statusCode).toBe(204);
+    expect((await up.complete(uploadId)).statusCode).toBe(201);
+    expect(await s3Sha1(bucket, objectKey(sha1(data)))).toBe(sha1(data));
   });
 });
 

@@ -1,9 +1,14 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ObjectEntry, ObjectNotFoundError, type StorageNode } from '../../src/storage/types.ts';
+import {
+  ChecksumMismatchError,
+  type ObjectEntry,
+  ObjectNotFoundError,
+  type StorageNode,
+} from '../../src/storage/types.ts';
 
 export interface NodeFixture {
   node: StorageNode;
@@ -80,7 +85,8 @@ export function storageConformance(name: string, makeNode: () => Promise<NodeFix
     it('connect is idempotent and capabilities are booleans', async () => {
       await node.connect();
       const caps = node.capabilities();
-      for (const k of ['atomicRename', 'fsync', 'statvfs'] as const) expect(typeof caps[k]).toBe('boolean');
+      for (const k of ['atomicRename', 'fsync', 'statvfs', 'checksMd5'] as const)
+        expect(typeof caps[k]).toBe('boolean');
     });
 
     it.each([
@@ -330,6 +336,30 @@ export function storageConformance(name: string, makeNode: () => Promise<NodeFix
         await node.commitPart(id, k, 1000);
         expect(await readAll(await node.get(k))).toEqual(stored);
         await expect(node.readPart(id, { start: 0, end: 0 })).rejects.toBeInstanceOf(ObjectNotFoundError);
+      });
+
+      it('checks a part write against its MD5 where the node says it does, storing nothing when it differs', async () => {
+        const id = partId();
+        const data = randomBytes(4096);
+        const other = randomBytes(4096);
+        const md5Of = (b: Buffer) => createHash('md5').update(b).digest('base64');
+        const write = { chunkSize: MiB, md5Base64: md5Of(other) };
+        if (!node.capabilities().checksMd5) {
+          // Nothing promised: the app checks the MD5 before a write reaches such a node.
+          await node.writePart(id, 0, data, write);
+          await node.deletePart(id);
+          return;
+        }
+        await expect(node.writePart(id, 0, data, write)).rejects.toBeInstanceOf(ChecksumMismatchError);
+        await node.writePart(id, 0, data, { chunkSize: MiB, md5Base64: md5Of(data) });
+        // The refused bytes never replaced the accepted ones.
+        await expect(
+          node.writePart(id, 0, other, { chunkSize: MiB, md5Base64: md5Of(data) }),
+        ).rejects.toBeInstanceOf(ChecksumMismatchError);
+        expect(
+          (await readAll(await node.readPart(id, { start: 0, end: data.length - 1 }))).equals(data),
+        ).toBe(true);
+        await node.deletePart(id);
       });
 
       it('deletes parts (a missing one is no error) and refuses ids that are no part id', async () => {

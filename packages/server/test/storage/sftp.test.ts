@@ -67,7 +67,7 @@ describe('sftp node against a real sshd', () => {
   });
 
   it('reports the OpenSSH extensions it relies on', () => {
-    expect(node.capabilities()).toEqual({ atomicRename: true, fsync: true, statvfs: true });
+    expect(node.capabilities()).toEqual({ atomicRename: true, fsync: true, statvfs: true, checksMd5: false });
   });
 
   it('never puts the password in its name', () => {

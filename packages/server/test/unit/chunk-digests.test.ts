@@ -1,12 +1,21 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BLOCK_SIZE } from '../../src/services/block-hashes.ts';
 import { ChunkDigests } from '../../src/services/chunk-digests.ts';
+import { blockTableOf } from '../support/bytes.ts';
 
-const CHUNK = 256 * 1024;
-const plain = (data: Buffer, withMd5: boolean) => ({
-  md5: withMd5 ? createHash('md5').update(data).digest('hex') : '',
-  sha256: createHash('sha256').update(data).digest('hex'),
-});
+const CHUNK = 2 * BLOCK_SIZE + 4096;
+const plain = (data: Buffer, withMd5: boolean) => {
+  const blocks = blockTableOf(data, BLOCK_SIZE);
+  return {
+    md5: withMd5 ? createHash('md5').update(data).digest('hex') : '',
+    identity:
+      data.length <= BLOCK_SIZE
+        ? createHash('sha256').update(data).digest('hex')
+        : createHash('sha256').update(blocks).digest('hex'),
+    blocks,
+  };
+};
 
 describe('ChunkDigests', () => {
   const threaded = new ChunkDigests(CHUNK, 2);
@@ -16,8 +25,8 @@ describe('ChunkDigests', () => {
     await inline.close();
   });
 
-  it('gives the plain MD5 and SHA-256 on worker threads and inline, many chunks at once', async () => {
-    const chunks = [CHUNK, CHUNK, 1, CHUNK - 1, CHUNK, 0].map((n) => randomBytes(n));
+  it('gives the MD5, block SHA-256s and identity on threads and inline, many chunks at once', async () => {
+    const chunks = [CHUNK, CHUNK, 1, BLOCK_SIZE, BLOCK_SIZE + 1, CHUNK - 1, CHUNK].map((n) => randomBytes(n));
     for (const digests of [threaded, inline]) {
       const got = await Promise.all(chunks.map((c, i) => digests.of(c, i % 2 === 0)));
       expect(got).toEqual(chunks.map((c, i) => plain(c, i % 2 === 0)));

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BLOCK_SIZE } from '../../src/services/block-hashes.ts';
+import { chunkBlocks } from '../../src/services/chunk-identity.ts';
 import { DigestHasher } from '../../src/services/digests.ts';
 import { blockTableOf } from '../support/bytes.ts';
 
@@ -41,6 +42,32 @@ describe('DigestHasher', () => {
         blocks: { ...want.blocks, hashes: want.blocks.hashes.toString('hex') },
       });
     }
+  });
+
+  it.each(sizes)('takes given block digests of pieces on block boundaries for %i bytes', (size) => {
+    const bytes = randomBytes(size);
+    const want = reference(bytes);
+    // Whole-MiB pieces (an upload's chunks) with their digests, or odd pieces with them where
+    // they start on a boundary; the hasher must hash whatever the given digests do not cover.
+    for (const piece of [BLOCK_SIZE, 3 * BLOCK_SIZE, 1_000_003, 2 * BLOCK_SIZE + 7]) {
+      const hasher = new DigestHasher();
+      for (let at = 0; at < size; at += piece) {
+        const part = bytes.subarray(at, at + piece);
+        hasher.update(part, chunkBlocks(part));
+      }
+      const got = hasher.digests();
+      expect(got.sha1).toBe(want.sha1);
+      expect(got.sha256).toBe(want.sha256);
+      expect(got.blocks.hashes.toString('hex')).toBe(want.blocks.hashes.toString('hex'));
+    }
+  });
+
+  it('uses the given block digests as they are (they were computed where the bytes arrived)', () => {
+    const bytes = randomBytes(2 * BLOCK_SIZE);
+    const given = Buffer.alloc(64, 7);
+    const hasher = new DigestHasher();
+    hasher.update(bytes, given);
+    expect(hasher.digests().blocks.hashes.equals(given)).toBe(true);
   });
 
   it('tells one changed byte in any block', () => {

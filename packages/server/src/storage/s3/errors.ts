@@ -1,4 +1,4 @@
-import { NodeUnavailableError, ObjectNotFoundError } from '../types.ts';
+import { ChecksumMismatchError, NodeUnavailableError, ObjectNotFoundError } from '../types.ts';
 
 interface SdkError {
   name?: string;
@@ -31,6 +31,10 @@ export function isNotFound(err: unknown): boolean {
  */
 export function mapS3Error(err: unknown, what: string, node: string): Error {
   if (isNotFound(err)) return new ObjectNotFoundError(`${what}: not found on ${node}`);
+  const named = err as SdkError | undefined;
+  if (named?.name === 'BadDigest' || named?.Code === 'BadDigest' || named?.name === 'InvalidDigest') {
+    return new ChecksumMismatchError(`${what}: ${node} found the bytes differ from their Content-MD5`);
+  }
   const status = statusOf(err);
   const e = err as SdkError & Error;
   const detail = e?.name && e.name !== 'Error' ? `${e.name}: ${e.message}` : String(e?.message ?? err);

@@ -169,8 +169,8 @@ export class S3Node implements StorageNode {
 
   capabilities(): NodeCapabilities {
     // Publishing is atomic and acknowledged writes are durable, but neither is a rename or an
-    // fsync, and the store reports no free space.
-    return { atomicRename: false, fsync: false, statvfs: false };
+    // fsync, and the store reports no free space. It checks every part's Content-MD5.
+    return { atomicRename: false, fsync: false, statvfs: false, checksMd5: true };
   }
 
   async ping(): Promise<void> {

@@ -71,7 +71,12 @@ export class SftpConnection {
   private readonly opMs: number;
   private conn: Conn | null = null;
   private connecting: Promise<Conn> | null = null;
-  private lastCaps: NodeCapabilities = { atomicRename: false, fsync: false, statvfs: false };
+  private lastCaps: NodeCapabilities = {
+    atomicRename: false,
+    fsync: false,
+    statvfs: false,
+    checksMd5: false,
+  };
   private closed = false;
 
   constructor(opts: SftpConnectionOptions) {
@@ -150,6 +155,7 @@ export class SftpConnection {
       atomicRename: 'posix-rename@openssh.com' in ext,
       fsync: 'fsync@openssh.com' in ext,
       statvfs: 'statvfs@openssh.com' in ext,
+      checksMd5: false,
     };
     conn = {
       client,

@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto';
+import { BLOCK_HASH_BYTES, BLOCK_SIZE, blockCount } from './block-hashes.ts';
+
+/**
+ * How an acknowledged chunk is recognised when it comes again (an idempotent resend, or other
+ * bytes for the same index) and when it is read back from a node: a SHA-256 over its bytes, taken
+ * in the content's 1 MiB blocks.
+ *
+ * The chunk's block digests are exactly the entries of the content's block table when the chunk
+ * starts on a block boundary (chunk sizes are whole MiB), so one SHA-256 pass per chunk gives both
+ * its identity and its share of the table, instead of one pass for each. A chunk of one block is
+ * identified by that block's digest (its plain SHA-256); a longer one by the SHA-256 of its block
+ * digests in order.
+ */
+
+/** The SHA-256 of each BLOCK_SIZE slice of `data`, concatenated in order (the last may be short). */
+export function chunkBlocks(data: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(blockCount(data.length, BLOCK_SIZE) * BLOCK_HASH_BYTES);
+  for (let at = 0, i = 0; at < data.length; at += BLOCK_SIZE, i++) {
+    createHash('sha256')
+      .update(data.subarray(at, at + BLOCK_SIZE))
+      .digest()
+      .copy(out, i * BLOCK_HASH_BYTES);
+  }
+  return out;
+}
+
+/** A chunk's identity (hex) from its block digests. */
+export function chunkIdentity(blocks: Uint8Array): string {
+  if (blocks.length === BLOCK_HASH_BYTES) return Buffer.from(blocks).toString('hex');
+  return createHash('sha256').update(blocks).digest('hex');
+}
+
+/**
+ * The identity chunks of more than one block had before identities were taken over blocks (the
+ * SHA-256 of the whole chunk); upload rows written then still carry it.
+ */
+export function legacyChunkIdentity(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** The block digests of `data` when it is the chunk recorded as `identity`, else null. */
+export function matchChunk(data: Uint8Array, identity: string): Buffer | null {
+  const blocks = chunkBlocks(data);
+  if (chunkIdentity(blocks) === identity) return blocks;
+  if (data.length > BLOCK_SIZE && legacyChunkIdentity(data) === identity) return blocks;
+  return null;
+}
