@@ -27,6 +27,9 @@ const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) 
 export async function fileRoutes(app: AppInstance): Promise<void> {
   const { files, uploads, batchUploads, downloads } = app.services;
   await app.register(multipart, {
+    // The file name as sent: busboy would otherwise keep only what follows the last `/` or `\`,
+    // and a backslash is an ordinary character in a name (names are validated like any other).
+    preservePath: true,
     // One file per request; the byte limit is enforced while staging (one past the maximum, so
     // an oversize body is detected rather than silently truncated).
     limits: { files: 1, fields: 4, fieldSize: 1024, parts: 5, fileSize: app.config.maxFileSize + 1 },
@@ -83,7 +86,7 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       const file = await uploads.uploadSingle(
         currentUser(request).id,
         parentId,
-        part.filename,
+        formFileName(part.filename),
         part.file,
         sha1,
         Number.isSafeInteger(length) && length > 0 ? length : null,
@@ -151,7 +154,7 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
             `a batch may carry at most ${BATCH_MAX_BYTES} bytes: send big files through POST /api/files or a chunked upload`,
           );
         }
-        items.push({ name: part.filename, bytes, ...pending });
+        items.push({ name: formFileName(part.filename), bytes, ...pending });
         pending = {};
       }
       if (items.length === 0) throw new HttpError('bad_request', 'the form has no "file" part');
@@ -333,4 +336,13 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
     },
     async (request) => files.contentInfo(currentUser(request).id, request.params.sha1),
   );
+}
+
+/**
+ * A multipart file name as the user named the file. Browsers (and the HTML standard's form
+ * encoding that other clients follow) send `"`, CR and LF in a file name as %22, %0D and %0A,
+ * since the name sits in a quoted header value; nothing else is escaped.
+ */
+function formFileName(sent: string): string {
+  return sent.replace(/%(22|0D|0A)/gi, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
 }

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { HttpError } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { ContentStore } from './content-store.ts';
-import { DigestHasher, digestsOf } from './digests.ts';
+import { DigestHasher } from './digests.ts';
 import { newId } from './ids.ts';
 import type { UploadParts } from './upload-parts.ts';
 
@@ -59,7 +59,6 @@ export class SingleUpload {
     const hasher = new DigestHasher();
 
     const flush = async (data: Buffer) => {
-      hasher.update(data);
       if (!part) {
         const id = newId();
         part = { id, nodeIds: this.parts.choose(id, chunkSize, this.limits.minFreeBytes) };
@@ -78,6 +77,8 @@ export class SingleUpload {
           body.destroy();
           throw new HttpError('file_too_large', `files may be at most ${this.limits.maxFileSize} bytes`);
         }
+        // Hashed as it arrives: a small file is then never copied into one buffer.
+        hasher.update(data);
         while (filled + data.length >= chunkSize) {
           // Whole chunks go to the part file at chunk offsets, like a chunked upload's.
           const take = chunkSize - filled;
@@ -93,18 +94,17 @@ export class SingleUpload {
         }
       }
       if (!part) {
-        // The whole file is in memory: hash it and store it like any verified content. The quota
-        // is checked, locked, when the file's row is added; content stored past it is collected.
-        const bytes = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, filled);
-        // Hashed once, here: the same digests check the declared sha1 and go with the bytes.
-        const digests = digestsOf(bytes);
+        // The whole file is in memory: store it like any verified content. The quota is checked,
+        // locked, when the file's row is added; content stored past it is collected.
+        const digests = hasher.digests();
         checkDeclared(declaredSha1, digests.sha1);
         // The same room check as a chunked upload's (ingest places it by its hash).
-        this.parts.choose(digests.sha1, bytes.length, this.limits.minFreeBytes);
+        this.parts.choose(digests.sha1, filled, this.limits.minFreeBytes);
+        const held = pieces;
         return await this.contents.ingest({
           declaredSha1: digests.sha1,
-          size: bytes.length,
-          open: () => Readable.from([bytes]),
+          size: filled,
+          open: () => Readable.from(held),
           digests,
         });
       }

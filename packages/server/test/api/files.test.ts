@@ -334,6 +334,20 @@ describe('files and folders', () => {
       expect(await t.app.services.db('contents').where({ sha1: sha1(data) })).toHaveLength(1);
     });
 
+    it('keeps the file name as the user named it: quotes as browsers escape them, backslashes', async () => {
+      const data = random(100);
+      // A browser sends `say "hi"\\new.txt` as below (the HTML standard's form encoding).
+      const { payload, headers } = form('say %22hi%22\\new.txt', data);
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/api/files',
+        payload,
+        headers: { ...headers, ...alice.headers },
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      expect(res.json().file.name).toBe('say "hi"\\new.txt');
+    });
+
     it('puts the file in the folder named by a field that follows it (curl -F file=@… -F parentId=…)', async () => {
       const dir = await folder('late-field');
       const data = random(CHUNK * 3 + 5);
