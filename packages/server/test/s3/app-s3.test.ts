@@ -103,6 +103,28 @@ describe('an app with an SFTP node and an S3 (Ceph RGW) node, two replicas', () 
     expect(replicas).toHaveLength(2);
   });
 
+  it('with an SFTP node among the targets the app checks a Content-MD5 itself: 400, nothing written', async () => {
+    const { cluster } = t.app.services;
+    expect(
+      cluster
+        .liveNodeIds()
+        .map((id) => cluster.driver(id)?.capabilities().checksMd5)
+        .sort(),
+    ).toEqual([false, true]);
+    const up = uploader(t, admin.headers);
+    const data = random(CHUNK + 10);
+    const { uploadId } = (
+      await up.create({ name: 'md5-mixed.bin', size: data.length, sha1: sha1(data) })
+    ).json();
+    const bad = await up.put(uploadId, 0, data.subarray(0, CHUNK), { 'content-md5': md5Base64(random(16)) });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.code).toBe('checksum_mismatch');
+    // Refused before any node saw it: no multipart upload was even opened, and both nodes stay.
+    expect(await s3.multipartUploads(bucket, `.dfs-parts/${uploadId}`)).toEqual([]);
+    expect(cluster.liveNodeIds()).toHaveLength(2);
+    expect((await up.abort(uploadId)).statusCode).toBe(204);
+  });
+
   it('an aborted upload aborts its multipart upload; the sweeper removes orphans', async () => {
     const up = uploader(t, admin.headers);
     const data = random(CHUNK + 10);
