@@ -53,6 +53,15 @@ export class BlockHasher {
     }
   }
 
+  /**
+   * Appends digests of whole blocks hashed elsewhere (an upload chunk's, on a worker thread);
+   * only between blocks.
+   */
+  append(digests: Uint8Array): void {
+    if (this.filled !== 0) throw new Error('block digests can only follow a whole block');
+    this.digests.push(Buffer.from(digests.buffer, digests.byteOffset, digests.byteLength));
+  }
+
   /** The table for everything fed so far; call once. */
   table(): BlockTable {
     if (this.filled > 0) this.cut();

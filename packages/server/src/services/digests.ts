@@ -1,5 +1,5 @@
-import { createHash, type Hash } from 'node:crypto';
-import { BLOCK_HASH_BYTES, BLOCK_SIZE, type BlockTable, blockCount } from './block-hashes.ts';
+import { createHash } from 'node:crypto';
+import { BLOCK_HASH_BYTES, BLOCK_SIZE, BlockHasher, type BlockTable, blockCount } from './block-hashes.ts';
 
 /** What every stored content records about its bytes, computed by the server itself. */
 export interface Digests {
@@ -24,50 +24,36 @@ export interface Digests {
 export class DigestHasher {
   private readonly sha1 = createHash('sha1');
   private readonly sha256 = createHash('sha256');
-  /** Block digests so far, in order. */
-  private readonly table: Buffer[] = [];
-  /** The block being filled, from block 1 on (block 0 comes from the whole-file state). */
-  private block: Hash | null = null;
-  /** Bytes in the block being filled. */
-  private filled = 0;
+  /** The table from block 1 on; block 0's digest is appended from the whole-file state. */
+  private readonly blocks = new BlockHasher(BLOCK_SIZE);
   private bytes = 0;
 
-  /** Feeds the next bytes; `blocks`: their block digests, when they start on a block boundary. */
-  update(data: Buffer, blocks?: Uint8Array): void {
+  /** Feeds the next bytes; `given`: their block digests, when they start on a block boundary. */
+  update(data: Buffer, given?: Uint8Array): void {
     this.sha1.update(data);
-    if (
-      blocks &&
-      this.filled === 0 &&
-      blocks.length === blockCount(data.length, BLOCK_SIZE) * BLOCK_HASH_BYTES
-    ) {
+    const whole =
+      given &&
+      this.bytes % BLOCK_SIZE === 0 &&
+      given.length === blockCount(data.length, BLOCK_SIZE) * BLOCK_HASH_BYTES
+        ? Math.floor(data.length / BLOCK_SIZE)
+        : 0;
+    if (whole > 0) {
       // Whole blocks only: a short last one is hashed below, so more bytes may still follow it.
-      const whole = Math.floor(data.length / BLOCK_SIZE);
-      if (whole > 0) {
-        this.sha256.update(data.subarray(0, whole * BLOCK_SIZE));
-        this.table.push(Buffer.from(blocks.buffer, blocks.byteOffset, whole * BLOCK_HASH_BYTES));
-        this.bytes += whole * BLOCK_SIZE;
-        data = data.subarray(whole * BLOCK_SIZE);
-      }
+      this.sha256.update(data.subarray(0, whole * BLOCK_SIZE));
+      this.blocks.append((given as Uint8Array).subarray(0, whole * BLOCK_HASH_BYTES));
+      this.bytes += whole * BLOCK_SIZE;
+      data = data.subarray(whole * BLOCK_SIZE);
     }
-    let at = 0;
-    // Block 0 is the whole-file state so far: nothing to hash separately.
     if (this.bytes < BLOCK_SIZE) {
-      at = Math.min(BLOCK_SIZE - this.bytes, data.length);
-      this.sha256.update(data.subarray(0, at));
-      this.filled += at;
-      if (this.filled === BLOCK_SIZE) this.cut();
-      if (at < data.length) this.sha256.update(data.subarray(at));
-    } else {
-      this.sha256.update(data);
+      // Inside block 0: its digest is the whole-file state once the block is full.
+      const head = data.subarray(0, BLOCK_SIZE - this.bytes);
+      this.sha256.update(head);
+      this.bytes += head.length;
+      data = data.subarray(head.length);
+      if (this.bytes === BLOCK_SIZE) this.blocks.append(this.sha256.copy().digest());
     }
-    while (at < data.length) {
-      const n = Math.min(BLOCK_SIZE - this.filled, data.length - at);
-      this.block ??= createHash('sha256');
-      this.block.update(data.subarray(at, at + n));
-      at += n;
-      this.filled += n;
-      if (this.filled === BLOCK_SIZE) this.cut();
-    }
+    this.sha256.update(data);
+    this.blocks.update(data);
     this.bytes += data.length;
   }
 
@@ -78,22 +64,17 @@ export class DigestHasher {
   /** The digests of everything fed so far; call once. */
   digests(): Digests {
     const sha256 = this.sha256.digest();
-    if (this.filled > 0) {
-      // A short last block; alone, it is the whole content.
-      this.table.push(this.block ? this.block.digest() : sha256);
-    }
+    // Shorter than one block: the whole-file digest is block 0's.
+    const blocks =
+      this.bytes > 0 && this.bytes < BLOCK_SIZE
+        ? { blockSize: BLOCK_SIZE, hashes: sha256 }
+        : this.blocks.table();
     return {
       sha1: this.sha1.digest('hex'),
       sha256: sha256.toString('hex'),
       size: this.bytes,
-      blocks: { blockSize: BLOCK_SIZE, hashes: Buffer.concat(this.table) },
+      blocks,
     };
-  }
-
-  private cut(): void {
-    this.table.push(this.block ? this.block.digest() : this.sha256.copy().digest());
-    this.block = null;
-    this.filled = 0;
   }
 }
 
