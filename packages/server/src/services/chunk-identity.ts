@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BLOCK_HASH_BYTES, BLOCK_SIZE, blockCount } from './block-hashes.ts';
+import { BLOCK_HASH_BYTES, BLOCK_SIZE, BlockHasher } from './block-hashes.ts';
 
 /**
  * How an acknowledged chunk is recognised when it comes again (an idempotent resend, or other
@@ -14,15 +14,10 @@ import { BLOCK_HASH_BYTES, BLOCK_SIZE, blockCount } from './block-hashes.ts';
  */
 
 /** The SHA-256 of each BLOCK_SIZE slice of `data`, concatenated in order (the last may be short). */
-export function chunkBlocks(data: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(blockCount(data.length, BLOCK_SIZE) * BLOCK_HASH_BYTES);
-  for (let at = 0, i = 0; at < data.length; at += BLOCK_SIZE, i++) {
-    createHash('sha256')
-      .update(data.subarray(at, at + BLOCK_SIZE))
-      .digest()
-      .copy(out, i * BLOCK_HASH_BYTES);
-  }
-  return out;
+export function chunkBlocks(data: Buffer): Buffer {
+  const hasher = new BlockHasher(BLOCK_SIZE);
+  hasher.update(data);
+  return hasher.table().hashes;
 }
 
 /** A chunk's identity (hex) from its block digests. */
@@ -33,16 +28,15 @@ export function chunkIdentity(blocks: Uint8Array): string {
 
 /**
  * The identity chunks of more than one block had before identities were taken over blocks (the
- * SHA-256 of the whole chunk); upload rows written then still carry it.
+ * SHA-256 of the whole chunk), which upload rows written then still carry; null for a chunk of one
+ * block, whose identity never changed.
  */
-export function legacyChunkIdentity(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+export function legacyChunkIdentity(data: Buffer): string | null {
+  return data.length > BLOCK_SIZE ? createHash('sha256').update(data).digest('hex') : null;
 }
 
 /** The block digests of `data` when it is the chunk recorded as `identity`, else null. */
-export function matchChunk(data: Uint8Array, identity: string): Buffer | null {
+export function matchChunk(data: Buffer, identity: string): Buffer | null {
   const blocks = chunkBlocks(data);
-  if (chunkIdentity(blocks) === identity) return blocks;
-  if (data.length > BLOCK_SIZE && legacyChunkIdentity(data) === identity) return blocks;
-  return null;
+  return chunkIdentity(blocks) === identity || legacyChunkIdentity(data) === identity ? blocks : null;
 }

@@ -83,8 +83,13 @@ export class UploadParts {
 
   /** Whether every node that is up checks a part's MD5 itself (S3), so the app need not. */
   nodesCheckMd5(): boolean {
-    const ids = this.cluster.liveNodeIds();
-    return ids.length > 0 && ids.every((id) => this.cluster.driver(id)?.capabilities().checksMd5 === true);
+    return this.allCheckMd5(this.cluster.liveNodeIds());
+  }
+
+  private allCheckMd5(nodeIds: string[]): boolean {
+    return (
+      nodeIds.length > 0 && nodeIds.every((id) => this.cluster.driver(id)?.capabilities().checksMd5 === true)
+    );
   }
 
   /**
@@ -108,7 +113,7 @@ export class UploadParts {
     let checked = md5?.checked ?? true;
     for (let attempt = 0; attempt < 3; attempt++) {
       const { epoch, nodeIds } = await this.targets(upload, true);
-      if (!checked && !nodeIds.every((id) => this.cluster.driver(id)?.capabilities().checksMd5)) {
+      if (!checked && nodeIds.length > 0 && !this.allCheckMd5(nodeIds)) {
         if (createHash('md5').update(data).digest('hex') !== md5?.hex) {
           throw new ChecksumMismatchError('the bytes differ from their MD5');
         }

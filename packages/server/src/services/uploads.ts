@@ -16,7 +16,6 @@ import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { UploadRow } from '../repositories/uploads.ts';
 import { ChecksumMismatchError, objectKey } from '../storage/types.ts';
-import { BLOCK_SIZE } from './block-hashes.ts';
 import { ChunkBuffers } from './chunk-buffers.ts';
 import type { ChunkDigests } from './chunk-digests.ts';
 import { legacyChunkIdentity } from './chunk-identity.ts';
@@ -288,13 +287,9 @@ export class UploadService {
     }
     // Nodes that check a chunk's MD5 themselves (S3's Content-MD5) spare the app that pass; the
     // write checks it here after all if the upload's nodes turn out otherwise.
-    const nodesCheckMd5 = md5 !== undefined && this.parts.nodesCheckMd5();
-    const {
-      md5: actualMd5,
-      identity,
-      blocks,
-    } = await this.digests.of(data, md5 !== undefined && !nodesCheckMd5);
-    if (md5 !== undefined && !nodesCheckMd5 && actualMd5 !== md5) throw mismatch(index);
+    const appChecksMd5 = md5 !== undefined && !this.parts.nodesCheckMd5();
+    const { md5: actualMd5, identity, blocks } = await this.digests.of(data, appChecksMd5);
+    if (appChecksMd5 && actualMd5 !== md5) throw mismatch(index);
     const now = this.now();
     const claimAs = (sha256: string) =>
       this.repos.uploads
@@ -310,11 +305,9 @@ export class UploadService {
         });
     let sha256 = identity;
     let claim = await claimAs(sha256);
-    if (claim === 'conflict' && data.length > BLOCK_SIZE) {
-      // Perhaps the same bytes, acknowledged under the identity chunks had before block digests.
-      const legacy = legacyChunkIdentity(data);
-      if ((await claimAs(legacy)) === 'same') [sha256, claim] = [legacy, 'same'];
-    }
+    const legacy = claim === 'conflict' ? legacyChunkIdentity(data) : null;
+    // Perhaps the same bytes, acknowledged under the identity chunks had before block digests.
+    if (legacy && (await claimAs(legacy)) === 'same') [sha256, claim] = [legacy, 'same'];
     if (claim === 'conflict') {
       throw new HttpError(
         'chunk_conflict',
@@ -334,7 +327,7 @@ export class UploadService {
           upload,
           start,
           data,
-          md5 === undefined ? undefined : { hex: md5, checked: !nodesCheckMd5 },
+          md5 === undefined ? undefined : { hex: md5, checked: appChecksMd5 },
         );
       } catch (error) {
         await this.repos.uploads.releaseClaim(upload.id, index, sha256).catch(() => undefined);
