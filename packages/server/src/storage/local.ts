@@ -72,12 +72,9 @@ export class LocalNode implements StorageNode {
       // Sources come in socket-sized pieces (64 KiB): one writev per megabyte, not a call each.
       let batch: Buffer[] = [];
       let batched = 0;
+      // libuv writes every buffer of a writev (it retries short writes), like write.
       const flush = async () => {
-        if (batch.length > 0) {
-          const { bytesWritten } = await file.writev(batch);
-          // A short write (rare on a regular file) writes its rest; the size check below still holds.
-          if (bytesWritten < batched) await writeAll(file, Buffer.concat(batch).subarray(bytesWritten));
-        }
+        if (batch.length > 0) await file.writev(batch);
         batch = [];
         batched = 0;
       };
@@ -315,13 +312,5 @@ async function fsyncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
-  }
-}
-
-async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
-  for (let at = 0; at < data.length; ) {
-    const { bytesWritten } = await fh.write(data, at);
-    if (bytesWritten === 0) throw new Error('the disk took no more bytes');
-    at += bytesWritten;
   }
 }
