@@ -1,6 +1,7 @@
-// The work of a chunk-digest thread (see chunk-digests.ts). Plain JavaScript so that the same
-// file runs under the bundle, tsx and the test runner; the build copies it next to dist/main.js.
-// The block digests are chunk-identity.ts's `chunkBlocks` (a unit test holds the two equal).
+// The work of a digest thread (see chunk-digests.ts). Plain JavaScript so that the same file runs
+// under the bundle, tsx and the test runner; the build copies it next to dist/main.js.
+// Its results are chunk-identity.ts's `chunkBlocks` and digests.ts's `digestsOf`; a unit test
+// holds them equal.
 import { createHash } from 'node:crypto';
 import { Piscina } from 'piscina';
 
@@ -8,10 +9,14 @@ const BLOCK_SIZE = 1024 * 1024;
 const BLOCK_HASH_BYTES = 32;
 
 /**
- * Hashes one chunk and hands its buffer back (moved, not copied) for the next chunk to use.
- * @param {{ data: Uint8Array, md5: boolean }} task
+ * @param {{ kind?: 'chunk', data: Uint8Array, md5: boolean } | { kind: 'content', data: Uint8Array }} task
  */
-export default function digest({ data, md5 }) {
+export default function digest(task) {
+  return task.kind === 'content' ? contentDigests(task.data) : chunkDigests(task.data, task.md5);
+}
+
+/** One upload chunk: its MD5 (when asked) and the SHA-256 of each of its blocks. */
+function chunkDigests(data, md5) {
   const blocks = new Uint8Array(Math.ceil(data.length / BLOCK_SIZE) * BLOCK_HASH_BYTES);
   for (let at = 0, i = 0; at < data.length; at += BLOCK_SIZE, i++) {
     blocks.set(
@@ -21,14 +26,33 @@ export default function digest({ data, md5 }) {
       i * BLOCK_HASH_BYTES,
     );
   }
-  const value = {
-    md5: md5 ? createHash('md5').update(data).digest('hex') : '',
-    blocks,
-    data,
-  };
+  return handBack({ md5: md5 ? createHash('md5').update(data).digest('hex') : '', blocks, data });
+}
+
+/**
+ * A whole content held in memory: SHA-1, SHA-256 and the block table. Block 0's digest is the
+ * whole-file SHA-256 state after its bytes, as in DigestHasher.
+ */
+function contentDigests(data) {
+  const sha1 = createHash('sha1').update(data).digest('hex');
+  const sha256 = createHash('sha256');
+  const count = Math.ceil(data.length / BLOCK_SIZE);
+  const blocks = new Uint8Array(count * BLOCK_HASH_BYTES);
+  sha256.update(data.subarray(0, BLOCK_SIZE));
+  if (count > 0) blocks.set(sha256.copy().digest(), 0);
+  for (let i = 1; i < count; i++) {
+    const block = data.subarray(i * BLOCK_SIZE, (i + 1) * BLOCK_SIZE);
+    sha256.update(block);
+    blocks.set(createHash('sha256').update(block).digest(), i * BLOCK_HASH_BYTES);
+  }
+  return handBack({ sha1, sha256: sha256.digest('hex'), blocks, data });
+}
+
+/** The result, with the bytes' buffer moved back (not copied) to the app's thread. */
+function handBack(value) {
   return Piscina.move({
     get [Piscina.transferableSymbol]() {
-      return [data.buffer];
+      return [value.data.buffer];
     },
     get [Piscina.valueSymbol]() {
       return value;

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { Piscina } from 'piscina';
+import { BLOCK_SIZE } from './block-hashes.ts';
 import { chunkBlocks, chunkIdentity } from './chunk-identity.ts';
+import { DigestHasher, type Digests } from './digests.ts';
 
 export interface ChunkDigest {
   /** Hex MD5, or `''` when none was asked for. */
@@ -18,8 +20,14 @@ export function defaultDigestThreads(): number {
 }
 
 /**
- * The MD5 and block SHA-256s (hence the identity) of each uploaded chunk, computed on worker
- * threads (piscina).
+ * Below this a content is hashed on the app's thread: handing it to a worker would cost about as
+ * much as hashing it.
+ */
+export const CONTENT_ON_THREAD_MIN = 64 * 1024;
+
+/**
+ * The MD5 and block SHA-256s (hence the identity) of each uploaded chunk, and the digests of a
+ * small file held whole in memory (a one-request upload), computed on worker threads (piscina).
  *
  * An upload keeps the app's own thread busy nearly the whole time — HTTP, ssh2's packets, the
  * in-order whole-file hashes — and these two digests are about a third of that work. On another
@@ -66,6 +74,45 @@ export class ChunkDigests {
     if (out.data.length === this.chunkSize && this.spare.length < this.keep) this.spare.push(out.data);
     const blocks = Buffer.from(out.blocks.buffer, out.blocks.byteOffset, out.blocks.byteLength);
     return { md5: out.md5, identity: chunkIdentity(blocks), blocks };
+  }
+
+  /**
+   * SHA-1, SHA-256 and block table of a content held in memory as `pieces` (`size` bytes in all),
+   * and its bytes as one buffer or as the pieces they came in.
+   *
+   * Many users sending small files at once keep the app's thread busy with HTTP, multipart parsing
+   * and the database; the hashes (three passes over every byte) are a third of its work there and
+   * run beside it instead. The copy the worker hashes (one memcpy) comes back and is what gets
+   * stored.
+   */
+  async content(pieces: Buffer[], size: number): Promise<{ digests: Digests; bytes: Buffer[] }> {
+    if (!this.pool || size < CONTENT_ON_THREAD_MIN) {
+      const hasher = new DigestHasher();
+      for (const piece of pieces) hasher.update(piece);
+      return { digests: hasher.digests(), bytes: pieces };
+    }
+    const copy = new Uint8Array(size);
+    let at = 0;
+    for (const piece of pieces) {
+      copy.set(piece, at);
+      at += piece.length;
+    }
+    const out = (await this.pool.run({ kind: 'content', data: copy }, { transferList: [copy.buffer] })) as {
+      sha1: string;
+      sha256: string;
+      blocks: Uint8Array;
+      data: Uint8Array;
+    };
+    const blocks = Buffer.from(out.blocks.buffer, out.blocks.byteOffset, out.blocks.byteLength);
+    return {
+      digests: {
+        sha1: out.sha1,
+        sha256: out.sha256,
+        size,
+        blocks: { blockSize: BLOCK_SIZE, hashes: blocks },
+      },
+      bytes: [Buffer.from(out.data.buffer, out.data.byteOffset, out.data.byteLength)],
+    };
   }
 
   /** Copies waiting for reuse (for tests). */

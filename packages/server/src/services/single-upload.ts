@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream';
 import { HttpError } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
+import { BLOCK_SIZE } from './block-hashes.ts';
+import type { ChunkDigests } from './chunk-digests.ts';
 import type { ContentStore } from './content-store.ts';
 import { DigestHasher } from './digests.ts';
 import { newId } from './ids.ts';
@@ -33,7 +35,8 @@ export async function readBody(
 
 /**
  * `POST /api/files`: one request carries the whole file. A body that fits in one chunk (the
- * many-small-files case) is hashed in memory and stored like any content; a bigger one streams
+ * many-small-files case) is hashed in memory on a digest thread and stored like any content; a
+ * bigger one streams
  * into part files on the nodes chunk by chunk, hashed as it passes, and is published under its
  * hash at the end. Nothing touches the app's disk either way.
  */
@@ -41,6 +44,7 @@ export class SingleUpload {
   constructor(
     private readonly parts: UploadParts,
     private readonly contents: ContentStore,
+    private readonly digests: ChunkDigests,
     private readonly limits: { chunkSize: number; maxFileSize: number; minFreeBytes: number },
   ) {}
 
@@ -56,9 +60,15 @@ export class SingleUpload {
     let filled = 0;
     let offset = 0;
     let part: { id: string; nodeIds: string[] } | null = null;
+    // A body bigger than one chunk is hashed chunk by chunk on its way to the part file (its block
+    // digests on a digest thread); a smaller one is hashed whole once it has arrived.
     const hasher = new DigestHasher();
 
     const flush = async (data: Buffer) => {
+      hasher.update(
+        data,
+        offset % BLOCK_SIZE === 0 ? (await this.digests.of(data, false)).blocks : undefined,
+      );
       if (!part) {
         const id = newId();
         part = { id, nodeIds: this.parts.choose(id, chunkSize, this.limits.minFreeBytes) };
@@ -77,8 +87,6 @@ export class SingleUpload {
           body.destroy();
           throw new HttpError('file_too_large', `files may be at most ${this.limits.maxFileSize} bytes`);
         }
-        // Hashed as it arrives: a small file is then never copied into one buffer.
-        hasher.update(data);
         while (filled + data.length >= chunkSize) {
           // Whole chunks go to the part file at chunk offsets, like a chunked upload's.
           const take = chunkSize - filled;
@@ -96,15 +104,14 @@ export class SingleUpload {
       if (!part) {
         // The whole file is in memory: store it like any verified content. The quota is checked,
         // locked, when the file's row is added; content stored past it is collected.
-        const digests = hasher.digests();
+        const { digests, bytes } = await this.digests.content(pieces, filled);
         checkDeclared(declaredSha1, digests.sha1);
         // The same room check as a chunked upload's (ingest places it by its hash).
         this.parts.choose(digests.sha1, filled, this.limits.minFreeBytes);
-        const held = pieces;
         return await this.contents.ingest({
           declaredSha1: digests.sha1,
           size: filled,
-          open: () => Readable.from(held),
+          open: () => Readable.from(bytes),
           digests,
         });
       }

@@ -66,7 +66,7 @@ export class UploadService {
     private readonly digests: ChunkDigests,
   ) {
     this.buffers = new ChunkBuffers(limits.chunkSize);
-    this.single = new SingleUpload(parts, contents, {
+    this.single = new SingleUpload(parts, contents, digests, {
       chunkSize: limits.chunkSize,
       maxFileSize: limits.maxFileSize,
       minFreeBytes: limits.minFreeBytes,

@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BLOCK_SIZE } from '../../src/services/block-hashes.ts';
-import { ChunkDigests } from '../../src/services/chunk-digests.ts';
+import { CONTENT_ON_THREAD_MIN, ChunkDigests } from '../../src/services/chunk-digests.ts';
+import { digestsOf } from '../../src/services/digests.ts';
 import { blockTableOf } from '../support/bytes.ts';
 
 const CHUNK = 2 * BLOCK_SIZE + 4096;
@@ -41,5 +42,34 @@ describe('ChunkDigests', () => {
     // One chunk at a time: the same copy travels back and forth.
     expect(threaded.spareCount()).toBeGreaterThanOrEqual(1);
     expect(threaded.spareCount()).toBeLessThanOrEqual(4);
+  });
+
+  it('gives a whole content the digests DigestHasher gives it, from pieces, on threads and inline', async () => {
+    const sizes = [
+      0,
+      1,
+      CONTENT_ON_THREAD_MIN - 1,
+      CONTENT_ON_THREAD_MIN,
+      BLOCK_SIZE - 1,
+      BLOCK_SIZE,
+      BLOCK_SIZE + 1,
+    ];
+    const contents = [...sizes, 3 * BLOCK_SIZE + 12_345].map((n) => randomBytes(n));
+    for (const digests of [threaded, inline]) {
+      const got = await Promise.all(
+        contents.map((c) => {
+          // Uneven pieces, as they come off a socket.
+          const pieces = [c.subarray(0, 1000), c.subarray(1000, 70_000), c.subarray(70_000)].filter(
+            (p) => p.length,
+          );
+          return digests.content(pieces, c.length);
+        }),
+      );
+      for (const [i, { digests: d, bytes }] of got.entries()) {
+        const content = contents[i] as Buffer;
+        expect(d).toEqual(digestsOf(content));
+        expect(Buffer.concat(bytes).equals(content)).toBe(true);
+      }
+    }
   });
 });
