@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { UserRow } from './users.ts';
 
 export interface SessionRow {
   id: string;
@@ -16,11 +17,20 @@ export class SessionsRepository {
     await this.db('sessions').insert(row);
   }
 
-  async findLiveByTokenHash(tokenHash: string, now: number): Promise<SessionRow | undefined> {
-    return this.db<SessionRow>('sessions')
-      .where({ token_hash: tokenHash })
-      .andWhere('expires_at', '>', now)
-      .first();
+  /** A live session and its user in one read: every signed-in request starts with it. */
+  async findLiveWithUser(
+    tokenHash: string,
+    now: number,
+  ): Promise<{ session: Pick<SessionRow, 'id' | 'last_seen_at'>; user: UserRow } | undefined> {
+    const row = (await this.db('sessions')
+      .join('users', 'users.id', 'sessions.user_id')
+      .where('sessions.token_hash', tokenHash)
+      .andWhere('sessions.expires_at', '>', now)
+      .select('users.*', 'sessions.id as session_id', 'sessions.last_seen_at as session_last_seen_at')
+      .first()) as (UserRow & { session_id: string; session_last_seen_at: number }) | undefined;
+    if (!row) return undefined;
+    const { session_id, session_last_seen_at, ...user } = row;
+    return { session: { id: session_id, last_seen_at: session_last_seen_at }, user };
   }
 
   async extend(id: string, lastSeenAt: number, expiresAt: number): Promise<void> {

@@ -160,10 +160,9 @@ export class AuthService {
       return found && this.authenticatedBy(found.user, null, found.appPasswordId);
     }
     const now = this.options.now();
-    const session = await this.repos.sessions.findLiveByTokenHash(sha256Hex(token), now);
-    if (!session) return null;
-    const user = await this.repos.users.findById(session.user_id);
-    if (!user) return null;
+    const found = await this.repos.sessions.findLiveWithUser(sha256Hex(token), now);
+    if (!found) return null;
+    const { session, user } = found;
     if (now - Number(session.last_seen_at) >= SLIDE_EVERY_MS) {
       await this.repos.sessions.extend(session.id, now, now + this.options.sessionTtlMs);
     }
