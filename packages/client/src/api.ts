@@ -33,6 +33,7 @@ import {
 } from '@dfs/shared';
 import { ApiError, isAbortError, NetworkError } from './errors.ts';
 import type { paths } from './generated/api-types.ts';
+import { appendFile } from './upload/held-bytes.ts';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 /** The OpenAPI document's path templates, e.g. `/api/files/{id}`. */
@@ -308,7 +309,7 @@ export class DfsApi {
     if (options.parentId) form.set('parentId', options.parentId);
     if (options.sha1) form.set('sha1', options.sha1.toLowerCase());
     const name = options.name ?? (file as Blob & { name?: string }).name ?? 'file';
-    form.set('file', file, name);
+    appendFile(form, 'file', file, name);
     return this.#op('post', '/api/files', { signal: options.signal, body: form });
   }
 
@@ -414,7 +415,7 @@ export class DfsApi {
     for (const f of files) {
       if (f.parentId) form.append('parentId', f.parentId);
       if (f.sha1) form.append('sha1', f.sha1.toLowerCase());
-      form.append('file', f.blob, f.name);
+      appendFile(form, 'file', f.blob, f.name);
     }
     return this.#op('post', '/api/files/batch', { signal: opts.signal, body: form });
   }

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { heldBytes } from '../upload/held-bytes.ts';
 
 type Fetch = typeof fetch;
 
@@ -62,8 +63,9 @@ async function encodeForm(form: FormData, headers: Headers): Promise<Uint8Array[
   const pieces: Uint8Array[] = [];
   for (const value of encoder.values()) {
     if (value instanceof Uint8Array) pieces.push(value);
-    // Node's FormData holds its files as Blobs (File).
-    else if (value instanceof Blob) pieces.push(new Uint8Array(await value.arrayBuffer()));
+    // Node's FormData holds its files as Blobs (File); the upload core's own come with their bytes.
+    else if (value instanceof Blob)
+      pieces.push(heldBytes(value) ?? new Uint8Array(await value.arrayBuffer()));
     else throw new TypeError('a form value that is neither text nor a Blob');
   }
   headers.set('content-type', encoder.contentType);

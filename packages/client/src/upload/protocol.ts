@@ -4,6 +4,7 @@
  * one request. They do HTTP and report bytes to `UploadProgress`; the state machine, the order
  * of the phases and the resume store are `Upload`'s business.
  */
+
 import type { CreateUploadBody, CreateUploadResponse, FileEntry, Proof, UploadSession } from '@dfs/shared';
 import type { UploadTransport } from '../api.ts';
 import { ApiError } from '../errors.ts';
@@ -12,6 +13,7 @@ import { proveChallenge } from '../hashing/proof.ts';
 import type { FileDigest, FileSource, Hasher } from '../hashing/types.ts';
 import { hexToBase64 } from '../util/bytes.ts';
 import type { SmallFileBatcher } from './batcher.ts';
+import { fileFromBytes } from './held-bytes.ts';
 import type { Limiter } from './limiter.ts';
 import { bytesOfChunks, chunkRange, missingChunks, precomputedMd5 } from './plan.ts';
 import type { UploadProgress } from './progress.ts';
@@ -308,8 +310,7 @@ export async function sendWhole(
   const own = ctx.source.blob;
   let blob: Blob;
   if (own && (bytes === null || own.size === bytes.byteLength)) blob = own;
-  else if (bytes)
-    blob = new Blob([bytes as Uint8Array<ArrayBuffer>], ctx.source.type ? { type: ctx.source.type } : {});
+  else if (bytes) blob = fileFromBytes(bytes, ctx.name, ctx.source.type);
   else throw new Error('sendWhole needs the bytes or the source Blob');
   const { batcher } = ctx;
   const file = await ctx.retry(

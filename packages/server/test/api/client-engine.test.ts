@@ -325,4 +325,23 @@ describe('client core against the server', () => {
     expect(lie).toBeInstanceOf(ApiError);
     expect(lie).toMatchObject({ status: 422, code: 'hash_mismatch' });
   });
+
+  it("the Node fetch sends a small file's bytes as the upload core read them, never reading a Blob back", async () => {
+    const api = new DfsApi({ baseUrl, token: alice.token, credentials: 'omit', fetch: nodeFetch });
+    const bytes = random(200_000);
+    const reads = [vi.spyOn(Blob.prototype, 'arrayBuffer'), vi.spyOn(Blob.prototype, 'stream')];
+    try {
+      const upload = new Upload(fileSourceFromBytes(bytes, 'held.bin'), {
+        transport: api,
+        hasher: nodeHasher,
+        hashFile: nodeHashFile,
+      });
+      upload.start();
+      const file = await upload.result();
+      expect(file).toMatchObject({ name: 'held.bin', size: bytes.length, sha1: sha1(bytes) });
+      for (const read of reads) expect(read).not.toHaveBeenCalled();
+    } finally {
+      for (const read of reads) read.mockRestore();
+    }
+  });
 });

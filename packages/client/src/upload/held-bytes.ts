@@ -1,0 +1,29 @@
+/**
+ * The bytes a File was made from, for the Files the upload core makes from bytes it has read.
+ *
+ * Node's fetch (node/fetch.ts) sends those bytes instead of reading the File back: reading a Blob
+ * in Node copies it twice (out of the Blob store, then into one ArrayBuffer) and leaves both
+ * copies to the collector — for every small file the CLI uploads, more CPU than its SHA-1.
+ * Browsers send their Files themselves and never look here.
+ */
+const held = new WeakMap<Blob, Uint8Array>();
+
+export function fileFromBytes(bytes: Uint8Array, name: string, type?: string): File {
+  const file = new File([bytes as Uint8Array<ArrayBuffer>], name, type ? { type } : {});
+  held.set(file, bytes);
+  return file;
+}
+
+/** The bytes `blob` was made from by `fileFromBytes`, if it was. */
+export function heldBytes(blob: Blob): Uint8Array | undefined {
+  return held.get(blob);
+}
+
+/**
+ * Appends a file part; a File that already carries the part's name goes in as it is (a name given
+ * to FormData makes it wrap the File in a new one, which `heldBytes` would not know).
+ */
+export function appendFile(form: FormData, field: string, blob: Blob, name: string): void {
+  if (typeof File !== 'undefined' && blob instanceof File && blob.name === name) form.append(field, blob);
+  else form.append(field, blob, name);
+}
