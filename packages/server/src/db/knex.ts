@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { migrationSource } from './migrations.ts';
+import { cacheStatements } from './statement-cache.ts';
 
 export type Db = Knex;
 export type DbDialect = 'sqlite' | 'mysql';
@@ -24,13 +25,14 @@ export function createDb(url: string): Db {
         // One writer at a time is SQLite's model; WAL lets readers run beside it, busy_timeout
         // makes a second writer wait instead of failing with SQLITE_BUSY.
         afterCreate(
-          conn: { pragma(sql: string): unknown },
+          conn: { pragma(sql: string): unknown; prepare(sql: string): unknown },
           done: (err: Error | null, conn: unknown) => void,
         ) {
           conn.pragma('journal_mode = WAL');
           conn.pragma('synchronous = NORMAL');
           conn.pragma('foreign_keys = ON');
           conn.pragma('busy_timeout = 10000');
+          cacheStatements(conn);
           done(null, conn);
         },
         min: 1,

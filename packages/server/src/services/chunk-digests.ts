@@ -91,7 +91,8 @@ export class ChunkDigests {
       for (const piece of pieces) hasher.update(piece);
       return { digests: hasher.digests(), bytes: pieces };
     }
-    const copy = new Uint8Array(size);
+    // Its own ArrayBuffer (transferable), and not zeroed: every byte is written below.
+    const copy = Buffer.allocUnsafeSlow(size);
     let at = 0;
     for (const piece of pieces) {
       copy.set(piece, at);
