@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BLOCK_SIZE } from '../../src/services/block-hashes.ts';
-import { CONTENT_ON_THREAD_MIN, ChunkDigests } from '../../src/services/chunk-digests.ts';
+import { ChunkDigests, CONTENT_ON_THREAD_MIN } from '../../src/services/chunk-digests.ts';
 import { digestsOf } from '../../src/services/digests.ts';
 import { blockTableOf } from '../support/bytes.ts';
 
