@@ -4,6 +4,7 @@ import { Piscina } from 'piscina';
 import { BLOCK_SIZE } from './block-hashes.ts';
 import { chunkBlocks, chunkIdentity } from './chunk-identity.ts';
 import { DigestHasher, type Digests } from './digests.ts';
+import { TransferBuffers } from './transfer-buffers.ts';
 
 export interface ChunkDigest {
   /** Hex MD5, or `''` when none was asked for. */
@@ -12,6 +13,13 @@ export interface ChunkDigest {
   identity: string;
   /** The SHA-256 of each 1 MiB block of the chunk, concatenated. */
   blocks: Buffer;
+}
+
+/** A content's digests and its bytes, held until `release`. */
+export interface HeldContent {
+  digests: Digests;
+  bytes: Buffer[];
+  release: () => void;
 }
 
 /** One thread fewer than the cores (the app's own thread keeps one), at least one, at most four. */
@@ -43,6 +51,7 @@ export const CONTENT_ON_THREAD_MIN = 64 * 1024;
 export class ChunkDigests {
   private readonly pool: Piscina | null;
   private readonly spare: Uint8Array<ArrayBuffer>[] = [];
+  private readonly transfers = new TransferBuffers();
 
   constructor(
     private readonly chunkSize: number,
@@ -78,21 +87,21 @@ export class ChunkDigests {
 
   /**
    * SHA-1, SHA-256 and block table of a content held in memory as `pieces` (`size` bytes in all),
-   * and its bytes as one buffer or as the pieces they came in.
+   * and its bytes as one buffer or as the pieces they came in. Call `release` once nothing reads
+   * `bytes` any more: the buffer is then reused.
    *
    * Many users sending small files at once keep the app's thread busy with HTTP, multipart parsing
    * and the database; the hashes (three passes over every byte) are a third of its work there and
    * run beside it instead. The copy the worker hashes (one memcpy) comes back and is what gets
    * stored.
    */
-  async content(pieces: Buffer[], size: number): Promise<{ digests: Digests; bytes: Buffer[] }> {
+  async content(pieces: Buffer[], size: number): Promise<HeldContent> {
     if (!this.pool || size < CONTENT_ON_THREAD_MIN) {
       const hasher = new DigestHasher();
       for (const piece of pieces) hasher.update(piece);
-      return { digests: hasher.digests(), bytes: pieces };
+      return { digests: hasher.digests(), bytes: pieces, release: () => {} };
     }
-    // Its own ArrayBuffer (transferable), and not zeroed: every byte is written below.
-    const copy = Buffer.allocUnsafeSlow(size);
+    const copy = Buffer.from(this.transfers.take(size), 0, size);
     let at = 0;
     for (const piece of pieces) {
       copy.set(piece, at);
@@ -102,9 +111,10 @@ export class ChunkDigests {
       sha1: string;
       sha256: string;
       blocks: Uint8Array;
-      data: Uint8Array;
+      data: Uint8Array<ArrayBuffer>;
     };
     const blocks = Buffer.from(out.blocks.buffer, out.blocks.byteOffset, out.blocks.byteLength);
+    const held = out.data.buffer;
     return {
       digests: {
         sha1: out.sha1,
@@ -112,7 +122,8 @@ export class ChunkDigests {
         size,
         blocks: { blockSize: BLOCK_SIZE, hashes: blocks },
       },
-      bytes: [Buffer.from(out.data.buffer, out.data.byteOffset, out.data.byteLength)],
+      bytes: [Buffer.from(held, out.data.byteOffset, out.data.byteLength)],
+      release: () => this.transfers.give(held),
     };
   }
 

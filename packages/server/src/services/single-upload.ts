@@ -104,16 +104,21 @@ export class SingleUpload {
       if (!part) {
         // The whole file is in memory: store it like any verified content. The quota is checked,
         // locked, when the file's row is added; content stored past it is collected.
-        const { digests, bytes } = await this.digests.content(pieces, filled);
-        checkDeclared(declaredSha1, digests.sha1);
-        // The same room check as a chunked upload's (ingest places it by its hash).
-        this.parts.choose(digests.sha1, filled, this.limits.minFreeBytes);
-        return await this.contents.ingest({
-          declaredSha1: digests.sha1,
-          size: filled,
-          open: () => Readable.from(bytes),
-          digests,
-        });
+        const { digests, bytes, release } = await this.digests.content(pieces, filled);
+        try {
+          checkDeclared(declaredSha1, digests.sha1);
+          // The same room check as a chunked upload's (ingest places it by its hash).
+          this.parts.choose(digests.sha1, filled, this.limits.minFreeBytes);
+          return await this.contents.ingest({
+            declaredSha1: digests.sha1,
+            size: filled,
+            open: () => Readable.from(bytes),
+            digests,
+          });
+        } finally {
+          // Every node's write has settled when ingest does: nothing reads the bytes any more.
+          release();
+        }
       }
       if (filled > 0) await flush(Buffer.concat(pieces, filled));
       const stored: { id: string; nodeIds: string[] } = part;

@@ -72,4 +72,21 @@ describe('ChunkDigests', () => {
       }
     }
   });
+
+  it('reuses the buffer a released content travelled in, and each content still hashes right', async () => {
+    const digests = new ChunkDigests(CHUNK, 1);
+    try {
+      // All three share the 512 KiB class: the later ones travel in the earlier ones' buffer,
+      // over bytes of the content before.
+      for (const n of [500_000, 400_000, 300_000]) {
+        const content = randomBytes(n);
+        const held = await digests.content([content], n);
+        expect(held.digests).toEqual(digestsOf(content));
+        expect(Buffer.concat(held.bytes).equals(content)).toBe(true);
+        held.release();
+      }
+    } finally {
+      await digests.close();
+    }
+  });
 });
