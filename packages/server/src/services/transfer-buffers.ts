@@ -32,9 +32,9 @@ export class TransferBuffers {
     const capacity = buffer.byteLength;
     if (capacity === 0 || capacity !== classOf(capacity)) return;
     if (this.pooled + capacity > this.maxPooledBytes) return;
-    let list = this.free.get(capacity);
-    if (!list) this.free.set(capacity, (list = []));
+    const list = this.free.get(capacity) ?? [];
     list.push(buffer);
+    this.free.set(capacity, list);
     this.pooled += capacity;
   }
 
