@@ -20,10 +20,12 @@ export function heldBytes(blob: Blob): Uint8Array | undefined {
 }
 
 /**
- * Appends a file part; a File that already carries the part's name goes in as it is (a name given
- * to FormData makes it wrap the File in a new one, which `heldBytes` would not know).
+ * Appends a file part. A File made here that already carries the part's name goes in as it is (a
+ * name given to FormData makes it wrap the File in a new one, which `heldBytes` would not know).
+ * Any other File gets the name explicitly: a browser otherwise sends a File picked with a folder
+ * under its relative path ("album/sub/a.bin").
  */
 export function appendFile(form: FormData, field: string, blob: Blob, name: string): void {
-  if (typeof File !== 'undefined' && blob instanceof File && blob.name === name) form.append(field, blob);
+  if (held.has(blob) && (blob as File).name === name) form.append(field, blob);
   else form.append(field, blob, name);
 }
