@@ -43,22 +43,21 @@ export const CONTENT_ON_THREAD_MIN = 64 * 1024;
  * and writes earlier ones to the nodes.
  *
  * A chunk travels to its thread as a copy that is moved there and moved back with the digests,
- * then kept for the next chunk: one memcpy per chunk and no garbage. (Shared memory would save the
- * copy, but a worker's heap keeps a shared buffer alive until it collects garbage, which it rarely
- * does; copies left to the worker's collector cost 100 MB of peak RSS in the 1 GiB bench.)
- * `threads: 0` hashes on the calling thread.
+ * then kept for the next chunk or content (`TransferBuffers`): one memcpy per chunk and no
+ * garbage. (Shared memory would save the copy, but a worker's heap keeps a shared buffer alive
+ * until it collects garbage, which it rarely does; copies left to the worker's collector cost
+ * 100 MB of peak RSS in the 1 GiB bench.) `threads: 0` hashes on the calling thread.
  */
 export class ChunkDigests {
   private readonly pool: Piscina | null;
-  private readonly spare: Uint8Array<ArrayBuffer>[] = [];
-  private readonly transfers = new TransferBuffers();
+  private readonly transfers: TransferBuffers;
 
   constructor(
     private readonly chunkSize: number,
     threads = defaultDigestThreads(),
-    /** Chunk-sized copies kept for reuse. */
-    private readonly keep = 4,
   ) {
+    // Room for four chunks in flight, and for the many small contents of a busy server.
+    this.transfers = new TransferBuffers(Math.max(64 * 1024 * 1024, 4 * chunkSize));
     this.pool =
       threads > 0
         ? new Piscina({
@@ -72,15 +71,14 @@ export class ChunkDigests {
 
   async of(data: Buffer, withMd5: boolean): Promise<ChunkDigest> {
     if (!this.pool) return digestHere(data, withMd5);
-    const reuse = data.length === this.chunkSize ? this.spare.pop() : undefined;
-    const copy = reuse ?? new Uint8Array(data.length);
-    copy.set(data);
+    const copy = this.copyOf([data], data.length);
     const out = (await this.pool.run({ data: copy, md5: withMd5 }, { transferList: [copy.buffer] })) as {
       md5: string;
       blocks: Uint8Array;
       data: Uint8Array<ArrayBuffer>;
     };
-    if (out.data.length === this.chunkSize && this.spare.length < this.keep) this.spare.push(out.data);
+    // The caller keeps its own bytes: the copy is free again at once.
+    this.transfers.give(out.data.buffer);
     const blocks = Buffer.from(out.blocks.buffer, out.blocks.byteOffset, out.blocks.byteLength);
     return { md5: out.md5, identity: chunkIdentity(blocks), blocks };
   }
@@ -101,12 +99,7 @@ export class ChunkDigests {
       for (const piece of pieces) hasher.update(piece);
       return { digests: hasher.digests(), bytes: pieces, release: () => {} };
     }
-    const copy = Buffer.from(this.transfers.take(size), 0, size);
-    let at = 0;
-    for (const piece of pieces) {
-      copy.set(piece, at);
-      at += piece.length;
-    }
+    const copy = this.copyOf(pieces, size);
     const out = (await this.pool.run({ kind: 'content', data: copy }, { transferList: [copy.buffer] })) as {
       sha1: string;
       sha256: string;
@@ -127,9 +120,20 @@ export class ChunkDigests {
     };
   }
 
-  /** Copies waiting for reuse (for tests). */
+  /** Chunk-sized copies waiting for reuse (for tests). */
   spareCount(): number {
-    return this.spare.length;
+    return this.transfers.pooledCount(this.chunkSize);
+  }
+
+  /** `pieces` (`size` bytes in all) in a reused buffer that can be moved to a thread. */
+  private copyOf(pieces: Buffer[], size: number): Uint8Array<ArrayBuffer> {
+    const copy = new Uint8Array(this.transfers.take(size), 0, size);
+    let at = 0;
+    for (const piece of pieces) {
+      copy.set(piece, at);
+      at += piece.length;
+    }
+    return copy;
   }
 
   async close(): Promise<void> {

@@ -36,9 +36,8 @@ export async function readBody(
 /**
  * `POST /api/files`: one request carries the whole file. A body that fits in one chunk (the
  * many-small-files case) is hashed in memory on a digest thread and stored like any content; a
- * bigger one streams
- * into part files on the nodes chunk by chunk, hashed as it passes, and is published under its
- * hash at the end. Nothing touches the app's disk either way.
+ * bigger one streams into part files on the nodes chunk by chunk, hashed as it passes, and is
+ * published under its hash at the end. Nothing touches the app's disk either way.
  */
 export class SingleUpload {
   constructor(

@@ -1,7 +1,8 @@
 const MIN_CLASS = 64 * 1024;
 
 /**
- * Buffers that travel to a digest thread and back, kept for reuse in power-of-two sizes.
+ * Buffers that travel to a digest thread and back (chunk copies and small contents), kept for
+ * reuse in power-of-two sizes.
  *
  * V8 counts every ArrayBuffer as external memory and starts a full collection each time about
  * 64 MB more of it has been allocated. With many users sending small files, a fresh copy per file
@@ -41,6 +42,11 @@ export class TransferBuffers {
   /** Bytes waiting for reuse (for tests). */
   pooledBytes(): number {
     return this.pooled;
+  }
+
+  /** Buffers of `size`'s class waiting for reuse (for tests). */
+  pooledCount(size: number): number {
+    return this.free.get(classOf(size))?.length ?? 0;
   }
 }
 
