@@ -13,6 +13,11 @@ export async function bundlePackage(options: {
   outfile: string;
   banner?: string;
   sourcemap?: boolean;
+  /**
+   * Modules reached only through `import()` go to their own files (chunks/ beside the outfile),
+   * loaded when first imported — with the npm packages they import — instead of at start.
+   */
+  splitting?: boolean;
 }): Promise<number> {
   const pkg = JSON.parse(readFileSync(path.join(options.packageRoot, 'package.json'), 'utf8')) as {
     dependencies: Record<string, string>;
@@ -22,7 +27,14 @@ export async function bundlePackage(options: {
     .flatMap((name) => [name, `${name}/*`]);
   const result = await build({
     entryPoints: [path.join(options.packageRoot, options.entry)],
-    outfile: options.outfile,
+    ...(options.splitting
+      ? {
+          outdir: path.dirname(options.outfile),
+          entryNames: path.basename(options.outfile, '.js'),
+          chunkNames: 'chunks/[name]-[hash]',
+          splitting: true,
+        }
+      : { outfile: options.outfile }),
     bundle: true,
     platform: 'node',
     format: 'esm',

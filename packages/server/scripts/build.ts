@@ -1,7 +1,8 @@
 /**
  * `pnpm --filter @dfs/server build`: the server as one ES module, dist/main.js, for `node` in
- * production (pnpm start, the Docker image). @dfs/shared is bundled in; every npm dependency
- * stays external, and the one worker file is copied beside it. Types are checked by
+ * production (pnpm start, the Docker image), with the storage drivers that not every deployment
+ * needs in chunks/ beside it. @dfs/shared is bundled in; every npm dependency stays external, and
+ * the one worker file is copied beside it. Types are checked by
  * `pnpm typecheck`, not here.
  */
 import { copyFileSync, rmSync } from 'node:fs';
@@ -16,6 +17,8 @@ const bytes = await bundlePackage({
   entry: 'src/main.ts',
   outfile: path.join(root, 'dist/main.js'),
   sourcemap: true,
+  // The SFTP and S3 drivers load with their clients only when such a node is configured.
+  splitting: true,
 });
 // Worker threads load their code from a file: the chunk-digest worker sits next to the bundle,
 // where `new URL('./chunk-digest-worker.mjs', import.meta.url)` finds it.
@@ -24,5 +27,5 @@ copyFileSync(
   path.join(root, 'dist/chunk-digest-worker.mjs'),
 );
 console.log(
-  `dist/main.js: ${(bytes / 1024).toFixed(0)} KiB with its source map, in ${Date.now() - started} ms`,
+  `dist/main.js: ${(bytes / 1024).toFixed(0)} KiB with its chunks and source maps, in ${Date.now() - started} ms`,
 );

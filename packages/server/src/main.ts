@@ -1,5 +1,4 @@
 import closeWithGrace from 'close-with-grace';
-import pretty from 'pino-pretty';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 
@@ -15,8 +14,12 @@ async function main(): Promise<void> {
     throw error;
   }
   // Readable lines for a person at a terminal; JSON lines for everything else (log collectors).
+  // pino-pretty is loaded only for the terminal: a service's heap stays without it.
   const logger = process.stdout.isTTY
-    ? { level: config.logLevel, stream: pretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l' }) }
+    ? {
+        level: config.logLevel,
+        stream: (await import('pino-pretty')).default({ colorize: true, translateTime: 'SYS:HH:MM:ss.l' }),
+      }
     : { level: config.logLevel };
   const app = await buildApp(config, { web: true, jobs: true, logger });
   // SIGINT/SIGTERM (and an uncaught error) close the app: in-flight requests finish, jobs stop,

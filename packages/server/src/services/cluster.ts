@@ -97,7 +97,7 @@ export class StorageCluster {
     const accel = this.options.accelLocations ?? [];
     const accelMatched = new Set<string>();
     for (const url of this.options.nodeUrls) {
-      const driver = createNode(parseNodeUrl(url));
+      const driver = await createNode(parseNodeUrl(url));
       const row = await this.repos.nodes.ensure(driver.name, driver.kind, newId(), this.options.now());
       names.push(driver.name);
       const drainKeys = [url, driver.name, redactNodeUrl(url)].filter((key) => drain.has(key));

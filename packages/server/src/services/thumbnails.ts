@@ -2,7 +2,6 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import pLimit from 'p-limit';
-import sharp from 'sharp';
 import { HttpError } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { ContentStore } from './content-store.ts';
@@ -28,10 +27,23 @@ const THUMBNAIL_TYPES = new Set([
   'image/bmp',
 ]);
 
-// One decode at a time, one libvips thread each, no libvips cache: a folder of photos opened in
-// the grid must not take every core and a gigabyte of memory from uploads and downloads.
-sharp.concurrency(1);
-sharp.cache(false);
+type Sharp = typeof import('sharp')['default'];
+let sharpLoaded: Promise<Sharp> | undefined;
+
+/**
+ * sharp (libvips) is loaded on the first thumbnail, not at start: an app that never makes one
+ * keeps its heap, which every garbage collection marks, smaller.
+ */
+function loadSharp(): Promise<Sharp> {
+  sharpLoaded ??= import('sharp').then(({ default: sharp }) => {
+    // One decode at a time, one libvips thread each, no libvips cache: a folder of photos opened
+    // in the grid must not take every core and a gigabyte of memory from uploads and downloads.
+    sharp.concurrency(1);
+    sharp.cache(false);
+    return sharp;
+  });
+  return sharpLoaded;
+}
 
 export function canThumbnail(mime: string | null): boolean {
   return mime !== null && THUMBNAIL_TYPES.has(mime);
@@ -90,6 +102,8 @@ export class ThumbnailService {
   private async make(content: ContentRow): Promise<Buffer | null> {
     const cached = await this.cached(content.sha1);
     if (cached) return cached === 'failed' ? null : cached;
+    // Outside the decode's try: a libvips that does not load is the server's fault, not the image's.
+    const sharp = await loadSharp();
     // Verified bytes, as a download gets them.
     const stream = await this.contents.open(content);
     const parts: Buffer[] = [];

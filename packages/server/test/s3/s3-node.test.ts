@@ -23,7 +23,7 @@ async function emptyBucket(bucket: string): Promise<void> {
 for (const prefix of ['', '/tenant/a']) {
   storageConformance(`s3 on Ceph RGW${prefix ? ` (prefix ${prefix})` : ''}`, async () => {
     const bucket = s3.bucket('conf');
-    const node = createNode(parseNodeUrl(s3.nodeUrl(`${bucket}${prefix}`)));
+    const node = await createNode(parseNodeUrl(s3.nodeUrl(`${bucket}${prefix}`)));
     return {
       node,
       partChunkBytes: S3_MIN_PART_BYTES,
@@ -37,7 +37,7 @@ for (const prefix of ['', '/tenant/a']) {
 
 describe('s3 node: what only S3 has', () => {
   const open = async (url: string): Promise<StorageNode> => {
-    const node = createNode(parseNodeUrl(url));
+    const node = await createNode(parseNodeUrl(url));
     await node.connect();
     return node;
   };
@@ -132,7 +132,7 @@ describe('s3 node: what only S3 has', () => {
   });
 
   it('an endpoint that is not there, or refuses the secret, is unavailable (not a crash)', async () => {
-    const gone = createNode(
+    const gone = await createNode(
       parseNodeUrl(s3.nodeUrl('nowhere', {}).replace(/@[^/]+\//, `@127.0.0.1:${await freePort()}/`)),
     );
     await expect(gone.ping()).rejects.toBeInstanceOf(NodeUnavailableError);
@@ -140,7 +140,7 @@ describe('s3 node: what only S3 has', () => {
     await gone.close();
     const bucket = s3.bucket('auth');
     await (await open(s3.nodeUrl(bucket))).close();
-    const wrong = createNode(parseNodeUrl(s3.nodeUrl(bucket, {}, 'not-the-secret')));
+    const wrong = await createNode(parseNodeUrl(s3.nodeUrl(bucket, {}, 'not-the-secret')));
     await expect(wrong.ping()).rejects.toBeInstanceOf(NodeUnavailableError);
     await wrong.close();
   });

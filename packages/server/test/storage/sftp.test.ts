@@ -24,7 +24,7 @@ afterAll(async () => {
 for (const auth of ['password', 'key'] as const) {
   storageConformance(`sftp (${auth} auth)`, async () => {
     const root = path.join(sshd.root, auth);
-    const node = createNode(parseNodeUrl(sshd.url(auth, root)), { timeouts });
+    const node = await createNode(parseNodeUrl(sshd.url(auth, root)), { timeouts });
     return {
       node,
       localRoot: root,
@@ -59,7 +59,7 @@ describe('sftp node against a real sshd', () => {
 
   beforeAll(async () => {
     root = path.join(sshd.root, 'faults');
-    node = createNode(parseNodeUrl(sshd.url('password', root)), { timeouts });
+    node = await createNode(parseNodeUrl(sshd.url('password', root)), { timeouts });
     await node.connect();
   });
   afterAll(async () => {
@@ -142,7 +142,7 @@ describe('sftp node against a real sshd', () => {
   });
 
   it('key auth and password auth reach the same files', async () => {
-    const other = createNode(parseNodeUrl(sshd.url('key', root)), { timeouts });
+    const other = await createNode(parseNodeUrl(sshd.url('key', root)), { timeouts });
     try {
       expect(await other.stat('objects/ba/ck/again')).toEqual({ size: 4 });
     } finally {
