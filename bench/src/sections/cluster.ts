@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DfsApi, Upload } from '@dfs/client';
-import { fileSourceFromPath, nodeHasher, nodeHashFile } from '@dfs/client/node';
+import { fileSourceFromPath, nodeUploadOptions } from '@dfs/client/node';
 import { type RunningCluster, startCluster } from '@dfs/cluster';
 import { sampleReplicaLag } from '@dfs/cluster/mariadb';
 import { onCleanup } from '../lib/cleanup.ts';
@@ -78,8 +78,7 @@ export async function benchCluster(o: ClusterBenchOptions): Promise<void> {
     const sha1 = await sha1OfFile(src);
     const upload = new Upload(await fileSourceFromPath(src), {
       transport: api,
-      hasher: nodeHasher,
-      hashFile: nodeHashFile,
+      ...nodeUploadOptions,
     });
     upload.start();
     const file = await upload.result();

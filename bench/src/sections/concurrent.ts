@@ -10,7 +10,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { type DfsApi, fileSourceFromBytes, Upload } from '@dfs/client';
-import { nodeHasher, nodeHashFile } from '@dfs/client/node';
+import { nodeUploadOptions } from '@dfs/client/node';
 import { createTestDatabase, startMariaDb } from '@dfs/cluster/mariadb';
 import { startApp } from '../lib/app.ts';
 import { onCleanup } from '../lib/cleanup.ts';
@@ -157,8 +157,7 @@ export async function manyUsersRun(apis: DfsApi[], files: UserFile[][]): Promise
         if (failed) break;
         const upload = new Upload(fileSourceFromBytes(content, name), {
           transport: tracers[user]!.transport,
-          hasher: nodeHasher,
-          hashFile: nodeHashFile,
+          ...nodeUploadOptions,
         });
         const startedAt = performance.now();
         let doneAt = 0;

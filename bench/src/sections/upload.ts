@@ -8,7 +8,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type DfsApi, Upload, type UploadSnapshot, type UploadState } from '@dfs/client';
-import { fileSourceFromPath, nodeHasher, nodeHashFile } from '@dfs/client/node';
+import { fileSourceFromPath, nodeHashFile, nodeUploadOptions } from '@dfs/client/node';
 import { REPO_ROOT, startApp } from '../lib/app.ts';
 import { addFailure, addNote, addRow } from '../lib/report.ts';
 import { startBenchSshd } from '../lib/sshd.ts';
@@ -297,8 +297,7 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
       const u = new Upload(source, {
         transport: api,
         name: name(),
-        hasher: nodeHasher,
-        hashFile: nodeHashFile,
+        ...nodeUploadOptions,
         ...(known ? { sha1 } : {}),
       });
       const started = performance.now();
@@ -624,8 +623,7 @@ async function tracedUpload(
   const upload = new Upload(source, {
     transport: tracer.transport,
     name,
-    hashFile: nodeHashFile,
-    hasher: nodeHasher,
+    ...nodeUploadOptions,
     parallelism: 4,
   });
   let hashedWhileSending = false;

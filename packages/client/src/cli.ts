@@ -22,8 +22,8 @@ import { DfsApi } from './api.ts';
 import { ApiError } from './errors.ts';
 import { clearConfig, configPath, loadConfig, saveConfig } from './node/config.ts';
 import { nodeFetch } from './node/fetch.ts';
-import { nodeHasher, nodeHashFile } from './node/hash.ts';
 import { fileSourceFromPath } from './node/source.ts';
+import { nodeUploadOptions } from './node/upload-options.ts';
 import { UploadQueue } from './upload/queue.ts';
 import type { UploadSnapshot } from './upload/upload.ts';
 import { formatBytes } from './util/bytes.ts';
@@ -162,8 +162,7 @@ async function upload(paths: string[], parentId: string | null, idOnly: boolean,
   for (const p of paths) sources.push(await fileSourceFromPath(p));
   const queue = new UploadQueue({
     transport: api,
-    hashFile: nodeHashFile,
-    hasher: nodeHasher,
+    ...nodeUploadOptions,
     parallelism: parallel,
     requestConcurrency: parallel * 2,
     concurrency: 2,

@@ -8,8 +8,15 @@
  */
 const held = new WeakMap<Blob, Uint8Array>();
 
-export function fileFromBytes(bytes: Uint8Array, name: string, type?: string): File {
-  const file = new File([bytes as Uint8Array<ArrayBuffer>], name, type ? { type } : {});
+/** Makes a File of bytes the upload core has read (`UploadOptions.fileFromBytes`). */
+export type FileFromBytes = (bytes: Uint8Array, name: string, type?: string) => File;
+
+/** The default: a standard File (browsers, and any runtime without a better one). */
+export const fileFromBytes: FileFromBytes = (bytes, name, type) =>
+  holdBytes(new File([bytes as Uint8Array<ArrayBuffer>], name, type ? { type } : {}), bytes);
+
+/** Records that `file` was made from `bytes` (which it must hold unchanged); returns `file`. */
+export function holdBytes<F extends File>(file: F, bytes: Uint8Array): F {
   held.set(file, bytes);
   return file;
 }

@@ -13,7 +13,7 @@ import { proveChallenge } from '../hashing/proof.ts';
 import type { FileDigest, FileSource, Hasher } from '../hashing/types.ts';
 import { hexToBase64 } from '../util/bytes.ts';
 import type { SmallFileBatcher } from './batcher.ts';
-import { fileFromBytes } from './held-bytes.ts';
+import type { FileFromBytes } from './held-bytes.ts';
 import type { Limiter } from './limiter.ts';
 import { bytesOfChunks, chunkRange, missingChunks, precomputedMd5 } from './plan.ts';
 import type { UploadProgress } from './progress.ts';
@@ -37,6 +37,7 @@ export interface ProtocolContext {
   readonly sleep: Sleep;
   readonly now: () => number;
   hasher(): Promise<Hasher>;
+  readonly fileFromBytes: FileFromBytes;
   /** Chunk requests in flight for this file. */
   readonly parallelism: number;
   readonly requestLimiter?: Limiter | undefined;
@@ -310,7 +311,7 @@ export async function sendWhole(
   const own = ctx.source.blob;
   let blob: Blob;
   if (own && (bytes === null || own.size === bytes.byteLength)) blob = own;
-  else if (bytes) blob = fileFromBytes(bytes, ctx.name, ctx.source.type);
+  else if (bytes) blob = ctx.fileFromBytes(bytes, ctx.name, ctx.source.type);
   else throw new Error('sendWhole needs the bytes or the source Blob');
   const { batcher } = ctx;
   const file = await ctx.retry(

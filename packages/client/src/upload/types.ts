@@ -2,6 +2,7 @@ import type { FileEntry } from '@dfs/shared';
 import type { UploadTransport } from '../api.ts';
 import type { Hasher, HashFileFn } from '../hashing/types.ts';
 import type { SmallFileBatcher } from './batcher.ts';
+import type { FileFromBytes } from './held-bytes.ts';
 import type { Limiter } from './limiter.ts';
 import type { ResumeStore } from './resume.ts';
 import type { Sleep } from './retry.ts';
@@ -46,6 +47,11 @@ export interface UploadOptions {
    * `WorkerHashPool#sha1OfBlob`); used when the source has a Blob.
    */
   sha1OfBlob?: (blob: Blob) => Promise<string>;
+  /**
+   * Makes the File a small file's bytes are sent as, once read and hashed (default: a standard
+   * File). Node's File copies the bytes into its Blob store; the CLI passes `nodeFileFromBytes`.
+   */
+  fileFromBytes?: FileFromBytes;
   /** Chunk requests in flight for this file (and chunks in memory); default 4. */
   parallelism?: number;
   /** Waits between attempts; default `[0, 1000, 3000, 5000]`. */

@@ -6,6 +6,7 @@ import { hashFileWith, readExact } from '../hashing/hash-file.ts';
 import { webCryptoAvailable, webCryptoSha1 } from '../hashing/sha1-bytes.ts';
 import type { FileDigest, FileSource, Hasher, HashFileFn } from '../hashing/types.ts';
 import { HASH_PIECE_SIZE } from '../hashing/types.ts';
+import { fileFromBytes } from './held-bytes.ts';
 import { UploadProgress } from './progress.ts';
 import {
   ChunkBook,
@@ -162,6 +163,7 @@ export class Upload {
       sleep: this.#sleep,
       now: this.#now,
       hasher: () => this.#hasher(),
+      fileFromBytes: options.fileFromBytes ?? fileFromBytes,
       parallelism: options.parallelism ?? 4,
       requestLimiter: options.requestLimiter,
       batcher: options.batcher,

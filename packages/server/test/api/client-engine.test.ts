@@ -13,9 +13,17 @@ import {
   MemoryResumeStore,
   NetworkError,
   Upload,
+  UploadQueue,
   type UploadTransport,
 } from '@dfs/client';
-import { fileSourceFromPath, nodeFetch, nodeHasher, nodeHashFile } from '@dfs/client/node';
+import {
+  fileSourceFromPath,
+  nodeFetch,
+  nodeFileFromBytes,
+  nodeHasher,
+  nodeHashFile,
+  nodeUploadOptions,
+} from '@dfs/client/node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildCli, CLI_PACKAGE_ROOT } from '../../../client/scripts/build-cli.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
@@ -326,22 +334,45 @@ describe('client core against the server', () => {
     expect(lie).toMatchObject({ status: 422, code: 'hash_mismatch' });
   });
 
-  it("the Node fetch sends a small file's bytes as the upload core read them, never reading a Blob back", async () => {
-    const api = new DfsApi({ baseUrl, token: alice.token, credentials: 'omit', fetch: nodeFetch });
-    const bytes = random(200_000);
-    const reads = [vi.spyOn(Blob.prototype, 'arrayBuffer'), vi.spyOn(Blob.prototype, 'stream')];
-    try {
-      const upload = new Upload(fileSourceFromBytes(bytes, 'held.bin'), {
-        transport: api,
-        hasher: nodeHasher,
-        hashFile: nodeHashFile,
-      });
-      upload.start();
-      const file = await upload.result();
-      expect(file).toMatchObject({ name: 'held.bin', size: bytes.length, sha1: sha1(bytes) });
-      for (const read of reads) expect(read).not.toHaveBeenCalled();
-    } finally {
-      for (const read of reads) read.mockRestore();
+  it.each([
+    ['standard Files', 'standard.bin', {}],
+    ["Node's held Files", 'held.bin', { fileFromBytes: nodeFileFromBytes }],
+  ])(
+    "the Node fetch sends a small file's bytes as the upload core read them, never reading a Blob back (%s)",
+    async (_label, name, options) => {
+      const api = new DfsApi({ baseUrl, token: alice.token, credentials: 'omit', fetch: nodeFetch });
+      const bytes = random(200_000);
+      const reads = [vi.spyOn(Blob.prototype, 'arrayBuffer'), vi.spyOn(Blob.prototype, 'stream')];
+      try {
+        const upload = new Upload(fileSourceFromBytes(bytes, name), {
+          transport: api,
+          hasher: nodeHasher,
+          hashFile: nodeHashFile,
+          ...options,
+        });
+        upload.start();
+        const file = await upload.result();
+        expect(file).toMatchObject({ name, size: bytes.length, sha1: sha1(bytes) });
+        for (const read of reads) expect(read).not.toHaveBeenCalled();
+      } finally {
+        for (const read of reads) read.mockRestore();
+      }
+    },
+  );
+
+  it("held Files also go through Node's own fetch whole, alone and in batches", async () => {
+    const queue = new UploadQueue({ transport: alice, ...nodeUploadOptions, autoStart: false });
+    const files = [random(70_000), random(3), random(1_500_000)];
+    const uploads = files.map((data, i) => queue.add(fileSourceFromBytes(data, `held-${i}.bin`)));
+    const single = new Upload(fileSourceFromBytes(files[2]!.subarray(1), 'held-alone.bin'), {
+      transport: alice,
+      ...nodeUploadOptions,
+    });
+    queue.start();
+    single.start();
+    for (const [i, upload] of uploads.entries()) {
+      expect(await upload.result()).toMatchObject({ size: files[i]!.length, sha1: sha1(files[i]!) });
     }
+    expect(await single.result()).toMatchObject({ sha1: sha1(files[2]!.subarray(1)) });
   });
 });

@@ -1,0 +1,44 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { nodeFileFromBytes } from '../src/node/held-file.ts';
+import { heldBytes } from '../src/upload/held-bytes.ts';
+
+const bytesOf = async (blob: Blob) => new Uint8Array(await blob.arrayBuffer());
+
+describe('nodeFileFromBytes', () => {
+  const data = new Uint8Array(randomBytes(100_003));
+  const file = nodeFileFromBytes(data, 'photo.jpg', 'image/jpeg');
+
+  it('is a File of those bytes, read any way', async () => {
+    expect(file).toBeInstanceOf(File);
+    expect(file).toMatchObject({ name: 'photo.jpg', type: 'image/jpeg', size: data.length });
+    expect(await bytesOf(file)).toEqual(data);
+    expect(new Uint8Array(await new Response(file.stream()).arrayBuffer())).toEqual(data);
+    expect(await bytesOf(file.slice(10, 20))).toEqual(data.subarray(10, 20));
+    expect(await bytesOf(file.slice(-3))).toEqual(data.subarray(-3));
+    const text = nodeFileFromBytes(new TextEncoder().encode('héllo'), 'a.txt');
+    expect(await text.text()).toBe('héllo');
+  });
+
+  it('holds the bytes themselves, and hands out copies', async () => {
+    expect(heldBytes(file)).toBe(data);
+    const copy = await bytesOf(file);
+    copy[0] = copy[0]! ^ 0xff;
+    expect(await bytesOf(file)).toEqual(data);
+  });
+
+  it("goes through Node's FormData and multipart encoding whole, under its own name", async () => {
+    const form = new FormData();
+    form.append('file', file);
+    const encoded = new Response(form);
+    const parsed = (await encoded.formData()).get('file') as File;
+    expect(parsed.name).toBe('photo.jpg');
+    expect(await bytesOf(parsed)).toEqual(data);
+  });
+
+  it('an empty file is empty', async () => {
+    const empty = nodeFileFromBytes(new Uint8Array(0), 'empty');
+    expect(empty.size).toBe(0);
+    expect((await bytesOf(empty)).length).toBe(0);
+  });
+});
