@@ -10,6 +10,19 @@ export const BLOCK_SIZE = 1024 * 1024;
 /** SHA-256 digest length: the table is the digests concatenated in block order. */
 export const BLOCK_HASH_BYTES = 32;
 
+/**
+ * A content of at most this size that the server hashes whole, in memory (a one-request upload),
+ * gets a table of one block: its whole-file SHA-256. A range read of such a content reads and checks
+ * all of it — at most this many bytes — and storing it costs no SHA-256 pass beyond the
+ * whole-file one (1 MiB blocks would hash most of its bytes a second time).
+ */
+export const ONE_BLOCK_MAX = 4 * 1024 * 1024;
+
+/** The table of a content of 1 to ONE_BLOCK_MAX bytes hashed as one block. */
+export function oneBlockTable(sha256: Buffer): BlockTable {
+  return { blockSize: ONE_BLOCK_MAX, hashes: sha256 };
+}
+
 export interface BlockTable {
   blockSize: number;
   /** `BLOCK_HASH_BYTES` per block; the last block may be short. */

@@ -9,10 +9,12 @@ const BLOCK_SIZE = 1024 * 1024;
 const BLOCK_HASH_BYTES = 32;
 
 /**
- * @param {{ kind?: 'chunk', data: Uint8Array, md5: boolean } | { kind: 'content', data: Uint8Array }} task
+ * @param {{ kind?: 'chunk', data: Uint8Array, md5: boolean } | { kind: 'content', data: Uint8Array, oneBlockMax: number }} task
  */
 export default function digest(task) {
-  return task.kind === 'content' ? contentDigests(task.data) : chunkDigests(task.data, task.md5);
+  return task.kind === 'content'
+    ? contentDigests(task.data, task.oneBlockMax)
+    : chunkDigests(task.data, task.md5);
 }
 
 /** One upload chunk: its MD5 (when asked) and the SHA-256 of each of its blocks. */
@@ -30,11 +32,18 @@ function chunkDigests(data, md5) {
 }
 
 /**
- * A whole content held in memory: SHA-1, SHA-256 and the block table. Block 0's digest is the
- * whole-file SHA-256 state after its bytes, as in DigestHasher.
+ * A whole content held in memory: SHA-1, SHA-256 and the block table. Up to `oneBlockMax` bytes
+ * the table is one block, the whole-file SHA-256 (block-hashes.ts's oneBlockTable); above, 1 MiB
+ * blocks, block 0's digest being the whole-file SHA-256 state after its bytes, as in DigestHasher.
  */
-function contentDigests(data) {
+function contentDigests(data, oneBlockMax) {
   const sha1 = createHash('sha1').update(data).digest('hex');
+  if (data.length > 0 && data.length <= oneBlockMax) {
+    const sha256 = createHash('sha256').update(data).digest();
+    // Its own 32 bytes: a view into a shared pool would send the whole pool along.
+    const blocks = new Uint8Array(sha256);
+    return handBack({ sha1, sha256: sha256.toString('hex'), blockSize: oneBlockMax, blocks, data });
+  }
   const sha256 = createHash('sha256');
   const count = Math.ceil(data.length / BLOCK_SIZE);
   const blocks = new Uint8Array(count * BLOCK_HASH_BYTES);
@@ -45,7 +54,7 @@ function contentDigests(data) {
     sha256.update(block);
     blocks.set(createHash('sha256').update(block).digest(), i * BLOCK_HASH_BYTES);
   }
-  return handBack({ sha1, sha256: sha256.digest('hex'), blocks, data });
+  return handBack({ sha1, sha256: sha256.digest('hex'), blockSize: BLOCK_SIZE, blocks, data });
 }
 
 /** The result, with the bytes' buffer moved back (not copied) to the app's thread. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { Piscina } from 'piscina';
-import { BLOCK_SIZE } from './block-hashes.ts';
+import { ONE_BLOCK_MAX, oneBlockTable } from './block-hashes.ts';
 import { chunkBlocks, chunkIdentity } from './chunk-identity.ts';
 import { DigestHasher, type Digests } from './digests.ts';
 import { TransferBuffers } from './transfer-buffers.ts';
@@ -86,7 +86,7 @@ export class ChunkDigests {
   /**
    * SHA-1, SHA-256 and block table of a content held in memory as `pieces` (`size` bytes in all),
    * and its bytes as one buffer or as the pieces they came in. Call `release` once nothing reads
-   * `bytes` any more: the buffer is then reused.
+   * `bytes` any more: the buffer is then reused. Up to ONE_BLOCK_MAX bytes, the table is one block.
    *
    * Many users sending small files at once keep the app's thread busy with HTTP, multipart parsing
    * and the database; the hashes (three passes over every byte) are a third of its work there and
@@ -97,12 +97,18 @@ export class ChunkDigests {
     if (!this.pool || size < CONTENT_ON_THREAD_MIN) {
       const hasher = new DigestHasher();
       for (const piece of pieces) hasher.update(piece);
-      return { digests: hasher.digests(), bytes: pieces, release: () => {} };
+      const digests = hasher.digests();
+      if (size > 0 && size <= ONE_BLOCK_MAX) {
+        digests.blocks = oneBlockTable(Buffer.from(digests.sha256, 'hex'));
+      }
+      return { digests, bytes: pieces, release: () => {} };
     }
     const copy = this.copyOf(pieces, size);
-    const out = (await this.pool.run({ kind: 'content', data: copy }, { transferList: [copy.buffer] })) as {
+    const task = { kind: 'content', data: copy, oneBlockMax: ONE_BLOCK_MAX };
+    const out = (await this.pool.run(task, { transferList: [copy.buffer] })) as {
       sha1: string;
       sha256: string;
+      blockSize: number;
       blocks: Uint8Array;
       data: Uint8Array<ArrayBuffer>;
     };
@@ -113,7 +119,7 @@ export class ChunkDigests {
         sha1: out.sha1,
         sha256: out.sha256,
         size,
-        blocks: { blockSize: BLOCK_SIZE, hashes: blocks },
+        blocks: { blockSize: out.blockSize, hashes: blocks },
       },
       bytes: [Buffer.from(held, out.data.byteOffset, out.data.byteLength)],
       release: () => this.transfers.give(held),

@@ -6,7 +6,7 @@ import { BATCH_MAX_BYTES } from '@dfs/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
 import { random, sha1 } from '../support/bytes.ts';
-import { CHUNK, uploader } from '../support/uploads.ts';
+import { CHUNK, multipartForm, uploader } from '../support/uploads.ts';
 
 describe('files and folders', () => {
   let t: TestApp;
@@ -286,26 +286,7 @@ describe('files and folders', () => {
   });
 
   describe('one-request multipart upload', () => {
-    const form = (name: string, data: Buffer, parentId?: string, fields: Record<string, string> = {}) => {
-      const boundary = '----dfs-test-boundary';
-      const parts: Buffer[] = [];
-      for (const [field, value] of Object.entries({ ...(parentId ? { parentId } : {}), ...fields })) {
-        parts.push(
-          Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${field}"\r\n\r\n${value}\r\n`),
-        );
-      }
-      parts.push(
-        Buffer.from(
-          `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
-        ),
-        data,
-        Buffer.from(`\r\n--${boundary}--\r\n`),
-      );
-      return {
-        payload: Buffer.concat(parts),
-        headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
-      };
-    };
+    const form = multipartForm;
 
     it('stores the file with the same verification and dedupe as the chunked path', async () => {
       const dir = await folder('forms');

@@ -1,14 +1,15 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, open, rm, truncate } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scrub } from '../../src/jobs/scrub.ts';
+import { ONE_BLOCK_MAX } from '../../src/services/block-hashes.ts';
 import { objectKey } from '../../src/storage/types.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { blockTableOf, random } from '../support/bytes.ts';
-import { uploader } from '../support/uploads.ts';
+import { multipartForm, uploader } from '../support/uploads.ts';
 
 const MiB = 1024 * 1024;
 /** Four blocks, the last one short. */
@@ -80,7 +81,8 @@ describe('verified reads: two copies', () => {
     t = await startTestApp({
       DFS_NODES: `local://${path.join(dir, 'a')},local://${path.join(dir, 'b')}`,
       DFS_REPLICAS: '2',
-      DFS_CHUNK_SIZE: String(MiB),
+      // Chunks of several blocks; a file sent in one request is held whole up to a chunk.
+      DFS_CHUNK_SIZE: String(4 * MiB),
       DFS_SCRUB_PERIOD_DAYS: '0',
     });
     baseUrl = await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -91,9 +93,11 @@ describe('verified reads: two copies', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function upload(name: string) {
+  /** A file of SIZE random bytes, sent in chunks or in one request. */
+  async function upload(name: string, how: 'chunks' | 'one request' = 'chunks') {
     const data = random(SIZE);
-    const file = await uploader(t, alice.headers).upload(data, name);
+    const file =
+      how === 'chunks' ? await uploader(t, alice.headers).upload(data, name) : await sendWhole(name, data);
     const { repos, cluster } = t.app.services;
     const content = (await repos.contents.findBySha1(file.sha1))!;
     const rows = await repos.contents.replicasOf(content.id);
@@ -110,6 +114,18 @@ describe('verified reads: two copies', () => {
     const state = async (nodeId: string | undefined) =>
       (await repos.contents.replicasOf(content.id)).find((r) => r.node_id === nodeId)?.state;
     return { data, file, content, first: first!, second: second!, pathOn, state };
+  }
+
+  async function sendWhole(name: string, data: Buffer): Promise<{ id: string; sha1: string }> {
+    const { payload, headers } = multipartForm(name, data);
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/api/files',
+      payload,
+      headers: { ...headers, ...alice.headers },
+    });
+    expect(res.statusCode).toBe(201);
+    return res.json().file;
   }
 
   const get = (id: string, range?: string) =>
@@ -132,6 +148,19 @@ describe('verified reads: two copies', () => {
     const res = await get(file.id, 'bytes=0-');
     expect(res.statusCode).toBe(206);
     expect(res.rawPayload.equals(data)).toBe(true);
+    expect(await state(first)).toBe('corrupt');
+    expect(await state(second)).toBe('ok');
+  });
+
+  it('keeps a file up to 4 MiB sent in one request as one block: a rotten byte anywhere fails any range', async () => {
+    const { data, file, content, first, second, pathOn, state } = await upload('whole.bin', 'one request');
+    const table = await t.app.services.repos.contentBlocks.find(content.id);
+    expect(table).toEqual({ blockSize: ONE_BLOCK_MAX, hashes: createHash('sha256').update(data).digest() });
+    await flip(pathOn(first), SIZE - 10);
+
+    const res = await get(file.id, 'bytes=0-99');
+    expect(res.statusCode).toBe(206);
+    expect(res.rawPayload.equals(data.subarray(0, 100))).toBe(true);
     expect(await state(first)).toBe('corrupt');
     expect(await state(second)).toBe('ok');
   });

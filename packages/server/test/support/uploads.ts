@@ -3,6 +3,33 @@ import { chunksOf, md5Base64, proofFor, sha1 } from './bytes.ts';
 
 export const CHUNK = 64 * 1024;
 
+/** A `POST /api/files` body: the text fields, then the file part. */
+export function multipartForm(
+  name: string,
+  data: Buffer,
+  parentId?: string,
+  fields: Record<string, string> = {},
+): { payload: Buffer; headers: Record<string, string> } {
+  const boundary = '----dfs-test-boundary';
+  const parts: Buffer[] = [];
+  for (const [field, value] of Object.entries({ ...(parentId ? { parentId } : {}), ...fields })) {
+    parts.push(
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${field}"\r\n\r\n${value}\r\n`),
+    );
+  }
+  parts.push(
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    ),
+    data,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  );
+  return {
+    payload: Buffer.concat(parts),
+    headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+  };
+}
+
 /** Drives the chunked upload contract end to end the way a client would. */
 export function uploader(t: TestApp, headers: Record<string, string>) {
   const api = {

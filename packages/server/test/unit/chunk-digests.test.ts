@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BLOCK_SIZE } from '../../src/services/block-hashes.ts';
+import { BLOCK_SIZE, ONE_BLOCK_MAX } from '../../src/services/block-hashes.ts';
 import { ChunkDigests, CONTENT_ON_THREAD_MIN } from '../../src/services/chunk-digests.ts';
 import { digestsOf } from '../../src/services/digests.ts';
 import { blockTableOf } from '../support/bytes.ts';
@@ -15,6 +15,19 @@ const plain = (data: Buffer, withMd5: boolean) => {
         ? createHash('sha256').update(data).digest('hex')
         : createHash('sha256').update(blocks).digest('hex'),
     blocks,
+  };
+};
+
+/**
+ * What a content held whole should get: DigestHasher's digests, with a table of one block (its
+ * SHA-256, computed here independently) up to ONE_BLOCK_MAX bytes.
+ */
+const heldDigestsOf = (content: Buffer) => {
+  const d = digestsOf(content);
+  if (content.length === 0 || content.length > ONE_BLOCK_MAX) return d;
+  return {
+    ...d,
+    blocks: { blockSize: ONE_BLOCK_MAX, hashes: createHash('sha256').update(content).digest() },
   };
 };
 
@@ -44,7 +57,7 @@ describe('ChunkDigests', () => {
     expect(threaded.spareCount()).toBeLessThanOrEqual(4);
   });
 
-  it('gives a whole content the digests DigestHasher gives it, from pieces, on threads and inline', async () => {
+  it('gives a whole content the digests DigestHasher gives it (one block up to 4 MiB), on threads and inline', async () => {
     const sizes = [
       0,
       1,
@@ -54,7 +67,9 @@ describe('ChunkDigests', () => {
       BLOCK_SIZE,
       BLOCK_SIZE + 1,
     ];
-    const contents = [...sizes, 3 * BLOCK_SIZE + 12_345].map((n) => randomBytes(n));
+    const contents = [...sizes, 3 * BLOCK_SIZE + 12_345, ONE_BLOCK_MAX, ONE_BLOCK_MAX + 1].map((n) =>
+      randomBytes(n),
+    );
     for (const digests of [threaded, inline]) {
       const got = await Promise.all(
         contents.map((c) => {
@@ -67,7 +82,7 @@ describe('ChunkDigests', () => {
       );
       for (const [i, { digests: d, bytes }] of got.entries()) {
         const content = contents[i] as Buffer;
-        expect(d).toEqual(digestsOf(content));
+        expect(d).toEqual(heldDigestsOf(content));
         expect(Buffer.concat(bytes).equals(content)).toBe(true);
       }
     }
@@ -81,7 +96,7 @@ describe('ChunkDigests', () => {
       for (const n of [500_000, 400_000, 300_000]) {
         const content = randomBytes(n);
         const held = await digests.content([content], n);
-        expect(held.digests).toEqual(digestsOf(content));
+        expect(held.digests).toEqual(heldDigestsOf(content));
         expect(Buffer.concat(held.bytes).equals(content)).toBe(true);
         held.release();
       }
