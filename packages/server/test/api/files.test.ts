@@ -6,7 +6,7 @@ import { BATCH_MAX_BYTES } from '@dfs/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
 import { random, sha1 } from '../support/bytes.ts';
-import { CHUNK, multipartForm, uploader } from '../support/uploads.ts';
+import { CHUNK, multipartForm, postForm, uploader } from '../support/uploads.ts';
 
 describe('files and folders', () => {
   let t: TestApp;
@@ -291,13 +291,7 @@ describe('files and folders', () => {
     it('stores the file with the same verification and dedupe as the chunked path', async () => {
       const dir = await folder('forms');
       const data = random(CHUNK * 2 + 17);
-      const { payload, headers } = form('form.bin', data, dir.id);
-      const res = await t.app.inject({
-        method: 'POST',
-        url: '/api/files',
-        payload,
-        headers: { ...headers, ...alice.headers },
-      });
+      const res = await postForm(t, alice.headers, 'form.bin', data, dir.id);
       expect(res.statusCode).toBe(201);
       expect(res.json().file).toMatchObject({
         name: 'form.bin',

@@ -9,7 +9,7 @@ import { ONE_BLOCK_MAX } from '../../src/services/block-hashes.ts';
 import { objectKey } from '../../src/storage/types.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { blockTableOf, random } from '../support/bytes.ts';
-import { multipartForm, uploader } from '../support/uploads.ts';
+import { postForm, uploader } from '../support/uploads.ts';
 
 const MiB = 1024 * 1024;
 /** Four blocks, the last one short. */
@@ -117,13 +117,7 @@ describe('verified reads: two copies', () => {
   }
 
   async function sendWhole(name: string, data: Buffer): Promise<{ id: string; sha1: string }> {
-    const { payload, headers } = multipartForm(name, data);
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/api/files',
-      payload,
-      headers: { ...headers, ...alice.headers },
-    });
+    const res = await postForm(t, alice.headers, name, data);
     expect(res.statusCode).toBe(201);
     return res.json().file;
   }

@@ -30,6 +30,23 @@ export function multipartForm(
   };
 }
 
+/** `POST /api/files` with `multipartForm`'s body, as the user whose `headers` these are. */
+export function postForm(
+  t: TestApp,
+  headers: Record<string, string>,
+  name: string,
+  data: Buffer,
+  parentId?: string,
+) {
+  const form = multipartForm(name, data, parentId);
+  return t.app.inject({
+    method: 'POST',
+    url: '/api/files',
+    payload: form.payload,
+    headers: { ...form.headers, ...headers },
+  });
+}
+
 /** Drives the chunked upload contract end to end the way a client would. */
 export function uploader(t: TestApp, headers: Record<string, string>) {
   const api = {
