@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { nodeFileFromBytes } from '../src/node/held-file.ts';
-import { heldBytes } from '../src/upload/held-bytes.ts';
+import { appendFile, heldBytes } from '../src/upload/held-bytes.ts';
 
 const bytesOf = async (blob: Blob) => new Uint8Array(await blob.arrayBuffer());
 
@@ -33,6 +33,17 @@ describe('nodeFileFromBytes', () => {
     const encoded = new Response(form);
     const parsed = (await encoded.formData()).get('file') as File;
     expect(parsed.name).toBe('photo.jpg');
+    expect(await bytesOf(parsed)).toEqual(data);
+  });
+
+  it('goes into a form under another name as a File of the same bytes', async () => {
+    const form = new FormData();
+    appendFile(form, 'file', file, 'renamed.jpg');
+    const sent = form.get('file') as File;
+    expect(sent.name).toBe('renamed.jpg');
+    expect(heldBytes(sent)).toBe(data);
+    const parsed = (await new Response(form).formData()).get('file') as File;
+    expect(parsed.name).toBe('renamed.jpg');
     expect(await bytesOf(parsed)).toEqual(data);
   });
 

@@ -21,18 +21,21 @@ export function holdBytes<F extends File>(file: F, bytes: Uint8Array): F {
   return file;
 }
 
-/** The bytes `blob` was made from by `fileFromBytes`, if it was. */
+/** The bytes `blob` was made from by a `FileFromBytes`, if it was. */
 export function heldBytes(blob: Blob): Uint8Array | undefined {
   return held.get(blob);
 }
 
 /**
- * Appends a file part. A File made here that already carries the part's name goes in as it is (a
- * name given to FormData makes it wrap the File in a new one, which `heldBytes` would not know).
- * Any other File gets the name explicitly: a browser otherwise sends a File picked with a folder
- * under its relative path ("album/sub/a.bin").
+ * Appends a file part. A held File goes in as it is, under its own name: a name given to FormData
+ * makes it wrap the File in a new one, which `heldBytes` would not know and which, over Node's
+ * `nodeFileFromBytes`, would read as empty. Held bytes wanted under another name get a File of
+ * their own. Any other File gets the name explicitly: a browser otherwise sends a File picked with
+ * a folder under its relative path ("album/sub/a.bin").
  */
 export function appendFile(form: FormData, field: string, blob: Blob, name: string): void {
-  if (held.has(blob) && (blob as File).name === name) form.append(field, blob);
-  else form.append(field, blob, name);
+  const bytes = held.get(blob);
+  if (bytes === undefined) form.append(field, blob, name);
+  else if ((blob as File).name === name) form.append(field, blob);
+  else form.append(field, fileFromBytes(bytes, name, blob.type));
 }
