@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { Piscina } from 'piscina';
-import { ONE_BLOCK_MAX, oneBlockTable } from './block-hashes.ts';
+import { ONE_BLOCK_MAX } from './block-hashes.ts';
 import { chunkBlocks, chunkIdentity } from './chunk-identity.ts';
-import { DigestHasher, type Digests } from './digests.ts';
+import { type Digests, heldDigestsOf } from './digests.ts';
 import { TransferBuffers } from './transfer-buffers.ts';
 
 export interface ChunkDigest {
@@ -84,24 +84,18 @@ export class ChunkDigests {
   }
 
   /**
-   * SHA-1, SHA-256 and block table of a content held in memory as `pieces` (`size` bytes in all),
-   * and its bytes as one buffer or as the pieces they came in. Call `release` once nothing reads
-   * `bytes` any more: the buffer is then reused. Up to ONE_BLOCK_MAX bytes, the table is one block.
+   * `heldDigestsOf` a content held in memory as `pieces` (`size` bytes in all), and its bytes as
+   * one buffer or as the pieces they came in. Call `release` once nothing reads `bytes` any more:
+   * the buffer is then reused.
    *
    * Many users sending small files at once keep the app's thread busy with HTTP, multipart parsing
-   * and the database; the hashes (three passes over every byte) are a third of its work there and
+   * and the database; the hashes (two or three passes over every byte) are a third of its work there and
    * run beside it instead. The copy the worker hashes (one memcpy) comes back and is what gets
    * stored.
    */
   async content(pieces: Buffer[], size: number): Promise<HeldContent> {
     if (!this.pool || size < CONTENT_ON_THREAD_MIN) {
-      const hasher = new DigestHasher();
-      for (const piece of pieces) hasher.update(piece);
-      const digests = hasher.digests();
-      if (size > 0 && size <= ONE_BLOCK_MAX) {
-        digests.blocks = oneBlockTable(Buffer.from(digests.sha256, 'hex'));
-      }
-      return { digests, bytes: pieces, release: () => {} };
+      return { digests: heldDigestsOf(pieces, size), bytes: pieces, release: () => {} };
     }
     const copy = this.copyOf(pieces, size);
     const task = { kind: 'content', data: copy, oneBlockMax: ONE_BLOCK_MAX };

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { BLOCK_HASH_BYTES, BLOCK_SIZE, BlockHasher, type BlockTable, blockCount } from './block-hashes.ts';
+import {
+  BLOCK_HASH_BYTES,
+  BLOCK_SIZE,
+  BlockHasher,
+  type BlockTable,
+  blockCount,
+  ONE_BLOCK_MAX,
+  oneBlockTable,
+} from './block-hashes.ts';
 
 /** What every stored content records about its bytes, computed by the server itself. */
 export interface Digests {
@@ -83,4 +91,26 @@ export function digestsOf(bytes: Buffer): Digests {
   const hasher = new DigestHasher();
   hasher.update(bytes);
   return hasher.digests();
+}
+
+/**
+ * The digests of a content held whole in memory as `pieces` (`size` bytes in all): up to
+ * ONE_BLOCK_MAX bytes its table is one block, its whole-file SHA-256, so its bytes are hashed
+ * twice (SHA-1, SHA-256) and not three times; above, DigestHasher's 1 MiB blocks.
+ * chunk-digest-worker.mjs computes the same on a thread; a unit test holds them equal.
+ */
+export function heldDigestsOf(pieces: Buffer[], size: number): Digests {
+  if (size === 0 || size > ONE_BLOCK_MAX) {
+    const hasher = new DigestHasher();
+    for (const piece of pieces) hasher.update(piece);
+    return hasher.digests();
+  }
+  const sha1 = createHash('sha1');
+  const sha256 = createHash('sha256');
+  for (const piece of pieces) {
+    sha1.update(piece);
+    sha256.update(piece);
+  }
+  const whole = sha256.digest();
+  return { sha1: sha1.digest('hex'), sha256: whole.toString('hex'), size, blocks: oneBlockTable(whole) };
 }

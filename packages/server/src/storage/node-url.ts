@@ -7,7 +7,7 @@ import type { StorageNode } from './types.ts';
  * The driver for a parsed node URL (see node-spec.ts).
  *
  * The SFTP and S3 drivers are loaded only when a node of their kind is configured: their clients
- * (ssh2, the AWS SDK) are a third of the app's heap when both are loaded, and every full garbage
+ * (ssh2, the AWS SDK) are about a fifth of the app's heap when both are loaded, and every full garbage
  * collection marks the whole heap again — under upload load, several times a second.
  */
 export async function createNode(
