@@ -123,7 +123,7 @@ export async function tusRoutes(app: AppInstance): Promise<void> {
           user.id,
           state.id,
           0,
-          (withBody || undefined) as Readable,
+          withBody ? (request.body as Readable) : undefined,
           checksumOf(request),
         );
       }

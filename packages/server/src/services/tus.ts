@@ -108,7 +108,8 @@ export class TusService {
     userId: string,
     id: string,
     offset: number,
-    body: Readable,
+    /** Absent for a creation without a body (an empty file): no bytes. */
+    body: Readable | undefined,
     checksum?: { algorithm: 'sha1'; digest: Buffer },
     /** The body's Content-Length when the request has one: too long is refused before reading. */
     bodyLength?: number,
@@ -131,7 +132,8 @@ export class TusService {
         `the upload is ${size} bytes; this body would go past its end`,
       );
     }
-    const source = checksum ? await this.checked(body, checksum) : body;
+    const empty = body ?? Readable.from([]);
+    const source = checksum ? await this.checked(empty, checksum) : empty;
     const chunkSize = upload.chunk_size;
     const { nodeIds } = await this.parts.targets(upload, true);
 

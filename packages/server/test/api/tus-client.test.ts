@@ -75,4 +75,30 @@ describe('tus-js-client (Node) against /api/tus/', () => {
     });
     expect(alice.json().items).toMatchObject([{ size: data.length, sha1: sha1(data) }]);
   });
+
+  it('stores an empty file once and answers its creation 201 (a 500 made clients retry it into " (1)")', async () => {
+    const errors: unknown[] = [];
+    const send = () =>
+      new Promise<void>((resolve, reject) => {
+        upload(Buffer.alloc(0), {
+          metadata: { filename: 'empty by tus.txt' },
+          onError: (err) => {
+            errors.push(err);
+            reject(err);
+          },
+          onSuccess: () => resolve(),
+        }).start();
+      });
+    await send();
+    expect(errors).toEqual([]);
+    const list = async () =>
+      (
+        await t.app.inject({
+          method: 'GET',
+          url: '/api/files?q=empty%20by%20tus',
+          headers: { authorization: `Bearer ${secret}` },
+        })
+      ).json().items as { name: string; size: number }[];
+    expect(await list()).toMatchObject([{ name: 'empty by tus.txt', size: 0 }]);
+  });
 });
