@@ -15,6 +15,9 @@ const usedUp = () => new HttpError('share_expired', 'this link has been used up'
 /** How long a grant URL starts downloads: long enough to click, short enough to leak little. */
 export const GRANT_TTL_MS = 10 * 60_000;
 
+/** `<expiry, base 36>.<HMAC-SHA256, base64url without padding>`: exactly what grant() writes. */
+const GRANT_FORMAT = /^([0-9a-z]{1,11})\.([A-Za-z0-9_-]{43})$/;
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
 
 export interface SharedFile {
@@ -194,10 +197,18 @@ export class ShareService {
   }
 
   private checkGrant(token: string, grant: string): void {
-    const [expiryText = '', macText = ''] = grant.split('.');
-    const expiresAt = Number.parseInt(expiryText, 36);
-    const mac = Buffer.from(macText, 'base64url');
-    const expected = Number.isSafeInteger(expiresAt) ? this.grantMac(token, expiresAt) : null;
+    // Only the exact form grant() writes is read: parseInt and base64url decoding both skip what
+    // they do not understand (padding, a third part, trailing junk), so a URL carrying extra
+    // bytes would otherwise pass for the one the server handed out.
+    const match = GRANT_FORMAT.exec(grant);
+    const expiresAt = match ? Number.parseInt(match[1] as string, 36) : Number.NaN;
+    const mac = match ? Buffer.from(match[2] as string, 'base64url') : Buffer.alloc(0);
+    const canonical =
+      match !== null &&
+      Number.isSafeInteger(expiresAt) &&
+      expiresAt.toString(36) === match[1] &&
+      mac.toString('base64url') === match[2];
+    const expected = canonical ? this.grantMac(token, expiresAt) : null;
     if (!expected || mac.length !== expected.length || !timingSafeEqual(mac, expected)) {
       throw new HttpError('forbidden', 'this download URL is not valid for this link');
     }

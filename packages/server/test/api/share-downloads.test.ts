@@ -5,6 +5,8 @@ import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
 import { random } from '../support/bytes.ts';
 import { CHUNK, uploader } from '../support/uploads.ts';
 
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
 /** Share links with real download clients: download managers, resumes, grants, guess limits. */
 describe('share downloads', () => {
   let t: TestApp;
@@ -152,6 +154,43 @@ describe('share downloads', () => {
     const expired = await t.app.inject({ url: path });
     expect(expired.statusCode).toBe(410);
     expect(errorCode(expired)).toBe('gone');
+  });
+
+  it('reads a grant only in the exact form it was given: no extra, padded or re-encoded parts', async () => {
+    const s = await share();
+    const { url } = (
+      await t.app.inject({ method: 'POST', url: `/api/public/shares/${s.token}/grants` })
+    ).json() as { url: string };
+    const grant = new URL(url).searchParams.get('grant') as string;
+    const [expiry, mac] = grant.split('.') as [string, string];
+    const fetchWith = (value: string) =>
+      t.app.inject({
+        url: `/api/public/shares/${s.token}/content?grant=${encodeURIComponent(value)}`,
+        headers: { range: 'bytes=0-0' },
+      });
+    expect((await fetchWith(grant)).statusCode).toBe(206);
+    const variants = [
+      `${grant}.extra`,
+      `${grant}.`,
+      `${grant}=`,
+      `${grant}==`,
+      `${grant}x`,
+      `0${expiry}.${mac}`,
+      ` ${grant}`,
+      `${grant} `,
+      `${expiry}.${mac}\n`,
+      `${expiry}xyz.${mac}`,
+      `${expiry.toUpperCase()}.${mac}`,
+      `${expiry}..${mac}`,
+      `${expiry}.${mac.slice(0, -1)}`,
+      // The last base64url character carries 2 spare bits: another letter decodes to the same MAC.
+      `${expiry}.${mac.slice(0, -1)}${B64URL[B64URL.indexOf(mac.at(-1) as string) ^ 1]}`,
+    ];
+    for (const value of variants) {
+      const res = await fetchWith(value);
+      expect([value, res.statusCode]).toEqual([value, 403]);
+      expect(errorCode(res)).toBe('forbidden');
+    }
   });
 
   it('grants nothing for a revoked link, even with a live grant URL', async () => {
