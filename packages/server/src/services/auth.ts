@@ -179,9 +179,14 @@ export class AuthService {
     return this.authenticatedBy(found.user, null, found.appPasswordId);
   }
 
+  /**
+   * An app password carries the user role only, whatever its owner's: it lives in config files
+   * and sync clients, and a leaked one must not administer the server. Until app passwords get
+   * scopes, administration takes a signed-in session.
+   */
   private authenticatedBy(user: UserRow, sessionId: string | null, appPasswordId?: string): Authenticated {
     return {
-      user: toUser(user),
+      user: appPasswordId ? { ...toUser(user), isAdmin: false } : toUser(user),
       sessionId,
       ...(appPasswordId ? { appPasswordId } : {}),
       lastWriteAt: Math.max(Number(user.created_at), Number(user.wrote_at ?? 0)),

@@ -81,6 +81,44 @@ describe('app passwords', () => {
     );
   });
 
+  it('carries the user role only: an admin’s app password administers nothing', async () => {
+    // alice signed up first: she is the admin, and her session administers.
+    const { secret } = (await create('sync client')).json();
+    const asAdmin = await t.app.inject({ url: '/api/admin/users', headers: alice.headers });
+    expect(asAdmin.statusCode).toBe(200);
+    await t.app.ready();
+    const doc = t.app.swagger() as { paths: Record<string, Record<string, unknown>> };
+    const adminRoutes = Object.entries(doc.paths)
+      .filter(([path]) => path.startsWith('/api/admin/') || path.startsWith('/api/nodes'))
+      .flatMap(([path, methods]) =>
+        Object.keys(methods)
+          .filter((m) => ['get', 'post', 'put', 'patch', 'delete'].includes(m))
+          .map((m) => ({ method: m.toUpperCase() as 'GET', url: path.replace(/\{[^}]+\}/g, bob.id) })),
+      );
+    expect(adminRoutes.length).toBeGreaterThan(5);
+    const answered: string[] = [];
+    for (const route of adminRoutes) {
+      const res = await t.app.inject({
+        ...route,
+        headers: bearer(secret),
+        ...(route.method === 'GET' ? {} : { payload: {} }),
+      });
+      if (res.statusCode !== 403 || errorCode(res) !== 'forbidden')
+        answered.push(`${route.method} ${route.url} → ${res.statusCode}`);
+    }
+    expect(answered).toEqual([]);
+    const made = await t.app.inject({
+      method: 'POST',
+      url: '/api/admin/users',
+      headers: bearer(secret),
+      payload: { username: 'mallory', password: 'mallory-password', isAdmin: true },
+    });
+    expect(made.statusCode).toBe(403);
+    expect(await t.app.services.repos.users.findByUsername('mallory')).toBeUndefined();
+    const me = (await t.app.inject({ url: '/api/auth/me', headers: bearer(secret) })).json();
+    expect(me.user).toMatchObject({ username: 'alice', isAdmin: false });
+  });
+
   it('validates the name', async () => {
     expect((await create('')).statusCode).toBe(400);
     expect((await create('x'.repeat(101))).statusCode).toBe(400);
