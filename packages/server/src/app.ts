@@ -23,7 +23,7 @@ import { type Job, JobRunner } from './jobs/runner.ts';
 import { scrubJob } from './jobs/scrub.ts';
 import { registerAuth } from './plugins/auth.ts';
 import { registerCors } from './plugins/cors.ts';
-import { registerErrorHandling } from './plugins/errors.ts';
+import { registerErrorHandling, registerNotFound } from './plugins/errors.ts';
 import { registerHttpLimits } from './plugins/http-limits.ts';
 import { registerOpenApi } from './plugins/openapi.ts';
 import { ReadRouting, registerReadRouting } from './plugins/read-replica.ts';
@@ -108,8 +108,8 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
   /** Run background jobs (sweep, collect, repair, scrub) on their intervals; tests call them directly. */
   jobs?: boolean;
-  /** Serve the built web app (off in most tests). */
-  web?: boolean;
+  /** Serve the built web app (off in most tests); a string is the built app's directory. */
+  web?: boolean | string;
   now?: () => number;
 }
 
@@ -269,7 +269,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(webdavRoutes);
   await app.register(shareRoutes);
   await app.register(nodeRoutes);
-  if (options.web) await registerWeb(app);
+  registerNotFound(
+    app,
+    options.web
+      ? await registerWeb(app, typeof options.web === 'string' ? options.web : undefined)
+      : undefined,
+  );
 
   try {
     await cluster.start();

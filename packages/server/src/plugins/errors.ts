@@ -1,5 +1,5 @@
 import type { ApiErrorBody, ErrorCode } from '@dfs/shared';
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError } from '../errors.ts';
 
 /** Fastify's own 4xx errors, named in the API's vocabulary. */
@@ -47,8 +47,21 @@ export function registerErrorHandling(app: FastifyInstance): void {
     request.log.error({ err: error }, 'unhandled error');
     return reply.status(500).send(body('internal', 'internal server error'));
   });
+}
 
+/** Answers a request no route took, or declines (false) so that it gets the JSON 404. */
+export type NotFoundFallback = (request: FastifyRequest, reply: FastifyReply) => boolean;
+
+/**
+ * What no route answers: the fallback's (the web app's shell for its client-side routes), else a
+ * JSON 404. Routes always win: a fallback only ever sees paths that nothing else serves, so a
+ * WebDAV or API path can never be answered with the web app.
+ */
+export function registerNotFound(app: FastifyInstance, fallback?: NotFoundFallback): void {
   app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send(body('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`));
+    if (fallback?.(request, reply)) return reply;
+    return reply
+      .status(404)
+      .send(body('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`));
   });
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
+import type { NotFoundFallback } from './errors.ts';
 
 /**
  * packages/web/dist, found from the server package's root: this module runs from src/plugins/
@@ -48,11 +49,32 @@ function securityHeaders(res: { setHeader(name: string, value: string): unknown 
   res.setHeader('referrer-policy', 'no-referrer');
 }
 
-/** Serves the built SPA; unknown non-API paths get index.html so client routes like /s/:token load. */
-export async function registerWeb(app: FastifyInstance, root = WEB_DIST): Promise<void> {
+/**
+ * Paths the server owns. An unknown path under one of them is a 404 of that protocol, never the
+ * web app: a WebDAV client or an API script must not read an HTML page as a file.
+ */
+const SERVER_PREFIXES = ['/api/', '/dav/', '/remote.php/', '/ocs/', '/index.php/'];
+const SERVER_PATHS = new Set(['/api', '/dav', '/healthz', '/readyz', '/metrics', '/status.php']);
+
+/** Whether a path no route matched is one of the web app's client-side routes (/files/…, /s/…). */
+export function isClientRoute(path: string): boolean {
+  if (SERVER_PATHS.has(path) || SERVER_PREFIXES.some((prefix) => path.startsWith(prefix))) return false;
+  // A name with an extension is a file the build does not have (a stale asset): a 404, not HTML.
+  return !(path.split('/').pop() ?? '').includes('.');
+}
+
+/**
+ * Serves the built SPA and answers with its shell the GET/HEAD of a client-side route that no
+ * server route takes (the not-found fallback: routes, WebDAV's included, always come first).
+ * Answers undefined when the web app is not built.
+ */
+export async function registerWeb(
+  app: FastifyInstance,
+  root = WEB_DIST,
+): Promise<NotFoundFallback | undefined> {
   if (!existsSync(root)) {
     app.log.warn('web app not built (pnpm --filter @dfs/web build); serving the API only');
-    return;
+    return undefined;
   }
   await app.register(fastifyStatic, {
     root,
@@ -60,11 +82,10 @@ export async function registerWeb(app: FastifyInstance, root = WEB_DIST): Promis
     index: 'index.html',
     setHeaders: securityHeaders,
   });
-  app.addHook('onRequest', async (request, reply) => {
-    const path = request.url.split('?')[0] ?? '/';
-    const isApi = path.startsWith('/api/') || path === '/healthz' || path === '/readyz';
-    if (request.method === 'GET' && !isApi && !path.includes('.') && path !== '/') {
-      return reply.sendFile('index.html');
-    }
-  });
+  return (request, reply) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+    if (!isClientRoute(request.url.split('?')[0] ?? '/')) return false;
+    void reply.sendFile('index.html');
+    return true;
+  };
 }

@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerWeb } from '../../src/plugins/web.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { random } from '../support/bytes.ts';
 import { CHUNK, uploader } from '../support/uploads.ts';
@@ -50,8 +49,7 @@ describe('the web app is served with a strict policy', () => {
     await writeFile(path.join(root, 'index.html'), html);
     await writeFile(path.join(root, 'assets', 'index-abc123.js'), 'console.log("app");\n');
     await writeFile(path.join(root, 'assets', 'hash.worker-abc123.js'), 'self.onmessage = () => {};\n');
-    t = await startTestApp({ DFS_CHUNK_SIZE: String(CHUNK) });
-    await registerWeb(t.app, root);
+    t = await startTestApp({ DFS_CHUNK_SIZE: String(CHUNK) }, { web: root });
   });
   afterAll(async () => {
     await t?.close();
@@ -90,5 +88,69 @@ describe('the web app is served with a strict policy', () => {
     // The sandbox policy of downloads, not the SPA's.
     expect(body.headers['content-security-policy']).toBe("default-src 'none'; sandbox");
     expect(body.headers['x-frame-options']).toBeUndefined();
+  });
+});
+
+describe('the web app never answers for a path the server owns', () => {
+  let t: TestApp;
+  let root: string;
+  const html = '<!doctype html><title>dfs shell</title><div id="app"></div>';
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), 'dfs-web-'));
+    await writeFile(path.join(root, 'index.html'), html);
+    t = await startTestApp({}, { web: root });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('serves a WebDAV GET of a name without a dot as the file, not the shell', async () => {
+    const alice = await t.user('dotless');
+    const secret = await t.appPassword(alice.headers, 'dav');
+    const basic = { authorization: `Basic ${Buffer.from(`dotless:${secret}`).toString('base64')}` };
+    const data = Buffer.from('all:\n\techo built\n');
+    for (const name of ['Makefile', 'README', 'Ünïcode name']) {
+      const url = `/dav/${encodeURIComponent(name)}`;
+      const put = await t.app.inject({ method: 'PUT', url, headers: basic, payload: data });
+      expect(put.statusCode, name).toBe(201);
+      for (const method of ['GET', 'HEAD'] as const) {
+        const got = await t.app.inject({ method, url, headers: basic });
+        expect(got.statusCode, `${method} ${name}`).toBe(200);
+        expect(got.headers['content-length']).toBe(String(data.length));
+        if (method === 'GET') expect(got.rawPayload.equals(data), name).toBe(true);
+      }
+    }
+    // A missing dotless name is WebDAV's 404, and without credentials WebDAV's 401.
+    const missing = await t.app.inject({ url: '/dav/NoSuchFile', headers: basic });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.body).not.toContain('<div id="app">');
+    expect((await t.app.inject({ url: '/dav/Makefile' })).statusCode).toBe(401);
+  });
+
+  it('answers JSON 404s for unknown server paths and the shell only for client routes', async () => {
+    for (const url of [
+      '/api/nope',
+      '/api',
+      '/dav',
+      '/remote.php/dav/files/x/y',
+      '/ocs/v2.php/cloud/user',
+      '/assets/gone-123.js',
+    ]) {
+      const res = await t.app.inject({ url });
+      expect(res.body, url).not.toContain('<div id="app">');
+      expect(res.statusCode, url).toBeGreaterThanOrEqual(400);
+    }
+    for (const url of ['/files', '/files/abc', '/s/Tok3n', '/settings/app-passwords', '/trash?x=1']) {
+      const res = await t.app.inject({ url });
+      expect(res.statusCode, url).toBe(200);
+      expect(res.body, url).toBe(html);
+    }
+    const head = await t.app.inject({ method: 'HEAD', url: '/files/abc' });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['content-type']).toMatch(/^text\/html/);
+    // Writes to a client route are not the web app's business.
+    expect((await t.app.inject({ method: 'POST', url: '/files/abc' })).statusCode).toBe(404);
   });
 });

@@ -28,7 +28,7 @@ let counter = 0;
  */
 export async function startTestApp(
   env: Record<string, string> = {},
-  options: { now?: () => number } = {},
+  options: { now?: () => number; web?: string } = {},
 ): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'dfs-test-app-'));
   const database = await testDatabaseUrl();
