@@ -486,6 +486,27 @@ const davLocks: Migration = {
   },
 };
 
+/**
+ * One tus PATCH at a time per upload: two racing at one offset could each store part of the
+ * bytes (one a whole chunk, the other the tail) and leave an upload no client could continue.
+ * A PATCH holds this lease (renewed while its body streams) and a second one is refused.
+ */
+const tusPatchLease: Migration = {
+  name: '013_tus_patch_lease',
+  async up(db) {
+    await db.schema.alterTable('tus_uploads', (t) => {
+      t.string('patch_token', 40).nullable();
+      t.bigInteger('patch_until').nullable();
+    });
+  },
+  async down(db) {
+    await db.schema.alterTable('tus_uploads', (t) => {
+      t.dropColumn('patch_token');
+      t.dropColumn('patch_until');
+    });
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -499,6 +520,7 @@ const migrations: Migration[] = [
   tusUploads,
   davProperties,
   davLocks,
+  tusPatchLease,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -7,6 +7,7 @@ import type { Repositories } from '../repositories/index.ts';
 import type { TusUploadRow } from '../repositories/tus-uploads.ts';
 import type { UploadRow } from '../repositories/uploads.ts';
 import type { FileService } from './files.ts';
+import { newToken } from './ids.ts';
 import type { UploadParts } from './upload-parts.ts';
 import type { UploadService } from './uploads.ts';
 
@@ -22,6 +23,17 @@ export function tailPartId(uploadId: string, suffix: string): string {
 export function uploadOfPart(partId: string): string {
   const uuid = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-t[0-9a-z]+$/.exec(partId);
   return uuid?.[1] ?? partId;
+}
+
+/** How long a PATCH holds its upload without renewing (a crashed instance's lease runs out). */
+const PATCH_LEASE_MS = 30_000;
+
+function assertOffset(row: TusUploadRow, offset: number): void {
+  if (offset !== Number(row.offset)) {
+    throw new HttpError('offset_mismatch', `Upload-Offset must be ${row.offset}, the bytes received so far`, {
+      offset: Number(row.offset),
+    });
+  }
 }
 
 /** A PATCH with `Upload-Checksum` is held in memory to be checked before any byte is kept. */
@@ -114,24 +126,55 @@ export class TusService {
     /** The body's Content-Length when the request has one: too long is refused before reading. */
     bodyLength?: number,
   ): Promise<TusState> {
-    const { row, upload } = await this.load(userId, id);
-    if (upload.status === 'complete' || row.file_id) return this.state(userId, id);
-    if (offset !== Number(row.offset)) {
-      throw new HttpError(
-        'offset_mismatch',
-        `Upload-Offset must be ${row.offset}, the bytes received so far`,
-        {
-          offset: Number(row.offset),
-        },
-      );
-    }
-    const size = Number(upload.size);
+    const loaded = await this.load(userId, id);
+    if (loaded.upload.status === 'complete' || loaded.row.file_id) return this.state(userId, id);
+    assertOffset(loaded.row, offset);
+    const size = Number(loaded.upload.size);
     if (bodyLength !== undefined && Number.isSafeInteger(bodyLength) && offset + bodyLength > size) {
       throw new HttpError(
         'payload_too_large',
         `the upload is ${size} bytes; this body would go past its end`,
       );
     }
+    // One PATCH at a time: a second one racing at the same offset is refused (409) rather than
+    // storing some of its bytes beside the first one's.
+    const token = newToken(12);
+    if (!(await this.repos.tusUploads.claimPatch(id, token, this.now(), this.now() + PATCH_LEASE_MS))) {
+      throw new HttpError('upload_busy', 'another PATCH is writing to this upload; ask HEAD for the offset', {
+        retryAfter: 2,
+      });
+    }
+    const renew = setInterval(() => {
+      this.repos.tusUploads
+        .renewPatch(id, token, this.now() + PATCH_LEASE_MS)
+        .catch((err) => this.log.warn({ err, uploadId: id }, 'could not renew a tus PATCH lease'));
+    }, PATCH_LEASE_MS / 3);
+    renew.unref();
+    try {
+      // Read again under the lease: a PATCH that finished meanwhile moved the offset.
+      const { row, upload } = await this.load(userId, id);
+      if (upload.status === 'complete' || row.file_id) return await this.state(userId, id);
+      assertOffset(row, offset);
+      return await this.appendHeld(userId, row, upload, offset, body, checksum);
+    } finally {
+      clearInterval(renew);
+      await this.repos.tusUploads
+        .releasePatch(id, token)
+        .catch((err) => this.log.warn({ err, uploadId: id }, 'could not release a tus PATCH lease'));
+    }
+  }
+
+  /** `append` under the upload's PATCH lease. */
+  private async appendHeld(
+    userId: string,
+    row: TusUploadRow,
+    upload: UploadRow,
+    offset: number,
+    body: Readable | undefined,
+    checksum: { algorithm: 'sha1'; digest: Buffer } | undefined,
+  ): Promise<TusState> {
+    const id = row.id;
+    const size = Number(upload.size);
     const empty = body ?? Readable.from([]);
     const source = checksum ? await this.checked(empty, checksum) : empty;
     const chunkSize = upload.chunk_size;

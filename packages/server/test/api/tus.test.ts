@@ -207,6 +207,35 @@ describe('tus 1.0 at /api/tus/', () => {
     expect(deferred.statusCode).toBe(400);
   });
 
+  it('lets one of two PATCHes racing at an offset win; the loser gets 409 and the upload goes on', async () => {
+    for (let round = 0; round < 4; round++) {
+      const size = 2 * CHUNK + 50;
+      // Two clients with different bytes for the same upload, one crossing a chunk boundary.
+      const a = random(size);
+      const b = random(size);
+      const id = idOf((await create(size, `filename ${b64(`race ${round}.bin`)}`)).headers.location);
+      const [ra, rb] = await Promise.all([
+        patch(id, 0, a.subarray(0, round % 2 === 0 ? CHUNK + 10 : 100)),
+        patch(id, 0, b.subarray(0, round % 2 === 0 ? 100 : CHUNK + 10)),
+      ]);
+      const statuses = [ra.statusCode, rb.statusCode].sort();
+      expect(statuses, `${ra.body} ${rb.body}`).toEqual([204, 409]);
+      const winner = ra.statusCode === 204 ? a : b;
+      const at = Number((await head(id)).headers['upload-offset']);
+      expect(at).toBe(Number((ra.statusCode === 204 ? ra : rb).headers['upload-offset']));
+      // The winner's offset is usable: the rest of its bytes complete the file.
+      const rest = await patch(id, at, winner.subarray(at));
+      expect(rest.statusCode, rest.body).toBe(204);
+      const file = (
+        await app.inject({
+          url: `/api/files?q=${encodeURIComponent(`race ${round}.bin`)}`,
+          headers: alice.headers,
+        })
+      ).json().items[0];
+      expect(file.sha1).toBe(sha1(winner));
+    }
+  });
+
   it('resumes after the app restarts: the offset and the bytes of an unfinished chunk survive', async () => {
     const data = random(2 * CHUNK + 333);
     const id = idOf((await create(data.length, `filename ${b64('restart.bin')}`)).headers.location);
