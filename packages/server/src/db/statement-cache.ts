@@ -13,7 +13,9 @@ interface Preparing {
  *
  * Sharing a Statement between queries is safe because knex runs each one to completion with
  * `all` or `run` before the connection takes the next query. It never iterates a statement, and
- * it sets no per-statement modes that a later query would inherit.
+ * it sets no per-statement modes that a later query would inherit. Those are facts about knex's
+ * better-sqlite3 dialect, not promises of its API: test/unit/statement-cache.test.ts runs knex
+ * over a recording connection and fails when a knex or better-sqlite3 update changes them.
  */
 export function cacheStatements(conn: Preparing, max = 256): void {
   const prepare = conn.prepare.bind(conn);
