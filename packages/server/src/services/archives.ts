@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Archive, CreateArchiveBody } from '@dfs/shared';
+import filenamify from 'filenamify';
 import { HttpError, notFound } from '../errors.ts';
 import type { FileRow } from '../repositories/files.ts';
 import type { Repositories } from '../repositories/index.ts';
@@ -38,7 +39,7 @@ export class ArchiveService {
     const stem =
       body.name ??
       (only?.kind === 'folder' ? only.name : `dfs-${new Date(this.now()).toISOString().slice(0, 10)}`);
-    const name = `${stem}.zip`;
+    const name = `${entryName(stem)}.zip`;
     const token = newToken();
     const expiresAt = this.now() + ARCHIVE_URL_MS;
     await this.repos.archives.insert({
@@ -74,8 +75,9 @@ export class ArchiveService {
 
   /**
    * The selection as archive entries, folders walked level by level. What was trashed since the
-   * link was made is left out. Top-level names that collide (a search's results come from many
-   * folders) get " (2)", " (3)"… as a desktop would.
+   * link was made is left out. Each name is made safe to extract (see entryName), and names that
+   * then collide in one folder — top-level ones also when a search's results come from many
+   * folders — get " (2)", " (3)"… as a desktop would.
    */
   private async entries(userId: string, ids: string[]): Promise<FileZipEntry[]> {
     const order = new Map(ids.map((id, i) => [id, i]));
@@ -83,10 +85,16 @@ export class ArchiveService {
       (a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0),
     );
     const out: FileZipEntry[] = [];
-    const taken = new Set<string>();
+    const taken = new Map<string, Set<string>>();
+    const place = (folder: string, name: string) => {
+      let names = taken.get(folder);
+      if (!names) taken.set(folder, (names = new Set()));
+      const safe = unique(entryName(name), names);
+      return folder === '' ? safe : `${folder}/${safe}`;
+    };
     let level: Array<{ row: FileRow; path: string }> = top.map((row) => ({
       row,
-      path: unique(row.name, taken),
+      path: place('', row.name),
     }));
     while (level.length > 0) {
       const folders = new Map<string, string>();
@@ -102,7 +110,7 @@ export class ArchiveService {
       }
       if (folders.size === 0) break;
       const children = await this.repos.files.activeChildren(userId, [...folders.keys()]);
-      level = children.map((row) => ({ row, path: `${folders.get(row.parent_id)}/${row.name}` }));
+      level = children.map((row) => ({ row, path: place(folders.get(row.parent_id) ?? '', row.name) }));
     }
     // A folder with something in it needs no entry of its own; an empty one keeps it.
     const parents = new Set(out.map((e) => e.path.slice(0, Math.max(0, e.path.lastIndexOf('/')))));
@@ -110,12 +118,27 @@ export class ArchiveService {
   }
 }
 
+/**
+ * A name as one path segment that every extractor takes as a plain name. Names legal here
+ * (`..\..\evil.txt`, `C:\Windows\x`, `\\server\share.txt`, `a:b`, `CON.txt`, `x.`) are paths,
+ * drive letters, streams or devices to a Windows extractor, and yazl refuses some of them outright.
+ * filenamify replaces what Windows reserves (`\ / : * ? " < > |`, control and bidi-format
+ * characters, device names, trailing dots and spaces) with `_`; 255 keeps names as long as ours.
+ */
+function entryName(name: string): string {
+  return filenamify(name, { replacement: '_', maxLength: 255 });
+}
+
+/**
+ * `name`, or `name (2)`, `name (3)`… when the folder has it already. Compared without case: two
+ * names that differ only in case are one file on Windows and macOS.
+ */
 function unique(name: string, taken: Set<string>): string {
   let candidate = name;
-  for (let n = 2; taken.has(candidate); n++) {
+  for (let n = 2; taken.has(candidate.toLowerCase()); n++) {
     const dot = name.lastIndexOf('.');
     candidate = dot > 0 ? `${name.slice(0, dot)} (${n})${name.slice(dot)}` : `${name} (${n})`;
   }
-  taken.add(candidate);
+  taken.add(candidate.toLowerCase());
   return candidate;
 }

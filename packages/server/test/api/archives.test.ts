@@ -123,6 +123,54 @@ describe('ZIP downloads of a selection', () => {
     expect(entries.map((e) => e.path)).toEqual(['notes.txt', 'notes (2).txt', '照片.jpg']);
   });
 
+  it('makes every name a plain file name for any extractor, Windows included', async () => {
+    const risky = [
+      '..\\..\\evil.txt',
+      'C:\\Windows\\x',
+      '\\\\server\\share.txt',
+      'a\\b.txt',
+      'stream:hidden.txt',
+      'CON.txt',
+      'lpt1',
+      'dots...',
+      'space ',
+      'what?<>|*".txt',
+      'bell\u0007.txt',
+      'rtl\u202Etxt.exe',
+      'Same.TXT',
+      'same.txt',
+    ];
+    const box = await folder('..\\box:1');
+    const up = uploader(t, alice.headers);
+    for (const name of risky) await up.upload(Buffer.from(name), name, box);
+    const res = await archive([box], alice, 'C:\\temp\\..\\out');
+    expect(res.statusCode).toBe(201);
+    expect(res.json().name).toBe('C_temp_.._out.zip');
+    const zip = await fetchZip(res.json().url);
+    expect(zip.statusCode).toBe(200);
+    expect(zip.headers['content-disposition']).toContain('filename="C_temp_.._out.zip"');
+    const entries = await unzip(zip.rawPayload);
+    expect(entries).toHaveLength(risky.length);
+    for (const { path } of entries) {
+      const segments = path.split('/');
+      expect(segments, path).toHaveLength(2);
+      expect(segments[0]).toBe('_box_1');
+      for (const segment of segments) {
+        expect(segment, path).not.toMatch(/[\\:*?"<>|\u0000-\u001f\u202e]|^\.\.?$|[. ]$/);
+        expect(segment, path).not.toMatch(/^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$/i);
+      }
+    }
+    const names = entries.map((e) => e.path.slice('_box_1/'.length));
+    expect(new Set(names.map((n) => n.toLowerCase())).size).toBe(risky.length);
+    expect(names).toEqual(
+      expect.arrayContaining(['_.._evil.txt', 'C_Windows_x', '_server_share.txt', 'a_b.txt', 'CON_.txt']),
+    );
+    expect(names).toEqual(expect.arrayContaining(['Same.TXT', 'same (2).txt']));
+    // Each entry still holds its own file's bytes.
+    const bytes = new Map(risky.map((n) => [sha1(Buffer.from(n)), n]));
+    expect(new Set(entries.map((e) => bytes.get(e.sha1))).size).toBe(risky.length);
+  });
+
   it('refuses what is not yours or not there, and links that expired or belong to someone else', async () => {
     const foreign = await archive([ids.trip!], bob);
     expect(foreign.statusCode).toBe(404);
