@@ -87,8 +87,8 @@ export class ArchiveService {
     const out: FileZipEntry[] = [];
     const taken = new Map<string, Set<string>>();
     const place = (folder: string, name: string) => {
-      let names = taken.get(folder);
-      if (!names) taken.set(folder, (names = new Set()));
+      const names = taken.get(folder) ?? new Set<string>();
+      taken.set(folder, names);
       const safe = unique(entryName(name), names);
       return folder === '' ? safe : `${folder}/${safe}`;
     };
