@@ -341,16 +341,21 @@ export class StorageCluster {
    * - an object missing on a node is marked `missing` (repair restores it) and the next one is tried;
    * - a replica that fails mid-stream is replaced by the next one, from the block where it stopped
    *   (the objects are content-addressed and verified, so every copy has equal bytes);
-   * - a block that fails its hash, or an object that ends early, marks the replica `corrupt` and the
-   *   next one serves that block. With no good copy left the stream fails: damaged bytes are never
-   *   sent, ranged or not, so a resumed download cannot stitch them into a file either.
+   * - a block that fails its hash, or an object that ends early, marks the replica `corrupt` and
+   *   another one serves that block. With no good copy of a block left the stream fails: damaged
+   *   bytes are never sent, ranged or not, so a resumed download cannot stitch them into a file.
+   * `damagedNodeIds`, replicas already marked `corrupt`, are read last: damage is usually a few
+   * blocks, and the rest of such a copy still serves the blocks every other copy lost.
    */
   async open(
     content: { id: string; sha1: string; size: number },
     replicaNodeIds: string[],
     range?: ByteRange,
+    damagedNodeIds: string[] = [],
   ): Promise<Readable> {
-    const source = this.replicaSource(content.sha1, this.readOrder(content.sha1, replicaNodeIds));
+    const healthy = this.readOrder(content.sha1, replicaNodeIds);
+    const damaged = this.readOrder(content.sha1, damagedNodeIds).filter((id) => !healthy.includes(id));
+    const source = this.replicaSource(content.sha1, [...healthy, ...damaged]);
     const table = await this.blockTable(content, source);
     return openVerified(source, content, table, range);
   }
@@ -397,16 +402,26 @@ export class StorageCluster {
     return null;
   }
 
-  /** The replicas of one read, in order; a replica found damaged is not tried again by that read. */
+  /**
+   * The replicas of one read, in order. One that went missing or whose node failed is not tried
+   * again by that read; one with a damaged block still is, for its other blocks.
+   */
   private replicaSource(sha1: string, order: string[]): ReplicaSource {
-    const damaged = new Set<number>();
+    const lost = new Set<number>();
+    const marked = new Set<number>();
     return {
-      openFrom: (from, range) => this.openFrom(sha1, order, from, range, damaged),
+      openFirst: (range, usable) =>
+        this.openFirst(sha1, order, range, (index) => !lost.has(index) && usable(index), lost),
       markCorrupt: async (index) => {
-        damaged.add(index);
+        if (marked.has(index)) return;
+        marked.add(index);
         await this.markReplica(sha1, order[index], 'corrupt');
       },
-      reportFailure: (index) => this.reportFailure(order[index] ?? ''),
+      lost: (index, error) => {
+        lost.add(index);
+        if (error instanceof ObjectNotFoundError) void this.markReplica(sha1, order[index], 'missing');
+        else this.reportFailure(order[index] ?? '');
+      },
       nodeName: (index) => this.driver(order[index] ?? '')?.name,
       log: this.options.log,
     };
@@ -448,17 +463,20 @@ export class StorageCluster {
       .catch((err) => this.options.log.warn({ err, sha1: content.sha1 }, 'could not store block hashes'));
   }
 
-  /** The first replica from `order[from]` on that opens, leaving out `skip`; marks missing ones. */
-  private async openFrom(
+  /**
+   * The first replica in `order` that `usable` allows and that opens; one that does not is marked
+   * missing (or its node reported) and added to `lost`.
+   */
+  private async openFirst(
     sha1: string,
     order: string[],
-    from: number,
-    range?: ByteRange,
-    skip?: Set<number>,
+    range: ByteRange,
+    usable: (index: number) => boolean,
+    lost: Set<number>,
   ): Promise<{ stream: Readable; index: number }> {
     let lastError: unknown;
-    for (let index = from; index < order.length; index++) {
-      if (skip?.has(index)) continue;
+    for (let index = 0; index < order.length; index++) {
+      if (!usable(index)) continue;
       const nodeId = order[index] as string;
       const driver = this.driver(nodeId);
       if (!driver) continue;
@@ -466,6 +484,7 @@ export class StorageCluster {
         return { stream: await driver.get(objectKey(sha1), range), index };
       } catch (error) {
         lastError = error;
+        lost.add(index);
         if (error instanceof ObjectNotFoundError) await this.markReplica(sha1, nodeId, 'missing');
         else this.reportFailure(nodeId);
         this.options.log.warn(

@@ -214,10 +214,14 @@ export class ContentStore {
     }
   }
 
+  /**
+   * Healthy copies first; copies marked `corrupt` after them, because each block is verified
+   * and a damaged copy still holds good blocks another copy may have lost.
+   */
   async open(content: ContentRow, range?: ByteRange): Promise<Readable> {
     const replicas = await this.repos.contents.replicasOf(content.id);
-    const usable = replicas.filter((r) => r.state === 'ok').map((r) => r.node_id);
-    return this.cluster.open(content, usable, range);
+    const nodes = (state: string) => replicas.filter((r) => r.state === state).map((r) => r.node_id);
+    return this.cluster.open(content, nodes('ok'), range, nodes('corrupt'));
   }
 
   /** Where a download can be served from without the app (see StorageCluster.offload); null: stream it. */

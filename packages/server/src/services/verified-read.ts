@@ -1,20 +1,27 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
-import { type ByteRange, ObjectNotFoundError } from '../storage/types.ts';
+import type { ByteRange } from '../storage/types.ts';
 import { BlockHasher, type BlockTable, blockHash } from './block-hashes.ts';
 
 /** What a verified read needs from the cluster: the replicas of one content, in read order. */
 export interface ReplicaSource {
   /**
-   * Opens `range` on the first usable replica from index `from` on (missing ones are marked and
-   * skipped); rejects with an HttpError when none is left.
+   * Opens `range` on the first replica, in read order, that `usable` allows and that this read has
+   * not lost (missing ones are marked, failing nodes reported, and both left out from then on);
+   * rejects with an HttpError when none is left.
    */
-  openFrom(from: number, range: ByteRange): Promise<{ stream: Readable; index: number }>;
-  /** The replica's bytes are wrong or short: it is marked `corrupt` and not used again by this read. */
+  openFirst(
+    range: ByteRange,
+    usable: (index: number) => boolean,
+  ): Promise<{ stream: Readable; index: number }>;
+  /**
+   * The replica's bytes are wrong or short somewhere: it is marked `corrupt` (repair replaces it).
+   * Its other blocks may still be good, and a read may still take them (each is verified).
+   */
   markCorrupt(index: number): Promise<void>;
-  /** The replica's node failed while delivering (not its bytes). */
-  reportFailure(index: number): void;
+  /** The replica failed while delivering (its node, or its object vanished): this read leaves it. */
+  lost(index: number, error: unknown): void;
   nodeName(index: number): string | undefined;
   log: FastifyBaseLogger;
 }
@@ -29,9 +36,11 @@ export interface VerifiedContent {
  * its recorded SHA-256. The read covers whole blocks, from the block holding the first wanted byte
  * to the block holding the last; each block is collected (the only buffering: one block), checked,
  * then trimmed to the range and emitted. A block that fails its hash or comes up short marks that
- * replica `corrupt`, and the read goes on from the same block on the next replica; a node that fails
- * mid-read is left the same way. When no replica is left the stream errors, so an HTTP response is
- * cut instead of completed. A whole read also checks the SHA-1 before its last block goes out.
+ * replica `corrupt`, and the same block is read from another replica, any replica that has not
+ * failed that very block: two copies damaged in different places still make one good read, since
+ * every block is taken from a copy that has it right. A node that fails mid-read leaves this read.
+ * When no replica has a good copy of a block the stream errors, so an HTTP response is cut instead
+ * of completed. A whole read also checks the SHA-1 before its last block goes out.
  *
  * The first block is read and verified before this resolves, so "no good copy of where the range
  * starts" is still an error the caller can turn into a status code (no header has gone out yet).
@@ -51,10 +60,10 @@ export async function openVerified(
   const readEnd = Math.min((lastBlock + 1) * blockSize, size) - 1;
   const whole = want.start === 0 && want.end === size - 1;
 
-  let { stream: current, index: at } = await source.openFrom(0, {
-    start: firstBlock * blockSize,
-    end: readEnd,
-  });
+  let { stream: current, index: at } = await source.openFirst(
+    { start: firstBlock * blockSize, end: readEnd },
+    () => true,
+  );
 
   async function* pump(): AsyncGenerator<Buffer> {
     try {
@@ -68,6 +77,8 @@ export async function openVerified(
     const sha1 = whole ? createHash('sha1') : null;
     let reader = new BlockReader(current);
     let block = firstBlock;
+    // The replicas whose copy of `block` failed its hash or came up short.
+    let failedHere = new Set<number>();
     while (block <= lastBlock) {
       const blockStart = block * blockSize;
       const length = Math.min(blockSize, size - blockStart);
@@ -90,6 +101,7 @@ export async function openVerified(
         const to = Math.min(want.end - blockStart + 1, length);
         yield from === 0 && to === length ? bytes : bytes.subarray(from, to);
         block++;
+        failedHere = new Set();
         continue;
       }
       if (failure === null) {
@@ -98,17 +110,19 @@ export async function openVerified(
             ? `object ended ${length - bytes.length} bytes short in block ${block}`
             : `block ${block} does not match its hash`,
         );
+        failedHere.add(at);
         await source.markCorrupt(at);
-      } else if (!(failure instanceof ObjectNotFoundError)) {
-        source.reportFailure(at);
+      } else {
+        source.lost(at, failure);
       }
       current.destroy();
       source.log.warn(
         { node: source.nodeName(at), sha1: content.sha1, at: blockStart, err: failure },
-        'replica failed mid-read, resuming from the next',
+        'replica failed mid-read, reading the block from another',
       );
       // Rejects when no replica is left: the stream errors with nothing of this block sent.
-      const next = await source.openFrom(at + 1, { start: blockStart, end: readEnd });
+      const tried = failedHere;
+      const next = await source.openFirst({ start: blockStart, end: readEnd }, (index) => !tried.has(index));
       current = next.stream;
       at = next.index;
       reader = new BlockReader(current);
@@ -141,7 +155,10 @@ export async function hashFirstGoodReplica(
 ): Promise<BlockTable> {
   const size = Number(content.size);
   for (let from = 0; ; ) {
-    const { stream, index } = await source.openFrom(from, { start: 0, end: Math.max(size - 1, 0) });
+    const { stream, index } = await source.openFirst(
+      { start: 0, end: Math.max(size - 1, 0) },
+      (i) => i >= from,
+    );
     from = index + 1;
     const sha1 = createHash('sha1');
     const blocks = new BlockHasher(blockSize);
@@ -154,7 +171,7 @@ export async function hashFirstGoodReplica(
         blocks.update(buf);
       }
     } catch (error) {
-      if (!(error instanceof ObjectNotFoundError)) source.reportFailure(index);
+      source.lost(index, error);
       source.log.warn(
         { node: source.nodeName(index), sha1: content.sha1, err: error },
         'replica read failed',

@@ -175,6 +175,42 @@ describe('verified reads: two copies', () => {
     expect(await short.state(short.first)).toBe('corrupt');
   });
 
+  it('takes each block from a copy that has it when both copies are damaged in different blocks', async () => {
+    const { data, file, first, second, pathOn, state } = await upload('both-rotten.bin');
+    await flip(pathOn(first), MiB + 5);
+    await flip(pathOn(second), 2 * MiB + 5);
+    const ranges: Array<[number, number]> = [
+      [0, SIZE - 1],
+      [0, 99],
+      [MiB, MiB + 99],
+      [2 * MiB, 2 * MiB + 99],
+      [MiB - 10, 2 * MiB + 10],
+      [MiB + 5, MiB + 5],
+      [2 * MiB + 5, 2 * MiB + 5],
+      [500_000, 3 * MiB],
+      [3 * MiB, SIZE - 1],
+      [2 * MiB - 1, 2 * MiB],
+      [0, 2 * MiB + 5],
+      [MiB + 5, SIZE - 1],
+      [1, SIZE - 2],
+      [2 * MiB + 6, SIZE - 1],
+      [MiB, 3 * MiB - 1],
+    ];
+    const answers: number[] = [];
+    for (const [start, end] of ranges) {
+      const res = await get(file.id, `bytes=${start}-${end}`);
+      answers.push(res.statusCode);
+      expect(res.rawPayload.equals(data.subarray(start, end + 1)), `${start}-${end}`).toBe(true);
+    }
+    expect(answers).toEqual(Array(ranges.length).fill(206));
+    // Both copies are known damaged now (repair's work); reads still find every block.
+    expect(await state(first)).toBe('corrupt');
+    expect(await state(second)).toBe('corrupt');
+    const whole = await get(file.id);
+    expect(whole.statusCode).toBe(200);
+    expect(whole.rawPayload.equals(data)).toBe(true);
+  });
+
   it('a download cut by the client and resumed with Range yields exactly the original bytes', async () => {
     const { data, file, first, pathOn, state } = await upload('resume.bin');
     await flip(pathOn(first), MiB + 10);
@@ -262,8 +298,14 @@ describe('verified reads: one rotten copy and nothing else', () => {
     // The blocks before the damage were verified and sent.
     expect(res.body.length).toBe(2 * MiB);
     expect(await state()).toBe('corrupt');
-    // With no good copy left, later reads fail up front instead of sending anything.
-    expect((await fetchRaw(url, { ...alice.headers, range: 'bytes=0-99' })).status).toBe(503);
+    // A copy known damaged still serves its blocks that verify; the damaged one has no good copy
+    // left, so a range starting there fails up front instead of sending anything.
+    const before = await fetchRaw(url, { ...alice.headers, range: 'bytes=0-99' });
+    expect(before.status).toBe(206);
+    expect(before.body.equals(data.subarray(0, 100))).toBe(true);
+    expect(
+      (await fetchRaw(url, { ...alice.headers, range: `bytes=${2 * MiB}-${2 * MiB + 99}` })).status,
+    ).toBe(503);
   });
 
   it('sends nothing of a range that lies in the damaged block', async () => {
