@@ -164,7 +164,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     now,
   });
   const files = new FileService(repos, now, limits);
-  const uploadParts = new UploadParts(repos, cluster, app.log);
+  const uploadParts = new UploadParts(repos, cluster, app.log, now);
   const chunkDigests = new ChunkDigests(config.chunkSize);
   const batchUploads = new BatchUpload(repos, uploadParts, contents, files, limits, config.minFreeBytes);
   const uploads = new UploadService(

@@ -249,6 +249,31 @@ export class UploadsRepository {
     return this.db('uploads').where({ status: 'complete' }).andWhere('expires_at', '<=', before).delete();
   }
 
+  /**
+   * Bytes promised to each node and not on its disk yet: for every unfinished, unexpired upload,
+   * its declared size, on each node it writes to, less the chunks stored before `measuredAt` (the
+   * heartbeat's free space already counts those).
+   */
+  async reservedByNode(now: number, measuredAt: number): Promise<Map<string, number>> {
+    const written = this.db('upload_chunks as c')
+      .sum('c.size')
+      .whereRaw('c.upload_id = u.id')
+      .andWhere('c.state', 'stored')
+      .andWhere('c.created_at', '<', measuredAt);
+    const rows = (await this.db('uploads as u')
+      .join('upload_nodes as n', 'n.upload_id', 'u.id')
+      .whereIn('u.status', ['open', 'completing'])
+      .andWhere('u.expires_at', '>', now)
+      .andWhere('n.state', 'active')
+      .groupBy('n.node_id')
+      .select('n.node_id')
+      .sum({ bytes: this.db.raw('u.size - coalesce((?), 0)', [written]) })) as {
+      node_id: string;
+      bytes: unknown;
+    }[];
+    return new Map(rows.map((r) => [r.node_id, Math.max(0, Number(r.bytes ?? 0))]));
+  }
+
   /** Which of `ids` are uploads still on record. */
   async existingIds(ids: string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();

@@ -44,6 +44,8 @@ interface Member {
   downSince: number | null;
   /** The nginx location that serves this node's directory (X-Accel-Redirect); null: none. */
   accelLocation: string | null;
+  /** When the heartbeat that measured `freeBytes` began; null before the first. */
+  measuredAt: number | null;
 }
 
 /** How the cluster looks to the repair job at one moment. */
@@ -123,6 +125,7 @@ export class StorageCluster {
         missedBeats: MISSES_BEFORE_DOWN,
         downSince: row.status === 'down' ? Number(row.down_since ?? this.options.now()) : null,
         accelLocation: served?.location ?? null,
+        measuredAt: null,
       });
     }
     const unserved = accel.filter((entry) => !accelMatched.has(entry.node));
@@ -205,6 +208,7 @@ export class StorageCluster {
       return;
     }
     member.freeBytes = usage.freeBytes;
+    member.measuredAt = now;
     if (member.status === 'down') this.options.log.info({ node: member.driver.name }, 'storage node up');
     member.status = 'up';
     member.downSince = null;
@@ -234,8 +238,33 @@ export class StorageCluster {
   }
 
   /** Writable nodes in placement order for a content (full ones left out): the first R are its home. */
-  placement(sha1: string, size: number): Array<{ id: string; driver: StorageNode }> {
-    return rankNodes(sha1, this.writableMembers(), size);
+  /**
+   * Writable nodes ranked for `sha1` that have room for `size` more bytes; `reserved` bytes per
+   * node (promised to uploads still running) count as already used.
+   */
+  placement(
+    sha1: string,
+    size: number,
+    reserved?: ReadonlyMap<string, number>,
+  ): Array<{ id: string; driver: StorageNode }> {
+    const members = this.writableMembers();
+    if (!reserved || reserved.size === 0) return rankNodes(sha1, members, size);
+    const candidates = members.map((member) => ({
+      id: member.id,
+      driver: member.driver,
+      freeBytes:
+        member.freeBytes === null ? null : Math.max(0, member.freeBytes - (reserved.get(member.id) ?? 0)),
+    }));
+    return rankNodes(sha1, candidates, size);
+  }
+
+  /**
+   * The start of the oldest free-space measurement among the writable nodes: bytes written before
+   * it are in every node's `freeBytes`, later ones perhaps not (0 before any measurement).
+   */
+  usageMeasuredAt(): number {
+    const times = this.writableMembers().map((m) => m.measuredAt ?? 0);
+    return times.length === 0 ? 0 : Math.min(...times);
   }
 
   wantedReplicas(): number {

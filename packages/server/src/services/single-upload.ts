@@ -6,7 +6,7 @@ import type { ChunkDigests } from './chunk-digests.ts';
 import type { ContentStore } from './content-store.ts';
 import { DigestHasher } from './digests.ts';
 import { newId } from './ids.ts';
-import type { UploadParts } from './upload-parts.ts';
+import type { SpaceHold, UploadParts } from './upload-parts.ts';
 
 /**
  * Reads a request body of at most `max` bytes into one buffer (`buffer`, at least `max` long, when
@@ -51,6 +51,8 @@ export class SingleUpload {
     body: Readable,
     declaredSha1: string | undefined,
     assertRoom: (size: number) => Promise<void>,
+    /** The request's length when known: the space held on the nodes for a body that streams. */
+    expectedBytes: number | null = null,
   ): Promise<ContentRow> {
     const chunkSize = this.limits.chunkSize;
     // Pieces as they came off the socket, until a chunk's worth: most bodies are small, so a
@@ -59,6 +61,9 @@ export class SingleUpload {
     let filled = 0;
     let offset = 0;
     let part: { id: string; nodeIds: string[] } | null = null;
+    // Every node the part was ever sent to: a write that failed (a full disk) may have left bytes.
+    let partNodes: string[] = [];
+    let hold: SpaceHold | null = null;
     // A body bigger than one chunk is hashed chunk by chunk on its way to the part file (its block
     // digests on a digest thread); a smaller one is hashed whole once it has arrived.
     const hasher = new DigestHasher();
@@ -70,7 +75,10 @@ export class SingleUpload {
       );
       if (!part) {
         const id = newId();
-        part = { id, nodeIds: this.parts.choose(id, chunkSize, this.limits.minFreeBytes) };
+        const expected = Math.min(Math.max(expectedBytes ?? 0, chunkSize), this.limits.maxFileSize);
+        hold = await this.parts.reserve(id, expected, this.limits.minFreeBytes);
+        part = { id, nodeIds: hold.nodeIds };
+        partNodes = hold.nodeIds;
       }
       part.nodeIds = await this.parts.writeTo(part.id, part.nodeIds, offset, data, { chunkSize });
       if (part.nodeIds.length === 0) {
@@ -124,14 +132,17 @@ export class SingleUpload {
       const digests = hasher.digests();
       checkDeclared(declaredSha1, digests.sha1);
       await assertRoom(digests.size);
-      return await this.contents.acceptVerified(
+      const content = await this.contents.acceptVerified(
         digests,
         (key) => this.parts.commit(stored.id, stored.nodeIds, key, digests.size),
-        () => this.parts.discard(stored.id, stored.nodeIds),
+        () => this.parts.discard(stored.id, partNodes),
       );
+      (hold as SpaceHold | null)?.written();
+      return content;
     } catch (error) {
       const written = part as { id: string; nodeIds: string[] } | null;
-      if (written) await this.parts.discard(written.id, written.nodeIds);
+      if (written) await this.parts.discard(written.id, partNodes);
+      (hold as SpaceHold | null)?.cancel();
       throw error;
     }
   }

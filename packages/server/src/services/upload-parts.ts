@@ -21,6 +21,23 @@ export interface UploadTargets {
   nodeIds: string[];
 }
 
+interface Hold {
+  nodeIds: string[];
+  bytes: number;
+  /** When an upload row took the promise over (a `seq`), or null. */
+  recordedSeq: number | null;
+  /** When the bytes were all on the nodes, or null. */
+  writtenAt: number | null;
+}
+
+/** Free space held on some nodes for one upload; see `UploadParts.reserve`. */
+export interface SpaceHold {
+  nodeIds: string[];
+  recorded(): void;
+  written(): void;
+  cancel(): void;
+}
+
 const noNode = () => new HttpError('storage_unavailable', 'no storage node is up; retry shortly');
 
 /**
@@ -31,18 +48,34 @@ const noNode = () => new HttpError('storage_unavailable', 'no storage node is up
  * the client sends them again.
  */
 export class UploadParts {
+  /** Space promised in this process and not (yet) visible in the database or the heartbeat's usage. */
+  private readonly holds = new Set<Hold>();
+  /** Orders holds against reservation reads (see `reserve`); the reads running now. */
+  private seq = 0;
+  private readonly reading = new Set<number>();
+
   constructor(
     private readonly repos: Repositories,
     private readonly cluster: StorageCluster,
     private readonly log: FastifyBaseLogger,
+    private readonly now: () => number = Date.now,
   ) {}
 
   /**
    * Picks the R nodes of a new upload (the content's placement when its hash is known), each with
-   * room for `size` bytes plus `reserve`. None up: 503; up but all full: 507.
+   * room for `size` bytes plus `reserve`. None up: 503; up but all full: 507. Space promised to
+   * uploads still running counts as used only with `reserved` (see `reserve`).
    */
-  choose(placementKey: string, size: number, reserve = 0, exclude: Set<string> = new Set()): string[] {
-    const ranked = this.cluster.placement(placementKey, size + reserve).filter((n) => !exclude.has(n.id));
+  choose(
+    placementKey: string,
+    size: number,
+    reserve = 0,
+    exclude: Set<string> = new Set(),
+    reserved?: ReadonlyMap<string, number>,
+  ): string[] {
+    const ranked = this.cluster
+      .placement(placementKey, size + reserve, reserved)
+      .filter((n) => !exclude.has(n.id));
     const want = Math.min(this.cluster.wantedReplicas(), ranked.length);
     if (want === 0) {
       if (this.cluster.liveCount() === 0) throw noNode();
@@ -53,6 +86,61 @@ export class UploadParts {
       );
     }
     return ranked.slice(0, want).map((n) => n.id);
+  }
+
+  /**
+   * `choose` with the space promised to unfinished uploads counted as used: the declared sizes of
+   * open uploads on record (less what the last heartbeat already saw written) and this process's
+   * holds. The chosen nodes hold `size` bytes for the caller until it says where they went:
+   * `recorded` (an upload row now carries the promise), `written` (the bytes are on the nodes:
+   * held until a heartbeat has measured them) or `cancel` (nothing was kept). Concurrent uploads
+   * that together would fill a node get `507` rather than all starting.
+   */
+  async reserve(placementKey: string, size: number, reserve: number): Promise<SpaceHold> {
+    const readSeq = ++this.seq;
+    this.reading.add(readSeq);
+    let recorded: Map<string, number>;
+    try {
+      recorded = await this.repos.uploads.reservedByNode(this.now(), this.cluster.usageMeasuredAt());
+    } finally {
+      this.reading.delete(readSeq);
+    }
+    // Nothing is awaited from here until the hold is added: two requests in this process always
+    // see each other's holds.
+    this.purgeHolds();
+    const measuredAt = this.cluster.usageMeasuredAt();
+    const reserved = new Map(recorded);
+    for (const hold of this.holds) {
+      // Recorded before this read began: the read counted it already.
+      if (hold.recordedSeq !== null && hold.recordedSeq < readSeq) continue;
+      if (hold.writtenAt !== null && measuredAt > hold.writtenAt) continue;
+      for (const id of hold.nodeIds) reserved.set(id, (reserved.get(id) ?? 0) + hold.bytes);
+    }
+    const nodeIds = this.choose(placementKey, size, reserve, new Set(), reserved);
+    const hold: Hold = { nodeIds, bytes: size, recordedSeq: null, writtenAt: null };
+    this.holds.add(hold);
+    return {
+      nodeIds,
+      recorded: () => {
+        hold.recordedSeq ??= ++this.seq;
+      },
+      written: () => {
+        hold.writtenAt ??= this.now();
+      },
+      cancel: () => {
+        this.holds.delete(hold);
+      },
+    };
+  }
+
+  /** Drops holds that every reservation read from now on accounts for by itself. */
+  private purgeHolds(): void {
+    const oldestRead = this.reading.size === 0 ? Number.POSITIVE_INFINITY : Math.min(...this.reading);
+    const measuredAt = this.cluster.usageMeasuredAt();
+    for (const hold of this.holds) {
+      if (hold.recordedSeq !== null && hold.recordedSeq < oldestRead) this.holds.delete(hold);
+      else if (hold.writtenAt !== null && measuredAt > hold.writtenAt) this.holds.delete(hold);
+    }
   }
 
   async assign(upload: Pick<UploadRow, 'id' | 'sha1' | 'size' | 'node_epoch'>): Promise<string[]> {

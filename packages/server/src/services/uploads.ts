@@ -126,20 +126,27 @@ export class UploadService {
       node_epoch: 0,
       lease_until: null,
     };
-    // The nodes that will hold the bytes are chosen now; each chunk goes straight to them.
-    const nodeIds = this.parts.choose(row.sha1 ?? row.id, body.size, this.limits.minFreeBytes);
-    await this.repos.transaction(async (tx) => {
-      // The declared size is reserved against the quota from now until the upload ends.
-      await this.userLimits.assertRoom(userId, { bytes: body.size, entries: 1 }, tx);
-      if ((await tx.uploads.countOpen(userId, now)) >= this.limits.maxOpenPerUser) {
-        throw new HttpError(
-          'too_many_uploads',
-          `at most ${this.limits.maxOpenPerUser} unfinished uploads at a time`,
-        );
-      }
-      await tx.uploads.insert(row);
-      await tx.uploads.addNodes(row.id, 0, nodeIds);
-    });
+    // The nodes that will hold the bytes are chosen now, with room for the declared size beside
+    // every other unfinished upload's; each chunk goes straight to them.
+    const hold = await this.parts.reserve(row.sha1 ?? row.id, body.size, this.limits.minFreeBytes);
+    const nodeIds = hold.nodeIds;
+    await this.repos
+      .transaction(async (tx) => {
+        // The declared size is reserved against the quota from now until the upload ends.
+        await this.userLimits.assertRoom(userId, { bytes: body.size, entries: 1 }, tx);
+        if ((await tx.uploads.countOpen(userId, now)) >= this.limits.maxOpenPerUser) {
+          throw new HttpError(
+            'too_many_uploads',
+            `at most ${this.limits.maxOpenPerUser} unfinished uploads at a time`,
+          );
+        }
+        await tx.uploads.insert(row);
+        await tx.uploads.addNodes(row.id, 0, nodeIds);
+      })
+      .then(hold.recorded, (error: unknown) => {
+        hold.cancel();
+        throw error;
+      });
     return { status: 'created', ...(await this.session(row)) };
   }
 
@@ -586,8 +593,11 @@ export class UploadService {
     if (requestBytes === null || requestBytes > this.limits.chunkSize) {
       await this.userLimits.assertRoom(userId, { bytes: upfrontBytes, entries }, this.repos);
     }
-    return this.single.store(body, declaredSha1, (size) =>
-      this.userLimits.assertRoom(userId, { bytes: size, entries }, this.repos),
+    return this.single.store(
+      body,
+      declaredSha1,
+      (size) => this.userLimits.assertRoom(userId, { bytes: size, entries }, this.repos),
+      requestBytes,
     );
   }
 
