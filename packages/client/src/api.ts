@@ -4,6 +4,7 @@ import {
   type AdminUserResponse,
   type AppPasswordList,
   type Archive,
+  type ChangePasswordBody,
   type CompleteUploadBody,
   type CompleteUploadResponse,
   type ContentInfo,
@@ -250,6 +251,10 @@ export class DfsApi {
   me(opts?: RequestOptions): Promise<UserResponse> {
     return this.#op('get', '/api/auth/me', opts);
   }
+  /** Your other sessions are signed out; this one and app passwords stay. */
+  changePassword(body: ChangePasswordBody, opts?: RequestOptions): Promise<void> {
+    return this.#opVoid('post', '/api/auth/password', { ...opts, json: body });
+  }
 
   // ---- files and folders ----
   /** One page: the server answers at most MAX_PAGE_SIZE entries (200 without a `limit`). */
@@ -478,6 +483,14 @@ export class DfsApi {
   /** `quotaBytes`: null follows the server's default, 0 lifts the quota, else bytes. */
   setUserQuota(id: string, quotaBytes: number | null, opts?: RequestOptions): Promise<AdminUserResponse> {
     return this.#op('patch', '/api/admin/users/{id}', { ...opts, params: { id }, json: { quotaBytes } });
+  }
+  /** Admin: sets a user's password and signs out every session of theirs. */
+  resetUserPassword(id: string, newPassword: string, opts?: RequestOptions): Promise<void> {
+    return this.#opVoid('post', '/api/admin/users/{id}/password', {
+      ...opts,
+      params: { id },
+      json: { newPassword },
+    });
   }
   listNodes(opts?: RequestOptions): Promise<NodeList> {
     return this.#op('get', '/api/nodes', opts);

@@ -20,6 +20,7 @@ export const ERROR_STATUS = {
   invite_invalid: 403,
   proof_failed: 403,
   share_password_invalid: 403,
+  wrong_password: 403,
   not_found: 404,
   method_not_allowed: 405,
   username_taken: 409,

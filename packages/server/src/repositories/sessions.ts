@@ -41,6 +41,13 @@ export class SessionsRepository {
     await this.db('sessions').where({ id }).delete();
   }
 
+  /** Ends every session of a user, except `keepId` (the one that asked) when given. */
+  async deleteByUser(userId: string, keepId?: string | null): Promise<number> {
+    const query = this.db('sessions').where({ user_id: userId });
+    if (keepId) query.whereNot({ id: keepId });
+    return query.delete();
+  }
+
   async deleteExpired(now: number): Promise<number> {
     return this.db('sessions').where('expires_at', '<=', now).delete();
   }

@@ -63,6 +63,10 @@ export class UsersRepository {
     return { items, total: Number(count?.n ?? 0) };
   }
 
+  async setPasswordHash(id: string, passwordHash: string): Promise<boolean> {
+    return (await this.db('users').where({ id }).update({ password_hash: passwordHash })) === 1;
+  }
+
   async setQuota(id: string, quotaBytes: number | null): Promise<boolean> {
     return (await this.db('users').where({ id }).update({ quota_bytes: quotaBytes })) === 1;
   }

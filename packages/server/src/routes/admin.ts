@@ -2,6 +2,7 @@ import {
   AdminCreateUserBody,
   AdminListQuery,
   AdminPatchUserBody,
+  AdminResetPasswordBody,
   AdminUserList,
   AdminUserResponse,
   CreateInviteBody,
@@ -60,6 +61,24 @@ export async function adminRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request) => ({ user: await admin.setQuota(request.params.id, request.body.quotaBytes) }),
+  );
+
+  app.post(
+    '/api/admin/users/:id/password',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['admin'],
+        summary: "Set a user's password: every session of theirs ends, app passwords stay",
+        params: IdParams,
+        body: AdminResetPasswordBody,
+        response: { 204: Type.Null(), '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      await admin.resetPassword(request.params.id, request.body.newPassword, request.auth?.sessionId ?? null);
+      return reply.status(204).send(null);
+    },
   );
 
   app.post(

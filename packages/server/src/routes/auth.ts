@@ -1,5 +1,6 @@
 import {
   AppPasswordList,
+  ChangePasswordBody,
   CreateAppPasswordBody,
   CreatedAppPassword,
   Credentials,
@@ -90,15 +91,43 @@ export async function authRoutes(app: AppInstance): Promise<void> {
   );
 
   const sessionOnly = (request: FastifyRequest) => {
-    // A leaked app password must not be able to mint more of them or hide its tracks.
+    // A leaked app password must not be able to mint more of them, hide its tracks or take over
+    // the account.
     if (request.auth?.appPasswordId) {
       throw new HttpError(
         'forbidden',
-        'app passwords are managed from a signed-in session, not with an app password',
+        'app passwords and the account password are managed from a signed-in session, not with an app password',
       );
     }
     return currentUser(request);
   };
+
+  app.post(
+    '/api/auth/password',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Change your password; your other sessions are signed out, app passwords stay',
+        body: ChangePasswordBody,
+        response: { 204: Type.Null(), '4xx': ErrorBody },
+      },
+      // The current password is a secret worth guessing for someone holding a stolen session.
+      config: {
+        rateLimit: {
+          max: app.config.signinRateLimit,
+          timeWindow: 60_000,
+          keyGenerator: (request) => `password:${request.auth?.user.id ?? request.ip}`,
+          hook: 'preHandler',
+        },
+      },
+    },
+    async (request, reply) => {
+      const user = sessionOnly(request);
+      const { currentPassword, newPassword } = request.body;
+      await auth.changePassword(user.id, request.auth?.sessionId ?? null, currentPassword, newPassword);
+      return reply.status(204).send(null);
+    },
+  );
 
   app.post(
     '/api/auth/app-passwords',

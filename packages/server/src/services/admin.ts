@@ -49,6 +49,10 @@ export class AdminService {
     return this.user(user.id);
   }
 
+  async resetPassword(id: string, newPassword: string, askingSessionId: string | null): Promise<void> {
+    await this.auth.resetPassword(id, newPassword, askingSessionId);
+  }
+
   /** `null` follows DFS_DEFAULT_QUOTA_BYTES; 0 lifts the quota for this user. */
   async setQuota(id: string, quotaBytes: number | null): Promise<AdminUser> {
     if (!(await this.repos.users.setQuota(id, quotaBytes))) throw notFound('user not found');

@@ -44,6 +44,15 @@ const signupClosed = () =>
     'sign-up is closed on this server; an administrator can create your account',
   );
 
+function checkStrength(password: string, username: string): void {
+  if (password.length < MIN_PASSWORD_LENGTH) {
+    throw new HttpError('weak_password', `password must be at least ${MIN_PASSWORD_LENGTH} characters`);
+  }
+  if (password.toLowerCase() === username.toLowerCase()) {
+    throw new HttpError('weak_password', 'password must not be the username');
+  }
+}
+
 /** Extends a session at most this often, so a busy client does not write on every request. */
 const SLIDE_EVERY_MS = 60_000;
 
@@ -87,12 +96,7 @@ export class AuthService {
     isAdmin = false,
   ): Promise<User> {
     const username = usernameInput.toLowerCase();
-    if (password.length < MIN_PASSWORD_LENGTH) {
-      throw new HttpError('weak_password', `password must be at least ${MIN_PASSWORD_LENGTH} characters`);
-    }
-    if (password.toLowerCase() === username) {
-      throw new HttpError('weak_password', 'password must not be the username');
-    }
+    checkStrength(password, username);
     const passwordHash = await this.options.passwords.hash(password);
     try {
       return await this.repos.transaction(async (tx) => {
@@ -191,6 +195,47 @@ export class AuthService {
       ...(appPasswordId ? { appPasswordId } : {}),
       lastWriteAt: Math.max(Number(user.created_at), Number(user.wrote_at ?? 0)),
     };
+  }
+
+  /**
+   * A signed-in user's own change: the current password proves it is them (a session left open
+   * on a shared computer is not enough). Every other session of theirs ends, since the reason to
+   * change a password is often that someone else knows it; the asking session stays. App
+   * passwords stay too: each is its own secret, revoked on its own.
+   */
+  async changePassword(
+    userId: string,
+    sessionId: string | null,
+    currentPassword: string,
+    newPassword: string,
+  ): Promise<void> {
+    const row = await this.repos.users.findById(userId);
+    if (!row) throw new HttpError('unauthorized', 'sign in first');
+    if (!(await this.options.passwords.verify(row.password_hash, currentPassword))) {
+      throw new HttpError('wrong_password', 'the current password is not right');
+    }
+    checkStrength(newPassword, row.username);
+    await this.setPassword(row.id, await this.options.passwords.hash(newPassword), sessionId);
+  }
+
+  /**
+   * An administrator sets a user's password (they forgot it, or it leaked): every session of that
+   * user ends, except the asking one when admins reset their own. App passwords stay.
+   */
+  async resetPassword(userId: string, newPassword: string, askingSessionId: string | null): Promise<void> {
+    const row = await this.repos.users.findById(userId);
+    if (!row) throw new HttpError('not_found', 'user not found');
+    checkStrength(newPassword, row.username);
+    await this.setPassword(row.id, await this.options.passwords.hash(newPassword), askingSessionId);
+  }
+
+  private async setPassword(userId: string, passwordHash: string, keepSessionId: string | null) {
+    await this.repos.transaction(async (tx) => {
+      if (!(await tx.users.setPasswordHash(userId, passwordHash))) {
+        throw new HttpError('not_found', 'user not found');
+      }
+      await tx.sessions.deleteByUser(userId, keepSessionId);
+    });
   }
 
   async signout(sessionId: string | null): Promise<void> {

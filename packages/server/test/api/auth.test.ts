@@ -147,3 +147,110 @@ describe('accounts', () => {
     expect(errorCode(bad)).toBe('bad_request');
   });
 });
+
+describe('passwords: a change by the user, a reset by an admin', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ DFS_SIGNIN_RATE_LIMIT: '100' });
+  });
+  afterAll(() => t.close());
+
+  const signin = async (username: string, password: string) => {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/signin',
+      payload: { username, password },
+    });
+    return { status: res.statusCode, headers: { authorization: `Bearer ${res.json().token}` } };
+  };
+  const me = async (headers: Record<string, string>) =>
+    (await t.app.inject({ url: '/api/auth/me', headers })).statusCode;
+  const change = (headers: Record<string, string>, payload: object) =>
+    t.app.inject({ method: 'POST', url: '/api/auth/password', headers, payload });
+  const reset = (headers: Record<string, string>, id: string, payload: object) =>
+    t.app.inject({ method: 'POST', url: `/api/admin/users/${id}/password`, headers, payload });
+
+  it('changes the password with the current one, ends the other sessions and keeps app passwords', async () => {
+    const admin = await t.user('root');
+    const carol = await t.user('carol', 'first-password');
+    const laptop = await signin('carol', 'first-password');
+    const app = await t.appPassword(carol.headers, 'sync');
+    expect(await me(laptop.headers)).toBe(200);
+
+    const wrong = await change(carol.headers, {
+      currentPassword: 'not-it-at-all',
+      newPassword: 'second-password',
+    });
+    expect(wrong.statusCode).toBe(403);
+    expect(errorCode(wrong)).toBe('wrong_password');
+    const weak = await change(carol.headers, { currentPassword: 'first-password', newPassword: 'short' });
+    expect(weak.statusCode).toBe(400);
+    const named = await change(carol.headers, { currentPassword: 'first-password', newPassword: 'CAROL' });
+    expect(named.statusCode).toBe(400);
+    expect((await signin('carol', 'first-password')).status).toBe(200);
+
+    const done = await change(carol.headers, {
+      currentPassword: 'first-password',
+      newPassword: 'second-password',
+    });
+    expect(done.statusCode).toBe(204);
+    // The asking session stays; the laptop's is over; the app password still works.
+    expect(await me(carol.headers)).toBe(200);
+    expect(await me(laptop.headers)).toBe(401);
+    expect(await me({ authorization: `Bearer ${app}` })).toBe(200);
+    expect((await signin('carol', 'first-password')).status).toBe(401);
+    expect((await signin('carol', 'second-password')).status).toBe(200);
+    // Nobody else's sessions are touched.
+    expect(await me(admin.headers)).toBe(200);
+  });
+
+  it('takes no change from an app password, no session, or extra fields', async () => {
+    const dave = await t.user('dave', 'dave-password');
+    const app = await t.appPassword(dave.headers, 'script');
+    const body = { currentPassword: 'dave-password', newPassword: 'taken-over-pw' };
+    const byApp = await change({ authorization: `Bearer ${app}` }, body);
+    expect(byApp.statusCode).toBe(403);
+    expect((await change({}, body)).statusCode).toBe(401);
+    expect((await change(dave.headers, { ...body, isAdmin: true })).statusCode).toBe(400);
+    expect((await signin('dave', 'dave-password')).status).toBe(200);
+  });
+
+  it('lets an admin reset a password: every session of that user ends, app passwords stay', async () => {
+    const admin = await signin('root', 'correct horse battery');
+    const erin = await t.user('erin', 'erin-password');
+    const other = await signin('erin', 'erin-password');
+    const app = await t.appPassword(erin.headers, 'phone');
+
+    // Not for users who are not admins, nor for an admin's app password.
+    const byUser = await reset(other.headers, erin.id, { newPassword: 'by-erin-self' });
+    expect(byUser.statusCode).toBe(403);
+    const adminApp = await t.appPassword(admin.headers, 'admin script');
+    expect(
+      (await reset({ authorization: `Bearer ${adminApp}` }, erin.id, { newPassword: 'x-password' }))
+        .statusCode,
+    ).toBe(403);
+    expect((await reset(admin.headers, 'no-such-user', { newPassword: 'new-password' })).statusCode).toBe(
+      404,
+    );
+    expect((await reset(admin.headers, erin.id, { newPassword: 'short' })).statusCode).toBe(400);
+    expect((await reset(admin.headers, erin.id, {})).statusCode).toBe(400);
+
+    const res = await reset(admin.headers, erin.id, { newPassword: 'reset-by-admin' });
+    expect(res.statusCode).toBe(204);
+    expect(await me(erin.headers)).toBe(401);
+    expect(await me(other.headers)).toBe(401);
+    expect(await me({ authorization: `Bearer ${app}` })).toBe(200);
+    expect(await me(admin.headers)).toBe(200);
+    expect((await signin('erin', 'erin-password')).status).toBe(401);
+    expect((await signin('erin', 'reset-by-admin')).status).toBe(200);
+  });
+
+  it('keeps the asking session when an admin resets their own password', async () => {
+    const admin = await signin('root', 'correct horse battery');
+    const elsewhere = await signin('root', 'correct horse battery');
+    const me1 = (await t.app.inject({ url: '/api/auth/me', headers: admin.headers })).json().user;
+    expect((await reset(admin.headers, me1.id, { newPassword: 'new-root-password' })).statusCode).toBe(204);
+    expect(await me(admin.headers)).toBe(200);
+    expect(await me(elsewhere.headers)).toBe(401);
+  });
+});

@@ -23,6 +23,7 @@ const ADMIN = new Set([
   'GET /api/admin/users',
   'POST /api/admin/users',
   'PATCH /api/admin/users/{id}',
+  'POST /api/admin/users/{id}/password',
   'POST /api/admin/invites',
   'GET /api/admin/invites',
   'DELETE /api/admin/invites/{id}',

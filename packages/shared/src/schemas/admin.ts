@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Credentials, Usage, User } from './auth.ts';
+import { Credentials, NewPassword, Usage, User } from './auth.ts';
 import { Id, IsoDate } from './common.ts';
 import { MAX_PAGE_SIZE } from './files.ts';
 
@@ -30,6 +30,16 @@ export const AdminPatchUserBody = Type.Object(
   { additionalProperties: false },
 );
 export type AdminPatchUserBody = Static<typeof AdminPatchUserBody>;
+
+/**
+ * `POST /api/admin/users/:id/password`: an administrator sets a user's password (the user forgot
+ * it). Every session of that user ends; app passwords stay until revoked.
+ */
+export const AdminResetPasswordBody = Type.Object(
+  { newPassword: NewPassword },
+  { additionalProperties: false },
+);
+export type AdminResetPasswordBody = Static<typeof AdminResetPasswordBody>;
 
 export const AdminUser = Type.Composite([
   User,

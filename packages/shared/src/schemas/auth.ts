@@ -15,6 +15,19 @@ export const Credentials = Type.Object({
 });
 export type Credentials = Static<typeof Credentials>;
 
+/** A new password: the same rules as at sign-up (the server also refuses the username). */
+export const NewPassword = Type.String({ minLength: MIN_PASSWORD_LENGTH, maxLength: 1024 });
+
+/**
+ * `POST /api/auth/password`: a signed-in user changes their own password. The user's other
+ * sessions end; the one that asked stays, and app passwords stay until revoked.
+ */
+export const ChangePasswordBody = Type.Object(
+  { currentPassword: Type.String({ minLength: 1, maxLength: 1024 }), newPassword: NewPassword },
+  { additionalProperties: false },
+);
+export type ChangePasswordBody = Static<typeof ChangePasswordBody>;
+
 /** Sign-up takes an invite code too; the server needs one only in `DFS_SIGNUP=invite` mode. */
 export const SignupBody = Type.Composite([
   Credentials,
