@@ -507,6 +507,61 @@ const tusPatchLease: Migration = {
   },
 };
 
+/**
+ * Names compare exactly on MySQL too. `utf8mb4_bin` is a PAD SPACE collation: `notes.txt ` (a
+ * trailing space) equals `notes.txt` there, so a WebDAV PUT of one replaced the other, while
+ * SQLite keeps two files. The columns that hold names (and what is looked up by them) move to
+ * the binary NO PAD collation of the server: `utf8mb4_nopad_bin` on MariaDB, `utf8mb4_0900_bin`
+ * on MySQL 8. Every existing value stays, and NO PAD is finer than PAD SPACE, so no unique index
+ * meets a new duplicate. Ids and tokens keep their collation (foreign keys pair them up).
+ */
+const noPadNames: Migration = {
+  name: '014_no_pad_names',
+  async up(db) {
+    if (db.client.config.client !== 'mysql2') return;
+    const found = (await db.raw(
+      "SHOW COLLATION WHERE Collation IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')",
+    )) as [Array<{ Collation: string }>];
+    const names = found[0].map((r) => r.Collation);
+    const collation = ['utf8mb4_nopad_bin', 'utf8mb4_0900_bin'].find((c) => names.includes(c));
+    if (!collation) throw new Error('the database server has no binary NO PAD collation for utf8mb4');
+    await collateNames(db, collation);
+  },
+  async down(db) {
+    if (db.client.config.client === 'mysql2') await collateNames(db, 'utf8mb4_bin');
+  },
+};
+
+/** Gives each of NO_PAD_COLUMNS `collation`, its type and nullability unchanged. */
+async function collateNames(db: Knex, collation: string): Promise<void> {
+  for (const [table, column] of NO_PAD_COLUMNS) {
+    const [rows] = (await db.raw(
+      'SELECT COLUMN_TYPE AS type, IS_NULLABLE AS nullable FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = ?',
+      [table, column],
+    )) as [Array<{ type: string; nullable: string }>];
+    const current = rows[0];
+    if (!current) continue;
+    await db.raw(
+      `ALTER TABLE ?? MODIFY ?? ${current.type} CHARACTER SET utf8mb4 COLLATE ${collation} ${current.nullable === 'YES' ? 'NULL' : 'NOT NULL'}`,
+      [table, column],
+    );
+  }
+}
+
+/** The columns `noPadNames` moves: every name, path or namespace that a look-up compares. */
+const NO_PAD_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+  ['users', 'username'],
+  ['nodes', 'name'],
+  ['user_files', 'name'],
+  ['user_files', 'live_name'],
+  ['uploads', 'name'],
+  ['archives', 'name'],
+  ['app_passwords', 'name'],
+  ['dav_properties', 'ns'],
+  ['dav_properties', 'name'],
+  ['dav_locks', 'path'],
+];
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -521,6 +576,7 @@ const migrations: Migration[] = [
   davProperties,
   davLocks,
   tusPatchLease,
+  noPadNames,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
