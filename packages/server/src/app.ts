@@ -47,6 +47,7 @@ import { BatchUpload } from './services/batch-upload.ts';
 import { ChunkDigests } from './services/chunk-digests.ts';
 import { StorageCluster } from './services/cluster.ts';
 import { ContentStore } from './services/content-store.ts';
+import { DAV_LIMITS, type DavLimits } from './services/dav-limits.ts';
 import { DavLockService } from './services/dav-locks.ts';
 import { FileService } from './services/files.ts';
 import { UserLimits } from './services/limits.ts';
@@ -111,6 +112,8 @@ export interface BuildOptions {
   /** Serve the built web app (off in most tests); a string is the built app's directory. */
   web?: boolean | string;
   now?: () => number;
+  /** Other WebDAV bounds than DAV_LIMITS (tests reach them without megabytes of data). */
+  davLimits?: Partial<DavLimits>;
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<AppInstance> {
@@ -163,7 +166,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     maxFilesPerUser: config.maxFilesPerUser,
     now,
   });
-  const files = new FileService(repos, now, limits);
+  const davLimits: DavLimits = { ...DAV_LIMITS, ...options.davLimits };
+  const davLocks = new DavLockService(repos, now, davLimits);
+  // WebDAV locks hold for the API's writes too; WebDAV's own writes name them in `If` instead.
+  const files = new FileService(repos, now, limits, davLocks);
   const uploadParts = new UploadParts(repos, cluster, app.log, now);
   const chunkDigests = new ChunkDigests(config.chunkSize);
   const batchUploads = new BatchUpload(repos, uploadParts, contents, files, limits, config.minFreeBytes);
@@ -230,8 +236,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     downloads: new DownloadResponder(contents),
     archives: new ArchiveService(repos, contents, now),
     appPasswords,
-    dav: new DavService(repos, limits, files, uploads),
-    davLocks: new DavLockService(repos, now),
+    dav: new DavService(repos, limits, new FileService(repos, now, limits), uploads, davLimits),
+    davLocks,
     tus: new TusService(repos, uploads, uploadParts, files, app.log, now),
     thumbnails: new ThumbnailService(path.join(config.dataDir, 'thumbnails'), contents, app.log),
     auth,

@@ -47,6 +47,7 @@ export const ERROR_STATUS = {
   rate_limited: 429,
   too_many_uploads: 429,
   internal: 500,
+  bad_gateway: 502,
   storage_unavailable: 503,
   not_ready: 503,
   insufficient_storage: 507,

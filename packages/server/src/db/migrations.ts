@@ -562,6 +562,33 @@ const NO_PAD_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['dav_locks', 'path'],
 ];
 
+/**
+ * Dead properties are bounded per entry and per user (services/dav-limits.ts): each row says
+ * whose it is and how many bytes it holds, so both sums are one indexed read.
+ */
+const davPropertySizes: Migration = {
+  name: '015_dav_property_sizes',
+  async up(db) {
+    const mysql = db.client.config.client === 'mysql2';
+    await db.schema.alterTable('dav_properties', (t) => {
+      t.string('user_id', ID).notNullable().defaultTo('');
+      t.bigInteger('bytes').notNullable().defaultTo(0);
+      t.index(['user_id', 'bytes'], 'dav_properties_user_bytes');
+    });
+    const length = (column: string) => (mysql ? `LENGTH(${column})` : `LENGTH(CAST(${column} AS BLOB))`);
+    await db.raw(
+      `UPDATE dav_properties SET bytes = ${length('ns')} + ${length('name')} + ${length('value')}, user_id = COALESCE((SELECT user_files.user_id FROM user_files WHERE user_files.id = dav_properties.file_id), '')`,
+    );
+  },
+  async down(db) {
+    await db.schema.alterTable('dav_properties', (t) => {
+      t.dropIndex(['user_id', 'bytes'], 'dav_properties_user_bytes');
+      t.dropColumn('user_id');
+      t.dropColumn('bytes');
+    });
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -577,6 +604,7 @@ const migrations: Migration[] = [
   davLocks,
   tusPatchLease,
   noPadNames,
+  davPropertySizes,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -1,5 +1,6 @@
 import { DOMParser, type Element, XMLSerializer } from '@xmldom/xmldom';
 import { HttpError } from '../errors.ts';
+import { DAV_LIMITS } from '../services/dav-limits.ts';
 
 export const DAV_NS = 'DAV:';
 
@@ -14,8 +15,11 @@ export type PropfindRequest =
   | { kind: 'propname' }
   | { kind: 'prop'; props: PropName[] };
 
-/** Parses a PROPFIND body; an empty body means allprop (RFC 4918 §9.1). */
-export function parsePropfind(body: string | undefined): PropfindRequest {
+/**
+ * Parses a PROPFIND body; an empty body means allprop (RFC 4918 §9.1). A property named twice is
+ * asked for once; more than `maxProps` distinct ones answer 413 before any work is done for them.
+ */
+export function parsePropfind(body: string | undefined, maxProps: number): PropfindRequest {
   if (!body || body.trim() === '') return { kind: 'allprop' };
   const root = parseXml(body);
   if (root.namespaceURI !== DAV_NS || root.localName !== 'propfind') {
@@ -26,13 +30,26 @@ export function parsePropfind(body: string | undefined): PropfindRequest {
     if (child.localName === 'allprop') return { kind: 'allprop' };
     if (child.localName === 'propname') return { kind: 'propname' };
     if (child.localName === 'prop') {
-      return {
-        kind: 'prop',
-        props: elements(child).map((p) => ({ ns: p.namespaceURI ?? '', name: p.localName ?? '' })),
-      };
+      const props = new Map<string, PropName>();
+      for (const p of elements(child)) {
+        const prop = { ns: p.namespaceURI ?? '', name: p.localName ?? '' };
+        props.set(`${prop.ns}\n${prop.name}`, prop);
+        if (props.size > maxProps)
+          throw new HttpError(
+            'payload_too_large',
+            `a PROPFIND may name at most ${maxProps} distinct properties`,
+          );
+      }
+      return { kind: 'prop', props: [...props.values()] };
     }
   }
   throw new HttpError('bad_request', 'DAV:propfind needs allprop, propname or prop');
+}
+
+/** Refuses text with a lone UTF-16 surrogate (an XML character reference such as `&#xD800;`). */
+function assertWellFormed(text: string, what: string): void {
+  if (/\p{Cs}/u.test(text))
+    throw new HttpError('bad_request', `${what} is not valid Unicode (a lone surrogate)`);
 }
 
 /**
@@ -58,8 +75,14 @@ function prefixer() {
   };
 }
 
-/** A LOCK body (RFC 4918 §14.11): the scope asked for and the owner, kept as XML. */
-export function parseLockinfo(body: string): { scope: 'exclusive' | 'shared'; owner: string } {
+/**
+ * A LOCK body (RFC 4918 §14.11): the scope asked for and the owner, kept as XML; an owner longer
+ * than `maxOwnerBytes` answers 413.
+ */
+export function parseLockinfo(
+  body: string,
+  maxOwnerBytes: number,
+): { scope: 'exclusive' | 'shared'; owner: string } {
   const root = parseXml(body);
   if (root.namespaceURI !== DAV_NS || root.localName !== 'lockinfo') {
     throw new HttpError('bad_request', 'a LOCK body is a DAV:lockinfo element');
@@ -80,6 +103,9 @@ export function parseLockinfo(body: string): { scope: 'exclusive' | 'shared'; ow
     }
   }
   if (!scope) throw new HttpError('bad_request', 'DAV:lockinfo needs a lockscope of exclusive or shared');
+  assertWellFormed(owner, 'the lock owner');
+  if (Buffer.byteLength(owner) > maxOwnerBytes)
+    throw new HttpError('payload_too_large', `a lock owner may be at most ${maxOwnerBytes} bytes`);
   return { scope, owner };
 }
 
@@ -133,6 +159,7 @@ export function parseProppatch(body: string | undefined): PropUpdate[] {
         else {
           let value = '';
           for (let n = p.firstChild; n; n = n.nextSibling) value += serializer.serializeToString(n as never);
+          assertWellFormed(value, `the value of ${prop.name}`);
           out.push({ op: 'set', prop, value });
         }
       }
@@ -153,7 +180,23 @@ export function proppatchStatus(href: string, results: Array<{ prop: PropName; s
   return `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus${names.declarations()}><D:response><D:href>${escapeXml(href)}</D:href>${stats}</D:response></D:multistatus>`;
 }
 
+/**
+ * An upper bound of the elements in an XML text: every element starts with `<` and a name
+ * (end tags, comments, CDATA and processing instructions do not count).
+ */
+function elementsAtLeast(body: string, bound: number): boolean {
+  const start = /<[^/?!]/g;
+  for (let n = 0; start.exec(body); ) if (++n >= bound) return true;
+  return false;
+}
+
 function parseXml(body: string): Element {
+  // A DOM of a megabyte of empty elements takes the parser a second and a hundred megabytes.
+  if (elementsAtLeast(body, DAV_LIMITS.xmlElements + 1))
+    throw new HttpError(
+      'payload_too_large',
+      `an XML body may have at most ${DAV_LIMITS.xmlElements} elements`,
+    );
   let failed: string | null = null;
   let root: unknown = null;
   try {
@@ -192,22 +235,25 @@ export interface DavResponse {
   missing: PropName[];
 }
 
-/** A 207 Multi-Status body. Properties in other namespaces get their own prefixes. */
-export function multistatus(responses: DavResponse[]): string {
+/** A 207 Multi-Status body is this, each response's `responseXml`, then `MULTISTATUS_TAIL`. */
+export const MULTISTATUS_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">';
+export const MULTISTATUS_TAIL = '</D:multistatus>';
+
+/**
+ * One resource's `DAV:response`. Properties in other namespaces get prefixes declared on the
+ * response itself, so that a multistatus can be written out one response at a time.
+ */
+export function responseXml(r: DavResponse): string {
   const names = prefixer();
-  const body = responses
-    .map((r) => {
-      const stat = (inner: string, status: string) =>
-        `<D:propstat><D:prop>${inner}</D:prop><D:status>HTTP/1.1 ${status}</D:status></D:propstat>`;
-      const found = r.found
-        .map(({ prop, xml }) => {
-          const tag = names.tag(prop);
-          return xml === '' ? `<${tag}/>` : `<${tag}>${xml}</${tag.split(' ')[0]}>`;
-        })
-        .join('');
-      const missing = r.missing.map((p) => `<${names.tag(p)}/>`).join('');
-      return `<D:response><D:href>${escapeXml(r.href)}</D:href>${found ? stat(found, '200 OK') : ''}${missing ? stat(missing, '404 Not Found') : ''}</D:response>`;
+  const stat = (inner: string, status: string) =>
+    `<D:propstat><D:prop>${inner}</D:prop><D:status>HTTP/1.1 ${status}</D:status></D:propstat>`;
+  const found = r.found
+    .map(({ prop, xml }) => {
+      const tag = names.tag(prop);
+      return xml === '' ? `<${tag}/>` : `<${tag}>${xml}</${tag.split(' ')[0]}>`;
     })
     .join('');
-  return `<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus${names.declarations()}>${body}</D:multistatus>`;
+  const missing = r.missing.map((p) => `<${names.tag(p)}/>`).join('');
+  const declarations = names.declarations().replace(' xmlns:D="DAV:"', '');
+  return `<D:response${declarations}><D:href>${escapeXml(r.href)}</D:href>${found ? stat(found, '200 OK') : ''}${missing ? stat(missing, '404 Not Found') : ''}</D:response>`;
 }

@@ -1,4 +1,6 @@
 import { Readable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { Usage } from '@dfs/shared';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
@@ -7,23 +9,25 @@ import {
   DAV_NS,
   type DavResponse,
   escapeXml,
-  multistatus,
+  MULTISTATUS_HEAD,
+  MULTISTATUS_TAIL,
   type PropName,
   parseLockinfo,
   parsePropfind,
   parseProppatch,
   proppatchStatus,
+  responseXml,
   SUPPORTED_LOCK,
 } from '../http/dav-xml.ts';
 import { currentUser } from '../plugins/auth.ts';
 import type { DavLockRow } from '../repositories/dav-locks.ts';
-import type { FileRow } from '../repositories/files.ts';
+import type { DavPropertyRow } from '../repositories/dav-properties.ts';
+import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
 import { locksCovering, parseTimeout } from '../services/dav-locks.ts';
 import type { DavResource } from '../services/webdav.ts';
 
 /** Every method of RFC 4918 classes 1 and 2. */
 const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, PUT, MKCOL, DELETE, COPY, MOVE, LOCK, UNLOCK';
-const XML_BODY_LIMIT = 1024 * 1024;
 
 /** The decoded name segments of a /dav/ URL; `..` and empty segments are refused. */
 export function davPath(url: string): string[] {
@@ -43,17 +47,43 @@ export function davPath(url: string): string[] {
 }
 
 /** A request's XML body, whatever Content-Type it came with (some clients send none). */
-async function xmlBody(request: FastifyRequest): Promise<string | undefined> {
+async function xmlBody(request: FastifyRequest, limit: number): Promise<string | undefined> {
   const body = request.body as unknown;
   if (!body || typeof (body as Readable).read !== 'function') return undefined;
   const parts: Buffer[] = [];
   let length = 0;
   for await (const piece of body as Readable) {
     length += (piece as Buffer).length;
-    if (length > XML_BODY_LIMIT) throw new HttpError('payload_too_large', 'an XML body may be at most 1 MiB');
+    if (length > limit) throw new HttpError('payload_too_large', `an XML body may be at most ${limit} bytes`);
     parts.push(piece as Buffer);
   }
   return Buffer.concat(parts).toString('utf8');
+}
+
+/**
+ * Whether a COPY or MOVE `Destination` names this server (RFC 4918 §9.8.5: 502 for another).
+ * This server is the request's own origin (the Host, or X-Forwarded-Host and -Proto when
+ * DFS_TRUST_PROXY trusts the proxy that sent them) or DFS_PUBLIC_URL. A proxy that forwards a
+ * host without its port (nginx's `$host`) leaves the port unknown: then any port of that host
+ * and scheme is taken as this server.
+ */
+export function isThisServer(target: URL, request: FastifyRequest, publicUrl: string | null): boolean {
+  if (publicUrl && target.origin === new URL(publicUrl).origin) return true;
+  let own: URL;
+  try {
+    own = new URL(`${request.protocol}://${request.host}`);
+  } catch {
+    return false;
+  }
+  if (target.origin === own.origin) return true;
+  const forwarded = request.headers['x-forwarded-host'];
+  const proxied = typeof forwarded === 'string' && request.host === forwarded.split(',').at(-1)?.trim();
+  return (
+    proxied &&
+    !/:\d+$/.test(request.host) &&
+    target.protocol === own.protocol &&
+    target.hostname === own.hostname
+  );
 }
 
 function hrefOf(path: string[], collection: boolean): string {
@@ -99,14 +129,21 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     return payload;
   });
 
+  const bounds = dav.bounds;
   const key = (p: PropName) => `${p.ns}\n${p.name}`;
-  const props = async (
-    userId: string,
-    resource: DavResource,
-    wanted: PropName[] | 'all' | 'names',
-    /** The user's live locks, read once per request. */
-    locks: DavLockRow[],
-  ): Promise<DavResponse> => {
+  /** What a PROPFIND answer needs beyond a resource's row, read once per request. */
+  interface PropContext {
+    wanted: PropName[] | 'all' | 'names';
+    /** The user's live locks. */
+    locks: DavLockRow[];
+    /** Dead properties by entry id. */
+    dead: Map<string, DavPropertyRow[]>;
+    /** The user's usage, when the root's quota properties are asked for. */
+    usage: Usage | null;
+  }
+  /** One resource's answer; `sha1` is its content's, for files. */
+  const props = (resource: DavResource, sha1: string | null, context: PropContext): DavResponse => {
+    const { wanted, locks } = context;
     const row = resource.kind === 'root' ? null : resource.row;
     const collection = resource.kind !== 'file';
     const values = new Map<string, string>();
@@ -127,27 +164,20 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     if (resource.kind === 'file' && row) {
       set('getcontentlength', String(row.size));
       set('getcontenttype', escapeXml(row.mime ?? 'application/octet-stream'));
-      const sha1 = await dav.sha1Of(userId, row);
       if (sha1) set('getetag', escapeXml(`"${sha1}"`));
     }
     const names = resource.kind === 'root' ? [...LIVE, ...QUOTA] : [...LIVE];
-    if (
-      resource.kind === 'root' &&
-      (wanted === 'all' ||
-        (Array.isArray(wanted) && wanted.some((p) => p.ns === DAV_NS && p.name.startsWith('quota'))))
-    ) {
-      const usage = await dav.usage(userId);
+    if (resource.kind === 'root' && context.usage) {
+      const usage = context.usage;
       set('quota-used-bytes', String(usage.usedBytes));
       if (usage.quotaBytes !== null)
         set('quota-available-bytes', String(Math.max(0, usage.quotaBytes - usage.usedBytes)));
     }
     // Dead properties, as clients set them (PROPPATCH).
-    if (row) {
-      for (const dead of await dav.deadProperties(row.id)) {
-        const prop = { ns: dead.ns, name: dead.name };
-        values.set(key(prop), dead.value);
-        names.push(prop);
-      }
+    for (const dead of (row && context.dead.get(row.id)) || []) {
+      const prop = { ns: dead.ns, name: dead.name };
+      values.set(key(prop), dead.value);
+      names.push(prop);
     }
     const href = hrefOf(resource.path, collection);
     if (wanted === 'names') {
@@ -171,17 +201,24 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
    */
   const proppatch = async (request: FastifyRequest, reply: FastifyReply) => {
     const user = currentUser(request);
-    const updates = parseProppatch(await xmlBody(request));
+    const updates = parseProppatch(await xmlBody(request, bounds.xmlBodyBytes));
     await writable(request, [{ path: davPath(request.url), deep: false }]);
     const resource = await dav.mustResolve(user.id, davPath(request.url));
     const protectedProp = (p: PropName) => p.ns === DAV_NS || resource.kind === 'root';
-    const refused = updates.some((u) => protectedProp(u.prop));
-    const results = updates.map((u) => ({
-      prop: u.prop,
-      status: refused ? (protectedProp(u.prop) ? '403 Forbidden' : '424 Failed Dependency') : '200 OK',
-    }));
-    if (!refused && resource.kind !== 'root') {
-      await dav.patchProperties(resource.row.id, updates);
+    let results = updates.map((u) => ({ prop: u.prop, status: '200 OK' }));
+    if (updates.some((u) => protectedProp(u.prop))) {
+      results = updates.map((u) => ({
+        prop: u.prop,
+        status: protectedProp(u.prop) ? '403 Forbidden' : '424 Failed Dependency',
+      }));
+    } else if (resource.kind !== 'root') {
+      // Past a bound (services/dav-limits.ts), nothing is stored: 507 for what would not fit.
+      const overBound = await dav.patchProperties(user.id, resource.row.id, updates);
+      if (overBound.some(Boolean))
+        results = updates.map((u, i) => ({
+          prop: u.prop,
+          status: overBound[i] ? '507 Insufficient Storage' : '424 Failed Dependency',
+        }));
     }
     return reply
       .status(207)
@@ -200,22 +237,64 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
           '<?xml version="1.0" encoding="utf-8"?>\n<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>',
         );
     }
-    const ask = parsePropfind(await xmlBody(request));
+    const ask = parsePropfind(await xmlBody(request, bounds.xmlBodyBytes), bounds.propfindProps);
     const wanted = ask.kind === 'allprop' ? 'all' : ask.kind === 'propname' ? 'names' : ask.props;
     const resource = await dav.mustResolve(user.id, davPath(request.url));
-    const locks = await davLocks.live(user.id);
-    const responses = [await props(user.id, resource, wanted, locks)];
+    const members: Array<{ resource: DavResource; sha1: string | null }> = [];
     if (depth === '1' && resource.kind !== 'file') {
-      for (const child of await dav.children(user.id, resource)) {
-        const member: DavResource = {
-          kind: child.kind,
-          path: [...resource.path, child.name],
-          row: child as FileRow,
-        };
-        responses.push(await props(user.id, member, wanted, locks));
+      for (const child of (await dav.children(user.id, resource)) as FileRowWithSha1[]) {
+        members.push({
+          resource: { kind: child.kind, path: [...resource.path, child.name], row: child as FileRow },
+          sha1: child.sha1,
+        });
       }
     }
-    return reply.status(207).type('application/xml; charset=utf-8').send(multistatus(responses));
+    const all = [
+      { resource, sha1: resource.kind === 'file' ? await dav.sha1Of(user.id, resource.row) : null },
+      ...members,
+    ];
+    const asks = (test: (p: PropName) => boolean) =>
+      wanted === 'all' || (Array.isArray(wanted) && wanted.some(test));
+    const context: PropContext = {
+      wanted,
+      locks: await davLocks.live(user.id),
+      dead:
+        wanted === 'names' || asks((p) => p.ns !== DAV_NS)
+          ? await dav.deadPropertiesOf(
+              all.flatMap((r) => (r.resource.kind === 'root' ? [] : [r.resource.row.id])),
+            )
+          : new Map(),
+      usage:
+        resource.kind === 'root' && asks((p) => p.ns === DAV_NS && p.name.startsWith('quota'))
+          ? await dav.usage(user.id)
+          : null,
+    };
+    const answer = (r: (typeof all)[number]) => Buffer.from(responseXml(props(r.resource, r.sha1, context)));
+    // The answer is measured before its first byte is sent, so a status can still say it is too
+    // large (507); then it is written one response at a time, never whole in memory.
+    let length = Buffer.byteLength(MULTISTATUS_HEAD) + Buffer.byteLength(MULTISTATUS_TAIL);
+    for (let i = 0; i < all.length; i++) {
+      length += answer(all[i]!).length;
+      if (length > bounds.answerBytes)
+        throw new HttpError(
+          'insufficient_storage',
+          `the answer would be more than ${bounds.answerBytes} bytes: ask for fewer properties, or list with Depth: 0`,
+        );
+      if (i % 256 === 255) await nextTurn();
+    }
+    async function* body() {
+      yield Buffer.from(MULTISTATUS_HEAD);
+      for (let i = 0; i < all.length; i++) {
+        yield answer(all[i]!);
+        if (i % 256 === 255) await nextTurn();
+      }
+      yield Buffer.from(MULTISTATUS_TAIL);
+    }
+    return reply
+      .status(207)
+      .type('application/xml; charset=utf-8')
+      .header('content-length', length)
+      .send(Readable.from(body(), { objectMode: false }));
   };
 
   const read = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -266,7 +345,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
   const lock = async (request: FastifyRequest, reply: FastifyReply) => {
     const user = currentUser(request);
     const path = davPath(request.url);
-    const body = await xmlBody(request);
+    const body = await xmlBody(request, bounds.xmlBodyBytes);
     const timeoutS = parseTimeout(request.headers.timeout as string | undefined);
     const header = request.headers.if;
     let row: Awaited<ReturnType<typeof davLocks.lock>>;
@@ -274,7 +353,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     if (!body || body.trim() === '') {
       row = await davLocks.refresh(user.id, path, typeof header === 'string' ? header : undefined, timeoutS);
     } else {
-      const info = parseLockinfo(body);
+      const info = parseLockinfo(body, bounds.lockOwnerBytes);
       const depthHeader = String(request.headers.depth ?? 'infinity').toLowerCase();
       if (depthHeader !== '0' && depthHeader !== 'infinity')
         throw new HttpError('bad_request', 'a lock has Depth 0 or infinity');
@@ -353,6 +432,9 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       target = new URL(destination, `${request.protocol}://${request.host}`);
     } catch {
       throw new HttpError('bad_request', 'the Destination header is not a URL');
+    }
+    if (!isThisServer(target, request, app.config.publicUrl)) {
+      throw new HttpError('bad_gateway', 'the Destination is on another server; copy through the client');
     }
     if (target.pathname !== '/dav' && !target.pathname.startsWith('/dav/')) {
       throw new HttpError('forbidden', 'the Destination is outside /dav/');

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { HttpError } from '../errors.ts';
 import type { DavLockRow } from '../repositories/dav-locks.ts';
 import type { Repositories } from '../repositories/index.ts';
+import type { DavLimits } from './dav-limits.ts';
+import type { TreeLocks } from './files.ts';
 
 /** Locks last this long when the client asks for no timeout, or more than the maximum. */
 const DEFAULT_TIMEOUT_S = 600;
@@ -80,10 +82,11 @@ export function parseIf(header: string): Array<{ resource: string | null; condit
  * them. A write to a locked resource needs the lock's token in the `If` header; an `If` header
  * that evaluates false answers 412.
  */
-export class DavLockService {
+export class DavLockService implements TreeLocks {
   constructor(
     private readonly repos: Repositories,
     private readonly now: () => number,
+    private readonly limits: Pick<DavLimits, 'locksPerUser'>,
   ) {}
 
   live(userId: string): Promise<DavLockRow[]> {
@@ -110,6 +113,11 @@ export class DavLockService {
     if (clash.some((l) => l.scope === 'exclusive' || request.scope === 'exclusive')) {
       throw new HttpError('locked', 'the resource is locked');
     }
+    if (locks.length >= this.limits.locksPerUser)
+      throw new HttpError(
+        'insufficient_storage',
+        `at most ${this.limits.locksPerUser} locks may be held at once; unlock some first`,
+      );
     const row: DavLockRow = {
       token: `opaquelocktoken:${randomUUID()}`,
       user_id: userId,
@@ -190,6 +198,26 @@ export class DavLockService {
       const blocking = locks.filter((l) => covers(l, key) || (deep && below(l, key)));
       if (blocking.some((l) => !submitted.has(l.token)))
         throw new HttpError('locked', 'the resource is locked');
+    }
+  }
+
+  /**
+   * The API's writes have no `If` header to name a lock with: any lock on the path, or below it
+   * for a `deep` write, refuses them until it is unlocked or expires.
+   */
+  async assertUnlocked(
+    userId: string,
+    paths: () => Promise<Array<{ path: string[]; deep: boolean }>>,
+  ): Promise<void> {
+    const locks = await this.live(userId);
+    if (locks.length === 0) return;
+    for (const { path, deep } of await paths()) {
+      const key = davKey(path);
+      if (locks.some((l) => covers(l, key) || (deep && below(l, key))))
+        throw new HttpError(
+          'locked',
+          `/${path.join('/')} is locked by a WebDAV client; it can be changed once the lock is released or expires`,
+        );
     }
   }
 

@@ -49,13 +49,45 @@ export interface NewFile {
 /** What a file row needs of its content row (`size` as the database driver returns it). */
 export type StoredContent = Pick<ContentRow, 'id' | 'sha1' | 'size'>;
 
+/**
+ * Locks another protocol holds on paths of a user's tree (WebDAV's, RFC 4918 class 2). The API
+ * honours them for every write it makes to an existing entry: `locked` (423) while one is in the
+ * way. `paths` is asked for only when the user holds a lock at all.
+ */
+export interface TreeLocks {
+  assertUnlocked(
+    userId: string,
+    paths: () => Promise<Array<{ path: string[]; deep: boolean }>>,
+  ): Promise<void>;
+}
+
 /** The per-user tree: folders, names, trash. Content rows are never touched by a rename. */
 export class FileService {
   constructor(
     private readonly repos: Repositories,
     private readonly now: () => number,
     private readonly limits: UserLimits,
+    /** None for WebDAV itself, which checks locks against the tokens its requests name. */
+    private readonly locks: TreeLocks | null = null,
   ) {}
+
+  /** Refuses a write to `targets` (an entry, or the name `child` in folder `id`) under a lock. */
+  private async assertUnlocked(
+    userId: string,
+    targets: Array<{ id: string; child?: string; deep: boolean }>,
+  ): Promise<void> {
+    await this.locks?.assertUnlocked(userId, () =>
+      Promise.all(
+        targets.map(async ({ id, child, deep }) => ({
+          path: [
+            ...(id === ROOT ? [] : (await this.path(userId, id)).map((e) => e.name)),
+            ...(child === undefined ? [] : [child]),
+          ],
+          deep,
+        })),
+      ),
+    );
+  }
 
   /** '' for the root; otherwise the id of one of the user's live folders. */
   async resolveParent(
@@ -150,6 +182,7 @@ export class FileService {
   ): Promise<{ file: FileEntry; created: boolean }> {
     assertValidName(name);
     const parent = await this.resolveParent(userId, parentId);
+    await this.assertUnlocked(userId, [{ id: parent, child: name, deep: false }]);
     const conflict = () => new HttpError('name_conflict', `"${name}" already exists in this folder`);
     const reuse = async () => {
       const found = await this.repos.files.findLiveByName(userId, parent, name);
@@ -245,6 +278,7 @@ export class FileService {
     assertRoom: (extraBytes: number, tx: Repositories) => Promise<void>,
   ): Promise<FileEntry> {
     const now = this.now();
+    await this.assertUnlocked(userId, [{ id, deep: false }]);
     await this.repos.transaction(async (tx) => {
       const row = await tx.files.find(userId, id, 'active');
       if (row?.kind !== 'file') throw notFound('file not found');
@@ -271,6 +305,10 @@ export class FileService {
       if (row.kind === 'folder') await this.assertMovable(userId, target, row.id);
       patch.parent_id = target;
     }
+    await this.assertUnlocked(userId, [
+      { id: row.id, deep: true },
+      { id: patch.parent_id ?? row.parent_id, child: patch.name ?? row.name, deep: true },
+    ]);
     try {
       await this.repos.files.update(row.id, patch);
     } catch (error) {
@@ -323,6 +361,7 @@ export class FileService {
 
   async trash(userId: string, id: string): Promise<void> {
     await this.row(userId, id, 'active');
+    await this.assertUnlocked(userId, [{ id, deep: true }]);
     await this.repos.transaction((tx) => tx.files.trash(userId, id, this.now()));
   }
 

@@ -5,6 +5,7 @@ import type { PropUpdate } from '../http/dav-xml.ts';
 import type { DavPropertyRow } from '../repositories/dav-properties.ts';
 import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
 import type { Repositories } from '../repositories/index.ts';
+import { type DavLimits, propertyBytes } from './dav-limits.ts';
 import type { FileService } from './files.ts';
 import type { UserLimits } from './limits.ts';
 import type { UploadService } from './uploads.ts';
@@ -32,6 +33,8 @@ export class DavService {
     private readonly limits: UserLimits,
     private readonly files: FileService,
     private readonly uploads: UploadService,
+    /** What WebDAV bounds (services/dav-limits.ts); the routes read it too. */
+    readonly bounds: Readonly<DavLimits>,
   ) {}
 
   /** The resource at `path` (decoded segments), or null when nothing is there. */
@@ -71,15 +74,53 @@ export class DavService {
     return this.repos.davProperties.list(fileId);
   }
 
-  /** PROPPATCH's instructions on an entry's dead properties: all of them or none. */
-  async patchProperties(fileId: string, updates: PropUpdate[]): Promise<void> {
+  /** The dead properties of many entries (a PROPFIND of a folder and its members), by id. */
+  deadPropertiesOf(fileIds: string[]): Promise<Map<string, DavPropertyRow[]>> {
+    return this.repos.davProperties.listMany(fileIds);
+  }
+
+  /**
+   * PROPPATCH's instructions on an entry's dead properties: all of them or none. Answers, per
+   * instruction, whether it would overstep a bound (services/dav-limits.ts); then nothing is
+   * stored. Sizes are checked before the write, so two racing requests may together pass a
+   * bound by one request's worth.
+   */
+  async patchProperties(userId: string, fileId: string, updates: PropUpdate[]): Promise<boolean[]> {
+    const b = this.bounds;
+    const key = (p: { ns: string; name: string }) => `${p.ns}\n${p.name}`;
+    const before = await this.repos.davProperties.list(fileId);
+    const after = new Map(before.map((p) => [key(p), propertyBytes(p)]));
+    const tooBig = updates.map(
+      (u) =>
+        u.op === 'set' &&
+        (u.prop.ns.length > b.propertyNameChars ||
+          u.prop.name.length > b.propertyNameChars ||
+          Buffer.byteLength(u.value) > b.propertyValueBytes),
+    );
+    for (const u of updates) {
+      if (u.op === 'set') after.set(key(u.prop), propertyBytes({ ...u.prop, value: u.value }));
+      else after.delete(key(u.prop));
+    }
+    const sum = (sizes: Iterable<number>) => [...sizes].reduce((a, n) => a + n, 0);
+    const entryBytes = sum(after.values());
+    const grows = entryBytes > sum(before.map(propertyBytes)) || after.size > before.length;
+    const overEntry = after.size > b.propertiesPerEntry || entryBytes > b.propertyBytesPerEntry;
+    const overUser =
+      grows &&
+      (await this.repos.davProperties.userBytes(userId)) - sum(before.map(propertyBytes)) + entryBytes >
+        b.propertyBytesPerUser;
+    // A bound of the entry or the user is overstepped by every property the request sets.
+    const refused = tooBig.some(Boolean) || (grows && (overEntry || overUser));
+    if (refused) return updates.map((u, i) => tooBig[i]! || (!tooBig.some(Boolean) && u.op === 'set'));
     await this.repos.transaction(async (tx) => {
       for (const u of updates) {
-        if (u.op === 'set')
-          await tx.davProperties.set({ file_id: fileId, ns: u.prop.ns, name: u.prop.name, value: u.value });
-        else await tx.davProperties.remove(fileId, u.prop.ns, u.prop.name);
+        if (u.op === 'set') {
+          const row = { file_id: fileId, ns: u.prop.ns, name: u.prop.name, value: u.value };
+          await tx.davProperties.set(userId, row, propertyBytes(row));
+        } else await tx.davProperties.remove(fileId, u.prop.ns, u.prop.name);
       }
     });
+    return updates.map(() => false);
   }
 
   usage(userId: string): Promise<Usage> {
@@ -149,6 +190,7 @@ export class DavService {
       throw new HttpError('forbidden', 'a collection cannot go inside itself');
     }
     const parentId = await this.parentOf(userId, to);
+    if (op === 'copy') await this.assertRoomForProperties(userId, source.row, options.depth0 === true);
     const existing = await this.resolve(userId, to);
     if (existing) {
       if (!options.overwrite)
@@ -162,6 +204,29 @@ export class DavService {
       await this.copyEntry(userId, source.row, parentId, name, options.depth0 === true);
     }
     return !existing;
+  }
+
+  /**
+   * A copy carries its original's dead properties: they must fit in the user's bound (507)
+   * before anything is copied, so a refused COPY leaves nothing half-made.
+   */
+  private async assertRoomForProperties(userId: string, row: FileRow, depth0: boolean): Promise<void> {
+    const ids = [row.id];
+    if (row.kind === 'folder' && !depth0) {
+      for (let level = [row.id]; level.length > 0; ) {
+        const children = await this.repos.files.activeChildren(userId, level);
+        ids.push(...children.map((c) => c.id));
+        level = children.filter((c) => c.kind === 'folder').map((c) => c.id);
+      }
+    }
+    const adding = await this.repos.davProperties.bytesOf(ids);
+    if (adding === 0) return;
+    const used = await this.repos.davProperties.userBytes(userId);
+    if (used + adding > this.bounds.propertyBytesPerUser)
+      throw new HttpError(
+        'insufficient_storage',
+        `the copy's dead properties (${adding} bytes) do not fit in the ${this.bounds.propertyBytesPerUser} bytes a user may keep`,
+      );
   }
 
   private async copyEntry(

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
-import { type AppInstance, buildApp } from '../../src/app.ts';
+import { type AppInstance, type BuildOptions, buildApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { testDatabaseUrl } from './db.ts';
 
@@ -28,7 +28,7 @@ let counter = 0;
  */
 export async function startTestApp(
   env: Record<string, string> = {},
-  options: { now?: () => number; web?: string } = {},
+  options: { now?: () => number; web?: string; davLimits?: BuildOptions['davLimits'] } = {},
 ): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'dfs-test-app-'));
   const database = await testDatabaseUrl();

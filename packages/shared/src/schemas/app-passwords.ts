@@ -1,12 +1,12 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Id, IsoDate } from './common.ts';
+import { Id, IsoDate, WELL_FORMED_TEXT } from './common.ts';
 
 /**
  * App passwords: secrets for programs (WebDAV clients, tus uploaders, scripts) that never see the
  * account password. Usable as a Bearer token, and as the password of HTTP Basic on /dav/.
  */
 export const CreateAppPasswordBody = Type.Object(
-  { name: Type.String({ minLength: 1, maxLength: 100 }) },
+  { name: Type.String({ minLength: 1, maxLength: 100, pattern: WELL_FORMED_TEXT }) },
   { additionalProperties: false },
 );
 export type CreateAppPasswordBody = Static<typeof CreateAppPasswordBody>;

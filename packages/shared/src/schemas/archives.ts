@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Id, IsoDate, Name } from './common.ts';
+import { Id, IsoDate, WELL_FORMED_TEXT } from './common.ts';
 
 /** At most this many entries (files and folders, as selected) per archive request. */
 export const ARCHIVE_MAX_IDS = 10_000;
@@ -12,7 +12,7 @@ export const ARCHIVE_MAX_IDS = 10_000;
 export const CreateArchiveBody = Type.Object({
   ids: Type.Array(Id, { minItems: 1, maxItems: ARCHIVE_MAX_IDS, uniqueItems: true }),
   /** The archive's file name without `.zip`; default: the one folder's name, or "dfs-<date>". */
-  name: Type.Optional(Name),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: WELL_FORMED_TEXT })),
 });
 export type CreateArchiveBody = Static<typeof CreateArchiveBody>;
 

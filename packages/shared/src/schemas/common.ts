@@ -16,6 +16,14 @@ export const Name = Type.String({ minLength: 1, maxLength: 255 });
 
 export const MAX_NAME_BYTES = 255;
 
+/**
+ * A pattern for text without a lone UTF-16 surrogate (JSON can carry `"\\ud800"`; it has no
+ * UTF-8 form, so a database would keep U+FFFD instead), for text the API stores that
+ * `nameProblem` does not check. Written with code-unit ranges so that it means the same with or
+ * without a regular expression's `u` flag.
+ */
+export const WELL_FORMED_TEXT = '^(?:[^\\uD800-\\uDFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])*$';
+
 /** Returns a human reason when `name` is not a valid file or folder name, else null. */
 export function nameProblem(name: string): string | null {
   if (name.length === 0) return 'name must not be empty';
