@@ -1,40 +1,10 @@
-import { Blob as NodeBlob } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
-import { type HashWorkerScope, runHashWorker } from '@dfs/client';
 import { createPinia, setActivePinia } from 'pinia';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { api } from '../src/api/index.ts';
 import { queryClient, queryKeys } from '../src/api/query.ts';
 import { fromFileList } from '../src/composables/collect-files.ts';
-
-/**
- * happy-dom has no Worker. This one runs the app's real worker code (runHashWorker, as
- * src/workers/hash.worker.ts does) on the far end of a MessageChannel in this thread: the store,
- * the worker pool and the worker protocol are the app's own; only the thread is not.
- */
-class InThreadWorker {
-  constructor() {
-    const { port1, port2 } = new MessageChannel();
-    runHashWorker(port2 as unknown as HashWorkerScope);
-    port2.start();
-    port1.start();
-    // A browser clones a Blob into a worker; a Node MessageChannel clones only Node's own Blobs,
-    // so happy-dom's are copied into one on the way, in order.
-    const post = port1.postMessage.bind(port1);
-    let order = Promise.resolve();
-    const postMessage = (msg: { blob?: Blob }, transfer?: Transferable[]) => {
-      order = order.then(async () => {
-        const out =
-          msg.blob && !(msg.blob instanceof NodeBlob)
-            ? { ...msg, blob: new NodeBlob([await msg.blob.arrayBuffer()]) }
-            : msg;
-        post(out, transfer as never);
-      });
-    };
-    // biome-ignore lint/correctness/noConstructorReturn: stands in for the browser's Worker
-    return Object.assign(port1, { postMessage, terminate: () => port1.close() }) as unknown as InThreadWorker;
-  }
-}
+import { InThreadWorker } from './in-thread-worker.ts';
 
 const until = (check: () => boolean, timeout = 20_000) => vi.waitUntil(check, { timeout, interval: 25 });
 const sha1 = (b: Uint8Array) => createHash('sha1').update(b).digest('hex');

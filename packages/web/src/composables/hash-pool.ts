@@ -20,26 +20,28 @@ function createPool(): WorkerHashPool {
 }
 
 /**
- * Hashing through the shared worker pool, created on first use (no workers for visitors who
- * never upload). A pool whose worker crashed is replaced, so one failure doesn't break every
- * later upload of the tab.
+ * Runs `job` on the shared worker pool, created on first use (no workers for visitors who never
+ * upload). A pool whose worker crashed stays broken, so it is replaced, and the job runs once
+ * more on the new pool: one crash (a worker killed under memory pressure, say) fails neither
+ * this file nor any later upload of the tab. A second crash in a row is reported.
  */
-export const hashInWorkers: HashFileFn = async (source, options) => {
-  pool ??= createPool();
-  const current = pool;
-  try {
-    return await current.hashFile(source, options);
-  } catch (err) {
-    if (err instanceof HashWorkerError) {
+async function inPool<T>(job: (p: WorkerHashPool) => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    pool ??= createPool();
+    const current = pool;
+    try {
+      return await job(current);
+    } catch (err) {
+      if (!(err instanceof HashWorkerError)) throw err;
       current.terminate();
       if (pool === current) pool = null;
+      if (attempt >= 1) throw err;
     }
-    throw err;
   }
-};
+}
+
+/** Hashes a file (SHA-1 and piece MD5s) in the shared worker pool. */
+export const hashInWorkers: HashFileFn = (source, options) => inPool((p) => p.hashFile(source, options));
 
 /** The SHA-1 of a small file's Blob, read and hashed in a worker (see `WorkerHashPool#sha1OfBlob`). */
-export const sha1OfBlobInWorkers = async (blob: Blob): Promise<string> => {
-  pool ??= createPool();
-  return pool.sha1OfBlob(blob);
-};
+export const sha1OfBlobInWorkers = (blob: Blob): Promise<string> => inPool((p) => p.sha1OfBlob(blob));
