@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 /** Bodies that are streams of an authenticated upload; everything else is small and quick. */
 const STREAMED_BODY =
@@ -35,12 +35,20 @@ export function registerHttpLimits(
   // Headers too must arrive promptly (Node's default is a minute).
   app.server.headersTimeout = Math.min(app.server.headersTimeout || 60_000, options.bodyTimeoutMs + 5_000);
 
+  // An error answered before the body was read to its end (too big, over the quota): the rest
+  // is not read, so the connection cannot carry another request and closes after the answer.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (reply.statusCode >= 400 && hasBody(request) && !request.raw.complete) {
+      reply.header('connection', 'close');
+    }
+    return payload;
+  });
+
   app.addHook('preParsing', async (request, _reply, payload) => {
     if (STREAMED_BODY.test(request.headers['content-type'] ?? '')) return payload;
     // Only a body can be slow. Without one (a GET, a download) nothing reads the request to its
     // end, so the timer would fire mid-response and cut a long download.
-    const length = Number(request.headers['content-length'] ?? 0);
-    if (!(length > 0) && request.headers['transfer-encoding'] === undefined) return payload;
+    if (!hasBody(request)) return payload;
     const timer = setTimeout(() => {
       request.log.info('request body too slow; closing the connection');
       // Injected requests (tests) have a stand-in socket without destroy().
@@ -54,4 +62,9 @@ export function registerHttpLimits(
     payload.once('error', clear);
     return payload;
   });
+}
+
+function hasBody(request: FastifyRequest): boolean {
+  const length = Number(request.headers['content-length'] ?? 0);
+  return length > 0 || request.headers['transfer-encoding'] !== undefined;
 }

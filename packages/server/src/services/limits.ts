@@ -45,6 +45,18 @@ export class UserLimits {
    * bound. Locks the user's row first: call it in the transaction that then inserts.
    */
   async assertRoom(userId: string, add: Addition, repos: Repositories): Promise<void> {
+    await this.roomLeft(userId, add, repos);
+  }
+
+  /**
+   * `assertRoom`, answering the bytes the user may still add beyond `add` (Infinity without a
+   * quota), and the error to throw when a body turns out bigger than that.
+   */
+  async roomLeft(
+    userId: string,
+    add: Addition,
+    repos: Repositories,
+  ): Promise<{ bytes: number; exceeded: (bytes: number) => HttpError }> {
     const row = await repos.users.findForUpdate(userId);
     if (!row) throw notFound('user not found');
     const usage = (await repos.users.usage([userId], this.options.now())).get(userId);
@@ -58,12 +70,16 @@ export class UserLimits {
       });
     }
     const quotaBytes = this.quotaOf(row);
-    if (quotaBytes !== null && usedBytes + add.bytes > quotaBytes) {
-      throw new HttpError(
+    const exceeded = (bytes: number) =>
+      new HttpError(
         'quota_exceeded',
-        `${add.bytes} more bytes would exceed the storage quota (${usedBytes} of ${quotaBytes} bytes used; the trash counts until emptied)`,
+        `${bytes} more bytes would exceed the storage quota (${usedBytes} of ${quotaBytes} bytes used; the trash counts until emptied)`,
         { usedBytes, quotaBytes },
       );
-    }
+    if (quotaBytes !== null && usedBytes + add.bytes > quotaBytes) throw exceeded(add.bytes);
+    return {
+      bytes: quotaBytes === null ? Number.POSITIVE_INFINITY : quotaBytes - usedBytes - add.bytes,
+      exceeded,
+    };
   }
 }

@@ -51,9 +51,15 @@ export class SingleUpload {
     body: Readable,
     declaredSha1: string | undefined,
     assertRoom: (size: number) => Promise<void>,
-    /** The request's length when known: the space held on the nodes for a body that streams. */
-    expectedBytes: number | null = null,
+    bounds: {
+      /** The request's length when known: the space held on the nodes for a body that streams. */
+      expectedBytes?: number | null;
+      /** The most the user may store (what is left of a quota): more stops the body at once. */
+      maxBytes?: number;
+      tooBig?: (bytes: number) => Error;
+    } = {},
   ): Promise<ContentRow> {
+    const { expectedBytes = null, maxBytes = Number.POSITIVE_INFINITY } = bounds;
     const chunkSize = this.limits.chunkSize;
     // Pieces as they came off the socket, until a chunk's worth: most bodies are small, so a
     // chunk-sized buffer per request would be mostly garbage (8 MiB each by default).
@@ -88,11 +94,17 @@ export class SingleUpload {
     };
 
     try {
-      for await (const piece of body) {
+      // Leaving the loop early (a body too big) must not destroy the request: that would cut the
+      // connection before the error is answered. The rest of such a body is not read (the
+      // answer closes the connection: plugins/http-limits.ts).
+      for await (const piece of body.iterator({ destroyOnReturn: false })) {
         let data = piece as Buffer;
-        if (offset + filled + data.length > this.limits.maxFileSize) {
-          body.destroy();
+        const total = offset + filled + data.length;
+        if (total > this.limits.maxFileSize) {
           throw new HttpError('file_too_large', `files may be at most ${this.limits.maxFileSize} bytes`);
+        }
+        if (total > maxBytes) {
+          throw bounds.tooBig?.(total) ?? new HttpError('quota_exceeded', 'the storage quota is used up');
         }
         while (filled + data.length >= chunkSize) {
           // Whole chunks go to the part file at chunk offsets, like a chunked upload's.

@@ -590,14 +590,20 @@ export class UploadService {
     declaredSha1?: string,
   ): Promise<ContentRow> {
     const { requestBytes, upfrontBytes, entries } = room;
-    if (requestBytes === null || requestBytes > this.limits.chunkSize) {
-      await this.userLimits.assertRoom(userId, { bytes: upfrontBytes, entries }, this.repos);
-    }
+    // A body that streams stops at the quota's remaining bytes rather than being read (and
+    // stored) whole before its size is checked.
+    const left =
+      requestBytes === null || requestBytes > this.limits.chunkSize
+        ? await this.userLimits.roomLeft(userId, { bytes: upfrontBytes, entries }, this.repos)
+        : undefined;
     return this.single.store(
       body,
       declaredSha1,
       (size) => this.userLimits.assertRoom(userId, { bytes: size, entries }, this.repos),
-      requestBytes,
+      {
+        expectedBytes: requestBytes,
+        ...(left ? { maxBytes: left.bytes + upfrontBytes, tooBig: left.exceeded } : {}),
+      },
     );
   }
 
