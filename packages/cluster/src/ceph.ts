@@ -22,6 +22,8 @@ export interface CephHandle {
   secretKey: string;
   /** The gateway's process (radosgw). */
   pid: number;
+  /** Every daemon's process: monitor, OSD and gateway. */
+  pids: number[];
   /** A storage node URL for `bucket` (made on first use by the node). */
   nodeUrl(bucket: string, params?: Record<string, string>): string;
   stop(): Promise<void>;
@@ -215,6 +217,7 @@ export async function startCeph(options: CephOptions = {}): Promise<CephHandle> 
       endpoint,
       port,
       pid: rgw.pid ?? 0,
+      pids: daemons.map((child) => child.pid ?? 0),
       accessKey,
       secretKey,
       nodeUrl: (bucket, params = {}) =>

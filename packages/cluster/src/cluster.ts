@@ -20,7 +20,9 @@ export interface ClusterInfo {
   dir: string;
   apps: { url: string; pid: number; log: string }[];
   nginx: { pid: number; accessLog: string };
-  db: { primary: string; replica: string };
+  db: { primary: string; replica: string; pids: number[] };
+  /** Every program the cluster runs besides the apps and nginx (databases, sshd, Ceph's daemons). */
+  pids: number[];
   /** SFTP nodes also say where their files are and how OpenSSH's `sftp` gets in (key auth). */
   nodes: {
     name: string;
@@ -126,8 +128,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Runnin
       DFS_ACCEL_REDIRECT: accel.map((a) => `${a.location}=${a.node}`).join(','),
       // Every instance must share the secret (share passwords, upload challenges).
       DFS_SECRET: randomBytes(32).toString('base64url'),
+      // No DFS_PUBLIC_URL, as in the compose file: links and tus Locations come from the Host
+      // (with its port) that nginx passes on, which this cluster's tests check.
       DFS_TRUST_PROXY: 'true',
-      DFS_PUBLIC_URL: url,
       DFS_LOG_LEVEL: process.env.DFS_LOG_LEVEL ?? 'warn',
       ...options.env,
     };
@@ -152,7 +155,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Runnin
       dir: path.join(dir, 'nginx'),
       port: nginxPort,
       apps: apps.map((app) => new URL(app.baseUrl).host),
-      webRoot: WEB_DIST,
       accel: accel.map(({ location, dir: nodeDir }) => ({ location, dir: nodeDir })),
     });
     stops.push(() => nginx.stop());
@@ -166,8 +168,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Runnin
         log: path.join(dir, `app${i + 1}`, 'app.log'),
       })),
       nginx: { pid: nginx.pid, accessLog: nginx.accessLog },
-      db: { primary: dbUrl, replica: readUrl },
+      db: { primary: dbUrl, replica: readUrl, pids: [primary.pid, replica.pid] },
       nodes,
+      pids: [primary.pid, replica.pid, ...sshds.map((sshd) => sshd.pid), ...(ceph?.pids ?? [])],
     };
     await writeFile(path.join(dir, 'cluster.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
     return {

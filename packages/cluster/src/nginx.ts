@@ -14,8 +14,6 @@ export interface NginxOptions {
   dir: string;
   /** `host:port` of each app instance. */
   apps: string[];
-  /** The built web app (packages/web/dist). */
-  webRoot: string;
   /** Node directories nginx serves itself (X-Accel-Redirect): location → directory. */
   accel?: { location: string; dir: string }[];
 }
@@ -49,7 +47,7 @@ function substitute(text: string, from: RegExp, to: string, what: string): strin
 
 /**
  * The project's own deploy/nginx.conf (the compose file's), rendered for loopback: the upstreams
- * name the app instances, nginx listens on `port`, serves the web app from `webRoot` and includes
+ * name the app instances, nginx listens on `port` and includes
  * the accel locations written from deploy/nginx-accel.conf.template. Wrapped in the main context
  * a distribution's nginx.conf would give it, with every path inside `dir`.
  */
@@ -61,7 +59,6 @@ export async function renderNginxConfig(options: NginxOptions & { port: number }
     .join('\n  ');
   server = substitute(server, /server app:8080;/g, upstreamServers, 'the app upstream');
   server = substitute(server, /listen 80;/, `listen 127.0.0.1:${options.port};`, 'the listen port');
-  server = substitute(server, /root \/usr\/share\/nginx\/html;/, `root ${options.webRoot};`, 'the web root');
   const accelDir = path.join(dir, 'accel.d');
   server = substitute(
     server,
@@ -81,7 +78,7 @@ export async function renderNginxConfig(options: NginxOptions & { port: number }
   await mkdir(temp, { recursive: true });
   const root = process.getuid?.() === 0;
   return [
-    // Workers must read node directories owned by other users and the web app in the checkout.
+    // Workers must read node directories owned by other users (X-Accel-Redirect downloads).
     root ? 'user root;' : '',
     'daemon off;',
     'worker_processes 2;',

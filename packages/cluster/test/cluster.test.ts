@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { litmus, rclone, readmeRcloneRemote, tusUploadResumed } from '../src/clients.ts';
 import type { ClusterInfo } from '../src/cluster.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../../..');
@@ -180,6 +182,90 @@ describe('pnpm cluster', () => {
     expect(source).toBe('replica');
   });
 
+  /** A new app password of alice's, as a program gets one. */
+  const appPassword = async (name: string) => {
+    const res = await call('POST', '/api/auth/app-passwords', { name });
+    expect(res.status).toBe(201);
+    return ((await res.json()) as { secret: string }).secret;
+  };
+
+  it('serves the web app through nginx with the app’s own security headers', async () => {
+    for (const url of ['/', '/files', '/files/abc', '/s/someToken']) {
+      const res = await fetch(`${info.url}${url}`);
+      expect(res.status, url).toBe(200);
+      expect(await res.text(), url).toContain('<div id="app">');
+      expect(res.headers.get('content-security-policy'), url).toContain("frame-ancestors 'none'");
+      expect(res.headers.get('x-frame-options'), url).toBe('DENY');
+      expect(res.headers.get('x-content-type-options'), url).toBe('nosniff');
+      expect(res.headers.get('cache-control'), url).toBe('no-cache');
+    }
+  });
+
+  it('passes every litmus suite through nginx, and GETs a dotless name as the file', async () => {
+    const secret = await appPassword('litmus');
+    const basic = { authorization: `Basic ${Buffer.from(`alice:${secret}`).toString('base64')}` };
+    const makefile = Buffer.from('all:\n\techo built\n');
+    expect((await call('PUT', '/dav/Makefile', makefile, basic)).status).toBe(201);
+    const got = await call('GET', '/dav/Makefile', undefined, basic);
+    expect(got.status).toBe(200);
+    expect(Buffer.from(await got.arrayBuffer()).equals(makefile)).toBe(true);
+    expect((await call('PROPFIND', '/dav/', undefined, { ...basic, depth: '1' })).status).toBe(207);
+
+    const suites = ['basic', 'copymove', 'props', 'locks', 'http'];
+    const { ok, out } = await litmus(`${info.url}/dav/`, 'alice', secret, suites.join(' '));
+    const summaries = out.match(/<- summary for `\w+': of \d+ tests run: \d+ passed, \d+ failed/g) ?? [];
+    expect(summaries, out).toHaveLength(suites.length);
+    for (const line of summaries) expect(line, out).toMatch(/, 0 failed$/);
+    expect(ok, out).toBe(true);
+  }, 300_000);
+
+  it("copies a tree up and down with rclone through nginx, set up with the README's own line", async () => {
+    const secret = await appPassword('rclone');
+    const work = path.join(dir, 'rclone');
+    await mkdir(work);
+    const env = await readmeRcloneRemote(work, `${info.url}/dav/`, secret);
+    const up = path.join(work, 'up');
+    const made = new Map<string, Buffer>([
+      ['Makefile', randomBytes(1234)],
+      ['notes/README', randomBytes(10)],
+      ['Photos/été à la mer.jpg', randomBytes(300_000)],
+      ['big/twenty.bin', randomBytes(20 * MiB + 3)],
+    ]);
+    for (const [name, data] of made) {
+      await mkdir(path.dirname(path.join(up, name)), { recursive: true });
+      await writeFile(path.join(up, name), data);
+    }
+    await rclone(env, 'copy', '--transfers', '4', up, 'dfs:from-rclone');
+    const check = await rclone(env, 'check', '--size-only', up, 'dfs:from-rclone');
+    expect(check.stderr).toContain('0 differences found');
+    const back = path.join(work, 'back');
+    await rclone(env, 'copy', 'dfs:from-rclone', back);
+    for (const [name, data] of made)
+      expect((await readFile(path.join(back, name))).equals(data), name).toBe(true);
+  }, 300_000);
+
+  it('resumes a tus-js-client upload through nginx on one instance, at the URL the client used', async () => {
+    const data = randomBytes(3 * MiB + 4321);
+    const { url } = await tusUploadResumed(
+      `${info.url}/api/tus/`,
+      await appPassword('tus'),
+      data,
+      'through nginx.bin',
+    );
+    // The Location keeps nginx's host and port (no DFS_PUBLIC_URL is set): the client resumed
+    // through nginx.
+    expect(url.startsWith(`${info.url}/api/tus/`), url).toBe(true);
+    const found = await call('GET', '/api/files?q=through%20nginx');
+    expect(((await found.json()) as { items: unknown[] }).items).toMatchObject([
+      { size: data.length, sha1: sha1(data) },
+    ]);
+    // Every PATCH of the upload went to one instance, which hashed the bytes as they passed.
+    const id = new URL(url).pathname.split('/').pop();
+    const patches = (await accessLog()).filter((l) => l.method === 'PATCH' && l.uri === `/api/tus/${id}`);
+    expect(patches.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(patches.map((l) => l.upstream)).size).toBe(1);
+  }, 120_000);
+
   it('finishes an upload through the other instance when the one taking it is SIGKILLed', async () => {
     const data = randomBytes(5 * CHUNK + 12345);
     const created = await call('POST', '/api/uploads', {
@@ -212,19 +298,30 @@ describe('pnpm cluster', () => {
     expect(after.filter((l) => l.status === '204' || l.status === '201').pop()?.upstream).toBe(survivor);
   });
 
-  it('stops everything it started on SIGTERM', async () => {
+  it("stops everything it started on SIGTERM to pnpm's own pid", async () => {
     const pids: Record<string, number> = {
       nginx: info.nginx.pid,
       ...Object.fromEntries(info.apps.map((app, i) => [`app${i + 1}`, app.pid])),
       ...Object.fromEntries(info.nodes.map((node) => [node.name, node.pid])),
+      ...Object.fromEntries(info.pids.map((pid) => [`pid ${pid}`, pid])),
     };
+    expect(info.db.pids.every((pid) => info.pids.includes(pid))).toBe(true);
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    process.kill(-child.pid!, 'SIGTERM');
+    // Not the process group (Ctrl-C's way): only the pid the user started, as `kill` or a
+    // service manager sends it.
+    process.kill(child.pid!, 'SIGTERM');
     await exited;
     // pnpm may exit before the cluster behind it has finished stopping its processes.
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 45_000;
     const running = () => Object.entries(pids).filter(([, pid]) => alive(pid));
     while (running().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(running()).toEqual([]);
-  }, 60_000);
+    // nginx's port is free again.
+    const port = Number(new URL(info.url).port);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer().once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    expect(free).toBe(true);
+  }, 90_000);
 });

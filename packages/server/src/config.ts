@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { defaultDataDir } from './data-dir.ts';
 import { parseNodeUrl } from './storage/node-spec.ts';
 import { S3_MAX_PARTS, S3_MIN_PART_BYTES } from './storage/s3/limits.ts';
 
@@ -19,11 +20,13 @@ const EnvSchema = Type.Object({
     default: '127.0.0.1',
     description: 'interface to listen on (`0.0.0.0` to serve the network)',
   }),
-  DFS_DATA_DIR: Type.String({
-    minLength: 1,
-    default: './data',
-    description: 'SQLite database, the generated secret, the default node',
-  }),
+  DFS_DATA_DIR: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'SQLite database, the generated secret, the default node',
+      defaultText: '`data/` in the dfs checkout, wherever dfs is started from',
+    }),
+  ),
   DFS_DB_URL: Type.Optional(
     Type.String({
       pattern: '^(sqlite|mysql)://',
@@ -337,7 +340,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     );
   }
   const env = candidate as Env;
-  const dataDir = path.resolve(env.DFS_DATA_DIR);
+  const dataDir = env.DFS_DATA_DIR ? path.resolve(env.DFS_DATA_DIR) : defaultDataDir();
   const nodeUrls = (env.DFS_NODES ?? `local://${path.join(dataDir, 'nodes', 'local')}`)
     .split(',')
     .map((url) => url.trim())

@@ -42,7 +42,13 @@ const WEB_CSP = [
  * headers (downloads send a sandbox CSP of their own). No framing: clickjacking of the file browser
  * and share pages. No referrer: share tokens are in /s/ URLs.
  */
-function securityHeaders(res: { setHeader(name: string, value: string): unknown }): void {
+function webHeaders(res: { setHeader(name: string, value: string): unknown }, file: string): void {
+  // Vite puts a content hash in every asset's name, so one URL never changes; the shell must be
+  // asked for again each time, or a deploy would leave browsers on old asset names.
+  res.setHeader(
+    'cache-control',
+    file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache',
+  );
   res.setHeader('content-security-policy', WEB_CSP);
   res.setHeader('x-frame-options', 'DENY');
   res.setHeader('x-content-type-options', 'nosniff');
@@ -80,7 +86,7 @@ export async function registerWeb(
     root,
     wildcard: false,
     index: 'index.html',
-    setHeaders: securityHeaders,
+    setHeaders: webHeaders,
   });
   return (request, reply) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') return false;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type RunningNginx, startNginx } from '@dfs/cluster/nginx';
@@ -31,9 +31,6 @@ describe('downloads served by nginx (X-Accel-Redirect)', () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'dfs-accel-'));
     const served = path.join(dir, 'served');
     const streamed = path.join(dir, 'streamed');
-    const web = path.join(dir, 'web');
-    await mkdir(web);
-    await writeFile(path.join(web, 'index.html'), '<!doctype html><title>dfs</title>');
     const config = loadConfig({
       DFS_DATA_DIR: path.join(dir, 'data'),
       DFS_PORT: '0',
@@ -50,7 +47,6 @@ describe('downloads served by nginx (X-Accel-Redirect)', () => {
     nginx = await startNginx({
       dir: path.join(dir, 'nginx'),
       apps: [`127.0.0.1:${address.port}`],
-      webRoot: web,
       accel: [{ location: '/_dfs/served/', dir: served }],
     });
     const body = { username: 'alice', password: 'correct horse battery' };

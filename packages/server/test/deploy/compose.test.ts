@@ -12,8 +12,6 @@ import { parseNodeUrl } from '../../src/storage/node-spec.ts';
  */
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
-const MiB = 1024 * 1024;
-const DEFAULT_CHUNK_SIZE = 8 * MiB;
 
 /** The variables the compose file may hand the app; each must be one the app reads. */
 const KNOWN_DFS_VARIABLES = [
@@ -97,13 +95,6 @@ function instructions(dockerfile: string): { op: string; args: string }[] {
       const [op = '', ...rest] = line.split(/\s+/);
       return { op: op.toUpperCase(), args: rest.join(' ') };
     });
-}
-
-function nginxSize(value: string): number {
-  const match = /^(\d+)([kKmMgG]?)$/.exec(value);
-  if (!match) throw new Error(`not an nginx size: ${value}`);
-  const unit = { '': 1, k: 1024, m: MiB, g: 1024 * MiB }[match[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
-  return Number(match[1]) * unit;
 }
 
 interface NginxBlock {
@@ -312,41 +303,64 @@ describe('docker-compose.yml', () => {
       return locations.find((block) => block.args.split(/\s+/).pop() === uri);
     }
 
-    it('accepts request bodies larger than an upload chunk', () => {
-      const limit = directive(server, 'client_max_body_size') ?? directive(nginx, 'client_max_body_size');
-      expect(limit, 'client_max_body_size is set (nginx defaults to 1m)').toBeDefined();
-      const chunkSize = Number(appEnv.DFS_CHUNK_SIZE ?? DEFAULT_CHUNK_SIZE);
-      expect(nginxSize(limit!)).toBeGreaterThan(chunkSize);
+    it('leaves the body limit to the app', () => {
+      // One limit in one place: the app's own, per route (a chunk, a batch, a WebDAV or tus file,
+      // the user's quota). nginx's default of 1m would refuse chunks; any other number would
+      // refuse what the app accepts.
+      expect(directive(server, 'client_max_body_size') ?? directive(nginx, 'client_max_body_size')).toBe('0');
     });
 
-    it('proxies the API and the health endpoints to the app', () => {
-      expect(proxiedTo(location('/api/'))).toEqual(['app:8080']);
-      expect(proxiedTo(location('/api/uploads'))).toEqual(['app:8080']);
-      expect(directive(location('/api/uploads')!, 'proxy_request_buffering')).toBe('off');
-      // One upload's chunks stay on one instance (its running hash), by the upload id in the URI.
-      const uploads = nginx.children.find(
-        (block) =>
-          block.name === 'upstream' &&
-          block.args === new URL(directive(location('/api/uploads')!, 'proxy_pass')!).host,
+    it("sends every path to the app, the web app included, with the client's Host and port", () => {
+      expect(proxiedTo(location('/'))).toEqual(['app:8080']);
+      // No file of the web app is served by nginx: the app answers with its security headers,
+      // and decides what a path is (WebDAV, API, the shell).
+      expect(directive(server, 'root')).toBeUndefined();
+      expect(locations.flatMap((block) => block.directives.filter(([key]) => key === 'try_files'))).toEqual(
+        [],
       );
-      expect(directive(uploads!, 'hash')).toBe('$dfs_upload_key consistent');
+      const headers = server.directives.filter(([key]) => key === 'proxy_set_header').map(([, args]) => args);
+      expect(headers).toContain('Host $http_host');
+      expect(headers).toContain('X-Forwarded-Host $http_host');
+    });
+
+    it('streams uploads, tus and WebDAV bodies to the app, one upload on one instance', () => {
+      expect(proxiedTo(location('/api/uploads'))).toEqual(['app:8080']);
+      for (const uri of ['/api/uploads', '/api/tus/', '/dav']) {
+        expect(location(uri), uri).toBeDefined();
+        expect(directive(location(uri)!, 'proxy_request_buffering'), uri).toBe('off');
+      }
+      for (const uri of ['/api/tus/', '/dav']) {
+        expect(
+          Number.parseInt(directive(location(uri)!, 'proxy_read_timeout')!, 10),
+          uri,
+        ).toBeGreaterThanOrEqual(3600);
+      }
+      // One upload's chunks stay on one instance (its running hash), by the upload id in the URI.
+      for (const uri of ['/api/uploads', '/api/tus/']) {
+        const upstream = nginx.children.find(
+          (block) =>
+            block.name === 'upstream' &&
+            block.args === new URL(directive(location(uri)!, 'proxy_pass')!).host,
+        );
+        expect(directive(upstream!, 'hash'), uri).toBe('$dfs_upload_key consistent');
+      }
       const map = nginx.children.find(
         (block) => block.name === 'map' && block.args.endsWith('$dfs_upload_key'),
       );
       expect(
         map?.directives.some(([key, value]) => key.startsWith('~^/api/uploads/') && value === '$upload_id'),
       ).toBe(true);
-      expect(proxiedTo(location('/healthz'))).toEqual(['app:8080']);
-      expect(proxiedTo(location('/readyz'))).toEqual(['app:8080']);
+      expect(
+        map?.directives.some(([key, value]) => key.startsWith('~^/api/tus/') && value === '$tus_id'),
+      ).toBe(true);
     });
 
-    it('serves the SPA shell for client-side routes', () => {
-      expect(directive(location('/')!, 'try_files')).toMatch(/\/index\.html$/);
+    it('builds an nginx image with this configuration and no copy of the web app', () => {
       const copied = instructions(buildOf(services.nginx!)!.dockerfile)
         .filter(({ op }) => op === 'COPY')
         .map(({ args }) => args);
-      expect(copied.some((args) => args.endsWith(`${directive(server, 'root')}`))).toBe(true);
-      expect(copied.some((args) => /deploy\/nginx\.conf\s+\/etc\/nginx\/conf\.d\//.test(args))).toBe(true);
+      expect(copied).toHaveLength(1);
+      expect(copied[0]).toMatch(/deploy\/nginx\.conf\s+\/etc\/nginx\/conf\.d\//);
     });
   });
 });

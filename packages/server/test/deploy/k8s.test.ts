@@ -2,7 +2,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BATCH_MAX_BYTES } from '@dfs/shared';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -21,7 +20,6 @@ import { parseNodeUrl } from '../../src/storage/node-spec.ts';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const dir = path.join(root, 'deploy/k8s');
 const require = createRequire(import.meta.url);
-const MiB = 1024 * 1024;
 
 interface Manifest {
   file: string;
@@ -223,16 +221,17 @@ describe('deploy/k8s', () => {
     expect(service.spec.ports.map((port: { name: string }) => port.name)).toContain(backend.port.name);
   });
 
-  it('lets chunks and batches through the Ingress, unbuffered, with room for a long request', () => {
+  it('leaves the body limit to the app and streams long requests through the Ingress', () => {
     const annotations = byKind('Ingress')[0]!.metadata.annotations as Record<string, string>;
-    const body = annotations['nginx.ingress.kubernetes.io/proxy-body-size']!;
-    const [, amount, unit] = /^(\d+)([km]?)$/i.exec(body)!;
-    const bytes =
-      Number(amount) * (unit?.toLowerCase() === 'm' ? MiB : unit?.toLowerCase() === 'k' ? 1024 : 1);
-    // A chunk, or a batch of small files, plus the multipart framing around it.
-    expect(bytes).toBeGreaterThan(Math.max(Number(env.DFS_CHUNK_SIZE), BATCH_MAX_BYTES));
+    // One limit in one place, the app's per-route limits: WebDAV and tus take whole files.
+    expect(annotations['nginx.ingress.kubernetes.io/proxy-body-size']).toBe('0');
     expect(annotations['nginx.ingress.kubernetes.io/proxy-request-buffering']).toBe('off');
-    // `complete` answers within 20 s; downloads stream for as long as they need.
-    expect(Number(annotations['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThanOrEqual(60);
+    // A WebDAV PUT of a whole file answers once it is stored; downloads stream for long.
+    expect(Number(annotations['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThanOrEqual(
+      3600,
+    );
+    expect(Number(annotations['nginx.ingress.kubernetes.io/proxy-send-timeout'])).toBeGreaterThanOrEqual(
+      3600,
+    );
   });
 });
