@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { startCluster } from './cluster.ts';
+import { onStopRequest } from './launcher-watch.ts';
 
 /**
  * `pnpm cluster`: a dfs cluster on this machine until Ctrl-C. DFS_CLUSTER_DIR keeps its files
@@ -14,8 +15,26 @@ async function main(): Promise<void> {
     throw new Error(`DFS_CLUSTER_PORT: not a port: ${process.env.DFS_CLUSTER_PORT}`);
   }
   const s3 = process.env.DFS_CLUSTER_S3 === undefined ? undefined : process.env.DFS_CLUSTER_S3 !== '0';
+  // Ctrl-C, a signal to `pnpm cluster`'s pid or to this one: each stops the cluster, also while
+  // it is still starting.
+  let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
+  let stopping: string | undefined;
+  const stop = (why: string) => {
+    stopping = why;
+    if (!cluster) return console.log(`dfs cluster: ${why}, stopping once the pieces started so far are up`);
+    console.log(`dfs cluster: ${why}, stopping`);
+    cluster.stop().then(
+      () => process.exit(0),
+      (error) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  };
+  onStopRequest(stop);
+
   const started = Date.now();
-  const cluster = await startCluster({
+  cluster = await startCluster({
     dir: given ? path.resolve(given) : undefined,
     keep: Boolean(given),
     port: port === 0 ? undefined : port,
@@ -24,6 +43,7 @@ async function main(): Promise<void> {
     built: true,
     log: (line) => console.log(`dfs cluster: ${line}`),
   });
+  if (stopping) return stop(stopping);
   const { info } = cluster;
   console.log(
     [
@@ -38,20 +58,6 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`dfs cluster: ${signal}, stopping`);
-    cluster.stop().then(
-      () => process.exit(0),
-      (error) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
-  };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal));
 }
 
 main().catch((error) => {
