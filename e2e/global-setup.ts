@@ -41,8 +41,8 @@ async function waitReady(base: string, server: ChildProcess, log: () => string):
  */
 export default async function globalSetup(): Promise<() => Promise<void>> {
   if (process.env.DFS_E2E_SKIP_BUILD !== '1') {
-    execFileSync('pnpm', ['--filter', '@dfs/web', 'build'], { cwd: ROOT, stdio: 'inherit' });
-    execFileSync('pnpm', ['--filter', '@dfs/server', 'build'], { cwd: ROOT, stdio: 'inherit' });
+    // What `pnpm start` builds: the web app when its sources changed, and the server bundle.
+    execFileSync('pnpm', ['build'], { cwd: ROOT, stdio: 'inherit' });
   }
   const dataDir = mkdtempSync(path.join(tmpdir(), 'dfs-e2e-'));
   const port = await freePort();

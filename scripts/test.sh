@@ -49,6 +49,9 @@ if [[ ! -f node_modules/.modules.yaml || pnpm-lock.yaml -nt node_modules/.module
   run install pnpm install --frozen-lockfile --config.confirmModulesPurge=false
 fi
 
+# The production bundle, built once as `pnpm start` builds it: the production and cluster suites
+# run it, and the e2e suite's own `pnpm build` then finds it up to date.
+run build pnpm build
 run lint pnpm lint
 run typecheck pnpm typecheck
 run vitest pnpm exec vitest run

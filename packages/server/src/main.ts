@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { legacyDataDirNotice } from './data-dir.ts';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -22,6 +23,8 @@ async function main(): Promise<void> {
       }
     : { level: config.logLevel };
   const app = await buildApp(config, { web: true, jobs: true, logger });
+  const notice = legacyDataDirNotice(config.dataDir);
+  if (notice) app.log.warn(notice);
   // SIGINT/SIGTERM (and an uncaught error) close the app: in-flight requests finish, jobs stop,
   // connections to nodes and the database close. A second signal, or 30 s, ends it at once.
   closeWithGrace({ delay: 30_000 }, async ({ signal, err }) => {
