@@ -44,6 +44,7 @@ import { AppPasswordService } from './services/app-passwords.ts';
 import { ArchiveService } from './services/archives.ts';
 import { AuthService } from './services/auth.ts';
 import { BatchUpload } from './services/batch-upload.ts';
+import { BodyMemory } from './services/body-memory.ts';
 import { ChunkDigests } from './services/chunk-digests.ts';
 import { StorageCluster } from './services/cluster.ts';
 import { ContentStore } from './services/content-store.ts';
@@ -187,11 +188,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       minFreeBytes: config.minFreeBytes,
       completeLeaseMs: 30_000,
       completeWaitMs: 20_000,
+      bodyIdleMs: config.uploadIdleMs,
     },
     app.log,
     now,
     limits,
     chunkDigests,
+    new BodyMemory({ totalBytes: config.uploadMemoryBytes, perUserBytes: config.uploadMemoryPerUserBytes }),
   );
   const appPasswords = new AppPasswordService(repos, now);
   const auth = new AuthService(repos, {
@@ -238,7 +241,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     appPasswords,
     dav: new DavService(repos, limits, new FileService(repos, now, limits), uploads, davLimits),
     davLocks,
-    tus: new TusService(repos, uploads, uploadParts, files, app.log, now),
+    tus: new TusService(repos, uploads, uploadParts, files, app.log, now, config.uploadIdleMs),
     thumbnails: new ThumbnailService(path.join(config.dataDir, 'thumbnails'), contents, app.log),
     auth,
     admin: new AdminService(repos, auth, limits, now),

@@ -28,6 +28,10 @@ import type { DavResource } from '../services/webdav.ts';
 
 /** Every method of RFC 4918 classes 1 and 2. */
 const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, PUT, MKCOL, DELETE, COPY, MOVE, LOCK, UNLOCK';
+/** A multistatus up to this size is sent as measured; a larger one is made again as it is sent. */
+const KEEP_ANSWER_BYTES = 4 * 1024 * 1024;
+/** Writing a multistatus yields to other requests after this many bytes of it. */
+const TURN_BYTES = 1024 * 1024;
 
 /** The decoded name segments of a /dav/ URL; `..` and empty segments are refused. */
 export function davPath(url: string): string[] {
@@ -271,22 +275,42 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     };
     const answer = (r: (typeof all)[number]) => Buffer.from(responseXml(props(r.resource, r.sha1, context)));
     // The answer is measured before its first byte is sent, so a status can still say it is too
-    // large (507); then it is written one response at a time, never whole in memory.
+    // large (507). A small answer is sent as measured; a larger one is written again one response
+    // at a time, never whole in memory. Either way the event loop gets a turn every TURN_BYTES.
     let length = Buffer.byteLength(MULTISTATUS_HEAD) + Buffer.byteLength(MULTISTATUS_TAIL);
-    for (let i = 0; i < all.length; i++) {
-      length += answer(all[i]!).length;
+    let kept: Buffer[] | null = [];
+    let sinceTurn = 0;
+    for (const r of all) {
+      const xml = answer(r);
+      length += xml.length;
       if (length > bounds.answerBytes)
         throw new HttpError(
           'insufficient_storage',
           `the answer would be more than ${bounds.answerBytes} bytes: ask for fewer properties, or list with Depth: 0`,
         );
-      if (i % 256 === 255) await nextTurn();
+      if (kept && length <= KEEP_ANSWER_BYTES) kept.push(xml);
+      else kept = null;
+      sinceTurn += xml.length;
+      if (sinceTurn >= TURN_BYTES) {
+        sinceTurn = 0;
+        await nextTurn();
+      }
     }
+    const measured = kept;
     async function* body() {
       yield Buffer.from(MULTISTATUS_HEAD);
-      for (let i = 0; i < all.length; i++) {
-        yield answer(all[i]!);
-        if (i % 256 === 255) await nextTurn();
+      if (measured) yield* measured;
+      else {
+        let written = 0;
+        for (const r of all) {
+          const xml = answer(r);
+          yield xml;
+          written += xml.length;
+          if (written >= TURN_BYTES) {
+            written = 0;
+            await nextTurn();
+          }
+        }
       }
       yield Buffer.from(MULTISTATUS_TAIL);
     }

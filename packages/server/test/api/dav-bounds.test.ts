@@ -273,4 +273,44 @@ describe('WebDAV bounds', () => {
       expect(ok.json().appPassword.name).toBe('phone 😀');
     });
   });
+
+  it('writes an answer of megabytes response by response, whole and with its exact length', async () => {
+    const big = await startTestApp();
+    try {
+      const bob = await big.user('bob');
+      const secret = await big.appPassword(bob.headers, 'dav');
+      const auth = { authorization: `Basic ${Buffer.from(`bob:${secret}`).toString('base64')}` };
+      const inject = (method: string, url: string, headers: Record<string, string>, payload?: string) =>
+        big.app.inject({
+          method: method as 'GET',
+          url,
+          headers: { ...auth, ...headers },
+          ...(payload ? { payload } : {}),
+        });
+      expect((await inject('MKCOL', '/dav/d', {})).statusCode).toBe(201);
+      for (let i = 0; i < 100; i++)
+        expect((await inject('PUT', `/dav/d/${i}`, { 'content-type': 'text/plain' }, 'x')).statusCode).toBe(
+          201,
+        );
+      // 256 names of 200 characters, unknown: about 60 KiB per response, 6 MiB in all.
+      const long = Array.from({ length: 256 }, (_, i) => `<Z:${'n'.repeat(200)}${i}/>`).join('');
+      const res = await inject(
+        'PROPFIND',
+        '/dav/d/',
+        { depth: '1', 'content-type': 'application/xml' },
+        propfindOf(long),
+      );
+      expect(res.statusCode).toBe(207);
+      expect(res.rawPayload.length).toBeGreaterThan(5 * 1024 * 1024);
+      expect(Number(res.headers['content-length'])).toBe(res.rawPayload.length);
+      const doc = new DOMParser().parseFromString(res.body, 'application/xml');
+      const responses = doc.getElementsByTagNameNS('DAV:', 'response');
+      expect(responses.length).toBe(101);
+      expect(responses.item(100)!.getElementsByTagNameNS('urn:x-test', `${'n'.repeat(200)}255`).length).toBe(
+        1,
+      );
+    } finally {
+      await big.close();
+    }
+  }, 60_000);
 });
