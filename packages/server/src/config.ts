@@ -173,6 +173,25 @@ const EnvSchema = Type.Object({
       'memory for chunks that arrive ahead of an earlier one, held until the running whole-file hash reaches them',
     defaultText: '`268435456` (256 MiB)',
   }),
+  DFS_UPLOAD_MEMORY_BYTES: Type.Integer({
+    minimum: 0,
+    default: 512 * MiB,
+    description:
+      'memory for upload bodies being received (a chunk PUT holds its chunk, a tus PATCH with `Upload-Checksum` its body) across all users; past it a request gets `429` with `Retry-After`. 0 = no bound',
+    defaultText: '`536870912` (512 MiB)',
+  }),
+  DFS_UPLOAD_MEMORY_PER_USER_BYTES: Type.Integer({
+    minimum: 0,
+    default: 128 * MiB,
+    description: 'the same bound for one user (sixteen 8 MiB chunks in flight); 0 = no bound',
+    defaultText: '`134217728` (128 MiB)',
+  }),
+  DFS_UPLOAD_IDLE_SECONDS: Type.Number({
+    exclusiveMinimum: 0,
+    default: 60,
+    description:
+      'an upload body (chunk, tus PATCH, form, WebDAV PUT) that sends no byte for this long while the server waits for one loses its connection, and the memory it held is freed',
+  }),
   DFS_UPLOAD_LOOKUP_RATE_LIMIT: Type.Integer({
     minimum: 1,
     default: 1200,
@@ -271,6 +290,9 @@ export interface Config {
   maxFilesPerUser: number;
   minFreeBytes: number;
   uploadHashBufferBytes: number;
+  uploadMemoryBytes: number;
+  uploadMemoryPerUserBytes: number;
+  uploadIdleMs: number;
   uploadLookupRateLimit: number;
   sharePasswordRateLimit: number;
   logLevel: Env['DFS_LOG_LEVEL'];
@@ -398,6 +420,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     maxFilesPerUser: env.DFS_MAX_FILES_PER_USER,
     minFreeBytes: env.DFS_MIN_FREE_BYTES,
     uploadHashBufferBytes: env.DFS_UPLOAD_HASH_BUFFER_BYTES,
+    uploadMemoryBytes: env.DFS_UPLOAD_MEMORY_BYTES,
+    uploadMemoryPerUserBytes: env.DFS_UPLOAD_MEMORY_PER_USER_BYTES,
+    uploadIdleMs: env.DFS_UPLOAD_IDLE_SECONDS * 1000,
     uploadLookupRateLimit: env.DFS_UPLOAD_LOOKUP_RATE_LIMIT,
     sharePasswordRateLimit: env.DFS_SHARE_PASSWORD_RATE_LIMIT,
     logLevel: env.DFS_LOG_LEVEL,

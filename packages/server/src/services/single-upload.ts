@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { HttpError } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import { BLOCK_SIZE } from './block-hashes.ts';
+import { bodyPieces, type MemoryLease } from './body-memory.ts';
 import type { ChunkDigests } from './chunk-digests.ts';
 import type { ContentStore } from './content-store.ts';
 import { DigestHasher } from './digests.ts';
@@ -19,14 +20,11 @@ export async function readBody(
   max: number,
   overflow: () => never,
   buffer: Buffer = Buffer.allocUnsafe(max),
+  idleMs = 0,
 ): Promise<Buffer> {
   let filled = 0;
-  for await (const piece of body) {
-    const data = piece as Buffer;
-    if (filled + data.length > max) {
-      body.destroy();
-      overflow();
-    }
+  for await (const data of bodyPieces(body, idleMs)) {
+    if (filled + data.length > max) overflow();
     data.copy(buffer, filled);
     filled += data.length;
   }
@@ -44,7 +42,13 @@ export class SingleUpload {
     private readonly parts: UploadParts,
     private readonly contents: ContentStore,
     private readonly digests: ChunkDigests,
-    private readonly limits: { chunkSize: number; maxFileSize: number; minFreeBytes: number },
+    private readonly limits: {
+      chunkSize: number;
+      maxFileSize: number;
+      minFreeBytes: number;
+      /** A body that sends nothing this long while awaited fails (0: never). */
+      idleMs?: number;
+    },
   ) {}
 
   async store(
@@ -57,9 +61,11 @@ export class SingleUpload {
       /** The most the user may store (what is left of a quota): more stops the body at once. */
       maxBytes?: number;
       tooBig?: (bytes: number) => Error;
+      /** Counts the bytes held in memory until a chunk's worth goes to the nodes. */
+      memory?: MemoryLease;
     } = {},
   ): Promise<ContentRow> {
-    const { expectedBytes = null, maxBytes = Number.POSITIVE_INFINITY } = bounds;
+    const { expectedBytes = null, maxBytes = Number.POSITIVE_INFINITY, memory } = bounds;
     const chunkSize = this.limits.chunkSize;
     // Pieces as they came off the socket, until a chunk's worth: most bodies are small, so a
     // chunk-sized buffer per request would be mostly garbage (8 MiB each by default).
@@ -97,8 +103,8 @@ export class SingleUpload {
       // Leaving the loop early (a body too big) must not destroy the request: that would cut the
       // connection before the error is answered. The rest of such a body is not read (the
       // answer closes the connection: plugins/http-limits.ts).
-      for await (const piece of body.iterator({ destroyOnReturn: false })) {
-        let data = piece as Buffer;
+      for await (const piece of bodyPieces(body, this.limits.idleMs ?? 0)) {
+        let data = piece;
         const total = offset + filled + data.length;
         if (total > this.limits.maxFileSize) {
           throw new HttpError('file_too_large', `files may be at most ${this.limits.maxFileSize} bytes`);
@@ -106,11 +112,13 @@ export class SingleUpload {
         if (total > maxBytes) {
           throw bounds.tooBig?.(total) ?? new HttpError('quota_exceeded', 'the storage quota is used up');
         }
+        memory?.grow(data.length);
         while (filled + data.length >= chunkSize) {
           // Whole chunks go to the part file at chunk offsets, like a chunked upload's.
           const take = chunkSize - filled;
           pieces.push(data.subarray(0, take));
           await flush(Buffer.concat(pieces, chunkSize));
+          memory?.shrink(chunkSize);
           data = data.subarray(take);
           pieces = [];
           filled = 0;

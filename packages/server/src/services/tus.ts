@@ -6,6 +6,7 @@ import { HttpError, notFound } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { TusUploadRow } from '../repositories/tus-uploads.ts';
 import type { UploadRow } from '../repositories/uploads.ts';
+import { bodyPieces, type MemoryLease } from './body-memory.ts';
 import type { FileService } from './files.ts';
 import { newToken } from './ids.ts';
 import type { UploadParts } from './upload-parts.ts';
@@ -65,6 +66,8 @@ export class TusService {
     private readonly files: FileService,
     private readonly log: FastifyBaseLogger,
     private readonly now: () => number,
+    /** A body that sends nothing this long while awaited fails (0: never). */
+    private readonly idleMs = 0,
   ) {}
 
   async create(
@@ -173,10 +176,27 @@ export class TusService {
     body: Readable | undefined,
     checksum: { algorithm: 'sha1'; digest: Buffer } | undefined,
   ): Promise<TusState> {
+    // Bytes of this request held in memory: a checked body whole, else the unfinished chunk.
+    const memory = this.uploads.memory.take(userId, 0);
+    try {
+      return await this.appendBytes(userId, row, upload, offset, body ?? Readable.from([]), checksum, memory);
+    } finally {
+      memory.release();
+    }
+  }
+
+  private async appendBytes(
+    userId: string,
+    row: TusUploadRow,
+    upload: UploadRow,
+    offset: number,
+    body: Readable,
+    checksum: { algorithm: 'sha1'; digest: Buffer } | undefined,
+    memory: MemoryLease,
+  ): Promise<TusState> {
     const id = row.id;
     const size = Number(upload.size);
-    const empty = body ?? Readable.from([]);
-    const source = checksum ? await this.checked(empty, checksum) : empty;
+    const source = checksum ? await this.checked(body, checksum, memory) : body;
     const chunkSize = upload.chunk_size;
     const { nodeIds } = await this.parts.targets(upload, true);
 
@@ -187,6 +207,7 @@ export class TusService {
     let pendingLength = 0;
     if (offset > index * chunkSize && offset < size) {
       if (!tail) throw new HttpError('internal', 'the bytes of an unfinished chunk are not on record');
+      memory.grow(offset - index * chunkSize);
       pending.push(await this.parts.readPartPrefix(tail, nodeIds, offset - index * chunkSize));
       pendingLength = pending[0]!.length;
     }
@@ -229,8 +250,10 @@ export class TusService {
     };
 
     try {
-      for await (const piece of source) {
-        let data = piece as Buffer;
+      for await (const piece of bodyPieces(source, checksum ? 0 : this.idleMs)) {
+        let data = piece;
+        // A checked body was counted whole as it arrived.
+        if (!checksum) memory.grow(data.length);
         while (data.length > 0) {
           if (index >= upload.chunk_count) {
             throw new HttpError(
@@ -248,6 +271,7 @@ export class TusService {
             pending.length = 0;
             pendingLength = 0;
             await storeWholeChunk(whole);
+            if (!checksum) memory.shrink(whole.length);
           }
         }
       }
@@ -282,15 +306,18 @@ export class TusService {
   }
 
   /** The body, read whole (bounded) and checked against `Upload-Checksum` before anything is kept. */
-  private async checked(body: Readable, checksum: { digest: Buffer }): Promise<Readable> {
+  private async checked(
+    body: Readable,
+    checksum: { digest: Buffer },
+    memory: MemoryLease,
+  ): Promise<Readable> {
     const pieces: Buffer[] = [];
     let length = 0;
     const hash = createHash('sha1');
-    for await (const piece of body) {
-      const data = piece as Buffer;
+    for await (const data of bodyPieces(body, this.idleMs)) {
       length += data.length;
+      memory.grow(data.length);
       if (length > TUS_CHECKSUM_MAX_BYTES) {
-        body.destroy();
         throw new HttpError(
           'payload_too_large',
           `a PATCH with Upload-Checksum may carry at most ${TUS_CHECKSUM_MAX_BYTES} bytes`,

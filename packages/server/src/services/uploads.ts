@@ -16,6 +16,7 @@ import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { UploadRow } from '../repositories/uploads.ts';
 import { ChecksumMismatchError, objectKey } from '../storage/types.ts';
+import { BodyMemory } from './body-memory.ts';
 import { ChunkBuffers } from './chunk-buffers.ts';
 import type { ChunkDigests } from './chunk-digests.ts';
 import { legacyChunkIdentity } from './chunk-identity.ts';
@@ -39,6 +40,8 @@ export interface UploadLimits {
   completeLeaseMs: number;
   /** How long a `complete` request waits for the work before answering `upload_busy`. */
   completeWaitMs: number;
+  /** A body that sends nothing this long while the server waits for it fails (0: never). */
+  bodyIdleMs?: number;
 }
 
 /** How much of the file a proof covers, and how long a challenge stays answerable. */
@@ -64,12 +67,15 @@ export class UploadService {
     private readonly now: () => number,
     private readonly userLimits: UserLimits,
     private readonly digests: ChunkDigests,
+    /** Bounds what bodies still arriving hold in memory (none: unbounded). */
+    readonly memory: BodyMemory = new BodyMemory({ totalBytes: 0, perUserBytes: 0 }),
   ) {
     this.buffers = new ChunkBuffers(limits.chunkSize);
     this.single = new SingleUpload(parts, contents, digests, {
       chunkSize: limits.chunkSize,
       maxFileSize: limits.maxFileSize,
       minFreeBytes: limits.minFreeBytes,
+      idleMs: limits.bodyIdleMs ?? 0,
     });
   }
 
@@ -249,6 +255,8 @@ export class UploadService {
     body: Readable,
     md5?: string,
   ): Promise<void> {
+    // The whole chunk is held before it is checked: counted against the memory bounds first.
+    const lease = this.memory.take(upload.user_id, expected);
     const buffer = this.buffers.take(expected);
     let held = false;
     try {
@@ -259,9 +267,12 @@ export class UploadService {
           throw new HttpError('bad_chunk_size', `chunk ${index} must be exactly ${expected} bytes`);
         },
         buffer,
+        this.limits.bodyIdleMs ?? 0,
       );
       held = await this.storeChunk(upload, index, expected, data, md5);
     } finally {
+      // A chunk the running hash keeps is counted by its own budget (DFS_UPLOAD_HASH_BUFFER_BYTES).
+      lease.release();
       if (!held) this.buffers.give(buffer);
     }
     await this.touch(upload);
@@ -596,15 +607,21 @@ export class UploadService {
       requestBytes === null || requestBytes > this.limits.chunkSize
         ? await this.userLimits.roomLeft(userId, { bytes: upfrontBytes, entries }, this.repos)
         : undefined;
-    return this.single.store(
-      body,
-      declaredSha1,
-      (size) => this.userLimits.assertRoom(userId, { bytes: size, entries }, this.repos),
-      {
-        expectedBytes: requestBytes,
-        ...(left ? { maxBytes: left.bytes + upfrontBytes, tooBig: left.exceeded } : {}),
-      },
-    );
+    const memory = this.memory.take(userId, 0);
+    try {
+      return await this.single.store(
+        body,
+        declaredSha1,
+        (size) => this.userLimits.assertRoom(userId, { bytes: size, entries }, this.repos),
+        {
+          expectedBytes: requestBytes,
+          ...(left ? { maxBytes: left.bytes + upfrontBytes, tooBig: left.exceeded } : {}),
+          memory,
+        },
+      );
+    } finally {
+      memory.release();
+    }
   }
 
   /** The one-request path (`POST /api/files`): same verification and dedupe, no staging. */

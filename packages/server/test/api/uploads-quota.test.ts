@@ -10,7 +10,7 @@ const MiB = 1024 * 1024;
 const QUOTA = 10 * MiB;
 
 /** A body of `total` bytes that counts what the server pulled from it. */
-function counted(total: number, prefix = Buffer.alloc(0), suffix = Buffer.alloc(0)) {
+function counted(total: number, prefix: Buffer = Buffer.alloc(0), suffix: Buffer = Buffer.alloc(0)) {
   const block = random(MiB);
   const state = { pulled: 0 };
   let sent = 0;
