@@ -145,6 +145,8 @@ function signalAll(pids: number[], sig: NodeJS.Signals): void {
 export interface SshdOptions {
   /** Where the server's throwaway directory goes; default the system temp dir. */
   parentDir?: string;
+  /** The SFTP subsystem's command line instead of `internal-sftp` (a server with other extensions). */
+  sftpSubsystem?: string;
 }
 
 export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> {
@@ -188,7 +190,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdHandle> 
       'MaxStartups 100',
       'MaxSessions 100',
       'LogLevel ERROR',
-      'Subsystem sftp internal-sftp',
+      `Subsystem sftp ${options.sftpSubsystem ?? 'internal-sftp'}`,
       '',
     ].join('\n'),
   );

@@ -12,6 +12,8 @@ export type NodeSpec =
       password?: string;
       privateKeyPath?: string;
       root: string;
+      /** `fsync=0`: accept a server without `fsync@openssh.com` (writes then not synced). */
+      requireFsync?: boolean;
     }
   | ({ kind: 's3' } & Omit<S3NodeOptions, 'timeouts'>);
 
@@ -21,7 +23,7 @@ const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
  * Parses one storage node URL:
  * - `local:///abs/dir`
  * - `sftp://user:pass@host:port/abs/dir` (password URL-encoded)
- * - `sftp://user@host:port/abs/dir?key=/abs/keyfile`
+ * - `sftp://user@host:port/abs/dir?key=/abs/keyfile` (`&fsync=0` accepts a server that cannot fsync)
  * - `s3://ACCESS_KEY:SECRET@host:port/bucket[/prefix]?region=…&tls=0|1&pathStyle=0|1&presign=0|1`
  * Errors name the part that is wrong but never echo the password.
  */
@@ -64,8 +66,14 @@ export function parseNodeUrl(url: string): NodeSpec {
     if (!root.startsWith('/') || root === '/') throw bad('the directory must be an absolute path below /');
     if (root.split('/').includes('..')) throw bad('the directory must not contain ".."');
     let privateKeyPath: string | undefined;
+    let requireFsync = true;
     for (const [name, value] of u.searchParams) {
-      if (name !== 'key') throw bad(`unknown parameter "${name}" (only "key" is allowed)`);
+      if (name === 'fsync') {
+        if (value !== '0' && value !== '1') throw bad('fsync= takes 0 or 1');
+        requireFsync = value === '1';
+        continue;
+      }
+      if (name !== 'key') throw bad(`unknown parameter "${name}" (only "key" and "fsync" are allowed)`);
       if (!path.isAbsolute(value)) throw bad('key= must be an absolute path to a private key file');
       privateKeyPath = value;
     }
@@ -78,6 +86,7 @@ export function parseNodeUrl(url: string): NodeSpec {
       root: posixNormalize(root),
       ...(password ? { password } : {}),
       ...(privateKeyPath ? { privateKeyPath } : {}),
+      ...(requireFsync ? {} : { requireFsync: false }),
     };
   }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { type SshdHandle, startSshd } from '@dfs/cluster/sshd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNodeUrl, redactNodeUrl } from '../../src/storage/node-spec.ts';
@@ -241,5 +242,43 @@ describe('node URLs', () => {
     expect(redactNodeUrl('sftp://bob:s3cret@host:22/dir')).toBe('sftp://bob:***@host:22/dir');
     expect(redactNodeUrl('sftp://bob@host/dir?key=/k')).toBe('sftp://bob@host/dir?key=/k');
     expect(redactNodeUrl('local:///srv')).toBe('local:///srv');
+  });
+});
+
+describe('an SFTP server without fsync@openssh.com', () => {
+  let bare: SshdHandle;
+  beforeAll(async () => {
+    const wrapper = fileURLToPath(new URL('../support/sftp-without-fsync.mjs', import.meta.url));
+    bare = await startSshd({ sftpSubsystem: `${process.execPath} ${wrapper}` });
+  });
+  afterAll(async () => {
+    await bare?.stop();
+  });
+
+  it('is refused with an error naming the node, unless its URL says fsync=0', async () => {
+    const root = path.join(bare.root, 'nosync');
+    const node = await createNode(parseNodeUrl(bare.url('password', root)), { timeouts });
+    try {
+      const refused = node.connect();
+      await expect(refused).rejects.toBeInstanceOf(NodeUnavailableError);
+      await expect(refused).rejects.toThrow(/sftp:\/\/.*fsync@openssh\.com.*fsync=0/);
+      await expect(node.put('objects/no/sy/nc', sourceOf(Buffer.from('x')), 1)).rejects.toBeInstanceOf(
+        NodeUnavailableError,
+      );
+      expect(node.capabilities()).toMatchObject({ fsync: false, atomicRename: true });
+    } finally {
+      await node.close();
+    }
+
+    const accepted = await createNode(parseNodeUrl(`${bare.url('password', root)}?fsync=0`), { timeouts });
+    try {
+      await accepted.connect();
+      expect(accepted.capabilities()).toMatchObject({ fsync: false });
+      const data = Buffer.from('unsynced but accepted');
+      await accepted.put('objects/no/sy/nc', sourceOf(data), data.length);
+      expect((await readAll(await accepted.get('objects/no/sy/nc'))).equals(data)).toBe(true);
+    } finally {
+      await accepted.close();
+    }
   });
 });

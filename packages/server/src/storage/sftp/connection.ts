@@ -58,6 +58,8 @@ export interface SftpConnectionOptions {
   opMs: number;
   /** Directories made sure of on every (re)connect, in order. */
   dirs: string[];
+  /** Refuse a server that does not offer `fsync@openssh.com` (see SftpNodeOptions). */
+  requireFsync?: boolean;
 }
 
 /**
@@ -169,6 +171,14 @@ export class SftpConnection {
       readers: new Set(),
     };
     const c = conn;
+    this.lastCaps = caps;
+    if (!caps.fsync && this.opts.requireFsync !== false) {
+      const err = new NodeUnavailableError(
+        `${this.name}: the SFTP server does not offer fsync@openssh.com, so bytes it acknowledges may not be on its disk yet; the node is refused (add fsync=0 to its URL to use it without fsync)`,
+      );
+      this.drop(c, err);
+      throw err;
+    }
     ssh.on('close', onGone);
     ssh.on('end', onGone);
     ssh.on('error', onGone);

@@ -47,6 +47,12 @@ export interface SftpNodeOptions {
   };
   /** Positioned writes / reads kept in flight per transfer. */
   concurrency?: number;
+  /**
+   * Refuse a server without `fsync@openssh.com` (default): a write it acknowledges may still be
+   * in its page cache, while dfs answers `204` only for bytes on disk. False (`fsync=0` in the
+   * URL) accepts such a server, and its writes are then not synced.
+   */
+  requireFsync?: boolean;
 }
 
 const TMP_DIR = '.tmp';
@@ -90,6 +96,7 @@ export class SftpNode implements StorageNode {
       connectMs: opts.timeouts?.connectMs ?? 10_000,
       opMs,
       dirs: [`${this.root}/${TMP_DIR}`, `${this.root}/${PARTS_DIR}`],
+      requireFsync: opts.requireFsync ?? true,
     });
   }
 
