@@ -19,6 +19,8 @@ dfs_missing_system_packages() {
     fi
     echo "$pkg"
   done | sort -u
+  # A font, not a program: the zh-CN interface is tested with the CJK fonts its users have.
+  fc-list 'Noto Sans CJK SC' family 2>/dev/null | grep -q . || echo fonts-noto-cjk
 }
 
 dfs_ensure_system_deps() {
