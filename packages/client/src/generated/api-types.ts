@@ -1709,8 +1709,10 @@ export interface paths {
                                 lastHeartbeatAt: string | null;
                                 missing?: number;
                                 name: string;
+                                problem?: string | null;
                                 status: "up" | "down" | "draining";
                                 storedBytes?: number;
+                                syncsWrites?: boolean;
                                 totalBytes?: number | null;
                                 usedBytes: number | null;
                             }[];
@@ -1798,8 +1800,10 @@ export interface paths {
                                 lastHeartbeatAt: string | null;
                                 missing?: number;
                                 name: string;
+                                problem?: string | null;
                                 status: "up" | "down" | "draining";
                                 storedBytes?: number;
+                                syncsWrites?: boolean;
                                 totalBytes?: number | null;
                                 usedBytes: number | null;
                             };
@@ -1883,8 +1887,10 @@ export interface paths {
                                 lastHeartbeatAt: string | null;
                                 missing?: number;
                                 name: string;
+                                problem?: string | null;
                                 status: "up" | "down" | "draining";
                                 storedBytes?: number;
+                                syncsWrites?: boolean;
                                 totalBytes?: number | null;
                                 usedBytes: number | null;
                             };

@@ -46,6 +46,8 @@ interface Member {
   accelLocation: string | null;
   /** When the heartbeat that measured `freeBytes` began; null before the first. */
   measuredAt: number | null;
+  /** Why the last heartbeat failed; null after one that worked. */
+  problem: string | null;
 }
 
 /** How the cluster looks to the repair job at one moment. */
@@ -126,6 +128,7 @@ export class StorageCluster {
         downSince: row.status === 'down' ? Number(row.down_since ?? this.options.now()) : null,
         accelLocation: served?.location ?? null,
         measuredAt: null,
+        problem: null,
       });
     }
     const unserved = accel.filter((entry) => !accelMatched.has(entry.node));
@@ -197,6 +200,12 @@ export class StorageCluster {
         () => new Error(`${member.driver.name} did not answer the heartbeat`),
       );
     } catch (error) {
+      const problem = error instanceof Error ? error.message : String(error);
+      // Said once per new problem, from the first beat on: a node refused at start is explained.
+      if (problem !== member.problem) {
+        this.options.log.warn({ node: member.driver.name, err: error }, 'storage node heartbeat failed');
+      }
+      member.problem = problem;
       member.missedBeats += 1;
       if (member.missedBeats >= MISSES_BEFORE_DOWN) {
         if (member.status === 'up')
@@ -209,6 +218,7 @@ export class StorageCluster {
     }
     member.freeBytes = usage.freeBytes;
     member.measuredAt = now;
+    member.problem = null;
     if (member.status === 'down') this.options.log.info({ node: member.driver.name }, 'storage node up');
     member.status = 'up';
     member.downSince = null;
@@ -536,8 +546,17 @@ export class StorageCluster {
   }
 
   /** One node's liveness as this instance sees it; undefined for a node no longer configured. */
-  memberState(nodeId: string): { up: boolean; draining: boolean; downSince: number | null } | undefined {
+  memberState(
+    nodeId: string,
+  ): { up: boolean; draining: boolean; downSince: number | null; problem: string | null } | undefined {
     const member = this.members.get(nodeId);
-    return member && { up: member.status === 'up', draining: member.draining, downSince: member.downSince };
+    return (
+      member && {
+        up: member.status === 'up',
+        draining: member.draining,
+        downSince: member.downSince,
+        problem: member.status === 'up' ? null : member.problem,
+      }
+    );
   }
 }

@@ -66,6 +66,9 @@ export class NodeStatus {
       draining,
       configured: member !== undefined,
       drain: draining ? await this.drainProgress(row) : null,
+      // An S3 store's acknowledged writes are durable without an fsync.
+      syncsWrites: row.kind === 's3' || (this.cluster.driver(row.id)?.capabilities().fsync ?? true),
+      problem: member?.problem ?? null,
     };
   }
 

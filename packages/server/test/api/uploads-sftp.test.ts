@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { type SshdHandle, startSshd } from '@dfs/cluster/sshd';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey } from '../../src/storage/types.ts';
@@ -78,5 +79,44 @@ describe('uploads onto an SFTP node', () => {
     const done = await up.complete(uploadId);
     expect(done.statusCode).toBe(201);
     expect(done.json().file.sha1).toBe(sha1(data));
+  });
+});
+
+/** A node that cannot fsync is refused (the nodes page says why), or accepted and shown as such. */
+describe('an SFTP node without fsync@openssh.com', () => {
+  let sshd: SshdHandle;
+  let t: TestApp;
+  let admin: Awaited<ReturnType<TestApp['user']>>;
+
+  beforeAll(async () => {
+    const wrapper = fileURLToPath(new URL('../support/sftp-without-fsync.mjs', import.meta.url));
+    sshd = await startSshd({ sftpSubsystem: `${process.execPath} ${wrapper}` });
+    t = await startTestApp({
+      DFS_NODES: `${sshd.url('password', `${sshd.root}/refused`)},${sshd.url('password', `${sshd.root}/accepted`)}?fsync=0`,
+      DFS_CHUNK_SIZE: String(CHUNK),
+      DFS_REPLICAS: '2',
+    });
+    admin = await t.user('admin');
+  });
+  afterAll(async () => {
+    await t?.close();
+    await sshd?.stop();
+  });
+
+  it('keeps it down with the reason in GET /api/nodes unless its URL says fsync=0', async () => {
+    const nodes = (await t.app.inject({ url: '/api/nodes', headers: admin.headers })).json().items as {
+      name: string;
+      status: string;
+      syncsWrites: boolean;
+      problem: string | null;
+    }[];
+    const refused = nodes.find((n) => n.name.endsWith('/refused'));
+    const accepted = nodes.find((n) => n.name.endsWith('/accepted'));
+    expect(refused).toMatchObject({ status: 'down', syncsWrites: false });
+    expect(refused?.problem).toMatch(/fsync@openssh\.com.*fsync=0/);
+    expect(accepted).toMatchObject({ status: 'up', syncsWrites: false, problem: null });
+    // Uploads go to the accepted node only.
+    const file = await uploader(t, admin.headers).upload(random(CHUNK + 5), 'x.bin');
+    expect(file.sha1).toBeDefined();
   });
 });

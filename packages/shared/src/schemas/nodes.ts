@@ -50,6 +50,13 @@ export const StorageNodeInfo = Type.Object({
   corrupt: Type.Optional(Type.Integer()),
   /** Set while the node drains. */
   drain: Type.Optional(Type.Union([DrainProgress, Type.Null()])),
+  /**
+   * Whether the node has every write on its disk before dfs acknowledges it: false for an SFTP
+   * node without `fsync@openssh.com` that its URL accepts anyway (`fsync=0`).
+   */
+  syncsWrites: Type.Optional(Type.Boolean()),
+  /** Why the node is down, as this instance's last heartbeat found it (null while up). */
+  problem: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 export type StorageNodeInfo = Static<typeof StorageNodeInfo>;
 
