@@ -86,6 +86,8 @@ export async function registerWeb(
     root,
     wildcard: false,
     index: 'index.html',
+    // Its own max-age=0 would replace the cache policy webHeaders sets per file.
+    cacheControl: false,
     setHeaders: webHeaders,
   });
   return (request, reply) => {

@@ -68,6 +68,10 @@ describe('the web app is served with a strict policy', () => {
 
     const asset = await t.app.inject({ url: '/assets/index-abc123.js' });
     expectSpaHeaders(asset);
+    // Hashed asset names never change under one URL; the shell must be asked for each time.
+    expect(asset.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(start.headers['cache-control']).toBe('no-cache');
+    expect(share.headers['cache-control']).toBe('no-cache');
     expect(asset.headers['content-type']).toMatch(/javascript/);
     // A worker's policy comes from its own response, so the hash worker needs it too.
     expectSpaHeaders(await t.app.inject({ url: '/assets/hash.worker-abc123.js' }));
