@@ -29,7 +29,7 @@ export {
   withRetry,
 } from './retry.ts';
 export { fileSourceFromBlob, fileSourceFromBytes } from './source.ts';
-export { etaSeconds, SpeedMeter } from './speed.ts';
+export { etaSeconds, SpeedMeter, TransferRate } from './speed.ts';
 export { ACTIVE_STATES, canTransition, FINAL_STATES, type UploadState } from './state.ts';
 export {
   DEFAULT_SMALL_FILE_LIMIT,

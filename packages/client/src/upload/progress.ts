@@ -174,7 +174,9 @@ export class UploadProgress {
       eta = etaSeconds(size - this.#bytesHashed, hashSpeed);
     } else if (state === 'uploading' || state === 'completing') {
       speed = sendSpeed;
-      eta = etaSeconds(size - bytesUploaded, sendSpeed);
+      // Every byte sent and the server verifying them: "0 s left" would be a promise nobody keeps.
+      const unsent = size - bytesUploaded;
+      eta = state === 'completing' && unsent <= 0 ? null : etaSeconds(unsent, sendSpeed);
       if (hashing) {
         // a speculative upload is done when both are
         const hashEta = etaSeconds(size - this.#bytesHashed, hashSpeed);

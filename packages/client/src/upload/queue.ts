@@ -3,7 +3,7 @@ import { Emitter } from '../emitter.ts';
 import type { FileSource } from '../hashing/types.ts';
 import { SmallFileBatcher } from './batcher.ts';
 import { Limiter } from './limiter.ts';
-import { etaSeconds } from './speed.ts';
+import { etaSeconds, TransferRate } from './speed.ts';
 import { ACTIVE_STATES, FINAL_STATES, type UploadState } from './state.ts';
 import { Upload, type UploadOptions, type UploadSnapshot } from './upload.ts';
 
@@ -45,9 +45,16 @@ export interface QueueTotals {
   bytesHashed: number;
   bytesUploaded: number;
   sentBytes: number;
-  /** Sum of the transfer speeds of uploading files, bytes/s. */
+  /**
+   * Bytes/s sent: the one running file's own speed when one file is sending, else the rate of
+   * bytes sent across all files (see `TransferRate`; the sum of per-file speeds without one).
+   */
   speed: number;
-  /** Seconds until every remaining byte is sent at `speed`, null when unknown. */
+  /**
+   * Seconds until every pending file is done, null when unknown. Never less than a running
+   * file's own `eta` (with one file pending, exactly its `eta`), and it counts a hash still
+   * running after the bytes went up.
+   */
   eta: number | null;
   /** Files finished without sending bytes. */
   instant: number;
@@ -82,6 +89,8 @@ export class UploadQueue {
   #autoStart: boolean;
   #pumping = false;
   #pumpAgain = false;
+  readonly #rate = new TransferRate();
+  readonly #now: () => number;
 
   constructor(options: UploadQueueOptions) {
     this.#o = options;
@@ -92,6 +101,7 @@ export class UploadQueue {
     }
     this.#smallConcurrency = Math.max(1, options.smallConcurrency ?? (this.batcher ? 64 : 8));
     this.#autoStart = options.autoStart ?? true;
+    this.#now = options.now ?? (() => Date.now());
     this.requestLimiter = options.requestLimiter ?? new Limiter(options.requestConcurrency ?? 6);
     this.hashLimiter = options.hashLimiter ?? new Limiter(options.hashConcurrency ?? 1);
   }
@@ -212,7 +222,8 @@ export class UploadQueue {
   }
 
   totals(): QueueTotals {
-    return totalsOf(Array.from(this.#uploads.values(), (u) => u.snapshot()));
+    const snapshots = Array.from(this.#uploads.values(), (u) => u.snapshot());
+    return totalsOf(snapshots, { rate: this.#rate.sample(snapshots, this.#now()) });
   }
 
   #forget(u: Upload): void {
@@ -283,7 +294,7 @@ export class UploadQueue {
  * Aggregate numbers over upload snapshots: what `UploadQueue#totals` reports, for a view that
  * already holds the snapshots (taking them again costs one object per file).
  */
-export function totalsOf(snapshots: Iterable<UploadSnapshot>): QueueTotals {
+export function totalsOf(snapshots: Iterable<UploadSnapshot>, options: { rate?: number } = {}): QueueTotals {
   const t: QueueTotals = {
     files: 0,
     queued: 0,
@@ -301,6 +312,9 @@ export function totalsOf(snapshots: Iterable<UploadSnapshot>): QueueTotals {
     instant: 0,
   };
   let remaining = 0;
+  let speedSum = 0;
+  const sending: UploadSnapshot[] = [];
+  const active: UploadSnapshot[] = [];
   for (const s of snapshots) {
     t.files++;
     if (s.state === 'queued') t.queued++;
@@ -315,9 +329,50 @@ export function totalsOf(snapshots: Iterable<UploadSnapshot>): QueueTotals {
     t.bytesHashed += s.bytesHashed;
     t.bytesUploaded += s.bytesUploaded;
     t.sentBytes += s.sentBytes;
-    if (s.state === 'uploading' || s.state === 'completing') t.speed += s.speed;
-    if (s.state !== 'error' && s.state !== 'paused') remaining += s.size - s.bytesUploaded;
+    if (s.state === 'uploading' || s.state === 'completing') {
+      speedSum += s.speed;
+      sending.push(s);
+    }
+    if (ACTIVE_STATES.has(s.state)) active.push(s);
+    if (s.state !== 'error' && s.state !== 'paused' && s.state !== 'done')
+      remaining += s.size - s.bytesUploaded;
   }
-  t.eta = etaSeconds(remaining, t.speed);
+  // One big file sending: its own numbers, so the panel's line and the file's row agree.
+  const single = sending.length === 1 && sending[0]!.route !== 'small';
+  t.speed = single ? sending[0]!.speed : (options.rate ?? speedSum);
+  t.eta = overallEta(active, t.queued > 0, remaining, t.speed);
   return t;
+}
+
+/**
+ * When the pending files will all be done: the latest of the running files' own estimates
+ * (a file still hashing before it sends also needs its bytes sent at `speed`), and, when more
+ * than one file is pending, every remaining byte at `speed`.
+ */
+function overallEta(
+  active: UploadSnapshot[],
+  waiting: boolean,
+  remaining: number,
+  speed: number,
+): number | null {
+  if (active.length === 0 && !waiting) return remaining > 0 ? null : 0;
+  let latest = 0;
+  for (const s of active) {
+    let eta = s.eta;
+    const unsent = s.size - s.bytesUploaded;
+    if (s.state === 'hashing' && unsent > 0 && eta !== null) {
+      const send = etaSeconds(unsent, speed);
+      eta = send === null ? null : eta + send;
+    } else if (eta === null && s.state === 'completing' && unsent === 0) {
+      continue; // the server checks what it received: no bytes left, no honest estimate either
+    } else if (eta === null && s.route === 'small') {
+      eta = etaSeconds(unsent, speed); // waiting in a batch: its bytes go at the shared rate
+    }
+    if (eta === null) return null;
+    latest = Math.max(latest, eta);
+  }
+  // One file: its own estimate. Several share the line: every remaining byte at the shared speed.
+  if (!waiting && active.length <= 1) return latest;
+  const all = etaSeconds(remaining, speed);
+  return all === null ? null : Math.max(latest, all);
 }

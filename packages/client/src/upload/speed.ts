@@ -43,6 +43,36 @@ export class SpeedMeter {
   }
 }
 
+/**
+ * Bytes per second actually sent across a changing set of uploads: a folder of small files goes
+ * up in batches, each file's own speed is 0 until it is done, and done files leave the running
+ * set, so summing per-file speeds shows nothing. Sample it with every upload's snapshot; it
+ * counts each upload's growth of `sentBytes` (monotonic across uploads that come and go).
+ */
+export class TransferRate {
+  readonly #seen = new Map<string, number>();
+  readonly #meter: SpeedMeter;
+  #sent = 0;
+
+  constructor(windowMs = 5000) {
+    this.#meter = new SpeedMeter(windowMs);
+  }
+
+  sample(snapshots: Iterable<{ id: string; sentBytes: number }>, now: number): number {
+    const ids = new Set<string>();
+    for (const s of snapshots) {
+      ids.add(s.id);
+      const before = this.#seen.get(s.id) ?? 0;
+      if (s.sentBytes > before) this.#sent += s.sentBytes - before;
+      this.#seen.set(s.id, Math.max(before, s.sentBytes));
+    }
+    if (this.#seen.size > ids.size)
+      for (const id of this.#seen.keys()) if (!ids.has(id)) this.#seen.delete(id);
+    this.#meter.add(now, this.#sent);
+    return this.#meter.speed(now);
+  }
+}
+
 /** Seconds left at `bytesPerSecond`, or null when unknown (no speed yet). */
 export function etaSeconds(remainingBytes: number, bytesPerSecond: number): number | null {
   if (remainingBytes <= 0) return 0;

@@ -6,7 +6,8 @@ export { formatBytes };
 /** 3 s, 4 min 05 s, 1 h 02 min — an ETA reads better coarse than exact. */
 export function formatDuration(seconds: number | null): string {
   if (seconds === null || !Number.isFinite(seconds)) return '–';
-  const s = Math.max(0, Math.round(seconds));
+  // Rounded up: "0 s left" while anything is left would be a promise broken at once.
+  const s = Math.max(0, Math.ceil(seconds));
   if (s < 60) return `${s} s`;
   const m = Math.floor(s / 60);
   if (m < 60) return `${m} min ${String(s % 60).padStart(2, '0')} s`;

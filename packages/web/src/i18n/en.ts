@@ -175,6 +175,8 @@ export default {
     pendingTitle: 'Unfinished uploads',
     pendingText: 'Select or drop these files again to continue uploading them:',
     forget: 'Forget',
+    sendingWhole: 'Sending {size} in one request',
+    verifying: 'Every byte is on the server; it is checking them',
     emptyFile: 'empty file',
   },
   share: {

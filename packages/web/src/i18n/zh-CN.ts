@@ -175,6 +175,8 @@ const zhCN: typeof en = {
     pendingTitle: '未完成的上传',
     pendingText: '重新选择或拖入以下文件即可继续上传：',
     forget: '忘记',
+    sendingWhole: '正在一次性发送 {size}',
+    verifying: '已全部发送，服务器正在校验',
     emptyFile: '空文件',
   },
   share: {

@@ -4,6 +4,7 @@ import {
   fingerprint,
   type QueueTotals,
   type ResumeEntry,
+  TransferRate,
   totalsOf,
   UploadQueue,
   type UploadSnapshot,
@@ -81,6 +82,8 @@ export const useUploadStore = defineStore('uploads', () => {
   /** Rows by upload id; one is rebuilt only when its upload reported a change, so Vue skips the rest. */
   const rowCache = new Map<string, UploadRow>();
   const dirty = new Set<string>();
+  /** Bytes sent per second across every file (a folder's small files have no speed of their own). */
+  const rate = new TransferRate();
 
   const hasWork = computed(() => totals.value.active + totals.value.queued > 0 || preparing.value > 0);
   const visible = computed(() => rows.value.length > 0 || preparing.value > 0);
@@ -115,7 +118,7 @@ export const useUploadStore = defineStore('uploads', () => {
       for (const id of rowCache.keys()) if (!ids.has(id)) rowCache.delete(id);
     }
     rows.value = next;
-    totals.value = totalsOf(next);
+    totals.value = totalsOf(next, { rate: rate.sample(next, performance.now()) });
   }
 
   /**
