@@ -153,31 +153,98 @@ export class DownloadResponder {
           .send();
       }
     }
-    await meter?.reserve(length);
+    if (!meter) {
+      if (length === 0) return reply.send(Buffer.alloc(0));
+      return reply.send(await this.contents.open(file.content, range ?? undefined));
+    }
+    // The first step is reserved, and the whole range checked, before any header goes out: a link
+    // that cannot deliver this response answers 410 here, not with a cut transfer.
+    const charge = new StepCharge(meter, length);
+    await charge.start();
     if (length === 0) return reply.send(Buffer.alloc(0));
     let body: Readable;
     try {
       body = await this.contents.open(file.content, range ?? undefined);
     } catch (error) {
-      await meter?.release(length);
+      await charge.finish();
       throw error;
     }
-    if (!meter) return reply.send(body);
-    let sent = 0;
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
-        sent += chunk.length;
-        callback(null, chunk);
+        charge.pass(chunk.length).then(
+          () => callback(null, chunk),
+          (err: unknown) => callback(err as Error),
+        );
       },
     });
     reply.raw.once('close', () => {
       // What reached the socket counts; a cut-off transfer gives back the rest of its reservation.
-      const unsent = reply.raw.writableFinished ? 0 : length - sent;
-      if (unsent > 0) meter.release(unsent).catch((err) => request.log.warn({ err }, 'share accounting'));
+      charge.finish().catch((err) => request.log.warn({ err }, 'share accounting'));
     });
     // pipeline carries a failed read (say, a replica that fails verification) on to the response,
     // which then ends without completing.
     pipeline(body, counter, () => undefined);
     return reply.send(counter);
+  }
+}
+
+/**
+ * Charges one response's bytes to its link as they pass, a step ahead (ShareMeter.step): the next
+ * step is reserved while the current one is still being sent, so the stream rarely waits for the
+ * database, and a link spent by other downloads meanwhile cuts this one at the step's end.
+ */
+class StepCharge {
+  private reserved = 0;
+  private sent = 0;
+  private pending: Promise<void> | null = null;
+  private finished = false;
+
+  constructor(
+    private readonly meter: ShareMeter,
+    private readonly length: number,
+  ) {}
+
+  async start(): Promise<void> {
+    const first = Math.min(this.length, this.meter.step);
+    await this.meter.reserve(first, this.length);
+    this.reserved = first;
+  }
+
+  /** Resolves when `bytes` more may go out; rejects (share_expired) when the link has no more. */
+  async pass(bytes: number): Promise<void> {
+    while (this.sent + bytes > this.reserved) {
+      if (this.finished) throw new Error('the response is over');
+      this.ahead();
+      await this.pending;
+    }
+    this.sent += bytes;
+    if (this.reserved - this.sent < this.meter.step) this.ahead();
+  }
+
+  /** Gives back what was reserved and not sent (after a reservation still under way settles). */
+  async finish(): Promise<void> {
+    this.finished = true;
+    await this.pending?.catch(() => undefined);
+    const unsent = this.reserved - this.sent;
+    this.reserved = this.sent;
+    if (unsent > 0) await this.meter.release(unsent);
+  }
+
+  private ahead(): void {
+    if (this.pending || this.finished || this.reserved >= this.length) return;
+    const more = Math.min(this.length - this.reserved, this.meter.step);
+    const pending = this.meter.reserve(more).then(
+      () => {
+        this.reserved += more;
+        this.pending = null;
+      },
+      (error: unknown) => {
+        this.pending = null;
+        throw error;
+      },
+    );
+    this.pending = pending;
+    // pass() sees a failure (it awaits this); one reserved ahead that nobody waits for is harmless.
+    pending.catch(() => undefined);
   }
 }

@@ -11,6 +11,18 @@ export function copySlack(size: number): number {
 }
 
 /**
+ * How many bytes a download charges to its link at a time while it streams. Charging as the bytes
+ * go, not the whole range up front, keeps a download manager's abandoned requests (aria2c asks for
+ * the whole file first, then cuts that request where its other connections take over) from
+ * counting copies they never delivered: the counter only ever runs ahead of the bytes sent by what
+ * each connection holds reserved, at most two steps. At 1/32 of the slack, sixteen connections
+ * together stay within it.
+ */
+export function meterStep(size: number): number {
+  return Math.max(64 * 1024, Math.floor(copySlack(size) / 32));
+}
+
+/**
  * How a link's counters change when `length` more bytes of a `size`-byte file are sent through
  * it, or null when that would deliver more copies than `max_downloads` allows.
  *

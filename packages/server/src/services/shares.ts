@@ -8,7 +8,7 @@ import type { ShareRowWithFile } from '../repositories/shares.ts';
 import type { FileService } from './files.ts';
 import { newToken, sha256Hex } from './ids.ts';
 import type { PasswordHasher } from './passwords.ts';
-import { chargeFor } from './share-accounting.ts';
+import { chargeFor, meterStep } from './share-accounting.ts';
 
 const usedUp = () => new HttpError('share_expired', 'this link has been used up', { reason: 'used_up' });
 
@@ -30,10 +30,19 @@ export interface SharedFile {
 /** Takes one password guess from the caller's budget; throws `rate_limited` when it is spent. */
 export type GuessGate = () => Promise<void>;
 
-/** How the bytes of one response are counted against the link: reserve before, release after. */
+/**
+ * How the bytes of one response are counted against the link: reserved as they go out (a step at
+ * a time), what a cut-off transfer did not send given back after.
+ */
 export interface ShareMeter {
-  /** Reserves `length` bytes; throws `share_expired` when they would exceed the link's copies. */
-  reserve(length: number): Promise<void>;
+  /**
+   * Reserves `length` bytes; throws `share_expired` when they would exceed the link's copies. With
+   * `whole`, also refuses unless the response's `whole` bytes could all be delivered (checked,
+   * not reserved): a request the link cannot finish gets its 410 before any byte.
+   */
+  reserve(length: number, whole?: number): Promise<void>;
+  /** Bytes to reserve at a time while streaming (see meterStep). */
+  step: number;
   /** Gives back what a cut-off transfer reserved and did not send. */
   release(unsent: number): Promise<void>;
   /**
@@ -232,12 +241,15 @@ export class ShareService {
     return {
       file,
       meter: {
-        reserve: async (length) => {
+        reserve: async (length, whole) => {
           const ok = await this.repos.shares.reserveBytes(token, this.now(), (row) =>
-            chargeFor(row, length, file.size),
+            whole === undefined || chargeFor(row, whole, file.size)
+              ? chargeFor(row, length, file.size)
+              : null,
           );
           if (!ok) throw usedUp();
         },
+        step: meterStep(file.size),
         release: (unsent) => this.repos.shares.releaseBytes(token, unsent),
         limited: share.max_downloads !== null,
       },

@@ -1,9 +1,29 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
 import { random } from '../support/bytes.ts';
 import { CHUNK, uploader } from '../support/uploads.ts';
+
+/** Runs a program to its end; its output is kept for the failure message. */
+function run(command: string, args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (b: Buffer) => {
+      output += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      output += b.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+  });
+}
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
@@ -278,3 +298,117 @@ describe('a resumed share download', () => {
     }
   }, 60_000);
 });
+
+/** aria2c, the download manager: parallel open-ended ranges that it cuts where the next one begins. */
+describe('share links and a real download manager', () => {
+  const MiB = 1024 * 1024;
+  let t: TestApp;
+  let u: Awaited<ReturnType<TestApp['user']>>;
+  let data: Buffer;
+  let file: { id: string; sha1: string };
+  let base: string;
+  let dir: string;
+
+  beforeAll(async () => {
+    t = await startTestApp({ DFS_CHUNK_SIZE: String(8 * MiB) });
+    u = await t.user('erin');
+    data = random(96 * MiB);
+    file = await uploader(t, u.headers).upload(data, 'big.bin');
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+    dir = await mkdtemp(path.join(os.tmpdir(), 'dfs-aria2-'));
+  }, 120_000);
+  afterAll(async () => {
+    await t?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const share = async (maxDownloads: number) =>
+    (
+      await t.app.inject({
+        method: 'POST',
+        url: `/api/files/${file.id}/shares`,
+        headers: u.headers,
+        payload: { maxDownloads },
+      })
+    ).json().share as { token: string };
+  const downloadsOf = async (token: string) =>
+    (await t.app.inject({ url: '/api/shares', headers: u.headers }))
+      .json()
+      .items.find((s: { token: string }) => s.token === token).downloads as number;
+  /** aria2c -x8 -s8 into a fresh file; resolves with its exit code and what it saved. */
+  const aria2 = async (url: string, name: string) => {
+    const { code } = await run('aria2c', [
+      '-x8',
+      '-s8',
+      '--min-split-size=1M',
+      '--max-tries=1',
+      '--allow-overwrite=true',
+      '--auto-file-renaming=false',
+      '--console-log-level=warn',
+      '--summary-interval=0',
+      '-d',
+      dir,
+      '-o',
+      name,
+      url,
+    ]);
+    const saved = await readFile(path.join(dir, name)).catch(() => Buffer.alloc(0));
+    return { code, saved };
+  };
+
+  it('counts one aria2c -x8 -s8 download as one of three', async () => {
+    const s = await share(3);
+    const url = `${base}/api/public/shares/${s.token}/content`;
+    const got = await aria2(url, 'one.bin');
+    expect(got.code).toBe(0);
+    expect(got.saved.equals(data)).toBe(true);
+    // The server hears of each cut connection a moment after aria2c has moved on.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await downloadsOf(s.token)).toBe(1);
+  }, 120_000);
+
+  it('answers the request after the last copy with a 410, every time', async () => {
+    for (let round = 0; round < 3; round++) {
+      const s = await share(2);
+      const url = `${base}/api/public/shares/${s.token}/content`;
+      expect((await aria2(url, `two-${round}.bin`)).saved.equals(data)).toBe(true);
+      const plain = await raw(url);
+      expect([plain.status, plain.complete, plain.length]).toEqual([200, true, data.length]);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await downloadsOf(s.token)).toBe(2);
+      const requests: Record<string, string>[] = [
+        {},
+        { range: 'bytes=0-' },
+        { range: `bytes=${data.length / 2}-` },
+      ];
+      for (const headers of requests) {
+        const spent = await raw(url, headers);
+        expect([spent.status, spent.complete]).toEqual([410, true]);
+        expect(JSON.parse(spent.body.toString()).error.code).toBe('share_expired');
+      }
+    }
+  }, 240_000);
+});
+
+/** A plain HTTP GET that reports what arrived, and whether the response was whole. */
+function raw(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; complete: boolean; length: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers, agent: false }, (res) => {
+      const parts: Buffer[] = [];
+      let length = 0;
+      res.on('data', (part: Buffer) => {
+        length += part.length;
+        if (parts.length < 4) parts.push(part);
+      });
+      res.on('error', () => undefined);
+      res.on('close', () =>
+        resolve({ status: res.statusCode ?? 0, complete: res.complete, length, body: Buffer.concat(parts) }),
+      );
+    });
+    req.on('error', reject);
+  });
+}
