@@ -1,29 +1,7 @@
-import { execFile } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
-import { promisify } from 'node:util';
+import { litmus } from '@dfs/cluster/clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.ts';
-
-const run = promisify(execFile);
-
-/** Runs litmus suites against /dav/; resolves with its output (litmus exits non-zero on a failure). */
-async function litmus(
-  url: string,
-  user: string,
-  pass: string,
-  suites: string,
-): Promise<{ ok: boolean; out: string }> {
-  try {
-    const { stdout } = await run('litmus', [url, user, pass], {
-      env: { ...process.env, TESTS: suites },
-      timeout: 120_000,
-    });
-    return { ok: true, out: stdout };
-  } catch (error) {
-    const e = error as { stdout?: string; stderr?: string };
-    return { ok: false, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
-  }
-}
 
 /** Debian's litmus, the WebDAV conformance suite, against /dav/ on a real socket. */
 describe('litmus against /dav/', () => {
