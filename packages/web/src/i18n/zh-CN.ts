@@ -238,6 +238,8 @@ const zhCN: typeof en = {
     never: '从未',
     underReplicated: '有 {n} 个内容的副本数不足',
     stored: 'dfs 数据：{bytes}',
+    noFsync: '无 fsync',
+    noFsyncHint: '此 SFTP 服务器不支持 fsync：断电时已确认的数据可能丢失（其 URL 中设置了 fsync=0）。',
     diskUsed: '磁盘已用 {used}',
     free: '剩余 {free}',
     up: '在线',
