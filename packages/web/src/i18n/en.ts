@@ -240,7 +240,8 @@ export default {
     underReplicated: '{n} content has fewer copies than wanted | {n} contents have fewer copies than wanted',
     stored: 'dfs: {bytes}',
     noFsync: 'no fsync',
-    noFsyncHint: 'This SFTP server cannot fsync: acknowledged bytes may be lost if it loses power (fsync=0 in its URL).',
+    noFsyncHint:
+      'This SFTP server cannot fsync: acknowledged bytes may be lost if it loses power (fsync=0 in its URL).',
     diskUsed: 'disk: {used} used',
     free: '{free} free',
     up: 'up',
