@@ -15,13 +15,14 @@ let crashes = 0;
 /** The app's real worker (in this thread), unless a crash is due. */
 class FlakyWorker {
   constructor() {
-    const inner = new InThreadWorker() as unknown as WorkerLike & MessagePort;
-    const onError: ((ev: { message?: string }) => void)[] = [];
+    const inner = new InThreadWorker() as unknown as MessagePort;
+    type ErrorListener = (ev: { message?: string }) => void;
+    const onError: ErrorListener[] = [];
     let dead = false;
     const worker = {
-      addEventListener(type: string, listener: (ev: never) => void) {
-        if (type === 'error') onError.push(listener);
-        else inner.addEventListener(type as 'message', listener);
+      addEventListener(type: string, listener: ErrorListener | ((ev: MessageEvent) => void)) {
+        if (type === 'error') onError.push(listener as ErrorListener);
+        else inner.addEventListener('message', listener as (ev: MessageEvent) => void);
       },
       postMessage(msg: HashWorkerRequest, transfer: Transferable[]) {
         if (dead) return;
@@ -39,7 +40,7 @@ class FlakyWorker {
       terminate: () => inner.close(),
     };
     // biome-ignore lint/correctness/noConstructorReturn: stands in for the browser's Worker
-    return worker as unknown as FlakyWorker;
+    return worker satisfies WorkerLike as unknown as FlakyWorker;
   }
 }
 
