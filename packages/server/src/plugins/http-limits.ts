@@ -1,6 +1,16 @@
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The route reads its body as a stream of file bytes, of any content type (a WebDAV PUT),
+     * after authentication: it keeps the request timeout, not the small-body deadline.
+     */
+    streamedBody?: boolean;
+  }
+}
+
 /** Bodies that are streams of an authenticated upload; everything else is small and quick. */
 const STREAMED_BODY =
   /^(application\/octet-stream|application\/offset\+octet-stream|multipart\/form-data)\b/i;
@@ -45,6 +55,7 @@ export function registerHttpLimits(
   });
 
   app.addHook('preParsing', async (request, _reply, payload) => {
+    if (request.routeOptions.config.streamedBody) return payload;
     if (STREAMED_BODY.test(request.headers['content-type'] ?? '')) return payload;
     // Only a body can be slow. Without one (a GET, a download) nothing reads the request to its
     // end, so the timer would fire mid-response and cut a long download.

@@ -498,7 +498,8 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     app.route({ method: 'PROPFIND', url, schema, config, handler: propfind });
     app.route({ method: 'PROPPATCH', url, schema, config, handler: proppatch });
     app.route({ method: ['GET', 'HEAD'], url, schema, config, handler: read, exposeHeadRoute: false });
-    app.route({ method: 'PUT', url, schema, config, handler: put });
+    // A file's bytes, whatever type the client gives them: streamed, not a small body.
+    app.route({ method: 'PUT', url, schema, config: { ...config, streamedBody: true }, handler: put });
     app.route({ method: 'MKCOL', url, schema, config, handler: mkcol });
     app.route({ method: 'DELETE', url, schema, config, handler: remove });
     app.route({ method: 'COPY', url, schema, config, handler: transfer('copy') });

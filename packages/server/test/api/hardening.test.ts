@@ -375,6 +375,44 @@ describe('slow clients', () => {
     expect(Buffer.concat(parts).equals(data)).toBe(true);
   });
 
+  it('lets a WebDAV PUT of any type stream for longer than the body timeout, but not a PROPFIND body', async () => {
+    const user = await t.user('slow-writer');
+    const secret = await t.appPassword(user.headers, 'dav');
+    const auth = `Basic ${Buffer.from(`slow-writer:${secret}`).toString('base64')}`;
+    const data = random(64 * 1024);
+    const socket = await connect();
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (d: Buffer) => (answer += d.toString()));
+    socket.write(
+      `PUT /dav/notes.txt HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nContent-Type: text/plain\r\nContent-Length: ${data.length}\r\n\r\n`,
+    );
+    // A file on a slow link: its bytes keep coming, well past DFS_BODY_TIMEOUT_SECONDS (1 s).
+    for (let at = 0; at < data.length; at += 8 * 1024) {
+      socket.write(data.subarray(at, at + 8 * 1024));
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const deadline = Date.now() + 5000;
+    while (!answer.includes('\r\n\r\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    socket.destroy();
+    expect(answer).toMatch(/^HTTP\/1\.1 201 /);
+    const got = await fetch(`http://127.0.0.1:${port}/dav/notes.txt`, { headers: { authorization: auth } });
+    expect(Buffer.from(await got.arrayBuffer()).equals(data)).toBe(true);
+
+    // A PROPFIND's XML body is small: drip-fed, it loses the connection as a JSON body does.
+    const drip = await connect();
+    drip.on('error', () => undefined);
+    drip.write(
+      `PROPFIND /dav/ HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\nDepth: 0\r\nContent-Type: application/xml\r\nContent-Length: 500\r\n\r\n<`,
+    );
+    const timer = setInterval(() => drip.writable && drip.write(' '), 300);
+    try {
+      expect(await closed(drip, 5000)).toBe(true);
+    } finally {
+      clearInterval(timer);
+    }
+  });
+
   it('caps open connections per address', async () => {
     const sockets = await Promise.all(Array.from({ length: 12 }, () => connect().catch(() => null)));
     await new Promise((r) => setTimeout(r, 300));
