@@ -35,6 +35,8 @@ export interface ReconcileReport {
  */
 const MIN_AGE_MS = 6 * 3600_000;
 const RECONCILE_EVERY_MS = 6 * 3600_000;
+/** After start, once the heartbeat has seen the nodes (when no instance reconciled for 6 hours). */
+const RECONCILE_AFTER_START_MS = 5 * 60_000;
 const BATCH = 500;
 const OBJECT_KEY = /^objects\/[0-9a-f]{2}\/[0-9a-f]{2}\/([0-9a-f]{40})$/;
 
@@ -52,6 +54,7 @@ export function reconcileJob(deps: ReconcileDeps): Job {
   return {
     name: 'reconcile',
     everyMs: RECONCILE_EVERY_MS,
+    firstRunAfterMs: RECONCILE_AFTER_START_MS,
     run: () => reconcile(deps).then(() => undefined),
   };
 }

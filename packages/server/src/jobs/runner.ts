@@ -5,6 +5,11 @@ import { newId } from '../services/ids.ts';
 export interface Job {
   name: string;
   everyMs: number;
+  /**
+   * Also run this long after start when no instance has run the job for `everyMs`: an interval
+   * timer alone never fires in an instance restarted more often than the interval.
+   */
+  firstRunAfterMs?: number;
   /** 'more': the run stopped at its time budget with work left, so the next one starts at once. */
   run(): Promise<unknown>;
 }
@@ -32,15 +37,27 @@ export class JobRunner {
       const timer = setInterval(() => void this.runOnce(job), job.everyMs);
       timer.unref();
       this.timers.push(timer);
+      if (job.firstRunAfterMs !== undefined) {
+        const first = setTimeout(() => void this.runIfDue(job), job.firstRunAfterMs);
+        first.unref();
+        this.timers.push(first);
+      }
     }
   }
 
+  /** Runs `job` unless some instance finished a run of it within its interval; returns whether it ran. */
+  runIfDue(job: Job): Promise<boolean> {
+    return this.runOnce(job, this.now() - job.everyMs);
+  }
+
   /** Runs `job` now if this instance can take its lease; returns whether it ran. */
-  async runOnce(job: Job): Promise<boolean> {
+  async runOnce(job: Job, notRunSince?: number): Promise<boolean> {
     if (this.stopped) return false;
     const leaseMs = Math.max(60_000, job.everyMs * 2);
-    if (!(await this.repos.jobs.claim(job.name, this.owner, this.now(), leaseMs).catch(() => false)))
-      return false;
+    const claimed = await this.repos.jobs
+      .claim(job.name, this.owner, this.now(), leaseMs, notRunSince)
+      .catch(() => false);
+    if (!claimed) return false;
     let more = false;
     const run = (async () => {
       try {
@@ -66,7 +83,7 @@ export class JobRunner {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    for (const timer of this.timers) clearInterval(timer);
+    for (const timer of this.timers) clearTimeout(timer);
     await Promise.allSettled(this.running);
   }
 }

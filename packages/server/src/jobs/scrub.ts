@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ACCEL_VERIFIED_MS } from '../services/cluster.ts';
 import { verifyReplica } from '../services/replica-copies.ts';
 import { type ClusterJobDeps, type RepairReport, repairContents } from './repair.ts';
 import type { Job } from './runner.ts';
@@ -29,7 +30,8 @@ const PAGE = 100;
 /**
  * Bit rot is found only by reading: the scrub re-hashes every replica about once per
  * DFS_SCRUB_PERIOD_DAYS, least recently verified first, within a bytes-per-second budget so it
- * never competes with clients for the disks. A copy whose SHA-1 or size is wrong is marked
+ * never competes with clients for the disks. Copies that nginx serves unchecked come first, every
+ * half ACCEL_VERIFIED_MS. A copy whose SHA-1 or size is wrong is marked
  * `corrupt`, a vanished one `missing`, and both are repaired at once from a good replica.
  */
 export function scrubJob(deps: ClusterJobDeps): Job {
@@ -55,19 +57,39 @@ export async function scrub(deps: ClusterJobDeps, options: ScrubOptions = {}): P
   if (rate <= 0) return report;
   const deadline = performance.now() + (options.budgetMs ?? Number.POSITIVE_INFINITY);
   const pace = pacer(rate);
-  // Replicas verified during this run are newer than the cutoff, so a run never loops on them.
-  const before = deps.now() - deps.scrubPeriodMs;
   const damaged: string[] = [];
+  const live = deps.cluster.liveNodeIds();
+  // Copies nginx serves (DFS_ACCEL_REDIRECT) first, at half the age after which they stop being
+  // served that way: a copy that keeps verifying keeps its downloads off the app.
+  const accel = deps.cluster.accelNodeIds().filter((id) => live.includes(id));
+  if (accel.length > 0) {
+    await scan(deps, report, accel, deps.now() - ACCEL_VERIFIED_MS / 2, deadline, pace, damaged);
+  }
+  await scan(deps, report, live, deps.now() - deps.scrubPeriodMs, deadline, pace, damaged);
+  if (damaged.length > 0) report.repair = await repairContents(deps, damaged);
+  if (report.checked > 0) deps.log.info({ ...report }, 'scrub');
+  return report;
+}
+
+/**
+ * Re-hashes the replicas on `nodeIds` last verified before `before`, least recently verified
+ * first, until the deadline. Replicas verified during the scan are newer than the cutoff, so it
+ * never loops on them.
+ */
+async function scan(
+  deps: ClusterJobDeps,
+  report: ScrubReport,
+  nodeIds: string[],
+  before: number,
+  deadline: number,
+  pace: (bytes: number) => Promise<void>,
+  damaged: string[],
+): Promise<void> {
   let after = { contentId: '', nodeId: '' };
-  scan: for (;;) {
-    const page = await deps.repos.contents.listReplicasToVerify({
-      nodeIds: deps.cluster.liveNodeIds(),
-      before,
-      after,
-      limit: PAGE,
-    });
+  for (;;) {
+    const page = await deps.repos.contents.listReplicasToVerify({ nodeIds, before, after, limit: PAGE });
     for (const replica of page) {
-      if (performance.now() > deadline) break scan;
+      if (performance.now() > deadline) return;
       after = { contentId: replica.content_id, nodeId: replica.node_id };
       const content = { id: replica.content_id, sha1: replica.sha1, size: replica.size };
       const result = await verifyReplica(
@@ -97,11 +119,8 @@ export async function scrub(deps: ClusterJobDeps, options: ScrubOptions = {}): P
       await deps.repos.contents.setReplicaState(replica.content_id, replica.node_id, result, deps.now());
       damaged.push(replica.content_id);
     }
-    if (page.length < PAGE) break;
+    if (page.length < PAGE) return;
   }
-  if (damaged.length > 0) report.repair = await repairContents(deps, damaged);
-  if (report.checked > 0) deps.log.info({ ...report }, 'scrub');
-  return report;
 }
 
 /** Waits as needed so that the bytes passed in never run ahead of `bytesPerSecond`. */

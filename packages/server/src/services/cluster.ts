@@ -68,6 +68,13 @@ export interface ClusterView {
 /** A download served from elsewhere: an nginx-internal URI, or a presigned URL to redirect to. */
 export type Offload = { kind: 'accel'; uri: string } | { kind: 'redirect'; url: string };
 
+/**
+ * nginx sends bytes without checking them, so a download goes to it only from a copy whose every
+ * byte was verified this recently (at upload, by a repair's copy, or by the scrub, which re-hashes
+ * such copies twice as often); any other copy is streamed by the app, block by block verified.
+ */
+export const ACCEL_VERIFIED_MS = 24 * 3600_000;
+
 /** Beats a node may miss before it is marked down: one lost packet is not an outage. */
 const MISSES_BEFORE_DOWN = 2;
 
@@ -404,13 +411,17 @@ export class StorageCluster {
    * directory (X-Accel-Redirect; first, as it keeps the client on the same origin), else a
    * presigned URL of an S3 replica; null when no live, serving replica offers either. Each
    * candidate is stat'ed first: nginx or the backend would answer a lost copy with their own 404,
-   * where this fails over to the next replica and repair learns of the loss.
+   * where this fails over to the next replica and repair learns of the loss. nginx gets only
+   * copies verified within ACCEL_VERIFIED_MS (`verifiedAt`: when each replica was last verified).
    */
   async offload(
     content: { sha1: string; size: number },
     replicaNodeIds: string[],
     presign: PresignOptions,
+    verifiedAt: ReadonlyMap<string, number> = new Map(),
   ): Promise<Offload | null> {
+    const recent = (nodeId: string) =>
+      this.options.now() - (verifiedAt.get(nodeId) ?? Number.NEGATIVE_INFINITY) <= ACCEL_VERIFIED_MS;
     const key = objectKey(content.sha1);
     const order = this.readOrder(content.sha1, replicaNodeIds);
     for (const kind of ['accel', 'redirect'] as const) {
@@ -418,7 +429,7 @@ export class StorageCluster {
         const member = this.members.get(nodeId);
         if (!member || !this.isUp(nodeId) || this.isDraining(nodeId)) continue;
         const { driver, accelLocation } = member;
-        if (kind === 'accel' ? !accelLocation : !driver.presignGet) continue;
+        if (kind === 'accel' ? !accelLocation || !recent(nodeId) : !driver.presignGet) continue;
         try {
           const stat = await driver.stat(key);
           if (stat?.size !== Number(content.size)) {
@@ -439,6 +450,11 @@ export class StorageCluster {
       }
     }
     return null;
+  }
+
+  /** Nodes whose directory nginx serves (DFS_ACCEL_REDIRECT): the scrub checks their copies more often. */
+  accelNodeIds(): string[] {
+    return [...this.members.values()].filter((m) => m.accelLocation !== null).map((m) => m.id);
   }
 
   /**

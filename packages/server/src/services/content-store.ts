@@ -226,9 +226,15 @@ export class ContentStore {
 
   /** Where a download can be served from without the app (see StorageCluster.offload); null: stream it. */
   async offload(content: ContentRow, presign: PresignOptions): Promise<Offload | null> {
-    const replicas = await this.repos.contents.replicasOf(content.id);
-    const usable = replicas.filter((r) => r.state === 'ok').map((r) => r.node_id);
-    return this.cluster.offload(content, usable, presign);
+    const replicas = (await this.repos.contents.replicasOf(content.id)).filter((r) => r.state === 'ok');
+    // A copy was verified when it was written (its bytes hashed on the way), and again by each scrub.
+    const verifiedAt = new Map(replicas.map((r) => [r.node_id, Number(r.verified_at ?? r.created_at)]));
+    return this.cluster.offload(
+      content,
+      replicas.map((r) => r.node_id),
+      presign,
+      verifiedAt,
+    );
   }
 
   async readRange(content: ContentRow, offset: number, length: number): Promise<Buffer> {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ReconcileDeps, reconcile } from '../../src/jobs/reconcile.ts';
+import { JobRunner } from '../../src/jobs/runner.ts';
 import { objectKey } from '../../src/storage/types.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { random, sha1 } from '../support/bytes.ts';
@@ -131,5 +132,38 @@ describe('reconcile: objects on nodes that no row knows', () => {
     const { jobs, maintenance } = t.app.services;
     expect(maintenance.reconcile.name).toBe('reconcile');
     expect(await jobs.runOnce(maintenance.reconcile)).toBe(true);
+  });
+
+  it('runs soon after start unless an instance reconciled within its interval', async () => {
+    const { repos, maintenance } = t.app.services;
+    const reconcileJob = maintenance.reconcile;
+    expect(reconcileJob.firstRunAfterMs).toBeLessThanOrEqual(10 * 60_000);
+    let runs = 0;
+    // The real job, started as an instance restarted at `at` would start it (sooner, for the test).
+    const startAt = async (at: number) => {
+      const runner = new JobRunner(repos, t.app.log, () => at);
+      runner.start([
+        {
+          ...reconcileJob,
+          firstRunAfterMs: 10,
+          run: async () => {
+            runs++;
+            return reconcileJob.run();
+          },
+        },
+      ]);
+      await new Promise((r) => setTimeout(r, 300));
+      await runner.stop();
+    };
+    const start = Date.now() + 7 * HOUR; // the last test's run is 7 hours old by then
+    await startAt(start);
+    expect(runs).toBe(1);
+    // Restarted an hour later, and again five hours later: reconciled 1 and 5 hours ago, not due.
+    await startAt(start + HOUR);
+    await startAt(start + 5 * HOUR);
+    expect(runs).toBe(1);
+    // Six hours after the last run, the next start runs it, though no interval ever fired.
+    await startAt(start + 6 * HOUR + 1);
+    expect(runs).toBe(2);
   });
 });

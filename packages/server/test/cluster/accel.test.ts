@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { type RunningNginx, startNginx } from '@dfs/cluster/nginx';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppInstance, buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
+import { scrub } from '../../src/jobs/scrub.ts';
 import type { TestApp } from '../support/app.ts';
 import { random } from '../support/bytes.ts';
 import { uploader } from '../support/uploads.ts';
@@ -130,6 +131,57 @@ describe('downloads served by nginx (X-Accel-Redirect)', () => {
       `${nginx.url}${(await app.inject({ url: `/api/files/${fileId}/content`, headers })).headers['x-accel-redirect']}`,
     );
     expect(direct.status).toBe(404);
+  });
+
+  it('sends nginx only copies verified within a day; the app streams and checks the others', async () => {
+    const bytes = random(200_000);
+    const file = await uploader({ app } as TestApp, headers).upload(bytes, 'rotting.bin');
+    const sha1 = createHash('sha1').update(bytes).digest('hex');
+    const { repos, db } = app.services;
+    const content = (await repos.contents.findBySha1(sha1))!;
+    const served = (await repos.nodes.list()).find((n) => n.name.endsWith('/served'))!;
+    const copy = path.join(dir, 'served', 'objects', sha1.slice(0, 2), sha1.slice(2, 4), sha1);
+    const replica = () => db('replicas').where({ content_id: content.id, node_id: served.id });
+    const redirected = async () =>
+      (await app.inject({ url: `/api/files/${file.id}/content`, headers })).headers['x-accel-redirect'];
+
+    // Written a moment ago: verified as it was stored, so nginx may send it.
+    expect(await redirected()).toMatch(/^\/_dfs\/served\//);
+    // Last verified 25 hours ago, and a byte has rotted since: the app streams the download,
+    // checking every block (a bad one comes from the other copy), and nginx sends nothing.
+    await replica().update({
+      created_at: Date.now() - 25 * 3600_000,
+      verified_at: Date.now() - 25 * 3600_000,
+    });
+    const fh = await open(copy, 'r+');
+    await fh.write(Buffer.from([bytes[1234]! ^ 0xff]), 0, 1, 1234);
+    await fh.close();
+    expect(await redirected()).toBeUndefined();
+    const res = await viaNginx(`/api/files/${file.id}/content`, { range: 'bytes=1000-1999' });
+    expect(res.status).toBe(206);
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes.subarray(1000, 2000))).toBe(true);
+    expect(await lastLogLine()).not.toContain('/_dfs/');
+  });
+
+  it('scrubs the copies nginx serves twice a day, so verified ones keep going to nginx', async () => {
+    const bytes = random(150_000);
+    const file = await uploader({ app } as TestApp, headers).upload(bytes, 'aging.bin');
+    const sha1 = createHash('sha1').update(bytes).digest('hex');
+    const { repos, db, clusterJobs } = app.services;
+    const content = (await repos.contents.findBySha1(sha1))!;
+    const at = Date.now() - 13 * 3600_000;
+    await db('replicas').where({ content_id: content.id }).update({ created_at: at, verified_at: at });
+    const report = await scrub(clusterJobs.deps, { bytesPerSecond: 1e9 });
+    const rows = await db('replicas').where({ content_id: content.id });
+    const nodes = new Map((await repos.nodes.list()).map((n) => [n.id, n.name]));
+    const verifiedOn = (suffix: string) =>
+      Number(rows.find((r: { node_id: string }) => nodes.get(r.node_id)?.endsWith(suffix))?.verified_at);
+    // The served copy was checked at half the day; the other waits for the 30-day round.
+    expect(verifiedOn('/served')).toBeGreaterThan(Date.now() - 60_000);
+    expect(verifiedOn('/streamed')).toBe(at);
+    expect(report.checked).toBeGreaterThanOrEqual(1);
+    const res = await app.inject({ url: `/api/files/${file.id}/content`, headers });
+    expect(res.headers['x-accel-redirect']).toMatch(/^\/_dfs\/served\//);
   });
 
   it('streams from another replica when the served copy is gone', async () => {
