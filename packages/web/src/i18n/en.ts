@@ -46,6 +46,22 @@ export default {
     freshText: 'Copy it now: it is shown this once. dfs keeps only a fingerprint of it.',
     secret: 'The new app password',
   },
+  account: {
+    changePassword: 'Change password',
+    changeLead:
+      'Your other sessions (other browsers and devices) will be signed out. App passwords keep working until you revoke them.',
+    currentPassword: 'Current password',
+    newPassword: 'New password',
+    currentRequired: 'Enter your current password',
+    mismatch: 'The two new passwords differ',
+    changed: 'Password changed. Your other sessions were signed out.',
+    reset: 'Set password',
+    resetButton: 'Reset password',
+    resetFor: 'New password for {name}',
+    resetLead:
+      'Every session of this user is signed out. Their app passwords keep working until revoked. Tell them the new password another way.',
+    resetDone: 'Password of {name} set; their sessions were signed out',
+  },
   theme: { label: 'Appearance', system: 'Follow the system', light: 'Light', dark: 'Dark' },
   lang: { label: 'Language' },
   auth: {
@@ -316,6 +332,7 @@ export default {
     storage_unavailable: 'No storage node is available right now. Try again later.',
     hash_mismatch: 'The file changed while it was uploading. Try again.',
     share_password_invalid: 'Wrong password',
+    wrong_password: 'The current password is not right',
     share_password_required: 'This link needs a password',
     share_expired: 'This link has expired or reached its download limit',
   },
