@@ -118,7 +118,7 @@ export async function openVerified(
       current.destroy();
       source.log.warn(
         { node: source.nodeName(at), sha1: content.sha1, at: blockStart, err: failure },
-        'replica failed mid-read, reading the block from another',
+        'replica failed mid-read, resuming from the next',
       );
       // Rejects when no replica is left: the stream errors with nothing of this block sent.
       const tried = failedHere;
