@@ -11,7 +11,6 @@ import {
   screenshot,
   test,
   uniqueName,
-  uploadRow,
 } from './helpers.ts';
 
 test('sign up, upload a 40 MiB file, a dropped file and a folder; the server has the same bytes', async ({
@@ -55,10 +54,10 @@ test('sign up, upload a 40 MiB file, a dropped file and a folder; the server has
   });
 
   await expect(page.getByTestId('upload-panel')).toBeVisible();
-  for (const name of ['big-40MiB.bin', 'a.bin', 'b.bin', 'c.txt', 'empty.txt', 'dropped.txt']) {
-    await expect(uploadRow(page, name)).toHaveAttribute('data-state', 'done', { timeout: 60_000 });
-  }
-  await expect(page.getByTestId('upload-totals')).toContainText('6 of 6 done');
+  // The panel's list shows a few rows at a time (it leaves the file table its room): the
+  // summary counts every file, and each file's bytes are checked on the server below.
+  await expect(page.getByTestId('upload-totals')).toContainText('6 of 6 done', { timeout: 60_000 });
+  await expect(page.getByTestId('upload-totals')).not.toContainText('failed');
   await expect(fileRow(page, 'big-40MiB.bin')).toBeVisible();
   await expect(fileRow(page, 'album')).toBeVisible();
   await screenshot(page, 'file-browser');

@@ -22,6 +22,7 @@ function snap(over: Partial<UploadSnapshot>): UploadSnapshot {
     eta: null,
     verifying: false,
     instant: false,
+    skipped: false,
     sha1: null,
     uploadId: null,
     chunkSize: null,

@@ -12,17 +12,18 @@ export class InThreadWorker {
     runHashWorker(port2 as unknown as HashWorkerScope);
     port2.start();
     port1.start();
-    // A browser clones a Blob into a worker; a Node MessageChannel clones only Node's own Blobs,
-    // so happy-dom's are copied into one on the way, in order.
+    // A browser copies (or moves) a message when postMessage is called, so a buffer sent to one
+    // worker and then moved to another arrives whole: the copy is made here and now. A Node
+    // MessageChannel clones only Node's own Blobs, so happy-dom's are copied into one on the
+    // way; messages still leave in order.
     const post = port1.postMessage.bind(port1);
     let order = Promise.resolve();
     const postMessage = (msg: { blob?: Blob }, transfer?: Transferable[]) => {
+      const copied = msg.blob ? null : structuredClone(msg, { transfer: transfer as Transferable[] });
       order = order.then(async () => {
-        const out =
-          msg.blob && !(msg.blob instanceof NodeBlob)
-            ? { ...msg, blob: new NodeBlob([await msg.blob.arrayBuffer()]) }
-            : msg;
-        post(out, transfer as never);
+        if (copied) return post(copied);
+        const blob = msg.blob!;
+        post(blob instanceof NodeBlob ? msg : { ...msg, blob: new NodeBlob([await blob.arrayBuffer()]) });
       });
     };
     // biome-ignore lint/correctness/noConstructorReturn: stands in for the browser's Worker

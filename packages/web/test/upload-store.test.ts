@@ -64,4 +64,58 @@ describe('the upload store, against a real server', () => {
     expect(store.rows[0]?.state).toBe('error');
     expect(store.rows[0]?.error?.code).toBe('not_found');
   });
+
+  it('a folder sent again skips what is already there with the same content, and sends the rest', async () => {
+    const { useUploadStore } = await import('../src/stores/uploads.ts');
+    const store = useUploadStore();
+    for (const r of store.rows) await store.remove(r.id);
+    const parent = (await api.createFolder('store-retry')).file;
+    const contents = Array.from({ length: 12 }, (_, i) => new Uint8Array(randomBytes(500 + i)));
+    const big = new Uint8Array(randomBytes(5 * 1024 * 1024 + 7)); // the chunked path
+    const picked = (only: number) => ({
+      files: [
+        ...contents
+          .slice(0, only)
+          .map((b, i) => ({ file: new File([b], `file_${i}.txt`), dirs: ['photos'] })),
+        { file: new File([big], 'big.bin'), dirs: ['photos'] },
+      ],
+      folders: [['photos']],
+    });
+    // The first run got 7 of the 12 small files and the big one there.
+    await store.addBatch(picked(7), parent.id);
+    await until(() => store.totals.done === 8);
+    store.clearFinished();
+
+    // The same folder again, now whole: 8 files are there already, 5 are new.
+    await store.addBatch(picked(12), parent.id);
+    await until(() => store.totals.done + store.totals.failed === 13);
+    expect(store.totals.failed).toBe(0);
+    expect(store.totals.skipped).toBe(8);
+    expect(
+      store.rows
+        .filter((r) => r.skipped)
+        .map((r) => r.name)
+        .sort(),
+    ).toEqual(['big.bin', ...Array.from({ length: 7 }, (_, i) => `file_${i}.txt`)].sort());
+    const photos = (await api.listFiles({ parentId: parent.id })).items[0]!;
+    const listed = (await api.listAllFiles({ parentId: photos.id })).items;
+    expect(listed.map((f) => f.name).sort()).toEqual(
+      ['big.bin', ...contents.map((_, i) => `file_${i}.txt`)].sort(),
+    );
+    expect(listed.find((f) => f.name === 'big.bin')?.sha1).toBe(sha1(big));
+
+    // Other content under a taken name is still kept beside it, as the API has always done.
+    store.clearFinished();
+    await store.addBatch(
+      {
+        files: [{ file: new File([new Uint8Array(randomBytes(600))], 'file_0.txt'), dirs: ['photos'] }],
+        folders: [['photos']],
+      },
+      parent.id,
+    );
+    await until(() => store.totals.done === 1);
+    expect(store.totals.skipped).toBe(0);
+    const after = (await api.listAllFiles({ parentId: photos.id })).items.map((f) => f.name);
+    expect(after).toContain('file_0 (1).txt');
+  });
 });

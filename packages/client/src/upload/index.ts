@@ -1,4 +1,5 @@
 export { SmallFileBatcher, type SmallFileBatcherOptions } from './batcher.ts';
+export { FolderIndex, type ListFolder } from './existing.ts';
 export { Limiter } from './limiter.ts';
 export {
   bytesOfChunks,

@@ -2,6 +2,7 @@ import type { FileEntry } from '@dfs/shared';
 import { Emitter } from '../emitter.ts';
 import type { FileSource } from '../hashing/types.ts';
 import { SmallFileBatcher } from './batcher.ts';
+import type { FolderIndex } from './existing.ts';
 import { Limiter } from './limiter.ts';
 import { etaSeconds, TransferRate } from './speed.ts';
 import { ACTIVE_STATES, FINAL_STATES, type UploadState } from './state.ts';
@@ -30,6 +31,8 @@ export interface AddOptions {
   parentId?: string | null;
   name?: string;
   sha1?: string;
+  /** See `UploadOptions.skipIdentical`. */
+  skipIdentical?: FolderIndex;
 }
 
 export interface QueueTotals {
@@ -58,6 +61,8 @@ export interface QueueTotals {
   eta: number | null;
   /** Files finished without sending bytes. */
   instant: number;
+  /** Files not sent because the folder already held them (name, size and SHA-1). */
+  skipped: number;
 }
 
 export type UploadQueueEvents = {
@@ -310,6 +315,7 @@ export function totalsOf(snapshots: Iterable<UploadSnapshot>, options: { rate?: 
     speed: 0,
     eta: null,
     instant: 0,
+    skipped: 0,
   };
   let remaining = 0;
   let speedSum = 0;
@@ -325,6 +331,7 @@ export function totalsOf(snapshots: Iterable<UploadSnapshot>, options: { rate?: 
     else if (s.state === 'canceled') t.canceled++;
     if (s.state === 'canceled') continue;
     if (s.instant) t.instant++;
+    if (s.skipped) t.skipped++;
     t.bytesTotal += s.size;
     t.bytesHashed += s.bytesHashed;
     t.bytesUploaded += s.bytesUploaded;

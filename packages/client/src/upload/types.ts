@@ -2,6 +2,7 @@ import type { FileEntry } from '@dfs/shared';
 import type { UploadTransport } from '../api.ts';
 import type { Hasher, HashFileFn } from '../hashing/types.ts';
 import type { SmallFileBatcher } from './batcher.ts';
+import type { FolderIndex } from './existing.ts';
 import type { FileFromBytes } from './held-bytes.ts';
 import type { Limiter } from './limiter.ts';
 import type { ResumeStore } from './resume.ts';
@@ -58,6 +59,13 @@ export interface UploadOptions {
   retryDelays?: readonly number[];
   /** Remembers sha1 + uploadId by fingerprint so a reload resumes without re-hashing. */
   resumeStore?: ResumeStore;
+  /**
+   * Skip the upload when the target folder already holds a file of this name with the same size
+   * and SHA-1 (looked up in this index; the file is hashed first when one of that name and size
+   * is there). The upload ends `done` with `skipped` and that file, sending nothing. Without
+   * it, such a file is stored again as `name (1)` (the server's rule for uploads).
+   */
+  skipIdentical?: FolderIndex;
   /** Shared chunk-request slots (UploadQueue). */
   requestLimiter?: Limiter;
   /** Shared hashing slots (UploadQueue). */
@@ -119,6 +127,8 @@ export interface UploadSnapshot {
   verifying: boolean;
   /** Finished by proof of ownership, without sending (all the) bytes. */
   instant: boolean;
+  /** Not sent at all: the folder already held this name with the same content (`skipIdentical`). */
+  skipped: boolean;
   sha1: string | null;
   uploadId: string | null;
   chunkSize: number | null;

@@ -130,6 +130,9 @@ export class Upload {
   #file: FileEntry | null = null;
   #error: UploadErrorInfo | null = null;
   #instant = false;
+  #skipped = false;
+  /** `skipIdentical` was answered for this upload (a later attempt does not ask again). */
+  #skipChecked = false;
 
   /** Set by `UploadQueue`: called when `resume()` puts this upload back in line. */
   onRequeue: (() => void) | null = null;
@@ -252,6 +255,7 @@ export class Upload {
       route: this.route,
       ...this.#progress.view(this.#state),
       instant: this.#instant,
+      skipped: this.#skipped,
       sha1: this.#sha1,
       uploadId: this.#uploadId,
       chunkSize: session?.chunkSize ?? null,
@@ -400,12 +404,17 @@ export class Upload {
       await this.#readEntry(signal);
       this.#storeRead = true;
     }
+    const there = await this.#alreadyThere(ctl);
     let session: UploadSession | null = null;
-    if (this.#uploadId) {
+    if (!there && this.#uploadId) {
       this.#setState('checking', ctl);
       session = await this.#lookUp(this.#uploadId, signal);
     }
-    if (session) {
+    if (there) {
+      this.#file = there;
+      this.#skipped = true;
+      this.#setState('checking', ctl);
+    } else if (session) {
       this.#route = session.sha1 === null ? 'speculative' : 'chunked';
       if (session.sha1 === null) await this.#speculative(ctl, session);
       else await this.#chunked(ctl, session);
@@ -423,6 +432,40 @@ export class Upload {
     this.#deferred?.resolve(file);
     this.#deferred = null;
     this.#events.emit('done', file, this.snapshot());
+  }
+
+  /**
+   * With `skipIdentical`: the file the target folder already holds under this name with this
+   * size and SHA-1, or null. The file is hashed only when one of that name and size is there;
+   * the SHA-1 must be computed here (a remembered one may be stale). A session of ours to
+   * continue means the file never arrived: nothing to look up.
+   */
+  async #alreadyThere(ctl: AbortController): Promise<FileEntry | null> {
+    const index = this.#o.skipIdentical;
+    if (!index || this.#skipChecked || this.#uploadId) return null;
+    const { signal } = ctl;
+    this.#setState('checking', ctl);
+    const there = await this.#retry(
+      'list the target folder',
+      () => index.find(this.parentId, this.name),
+      signal,
+    );
+    signal.throwIfAborted();
+    if (!there?.sha1 || there.size !== this.source.size) {
+      this.#skipChecked = true;
+      return null;
+    }
+    if (!this.#sha1 || !this.#sha1Trusted) {
+      if (this.#sha1 && !this.#sha1Trusted) this.#forgetContent();
+      if (this.#pickRoute() === 'small') {
+        this.#sha1 = await this.#sha1OfSmall(null, signal);
+        this.#sha1Trusted = true;
+      } else {
+        await this.#hashFirst(ctl);
+      }
+    }
+    this.#skipChecked = true;
+    return this.#sha1 === there.sha1 ? there : null;
   }
 
   /** What the resume store remembers: a SHA-1 (skip hashing) and/or a session to continue. */
@@ -479,15 +522,8 @@ export class Upload {
       signal.throwIfAborted();
     }
     if (!this.#sha1) {
-      const stop = this.#progress.hashStarted();
-      try {
-        this.#sha1 = inWorker && blob ? await inWorker(blob) : await this.#sha1OfBytes(bytes as Uint8Array);
-        this.#sha1Trusted = true;
-        stop(true);
-      } finally {
-        stop(false);
-      }
-      signal.throwIfAborted();
+      this.#sha1 = await this.#sha1OfSmall(bytes, signal);
+      this.#sha1Trusted = true;
     }
     try {
       this.#file = await sendWhole(this.#ctx, bytes, this.#sha1, signal);
@@ -505,6 +541,23 @@ export class Upload {
       throw err;
     }
     this.#progress.sentWhole(this.source.size);
+  }
+
+  /** A small file's SHA-1: of its Blob in a worker when there is one, else of `bytes` (read if null). */
+  async #sha1OfSmall(bytes: Uint8Array | null, signal: AbortSignal): Promise<string> {
+    const { blob } = this.source;
+    const inWorker = blob && this.#o.sha1OfBlob ? this.#o.sha1OfBlob : null;
+    const stop = this.#progress.hashStarted();
+    try {
+      let sha1: string;
+      if (inWorker && blob) sha1 = await inWorker(blob);
+      else sha1 = await this.#sha1OfBytes(bytes ?? (await readExact(this.source, 0, this.source.size)));
+      stop(true);
+      signal.throwIfAborted();
+      return sha1;
+    } finally {
+      stop(false);
+    }
   }
 
   #sha1OfBytes(bytes: Uint8Array): Promise<string> {

@@ -193,6 +193,13 @@ export default {
     forget: 'Forget',
     sendingWhole: 'Sending {size} in one request',
     verifying: 'Every byte is on the server; it is checking them',
+    skipped: '{n} already there | {n} already there',
+    skippedHint: 'Already in the folder with the same content: not sent again',
+    unfinishedTitle: 'Unfinished uploads',
+    unfinishedCount: '{done} of {files} file arrived | {done} of {files} files arrived',
+    unfinishedContinue: 'Continue…',
+    unfinishedMore: 'and {n} more',
+    unfinishedHint: 'Choose the same folder or files again: what arrived is skipped, the rest is sent.',
     emptyFile: 'empty file',
   },
   share: {

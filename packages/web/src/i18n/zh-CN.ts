@@ -191,6 +191,13 @@ const zhCN: typeof en = {
     forget: '忘记',
     sendingWhole: '正在一次性发送 {size}',
     verifying: '已全部发送，服务器正在校验',
+    skipped: '{n} 个已存在',
+    skippedHint: '文件夹中已有同名且内容相同的文件，未重复上传',
+    unfinishedTitle: '未完成的上传',
+    unfinishedCount: '已到达 {done} / {files} 个文件',
+    unfinishedContinue: '继续…',
+    unfinishedMore: '还有 {n} 项',
+    unfinishedHint: '重新选择相同的文件夹或文件：已到达的会跳过，只发送其余部分。',
     emptyFile: '空文件',
   },
   share: {

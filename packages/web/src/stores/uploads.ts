@@ -1,5 +1,7 @@
 import {
   ACTIVE_STATES,
+  FINAL_STATES,
+  FolderIndex,
   fileSourceFromBlob,
   fingerprint,
   type QueueTotals,
@@ -13,10 +15,12 @@ import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import { api } from '../api/index.ts';
 import { invalidateFolder } from '../api/query.ts';
+import { type BatchRecord, batchStore } from '../composables/batch-store.ts';
 import type { PickedBatch, PickedFile } from '../composables/collect-files.ts';
 import { errorText } from '../composables/errors.ts';
 import { hashInWorkers, sha1OfBlobInWorkers } from '../composables/hash-pool.ts';
 import { resumeStore } from '../composables/resume-store.ts';
+import { useAuthStore } from './auth.ts';
 
 export interface UploadRow extends UploadSnapshot {
   /** Where the file goes, relative to the folder it was dropped on ("photos/2024/a.jpg"). */
@@ -37,6 +41,19 @@ export interface ResumeMatch {
 interface ResumeOffer {
   matches: ResumeMatch[];
   decide: (choice: 'continue' | 'restart' | 'cancel') => void;
+}
+
+/** A batch of this tab, and its uploads. */
+interface RunningBatch {
+  record: BatchRecord;
+  ids: Set<string>;
+  done: Set<string>;
+  saveTimer: ReturnType<typeof setTimeout> | null;
+}
+
+export interface AddBatchOptions {
+  /** The unfinished batch (from the notice) this one continues: no resume question, its record goes. */
+  continues?: BatchRecord;
 }
 
 /** Renders of the upload panel at most every this many ms. */
@@ -71,6 +88,11 @@ export const useUploadStore = defineStore('uploads', () => {
   const errors = ref<string[]>([]);
   /** Where a drop anywhere on the page goes: the folder the file browser shows. */
   const dropTarget = ref<{ id: string | null; name: string | null }>({ id: null, name: null });
+  /** Batch and folder uploads of an earlier page that did not finish (IndexedDB). */
+  const unfinishedBatches = ref<BatchRecord[]>([]);
+  const batches = new Map<string, RunningBatch>();
+  const batchOf = new Map<string, RunningBatch>();
+  const auth = useAuthStore();
 
   const meta = new Map<
     string,
@@ -86,7 +108,9 @@ export const useUploadStore = defineStore('uploads', () => {
   const rate = new TransferRate();
 
   const hasWork = computed(() => totals.value.active + totals.value.queued > 0 || preparing.value > 0);
-  const visible = computed(() => rows.value.length > 0 || preparing.value > 0);
+  const visible = computed(
+    () => rows.value.length > 0 || preparing.value > 0 || unfinishedBatches.value.length > 0,
+  );
 
   function toRow(snap: UploadSnapshot): UploadRow {
     const m = meta.get(snap.id);
@@ -156,6 +180,19 @@ export const useUploadStore = defineStore('uploads', () => {
       m.hashStart = null;
     }
   });
+  queue.on('state', (snap) => {
+    const b = batchOf.get(snap.id);
+    if (!b) return;
+    if (snap.state === 'done') b.done.add(snap.id);
+    if (FINAL_STATES.has(snap.state)) settleBatch(b);
+  });
+  queue.on('removed', (id) => {
+    const b = batchOf.get(id);
+    if (!b) return;
+    b.ids.delete(id);
+    batchOf.delete(id);
+    settleBatch(b);
+  });
   queue.on('done', (file, snap) => {
     const fp = queue.get(snap.id)?.fingerprint;
     pending.value = pending.value.filter((p) => p.fingerprint !== fp);
@@ -183,7 +220,50 @@ export const useUploadStore = defineStore('uploads', () => {
     }, 400);
   }
 
+  /**
+   * A batch whose every file is done (or was canceled by the user) is forgotten; otherwise its
+   * count of arrived files is saved, at most once a second (a folder of small files finishes
+   * dozens a second).
+   */
+  function settleBatch(b: RunningBatch): void {
+    b.record.done = b.done.size;
+    const over = [...b.ids].every((id) => {
+      const u = queue.get(id);
+      return !u || FINAL_STATES.has(u.state);
+    });
+    if (over) {
+      if (b.saveTimer) clearTimeout(b.saveTimer);
+      b.saveTimer = null;
+      batches.delete(b.record.id);
+      for (const id of b.ids) batchOf.delete(id);
+      void batchStore.delete(b.record.id).catch(() => {});
+      return;
+    }
+    b.saveTimer ??= setTimeout(() => {
+      b.saveTimer = null;
+      if (batches.has(b.record.id)) void batchStore.save(b.record).catch(() => {});
+    }, 1000);
+  }
+
+  function sameRoots(a: string[], b: string[]): boolean {
+    return a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+  }
+
+  async function forgetBatch(record: BatchRecord): Promise<void> {
+    unfinishedBatches.value = unfinishedBatches.value.filter((r) => r.id !== record.id);
+    await batchStore.delete(record.id).catch(() => {});
+  }
+
   async function refreshPending(): Promise<void> {
+    const userId = auth.user?.id;
+    if (userId) {
+      try {
+        const list = await batchStore.list(userId);
+        unfinishedBatches.value = list.filter((r) => !batches.has(r.id));
+      } catch {
+        unfinishedBatches.value = [];
+      }
+    }
     try {
       const list = await resumeStore.list();
       const running = new Set(queue.list().map((u) => u.fingerprint));
@@ -248,13 +328,21 @@ export const useUploadStore = defineStore('uploads', () => {
     return ids;
   }
 
-  /** Uploads a picked or dropped batch (files and whole folders) into `parentId`. */
-  async function addBatch(batch: PickedBatch, parentId: string | null): Promise<void> {
+  /**
+   * Uploads a picked or dropped batch (files and whole folders) into `parentId`. A file already
+   * in its target folder under the same name with the same content is skipped, not stored again
+   * as `name (1)`: sending a folder again after an interruption sends only what is missing.
+   */
+  async function addBatch(
+    batch: PickedBatch,
+    parentId: string | null,
+    options: AddBatchOptions = {},
+  ): Promise<void> {
     if (batch.files.length === 0 && batch.folders.length === 0) return;
     collapsed.value = false;
     const matches = await findResumable(batch.files);
     if (matches.length > 0) {
-      const choice = await askResume(matches);
+      const choice = options.continues ? 'continue' : await askResume(matches);
       if (choice === 'cancel') return;
       if (choice === 'restart') for (const m of matches) await forgetPending(m);
     }
@@ -269,9 +357,15 @@ export const useUploadStore = defineStore('uploads', () => {
       preparing.value--;
     }
     if (batch.folders.length > 0) markChanged(parentId);
+    // What the target folders hold, listed once per folder for this batch.
+    const index = new FolderIndex(
+      async (id) => (await api.listAllFiles(id === null ? {} : { parentId: id })).items,
+    );
+    const ids: string[] = [];
     for (const { file, dirs } of batch.files) {
       const target = dirs.length > 0 ? (folderIds.get(dirs.join('/')) ?? parentId) : parentId;
-      const upload = queue.add(fileSourceFromBlob(file), { parentId: target });
+      const upload = queue.add(fileSourceFromBlob(file), { parentId: target, skipIdentical: index });
+      ids.push(upload.id);
       meta.set(upload.id, {
         path: [...dirs, file.name].join('/'),
         resumedChunks: 0,
@@ -279,8 +373,50 @@ export const useUploadStore = defineStore('uploads', () => {
         hashMs: null,
       });
     }
+    await rememberBatch(batch, parentId, ids, options.continues);
     pending.value = pending.value.filter((p) => !matches.some((m) => m.fingerprint === p.fingerprint));
     flush();
+  }
+
+  /**
+   * Several files or a folder: remembered until every file is done, so a reload or a closed tab
+   * in the middle shows up as an unfinished upload to continue. An earlier unfinished record of
+   * the same files into the same folder is replaced.
+   */
+  async function rememberBatch(
+    batch: PickedBatch,
+    parentId: string | null,
+    ids: string[],
+    continues: BatchRecord | undefined,
+  ): Promise<void> {
+    const userId = auth.user?.id;
+    if (!userId || (batch.files.length < 2 && batch.folders.length === 0)) return;
+    const roots = [...new Set(batch.files.map((f) => f.dirs[0] ?? f.file.name))];
+    for (const chain of batch.folders) if (!roots.includes(chain[0]!)) roots.push(chain[0]!);
+    const stale = unfinishedBatches.value.filter(
+      (r) => r.id === continues?.id || (r.parentId === parentId && sameRoots(r.roots, roots)),
+    );
+    for (const r of stale) await forgetBatch(r);
+    const record: BatchRecord = {
+      id: `b${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`,
+      userId,
+      parentId,
+      parentName: continues?.parentName ?? (dropTarget.value.id === parentId ? dropTarget.value.name : null),
+      roots,
+      folders: batch.folders.length > 0,
+      files: batch.files.length,
+      bytes: batch.files.reduce((n, f) => n + f.file.size, 0),
+      done: 0,
+      startedAt: Date.now(),
+      savedAt: Date.now(),
+    };
+    const running: RunningBatch = { record, ids: new Set(ids), done: new Set(), saveTimer: null };
+    batches.set(record.id, running);
+    for (const id of ids) batchOf.set(id, running);
+    await batchStore.save(record).catch(() => {});
+    // Files that settled while the record was being written.
+    for (const id of ids) if (queue.get(id)?.state === 'done') running.done.add(id);
+    settleBatch(running);
   }
 
   function pause(id: string): void {
@@ -333,6 +469,8 @@ export const useUploadStore = defineStore('uploads', () => {
     resumeOffer,
     errors,
     dropTarget,
+    unfinishedBatches,
+    forgetBatch,
     addBatch,
     refreshPending,
     forgetPending,
