@@ -24,6 +24,7 @@ import { clearConfig, configPath, loadConfig, saveConfig } from './node/config.t
 import { nodeFetch } from './node/fetch.ts';
 import { fileSourceFromPath } from './node/source.ts';
 import { nodeUploadOptions } from './node/upload-options.ts';
+import { FolderIndex } from './upload/existing.ts';
 import { UploadQueue } from './upload/queue.ts';
 import type { UploadSnapshot } from './upload/upload.ts';
 import { formatBytes } from './util/bytes.ts';
@@ -167,7 +168,12 @@ async function upload(paths: string[], parentId: string | null, idOnly: boolean,
     requestConcurrency: parallel * 2,
     concurrency: 2,
   });
-  const uploads = sources.map((s) => queue.add(s, { parentId }));
+  // Sending the same files again (after an interrupted run, say) skips those the folder already
+  // has with the same name and content instead of storing ` (1)` copies beside them.
+  const existing = new FolderIndex(
+    async (id) => (await api.listAllFiles(id === null ? {} : { parentId: id })).items,
+  );
+  const uploads = sources.map((s) => queue.add(s, { parentId, skipIdentical: existing }));
   const total = uploads.length;
   let failed = 0;
 
@@ -199,7 +205,11 @@ async function upload(paths: string[], parentId: string | null, idOnly: boolean,
   }
   queue.on('done', (file: FileEntry, snap) => {
     clearLine();
-    const how = snap.instant ? 'instant (already stored)' : `${formatBytes(snap.sentBytes)} sent`;
+    const how = snap.skipped
+      ? 'skipped: the folder already has it'
+      : snap.instant
+        ? 'instant (already stored)'
+        : `${formatBytes(snap.sentBytes)} sent`;
     err.write(`done: ${snap.name} → ${file.id} (${how})\n`);
     process.stdout.write(idOnly ? `${file.id}\n` : `${JSON.stringify(file)}\n`);
   });

@@ -255,6 +255,12 @@ describe('client core against the server', () => {
       const listing = JSON.parse((await dfs('ls', '--json')).stdout);
       const entry = listing.items.find((f: { name: string }) => f.name === 'other.bin');
       expect(entry.sha1).toBe(sha1(otherData));
+      // The same upload again (an interrupted run retried) skips what the folder already has.
+      const again = await dfs('upload', other);
+      expect(again.stderr).toContain('other.bin');
+      expect(again.stderr).toContain('skipped: the folder already has it');
+      const names = JSON.parse((await dfs('ls', '--json')).stdout).items.map((f: { name: string }) => f.name);
+      expect(names.filter((name: string) => name.startsWith('other'))).toEqual(['other.bin']);
       const out = path.join(dir, 'downloaded.bin');
       await dfs('download', entry.id, out);
       expect((await readFile(out)).equals(otherData)).toBe(true);
