@@ -4,9 +4,11 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { type SshdHandle, startSshd } from '@dfs/cluster/sshd';
+import { Client, type SFTPWrapper } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNodeUrl, redactNodeUrl } from '../../src/storage/node-spec.ts';
 import { createNode } from '../../src/storage/node-url.ts';
+import { NOT_OFFERED } from '../../src/storage/sftp/connection.ts';
 import { SftpNode } from '../../src/storage/sftp.ts';
 import { NodeUnavailableError, type StorageNode } from '../../src/storage/types.ts';
 import { readAll, sourceOf, storageConformance } from './conformance.ts';
@@ -36,6 +38,25 @@ for (const auth of ['password', 'key'] as const) {
     };
   });
 }
+
+/** A bare ssh2 SFTP session, for the tests that pin what the node relies on in ssh2. */
+async function rawSftp(server: SshdHandle): Promise<{ sftp: SFTPWrapper; end: () => void }> {
+  const ssh = new Client();
+  const sftp = await new Promise<SFTPWrapper>((resolve, reject) => {
+    ssh.once('error', reject);
+    ssh.once('ready', () => ssh.sftp((err, s) => (err ? reject(err) : resolve(s))));
+    ssh.connect({
+      host: server.host,
+      port: server.port,
+      username: server.username,
+      password: server.password,
+    });
+  });
+  return { sftp, end: () => ssh.end() };
+}
+
+const call = <T>(fn: (cb: (err: Error | undefined | null, value?: T) => void) => void) =>
+  new Promise<T>((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value as T))));
 
 /** A large object made lazily, so the test can act while the put is still in flight. */
 function bigSource(total: number, onProgress: (sent: number) => void): Readable {
@@ -69,6 +90,27 @@ describe('sftp node against a real sshd', () => {
 
   it('reports the OpenSSH extensions it relies on', () => {
     expect(node.capabilities()).toEqual({ atomicRename: true, fsync: true, statvfs: true, checksMd5: false });
+  });
+
+  // The node sends reads and writes of up to 255 KiB and leaves it to ssh2 to split one that is
+  // larger than the server announced; if an ssh2 update stopped doing that, this fails.
+  it('ssh2 splits a read or a write larger than the server takes, in one call', async () => {
+    const { sftp, end } = await rawSftp(sshd);
+    try {
+      const data = randomBytes(4 * MiB + 3);
+      const file = `${root}/split-probe`;
+      const handle = await call<Buffer>((cb) => sftp.open(file, 'w+', cb));
+      await call<void>((cb) => sftp.write(handle, data, 0, data.length, 0, (err) => cb(err)));
+      const back = Buffer.alloc(data.length);
+      const got = await call<number>((cb) =>
+        sftp.read(handle, back, 0, back.length, 0, (err, n) => cb(err, n)),
+      );
+      await call<void>((cb) => sftp.close(handle, cb));
+      expect(got).toBe(data.length);
+      expect(back.equals(data)).toBe(true);
+    } finally {
+      end();
+    }
   });
 
   it('never puts the password in its name', () => {
@@ -253,6 +295,24 @@ describe('an SFTP server without fsync@openssh.com', () => {
   });
   afterAll(async () => {
     await bare?.stop();
+  });
+
+  // The node learns which extensions a server offers by asking: ssh2 throws, before sending,
+  // for one the server did not announce. If an ssh2 update changed that, this fails.
+  it('ssh2 refuses an extension the server did not announce before sending it', async () => {
+    const { sftp, end } = await rawSftp(bare);
+    try {
+      expect(() => sftp.ext_openssh_fsync(Buffer.alloc(0), () => {})).toThrow(NOT_OFFERED);
+      // The same session still answers: nothing went out.
+      expect(await call((cb) => sftp.realpath('.', cb))).toMatch(/^\//);
+      // What the server did announce goes out and is answered.
+      const renamed = call<void>((cb) =>
+        sftp.ext_openssh_rename(`${bare.root}/none`, `${bare.root}/none`, cb),
+      );
+      await expect(renamed).rejects.toMatchObject({ code: 2 });
+    } finally {
+      end();
+    }
   });
 
   it('is refused with an error naming the node, unless its URL says fsync=0', async () => {

@@ -1,39 +1,29 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
-import SftpClient from 'ssh2-sftp-client';
+import { Client, type ConnectConfig, type SFTPWrapper, type Stats } from 'ssh2';
 import { withTimeout } from '../../util/timeout.ts';
 import { type NodeCapabilities, NodeUnavailableError } from '../types.ts';
 import type { SftpReader } from './reader.ts';
+
+export type { FileEntryWithStats, Stats } from 'ssh2';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02 §7). */
 export const SFTP_NO_SUCH_FILE = 2;
 const SFTP_NO_CONNECTION = 6;
 const SFTP_CONNECTION_LOST = 7;
 
-/** OpenSSH's sftp-server caps reads and writes at 255 KiB; larger requests are split or refused. */
+/**
+ * Bytes per read or write request: what OpenSSH's sftp-server takes (255 KiB). ssh2 splits a
+ * request larger than the server announced (`limits@openssh.com`, or 32 KiB when a server
+ * announces none) into several, so this is the most sent at once, never more than a server takes.
+ */
 const MAX_IO_LEN = 255 * 1024;
 
-// ssh2 is not a direct dependency, so its types are reached through ssh2-sftp-client's.
-type SFTPWrapper = Awaited<ReturnType<SftpClient['connect']>>;
-export type Stats = Parameters<Parameters<SFTPWrapper['stat']>[1]>[1];
-export type FileEntryWithStats = Parameters<Parameters<SFTPWrapper['readdir']>[1]>[1][number];
-
-/** The parts of ssh2's Client the node uses (ssh2-sftp-client keeps it as `client`). */
-interface Client {
-  setNoDelay(noDelay: boolean): unknown;
-  destroy(): unknown;
-  on(event: 'close' | 'end' | 'error', listener: () => void): unknown;
-}
-
-/** The parts of ssh2's SFTP object that its typings leave out. */
-interface SftpInternals {
-  _extensions?: Record<string, string>;
-  _maxWriteLen?: number;
-  _maxReadLen?: number;
-}
+/** How ssh2's SFTP client refuses, before sending anything, a request the server did not announce. */
+export const NOT_OFFERED = /does not support/;
 
 export interface Conn {
-  client: SftpClient;
   ssh: Client;
   sftp: SFTPWrapper;
   alive: boolean;
@@ -102,7 +92,7 @@ export class SftpConnection {
       this.drop(conn, new NodeUnavailableError(`${this.name}: node closed`), false);
       // A polite goodbye when the link still works; the bound keeps close() from hanging on one that doesn't.
       if (wasAlive)
-        await withTimeout(conn.client.end(), 2_000, () => new Error('end timed out')).catch(() => {});
+        await withTimeout(endPolitely(conn.ssh), 2_000, () => new Error('end timed out')).catch(() => {});
       conn.ssh.destroy();
     }
   }
@@ -123,16 +113,18 @@ export class SftpConnection {
   private async open(): Promise<Conn> {
     const privateKey = this.opts.privateKeyPath ? await readFile(this.opts.privateKeyPath) : undefined;
     let conn: Conn | null = null;
-    // ssh2-sftp-client prints to the console on unexpected end/close by default; the node handles them.
     const onGone = () => {
       if (conn) this.drop(conn, new NodeUnavailableError(`${this.name}: connection lost`));
     };
-    const client = new SftpClient(this.name, { error: onGone, end: onGone, close: onGone });
-    const ssh = (client as unknown as { client: Client }).client;
+    const ssh = new Client();
+    // From the start: an 'error' event without a listener would crash the process.
+    ssh.on('error', onGone);
+    ssh.on('end', onGone);
+    ssh.on('close', onGone);
     let sftp: SFTPWrapper;
     try {
       sftp = await withTimeout(
-        client.connect({
+        openSftp(ssh, {
           host: this.opts.host,
           port: this.opts.port,
           username: this.opts.username,
@@ -151,53 +143,85 @@ export class SftpConnection {
       throw this.unavailable('connect', err);
     }
     ssh.setNoDelay(true);
-    const internals = sftp as unknown as SftpInternals;
-    const ext = internals._extensions ?? {};
-    const caps: NodeCapabilities = {
-      atomicRename: 'posix-rename@openssh.com' in ext,
-      fsync: 'fsync@openssh.com' in ext,
-      statvfs: 'statvfs@openssh.com' in ext,
-      checksMd5: false,
-    };
     conn = {
-      client,
       ssh,
       sftp,
       alive: true,
-      // ssh2 reads `limits@openssh.com` when offered; 32 KiB is the size every server must accept.
-      writeLen: Math.min(internals._maxWriteLen ?? 32 * 1024, MAX_IO_LEN),
-      readLen: Math.min(internals._maxReadLen ?? 32 * 1024, MAX_IO_LEN),
-      caps,
+      writeLen: MAX_IO_LEN,
+      readLen: MAX_IO_LEN,
+      caps: { atomicRename: false, fsync: false, statvfs: false, checksMd5: false },
       readers: new Set(),
     };
     const c = conn;
-    this.lastCaps = caps;
-    if (!caps.fsync && this.opts.requireFsync !== false) {
+    // An SFTP protocol error is emitted on the channel; unhandled, it would crash the process.
+    sftp.on('error', onGone);
+    sftp.on('close', onGone);
+    try {
+      c.caps = await this.probe(c);
+    } catch (err) {
+      this.drop(c, err as Error);
+      throw this.unavailable('connect', err);
+    }
+    this.lastCaps = c.caps;
+    if (!c.caps.fsync && this.opts.requireFsync !== false) {
       const err = new NodeUnavailableError(
         `${this.name}: the SFTP server does not offer fsync@openssh.com, so bytes it acknowledges may not be on its disk yet; the node is refused (add fsync=0 to its URL to use it without fsync)`,
       );
       this.drop(c, err);
       throw err;
     }
-    ssh.on('close', onGone);
-    ssh.on('end', onGone);
-    ssh.on('error', onGone);
-    // An SFTP protocol error is emitted on the channel; unhandled, it would crash the process.
-    sftp.on('error', onGone);
-    sftp.on('close', onGone);
     try {
       for (const dir of this.opts.dirs) await this.mkdirp(c, dir);
     } catch (err) {
       this.drop(c, err as Error);
       throw err;
     }
-    this.lastCaps = caps;
     if (this.closed) {
       this.drop(c, new NodeUnavailableError(`${this.name}: node closed`));
       throw new NodeUnavailableError(`${this.name}: node closed`);
     }
     this.conn = c;
     return c;
+  }
+
+  /**
+   * The OpenSSH extensions the server announced, learnt by asking for each: ssh2 throws before
+   * sending one the server did not announce, and any answer from the server (these requests name
+   * nothing that exists) means it knows the request. The three go out together: one round trip.
+   */
+  private async probe(conn: Conn): Promise<NodeCapabilities> {
+    const nowhere = `${this.opts.dirs[0] ?? ''}/.dfs-probe-${randomUUID()}`;
+    const [atomicRename, fsync, statvfs] = await Promise.all([
+      this.offers(conn, 'posix-rename@openssh.com', (cb) =>
+        conn.sftp.ext_openssh_rename(nowhere, nowhere, cb),
+      ),
+      // An empty handle names no open file: the server answers with an error status.
+      this.offers(conn, 'fsync@openssh.com', (cb) => conn.sftp.ext_openssh_fsync(Buffer.alloc(0), cb)),
+      this.offers(conn, 'statvfs@openssh.com', (cb) => conn.sftp.ext_openssh_statvfs(nowhere, cb)),
+    ]);
+    return { atomicRename, fsync, statvfs, checksMd5: false };
+  }
+
+  private async offers(
+    conn: Conn,
+    extension: string,
+    send: (cb: (err: Error | undefined | null) => void) => void,
+  ): Promise<boolean> {
+    let offered = true;
+    try {
+      await this.req<void>(conn, `probe ${extension}`, (cb) => {
+        try {
+          send(cb);
+        } catch (err) {
+          if (!(err instanceof Error && NOT_OFFERED.test(err.message))) throw err;
+          offered = false;
+          cb(null);
+        }
+      });
+    } catch (err) {
+      if (err instanceof NodeUnavailableError) throw err;
+    }
+    return offered;
   }
 
   /** Marks a connection dead so the next call reconnects, and fails whatever still depends on it. */
@@ -288,4 +312,30 @@ export class SftpConnection {
       if (!st?.isDirectory()) throw err;
     }
   }
+}
+
+/** An SSH connection with its SFTP session, or the error that kept it from opening. */
+function openSftp(ssh: Client, config: ConnectConfig): Promise<SFTPWrapper> {
+  return new Promise<SFTPWrapper>((resolve, reject) => {
+    const settle = (err: Error | undefined, sftp?: SFTPWrapper) => {
+      ssh.off('error', onError);
+      ssh.off('close', onClose);
+      if (sftp) resolve(sftp);
+      else reject(err);
+    };
+    const onError = (err: Error) => settle(err);
+    const onClose = () => settle(new Error('connection closed before the SFTP session opened'));
+    ssh.on('error', onError);
+    ssh.on('close', onClose);
+    ssh.once('ready', () => ssh.sftp((err, sftp) => settle(err, sftp)));
+    ssh.connect(config);
+  });
+}
+
+/** Ends the connection with the SSH goodbye and waits for the socket to close. */
+function endPolitely(ssh: Client): Promise<void> {
+  return new Promise<void>((resolve) => {
+    ssh.once('close', () => resolve());
+    ssh.end();
+  });
 }
