@@ -1,10 +1,16 @@
 import type { FileEntry, SortField, SortOrder } from '@dfs/shared';
 import { DownloadOutline, EllipsisHorizontal } from '@vicons/ionicons5';
-import { type DataTableColumns, type DataTableSortState, NButton, NIcon, NInput } from 'naive-ui';
+import {
+  type DataTableBaseColumn,
+  type DataTableColumns,
+  type DataTableSortState,
+  NIcon,
+  NInput,
+} from 'naive-ui';
 import { type HTMLAttributes, h, type Ref } from 'vue';
 import { RouterLink } from 'vue-router';
 import { api } from '../api/index.ts';
-import { fileIcon as iconFor } from './file-icons.ts';
+import { DECORATIVE, fileIcon as iconFor } from './file-icons.ts';
 import { formatBytes, formatDate } from './format.ts';
 import type { useInlineRename } from './inline-rename.ts';
 
@@ -41,8 +47,9 @@ export interface FileColumnsContext {
   searching: boolean;
   sortOrderOf: (key: string) => 'ascend' | 'descend' | false;
   rename: ReturnType<typeof useInlineRename>;
-  goTo: (folderId: string | null) => void;
   openMenu: (file: FileEntry, ev: MouseEvent) => void;
+  /** The check-box column (see selection-column.ts). */
+  select: DataTableBaseColumn<FileEntry>;
 }
 
 /** The file table's columns; cells are plain elements where possible (see the actions column). */
@@ -50,7 +57,7 @@ export function fileColumns(ctx: FileColumnsContext): DataTableColumns<FileEntry
   const { t, density, searching, sortOrderOf } = ctx;
   const phone = density === 'phone';
   return [
-    { type: 'selection' },
+    ctx.select,
     {
       title: t('files.name'),
       key: 'name',
@@ -66,17 +73,15 @@ export function fileColumns(ctx: FileColumnsContext): DataTableColumns<FileEntry
             title: t('files.location'),
             key: 'location',
             width: 140,
+            // A link (it navigates), in the theme's link colour: the primary blue on the dark
+            // theme's background is under 4.5:1.
             render: (f: FileEntry) =>
               h(
-                NButton,
+                RouterLink,
                 {
-                  text: true,
-                  size: 'small',
-                  type: 'primary',
-                  onClick: (e: Event) => {
-                    e.stopPropagation();
-                    ctx.goTo(f.parentId);
-                  },
+                  to: f.parentId ? { name: 'files', params: { folderId: f.parentId } } : { name: 'files' },
+                  class: 'loclink',
+                  onClick: (e: Event) => e.stopPropagation(),
                 },
                 () => t('files.openFolder'),
               ),
@@ -129,7 +134,9 @@ export function fileColumns(ctx: FileColumnsContext): DataTableColumns<FileEntry
 }
 
 function fileIcon(f: FileEntry) {
-  return h(NIcon, { size: 18, class: f.kind === 'folder' ? 'ficon folder' : 'ficon' }, () => h(iconFor(f)));
+  return h(NIcon, { ...DECORATIVE, size: 18, class: f.kind === 'folder' ? 'ficon folder' : 'ficon' }, () =>
+    h(iconFor(f)),
+  );
 }
 
 // Plain CSS ellipsis + title: a tooltip component per cell makes scrolling 10,000 rows stutter.
@@ -141,6 +148,7 @@ function nameCell(ctx: FileColumnsContext, f: FileEntry, phone: boolean) {
       h(NInput, {
         ref: rename.input,
         size: 'small',
+        placeholder: t('files.name'),
         value: rename.editName.value,
         'onUpdate:value': (v: string) => {
           rename.editName.value = v;
@@ -195,7 +203,7 @@ function actionsCell(ctx: FileColumnsContext, f: FileEntry, phone: boolean) {
             'aria-label': t('files.download'),
             'data-testid': 'row-download',
           },
-          [h(NIcon, { size: 16 }, () => h(DownloadOutline))],
+          [h(NIcon, { ...DECORATIVE, size: 16 }, () => h(DownloadOutline))],
         )
       : null,
     h(
@@ -209,7 +217,7 @@ function actionsCell(ctx: FileColumnsContext, f: FileEntry, phone: boolean) {
         'data-testid': 'row-menu',
         onClick: (e: MouseEvent) => ctx.openMenu(f, e),
       },
-      [h(NIcon, { size: 16 }, () => h(EllipsisHorizontal))],
+      [h(NIcon, { ...DECORATIVE, size: 16 }, () => h(EllipsisHorizontal))],
     ),
   ]);
 }

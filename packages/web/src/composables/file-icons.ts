@@ -72,3 +72,9 @@ export function fileIcon(file: { kind: 'file' | 'folder'; name: string; mime?: s
 export function hasThumbnail(file: { kind: 'file' | 'folder'; name: string }): boolean {
   return file.kind === 'file' && THUMBNAILED.has(ext(file.name));
 }
+
+/**
+ * Attributes of an icon that only decorates (its button or row says the same in words): Naive's
+ * NIcon renders `role="img"` without a name, which screen readers announce as an unnamed image.
+ */
+export const DECORATIVE = { 'aria-hidden': 'true' } as const;
