@@ -589,6 +589,24 @@ const davPropertySizes: Migration = {
   },
 };
 
+/**
+ * A file's modification time as its source had it (a client's `mtime`, WebDAV `X-OC-Mtime`), so
+ * sync clients that compare times see what they sent; null means "the entry's `updated_at`".
+ */
+const fileMtime: Migration = {
+  name: '016_file_mtime',
+  async up(db) {
+    await db.schema.alterTable('user_files', (t) => {
+      t.bigInteger('mtime').nullable();
+    });
+  },
+  async down(db) {
+    await db.schema.alterTable('user_files', (t) => {
+      t.dropColumn('mtime');
+    });
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -605,6 +623,7 @@ const migrations: Migration[] = [
   tusPatchLease,
   noPadNames,
   davPropertySizes,
+  fileMtime,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
