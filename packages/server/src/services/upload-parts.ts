@@ -6,6 +6,7 @@ import type { Repositories } from '../repositories/index.ts';
 import type { UploadRow } from '../repositories/uploads.ts';
 import {
   ChecksumMismatchError,
+  isNodeFull,
   NodeUnavailableError,
   ObjectNotFoundError,
   type PartWrite,
@@ -199,7 +200,9 @@ export class UploadParts {
       ...(md5 ? { md5Base64: Buffer.from(md5.hex, 'hex').toString('base64') } : {}),
     };
     let checked = md5?.checked ?? true;
+    let full: HttpError | undefined;
     for (let attempt = 0; attempt < 3; attempt++) {
+      full = undefined;
       const { epoch, nodeIds } = await this.targets(upload, true);
       if (!checked && nodeIds.length > 0 && !this.allCheckMd5(nodeIds)) {
         if (createHash('md5').update(data).digest('hex') !== md5?.hex) {
@@ -208,7 +211,14 @@ export class UploadParts {
         checked = true;
       }
       if (nodeIds.length > 0) {
-        const written = await this.writeTo(upload.id, nodeIds, offset, data, write);
+        // Full nodes are replaced like failed ones while other nodes have room.
+        const written: string[] = await this.writeTo(upload.id, nodeIds, offset, data, write).catch(
+          (err: unknown) => {
+            if (!(err instanceof HttpError && err.code === 'insufficient_storage')) throw err;
+            full = err;
+            return [];
+          },
+        );
         if (written.length > 0) {
           for (const nodeId of nodeIds) {
             if (!written.includes(nodeId)) await this.repos.uploads.dropNode(upload.id, nodeId);
@@ -218,6 +228,7 @@ export class UploadParts {
       }
       if (!(await this.replace(upload, epoch, nodeIds))) break;
     }
+    if (full) throw full;
     throw new HttpError('storage_unavailable', "the upload's storage nodes are unavailable; retry shortly", {
       retryAfter: 5,
     });
@@ -240,6 +251,7 @@ export class UploadParts {
   /**
    * Runs `fn` on every node at once; returns the nodes where it worked, reporting the others. A
    * node that refused the bytes for their checksum is no failing node: that rejects the whole call.
+   * When every node failed for lack of room, the answer is 507: retrying will not help.
    */
   private async onEach(
     nodeIds: string[],
@@ -269,6 +281,9 @@ export class UploadParts {
         );
       }
     });
+    if (results.length > 0 && results.every((r) => r.status === 'rejected' && isNodeFull(r.reason))) {
+      throw new HttpError('insufficient_storage', 'the storage nodes have no room left for this file');
+    }
     return ok;
   }
 

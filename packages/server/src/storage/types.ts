@@ -154,6 +154,24 @@ export class ChecksumMismatchError extends Error {
   override readonly name = 'ChecksumMismatchError';
 }
 
+/**
+ * Raised by a write the node had no room for: its disk (or the account's quota on it) is full. The
+ * node is up; what it holds is whole. A local node's file system says so itself (`isNodeFull`).
+ */
+export class NodeFullError extends Error {
+  override readonly name = 'NodeFullError';
+}
+
+/** Whether a failed write failed for lack of room on the node: `NodeFullError`, ENOSPC or EDQUOT. */
+export function isNodeFull(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof NodeFullError) return true;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
+  }
+  return false;
+}
+
 /** Raised by `get` for a key that is not on the node. */
 export class ObjectNotFoundError extends Error {
   override readonly name = 'ObjectNotFoundError';

@@ -10,6 +10,7 @@ export type { FileEntryWithStats, Stats } from 'ssh2';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02 §7). */
 export const SFTP_NO_SUCH_FILE = 2;
+export const SFTP_FAILURE = 4;
 const SFTP_NO_CONNECTION = 6;
 const SFTP_CONNECTION_LOST = 7;
 

@@ -9,6 +9,7 @@ import {
   isObjectKey,
   isPartId,
   type NodeCapabilities,
+  NodeFullError,
   NodeUnavailableError,
   type NodeUsage,
   type ObjectEntry,
@@ -19,6 +20,7 @@ import {
 import {
   type Conn,
   type FileEntryWithStats,
+  SFTP_FAILURE,
   SFTP_NO_SUCH_FILE,
   SftpConnection,
   type SftpError,
@@ -378,9 +380,25 @@ export class SftpNode implements StorageNode {
       if (conn.caps.fsync) {
         await this.connection.req(conn, 'fsync part', (cb) => conn.sftp.ext_openssh_fsync(handle, cb));
       }
+    } catch (err) {
+      throw await this.fullOr(conn, err, data.length);
     } finally {
       this.closeHandle(conn, handle);
     }
+  }
+
+  /**
+   * `NodeFullError` for a write that failed for lack of room, else `err`. SFTPv3 has no status
+   * for a full disk: OpenSSH answers ENOSPC with a plain FAILURE, so the disk's free space decides.
+   */
+  private async fullOr(conn: Conn, err: unknown, bytes: number): Promise<unknown> {
+    if ((err as SftpError).code !== SFTP_FAILURE || !conn.alive || !conn.caps.statvfs) return err;
+    const free = await this.usage().then(
+      (u) => u.freeBytes,
+      () => null,
+    );
+    if (free === null || free >= bytes) return err;
+    return new NodeFullError(`${this.name}: no room left on the disk (${free} bytes free)`, { cause: err });
   }
 
   /** Opens a part file for positioned writes, creating it without truncating a concurrent writer's. */
