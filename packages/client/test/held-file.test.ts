@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { nodeFileFromBytes } from '../src/node/held-file.ts';
+import { createNodeFileFromBytes, heldFilesWork, nodeFileFromBytes } from '../src/node/held-file.ts';
 import { appendFile, heldBytes } from '../src/upload/held-bytes.ts';
 
 const bytesOf = async (blob: Blob) => new Uint8Array(await blob.arrayBuffer());
@@ -51,5 +51,25 @@ describe('nodeFileFromBytes', () => {
     const empty = nodeFileFromBytes(new Uint8Array(0), 'empty');
     expect(empty.size).toBe(0);
     expect((await bytesOf(empty)).length).toBe(0);
+  });
+
+  // A HeldFile gives itself a size over Blob's and relies on FormData keeping it as it is. If a
+  // Node update changes either, this fails here, and uploads fall back to copies (below).
+  it('passes as it is on this Node: its size is read, and FormData keeps it', () => {
+    expect(heldFilesWork()).toBe(true);
+    expect(Object.getOwnPropertyDescriptor(file, 'size')?.value).toBe(data.length);
+    const form = new FormData();
+    form.append('file', file);
+    expect(form.get('file')).toBe(file);
+  });
+
+  it('on a Node where it would not pass, is a standard File of the bytes (a copy)', async () => {
+    const copied = createNodeFileFromBytes(() => false)(data, 'photo.jpg', 'image/jpeg');
+    expect(Object.getOwnPropertyDescriptor(copied, 'size')).toBeUndefined();
+    expect(copied).toMatchObject({ name: 'photo.jpg', type: 'image/jpeg', size: data.length });
+    expect(await bytesOf(copied)).toEqual(data);
+    const form = new FormData();
+    form.append('file', copied, 'renamed.jpg');
+    expect(await bytesOf(form.get('file') as File)).toEqual(data);
   });
 });

@@ -1,4 +1,4 @@
-import { type FileFromBytes, holdBytes } from '../upload/held-bytes.ts';
+import { type FileFromBytes, fileFromBytes, holdBytes } from '../upload/held-bytes.ts';
 
 /**
  * A File over bytes already in memory that Node does not copy.
@@ -47,6 +47,32 @@ class HeldFile extends File {
   }
 }
 
-/** `UploadOptions.fileFromBytes` for Node: Files that hold the bytes without copying them. */
-export const nodeFileFromBytes: FileFromBytes = (bytes, name, type) =>
-  holdBytes(new HeldFile(bytes, name, type), bytes);
+let holds: boolean | undefined;
+
+/**
+ * Whether this Node takes a HeldFile as it is: the size it gives itself is the one read, and
+ * FormData keeps the File itself rather than a copy (a copy would read Node's empty store and
+ * send an empty file). Neither is promised by Node, so it is checked once, on first use; the
+ * client's tests assert it holds on the Node they run on.
+ */
+export function heldFilesWork(): boolean {
+  if (holds === undefined) {
+    const probe = new HeldFile(new Uint8Array(3), 'probe');
+    const form = new FormData();
+    form.append('file', probe);
+    holds = probe.size === 3 && form.get('file') === probe;
+  }
+  return holds;
+}
+
+/**
+ * `UploadOptions.fileFromBytes` for Node: Files that hold the bytes without copying them, or,
+ * on a Node where such Files would not pass as they are (`heldFilesWork`), standard Files:
+ * a copy each, slower but whole.
+ */
+export function createNodeFileFromBytes(works: () => boolean = heldFilesWork): FileFromBytes {
+  return (bytes, name, type) =>
+    works() ? holdBytes(new HeldFile(bytes, name, type), bytes) : fileFromBytes(bytes, name, type);
+}
+
+export const nodeFileFromBytes: FileFromBytes = createNodeFileFromBytes();
