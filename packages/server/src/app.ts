@@ -34,6 +34,7 @@ import { archiveRoutes } from './routes/archives.ts';
 import { authRoutes } from './routes/auth.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoutes } from './routes/health.ts';
+import { nextcloudRoutes } from './routes/nextcloud.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { shareRoutes } from './routes/shares.ts';
 import { tusRoutes } from './routes/tus.ts';
@@ -278,6 +279,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(webdavRoutes);
   await app.register(shareRoutes);
   await app.register(nodeRoutes);
+  await app.register(nextcloudRoutes);
   registerNotFound(
     app,
     options.web

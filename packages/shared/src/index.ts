@@ -6,6 +6,7 @@ export * from './schemas/archives.ts';
 export * from './schemas/auth.ts';
 export * from './schemas/common.ts';
 export * from './schemas/files.ts';
+export * from './schemas/login-flows.ts';
 export * from './schemas/nodes.ts';
 export * from './schemas/shares.ts';
 export * from './schemas/uploads.ts';

@@ -1526,7 +1526,7 @@ export interface paths {
         put?: never;
         /**
          * Many small files in one request
-         * @description multipart/form-data: for each file, optional `parentId` and `sha1` fields, then its `file` part. At most 100 files and 33554432 bytes in all. All or nothing: a bad file fails the batch (its index in `error.index`) and no file of it is added.
+         * @description multipart/form-data: for each file, optional `parentId`, `sha1` and `mtime` (ISO 8601) fields, then its `file` part. At most 100 files and 33554432 bytes in all. All or nothing: a bad file fails the batch (its index in `error.index`) and no file of it is added.
          */
         post: {
             parameters: {
@@ -1635,6 +1635,172 @@ export interface paths {
                             file: components["schemas"]["def-2"];
                         };
                     };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/login-flows/{flowToken}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A Nextcloud app asking to sign in (Login Flow v2), while it waits for an answer */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    flowToken: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            clientName: string;
+                            /** Format: date-time */
+                            expiresAt: string;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/login-flows/{flowToken}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Allow the app: a new app password named after it goes to its next poll, once */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    flowToken: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            appPassword: components["schemas"]["def-1"];
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/login-flows/{flowToken}/deny": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Refuse the app: its poll never gets credentials */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    flowToken: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
             };
         };
@@ -2495,6 +2661,8 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** Format: date-time */
+                        mtime?: string;
                         name: string;
                         parentId?: string | null;
                         proof?: {
@@ -2904,6 +3072,8 @@ export interface components {
             id: string;
             kind: "file" | "folder";
             mime: string | null;
+            /** Format: date-time */
+            mtime: string;
             name: string;
             parentId: string | null;
             sha1: string | null;

@@ -607,6 +607,33 @@ const fileMtime: Migration = {
   },
 };
 
+/**
+ * Login Flow v2 (routes/nextcloud.ts): a sign-in that an app started and a browser finishes,
+ * possibly on another app instance. Only hashes of its two tokens are kept; the app password
+ * made on approval waits here in clear only until the one poll that hands it over deletes the row.
+ */
+const loginFlows: Migration = {
+  name: '017_login_flows',
+  async up(db) {
+    await createTable(db, 'login_flows', (t) => {
+      t.string('id', ID).primary();
+      t.string('poll_token_hash', 64).notNullable().unique();
+      t.string('flow_token_hash', 64).notNullable().unique();
+      t.string('client_name', 100).notNullable();
+      t.string('state', 16).notNullable();
+      t.bigInteger('created_at').notNullable();
+      t.bigInteger('expires_at').notNullable();
+      t.string('user_id', ID).nullable().references('users.id').onDelete('CASCADE');
+      t.string('app_password_id', ID).nullable();
+      t.string('app_password', 200).nullable();
+      t.index(['expires_at']);
+    });
+  },
+  async down(db) {
+    await db.schema.dropTable('login_flows');
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -624,6 +651,7 @@ const migrations: Migration[] = [
   noPadNames,
   davPropertySizes,
   fileMtime,
+  loginFlows,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

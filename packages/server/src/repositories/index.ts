@@ -10,6 +10,7 @@ import { DavPropertiesRepository } from './dav-properties.ts';
 import { FilesRepository } from './files.ts';
 import { InvitesRepository } from './invites.ts';
 import { JobLeasesRepository } from './jobs.ts';
+import { LoginFlowsRepository } from './login-flows.ts';
 import { NodesRepository } from './nodes.ts';
 import { SessionsRepository } from './sessions.ts';
 import { SharesRepository } from './shares.ts';
@@ -35,6 +36,7 @@ export class Repositories {
   readonly tusUploads: TusUploadsRepository;
   readonly davProperties: DavPropertiesRepository;
   readonly davLocks: DavLocksRepository;
+  readonly loginFlows: LoginFlowsRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -53,6 +55,7 @@ export class Repositories {
     this.tusUploads = new TusUploadsRepository(db);
     this.davProperties = new DavPropertiesRepository(db);
     this.davLocks = new DavLocksRepository(db);
+    this.loginFlows = new LoginFlowsRepository(db);
   }
 
   /**
