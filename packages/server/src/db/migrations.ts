@@ -599,8 +599,15 @@ const fileMtime: Migration = {
     await db.schema.alterTable('user_files', (t) => {
       t.bigInteger('mtime').nullable();
     });
+    // An upload session (chunked or tus) keeps the time it was given until it completes.
+    await db.schema.alterTable('uploads', (t) => {
+      t.bigInteger('mtime').nullable();
+    });
   },
   async down(db) {
+    await db.schema.alterTable('uploads', (t) => {
+      t.dropColumn('mtime');
+    });
     await db.schema.alterTable('user_files', (t) => {
       t.dropColumn('mtime');
     });

@@ -15,6 +15,8 @@ export interface FileRow {
   trashed_at: number | null;
   created_at: number;
   updated_at: number;
+  /** The source's modification time (epoch ms); null: none known, `updated_at` stands in. */
+  mtime?: number | null;
 }
 
 export type FileRowWithSha1 = FileRow & { sha1: string | null };

@@ -19,6 +19,8 @@ export interface UploadRow {
   node_epoch: number;
   /** While `completing`: until when the running `complete` holds it. */
   lease_until: number | null;
+  /** The source file's modification time (epoch ms) for the file the upload makes. */
+  mtime?: number | null;
 }
 
 export interface ChunkRow {
@@ -116,6 +118,10 @@ export class UploadsRepository {
 
   async renewLease(id: string, leaseUntil: number): Promise<void> {
     await this.db('uploads').where({ id, status: 'completing' }).update({ lease_until: leaseUntil });
+  }
+
+  async setMtime(id: string, mtime: number): Promise<void> {
+    await this.db('uploads').where({ id }).update({ mtime });
   }
 
   async touch(id: string, expiresAt: number): Promise<void> {

@@ -21,6 +21,7 @@ import { HttpError } from '../errors.ts';
 import { currentUser } from '../plugins/auth.ts';
 import { withReads } from '../plugins/read-replica.ts';
 import type { BatchItem } from '../services/batch-upload.ts';
+import { mtimeFromIso } from '../services/mtime.ts';
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
@@ -83,6 +84,12 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       if (sha1 !== undefined && !/^[0-9a-fA-F]{40}$/.test(sha1)) {
         throw new HttpError('bad_request', 'the "sha1" field must be 40 hex digits');
       }
+      const mtime = () => {
+        const value = field('mtime');
+        return value === undefined ? undefined : mtimeFromIso(value, Date.now());
+      };
+      // A bad time sent before the file is refused before any byte is stored.
+      mtime();
       const file = await uploads.uploadSingle(
         currentUser(request).id,
         parentId,
@@ -96,6 +103,7 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
           if (!request.raw.readableEnded) await once(request.raw, 'end');
           return field('parentId') ?? request.query.parentId;
         },
+        mtime,
       );
       return reply.status(201).send({ file });
     },
@@ -108,7 +116,7 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
         tags: ['files'],
         summary: 'Many small files in one request',
         description:
-          'multipart/form-data: for each file, optional `parentId` and `sha1` fields, then its `file` part. ' +
+          'multipart/form-data: for each file, optional `parentId`, `sha1` and `mtime` (ISO 8601) fields, then its `file` part. ' +
           `At most ${BATCH_MAX_FILES} files and ${BATCH_MAX_BYTES} bytes in all. ` +
           'All or nothing: a bad file fails the batch (its index in `error.index`) and no file of it is added.',
         consumes: ['multipart/form-data'],
@@ -118,13 +126,13 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
     async (request, reply) => {
       if (!request.isMultipart()) throw new HttpError('unsupported_media_type', 'send multipart/form-data');
       const items: BatchItem[] = [];
-      let pending: { parentId?: string; sha1?: string } = {};
+      let pending: { parentId?: string; sha1?: string; mtime?: number } = {};
       let total = 0;
       const parts = request.parts({
         limits: {
           files: BATCH_MAX_FILES,
-          fields: BATCH_MAX_FILES * 2,
-          parts: BATCH_MAX_FILES * 3,
+          fields: BATCH_MAX_FILES * 3,
+          parts: BATCH_MAX_FILES * 4,
           fieldSize: 1024,
           // One past the limit, so a file that is too big is seen rather than silently cut.
           fileSize: BATCH_MAX_BYTES + 1,
@@ -142,6 +150,14 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
               );
             }
             pending.sha1 = value;
+          } else if (part.fieldname === 'mtime') {
+            try {
+              pending.mtime = mtimeFromIso(value, Date.now());
+            } catch (error) {
+              throw error instanceof HttpError
+                ? new HttpError(error.code, `file ${items.length}: ${error.message}`, { index: items.length })
+                : error;
+            }
           } else throw new HttpError('bad_request', `unknown field "${part.fieldname}"`);
           continue;
         }

@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
 import { currentUser } from '../plugins/auth.ts';
+import { mtimeFromText } from '../services/mtime.ts';
 import type { TusState } from '../services/tus.ts';
 
 const TUS_VERSION = '1.0.0';
@@ -115,8 +116,17 @@ export async function tusRoutes(app: AppInstance): Promise<void> {
       const filename = metadata.get('filename') ?? metadata.get('name');
       if (!filename) throw new HttpError('bad_request', 'Upload-Metadata must carry a filename');
       const parentId = metadata.get('parentId') || undefined;
+      // tus clients commonly send seconds; ISO 8601 is the API's own form: both are taken.
+      const mtimeText = metadata.get('mtime');
+      const mtime = mtimeText ? mtimeFromText(mtimeText, Date.now()) : undefined;
       const user = currentUser(request);
-      let state = await tus.create(user.id, { length, filename, parentId, metadata: raw });
+      let state = await tus.create(user.id, {
+        length,
+        filename,
+        parentId,
+        metadata: raw,
+        ...(mtime === undefined ? {} : { mtime }),
+      });
       const withBody = request.headers['content-type'] === OCTETS && request.body;
       if (withBody || length === 0) {
         state = await tus.append(

@@ -24,6 +24,7 @@ import type { DavLockRow } from '../repositories/dav-locks.ts';
 import type { DavPropertyRow } from '../repositories/dav-properties.ts';
 import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
 import { locksCovering, parseTimeout } from '../services/dav-locks.ts';
+import { mtimeFromSeconds } from '../services/mtime.ts';
 import type { DavResource } from '../services/webdav.ts';
 
 /** Every method of RFC 4918 classes 1 and 2. */
@@ -156,7 +157,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     set('resourcetype', collection ? '<D:collection/>' : '');
     if (row) {
       set('creationdate', new Date(Number(row.created_at)).toISOString());
-      set('getlastmodified', new Date(Number(row.updated_at)).toUTCString());
+      set('getlastmodified', new Date(Number(row.mtime ?? row.updated_at)).toUTCString());
     }
     set('supportedlock', SUPPORTED_LOCK);
     set(
@@ -417,12 +418,18 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
   const put = async (request: FastifyRequest, reply: FastifyReply) => {
     await writable(request, [{ path: davPath(request.url), deep: false }]);
     const length = Number(request.headers['content-length']);
+    // Nextcloud's and ownCloud's clients (and rclone) send the source's time, in seconds.
+    const mtimeHeader = request.headers['x-oc-mtime'];
+    const mtime =
+      typeof mtimeHeader === 'string' ? mtimeFromSeconds(mtimeHeader, Date.now()) : undefined;
     const created = await dav.put(
       currentUser(request).id,
       davPath(request.url),
       request.body as Readable,
       Number.isSafeInteger(length) ? length : null,
+      mtime,
     );
+    if (mtime !== undefined) reply.header('X-OC-MTime', 'accepted');
     return reply.status(created ? 201 : 204).send();
   };
 

@@ -15,6 +15,8 @@ export interface BatchItem {
   parentId?: string;
   /** The client's SHA-1 of the bytes; the server's own must equal it. */
   sha1?: string;
+  /** The source file's modification time (epoch ms). */
+  mtime?: number;
   bytes: Buffer;
 }
 
@@ -106,6 +108,7 @@ export class BatchUpload {
               contentId: content.id,
               sha1: content.sha1,
               size: Number(content.size),
+              ...(item.mtime === undefined ? {} : { mtime: item.mtime }),
             },
             tx,
           ),

@@ -33,6 +33,7 @@ export function toFileEntry(row: FileRowWithSha1): FileEntry {
     mime: row.mime,
     createdAt: new Date(Number(row.created_at)).toISOString(),
     updatedAt: new Date(Number(row.updated_at)).toISOString(),
+    mtime: new Date(Number(row.mtime ?? row.updated_at)).toISOString(),
     trashedAt: row.trashed_at === null ? null : new Date(Number(row.trashed_at)).toISOString(),
   };
 }
@@ -44,6 +45,8 @@ export interface NewFile {
   contentId: string;
   sha1: string;
   size: number;
+  /** The source's modification time (epoch ms); the time of the upload when not given. */
+  mtime?: number;
 }
 
 /** What a file row needs of its content row (`size` as the database driver returns it). */
@@ -228,7 +231,7 @@ export class FileService {
    * count allow it.
    */
   addFileWithinLimits(
-    place: { userId: string; parentId: string; name: string },
+    place: { userId: string; parentId: string; name: string; mtime?: number },
     content: StoredContent,
   ): Promise<FileEntry> {
     const file: NewFile = { ...place, contentId: content.id, sha1: content.sha1, size: Number(content.size) };
@@ -256,6 +259,8 @@ export class FileService {
         content_id: file.contentId,
         size: file.size,
         mime: mime.lookup(name) || 'application/octet-stream',
+        // Stored even when not given, so a later rename or move leaves a file's time alone.
+        mtime: file.mtime ?? now,
       };
       try {
         await repos.files.insert(row);
@@ -276,6 +281,7 @@ export class FileService {
     id: string,
     content: StoredContent,
     assertRoom: (extraBytes: number, tx: Repositories) => Promise<void>,
+    mtime?: number,
   ): Promise<FileEntry> {
     const now = this.now();
     await this.assertUnlocked(userId, [{ id, deep: false }]);
@@ -284,7 +290,12 @@ export class FileService {
       if (row?.kind !== 'file') throw notFound('file not found');
       await assertRoom(Math.max(0, Number(content.size) - Number(row.size)), tx);
       await tx.contents.markReferenced(content.id);
-      await tx.files.update(id, { content_id: content.id, size: Number(content.size), updated_at: now });
+      await tx.files.update(id, {
+        content_id: content.id,
+        size: Number(content.size),
+        updated_at: now,
+        mtime: mtime ?? now,
+      });
       if (row.content_id && row.content_id !== content.id)
         await tx.contents.refreshReference(row.content_id, now);
     });

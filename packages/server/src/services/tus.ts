@@ -72,12 +72,13 @@ export class TusService {
 
   async create(
     userId: string,
-    input: { length: number; filename: string; parentId?: string; metadata: string },
+    input: { length: number; filename: string; parentId?: string; metadata: string; mtime?: number },
   ): Promise<TusState> {
     const res = await this.uploads.create(userId, {
       name: input.filename,
       size: input.length,
       ...(input.parentId ? { parentId: input.parentId } : {}),
+      ...(input.mtime === undefined ? {} : { mtime: new Date(input.mtime).toISOString() }),
     });
     if (res.status !== 'created' && res.status !== 'resumed') {
       throw new HttpError('internal', 'an upload without a hash was answered as known content');

@@ -24,6 +24,7 @@ import type { ContentStore } from './content-store.ts';
 import type { FileService } from './files.ts';
 import { newId, newToken } from './ids.ts';
 import type { UserLimits } from './limits.ts';
+import { mtimeFromIso } from './mtime.ts';
 import { assertValidName } from './names.ts';
 import { readBody, SingleUpload } from './single-upload.ts';
 import type { UploadDigests, UploadHashes } from './upload-hashes.ts';
@@ -81,6 +82,7 @@ export class UploadService {
 
   async create(userId: string, body: CreateUploadBody): Promise<CreateUploadResponse> {
     assertValidName(body.name);
+    const mtime = body.mtime === undefined ? undefined : mtimeFromIso(body.mtime, this.now());
     if (body.size > this.limits.maxFileSize) {
       throw new HttpError('file_too_large', `files may be at most ${this.limits.maxFileSize} bytes`);
     }
@@ -101,6 +103,7 @@ export class UploadService {
             contentId: known.id,
             sha1: known.sha1,
             size: Number(known.size),
+            ...(mtime === undefined ? {} : { mtime }),
           },
           tx,
         );
@@ -113,6 +116,9 @@ export class UploadService {
     if (body.sha1) {
       const resumable = await this.repos.uploads.findResumable(userId, body.sha1, body.size, now);
       if (resumable) {
+        if (mtime !== undefined && Number(resumable.mtime ?? Number.NaN) !== mtime) {
+          await this.repos.uploads.setMtime(resumable.id, mtime);
+        }
         return { status: 'resumed', ...(await this.session(resumable)) };
       }
     }
@@ -131,6 +137,7 @@ export class UploadService {
       expires_at: now + this.limits.expiryMs,
       node_epoch: 0,
       lease_until: null,
+      mtime: mtime ?? null,
     };
     // The nodes that will hold the bytes are chosen now, with room for the declared size beside
     // every other unfinished upload's; each chunk goes straight to them.
@@ -498,6 +505,7 @@ export class UploadService {
             contentId: content.id,
             sha1: content.sha1,
             size: Number(content.size),
+            ...(upload.mtime == null ? {} : { mtime: Number(upload.mtime) }),
           },
           tx,
         );
@@ -638,6 +646,8 @@ export class UploadService {
      * by default the one given up front.
      */
     finalParentId?: () => Promise<string | undefined>,
+    /** The source's modification time (epoch ms), asked for once the body is read. */
+    mtime?: () => number | undefined,
   ): Promise<FileEntry> {
     assertValidName(name);
     let parentId = await this.files.resolveParent(userId, parentIdInput);
@@ -652,7 +662,11 @@ export class UploadService {
       const late = await finalParentId();
       if (late !== parentIdInput) parentId = await this.files.resolveParent(userId, late);
     }
-    return this.files.addFileWithinLimits({ userId, parentId, name }, content);
+    const modified = mtime?.();
+    return this.files.addFileWithinLimits(
+      { userId, parentId, name, ...(modified === undefined ? {} : { mtime: modified }) },
+      content,
+    );
   }
 
   /**

@@ -136,19 +136,33 @@ export class DavService {
   }
 
   /** PUT: the body becomes the file at `path`, new (true) or with new bytes in place (false). */
-  async put(userId: string, path: string[], body: Readable, requestBytes: number | null): Promise<boolean> {
+  async put(
+    userId: string,
+    path: string[],
+    body: Readable,
+    requestBytes: number | null,
+    /** `X-OC-Mtime`, in epoch ms. */
+    mtime?: number,
+  ): Promise<boolean> {
     const parentId = await this.parentOf(userId, path);
     const existing = await this.resolve(userId, path);
     if (existing?.kind === 'folder')
       throw new HttpError('method_not_allowed', 'a collection cannot be PUT over');
     const content = await this.uploads.storeBody(userId, body, requestBytes);
     if (existing?.kind === 'file') {
-      await this.files.replaceContent(userId, existing.row.id, content, (bytes, tx) =>
-        this.limits.assertRoom(userId, { bytes, entries: 0 }, tx),
+      await this.files.replaceContent(
+        userId,
+        existing.row.id,
+        content,
+        (bytes, tx) => this.limits.assertRoom(userId, { bytes, entries: 0 }, tx),
+        mtime,
       );
       return false;
     }
-    await this.files.addFileWithinLimits({ userId, parentId, name: path.at(-1)! }, content);
+    await this.files.addFileWithinLimits(
+      { userId, parentId, name: path.at(-1)!, ...(mtime === undefined ? {} : { mtime }) },
+      content,
+    );
     return true;
   }
 
@@ -239,7 +253,9 @@ export class DavService {
     if (row.kind === 'file') {
       const content = row.content_id ? await this.repos.contents.findById(row.content_id) : undefined;
       if (!content) throw new HttpError('storage_unavailable', `${row.name}: its content is gone`);
-      const copy = await this.files.addFileWithinLimits({ userId, parentId, name }, content);
+      // A copy is the same file's content: it keeps its modification time.
+      const mtime = Number(row.mtime ?? row.updated_at);
+      const copy = await this.files.addFileWithinLimits({ userId, parentId, name, mtime }, content);
       await this.repos.davProperties.copy(row.id, copy.id);
       return;
     }

@@ -15,6 +15,11 @@ export const FileEntry = Type.Object(
     mime: Type.Union([Type.String(), Type.Null()]),
     createdAt: IsoDate,
     updatedAt: IsoDate,
+    /**
+     * The source file's modification time as the uploader gave it (`mtime`, WebDAV `X-OC-Mtime`);
+     * when none was given, when the content was stored. Folders: `updatedAt`.
+     */
+    mtime: IsoDate,
     trashedAt: Type.Optional(Type.Union([IsoDate, Type.Null()])),
   },
   { $id: 'FileEntry' },
@@ -35,6 +40,12 @@ export type FileBatchResponse = Static<typeof FileBatchResponse>;
 export const BATCH_MAX_FILES = 100;
 /** …of at most this many bytes in all. */
 export const BATCH_MAX_BYTES = 32 * 1024 * 1024;
+
+/**
+ * How far ahead of the server's clock an uploaded `mtime` may be (clients' clocks drift, and a
+ * time zone mistake is at most a day); further ahead, or before 1970, is refused with 400.
+ */
+export const MTIME_MAX_AHEAD_MS = 24 * 60 * 60 * 1000;
 
 export const SortField = Type.Union([
   Type.Literal('name'),

@@ -15,6 +15,8 @@ export const CreateUploadBody = Type.Object({
   sha1: Type.Optional(Sha1),
   parentId: Type.Optional(Type.Union([Id, Type.Null()])),
   proof: Type.Optional(Proof),
+  /** The source file's modification time (ISO 8601, ms kept); the file entry's `mtime`. */
+  mtime: Type.Optional(IsoDate),
 });
 export type CreateUploadBody = Static<typeof CreateUploadBody>;
 
