@@ -24,6 +24,7 @@ test('a folder with 10,000 entries: paged loading, virtual rows, sort, keyboard 
     mime: 'text/plain',
     createdAt: new Date(t0 + i * 1000).toISOString(),
     updatedAt: new Date(t0 + i * 1000).toISOString(),
+    mtime: new Date(t0 + i * 1000).toISOString(),
   }));
   const pages: string[] = [];
   await page.route(/\/api\/files\?/, async (route) => {

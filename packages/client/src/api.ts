@@ -97,6 +97,8 @@ export interface UploadSimpleOptions extends RequestOptions {
   parentId?: string | null;
   /** Lowercase hex SHA-1 of the bytes: the server refuses them (422 hash_mismatch) if they differ. */
   sha1?: string;
+  /** The file's modification time (epoch ms): the entry's `mtime`. */
+  mtime?: number;
 }
 
 export interface BatchFile {
@@ -104,6 +106,8 @@ export interface BatchFile {
   name: string;
   parentId?: string | null;
   sha1?: string;
+  /** The file's modification time (epoch ms). */
+  mtime?: number;
 }
 
 export interface DownloadOptions extends RequestOptions {
@@ -307,12 +311,13 @@ export class DfsApi {
   }
   /**
    * The one-request multipart upload (small files): `POST /api/files` with the text fields first
-   * (`parentId`, `sha1`) and then the `file` part, so the server knows them before the bytes.
+   * (`parentId`, `sha1`, `mtime`) and then the `file` part, so the server knows them before the bytes.
    */
   uploadSimple(file: Blob, options: UploadSimpleOptions = {}): Promise<FileResponse> {
     const form = new FormData();
     if (options.parentId) form.set('parentId', options.parentId);
     if (options.sha1) form.set('sha1', options.sha1.toLowerCase());
+    if (options.mtime !== undefined) form.set('mtime', new Date(options.mtime).toISOString());
     const name = options.name ?? (file as Blob & { name?: string }).name ?? 'file';
     appendFile(form, 'file', file, name);
     return this.#op('post', '/api/files', { signal: options.signal, body: form });
@@ -420,6 +425,7 @@ export class DfsApi {
     for (const f of files) {
       if (f.parentId) form.append('parentId', f.parentId);
       if (f.sha1) form.append('sha1', f.sha1.toLowerCase());
+      if (f.mtime !== undefined) form.append('mtime', new Date(f.mtime).toISOString());
       appendFile(form, 'file', f.blob, f.name);
     }
     return this.#op('post', '/api/files/batch', { signal: opts.signal, body: form });

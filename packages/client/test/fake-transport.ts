@@ -89,6 +89,7 @@ export class FakeTransport implements UploadTransport {
       mime: null,
       createdAt: now,
       updatedAt: now,
+      mtime: now,
     };
   }
 

@@ -99,13 +99,14 @@ export class SmallFileBatcher {
     const { transport } = this;
     try {
       if (transport.uploadSimple) {
-        const { blob, name, parentId, sha1 } = p.file;
+        const { blob, name, parentId, sha1, mtime } = p.file;
         p.resolve(
           (
             await transport.uploadSimple(blob, {
               name,
               parentId: parentId ?? null,
               ...(sha1 ? { sha1 } : {}),
+              ...(mtime !== undefined ? { mtime } : {}),
             })
           ).file,
         );

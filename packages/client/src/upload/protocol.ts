@@ -32,6 +32,8 @@ export interface ProtocolContext {
   readonly source: FileSource;
   readonly name: string;
   readonly parentId: string | null;
+  /** The source's modification time (epoch ms), when there is one worth sending. */
+  readonly mtime?: number | undefined;
   readonly progress: UploadProgress;
   readonly retry: RetryFn;
   readonly sleep: Sleep;
@@ -101,6 +103,7 @@ export async function createUpload(
       size: ctx.source.size,
       ...(sha1 ? { sha1 } : {}),
       ...(ctx.parentId !== null ? { parentId: ctx.parentId } : {}),
+      ...(ctx.mtime !== undefined ? { mtime: new Date(ctx.mtime).toISOString() } : {}),
       ...(proof ? { proof } : {}),
     };
     let res: CreateUploadResponse;
@@ -314,14 +317,19 @@ export async function sendWhole(
   else if (bytes) blob = ctx.fileFromBytes(bytes, ctx.name, ctx.source.type);
   else throw new Error('sendWhole needs the bytes or the source Blob');
   const { batcher } = ctx;
+  const mtime = ctx.mtime !== undefined ? { mtime: ctx.mtime } : {};
   const file = await ctx.retry(
     'upload',
     () =>
       batcher && blob.size <= batcher.maxFileBytes
-        ? batcher.submit({ blob, name: ctx.name, parentId: ctx.parentId, sha1 }, signal)
-        : transport.uploadSimple!(blob, { name: ctx.name, parentId: ctx.parentId, sha1, signal }).then(
-            (res) => res.file,
-          ),
+        ? batcher.submit({ blob, name: ctx.name, parentId: ctx.parentId, sha1, ...mtime }, signal)
+        : transport.uploadSimple!(blob, {
+            name: ctx.name,
+            parentId: ctx.parentId,
+            sha1,
+            ...mtime,
+            signal,
+          }).then((res) => res.file),
     signal,
   );
   signal.throwIfAborted();

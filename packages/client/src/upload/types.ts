@@ -34,6 +34,11 @@ export interface UploadOptions {
   name?: string;
   /** A known SHA-1 of the content: skips hashing (chunk MD5s are then computed while sending). */
   sha1?: string;
+  /**
+   * The file's modification time (epoch ms) for the server to keep as the entry's `mtime`
+   * (default: `source.lastModified`; a time the server would refuse is not sent).
+   */
+  mtime?: number;
   /** Hashes the file (default: hash-wasm on this thread). The web app passes `WorkerHashPool#hashFile`. */
   hashFile?: HashFileFn;
   /** Hasher for chunk MD5s computed at send time and for challenge proofs (default: `createHasher()`). */

@@ -1,4 +1,4 @@
-import type { FileEntry, UploadSession } from '@dfs/shared';
+import { type FileEntry, MTIME_MAX_AHEAD_MS, type UploadSession } from '@dfs/shared';
 import { Emitter } from '../emitter.ts';
 import { ApiError, CanceledError, errorMessage, isAbortError } from '../errors.ts';
 import { createHasher } from '../hashing/create.ts';
@@ -161,6 +161,7 @@ export class Upload {
       source,
       name: this.name,
       parentId: this.parentId,
+      mtime: sendableMtime(options.mtime ?? source.lastModified, Date.now()),
       progress: this.#progress,
       retry: (operation, fn, signal, retryable) => this.#retry(operation, fn, signal, retryable),
       sleep: this.#sleep,
@@ -807,4 +808,13 @@ export class Upload {
       err.retryAfter,
     );
   }
+}
+
+/**
+ * A time the server keeps, or undefined: it refuses times before 1970 or more than a day ahead
+ * (a Blob made in memory, a wrong clock), and a refused time must not fail the upload itself.
+ */
+function sendableMtime(mtime: number | undefined, now: number): number | undefined {
+  if (mtime === undefined || !Number.isFinite(mtime) || mtime < 0) return undefined;
+  return mtime > now + MTIME_MAX_AHEAD_MS ? undefined : Math.trunc(mtime);
 }
