@@ -46,6 +46,18 @@ export default {
     freshText: 'Copy it now: it is shown this once. dfs keeps only a fingerprint of it.',
     secret: 'The new app password',
   },
+  connect: {
+    title: 'Allow {client} to access your files?',
+    lead: 'You are signed in as {user}. {client} gets an app password of its own, named after it; revoke it under App passwords and it is locked out at once.',
+    expires: 'This request expires at {time}.',
+    allow: 'Allow',
+    deny: 'Deny',
+    allowedTitle: '{client} is signed in',
+    deniedTitle: '{client} was refused',
+    closeWindow: 'You can close this window.',
+    goneTitle: 'This sign-in request is no longer valid',
+    goneText: 'It was already answered or has expired. Start again from the app.',
+  },
   account: {
     changePassword: 'Change password',
     changeLead:

@@ -47,6 +47,18 @@ const zhCN: typeof en = {
     freshText: '请立即复制：它只显示这一次，dfs 只保存它的指纹。',
     secret: '新的应用密码',
   },
+  connect: {
+    title: '允许 {client} 访问你的文件？',
+    lead: '你已以 {user} 的身份登录。{client} 将获得一个以它命名的专属应用密码；在“应用密码”中撤销后，它会立即失去访问权限。',
+    expires: '此请求将于 {time} 过期。',
+    allow: '允许',
+    deny: '拒绝',
+    allowedTitle: '{client} 已登录',
+    deniedTitle: '已拒绝 {client}',
+    closeWindow: '你可以关闭此窗口了。',
+    goneTitle: '此登录请求已失效',
+    goneText: '它已被处理或已过期。请在应用中重新开始。',
+  },
   account: {
     changePassword: '修改密码',
     changeLead: '你在其他浏览器和设备上的登录将被退出。应用密码在你撤销之前仍然有效。',

@@ -45,6 +45,8 @@ const routes: RouteRecordRaw[] = [
     component: () => import('../pages/UsersPage.vue'),
     meta: { admin: true },
   },
+  // A Nextcloud app's sign-in (Login Flow v2) lands here from /index.php/login/v2/flow/<token>.
+  { path: '/connect/:flowToken', name: 'connect', component: () => import('../pages/ConnectPage.vue') },
   {
     path: '/s/:token',
     name: 'share',
