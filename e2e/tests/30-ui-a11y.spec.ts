@@ -34,7 +34,7 @@ async function audit(page: Page, where: string): Promise<Finding[]> {
   }));
 }
 
-function report(findings: Finding[]): Promise<void> {
+function report(findings: Finding[]): void {
   // Every finding, with axe's explanation, beside the test's other output.
   writeFileSync(test.info().outputPath('axe-violations.json'), JSON.stringify(findings, null, 2));
   const minor = findings.filter((f) => f.impact !== 'serious' && f.impact !== 'critical');
