@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The system programs the test suite and the bench drive for real: MariaDB (the metadata tests),
 # OpenSSH (the SFTP storage nodes), Ceph's monitor, OSD and RADOS Gateway (the S3 storage nodes)
-# Chromium (the browser end-to-end suite), the WebDAV clients rclone and litmus, and the download
-# manager aria2c (share links). Source this file and call dfs_ensure_system_deps, or run it directly.
+# Chromium (the browser end-to-end suite), the WebDAV clients rclone and litmus, the download
+# manager aria2c (share links) and the Nextcloud sync client nextcloudcmd. Source this file and
+# call dfs_ensure_system_deps, or run it directly.
 
 # Prints the Debian packages whose programs are missing, one per line. The program, not dpkg's
 # record, is what the suites need; mariadbd and sshd live in sbin, off a normal user's PATH.
@@ -11,7 +12,7 @@ dfs_missing_system_packages() {
   for pair in mariadb-server:mariadbd mariadb-server:mariadb-install-db openssh-server:sshd \
     openssh-client:ssh openssh-client:sftp chromium:chromium ceph-mon:ceph-mon ceph-mon:monmaptool \
     ceph-osd:ceph-osd radosgw:radosgw ceph-common:radosgw-admin ceph-common:ceph ceph-common:ceph-authtool \
-    nginx:nginx rclone:rclone litmus:litmus aria2:aria2c; do
+    nginx:nginx rclone:rclone litmus:litmus aria2:aria2c nextcloud-desktop-cmd:nextcloudcmd; do
     pkg=${pair%%:*}
     program=${pair#*:}
     if command -v "$program" >/dev/null 2>&1 || [[ -x /usr/sbin/$program || -x /usr/bin/$program ]]; then

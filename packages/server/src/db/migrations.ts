@@ -641,6 +641,31 @@ const loginFlows: Migration = {
   },
 };
 
+/**
+ * Folder ETags (docs/ARCHITECTURE.md, "Change counters"): every entry and every user's root
+ * carry a counter that each write below them raises, so a sync client sees a change at every
+ * folder above it without any listing being compared.
+ */
+const changeCounters: Migration = {
+  name: '018_change_counters',
+  async up(db) {
+    await db.schema.alterTable('user_files', (t) => {
+      t.bigInteger('change_seq').notNullable().defaultTo(0);
+    });
+    await db.schema.alterTable('users', (t) => {
+      t.bigInteger('tree_seq').notNullable().defaultTo(0);
+    });
+  },
+  async down(db) {
+    await db.schema.alterTable('user_files', (t) => {
+      t.dropColumn('change_seq');
+    });
+    await db.schema.alterTable('users', (t) => {
+      t.dropColumn('tree_seq');
+    });
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -659,6 +684,7 @@ const migrations: Migration[] = [
   davPropertySizes,
   fileMtime,
   loginFlows,
+  changeCounters,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -17,6 +17,8 @@ export interface FileRow {
   updated_at: number;
   /** The source's modification time (epoch ms); null: none known, `updated_at` stands in. */
   mtime?: number | null;
+  /** Raised by every write to the entry or below it (`touch`): a folder's ETag is made of it. */
+  change_seq?: number;
 }
 
 export type FileRowWithSha1 = FileRow & { sha1: string | null };
@@ -49,9 +51,100 @@ export class FilesRepository {
       .select('user_files.*', 'contents.sha1 as sha1');
   }
 
+  /**
+   * Runs `work` in one transaction: the one this repository is bound to, or a new one, so that a
+   * write and the change counters it raises land together.
+   */
+  private atomically<T>(work: (db: Knex) => Promise<T>): Promise<T> {
+    const db = this.db as Knex & { isTransaction?: boolean };
+    return db.isTransaction ? work(db) : db.transaction((trx) => work(trx));
+  }
+
+  /**
+   * Raises the change counter of the user's root, of each of `ids` and of every folder above
+   * them: one recursive read up the parent chain and one update, whatever the folder sizes.
+   * The user's row is updated first, so writes of one user queue on it rather than deadlock on
+   * folder rows taken in different orders.
+   */
+  private async touch(db: Knex, userId: string, ids: string[]): Promise<void> {
+    await db('users').where({ id: userId }).increment('tree_seq', 1);
+    const start = [...new Set(ids.filter((id) => id !== ''))];
+    if (start.length === 0) return;
+    const rows: Array<{ id: string }> = await db
+      .withRecursive('up', ['id', 'parent_id'], (q) =>
+        q
+          .select('id', 'parent_id')
+          .from('user_files')
+          .where('user_id', userId)
+          .whereIn('id', start)
+          .union((u) =>
+            u
+              .select('f.id', 'f.parent_id')
+              .from('user_files as f')
+              .join('up', 'f.id', 'up.parent_id')
+              .where('f.user_id', userId),
+          ),
+      )
+      .select('id')
+      .from('up');
+    const found = rows.map((r) => r.id);
+    for (let i = 0; i < found.length; i += 500) {
+      await db('user_files')
+        .whereIn('id', found.slice(i, i + 500))
+        .increment('change_seq', 1);
+    }
+  }
+
+  /** The change counter of a user's root (its ETag is made of it). */
+  async rootChangeSeq(userId: string): Promise<number> {
+    const row = await this.db('users').where({ id: userId }).first('tree_seq');
+    return Number(row?.tree_seq ?? 0);
+  }
+
+  /**
+   * The bytes of the live files below each of `folderIds`, all levels down: one recursive query
+   * for the whole set (a listing's folders), not one per folder.
+   */
+  async subtreeBytes(userId: string, folderIds: string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>(folderIds.map((id) => [id, 0]));
+    if (folderIds.length === 0) return out;
+    const rows: Array<{ top: string; bytes: unknown }> = await this.db
+      .withRecursive('below', ['top', 'id', 'kind', 'size'], (q) =>
+        q
+          .select('parent_id', 'id', 'kind', 'size')
+          .from('user_files')
+          .where({ user_id: userId, status: 'active' })
+          .whereIn('parent_id', folderIds)
+          .unionAll((u) =>
+            u
+              .select('below.top', 'f.id', 'f.kind', 'f.size')
+              .from('user_files as f')
+              .join('below', 'f.parent_id', 'below.id')
+              .where({ 'f.user_id': userId, 'f.status': 'active', 'below.kind': 'folder' }),
+          ),
+      )
+      .select('top', this.db.raw('COALESCE(SUM(size), 0) as bytes'))
+      .from('below')
+      .where('kind', 'file')
+      .groupBy('top');
+    for (const row of rows) out.set(row.top, Number(row.bytes));
+    return out;
+  }
+
+  /** The bytes of a user's live files (their root's recursive size). */
+  async liveBytes(userId: string): Promise<number> {
+    const row = await this.db('user_files')
+      .where({ user_id: userId, status: 'active', kind: 'file' })
+      .first(this.db.raw('COALESCE(SUM(size), 0) as bytes'));
+    return Number((row as { bytes?: unknown } | undefined)?.bytes ?? 0);
+  }
+
   /** Throws a unique violation when the folder already has a live entry with this name. */
   async insert(row: FileRow): Promise<void> {
-    await this.db('user_files').insert(row);
+    await this.atomically(async (db) => {
+      await this.touch(db, row.user_id, [row.parent_id]);
+      await db('user_files').insert(row);
+    });
   }
 
   async find(userId: string, id: string, status?: FileRow['status']): Promise<FileRowWithSha1 | undefined> {
@@ -124,7 +217,12 @@ export class FilesRepository {
   }
 
   async update(id: string, patch: Partial<FileRow>): Promise<void> {
-    await this.db('user_files').where({ id }).update(patch);
+    await this.atomically(async (db) => {
+      const before = await db('user_files').where({ id }).first('user_id');
+      // The old place's folders (up from the entry) and the new place's both change.
+      if (before) await this.touch(db, before.user_id, [id, patch.parent_id ?? '']);
+      await db('user_files').where({ id }).update(patch);
+    });
   }
 
   /** The live entries directly inside any of `parentIds`, by name, with their content's SHA-1. */
@@ -215,6 +313,7 @@ export class FilesRepository {
 
   /** Puts an entry and its live subtree in the trash, recording which entry the user trashed. */
   async trash(userId: string, rootId: string, now: number): Promise<void> {
+    await this.touch(this.db, userId, [rootId]);
     const ids = await this.descendantIds(userId, rootId);
     await this.db('user_files').where({ user_id: userId, id: rootId }).update({
       status: 'trashed',
@@ -234,6 +333,7 @@ export class FilesRepository {
 
   /** Brings back what one trash action took; the root may get a new parent and name. */
   async restore(userId: string, rootId: string, parentId: string, name: string, now: number): Promise<void> {
+    await this.touch(this.db, userId, [rootId, parentId]);
     await this.db('user_files').where({ user_id: userId, id: rootId }).update({
       status: 'active',
       parent_id: parentId,
@@ -255,6 +355,7 @@ export class FilesRepository {
 
   /** Deletes a trashed root and everything trashed with it; returns the contents they referenced. */
   async purge(userId: string, rootId: string): Promise<string[]> {
+    await this.touch(this.db, userId, [rootId]);
     const rows = await this.db('user_files')
       .where({ user_id: userId, trash_root_id: rootId })
       .whereNotNull('content_id')

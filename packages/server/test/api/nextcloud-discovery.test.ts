@@ -1,3 +1,8 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { DOMParser } from '@xmldom/xmldom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.ts';
@@ -141,4 +146,102 @@ describe('Nextcloud discovery', () => {
     expect(res.statusCode).toBe(200);
     expect(res.json().ocs.data.id).toBe('alice');
   });
+});
+
+/**
+ * Debian's `nextcloudcmd` (the desktop client's sync engine) on a real socket, signed in with an
+ * app password from Login Flow v2: it must get through discovery. What follows discovery (the
+ * WebDAV tree at /remote.php/dav/files/<user>/) is asserted by the WebDAV tests, not here.
+ */
+// The protocol is the same on either database; the client runs once.
+describe.skipIf(process.env.DFS_TEST_DB === 'mysql')('nextcloudcmd against discovery', () => {
+  let t: TestApp;
+  let base: string;
+  let tmp: string;
+  let secret: string;
+  const seen: Array<{ method: string; url: string; status: number; basic: boolean }> = [];
+
+  beforeAll(async () => {
+    t = await startTestApp();
+    t.app.addHook('onResponse', async (request, reply) => {
+      seen.push({
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        basic: request.headers.authorization?.startsWith('Basic ') ?? false,
+      });
+    });
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+    const alice = await t.user('alice', 'correct horse battery');
+    // The app password comes the way the desktop app gets one: Login Flow v2.
+    const flow = (await (await fetch(`${base}/index.php/login/v2`, { method: 'POST' })).json()) as {
+      poll: { token: string; endpoint: string };
+      login: string;
+    };
+    const flowToken = flow.login.split('/').at(-1)!;
+    const approved = await t.app.inject({
+      method: 'POST',
+      url: `/api/login-flows/${flowToken}/approve`,
+      headers: alice.headers,
+    });
+    expect(approved.statusCode).toBe(200);
+    const polled = await fetch(flow.poll.endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `token=${flow.poll.token}`,
+    });
+    expect(polled.status).toBe(200);
+    secret = ((await polled.json()) as { appPassword: string }).appPassword;
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'dfs-nextcloudcmd-'));
+  });
+  afterAll(async () => {
+    await t.close();
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  /** One run; its exit code is not asserted (the WebDAV part is not this test's). */
+  const sync = async (password: string, dir: string) => {
+    await mkdir(path.join(tmp, dir), { recursive: true });
+    seen.length = 0;
+    await new Promise<void>((resolve) =>
+      execFile(
+        'nextcloudcmd',
+        [
+          '--non-interactive',
+          '--max-sync-retries',
+          '1',
+          '-u',
+          'alice',
+          '-p',
+          password,
+          path.join(tmp, dir),
+          base,
+        ],
+        { env: { ...process.env, HOME: tmp }, timeout: 60_000 },
+        () => resolve(),
+      ),
+    );
+    return seen.map((r) => `${r.method} ${r.url.split('?')[0]} ${r.status}`);
+  };
+
+  it('gets status.php, the capabilities and the user with 200, then asks for the WebDAV tree', async () => {
+    const log = await sync(secret, 'ok');
+    expect(log).toContain('GET /status.php 200');
+    expect(log).toContain('GET /ocs/v1.php/cloud/capabilities 200');
+    expect(log).toContain('GET /ocs/v1.php/cloud/user 200');
+    // The client sends its credentials along from the very first request.
+    expect(seen.find((r) => r.url === '/status.php')?.basic).toBe(true);
+    // Discovery passed: the client went on to list the files of the DAV user the server named.
+    expect(
+      seen.some((r) => r.method === 'PROPFIND' && r.url.startsWith('/remote.php/dav/files/alice/')),
+    ).toBe(true);
+  }, 90_000);
+
+  it('is stopped at the capabilities with the account password', async () => {
+    const log = await sync('correct horse battery', 'refused');
+    expect(log).toContain('GET /status.php 200');
+    expect(log).toContain('GET /ocs/v1.php/cloud/capabilities 401');
+    expect(seen.some((r) => r.method === 'PROPFIND')).toBe(false);
+  }, 90_000);
 });
