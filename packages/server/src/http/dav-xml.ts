@@ -3,6 +3,14 @@ import { HttpError } from '../errors.ts';
 import { DAV_LIMITS } from '../services/dav-limits.ts';
 
 export const DAV_NS = 'DAV:';
+/** ownCloud's and Nextcloud's property namespaces (their sync clients ask for properties in them). */
+export const OC_NS = 'http://owncloud.org/ns';
+export const NC_NS = 'http://nextcloud.org/ns';
+/** Prefixes used for these namespaces, so a property value may hold their elements (`oc:checksum`). */
+const KNOWN_PREFIXES: ReadonlyMap<string, string> = new Map([
+  [OC_NS, 'oc'],
+  [NC_NS, 'nc'],
+]);
 
 /** A property name: namespace and local name (Clark notation `{ns}name` when printed). */
 export interface PropName {
@@ -53,18 +61,19 @@ function assertWellFormed(text: string, what: string): void {
 }
 
 /**
- * Element names for properties in a response: `D:` for DAV:, `ns1:`, `ns2:`… for the others (the
- * caller declares them from `declarations()`), and an explicit empty default namespace for a
- * property without one.
+ * Element names for properties in a response: `D:` for DAV:, `oc:` and `nc:` for ownCloud's and
+ * Nextcloud's, `ns1:`, `ns2:`… for the others (the caller declares them from `declarations()`),
+ * and an explicit empty default namespace for a property without one.
  */
 function prefixer() {
   const prefixes = new Map<string, string>([[DAV_NS, 'D']]);
+  let numbered = 0;
   return {
     tag(p: PropName): string {
       if (p.ns === '') return `${p.name} xmlns=""`;
       let prefix = prefixes.get(p.ns);
       if (!prefix) {
-        prefix = `ns${prefixes.size}`;
+        prefix = KNOWN_PREFIXES.get(p.ns) ?? `ns${++numbered}`;
         prefixes.set(p.ns, prefix);
       }
       return `${prefix}:${p.name}`;

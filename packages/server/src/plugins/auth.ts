@@ -27,8 +27,12 @@ export function basicCredentials(request: FastifyRequest): { username: string; p
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-/** WebDAV clients authenticate with HTTP Basic (username + app password), on /dav/ only. */
-const takesBasic = (url: string) => url === '/dav' || url.startsWith('/dav/');
+/**
+ * WebDAV clients authenticate with HTTP Basic (username + app password), on /dav/ and on
+ * Nextcloud's mounts under /remote.php/ only.
+ */
+const takesBasic = (url: string) =>
+  url === '/dav' || url.startsWith('/dav/') || url.startsWith('/remote.php/');
 
 function tokenOf(request: FastifyRequest): { token: string; cookie: boolean } | null {
   const header = request.headers.authorization;

@@ -11,6 +11,8 @@ import {
   escapeXml,
   MULTISTATUS_HEAD,
   MULTISTATUS_TAIL,
+  NC_NS,
+  OC_NS,
   type PropName,
   parseLockinfo,
   parsePropfind,
@@ -25,7 +27,15 @@ import type { DavPropertyRow } from '../repositories/dav-properties.ts';
 import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
 import { locksCovering, parseTimeout } from '../services/dav-locks.ts';
 import { mtimeFromSeconds } from '../services/mtime.ts';
-import type { DavResource } from '../services/webdav.ts';
+import { canThumbnail } from '../services/thumbnails.ts';
+import {
+  type DavResource,
+  entityTag,
+  numericFileId,
+  ocId,
+  rootIdOf,
+  splitMount,
+} from '../services/webdav.ts';
 
 /** Every method of RFC 4918 classes 1 and 2. */
 const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, PUT, MKCOL, DELETE, COPY, MOVE, LOCK, UNLOCK';
@@ -34,9 +44,10 @@ const KEEP_ANSWER_BYTES = 4 * 1024 * 1024;
 /** Writing a multistatus yields to other requests after this many bytes of it. */
 const TURN_BYTES = 1024 * 1024;
 
-/** The decoded name segments of a /dav/ URL; `..` and empty segments are refused. */
+/** The decoded name segments of a URL under a mount; `..` and empty segments are refused. */
 export function davPath(url: string): string[] {
-  const raw = url.split('?')[0]!.replace(/^\/dav\/?/, '');
+  const pathname = url.split('?')[0]!;
+  const raw = splitMount(pathname)?.rest ?? pathname;
   const segments = raw.split('/').filter((s) => s !== '');
   return segments.map((s) => {
     let name: string;
@@ -91,10 +102,68 @@ export function isThisServer(target: URL, request: FastifyRequest, publicUrl: st
   );
 }
 
-function hrefOf(path: string[], collection: boolean): string {
-  const encoded = path.map((s) => encodeURIComponent(s)).join('/');
-  return `/dav/${encoded}${collection && path.length > 0 ? '/' : ''}`;
+/**
+ * The mount a request came in by, as hrefs in its answers spell it: `/dav`, `/remote.php/webdav`
+ * or `/remote.php/dav/files/<user>` (the authenticated user's name, whatever case the URL used).
+ */
+function mountOf(request: FastifyRequest): string {
+  const mount = splitMount(request.url.split('?')[0]!);
+  if (!mount) return '/dav';
+  return mount.user === null
+    ? mount.prefix
+    : `/remote.php/dav/files/${encodeURIComponent(currentUser(request).username)}`;
 }
+
+function hrefOf(mount: string, path: string[], collection: boolean): string {
+  const encoded = path.map((s) => encodeURIComponent(s)).join('/');
+  return `${mount}/${encoded}${collection && path.length > 0 ? '/' : ''}`;
+}
+
+/**
+ * `/remote.php/dav/files/<user>/` serves only the authenticated user's own tree: another name
+ * answers 404, as Nextcloud does, which says nothing about whether that user exists.
+ */
+async function ownFilesMount(request: FastifyRequest): Promise<void> {
+  const mount = splitMount(request.url.split('?')[0]!);
+  if (mount?.user != null && mount.user !== currentUser(request).username)
+    throw new HttpError('not_found', `no files of "${mount.user}" here: this mount serves your own`);
+}
+
+/** The entity tags of an If-Match or If-None-Match header (`*` kept as is; weakness ignored). */
+function entityTags(header: string): string[] {
+  return header
+    .split(',')
+    .map((t) => t.trim().replace(/^W\//, ''))
+    .filter(Boolean);
+}
+
+/**
+ * If-Match and If-None-Match (RFC 9110 §13.1) on a write: `etag` is the target's, null when
+ * nothing is there. A stale tag answers 412 before anything is written.
+ */
+function assertPreconditions(request: FastifyRequest, etag: string | null): void {
+  const ifMatch = request.headers['if-match'];
+  if (typeof ifMatch === 'string') {
+    const tags = entityTags(ifMatch);
+    if (etag === null || !(tags.includes('*') || tags.includes(etag)))
+      throw new HttpError(
+        'precondition_failed',
+        'If-Match does not hold: the resource changed or is not there',
+      );
+  }
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (typeof ifNoneMatch === 'string' && etag !== null) {
+    const tags = entityTags(ifNoneMatch);
+    if (tags.includes('*') || tags.includes(etag))
+      throw new HttpError('precondition_failed', 'If-None-Match does not hold: the resource is there');
+  }
+}
+
+const ocProp = (name: string): PropName => ({ ns: OC_NS, name });
+const ncProp = (name: string): PropName => ({ ns: NC_NS, name });
+/** Owner's rights in Nextcloud's letters: share, read, delete, rename, move, and write or add. */
+const FILE_PERMISSIONS = 'RGDNVW';
+const FOLDER_PERMISSIONS = 'RGDNVCK';
 
 const davProp = (name: string): PropName => ({ ns: DAV_NS, name });
 const LIVE: PropName[] = [
@@ -143,8 +212,15 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     locks: DavLockRow[];
     /** Dead properties by entry id. */
     dead: Map<string, DavPropertyRow[]>;
-    /** The user's usage, when the root's quota properties are asked for. */
+    /** The user's usage, when quota properties are asked for. */
     usage: Usage | null;
+    userId: string;
+    /** The mount the request came in by, for hrefs. */
+    mount: string;
+    /** The root's change counter (its ETag). */
+    rootSeq: number;
+    /** Recursive sizes of the folders answered (by id, '' for the root), when asked for. */
+    sizes: Map<string, number>;
   }
   /** One resource's answer; `sha1` is its content's, for files. */
   const props = (resource: DavResource, sha1: string | null, context: PropContext): DavResponse => {
@@ -163,28 +239,50 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     set(
       'lockdiscovery',
       locksCovering(locks, resource.path)
-        .map((l) => activeLock({ ...l, href: hrefOf(l.path === '' ? [] : l.path.split('/'), false) }))
+        .map((l) =>
+          activeLock({ ...l, href: hrefOf(context.mount, l.path === '' ? [] : l.path.split('/'), false) }),
+        )
         .join(''),
     );
+    const etag = entityTag(resource, sha1, context.rootSeq);
+    if (resource.kind !== 'file' || sha1) set('getetag', escapeXml(etag));
     if (resource.kind === 'file' && row) {
       set('getcontentlength', String(row.size));
       set('getcontenttype', escapeXml(row.mime ?? 'application/octet-stream'));
-      if (sha1) set('getetag', escapeXml(`"${sha1}"`));
     }
     const names = resource.kind === 'root' ? [...LIVE, ...QUOTA] : [...LIVE];
-    if (resource.kind === 'root' && context.usage) {
+    const folderBytes = collection ? context.sizes.get(row?.id ?? '') : undefined;
+    if (collection && context.usage) {
+      // A folder's used bytes are what it holds; the bytes available are the user's.
       const usage = context.usage;
-      set('quota-used-bytes', String(usage.usedBytes));
+      const used = resource.kind === 'root' ? usage.usedBytes : folderBytes;
+      if (used !== undefined) set('quota-used-bytes', String(used));
       if (usage.quotaBytes !== null)
         set('quota-available-bytes', String(Math.max(0, usage.quotaBytes - usage.usedBytes)));
     }
+    // ownCloud's and Nextcloud's properties (sync clients): given when asked for, never in allprop.
+    const oc = (name: string, xml: string) => values.set(key(ocProp(name)), xml);
+    const fileId = numericFileId(row ? row.id : rootIdOf(context.userId));
+    oc('fileid', fileId);
+    oc('id', ocId(fileId));
+    oc('permissions', collection ? FOLDER_PERMISSIONS : FILE_PERMISSIONS);
+    if (resource.kind === 'file' && row) {
+      oc('size', String(row.size));
+      if (sha1) oc('checksums', `<oc:checksum>SHA1:${sha1}</oc:checksum>`);
+    } else if (folderBytes !== undefined) oc('size', String(folderBytes));
+    // Constant on the root: a change would tell clients the server was restored from a backup.
+    if (resource.kind === 'root') oc('data-fingerprint', '');
+    values.set(
+      key(ncProp('has-preview')),
+      resource.kind === 'file' && row && canThumbnail(row.mime) ? 'true' : 'false',
+    );
     // Dead properties, as clients set them (PROPPATCH).
     for (const dead of (row && context.dead.get(row.id)) || []) {
       const prop = { ns: dead.ns, name: dead.name };
       values.set(key(prop), dead.value);
       names.push(prop);
     }
-    const href = hrefOf(resource.path, collection);
+    const href = hrefOf(context.mount, resource.path, collection);
     if (wanted === 'names') {
       return {
         href,
@@ -228,7 +326,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     return reply
       .status(207)
       .type('application/xml; charset=utf-8')
-      .send(proppatchStatus(hrefOf(resource.path, resource.kind !== 'file'), results));
+      .send(proppatchStatus(hrefOf(mountOf(request), resource.path, resource.kind !== 'file'), results));
   };
 
   const propfind = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -260,8 +358,23 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     ];
     const asks = (test: (p: PropName) => boolean) =>
       wanted === 'all' || (Array.isArray(wanted) && wanted.some(test));
+    // Recursive sizes cost a walk of the subtrees: only when a client names them.
+    const asksSize =
+      Array.isArray(wanted) &&
+      wanted.some(
+        (p) => (p.ns === OC_NS && p.name === 'size') || (p.ns === DAV_NS && p.name === 'quota-used-bytes'),
+      );
     const context: PropContext = {
       wanted,
+      userId: user.id,
+      mount: mountOf(request),
+      rootSeq: all.some((r) => r.resource.kind === 'root') ? await dav.rootChangeSeq(user.id) : 0,
+      sizes: asksSize
+        ? await dav.recursiveSizes(
+            user.id,
+            all.map((r) => r.resource),
+          )
+        : new Map(),
       locks: await davLocks.live(user.id),
       dead:
         wanted === 'names' || asks((p) => p.ns !== DAV_NS)
@@ -270,10 +383,11 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
             )
           : new Map(),
       usage:
-        resource.kind === 'root' && asks((p) => p.ns === DAV_NS && p.name.startsWith('quota'))
+        resource.kind !== 'file' && asks((p) => p.ns === DAV_NS && p.name.startsWith('quota'))
           ? await dav.usage(user.id)
           : null,
     };
+    identify(reply, resource, all[0]!.sha1, context.rootSeq);
     const answer = (r: (typeof all)[number]) => Buffer.from(responseXml(props(r.resource, r.sha1, context)));
     // The answer is measured before its first byte is sent, so a status can still say it is too
     // large (507). A small answer is sent as measured; a larger one is written again one response
@@ -322,6 +436,31 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       .send(Readable.from(body(), { objectMode: false }));
   };
 
+  /** Nextcloud's identity headers of a resource: its ETag (also as OC-ETag) and OC-FileId. */
+  const identify = (reply: FastifyReply, resource: DavResource, sha1: string | null, rootSeq: number) => {
+    const etag = entityTag(resource, sha1, rootSeq);
+    const row = resource.kind === 'root' ? null : resource.row;
+    const userId = currentUser(reply.request).id;
+    reply
+      .header('ETag', etag)
+      .header('OC-ETag', etag)
+      .header('OC-FileId', ocId(numericFileId(row ? row.id : rootIdOf(userId))));
+  };
+  /** After a write: the identity headers of what is now at `path`. */
+  const identifyAt = async (reply: FastifyReply, userId: string, path: string[]) => {
+    const found = await dav.resolve(userId, path);
+    if (!found) return;
+    const sha1 = found.kind === 'file' ? await dav.sha1Of(userId, found.row) : null;
+    identify(reply, found, sha1, found.kind === 'root' ? await dav.rootChangeSeq(userId) : 0);
+  };
+  /** If-Match / If-None-Match against what is at `path` now (412 when stale). */
+  const preconditions = async (request: FastifyRequest, path: string[]) => {
+    if (request.headers['if-match'] === undefined && request.headers['if-none-match'] === undefined) return;
+    const userId = currentUser(request).id;
+    const found = await dav.resolve(userId, path);
+    assertPreconditions(request, found ? await dav.etag(userId, found) : null);
+  };
+
   const read = async (request: FastifyRequest, reply: FastifyReply) => {
     const user = currentUser(request);
     const resource = await dav.mustResolve(user.id, davPath(request.url));
@@ -333,7 +472,11 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
           error: { code: 'bad_request', message: 'a collection has no content; PROPFIND lists it' },
         });
     }
-    return downloads.send(request, reply, await files.downloadable(user.id, resource.row.id));
+    const download = await files.downloadable(user.id, resource.row.id);
+    // Bytes are served only when they match this SHA-1, so the checksum is never wrong.
+    reply.header('OC-Checksum', `SHA1:${download.content.sha1}`);
+    identify(reply, resource, download.content.sha1, 0);
+    return downloads.send(request, reply, download);
   };
 
   const options = async (_request: FastifyRequest, reply: FastifyReply) =>
@@ -344,15 +487,13 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       .status(405)
       .header('Allow', ALLOW)
       .send({
-        error: { code: 'method_not_allowed', message: `${request.method} is not served on /dav/` },
+        error: { code: 'method_not_allowed', message: `${request.method} is not served on WebDAV` },
       });
 
-  /** The resource's ETag as GET answers it (files only), for `If` header entity tags. */
+  /** The resource's ETag as GET and PROPFIND answer it, for `If` header entity tags. */
   const etagOf = async (userId: string, path: string[]) => {
     const found = await dav.resolve(userId, path);
-    if (found?.kind !== 'file') return null;
-    const sha1 = await dav.sha1Of(userId, found.row);
-    return sha1 ? `"${sha1}"` : null;
+    return found ? dav.etag(userId, found) : null;
   };
   /** A write must satisfy the `If` header (412) and name every lock in its way (423). */
   const writable = (request: FastifyRequest, paths: Array<{ path: string[]; deep: boolean }>) => {
@@ -395,7 +536,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
         }
       }
     }
-    const href = hrefOf(path, false);
+    const href = hrefOf(mountOf(request), path, false);
     return reply
       .status(created ? 201 : 200)
       .header('Lock-Token', `<${row.token}>`)
@@ -417,11 +558,11 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
 
   const put = async (request: FastifyRequest, reply: FastifyReply) => {
     await writable(request, [{ path: davPath(request.url), deep: false }]);
+    await preconditions(request, davPath(request.url));
     const length = Number(request.headers['content-length']);
     // Nextcloud's and ownCloud's clients (and rclone) send the source's time, in seconds.
     const mtimeHeader = request.headers['x-oc-mtime'];
-    const mtime =
-      typeof mtimeHeader === 'string' ? mtimeFromSeconds(mtimeHeader, Date.now()) : undefined;
+    const mtime = typeof mtimeHeader === 'string' ? mtimeFromSeconds(mtimeHeader, Date.now()) : undefined;
     const created = await dav.put(
       currentUser(request).id,
       davPath(request.url),
@@ -430,6 +571,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       mtime,
     );
     if (mtime !== undefined) reply.header('X-OC-MTime', 'accepted');
+    await identifyAt(reply, currentUser(request).id, davPath(request.url));
     return reply.status(created ? 201 : 204).send();
   };
 
@@ -443,12 +585,14 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     }
     await writable(request, [{ path: davPath(request.url), deep: false }]);
     await dav.mkcol(currentUser(request).id, davPath(request.url));
+    await identifyAt(reply, currentUser(request).id, davPath(request.url));
     return reply.status(201).send();
   };
 
   const remove = async (request: FastifyRequest, reply: FastifyReply) => {
     const path = davPath(request.url);
     await writable(request, [{ path, deep: true }]);
+    await preconditions(request, path);
     await dav.delete(currentUser(request).id, path);
     await davLocks.follow(currentUser(request).id, path, null);
     return reply.status(204).send();
@@ -467,8 +611,10 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     if (!isThisServer(target, request, app.config.publicUrl)) {
       throw new HttpError('bad_gateway', 'the Destination is on another server; copy through the client');
     }
-    if (target.pathname !== '/dav' && !target.pathname.startsWith('/dav/')) {
-      throw new HttpError('forbidden', 'the Destination is outside /dav/');
+    // Any mount of the user's own tree is the same tree.
+    const targetMount = splitMount(target.pathname);
+    if (!targetMount || (targetMount.user !== null && targetMount.user !== currentUser(request).username)) {
+      throw new HttpError('forbidden', 'the Destination is outside your WebDAV tree');
     }
     const overwrite = String(request.headers.overwrite ?? 'T').toUpperCase() !== 'F';
     const depth0 = String(request.headers.depth ?? 'infinity') === '0';
@@ -483,6 +629,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
           ]
         : [{ path: to, deep: true }],
     );
+    await preconditions(request, from);
     const created = await dav.transfer(
       currentUser(request).id,
       op,
@@ -494,25 +641,30 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       },
     );
     if (op === 'move') await davLocks.follow(currentUser(request).id, from, null);
+    await identifyAt(reply, currentUser(request).id, to);
     return reply.status(created ? 201 : 204).send();
   };
 
   // WebDAV is its own protocol (RFC 4918), not part of the JSON API's OpenAPI document.
   const schema = { hide: true };
-  for (const url of ['/dav', '/dav/', '/dav/*']) {
+  // dfs's own mount and Nextcloud's two: one tree, one set of rules.
+  const mounts = ['/dav', '/remote.php/webdav', '/remote.php/dav/files/:user'];
+  for (const url of mounts.flatMap((m) => [m, `${m}/`, `${m}/*`])) {
+    // The files mount names a user: every route there checks that it is the one signed in.
+    const common = { url, schema, ...(url.includes(':user') ? { preHandler: ownFilesMount } : {}) };
     const config = { access: 'user' as const };
     app.route({ method: 'OPTIONS', url, schema, config: { access: 'public' }, handler: options });
-    app.route({ method: 'PROPFIND', url, schema, config, handler: propfind });
-    app.route({ method: 'PROPPATCH', url, schema, config, handler: proppatch });
-    app.route({ method: ['GET', 'HEAD'], url, schema, config, handler: read, exposeHeadRoute: false });
+    app.route({ ...common, method: 'PROPFIND', config, handler: propfind });
+    app.route({ ...common, method: 'PROPPATCH', config, handler: proppatch });
+    app.route({ ...common, method: ['GET', 'HEAD'], config, handler: read, exposeHeadRoute: false });
     // A file's bytes, whatever type the client gives them: streamed, not a small body.
-    app.route({ method: 'PUT', url, schema, config: { ...config, streamedBody: true }, handler: put });
-    app.route({ method: 'MKCOL', url, schema, config, handler: mkcol });
-    app.route({ method: 'DELETE', url, schema, config, handler: remove });
-    app.route({ method: 'COPY', url, schema, config, handler: transfer('copy') });
-    app.route({ method: 'MOVE', url, schema, config, handler: transfer('move') });
-    app.route({ method: 'LOCK', url, schema, config, handler: lock });
-    app.route({ method: 'UNLOCK', url, schema, config, handler: unlock });
-    app.route({ method: ['POST', 'PATCH'], url, schema, config, handler: notYet });
+    app.route({ ...common, method: 'PUT', config: { ...config, streamedBody: true }, handler: put });
+    app.route({ ...common, method: 'MKCOL', config, handler: mkcol });
+    app.route({ ...common, method: 'DELETE', config, handler: remove });
+    app.route({ ...common, method: 'COPY', config, handler: transfer('copy') });
+    app.route({ ...common, method: 'MOVE', config, handler: transfer('move') });
+    app.route({ ...common, method: 'LOCK', config, handler: lock });
+    app.route({ ...common, method: 'UNLOCK', config, handler: unlock });
+    app.route({ ...common, method: ['POST', 'PATCH'], config, handler: notYet });
   }
 }

@@ -4,6 +4,7 @@ import type { DavLockRow } from '../repositories/dav-locks.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { DavLimits } from './dav-limits.ts';
 import type { TreeLocks } from './files.ts';
+import { splitMount } from './webdav.ts';
 
 /** Locks last this long when the client asks for no timeout, or more than the maximum. */
 const DEFAULT_TIMEOUT_S = 600;
@@ -227,7 +228,7 @@ export class DavLockService implements TreeLocks {
   }
 }
 
-/** The path of an `If` header's tagged resource (an absolute URL or a path under /dav/). */
+/** The path of an `If` header's tagged resource (an absolute URL or a path under a mount). */
 function pathOfTag(tag: string): string[] {
   let pathname = tag;
   try {
@@ -235,8 +236,13 @@ function pathOfTag(tag: string): string[] {
   } catch {
     // leave as is
   }
-  return pathname
-    .replace(/^\/dav\/?/, '')
+  let mounted: ReturnType<typeof splitMount> = null;
+  try {
+    mounted = splitMount(pathname);
+  } catch {
+    // a tag that is not valid percent-encoding names no resource of the tree
+  }
+  return (mounted ? mounted.rest : pathname)
     .split('/')
     .filter(Boolean)
     .map((s) => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Usage } from '@dfs/shared';
 import { HttpError, notFound } from '../errors.ts';
@@ -17,6 +18,57 @@ const conflict = (message: string) => new HttpError('name_conflict', message);
 
 /** A folder id as FileService takes it: `null` for the root. */
 const folderArg = (id: string): string | null => (id === ROOT ? null : id);
+
+/**
+ * Where the tree is mounted: dfs's own `/dav/`, and Nextcloud's `/remote.php/webdav/` and
+ * `/remote.php/dav/files/<user>/`, which serve the same tree under the same rules.
+ */
+const MOUNT = /^(\/dav|\/remote\.php\/webdav|\/remote\.php\/dav\/files\/([^/]+))(?=\/|$)/;
+
+/**
+ * A URL path's mount (`prefix` as the URL spelled it), the user it names (the files mount only)
+ * and the rest of the path; null when it is under no mount.
+ */
+export function splitMount(pathname: string): { prefix: string; user: string | null; rest: string } | null {
+  const found = MOUNT.exec(pathname);
+  if (!found) return null;
+  let user: string | null = null;
+  if (found[2] !== undefined) {
+    try {
+      user = decodeURIComponent(found[2]);
+    } catch {
+      throw new HttpError('bad_request', 'the path is not valid percent-encoded UTF-8');
+    }
+  }
+  return { prefix: found[1]!, user, rest: pathname.slice(found[1]!.length) };
+}
+
+/**
+ * The numeric id Nextcloud clients keep for an entry (`oc:fileid`): 62 bits of the SHA-1 of its
+ * row id, so it never changes with a rename or a move and needs no column of its own. Clients
+ * read it as a signed 64-bit number. Two entries share one only by a hash collision (about one
+ * chance in 10^7 among ten million entries).
+ */
+export function numericFileId(rowId: string): string {
+  const hex = createHash('sha1').update(rowId).digest('hex').slice(0, 16);
+  return (BigInt(`0x${hex}`) & ((1n << 62n) - 1n)).toString();
+}
+
+/** `oc:id` and `OC-FileId`: the numeric id, at least 8 digits, then this server's instance tag. */
+export const ocId = (numeric: string): string => `${numeric.padStart(8, '0')}dfs`;
+
+/** The row id an `oc:fileid` is made from for a user's root, which has no row. */
+export const rootIdOf = (userId: string): string => `root:${userId}`;
+
+/**
+ * A resource's entity tag, quoted: a file's is its content's SHA-1 (as GET answers it); a
+ * folder's changes with every write at or below it (its change counter, repositories/files.ts).
+ */
+export function entityTag(resource: DavResource, sha1: string | null, rootSeq: number): string {
+  if (resource.kind === 'file') return `"${sha1 ?? ''}"`;
+  if (resource.kind === 'root') return `"r${rootSeq}"`;
+  return `"${resource.row.id.replace(/-/g, '').slice(0, 12)}-${Number(resource.row.change_seq ?? 0)}"`;
+}
 
 /** What WebDAV sees at a path: the root, a folder or a file. */
 export type DavResource =
@@ -67,6 +119,29 @@ export class DavService {
   async sha1Of(userId: string, row: FileRow | FileRowWithSha1): Promise<string | null> {
     if ('sha1' in row) return row.sha1;
     return (await this.repos.files.find(userId, row.id))?.sha1 ?? null;
+  }
+
+  /** The change counter of the user's root, for its ETag. */
+  rootChangeSeq(userId: string): Promise<number> {
+    return this.repos.files.rootChangeSeq(userId);
+  }
+
+  /** A resource's quoted entity tag (see `entityTag`). */
+  async etag(userId: string, resource: DavResource): Promise<string> {
+    if (resource.kind === 'root') return entityTag(resource, null, await this.rootChangeSeq(userId));
+    if (resource.kind === 'folder') return entityTag(resource, null, 0);
+    return entityTag(resource, await this.sha1Of(userId, resource.row), 0);
+  }
+
+  /**
+   * The recursive size (`oc:size`) of each folder among `resources`, and of the root: one query
+   * for all of them.
+   */
+  async recursiveSizes(userId: string, resources: DavResource[]): Promise<Map<string, number>> {
+    const folders = resources.flatMap((r) => (r.kind === 'folder' ? [r.row.id] : []));
+    const out = await this.repos.files.subtreeBytes(userId, folders);
+    if (resources.some((r) => r.kind === 'root')) out.set(ROOT, await this.repos.files.liveBytes(userId));
+    return out;
   }
 
   /** The dead properties clients set on an entry (PROPPATCH). */
