@@ -1045,7 +1045,7 @@ export interface paths {
                     order?: "asc" | "desc";
                     parentId?: string;
                     q?: string;
-                    sort?: "name" | "size" | "createdAt" | "updatedAt";
+                    sort?: "name" | "size" | "createdAt" | "updatedAt" | "mtime";
                 };
                 header?: never;
                 path?: never;
@@ -2344,7 +2344,7 @@ export interface paths {
                     order?: "asc" | "desc";
                     parentId?: string;
                     q?: string;
-                    sort?: "name" | "size" | "createdAt" | "updatedAt";
+                    sort?: "name" | "size" | "createdAt" | "updatedAt" | "mtime";
                 };
                 header?: never;
                 path?: never;

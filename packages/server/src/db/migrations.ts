@@ -598,7 +598,14 @@ const fileMtime: Migration = {
   async up(db) {
     await db.schema.alterTable('user_files', (t) => {
       t.bigInteger('mtime').nullable();
+      // The file list sorts by it ("Modified") in index order, like by any other column.
+      t.index(['user_id', 'parent_id', 'status', 'kind', 'mtime'], 'user_files_folder_mtime');
     });
+    // Files always have one from now on (the time they were stored when none was given).
+    await db('user_files')
+      .where({ kind: 'file' })
+      .whereNull('mtime')
+      .update({ mtime: db.ref('updated_at') });
     // An upload session (chunked or tus) keeps the time it was given until it completes.
     await db.schema.alterTable('uploads', (t) => {
       t.bigInteger('mtime').nullable();
@@ -609,6 +616,7 @@ const fileMtime: Migration = {
       t.dropColumn('mtime');
     });
     await db.schema.alterTable('user_files', (t) => {
+      t.dropIndex(['user_id', 'parent_id', 'status', 'kind', 'mtime'], 'user_files_folder_mtime');
       t.dropColumn('mtime');
     });
   },

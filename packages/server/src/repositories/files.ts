@@ -24,7 +24,7 @@ export interface FileRow {
 export type FileRowWithSha1 = FileRow & { sha1: string | null };
 
 export interface ListOptions {
-  sort: 'name' | 'size' | 'createdAt' | 'updatedAt';
+  sort: 'name' | 'size' | 'createdAt' | 'updatedAt' | 'mtime';
   order: 'asc' | 'desc';
   limit: number | null;
   offset: number;
@@ -35,6 +35,7 @@ const SORT_COLUMNS = {
   size: 'size',
   createdAt: 'created_at',
   updatedAt: 'updated_at',
+  mtime: 'mtime',
 } as const;
 
 /** `!` escapes LIKE wildcards the same way on SQLite and MySQL. */
@@ -175,10 +176,19 @@ export class FilesRepository {
       else q.andWhere('user_files.status', 'trashed').andWhereRaw('user_files.trash_root_id = user_files.id');
       return q;
     };
-    const page = (q: Knex.QueryBuilder, offset: number, limit: number | null) => {
-      q.orderBy(`user_files.${SORT_COLUMNS[options.sort]}`, options.order)
-        .orderBy('user_files.id', options.order)
-        .offset(offset);
+    const page = (q: Knex.QueryBuilder, offset: number, limit: number | null, kind?: FileRow['kind']) => {
+      // Files always have an mtime; a folder's is its updated_at: each half of a folder's
+      // listing still reads in index order, and only mixed lists (search, trash) compute it.
+      if (options.sort === 'mtime' && kind === undefined)
+        q.orderByRaw(
+          `COALESCE(user_files.mtime, user_files.updated_at) ${options.order === 'desc' ? 'DESC' : 'ASC'}`,
+        );
+      else
+        q.orderBy(
+          `user_files.${options.sort === 'mtime' && kind === 'folder' ? 'updated_at' : SORT_COLUMNS[options.sort]}`,
+          options.order,
+        );
+      q.orderBy('user_files.id', options.order).offset(offset);
       if (limit !== null) q.limit(limit);
       return q;
     };
@@ -203,7 +213,7 @@ export class FilesRepository {
     let offset = options.offset;
     let remaining = options.limit;
     if (offset < folders) {
-      const rows = await page(ofKind(this.withSha1(), 'folder'), offset, remaining);
+      const rows = await page(ofKind(this.withSha1(), 'folder'), offset, remaining, 'folder');
       items.push(...rows);
       if (remaining !== null) remaining -= rows.length;
       offset = 0;
@@ -211,7 +221,7 @@ export class FilesRepository {
       offset -= folders;
     }
     if (remaining === null || remaining > 0) {
-      items.push(...(await page(ofKind(this.withSha1(), 'file'), offset, remaining)));
+      items.push(...(await page(ofKind(this.withSha1(), 'file'), offset, remaining, 'file')));
     }
     return { items, total: folders + files };
   }

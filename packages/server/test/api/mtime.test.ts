@@ -121,6 +121,55 @@ describe('modification times (mtime)', () => {
     expect(renamed.json().file.mtime).toBe(file.mtime);
   });
 
+  it('a folder sorts by mtime ("Modified"): folders by their updatedAt first, then files by mtime', async () => {
+    const folder = (
+      await t.app.inject({
+        method: 'POST',
+        url: '/api/folders',
+        headers: alice.headers,
+        payload: { name: 'Sorted' },
+      })
+    ).json().file;
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/folders',
+      headers: alice.headers,
+      payload: { name: 'sub', parentId: folder.id },
+    });
+    // Uploaded in one order, modified in another.
+    for (const [name, mtime] of [
+      ['b.txt', '2022-01-01T00:00:00.000Z'],
+      ['c.txt', '2018-01-01T00:00:00.000Z'],
+      ['a.txt', '2020-01-01T00:00:00.000Z'],
+    ] as const) {
+      const f = multipartForm(name, random(10), folder.id, { mtime });
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/api/files',
+        payload: f.payload,
+        headers: { ...f.headers, ...alice.headers },
+      });
+      expect(res.statusCode).toBe(201);
+    }
+    const names = async (query: string) =>
+      (await t.app.inject({ url: `/api/files?${query}`, headers: alice.headers }))
+        .json()
+        .items.map((f: { name: string }) => f.name);
+    expect(await names(`parentId=${folder.id}&sort=mtime`)).toEqual(['sub', 'c.txt', 'a.txt', 'b.txt']);
+    expect(await names(`parentId=${folder.id}&sort=mtime&order=desc`)).toEqual([
+      'sub',
+      'b.txt',
+      'a.txt',
+      'c.txt',
+    ]);
+    expect(await names(`parentId=${folder.id}&sort=mtime&limit=2&offset=1`)).toEqual(['c.txt', 'a.txt']);
+    expect(await names('q=.txt&sort=mtime').then((n) => n.filter((x: string) => x.length === 5))).toEqual([
+      'c.txt',
+      'a.txt',
+      'b.txt',
+    ]);
+  });
+
   it('refuses times that are not ISO 8601, before 1970 or more than a day ahead, storing nothing', async () => {
     const up = uploader(t, alice.headers);
     const ahead = new Date(Date.now() + 2 * 24 * 3600_000).toISOString();

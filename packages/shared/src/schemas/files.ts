@@ -52,6 +52,7 @@ export const SortField = Type.Union([
   Type.Literal('size'),
   Type.Literal('createdAt'),
   Type.Literal('updatedAt'),
+  Type.Literal('mtime'),
 ]);
 export type SortField = Static<typeof SortField>;
 export const SortOrder = Type.Union([Type.Literal('asc'), Type.Literal('desc')]);
