@@ -26,6 +26,9 @@ const CAPABILITIES = {
   checksums: { supportedTypes: ['SHA1'], preferredUploadType: 'SHA1' },
 };
 
+/** Login flows an address may start per 10 minutes. */
+const FLOW_STARTS_PER_WINDOW = 60;
+
 type OcsValue = string | number | boolean | null | OcsValue[] | { [key: string]: OcsValue };
 
 /** OCS's XML form: lists as `<element>` children, booleans as 1 or nothing, null as nothing. */
@@ -137,14 +140,26 @@ export async function nextcloudRoutes(app: AppInstance): Promise<void> {
     });
   }
 
-  app.post('/index.php/login/v2', ocs, async (request) => {
-    const { pollToken, flowToken } = await flows.start(request.headers['user-agent']);
-    const base = baseUrl(request);
-    return {
-      poll: { token: pollToken, endpoint: `${base}/index.php/login/v2/poll` },
-      login: `${base}/index.php/login/v2/flow/${flowToken}`,
-    };
-  });
+  // Anyone may start a flow, and each is a row: an address gets a few a minute, far more than
+  // people signing in apps need.
+  const startLimit = {
+    max: FLOW_STARTS_PER_WINDOW,
+    timeWindow: 600_000,
+    keyGenerator: (request: FastifyRequest) => `login-flow:${request.ip}`,
+  };
+  app.post(
+    '/index.php/login/v2',
+    { ...ocs, config: { ...ocs.config, rateLimit: startLimit } },
+    async (request, reply) => {
+      const { pollToken, flowToken } = await flows.start(request.headers['user-agent']);
+      const base = baseUrl(request);
+      reply.header('cache-control', 'no-store');
+      return {
+        poll: { token: pollToken, endpoint: `${base}/index.php/login/v2/poll` },
+        login: `${base}/index.php/login/v2/flow/${flowToken}`,
+      };
+    },
+  );
 
   // The browser lands here; the page that asks the user is the web app's.
   app.get('/index.php/login/v2/flow/:flowToken', ocs, async (request, reply) => {

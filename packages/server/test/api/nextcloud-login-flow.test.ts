@@ -171,4 +171,16 @@ describe('Nextcloud Login Flow v2', () => {
     });
     expect(res.statusCode).toBe(401);
   });
+
+  // Last: it spends this address's budget of flow starts.
+  it('limits how many flows one address starts', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 61; i++) {
+      codes.push((await t.app.inject({ method: 'POST', url: '/index.php/login/v2' })).statusCode);
+    }
+    expect(codes.at(-1)).toBe(429);
+    expect(codes.filter((c) => c === 200).length).toBeGreaterThan(40);
+    const rows = await t.app.services.db('login_flows').count({ n: '*' }).first();
+    expect(Number(rows?.n)).toBeLessThanOrEqual(61);
+  });
 });
