@@ -59,6 +59,21 @@ function sendOcs(request: FastifyRequest, reply: FastifyReply, version: 1 | 2, d
     .send(`<?xml version="1.0"?>\n<ocs>${ocsXml({ meta, data })}</ocs>\n`);
 }
 
+/** A form or JSON body's fields; anything else (or nothing, or bad JSON) is no fields. */
+function looseBody(type: string | undefined, body: string): Record<string, unknown> {
+  if (/^application\/x-www-form-urlencoded/i.test(type ?? ''))
+    return Object.fromEntries(new URLSearchParams(body));
+  if (/^application\/json/i.test(type ?? '')) {
+    try {
+      const parsed: unknown = JSON.parse(body);
+      return parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
+    } catch {
+      return {};
+    }
+  }
+  return {};
+}
+
 /** `quota` in OCS terms: -3 means no quota; `relative` is a percentage. */
 function ocsQuota(usage: Usage) {
   const used = usage.usedBytes;
@@ -79,12 +94,6 @@ export async function nextcloudRoutes(app: AppInstance): Promise<void> {
   const baseUrl = (request: FastifyRequest) =>
     app.config.publicUrl ?? `${request.protocol}://${request.host}`;
 
-  // The apps send the poll's token as a form; this parser stays inside these routes.
-  app.addContentTypeParser(
-    'application/x-www-form-urlencoded',
-    { parseAs: 'string' },
-    (_request, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
-  );
   app.addHook('onSend', async (request, reply, payload) => {
     if (reply.statusCode === 401 && request.url.startsWith('/ocs/')) {
       reply.header('WWW-Authenticate', 'Basic realm="dfs", charset="UTF-8"');
@@ -140,43 +149,52 @@ export async function nextcloudRoutes(app: AppInstance): Promise<void> {
     });
   }
 
-  // Anyone may start a flow, and each is a row: an address gets a few a minute, far more than
-  // people signing in apps need.
-  const startLimit = {
-    max: FLOW_STARTS_PER_WINDOW,
-    timeWindow: 600_000,
-    keyGenerator: (request: FastifyRequest) => `login-flow:${request.ip}`,
-  };
-  app.post(
-    '/index.php/login/v2',
-    { ...ocs, config: { ...ocs.config, rateLimit: startLimit } },
-    async (request, reply) => {
-      const { pollToken, flowToken } = await flows.start(request.headers['user-agent']);
-      const base = baseUrl(request);
+  // The apps' side of Login Flow v2. They send the poll's token as a form (or JSON), and some
+  // send a body of any type, or an empty one, with the start: the body is read loosely here.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 64 * 1024 }, (request, body, done) =>
+      done(null, looseBody(request.headers['content-type'], body as string)),
+    );
+
+    // Anyone may start a flow, and each is a row: an address gets a few a minute, far more than
+    // people signing in apps need.
+    const startLimit = {
+      max: FLOW_STARTS_PER_WINDOW,
+      timeWindow: 600_000,
+      keyGenerator: (request: FastifyRequest) => `login-flow:${request.ip}`,
+    };
+    scope.post(
+      '/index.php/login/v2',
+      { ...ocs, config: { ...ocs.config, rateLimit: startLimit } },
+      async (request, reply) => {
+        const { pollToken, flowToken } = await flows.start(request.headers['user-agent']);
+        const base = baseUrl(request);
+        reply.header('cache-control', 'no-store');
+        return {
+          poll: { token: pollToken, endpoint: `${base}/index.php/login/v2/poll` },
+          login: `${base}/index.php/login/v2/flow/${flowToken}`,
+        };
+      },
+    );
+
+    // The browser lands here; the page that asks the user is the web app's.
+    scope.get('/index.php/login/v2/flow/:flowToken', ocs, async (request, reply) => {
+      const { flowToken } = request.params as { flowToken: string };
+      return reply.redirect(`/connect/${encodeURIComponent(flowToken)}`, 303);
+    });
+
+    // 404 until the user allows the app, then the credentials once, then 404 again (Nextcloud's way).
+    scope.post('/index.php/login/v2/poll', ocs, async (request, reply) => {
+      const body = request.body as { token?: unknown } | null | undefined;
+      const query = request.query as { token?: unknown };
+      const token =
+        typeof body?.token === 'string' ? body.token : typeof query.token === 'string' ? query.token : '';
+      const found = await flows.poll(token);
+      if (!found) return reply.status(404).send({});
       reply.header('cache-control', 'no-store');
-      return {
-        poll: { token: pollToken, endpoint: `${base}/index.php/login/v2/poll` },
-        login: `${base}/index.php/login/v2/flow/${flowToken}`,
-      };
-    },
-  );
-
-  // The browser lands here; the page that asks the user is the web app's.
-  app.get('/index.php/login/v2/flow/:flowToken', ocs, async (request, reply) => {
-    const { flowToken } = request.params as { flowToken: string };
-    return reply.redirect(`/connect/${encodeURIComponent(flowToken)}`, 303);
-  });
-
-  // 404 until the user allows the app, then the credentials once, then 404 again (Nextcloud's way).
-  app.post('/index.php/login/v2/poll', ocs, async (request, reply) => {
-    const body = request.body as { token?: unknown } | null | undefined;
-    const query = request.query as { token?: unknown };
-    const token =
-      typeof body?.token === 'string' ? body.token : typeof query.token === 'string' ? query.token : '';
-    const found = await flows.poll(token);
-    if (!found) return reply.status(404).send({});
-    reply.header('cache-control', 'no-store');
-    return { server: baseUrl(request), loginName: found.loginName, appPassword: found.appPassword };
+      return { server: baseUrl(request), loginName: found.loginName, appPassword: found.appPassword };
+    });
   });
 
   /** Allowing an app mints an app password: a leaked app password must not do that. */

@@ -118,6 +118,38 @@ describe('Nextcloud Login Flow v2', () => {
     expect(got.json().loginName).toBe('alice');
   });
 
+  it('starts and polls whatever body type an app sends along, or none', async () => {
+    for (const headers of [
+      { 'content-type': 'application/json' },
+      { 'content-type': 'text/plain' },
+      { 'content-type': 'application/x-www-form-urlencoded' },
+    ]) {
+      const res = await t.app.inject({ method: 'POST', url: '/index.php/login/v2', headers, payload: '' });
+      expect(res.statusCode).toBe(200);
+      expect(res.json().poll.token).toBeTruthy();
+    }
+    const flow = await start();
+    for (const [type, payload] of [
+      ['application/json', ''],
+      ['application/json', '{not json'],
+      ['text/plain', `token=${flow.poll.token}`],
+    ]) {
+      const res = await t.app.inject({
+        method: 'POST',
+        url: '/index.php/login/v2/poll',
+        headers: { 'content-type': type! },
+        payload,
+      });
+      expect(res.statusCode).toBe(404);
+    }
+    await answer(flow.flowToken, 'approve');
+    const byQuery = await t.app.inject({
+      method: 'POST',
+      url: `/index.php/login/v2/poll?token=${flow.poll.token}`,
+    });
+    expect(byQuery.statusCode).toBe(200);
+  });
+
   it('a denied flow never returns credentials and cannot be approved after', async () => {
     const before = (await t.app.inject({ url: '/api/auth/app-passwords', headers: alice.headers })).json()
       .items.length;
