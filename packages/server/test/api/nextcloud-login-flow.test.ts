@@ -216,3 +216,36 @@ describe('Nextcloud Login Flow v2', () => {
     expect(Number(rows?.n)).toBeLessThanOrEqual(61);
   });
 });
+
+describe('Nextcloud Login Flow v2 behind a public URL', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ DFS_PUBLIC_URL: 'https://files.example.org' });
+  });
+  afterAll(() => t.close());
+
+  it('names DFS_PUBLIC_URL in every URL it gives the app, whatever Host the request had', async () => {
+    const user = await t.user('carol');
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/index.php/login/v2',
+      headers: { host: 'internal:8080' },
+    });
+    const flow = res.json() as { poll: { token: string; endpoint: string }; login: string };
+    expect(flow.poll.endpoint).toBe('https://files.example.org/index.php/login/v2/poll');
+    expect(flow.login.startsWith('https://files.example.org/index.php/login/v2/flow/')).toBe(true);
+    const flowToken = flow.login.split('/').at(-1)!;
+    await t.app.inject({
+      method: 'POST',
+      url: `/api/login-flows/${flowToken}/approve`,
+      headers: user.headers,
+    });
+    const got = await t.app.inject({
+      method: 'POST',
+      url: '/index.php/login/v2/poll',
+      headers: { host: 'internal:8080' },
+      payload: { token: flow.poll.token },
+    });
+    expect(got.json()).toMatchObject({ server: 'https://files.example.org', loginName: 'carol' });
+  });
+});
