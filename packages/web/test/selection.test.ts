@@ -13,6 +13,7 @@ const entry = (id: string): FileEntry => ({
   sha1: null,
   createdAt: '2026-01-01T00:00:00.000Z',
   updatedAt: '2026-01-01T00:00:00.000Z',
+  mtime: '2026-01-01T00:00:00.000Z',
 });
 
 describe('the file table selection', () => {

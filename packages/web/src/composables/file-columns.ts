@@ -14,7 +14,13 @@ import { DECORATIVE, fileIcon as iconFor } from './file-icons.ts';
 import { formatBytes, formatDate } from './format.ts';
 import type { useInlineRename } from './inline-rename.ts';
 
-const SORT_KEYS = { name: 'name', size: 'size', createdAt: 'createdAt', updatedAt: 'updatedAt' } as const;
+const SORT_KEYS = {
+  name: 'name',
+  size: 'size',
+  createdAt: 'createdAt',
+  updatedAt: 'updatedAt',
+  mtime: 'mtime',
+} as const;
 
 /**
  * Sorting done by the server. Naive's own cycle (descend → ascend → off) would drop back to an
@@ -117,11 +123,12 @@ export function fileColumns(ctx: FileColumnsContext): DataTableColumns<FileEntry
       : [
           {
             title: t('files.modified'),
-            key: 'updatedAt',
+            // The source file's time (as the uploader's disk had it), not when it reached the server.
+            key: 'mtime',
             width: 170,
             sorter: true,
-            sortOrder: sortOrderOf('updatedAt'),
-            render: (f: FileEntry) => formatDate(f.updatedAt),
+            sortOrder: sortOrderOf('mtime'),
+            render: (f: FileEntry) => formatDate(f.mtime),
           },
         ]),
     {
@@ -179,8 +186,7 @@ function nameCell(ctx: FileColumnsContext, f: FileEntry, phone: boolean) {
       : h('span', { class: 'fname', title: f.name }, f.name);
   if (!phone) return h('div', { class: 'namecell' }, [fileIcon(f), label]);
   // On a phone the size and date ride under the name instead of taking columns.
-  const sub =
-    f.kind === 'folder' ? formatDate(f.updatedAt) : `${formatBytes(f.size)} · ${formatDate(f.updatedAt)}`;
+  const sub = f.kind === 'folder' ? formatDate(f.mtime) : `${formatBytes(f.size)} · ${formatDate(f.mtime)}`;
   return h('div', { class: 'namecell' }, [
     fileIcon(f),
     h('div', { class: 'namestack' }, [label, h('span', { class: 'fsub' }, sub)]),
