@@ -118,4 +118,27 @@ describe('the upload store, against a real server', () => {
     const after = (await api.listAllFiles({ parentId: photos.id })).items.map((f) => f.name);
     expect(after).toContain('file_0 (1).txt');
   });
+
+  it("keeps each File's lastModified as the entry's mtime, whichever way the file travels", async () => {
+    const { useUploadStore } = await import('../src/stores/uploads.ts');
+    const store = useUploadStore();
+    store.clearFinished();
+    const folder = (await api.createFolder('store-times')).file;
+    const at = (i: number) => Date.UTC(2019, i, 2, 3, 4, 5, 600 + i);
+    const files = [
+      // Chunked, alone in one request, and several small ones (a batch).
+      new File([new Uint8Array(randomBytes(9 * 1024 * 1024))], 'big.bin', { lastModified: at(0) }),
+      ...Array.from(
+        { length: 4 },
+        (_, i) =>
+          new File([new Uint8Array(randomBytes(100 + i))], `small-${i}.txt`, { lastModified: at(i + 1) }),
+      ),
+    ];
+    await store.addBatch(fromFileList(files), folder.id);
+    await until(() => store.totals.done === files.length);
+    const listed = (await api.listFiles({ parentId: folder.id })).items;
+    expect(Object.fromEntries(listed.map((f) => [f.name, f.mtime]))).toEqual(
+      Object.fromEntries(files.map((f) => [f.name, new Date(f.lastModified).toISOString()])),
+    );
+  });
 });
