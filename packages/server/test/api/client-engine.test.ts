@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -251,10 +251,14 @@ describe('client core against the server', () => {
       const other = path.join(dir, 'other.bin');
       const otherData = random(CHUNK * 2 + 11);
       await writeFile(other, otherData);
+      // The source's modification time becomes the entry's, to the millisecond.
+      const modified = new Date('2019-07-08T09:10:11.125Z');
+      await utimes(other, modified, modified);
       await dfs('upload', other, '--id');
       const listing = JSON.parse((await dfs('ls', '--json')).stdout);
       const entry = listing.items.find((f: { name: string }) => f.name === 'other.bin');
       expect(entry.sha1).toBe(sha1(otherData));
+      expect(entry.mtime).toBe(modified.toISOString());
       // The same upload again (an interrupted run retried) skips what the folder already has.
       const again = await dfs('upload', other);
       expect(again.stderr).toContain('other.bin');
