@@ -30,7 +30,12 @@ test('a folder with 10,000 entries: paged loading, virtual rows, sort, keyboard 
   await page.route(/\/api\/files\?/, async (route) => {
     const url = new URL(route.request().url());
     const q = url.searchParams.get('q');
-    const sort = (url.searchParams.get('sort') ?? 'name') as 'name' | 'size' | 'createdAt' | 'updatedAt';
+    const sort = (url.searchParams.get('sort') ?? 'name') as
+      | 'name'
+      | 'size'
+      | 'createdAt'
+      | 'updatedAt'
+      | 'mtime';
     const dir = url.searchParams.get('order') === 'desc' ? -1 : 1;
     const limit = Number(url.searchParams.get('limit') ?? N);
     const offset = Number(url.searchParams.get('offset') ?? 0);
