@@ -44,6 +44,12 @@ export function useServerSort(sort: Ref<SortField>, order: Ref<SortOrder>) {
   return { sortOrderOf, onSorter };
 }
 
+/**
+ * Wide enough for the widest date either language formats ("Sep 28, 2026, 12:59 PM"), which
+ * must not wrap: a table of two-line dates is twice as tall and reads badly.
+ */
+const DATE_WIDTH = 190;
+
 /** Which columns fit: a phone keeps the name (with its size under it) and the row actions. */
 export type Density = 'phone' | 'narrow' | 'wide';
 
@@ -111,7 +117,8 @@ export function fileColumns(ctx: FileColumnsContext): DataTableColumns<FileEntry
           {
             title: t('files.created'),
             key: 'createdAt',
-            width: 170,
+            width: DATE_WIDTH,
+            className: 'datecell',
             sorter: true,
             sortOrder: sortOrderOf('createdAt'),
             render: (f: FileEntry) => formatDate(f.createdAt),
@@ -125,7 +132,8 @@ export function fileColumns(ctx: FileColumnsContext): DataTableColumns<FileEntry
             title: t('files.modified'),
             // The source file's time (as the uploader's disk had it), not when it reached the server.
             key: 'mtime',
-            width: 170,
+            width: DATE_WIDTH,
+            className: 'datecell',
             sorter: true,
             sortOrder: sortOrderOf('mtime'),
             render: (f: FileEntry) => formatDate(f.mtime),
