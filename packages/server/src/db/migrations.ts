@@ -674,6 +674,60 @@ const changeCounters: Migration = {
   },
 };
 
+/**
+ * Recursive folder sizes (`oc:size`), kept like the change counters: a folder's `tree_bytes` is
+ * the bytes of the files below it that share its state (live under a live folder, or trashed
+ * with it), and a user's the bytes of their live files. Existing trees are summed once here.
+ */
+const folderBytes: Migration = {
+  name: '019_folder_bytes',
+  async up(db) {
+    await db.schema.alterTable('user_files', (t) => {
+      t.bigInteger('tree_bytes').notNullable().defaultTo(0);
+    });
+    await db.schema.alterTable('users', (t) => {
+      t.bigInteger('tree_bytes').notNullable().defaultTo(0);
+    });
+    const users: Array<{ id: string }> = await db('users').select('id');
+    for (const { id: userId } of users) {
+      type Row = {
+        id: string;
+        parent_id: string;
+        kind: string;
+        size: unknown;
+        status: string;
+        trash: string | null;
+      };
+      const rows: Row[] = await db('user_files')
+        .where('user_id', userId)
+        .select('id', 'parent_id', 'kind', 'size', 'status', 'trash_root_id as trash');
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      const sums = new Map<string, number>();
+      let live = 0;
+      for (const file of rows) {
+        if (file.kind !== 'file') continue;
+        const size = Number(file.size);
+        if (file.status === 'active') live += size;
+        // Up through the folders in the same state as the file (live, or trashed in one action).
+        for (let at = byId.get(file.parent_id); at; at = byId.get(at.parent_id)) {
+          if (at.status !== file.status || at.trash !== file.trash) break;
+          sums.set(at.id, (sums.get(at.id) ?? 0) + size);
+        }
+      }
+      for (const [id, bytes] of sums) await db('user_files').where({ id }).update({ tree_bytes: bytes });
+      await db('users').where({ id: userId }).update({ tree_bytes: live });
+    }
+  },
+  async down(db) {
+    await db.schema.alterTable('user_files', (t) => {
+      t.dropColumn('tree_bytes');
+    });
+    await db.schema.alterTable('users', (t) => {
+      t.dropColumn('tree_bytes');
+    });
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -693,6 +747,7 @@ const migrations: Migration[] = [
   fileMtime,
   loginFlows,
   changeCounters,
+  folderBytes,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -19,6 +19,8 @@ export interface FileRow {
   mtime?: number | null;
   /** Raised by every write to the entry or below it (`touch`): a folder's ETag is made of it. */
   change_seq?: number;
+  /** A folder's: the bytes of the files below it in its state (live, or trashed with it). */
+  tree_bytes?: number;
 }
 
 export type FileRowWithSha1 = FileRow & { sha1: string | null };
@@ -63,37 +65,70 @@ export class FilesRepository {
 
   /**
    * Raises the change counter of the user's root, of each of `ids` and of every folder above
-   * them: one recursive read up the parent chain and one update, whatever the folder sizes.
-   * The user's row is updated first, so writes of one user queue on it rather than deadlock on
-   * folder rows taken in different orders.
+   * them, and carries each of `bytes` (a size added to or taken from a folder's live content) up
+   * from its folder to the root: one recursive read up the parent chains, then one update per
+   * distinct change, whatever the folder sizes. The user's row is updated first, so writes of
+   * one user queue on it rather than deadlock on folder rows taken in different orders.
    */
-  private async touch(db: Knex, userId: string, ids: string[]): Promise<void> {
-    await db('users').where({ id: userId }).increment('tree_seq', 1);
-    const start = [...new Set(ids.filter((id) => id !== ''))];
-    if (start.length === 0) return;
-    const rows: Array<{ id: string }> = await db
-      .withRecursive('up', ['id', 'parent_id'], (q) =>
+  private async touch(
+    db: Knex,
+    userId: string,
+    ids: string[],
+    bytes: Array<{ folder: string; delta: number }> = [],
+  ): Promise<void> {
+    const moved = bytes.filter((b) => b.delta !== 0);
+    const rootDelta = moved.reduce((sum, b) => sum + b.delta, 0);
+    await db('users')
+      .where({ id: userId })
+      .update({
+        tree_seq: db.raw('tree_seq + 1'),
+        ...(rootDelta !== 0 ? { tree_bytes: db.raw('tree_bytes + ?', [rootDelta]) } : {}),
+      });
+    const starts = [...new Set([...ids, ...moved.map((b) => b.folder)].filter((id) => id !== ''))];
+    if (starts.length === 0) return;
+    const rows: Array<{ start: string; id: string }> = await db
+      .withRecursive('up', ['start', 'id', 'parent_id'], (q) =>
         q
-          .select('id', 'parent_id')
+          .select('id', 'id', 'parent_id')
           .from('user_files')
           .where('user_id', userId)
-          .whereIn('id', start)
-          .union((u) =>
+          .whereIn('id', starts)
+          .unionAll((u) =>
             u
-              .select('f.id', 'f.parent_id')
+              .select('up.start', 'f.id', 'f.parent_id')
               .from('user_files as f')
               .join('up', 'f.id', 'up.parent_id')
               .where('f.user_id', userId),
           ),
       )
-      .select('id')
+      .select('start', 'id')
       .from('up');
-    const found = rows.map((r) => r.id);
-    for (let i = 0; i < found.length; i += 500) {
+    const chains = new Map<string, string[]>();
+    for (const r of rows) chains.set(r.start, [...(chains.get(r.start) ?? []), r.id]);
+    const counted = [...new Set(ids.flatMap((id) => chains.get(id) ?? []))];
+    for (let i = 0; i < counted.length; i += 500) {
       await db('user_files')
-        .whereIn('id', found.slice(i, i + 500))
+        .whereIn('id', counted.slice(i, i + 500))
         .increment('change_seq', 1);
     }
+    const deltas = new Map<string, number>();
+    for (const b of moved)
+      for (const id of chains.get(b.folder) ?? []) deltas.set(id, (deltas.get(id) ?? 0) + b.delta);
+    const byDelta = new Map<number, string[]>();
+    for (const [id, delta] of deltas)
+      if (delta !== 0) byDelta.set(delta, [...(byDelta.get(delta) ?? []), id]);
+    for (const [delta, folders] of byDelta) {
+      for (let i = 0; i < folders.length; i += 500) {
+        await db('user_files')
+          .whereIn('id', folders.slice(i, i + 500))
+          .increment('tree_bytes', delta);
+      }
+    }
+  }
+
+  /** What an entry adds to the folders above it: a file its size, a folder what it holds. */
+  private static weight(row: { kind: string; size: unknown; tree_bytes?: unknown }): number {
+    return Number(row.kind === 'file' ? row.size : (row.tree_bytes ?? 0));
   }
 
   /** The change counter of a user's root (its ETag is made of it). */
@@ -102,48 +137,22 @@ export class FilesRepository {
     return Number(row?.tree_seq ?? 0);
   }
 
-  /**
-   * The bytes of the live files below each of `folderIds`, all levels down: one recursive query
-   * for the whole set (a listing's folders), not one per folder.
-   */
-  async subtreeBytes(userId: string, folderIds: string[]): Promise<Map<string, number>> {
-    const out = new Map<string, number>(folderIds.map((id) => [id, 0]));
-    if (folderIds.length === 0) return out;
-    const rows: Array<{ top: string; bytes: unknown }> = await this.db
-      .withRecursive('below', ['top', 'id', 'kind', 'size'], (q) =>
-        q
-          .select('parent_id', 'id', 'kind', 'size')
-          .from('user_files')
-          .where({ user_id: userId, status: 'active' })
-          .whereIn('parent_id', folderIds)
-          .unionAll((u) =>
-            u
-              .select('below.top', 'f.id', 'f.kind', 'f.size')
-              .from('user_files as f')
-              .join('below', 'f.parent_id', 'below.id')
-              .where({ 'f.user_id': userId, 'f.status': 'active', 'below.kind': 'folder' }),
-          ),
-      )
-      .select('top', this.db.raw('COALESCE(SUM(size), 0) as bytes'))
-      .from('below')
-      .where('kind', 'file')
-      .groupBy('top');
-    for (const row of rows) out.set(row.top, Number(row.bytes));
-    return out;
-  }
-
-  /** The bytes of a user's live files (their root's recursive size). */
+  /** The bytes of a user's live files (their root's recursive size), kept by `touch`. */
   async liveBytes(userId: string): Promise<number> {
-    const row = await this.db('user_files')
-      .where({ user_id: userId, status: 'active', kind: 'file' })
-      .first(this.db.raw('COALESCE(SUM(size), 0) as bytes'));
-    return Number((row as { bytes?: unknown } | undefined)?.bytes ?? 0);
+    const row = await this.db('users').where({ id: userId }).first('tree_bytes');
+    return Number(row?.tree_bytes ?? 0);
   }
 
   /** Throws a unique violation when the folder already has a live entry with this name. */
   async insert(row: FileRow): Promise<void> {
     await this.atomically(async (db) => {
-      await this.touch(db, row.user_id, [row.parent_id]);
+      const live = row.status === 'active' && row.kind === 'file';
+      await this.touch(
+        db,
+        row.user_id,
+        [row.parent_id],
+        live ? [{ folder: row.parent_id, delta: Number(row.size) }] : [],
+      );
       await db('user_files').insert(row);
     });
   }
@@ -228,9 +237,22 @@ export class FilesRepository {
 
   async update(id: string, patch: Partial<FileRow>): Promise<void> {
     await this.atomically(async (db) => {
-      const before = await db('user_files').where({ id }).first('user_id');
-      // The old place's folders (up from the entry) and the new place's both change.
-      if (before) await this.touch(db, before.user_id, [id, patch.parent_id ?? '']);
+      const before: FileRow | undefined = await db('user_files').where({ id }).first();
+      if (before) {
+        // The old place's folders (up from the entry) and the new place's both change; a live
+        // entry's bytes leave the old place and arrive at the new one.
+        const weight = FilesRepository.weight(before);
+        const after = FilesRepository.weight({ ...before, ...patch });
+        const parent = patch.parent_id ?? before.parent_id;
+        const bytes =
+          before.status !== 'active'
+            ? []
+            : [
+                { folder: before.parent_id, delta: -weight },
+                { folder: parent, delta: after },
+              ];
+        await this.touch(db, before.user_id, [id, patch.parent_id ?? ''], bytes);
+      }
       await db('user_files').where({ id }).update(patch);
     });
   }
@@ -323,7 +345,16 @@ export class FilesRepository {
 
   /** Puts an entry and its live subtree in the trash, recording which entry the user trashed. */
   async trash(userId: string, rootId: string, now: number): Promise<void> {
-    await this.touch(this.db, userId, [rootId]);
+    const root: FileRow | undefined = await this.db('user_files')
+      .where({ user_id: userId, id: rootId })
+      .first();
+    if (root?.status === 'active')
+      await this.touch(
+        this.db,
+        userId,
+        [rootId],
+        [{ folder: root.parent_id, delta: -FilesRepository.weight(root) }],
+      );
     const ids = await this.descendantIds(userId, rootId);
     await this.db('user_files').where({ user_id: userId, id: rootId }).update({
       status: 'trashed',
@@ -343,7 +374,16 @@ export class FilesRepository {
 
   /** Brings back what one trash action took; the root may get a new parent and name. */
   async restore(userId: string, rootId: string, parentId: string, name: string, now: number): Promise<void> {
-    await this.touch(this.db, userId, [rootId, parentId]);
+    // What was trashed with the entry comes back with it: its `tree_bytes` still counts it.
+    const root: FileRow | undefined = await this.db('user_files')
+      .where({ user_id: userId, id: rootId })
+      .first();
+    await this.touch(
+      this.db,
+      userId,
+      [rootId, parentId],
+      root?.status === 'trashed' ? [{ folder: parentId, delta: FilesRepository.weight(root) }] : [],
+    );
     await this.db('user_files').where({ user_id: userId, id: rootId }).update({
       status: 'active',
       parent_id: parentId,

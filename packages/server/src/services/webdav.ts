@@ -134,12 +134,13 @@ export class DavService {
   }
 
   /**
-   * The recursive size (`oc:size`) of each folder among `resources`, and of the root: one query
-   * for all of them.
+   * The recursive size (`oc:size`) of each folder among `resources` (by id), and of the root
+   * (`''`): kept on the rows by every write (repositories/files.ts), so reading them costs at most
+   * one query.
    */
   async recursiveSizes(userId: string, resources: DavResource[]): Promise<Map<string, number>> {
-    const folders = resources.flatMap((r) => (r.kind === 'folder' ? [r.row.id] : []));
-    const out = await this.repos.files.subtreeBytes(userId, folders);
+    const out = new Map<string, number>();
+    for (const r of resources) if (r.kind === 'folder') out.set(r.row.id, Number(r.row.tree_bytes ?? 0));
     if (resources.some((r) => r.kind === 'root')) out.set(ROOT, await this.repos.files.liveBytes(userId));
     return out;
   }

@@ -1,9 +1,12 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { litmus } from '@dfs/cluster/clients';
 import { DOMParser } from '@xmldom/xmldom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDb } from '../../src/db/knex.ts';
+import { migrationSource } from '../../src/db/migrations.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
+import { testDatabaseUrl } from '../support/db.ts';
 import { postForm } from '../support/uploads.ts';
 
 const OC = 'http://owncloud.org/ns';
@@ -255,6 +258,57 @@ describe('Nextcloud WebDAV dialect at /remote.php', () => {
     expect(copied.props.get(`{${OC}}id`)).not.toBe((await one(`${FILES}/sum.txt`)).props.get(`{${OC}}id`));
   });
 
+  it('keeps oc:size right through every kind of write', async () => {
+    const size = async (p: string) => Number((await one(`${FILES}/${p}`)).props.get(`{${OC}}size`));
+    const idOf = async (names: string[]) => {
+      let id: string | undefined;
+      for (const name of names) {
+        const res = await t.app.inject({
+          url: `/api/files${id ? `?parentId=${id}` : ''}`,
+          headers: alice.headers,
+        });
+        id = res.json().items.find((e: { name: string }) => e.name === name).id;
+      }
+      return id!;
+    };
+    const root0 = await size('');
+    const expectSizes = async (sizes: Record<string, number>) => {
+      for (const [p, bytes] of Object.entries(sizes)) expect(await size(p), p).toBe(bytes);
+      expect(await size('')).toBe(root0 + sizes['sz/']!);
+    };
+    for (const p of ['sz', 'sz/x', 'sz/x/y']) await dav('MKCOL', `${FILES}/${p}`);
+    await dav('PUT', `${FILES}/sz/x/y/f1`, {}, Buffer.alloc(10));
+    await expectSizes({ 'sz/': 10, 'sz/x/': 10, 'sz/x/y/': 10 });
+    await dav('PUT', `${FILES}/sz/x/y/f1`, {}, Buffer.alloc(25));
+    await dav('PUT', `${FILES}/sz/x/f2`, {}, Buffer.alloc(5));
+    await expectSizes({ 'sz/': 30, 'sz/x/': 30, 'sz/x/y/': 25 });
+    expect((await dav('MOVE', `${FILES}/sz/x/y/`, { destination: `${FILES}/sz/y2/` })).statusCode).toBe(201);
+    await expectSizes({ 'sz/': 30, 'sz/x/': 5, 'sz/y2/': 25 });
+    const y2 = await idOf(['sz', 'y2']);
+    expect((await dav('DELETE', `${FILES}/sz/y2/`)).statusCode).toBe(204);
+    await expectSizes({ 'sz/': 5, 'sz/x/': 5 });
+    const restored = await t.app.inject({
+      method: 'POST',
+      url: `/api/trash/${y2}/restore`,
+      headers: alice.headers,
+    });
+    expect(restored.statusCode).toBe(200);
+    await expectSizes({ 'sz/': 30, 'sz/y2/': 25 });
+    expect((await dav('COPY', `${FILES}/sz/x/`, { destination: `${FILES}/sz/x2/` })).statusCode).toBe(201);
+    expect((await postForm(t, alice.headers, 'api.bin', Buffer.alloc(7), y2)).statusCode).toBe(201);
+    await expectSizes({ 'sz/': 42, 'sz/x2/': 5, 'sz/y2/': 32, 'sz/x/': 5 });
+    // A file trashed on its own, then its folder, then both back: nothing counted twice.
+    const f1 = await idOf(['sz', 'y2', 'f1']);
+    await t.app.inject({ method: 'DELETE', url: `/api/files/${f1}`, headers: alice.headers });
+    await expectSizes({ 'sz/': 17, 'sz/y2/': 7 });
+    await dav('DELETE', `${FILES}/sz/y2/`);
+    await expectSizes({ 'sz/': 10 });
+    await t.app.inject({ method: 'POST', url: `/api/trash/${y2}/restore`, headers: alice.headers });
+    await expectSizes({ 'sz/': 17, 'sz/y2/': 7 });
+    await t.app.inject({ method: 'POST', url: `/api/trash/${f1}/restore`, headers: alice.headers });
+    await expectSizes({ 'sz/': 42, 'sz/y2/': 32 });
+  });
+
   describe('folder ETags', () => {
     /** a/b/c holds the writes; s/t is an unrelated sibling subtree; m is a place to move to. */
     const watched = ['', 'a', 'a/b', 'a/b/c', 's', 's/t', 'm'];
@@ -432,6 +486,66 @@ describe('Nextcloud WebDAV dialect at /remote.php', () => {
       const now = await etag(`${FILES}/cf/`);
       expect((await dav('DELETE', `${FILES}/cf/`, { 'if-match': now })).statusCode).toBe(204);
     });
+  });
+});
+
+describe('folder sizes of an existing database', () => {
+  it('are summed by the migration: live trees, and what was trashed together', async () => {
+    const database = await testDatabaseUrl();
+    const db = createDb(database.url);
+    try {
+      for (;;) {
+        const [, pending] = (await db.migrate.list({ migrationSource })) as [
+          unknown,
+          Array<{ name: string }>,
+        ];
+        if (pending[0]?.name === '019_folder_bytes') break;
+        if (pending.length === 0) throw new Error('019_folder_bytes is not among the migrations');
+        await db.migrate.up({ migrationSource });
+      }
+      const userId = randomUUID();
+      await db('users').insert({
+        id: userId,
+        username: 'old',
+        password_hash: 'x',
+        is_admin: false,
+        created_at: 1,
+      });
+      const row = (id: string, parent: string, kind: string, size: number, trash: string | null = null) => ({
+        id,
+        user_id: userId,
+        parent_id: parent,
+        kind,
+        name: id,
+        live_name: trash ? null : id,
+        size,
+        status: trash ? 'trashed' : 'active',
+        trash_root_id: trash,
+        created_at: 1,
+        updated_at: 1,
+      });
+      await db('user_files').insert([
+        row('top', '', 'folder', 0),
+        row('mid', 'top', 'folder', 0),
+        row('f1', 'mid', 'file', 10),
+        row('f2', 'top', 'file', 5),
+        row('gone', 'top', 'folder', 0, 'gone'),
+        row('f3', 'gone', 'file', 7, 'gone'),
+        row('f4', 'mid', 'file', 100, 'f4'),
+      ]);
+      await db.migrate.latest({ migrationSource });
+      const sizes = Object.fromEntries(
+        (await db('user_files').where('user_id', userId).select('id', 'tree_bytes')).map((r) => [
+          r.id,
+          Number(r.tree_bytes),
+        ]),
+      );
+      expect(sizes).toMatchObject({ top: 15, mid: 10, gone: 7 });
+      expect(Number((await db('users').where('id', userId).first('tree_bytes')).tree_bytes)).toBe(15);
+    } finally {
+      await db.destroy();
+      await database.drop();
+    }
   });
 });
 
