@@ -4,6 +4,8 @@
 # Chromium (the browser end-to-end suite), the WebDAV clients rclone and litmus, the download
 # manager aria2c (share links) and the Nextcloud sync client nextcloudcmd. Source this file and
 # call dfs_ensure_system_deps, or run it directly.
+# ffmpeg and pdftoppm (poppler-utils) make the thumbnails of videos and PDFs; a server without
+# them runs, and those files get no thumbnail.
 
 # Prints the Debian packages whose programs are missing, one per line. The program, not dpkg's
 # record, is what the suites need; mariadbd and sshd live in sbin, off a normal user's PATH.
@@ -12,6 +14,7 @@ dfs_missing_system_packages() {
   for pair in mariadb-server:mariadbd mariadb-server:mariadb-install-db openssh-server:sshd \
     openssh-client:ssh openssh-client:sftp chromium:chromium ceph-mon:ceph-mon ceph-mon:monmaptool \
     ceph-osd:ceph-osd radosgw:radosgw ceph-common:radosgw-admin ceph-common:ceph ceph-common:ceph-authtool \
+    ffmpeg:ffmpeg poppler-utils:pdftoppm \
     nginx:nginx rclone:rclone litmus:litmus aria2:aria2c nextcloud-desktop-cmd:nextcloudcmd; do
     pkg=${pair%%:*}
     program=${pair#*:}

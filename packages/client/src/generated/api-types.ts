@@ -1486,7 +1486,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A small WebP of an image file, made on first request and cached by content */
+        /** A small WebP of an image, a video (a poster frame) or a PDF (its first page), made on first request and cached by content */
         get: {
             parameters: {
                 query?: never;

@@ -283,7 +283,8 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
     {
       schema: {
         tags: ['files'],
-        summary: 'A small WebP of an image file, made on first request and cached by content',
+        summary:
+          'A small WebP of an image, a video (a poster frame) or a PDF (its first page), made on first request and cached by content',
         params: IdParams,
         produces: ['image/webp'],
       },

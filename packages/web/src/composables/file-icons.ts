@@ -40,8 +40,14 @@ const CODE = new Set([
   'xml',
   'svg',
 ]);
-/** Raster images the server makes thumbnails of (by extension, as users name them). */
-const THUMBNAILED = new Set(['jpg', 'jpeg', 'png', 'gif', 'webp', 'avif', 'tif', 'tiff', 'bmp']);
+/**
+ * Files the server makes thumbnails of (by extension, as users name them): raster images, videos
+ * (a poster frame) and PDFs (the first page). A server without the tools answers 404 and the
+ * grid shows the icon.
+ */
+const THUMBNAILED = new Set(
+  'jpg jpeg png gif webp avif tif tiff bmp mp4 m4v mov webm mkv ogv avi mpg mpeg pdf'.split(' '),
+);
 
 function ext(name: string): string {
   const dot = name.lastIndexOf('.');
