@@ -88,17 +88,17 @@ export class FilesRepository {
     if (starts.length === 0) return;
     const rows: Array<{ start: string; id: string }> = await db
       .withRecursive('up', ['start', 'id', 'parent_id'], (q) =>
+        // By id alone: a parent chain never leaves its user's tree, and a condition on the user
+        // would let SQLite's planner walk the user's index instead of the primary key.
         q
           .select('id', 'id', 'parent_id')
           .from('user_files')
-          .where('user_id', userId)
           .whereIn('id', starts)
           .unionAll((u) =>
             u
               .select('up.start', 'f.id', 'f.parent_id')
               .from('user_files as f')
-              .join('up', 'f.id', 'up.parent_id')
-              .where('f.user_id', userId),
+              .join('up', 'f.id', 'up.parent_id'),
           ),
       )
       .select('start', 'id')
