@@ -41,6 +41,17 @@ test('the grid shows a server-made thumbnail; the view choice is remembered', as
   // A folder gets its icon, not a broken image.
   await expect(fileRow(page, 'Photos').getByTestId('tile-thumbnail')).toHaveCount(0);
 
+  // A PDF shows its first page (pdftoppm on the server): 200 × 100 pt is 320 × 160.
+  const res = await page.request.post('/api/files', {
+    multipart: { file: { name: 'letter.pdf', mimeType: 'application/pdf', buffer: onePagePdf() } },
+  });
+  expect(res.status()).toBe(201);
+  await page.reload();
+  const page1 = fileRow(page, 'letter.pdf').getByTestId('tile-thumbnail');
+  await expect
+    .poll(() => page1.evaluate((el: HTMLImageElement) => `${el.naturalWidth}x${el.naturalHeight}`))
+    .toBe('320x160');
+
   // Double-click on a tile opens the viewer, as in the list.
   await tile.dblclick();
   await expect(page.getByTestId('preview-image')).toBeVisible();
@@ -86,3 +97,25 @@ test('drag rows onto a folder or a breadcrumb to move them', async ({ page }) =>
   await expect(fileRow(page, 'one.txt')).toHaveCount(0);
   expect((await findByName(page.request, null, 'one.txt')).parentId).toBeNull();
 });
+
+/** A one-page PDF of 200 × 100 pt, written by hand with the offsets its cross-reference table needs. */
+function onePagePdf(): Buffer {
+  const paint = '0 0 1 rg 0 0 200 100 re f';
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] /Contents 4 0 R >>',
+    `<< /Length ${paint.length} >>\nstream\n${paint}\nendstream`,
+  ];
+  let out = '%PDF-1.4\n';
+  const offsets: number[] = [];
+  objects.forEach((body, i) => {
+    offsets.push(out.length);
+    out += `${i + 1} 0 obj\n${body}\nendobj\n`;
+  });
+  const xref = out.length;
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const o of offsets) out += `${String(o).padStart(10, '0')} 00000 n \n`;
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, 'latin1');
+}
