@@ -7,7 +7,7 @@ import { createDb } from '../../src/db/knex.ts';
 import { migrationSource } from '../../src/db/migrations.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { testDatabaseUrl } from '../support/db.ts';
-import { postForm } from '../support/uploads.ts';
+import { postForm, uploader } from '../support/uploads.ts';
 
 const OC = 'http://owncloud.org/ns';
 const NC = 'http://nextcloud.org/ns';
@@ -376,6 +376,12 @@ describe('Nextcloud WebDAV dialect at /remote.php', () => {
         expect(res.statusCode).toBe(201);
         ids.api = res.json().file.id;
       }, upward);
+      // The chunked upload API (POST /api/uploads, chunks, complete).
+      await expectChanged(
+        () => uploader(t, alice.headers).upload(Buffer.from('chunked'), 'up.txt', ids.c),
+        upward,
+      );
+      expect((await dav('GET', `${FILES}/a/b/c/up.txt`)).body).toBe('chunked');
       await expectChanged(async () => {
         const res = await t.app.inject({
           method: 'PATCH',
