@@ -30,6 +30,10 @@ RUN --mount=type=cache,id=dfs-pnpm-store,target=/pnpm/store \
   pnpm install --frozen-lockfile --offline --prod --store-dir /pnpm/store
 
 FROM base AS runtime
+# Thumbnails of videos (a poster frame) and PDFs (the first page) come from these programs.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends ffmpeg poppler-utils \
+  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
   DFS_HOST=0.0.0.0 \
   DFS_PORT=8080 \
