@@ -1,6 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { litmus } from '@dfs/cluster/clients';
 import { DOMParser } from '@xmldom/xmldom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/db/knex.ts';
@@ -553,28 +551,4 @@ describe('folder sizes of an existing database', () => {
       await database.drop();
     }
   });
-});
-
-/** Debian's litmus against the Nextcloud files mount, on a real socket. */
-describe('litmus against /remote.php/dav/files/<user>/', () => {
-  let t: TestApp;
-  let url: string;
-  let secret: string;
-
-  beforeAll(async () => {
-    t = await startTestApp();
-    await t.app.listen({ port: 0, host: '127.0.0.1' });
-    url = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/remote.php/dav/files/alice/`;
-    const alice = await t.user('alice');
-    secret = await t.appPassword(alice.headers, 'litmus');
-  });
-  afterAll(() => t.close());
-
-  for (const suite of (process.env.DFS_LITMUS_SUITES ?? 'basic copymove props locks http').split(' ')) {
-    it(`passes the ${suite} suite`, async () => {
-      const { ok, out } = await litmus(url, 'alice', secret, suite);
-      expect(out, out).toMatch(/<- summary for `\w+': of \d+ tests run: \d+ passed, 0 failed/);
-      expect(ok, out).toBe(true);
-    });
-  }
 });

@@ -3,8 +3,11 @@ import { litmus } from '@dfs/cluster/clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.ts';
 
-/** Debian's litmus, the WebDAV conformance suite, against /dav/ on a real socket. */
-describe('litmus against /dav/', () => {
+/**
+ * Debian's litmus, the WebDAV conformance suite, on a real socket against each mount of the one
+ * WebDAV implementation: /dav/ and the Nextcloud clients' files mount.
+ */
+describe.each(['/dav/', '/remote.php/dav/files/alice/'])('litmus against %s', (mount) => {
   let t: TestApp;
   let url: string;
   let secret: string;
@@ -12,7 +15,7 @@ describe('litmus against /dav/', () => {
   beforeAll(async () => {
     t = await startTestApp();
     await t.app.listen({ port: 0, host: '127.0.0.1' });
-    url = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/dav/`;
+    url = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}${mount}`;
     const alice = await t.user('alice');
     secret = await t.appPassword(alice.headers, 'litmus');
   });
