@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/db/knex.ts';
 import { migrationSource } from '../../src/db/migrations.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { testDatabaseUrl } from '../support/db.ts';
+import { databaseBefore, testDatabaseUrl } from '../support/db.ts';
 
 /**
  * A name is its exact characters on every database: MariaDB's PAD SPACE collations took
@@ -59,24 +59,7 @@ describe('the migration to exact names', () => {
     const database = await testDatabaseUrl();
     const db = createDb(database.url);
     try {
-      // The database as the release before this migration left it.
-      for (;;) {
-        const [, pending] = (await db.migrate.list({ migrationSource })) as [
-          unknown,
-          Array<{ name: string }>,
-        ];
-        if (pending[0]?.name === '014_no_pad_names') break;
-        if (pending.length === 0) throw new Error('014_no_pad_names is not among the migrations');
-        await db.migrate.up({ migrationSource });
-      }
-      const userId = randomUUID();
-      await db('users').insert({
-        id: userId,
-        username: 'old',
-        password_hash: 'x',
-        is_admin: false,
-        created_at: 1,
-      });
+      const { userId } = await databaseBefore(db, '014_no_pad_names');
       const row = (name: string) => ({
         id: randomUUID(),
         user_id: userId,

@@ -1,10 +1,10 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { DOMParser } from '@xmldom/xmldom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/db/knex.ts';
 import { migrationSource } from '../../src/db/migrations.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { testDatabaseUrl } from '../support/db.ts';
+import { databaseBefore, testDatabaseUrl } from '../support/db.ts';
 import { postForm, uploader } from '../support/uploads.ts';
 
 const OC = 'http://owncloud.org/ns';
@@ -498,23 +498,7 @@ describe('folder sizes of an existing database', () => {
     const database = await testDatabaseUrl();
     const db = createDb(database.url);
     try {
-      for (;;) {
-        const [, pending] = (await db.migrate.list({ migrationSource })) as [
-          unknown,
-          Array<{ name: string }>,
-        ];
-        if (pending[0]?.name === '019_folder_bytes') break;
-        if (pending.length === 0) throw new Error('019_folder_bytes is not among the migrations');
-        await db.migrate.up({ migrationSource });
-      }
-      const userId = randomUUID();
-      await db('users').insert({
-        id: userId,
-        username: 'old',
-        password_hash: 'x',
-        is_admin: false,
-        created_at: 1,
-      });
+      const { userId } = await databaseBefore(db, '019_folder_bytes');
       const row = (id: string, parent: string, kind: string, size: number, trash: string | null = null) => ({
         id,
         user_id: userId,
