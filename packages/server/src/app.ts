@@ -35,6 +35,7 @@ import { authRoutes } from './routes/auth.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoutes } from './routes/health.ts';
 import { nextcloudRoutes } from './routes/nextcloud.ts';
+import { nextcloudTrashbinRoutes } from './routes/nextcloud-trashbin.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { shareRoutes } from './routes/shares.ts';
 import { tusRoutes } from './routes/tus.ts';
@@ -280,6 +281,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(shareRoutes);
   await app.register(nodeRoutes);
   await app.register(nextcloudRoutes);
+  await app.register(nextcloudTrashbinRoutes);
   registerNotFound(
     app,
     options.web

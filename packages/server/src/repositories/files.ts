@@ -271,6 +271,26 @@ export class FilesRepository {
     return out;
   }
 
+  /**
+   * The entries directly inside `parentId` that went to the trash with `trashRootId` (not those
+   * trashed on their own before it), by name; only the one called `name` when it is given.
+   */
+  async trashedChildren(
+    userId: string,
+    parentId: string,
+    trashRootId: string,
+    name?: string,
+  ): Promise<FileRowWithSha1[]> {
+    const q = this.withSha1().where({
+      'user_files.user_id': userId,
+      'user_files.trash_root_id': trashRootId,
+      'user_files.parent_id': parentId,
+      'user_files.status': 'trashed',
+    });
+    if (name !== undefined) q.andWhere('user_files.name', name);
+    return q.orderBy('user_files.name');
+  }
+
   /** Live entries of a user among `ids` (missing and trashed ones are simply not returned). */
   async activeByIds(userId: string, ids: string[]): Promise<FileRow[]> {
     const out: FileRow[] = [];
