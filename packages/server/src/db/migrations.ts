@@ -728,6 +728,40 @@ const folderBytes: Migration = {
   },
 };
 
+/**
+ * Nextcloud's chunked upload v2 (/remote.php/dav/uploads/<user>/<transfer id>): the client's name
+ * for an upload, mapped onto a dfs upload session (whose tus row keeps the bytes' offset), and the
+ * chunks it has sent, which a resuming client lists.
+ */
+const ncUploads: Migration = {
+  name: '020_nc_uploads',
+  async up(db) {
+    await createTable(db, 'nc_uploads', (t) => {
+      t.string('id', ID).primary();
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      t.string('transfer_id', 200).notNullable();
+      // Null until the total length is known (a client may give it only with the first chunk).
+      t.string('upload_id', ID).nullable().references('uploads.id').onDelete('CASCADE');
+      t.bigInteger('total_length').nullable();
+      t.text('destination').nullable();
+      t.bigInteger('created_at').notNullable();
+      t.unique(['user_id', 'transfer_id']);
+      t.index(['created_at']);
+    });
+    await createTable(db, 'nc_upload_chunks', (t) => {
+      t.string('nc_upload_id', ID).notNullable().references('nc_uploads.id').onDelete('CASCADE');
+      t.string('name', 64).notNullable();
+      t.bigInteger('offset').notNullable();
+      t.bigInteger('size').notNullable();
+      t.primary(['nc_upload_id', 'name']);
+    });
+  },
+  async down(db) {
+    await db.schema.dropTable('nc_upload_chunks');
+    await db.schema.dropTable('nc_uploads');
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -748,6 +782,7 @@ const migrations: Migration[] = [
   loginFlows,
   changeCounters,
   folderBytes,
+  ncUploads,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Repositories } from '../repositories/index.ts';
 import type { StorageCluster } from '../services/cluster.ts';
+import { NC_SESSION_TTL_MS } from '../services/protocols/nextcloud-uploads.ts';
 import { uploadOfPart } from '../services/tus.ts';
 import { objectKey } from '../storage/types.ts';
 import type { Job } from './runner.ts';
@@ -75,6 +76,8 @@ export async function sweep(deps: Deps): Promise<{ uploads: number; strays: numb
   await deps.repos.challenges.deleteExpired(now);
   await deps.repos.archives.deleteExpired(now);
   await deps.repos.davLocks.deleteExpired(now);
+  // Nextcloud upload folders that never got a byte (those with bytes go with their upload).
+  await deps.repos.ncUploads.deleteStaleWithoutUpload(now - NC_SESSION_TTL_MS);
   if (uploads + strays > 0) deps.log.info({ uploads, strays }, 'swept abandoned uploads');
   return { uploads, strays };
 }

@@ -11,6 +11,7 @@ import { FilesRepository } from './files.ts';
 import { InvitesRepository } from './invites.ts';
 import { JobLeasesRepository } from './jobs.ts';
 import { LoginFlowsRepository } from './login-flows.ts';
+import { NcUploadsRepository } from './nc-uploads.ts';
 import { NodesRepository } from './nodes.ts';
 import { SessionsRepository } from './sessions.ts';
 import { SharesRepository } from './shares.ts';
@@ -37,6 +38,7 @@ export class Repositories {
   readonly davProperties: DavPropertiesRepository;
   readonly davLocks: DavLocksRepository;
   readonly loginFlows: LoginFlowsRepository;
+  readonly ncUploads: NcUploadsRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -56,6 +58,7 @@ export class Repositories {
     this.davProperties = new DavPropertiesRepository(db);
     this.davLocks = new DavLocksRepository(db);
     this.loginFlows = new LoginFlowsRepository(db);
+    this.ncUploads = new NcUploadsRepository(db);
   }
 
   /**

@@ -141,7 +141,7 @@ function entityTags(header: string): string[] {
  * If-Match and If-None-Match (RFC 9110 §13.1) on a write: `etag` is the target's, null when
  * nothing is there. A stale tag answers 412 before anything is written.
  */
-function assertPreconditions(request: FastifyRequest, etag: string | null): void {
+export function assertPreconditions(request: FastifyRequest, etag: string | null): void {
   const ifMatch = request.headers['if-match'];
   if (typeof ifMatch === 'string') {
     const tags = entityTags(ifMatch);

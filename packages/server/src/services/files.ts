@@ -283,23 +283,35 @@ export class FileService {
     assertRoom: (extraBytes: number, tx: Repositories) => Promise<void>,
     mtime?: number,
   ): Promise<FileEntry> {
-    const now = this.now();
     await this.assertUnlocked(userId, [{ id, deep: false }]);
-    await this.repos.transaction(async (tx) => {
-      const row = await tx.files.find(userId, id, 'active');
-      if (row?.kind !== 'file') throw notFound('file not found');
-      await assertRoom(Math.max(0, Number(content.size) - Number(row.size)), tx);
-      await tx.contents.markReferenced(content.id);
-      await tx.files.update(id, {
-        content_id: content.id,
-        size: Number(content.size),
-        updated_at: now,
-        mtime: mtime ?? now,
-      });
-      if (row.content_id && row.content_id !== content.id)
-        await tx.contents.refreshReference(row.content_id, now);
-    });
+    await this.repos.transaction((tx) => this.replaceContentIn(tx, userId, id, content, assertRoom, mtime));
     return this.get(userId, id);
+  }
+
+  /** `replaceContent` inside a transaction the caller holds (locks already checked). */
+  async replaceContentIn(
+    tx: Repositories,
+    userId: string,
+    id: string,
+    content: StoredContent,
+    assertRoom: (extraBytes: number, tx: Repositories) => Promise<void>,
+    mtime?: number,
+  ): Promise<FileEntry> {
+    const now = this.now();
+    const row = await tx.files.find(userId, id, 'active');
+    if (row?.kind !== 'file') throw notFound('file not found');
+    await assertRoom(Math.max(0, Number(content.size) - Number(row.size)), tx);
+    await tx.contents.markReferenced(content.id);
+    const change = {
+      content_id: content.id,
+      size: Number(content.size),
+      updated_at: now,
+      mtime: mtime ?? now,
+    };
+    await tx.files.update(id, change);
+    if (row.content_id && row.content_id !== content.id)
+      await tx.contents.refreshReference(row.content_id, now);
+    return toFileEntry({ ...row, ...change, sha1: content.sha1 });
   }
 
   async patch(userId: string, id: string, body: PatchFileBody): Promise<FileEntry> {

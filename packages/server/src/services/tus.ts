@@ -129,6 +129,11 @@ export class TusService {
     checksum?: { algorithm: 'sha1'; digest: Buffer },
     /** The body's Content-Length when the request has one: too long is refused before reading. */
     bodyLength?: number,
+    /**
+     * Whether the last byte completes the upload (tus). Nextcloud's chunked upload names its file
+     * only at the final MOVE, which completes it then.
+     */
+    finish = true,
   ): Promise<TusState> {
     const loaded = await this.load(userId, id);
     if (loaded.upload.status === 'complete' || loaded.row.file_id) return this.state(userId, id);
@@ -159,7 +164,7 @@ export class TusService {
       const { row, upload } = await this.load(userId, id);
       if (upload.status === 'complete' || row.file_id) return await this.state(userId, id);
       assertOffset(row, offset);
-      return await this.appendHeld(userId, row, upload, offset, body, checksum);
+      return await this.appendHeld(userId, row, upload, offset, body, checksum, finish);
     } finally {
       clearInterval(renew);
       await this.repos.tusUploads
@@ -176,11 +181,21 @@ export class TusService {
     offset: number,
     body: Readable | undefined,
     checksum: { algorithm: 'sha1'; digest: Buffer } | undefined,
+    finish: boolean,
   ): Promise<TusState> {
     // Bytes of this request held in memory: a checked body whole, else the unfinished chunk.
     const memory = this.uploads.memory.take(userId, 0);
     try {
-      return await this.appendBytes(userId, row, upload, offset, body ?? Readable.from([]), checksum, memory);
+      return await this.appendBytes(
+        userId,
+        row,
+        upload,
+        offset,
+        body ?? Readable.from([]),
+        checksum,
+        memory,
+        finish,
+      );
     } finally {
       memory.release();
     }
@@ -194,6 +209,7 @@ export class TusService {
     body: Readable,
     checksum: { algorithm: 'sha1'; digest: Buffer } | undefined,
     memory: MemoryLease,
+    finish: boolean,
   ): Promise<TusState> {
     const id = row.id;
     const size = Number(upload.size);
@@ -280,12 +296,13 @@ export class TusService {
       // The client went away (or sent too much): what did arrive is still kept, and a file whose
       // every byte is in is finished, so that a client that stops at the offset finds it done.
       await keepTail().catch((err) => this.log.warn({ err, uploadId: id }, 'could not keep a tus tail'));
-      if (acked === size) await this.finish(userId, id).catch(() => undefined);
+      if (finish && acked === size) await this.finish(userId, id).catch(() => undefined);
       throw error;
     }
     await keepTail();
 
-    if (acked === size) return { ...(await this.state(userId, id)), file: await this.finish(userId, id) };
+    if (finish && acked === size)
+      return { ...(await this.state(userId, id)), file: await this.finish(userId, id) };
     return this.state(userId, id);
   }
 

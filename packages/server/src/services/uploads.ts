@@ -49,6 +49,13 @@ export interface UploadLimits {
 const CHALLENGE_BYTES = 64 * 1024;
 const CHALLENGE_TTL_MS = 5 * 60_000;
 
+/**
+ * Where a completed upload's content goes, inside the transaction that publishes it: by default a
+ * new file named as the upload; a protocol that names the target only at the end (Nextcloud's
+ * chunked upload) gives its own, which may give an existing file the new content.
+ */
+export type PlaceFile = (tx: Repositories, content: ContentRow) => Promise<FileEntry>;
+
 export class UploadService {
   /** Completes running in this process; across processes the lease in the row decides. */
   private readonly completing = new Map<string, Promise<CompleteUploadResponse>>();
@@ -394,7 +401,7 @@ export class UploadService {
      * For protocols whose clients never say the hash (tus, WebDAV): the server's own verdict names
      * the content. Everything is still verified; there is just no declaration to compare with.
      */
-    options: { hashUnknown?: boolean } = {},
+    options: { hashUnknown?: boolean; place?: PlaceFile } = {},
   ): Promise<CompleteUploadResponse> {
     const upload = await this.row(userId, uploadId);
     if (upload.status === 'complete' && upload.file_id) {
@@ -427,8 +434,8 @@ export class UploadService {
     }
     if (!(await this.repos.uploads.beginComplete(upload.id, now, now + this.limits.completeLeaseMs)))
       throw busy();
-    const work = this.runComplete(userId, { ...upload, status: 'completing' }, sha1).finally(() =>
-      this.completing.delete(uploadId),
+    const work = this.runComplete(userId, { ...upload, status: 'completing' }, sha1, options.place).finally(
+      () => this.completing.delete(uploadId),
     );
     work.catch(() => undefined);
     this.completing.set(uploadId, work);
@@ -446,10 +453,19 @@ export class UploadService {
     return Promise.race([work, late]).finally(() => clearTimeout(timer));
   }
 
+  /**
+   * A `complete` running in this process, to be awaited whole by a protocol that has no way to
+   * ask again later (a Nextcloud client's final MOVE); undefined when none runs here.
+   */
+  running(uploadId: string): Promise<CompleteUploadResponse> | undefined {
+    return this.completing.get(uploadId);
+  }
+
   private async runComplete(
     userId: string,
     upload: UploadRow,
     declared: string | null,
+    place?: PlaceFile,
   ): Promise<CompleteUploadResponse> {
     const renew = setInterval(() => {
       this.repos.uploads
@@ -488,27 +504,9 @@ export class UploadService {
       const file = await this.repos.transaction(async (tx) => {
         // The user's row before the content's, in the order every quota check takes them.
         await tx.users.findForUpdate(userId);
-        // A folder trashed while its upload ran no longer takes files: the file lands at the root.
-        // Anything else (a database error) fails the complete, to be retried.
-        const parentId = await this.files
-          .resolveParent(userId, upload.parent_id, tx)
-          .catch((error: unknown) => {
-            if (error instanceof HttpError && (error.code === 'not_found' || error.code === 'not_a_folder'))
-              return '';
-            throw error;
-          });
-        const entry = await this.files.addFile(
-          {
-            userId,
-            parentId,
-            name: upload.name,
-            contentId: content.id,
-            sha1: content.sha1,
-            size: Number(content.size),
-            ...(upload.mtime == null ? {} : { mtime: Number(upload.mtime) }),
-          },
-          tx,
-        );
+        const entry = place
+          ? await place(tx, content)
+          : await this.placeAsCreated(userId, upload, content, tx);
         await tx.uploads.transition(upload.id, 'completing', 'complete', {
           file_id: entry.id,
           lease_until: null,
@@ -530,6 +528,34 @@ export class UploadService {
     } finally {
       clearInterval(renew);
     }
+  }
+
+  /** The file an upload makes by default: its name, in its folder (or at the root, see below). */
+  private async placeAsCreated(
+    userId: string,
+    upload: UploadRow,
+    content: ContentRow,
+    tx: Repositories,
+  ): Promise<FileEntry> {
+    // A folder trashed while its upload ran no longer takes files: the file lands at the root.
+    // Anything else (a database error) fails the complete, to be retried.
+    const parentId = await this.files.resolveParent(userId, upload.parent_id, tx).catch((error: unknown) => {
+      if (error instanceof HttpError && (error.code === 'not_found' || error.code === 'not_a_folder'))
+        return '';
+      throw error;
+    });
+    return this.files.addFile(
+      {
+        userId,
+        parentId,
+        name: upload.name,
+        contentId: content.id,
+        sha1: content.sha1,
+        size: Number(content.size),
+        ...(upload.mtime == null ? {} : { mtime: Number(upload.mtime) }),
+      },
+      tx,
+    );
   }
 
   /**

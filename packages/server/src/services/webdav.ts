@@ -65,10 +65,13 @@ export const rootIdOf = (userId: string): string => `root:${userId}`;
  * folder's changes with every write at or below it (its change counter, repositories/files.ts).
  */
 export function entityTag(resource: DavResource, sha1: string | null, rootSeq: number): string {
-  if (resource.kind === 'file') return `"${sha1 ?? ''}"`;
+  if (resource.kind === 'file') return fileEntityTag(sha1);
   if (resource.kind === 'root') return `"r${rootSeq}"`;
   return `"${resource.row.id.replace(/-/g, '').slice(0, 12)}-${Number(resource.row.change_seq ?? 0)}"`;
 }
+
+/** A file's entity tag: its content's SHA-1, quoted. */
+export const fileEntityTag = (sha1: string | null): string => `"${sha1 ?? ''}"`;
 
 /** What WebDAV sees at a path: the root, a folder or a file. */
 export type DavResource =
