@@ -65,9 +65,11 @@ describe('Nextcloud trashbin at /remote.php/dav/trashbin/<user>/', () => {
   const FILES = '/remote.php/dav/files/alice';
   const TRASH = '/remote.php/dav/trashbin/alice/trash';
   const RESTORE = 'http://localhost:80/remote.php/dav/trashbin/alice/restore';
+  /** The server's clock, when a test stops it. */
+  let frozen: number | null = null;
 
   beforeAll(async () => {
-    t = await startTestApp();
+    t = await startTestApp({}, { now: () => frozen ?? Date.now() });
     alice = await t.user('alice');
     bob = await t.user('bob');
     for (const [name, user] of [
@@ -243,12 +245,20 @@ describe('Nextcloud trashbin at /remote.php/dav/trashbin/<user>/', () => {
   });
 
   it('names two items of one name trashed in the same second apart', async () => {
-    await put(`${FILES}/dup.txt`, 'one');
-    await trash(`${FILES}/dup.txt`);
-    await put(`${FILES}/dup.txt`, 'two');
-    await trash(`${FILES}/dup.txt`);
+    const at = Date.now();
+    frozen = at;
+    try {
+      await put(`${FILES}/dup.txt`, 'one');
+      await trash(`${FILES}/dup.txt`);
+      await put(`${FILES}/dup.txt`, 'two');
+      await trash(`${FILES}/dup.txt`);
+    } finally {
+      frozen = null;
+    }
     const found = await items();
     expect(found.map(filename)).toEqual(['dup.txt', 'dup.txt']);
+    const second = String(Math.floor(at / 1000));
+    expect(found.map((e) => e.props.get(`{${NC}}trashbin-deletion-time`))).toEqual([second, second]);
     expect(new Set(found.map((e) => e.href)).size).toBe(2);
     expect(new Set(found.map((e) => e.props.get('{DAV:}getetag'))).size).toBe(2);
     // A segment that only looks like one (the same id under another name) names nothing.
