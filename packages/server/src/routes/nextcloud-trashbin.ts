@@ -132,6 +132,8 @@ export async function nextcloudTrashbinRoutes(app: AppInstance): Promise<void> {
       escapeXml([item.originalLocation, ...below].join('/')),
     );
     values.set(key(ncProp('trashbin-deletion-time')), String(item.deletedAt));
+    // The trash serves no thumbnails: a client that thought so would ask for them in vain.
+    values.set(key(ncProp('has-preview')), 'false');
     return values;
   };
 

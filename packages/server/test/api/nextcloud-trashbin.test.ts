@@ -7,11 +7,11 @@ const OC = 'http://owncloud.org/ns';
 const NC = 'http://nextcloud.org/ns';
 const XML_TYPE = 'application/xml; charset=utf-8';
 
-/** What the Android app's trashbin screen asks for, plus one property the trashbin does not have. */
+/** What the apps' trash screens ask for, plus one property the trashbin does not have. */
 const TRASH_PROPS = `<?xml version="1.0"?>
 <d:propfind xmlns:d="DAV:" xmlns:nc="http://nextcloud.org/ns" xmlns:oc="http://owncloud.org/ns">
  <d:prop><nc:trashbin-filename/><nc:trashbin-original-location/><nc:trashbin-deletion-time/>
-   <d:getcontentlength/><d:resourcetype/><d:getlastmodified/><oc:size/><oc:fileid/><d:getetag/>
+   <d:getcontentlength/><d:resourcetype/><d:getlastmodified/><oc:size/><oc:fileid/><d:getetag/><nc:has-preview/>
    <oc:share-types/></d:prop></d:propfind>`;
 
 interface Entry {
@@ -153,6 +153,7 @@ describe('Nextcloud trashbin at /remote.php/dav/trashbin/<user>/', () => {
     expect(report.props.get(`{${OC}}size`)).toBe('6');
     expect(report.props.get('{DAV:}resourcetype')).toBe('');
     expect(report.props.get('{DAV:}getetag')).toBe(`"${sha1('report')}"`);
+    expect(report.props.get(`{${NC}}has-preview`)).toBe('false');
     expect(photos.props.get('{DAV:}resourcetype')).toBe('{DAV:}collection');
     expect(photos.props.get(`{${OC}}size`)).toBe('8');
     expect(photos.missing).toEqual(['{DAV:}getcontentlength', `{${OC}}share-types`]);
