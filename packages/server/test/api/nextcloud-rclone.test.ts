@@ -66,12 +66,15 @@ describe('rclone with vendor=nextcloud', () => {
       throw new Error(`rclone ${args.join(' ')} failed: ${e.message}\n${e.stderr ?? ''}`);
     }
   };
-  /** Runs `work`; answers the PUTs the app received meanwhile. */
-  const putsDuring = async (work: () => Promise<unknown>): Promise<string[]> => {
+  /** Runs `work`; answers the requests the app received meanwhile. */
+  const during = async (work: () => Promise<unknown>) => {
     const from = requests.length;
     await work();
-    return requests.slice(from).flatMap((r) => (r.method === 'PUT' ? [decodeURIComponent(r.url)] : []));
+    return requests.slice(from).map((r) => ({ method: r.method, url: decodeURIComponent(r.url) }));
   };
+  /** Runs `work`; answers the URLs of the PUTs the app received meanwhile. */
+  const putsDuring = async (work: () => Promise<unknown>): Promise<string[]> =>
+    (await during(work)).flatMap((r) => (r.method === 'PUT' ? [r.url] : []));
 
   /** The entries below the folder at `folderPath` (`/`-separated, from the root), by relative name. */
   async function serverTree(folderPath: string): Promise<Map<string, FileEntry>> {
@@ -182,6 +185,29 @@ describe('rclone with vendor=nextcloud', () => {
 
       const again = await putsDuring(() => rclone('copy', src, remote('copy')));
       expect(again).toEqual([]);
+    });
+
+    it('rclone moveto and copyto run on the server: no PUT, the mtime kept, a move keeps the id', async () => {
+      const src = path.join(work, 'move');
+      await writeTree(src, new Map([['report.pdf', random(5000)]]));
+      await rclone('copy', src, remote('move'));
+      const before = (await serverTree(`${top}/move`)).get('report.pdf')!;
+
+      const sent = await during(async () => {
+        await rclone('moveto', remote('move/report.pdf'), remote('move/archive/2025 report.pdf'));
+        await rclone('copyto', remote('move/archive/2025 report.pdf'), remote('move/copy.pdf'));
+      });
+      const methods = sent.map((r) => r.method);
+      expect(methods).toContain('MOVE');
+      expect(methods).toContain('COPY');
+      expect(methods).not.toContain('PUT');
+      expect(methods).not.toContain('GET');
+      const after = await serverTree(`${top}/move`);
+      expect([...after.keys()]).toEqual(['archive/2025 report.pdf', 'copy.pdf']);
+      const moved = after.get('archive/2025 report.pdf')!;
+      expect(moved).toMatchObject({ id: before.id, sha1: before.sha1, mtime: before.mtime });
+      expect(after.get('copy.pdf')).toMatchObject({ sha1: before.sha1, mtime: before.mtime });
+      expect(after.get('copy.pdf')!.id).not.toBe(before.id);
     });
 
     it('rclone check compares SHA-1s, and finds a change that keeps the size and the mtime', async () => {
