@@ -103,7 +103,7 @@ describe('rclone with vendor=nextcloud', () => {
   const serverHashes = async (folderPath: string) =>
     new Map([...(await serverTree(folderPath))].map(([name, e]) => [name, e.sha1]));
 
-  /** A WebDAV PUT of the server's own, as another device of the user's would send it. */
+  /** A change another of the user's devices makes on the server: a WebDAV PUT. */
   async function davPut(url: string, data: Buffer, mtimeSeconds?: number): Promise<void> {
     const res = await t.app.inject({
       method: 'PUT',
