@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { expect, PASSWORD, test, uniqueName } from './helpers.ts';
 
 const NEXTCLOUDCMD = 'Mozilla/5.0 (Linux) mirall/3.7.3git (nextcloudcmd, debian ClientArchitecture: x86_64)';
@@ -65,6 +69,39 @@ test('a Nextcloud app signs in through the browser: sign in, allow, and the poll
   });
   expect(user.status).toBe(200);
   expect(((await user.json()) as { ocs: { data: { id: string } } }).ocs.data.id).toBe(username);
+
+  // The desktop client's sync engine signs in with it and brings a file down.
+  const put = await fetch(`${baseURL}/remote.php/dav/files/${username}/hello.txt`, {
+    method: 'PUT',
+    headers: { authorization: basic },
+    body: 'synced with the password the flow gave\n',
+  });
+  expect(put.status).toBe(201);
+  const home = await mkdtemp(path.join(os.tmpdir(), 'dfs-e2e-ncflow-'));
+  try {
+    await mkdir(path.join(home, 'sync'));
+    const run = spawnSync(
+      'nextcloudcmd',
+      [
+        '--non-interactive',
+        '--max-sync-retries',
+        '1',
+        '-u',
+        creds.loginName,
+        '-p',
+        creds.appPassword,
+        path.join(home, 'sync'),
+        creds.server,
+      ],
+      { env: { ...process.env, HOME: home }, encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(run.status, run.stderr.slice(-2000)).toBe(0);
+    expect(await readFile(path.join(home, 'sync', 'hello.txt'), 'utf8')).toBe(
+      'synced with the password the flow gave\n',
+    );
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
 
   // The app password is listed under the app's name.
   await page.goto('/settings/app-passwords');
