@@ -6,7 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { litmus, rclone, readmeRcloneRemote, tusUploadResumed } from '../src/clients.ts';
+import { litmus, nextcloudcmd, rclone, readmeRcloneRemote, tusUploadResumed } from '../src/clients.ts';
 import type { ClusterInfo } from '../src/cluster.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../../..');
@@ -245,6 +245,33 @@ describe('pnpm cluster', () => {
     for (const [name, data] of made)
       expect((await readFile(path.join(back, name))).equals(data), name).toBe(true);
   }, 300_000);
+
+  it("syncs a folder with nextcloudcmd through nginx: a chunked upload's requests all reach one instance", async () => {
+    const secret = await appPassword('Nextcloud Desktop');
+    const work = path.join(dir, 'nextcloud');
+    await mkdir(path.join(work, 'sync', 'Vidéos'), { recursive: true });
+    // Over the client's first chunk (10 MB): it goes through chunked upload v2.
+    const big = randomBytes(30 * MiB + 7);
+    await writeFile(path.join(work, 'sync', 'Vidéos', 'big.bin'), big);
+    await writeFile(path.join(work, 'sync', 'note.txt'), 'small files go as one PUT\n');
+    const run = await nextcloudcmd({
+      dir: path.join(work, 'sync'),
+      url: info.url,
+      user: 'alice',
+      password: secret,
+      home: work,
+    });
+    expect(run.code, run.output.slice(-3000)).toBe(0);
+    const found = await call('GET', '/api/files?q=big.bin');
+    expect(((await found.json()) as { items: unknown[] }).items).toMatchObject([
+      { size: big.length, sha1: sha1(big) },
+    ]);
+    // MKCOL, every chunk and the final MOVE of the upload folder went to one instance.
+    const folder = (await accessLog()).filter((l) => l.uri.startsWith('/remote.php/dav/uploads/alice/'));
+    expect(folder.map((l) => l.method)).toEqual(expect.arrayContaining(['MKCOL', 'PUT', 'MOVE']));
+    expect(folder.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(folder.map((l) => l.upstream)).size).toBe(1);
+  }, 180_000);
 
   it('resumes a tus-js-client upload through nginx on one instance, at the URL the client used', async () => {
     const data = randomBytes(3 * MiB + 4321);

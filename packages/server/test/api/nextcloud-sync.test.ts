@@ -3,17 +3,11 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { nextcloudcmd } from '@dfs/cluster/clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppInstance, buildApp } from '../../src/app.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import {
-  entries,
-  fileSha1,
-  localTree,
-  nextcloudcmd,
-  serverHashes,
-  serverTree,
-} from '../support/sync-trees.ts';
+import { entries, fileSha1, localTree, serverHashes, serverTree } from '../support/sync-trees.ts';
 import { postForm } from '../support/uploads.ts';
 
 const MB = 1024 * 1024;

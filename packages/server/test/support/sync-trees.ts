@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -75,47 +74,3 @@ export async function serverHashes(
 /** Sorted `[path, sha1]` pairs: a readable diff when two trees differ. */
 export const entries = (tree: Map<string, string>) =>
   [...tree].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-
-/**
- * One run of Debian's `nextcloudcmd` (the desktop client's sync engine), non-interactive, with a
- * HOME of its own. Answers its exit code and what it printed.
- */
-export function nextcloudcmd(options: {
-  dir: string;
-  url: string;
-  user: string;
-  password: string;
-  home: string;
-  timeoutMs?: number;
-}): Promise<{ code: number; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'nextcloudcmd',
-      [
-        '--non-interactive',
-        '--max-sync-retries',
-        '1',
-        '-u',
-        options.user,
-        '-p',
-        options.password,
-        options.dir,
-        options.url,
-      ],
-      { env: { ...process.env, HOME: options.home, LANG: 'C.UTF-8' }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    const keep = (data: Buffer) => {
-      // The client is chatty: the last part says why a run failed.
-      output = (output + data.toString()).slice(-200_000);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 600_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, output });
-    });
-  });
-}
