@@ -118,3 +118,43 @@ test('a Nextcloud app signs in through the browser: sign in, allow, and the poll
   await expect(page.getByTestId('connect-gone')).toBeVisible();
   expect((await poll(denied)).status).toBe(404);
 });
+
+test("a mobile app's webview signs in with Login Flow v1: the credentials come back in an nc:// URL", async ({
+  browser,
+  baseURL,
+}) => {
+  const username = uniqueName('ncv1');
+  // The app's webview: its own User-Agent, the header the apps send, no cookies of the user's.
+  const context = await browser.newContext({
+    baseURL,
+    userAgent: 'Mozilla/5.0 (Linux; Android 14) Nextcloud-android/3.29.0',
+    extraHTTPHeaders: { 'OCS-APIREQUEST': 'true' },
+  });
+  const page = await context.newPage();
+  expect(
+    (await page.request.post('/api/auth/signup', { data: { username, password: PASSWORD } })).status(),
+  ).toBe(201);
+  await context.clearCookies();
+
+  await page.goto('/index.php/login/flow');
+  await expect(page).toHaveURL(/\/signin\?next=/);
+  await page.locator('#auth-username').fill(username);
+  await page.locator('#auth-password').fill(PASSWORD);
+  await page.getByTestId('auth-submit').click();
+  await expect(page.getByText('Allow Nextcloud Android to access your files?')).toBeVisible();
+
+  const handedOver = page.waitForResponse((r) => r.url().includes('/index.php/login/flow/grant'));
+  await page.getByTestId('connect-allow').click();
+  const grant = await handedOver;
+  expect(grant.status()).toBe(303);
+  const location = grant.headers().location ?? '';
+  const m = /^nc:\/\/login\/server:(.+)&user:(.+)&password:(.+)$/.exec(location);
+  expect(m?.[1]).toBe(baseURL);
+  expect(decodeURIComponent(m![2]!)).toBe(username);
+  const basic = `Basic ${Buffer.from(`${username}:${decodeURIComponent(m![3]!)}`).toString('base64')}`;
+  const user = await fetch(`${baseURL}/ocs/v1.php/cloud/user?format=json`, {
+    headers: { authorization: basic },
+  });
+  expect(user.status).toBe(200);
+  await context.close();
+});

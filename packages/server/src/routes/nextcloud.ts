@@ -178,6 +178,21 @@ export async function nextcloudRoutes(app: AppInstance): Promise<void> {
       },
     );
 
+    // Login Flow v1, which the mobile apps open in a webview: the same question page, which once
+    // allowed sends the webview to `grant` below with the flow's poll token.
+    scope.get(
+      '/index.php/login/flow',
+      { ...ocs, config: { ...ocs.config, rateLimit: startLimit } },
+      async (request, reply) => {
+        const { pollToken, flowToken } = await flows.start(request.headers['user-agent']);
+        reply.header('cache-control', 'no-store');
+        return reply.redirect(
+          `/connect/${encodeURIComponent(flowToken)}?grant=${encodeURIComponent(pollToken)}`,
+          303,
+        );
+      },
+    );
+
     // The browser lands here; the page that asks the user is the web app's.
     scope.get('/index.php/login/v2/flow/:flowToken', ocs, async (request, reply) => {
       const { flowToken } = request.params as { flowToken: string };
@@ -204,6 +219,25 @@ export async function nextcloudRoutes(app: AppInstance): Promise<void> {
     }
     return currentUser(request);
   };
+
+  // v1's end: the credentials go to the app in the `nc://` URL its webview is watching for.
+  app.get(
+    '/index.php/login/flow/grant',
+    { schema: { hide: true }, config: { access: 'user' as const } },
+    async (request, reply) => {
+      const user = sessionUser(request);
+      const { token } = request.query as { token?: unknown };
+      const found = await flows.grant(typeof token === 'string' ? token : '', user.id);
+      if (!found)
+        throw new HttpError('not_found', 'this sign-in request is unknown, not yours, or already used');
+      reply.header('cache-control', 'no-store');
+      const enc = encodeURIComponent;
+      return reply.redirect(
+        `nc://login/server:${baseUrl(request)}&user:${enc(found.loginName)}&password:${enc(found.appPassword)}`,
+        303,
+      );
+    },
+  );
 
   app.get(
     '/api/login-flows/:flowToken',

@@ -332,6 +332,10 @@ describe("Nextcloud's chunked upload v2 at /remote.php/dav/uploads/<user>/", () 
     expect((await dav('PUT', `${UPLOADS}/bad2/${name16(0)}`, {}, 'abc')).statusCode).toBe(201);
     const nowhere = await dav('MOVE', `${UPLOADS}/bad2/.file`, { destination: `${FILES}/no/such/dir/a.txt` });
     expect(nowhere.statusCode).toBe(409);
+    // Larger than any file may be: refused at once, and no folder is left behind.
+    const huge = await dav('MKCOL', `${UPLOADS}/huge`, { 'oc-total-length': String(2 ** 52) });
+    expect(huge.statusCode).toBe(413);
+    expect((await dav('PROPFIND', `${UPLOADS}/huge`, { depth: '1' })).statusCode).toBe(404);
     // The same folder twice, and a missing length.
     expect((await dav('MKCOL', `${UPLOADS}/bad2`, { 'oc-total-length': '3' })).statusCode).toBe(405);
     expect((await dav('MKCOL', `${UPLOADS}/bad3`)).statusCode).toBe(201);

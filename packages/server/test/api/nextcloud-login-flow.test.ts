@@ -104,6 +104,45 @@ describe('Nextcloud Login Flow v2', () => {
     expect((await answer(flow.flowToken, 'approve')).statusCode).toBe(404);
   });
 
+  it("v1, a mobile app's webview: the same page, then the credentials in an nc:// URL, to the approving user only", async () => {
+    const android = 'Mozilla/5.0 (Android) Nextcloud-android/3.29.0';
+    const opened = await t.app.inject({
+      url: '/index.php/login/flow',
+      headers: { 'user-agent': android, 'ocs-apirequest': 'true' },
+    });
+    expect(opened.statusCode).toBe(303);
+    const landing = new URL(String(opened.headers.location), 'http://x');
+    const flowToken = landing.pathname.split('/').at(-1)!;
+    const grant = landing.searchParams.get('grant')!;
+    expect(landing.pathname).toMatch(/^\/connect\/[A-Za-z0-9_-]{40,}$/);
+    expect(grant).toMatch(/^[A-Za-z0-9_-]{64,}$/);
+    const collect = (headers: Record<string, string>) =>
+      t.app.inject({ url: `/index.php/login/flow/grant?token=${encodeURIComponent(grant)}`, headers });
+    // Nothing before the user allows it.
+    expect((await collect(alice.headers)).statusCode).toBe(404);
+    const shown = await t.app.inject({ url: `/api/login-flows/${flowToken}`, headers: alice.headers });
+    expect(shown.json()).toMatchObject({ clientName: 'Nextcloud Android' });
+    expect((await answer(flowToken, 'approve')).statusCode).toBe(200);
+    // Another user's session, and no session, get nothing.
+    const bob = await t.user('bob-v1');
+    expect((await collect(bob.headers)).statusCode).toBe(404);
+    expect((await collect({})).statusCode).toBe(401);
+    const got = await collect(alice.headers);
+    expect(got.statusCode).toBe(303);
+    const m = /^nc:\/\/login\/server:(.+)&user:(.+)&password:(.+)$/.exec(String(got.headers.location));
+    expect(m?.[1]).toBe('http://localhost:80');
+    expect(decodeURIComponent(m![2]!)).toBe('alice');
+    const password = decodeURIComponent(m![3]!);
+    const user = await t.app.inject({
+      url: '/ocs/v2.php/cloud/user?format=json',
+      headers: basic('alice', password),
+    });
+    expect(user.statusCode).toBe(200);
+    // Once only; and the v2 poll cannot collect it a second time either.
+    expect((await collect(alice.headers)).statusCode).toBe(404);
+    expect((await poll(grant)).statusCode).toBe(404);
+  });
+
   it('takes a JSON poll as well, and names the app after the desktop client', async () => {
     const flow = await start(
       'Mozilla/5.0 (Windows) mirall/3.14.0 (Nextcloud, windows-10.0.19045 ClientArchitecture: x86_64 OsArchitecture: x86_64)',

@@ -35,7 +35,8 @@ export function clientNameOf(userAgent: string | undefined): string {
 
 /**
  * Login Flow v2: an app starts a flow and polls with one token; the user opens a page with the
- * other, signs in and allows or denies. Allowing makes an app password named after the app, which
+ * other, signs in and allows or denies. (v1, in a webview, is the same flow with the browser
+ * collecting the credentials: see `grant`.) Allowing makes an app password named after the app, which
  * the next poll hands over exactly once. Flows live in the database, so the start, the browser
  * and the polls may each reach another app instance.
  */
@@ -118,6 +119,18 @@ export class LoginFlowService {
     if (!user) return null;
     if (!(await this.repos.loginFlows.delete(row.id))) return null;
     return { loginName: user.username, appPassword: row.app_password };
+  }
+
+  /**
+   * Login Flow v1 (the mobile apps' webview): the browser that allowed the app collects the
+   * credentials itself, with the poll token its flow page was given — only for the user who
+   * allowed it, and once, like a poll.
+   */
+  async grant(pollToken: string, userId: string): Promise<LoginFlowCredentials | null> {
+    if (!pollToken) return null;
+    const row = await this.repos.loginFlows.findByPollTokenHash(sha256Hex(pollToken));
+    if (row?.user_id !== userId) return null;
+    return this.poll(pollToken);
   }
 
   private async pending(flowToken: string): Promise<LoginFlowRow> {
