@@ -14,6 +14,7 @@ import {
   NC_NS,
   OC_NS,
   type PropName,
+  type PropUpdate,
   parseLockinfo,
   parsePropfind,
   parseProppatch,
@@ -127,6 +128,21 @@ async function ownFilesMount(request: FastifyRequest): Promise<void> {
   const mount = splitMount(request.url.split('?')[0]!);
   if (mount?.user != null && mount.user !== currentUser(request).username)
     throw new HttpError('not_found', `no files of "${mount.user}" here: this mount serves your own`);
+}
+
+/**
+ * A `DAV:lastmodified` value a client sets: seconds since 1970 (Nextcloud's form, rclone's) or an
+ * HTTP date; undefined when it is neither, or not a time dfs keeps (services/mtime.ts).
+ */
+function mtimeOfProperty(value: string): number | undefined {
+  const text = value.trim();
+  try {
+    if (/^\d+(\.\d+)?$/.test(text)) return mtimeFromSeconds(text, Date.now());
+    const ms = Date.parse(text);
+    return Number.isNaN(ms) ? undefined : mtimeFromSeconds(String(Math.floor(ms / 1000)), Date.now());
+  } catch {
+    return undefined;
+  }
 }
 
 /** The entity tags of an If-Match or If-None-Match header (`*` kept as is; weakness ignored). */
@@ -307,21 +323,32 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     const updates = parseProppatch(await xmlBody(request, bounds.xmlBodyBytes));
     await writable(request, [{ path: davPath(request.url), deep: false }]);
     const resource = await dav.mustResolve(user.id, davPath(request.url));
-    const protectedProp = (p: PropName) => p.ns === DAV_NS || resource.kind === 'root';
+    // DAV:lastmodified may be set, as on Nextcloud (rclone sets a file's time so): the mtime.
+    const isMtime = (p: PropName) => p.ns === DAV_NS && p.name === 'lastmodified';
+    const mtimes = updates.filter((u) => isMtime(u.prop));
+    const protectedProp = (p: PropName) => (p.ns === DAV_NS && !isMtime(p)) || resource.kind === 'root';
+    const mtime = (u: PropUpdate) => (u.op === 'set' ? mtimeOfProperty(u.value) : undefined);
     let results = updates.map((u) => ({ prop: u.prop, status: '200 OK' }));
     if (updates.some((u) => protectedProp(u.prop))) {
       results = updates.map((u) => ({
         prop: u.prop,
         status: protectedProp(u.prop) ? '403 Forbidden' : '424 Failed Dependency',
       }));
+    } else if (mtimes.some((u) => mtime(u) === undefined)) {
+      results = updates.map((u) => ({
+        prop: u.prop,
+        status: isMtime(u.prop) && mtime(u) === undefined ? '409 Conflict' : '424 Failed Dependency',
+      }));
     } else if (resource.kind !== 'root') {
       // Past a bound (services/dav-limits.ts), nothing is stored: 507 for what would not fit.
-      const overBound = await dav.patchProperties(user.id, resource.row.id, updates);
+      const dead = updates.filter((u) => !isMtime(u.prop));
+      const overBound = await dav.patchProperties(user.id, resource.row.id, dead);
       if (overBound.some(Boolean))
-        results = updates.map((u, i) => ({
+        results = updates.map((u) => ({
           prop: u.prop,
-          status: overBound[i] ? '507 Insufficient Storage' : '424 Failed Dependency',
+          status: overBound[dead.indexOf(u)] ? '507 Insufficient Storage' : '424 Failed Dependency',
         }));
+      else for (const u of mtimes) await dav.setMtime(user.id, resource.row.id, mtime(u)!);
     }
     return reply
       .status(207)

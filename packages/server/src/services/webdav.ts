@@ -206,6 +206,13 @@ export class DavService {
     return this.limits.usage(userId);
   }
 
+  /** A PROPPATCH of `DAV:lastmodified`: the entry's modification time (folders' ETags follow). */
+  async setMtime(userId: string, id: string, mtime: number): Promise<void> {
+    const row = await this.repos.files.find(userId, id, 'active');
+    if (!row) throw notFound('no such file or folder');
+    await this.repos.files.update(id, { mtime });
+  }
+
   /** The folder that would hold `path`'s last segment; `conflict` (409) when it is not there. */
   async parentOf(userId: string, path: string[]): Promise<string> {
     if (path.length === 0) throw new HttpError('forbidden', 'the root cannot be replaced');

@@ -256,6 +256,32 @@ describe('Nextcloud WebDAV dialect at /remote.php', () => {
     expect(copied.props.get(`{${OC}}id`)).not.toBe((await one(`${FILES}/sum.txt`)).props.get(`{${OC}}id`));
   });
 
+  it('sets a modification time by PROPPATCH of DAV:lastmodified (as rclone does), and refuses a bad one', async () => {
+    expect((await dav('PUT', `${FILES}/touched.txt`, {}, 'touch me')).statusCode).toBe(201);
+    const update = (value: string) =>
+      dav(
+        'PROPPATCH',
+        `${FILES}/touched.txt`,
+        { 'content-type': 'application/xml' },
+        `<d:propertyupdate xmlns:d="DAV:"><d:set><d:prop><d:lastmodified>${value}</d:lastmodified></d:prop></d:set></d:propertyupdate>`,
+      );
+    const set = await update('1600000000');
+    expect(set.statusCode).toBe(207);
+    expect(set.body).toContain('HTTP/1.1 200 OK');
+    expect((await one(`${FILES}/touched.txt`)).props.get('{DAV:}getlastmodified')).toBe(
+      new Date(1600000000_000).toUTCString(),
+    );
+    const bad = await update('not a time');
+    expect(bad.body).toContain('409 Conflict');
+    expect((await one(`${FILES}/touched.txt`)).props.get('{DAV:}getlastmodified')).toBe(
+      new Date(1600000000_000).toUTCString(),
+    );
+    expect((await update('Tue, 15 Nov 1994 08:12:31 GMT')).body).toContain('HTTP/1.1 200 OK');
+    expect((await one(`${FILES}/touched.txt`)).props.get('{DAV:}getlastmodified')).toBe(
+      'Tue, 15 Nov 1994 08:12:31 GMT',
+    );
+  });
+
   it('keeps oc:size right through every kind of write', async () => {
     const size = async (p: string) => Number((await one(`${FILES}/${p}`)).props.get(`{${OC}}size`));
     const idOf = async (names: string[]) => {
