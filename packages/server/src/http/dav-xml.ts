@@ -244,6 +244,30 @@ export interface DavResponse {
   missing: PropName[];
 }
 
+/** A property's key in a map of values: its namespace and name. */
+export const propKey = (p: PropName): string => `${p.ns}\n${p.name}`;
+
+/**
+ * One resource's answer from its property values (by `propKey`): what was asked, found or
+ * missing; `allprop` and `propname` answer the `listed` properties it has.
+ */
+export function answerOf(
+  href: string,
+  values: Map<string, string>,
+  wanted: PropName[] | 'all' | 'names',
+  listed: PropName[],
+): DavResponse {
+  const has = (p: PropName) => values.has(propKey(p));
+  if (wanted === 'names')
+    return { href, found: listed.filter(has).map((prop) => ({ prop, xml: '' })), missing: [] };
+  const asked = wanted === 'all' ? listed.filter(has) : wanted;
+  return {
+    href,
+    found: asked.filter(has).map((prop) => ({ prop, xml: values.get(propKey(prop))! })),
+    missing: asked.filter((p) => !has(p)),
+  };
+}
+
 /** A 207 Multi-Status body is this, each response's `responseXml`, then `MULTISTATUS_TAIL`. */
 export const MULTISTATUS_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">';
 export const MULTISTATUS_TAIL = '</D:multistatus>';

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
 import {
+  answerOf,
   DAV_NS,
   type DavResponse,
   escapeXml,
@@ -11,13 +12,14 @@ import {
   OC_NS,
   type PropName,
   parsePropfind,
+  propKey,
   responseXml,
 } from '../http/dav-xml.ts';
 import { currentUser } from '../plugins/auth.ts';
 import type { FileRowWithSha1 } from '../repositories/files.ts';
 import { NextcloudTrashbin, type TrashEntry } from '../services/protocols/nextcloud-trashbin.ts';
 import { entityTag, numericFileId, ocId } from '../services/webdav.ts';
-import { davPath, isThisServer } from './webdav.ts';
+import { davPath, destinationOf, identityHeaders } from './webdav.ts';
 
 const BASE = '/remote.php/dav/trashbin';
 /** Segments of a URL before the user's part of the trashbin: `remote.php`, `dav`, `trashbin`, user. */
@@ -30,7 +32,7 @@ type Place = { kind: 'home' } | { kind: 'restore' } | { kind: 'trash' } | { kind
 const davProp = (name: string): PropName => ({ ns: DAV_NS, name });
 const ocProp = (name: string): PropName => ({ ns: OC_NS, name });
 const ncProp = (name: string): PropName => ({ ns: NC_NS, name });
-const key = (p: PropName) => `${p.ns}\n${p.name}`;
+const key = propKey;
 /** What `allprop` and `propname` answer: the DAV properties and the trashbin's own. */
 const ALL: PropName[] = [
   ...['displayname', 'resourcetype', 'getcontentlength', 'getcontenttype', 'getlastmodified', 'getetag'].map(
@@ -78,24 +80,8 @@ export async function nextcloudTrashbinRoutes(app: AppInstance): Promise<void> {
   };
 
   /** One answer of a PROPFIND: `values` by property, given as asked. */
-  const answer = (
-    href: string,
-    values: Map<string, string>,
-    wanted: PropName[] | 'all' | 'names',
-  ): DavResponse => {
-    if (wanted === 'names')
-      return {
-        href,
-        found: ALL.filter((p) => values.has(key(p))).map((prop) => ({ prop, xml: '' })),
-        missing: [],
-      };
-    const asked = wanted === 'all' ? ALL.filter((p) => values.has(key(p))) : wanted;
-    return {
-      href,
-      found: asked.filter((p) => values.has(key(p))).map((prop) => ({ prop, xml: values.get(key(prop))! })),
-      missing: asked.filter((p) => !values.has(key(p))),
-    };
-  };
+  const answer = (href: string, values: Map<string, string>, wanted: PropName[] | 'all' | 'names') =>
+    answerOf(href, values, wanted, ALL);
 
   /** The properties of a collection of the trashbin itself (home, `trash/`, `restore/`). */
   const collectionValues = (name: string, etag: string | null) => {
@@ -203,17 +189,7 @@ export async function nextcloudTrashbinRoutes(app: AppInstance): Promise<void> {
   const restore = async (request: FastifyRequest, reply: FastifyReply) => {
     const user = currentUser(request);
     const place = placeOf(request.url.split('?')[0]!);
-    const destination = request.headers.destination;
-    if (typeof destination !== 'string')
-      throw new HttpError('bad_request', 'a Destination header is required');
-    let target: URL;
-    try {
-      target = new URL(destination, `${request.protocol}://${request.host}`);
-    } catch {
-      throw new HttpError('bad_request', 'the Destination header is not a URL');
-    }
-    if (!isThisServer(target, request, app.config.publicUrl))
-      throw new HttpError('bad_gateway', 'the Destination is on another server');
+    const target = destinationOf(request, app.config.publicUrl);
     // The name under restore/ is the client's choice (the Android app sends the original name):
     // an item always goes back to its own place, as in Nextcloud.
     const to = target.pathname.startsWith(`${BASE}/`) ? davPath(target.pathname) : [];
@@ -228,12 +204,8 @@ export async function nextcloudTrashbinRoutes(app: AppInstance): Promise<void> {
       );
     if (place.kind !== 'entry') throw new HttpError('forbidden', 'only an item in trash/ can be restored');
     const row = await trashbin.restore(user.id, place.path);
-    const etag = entityTag({ kind: row.kind, path: [], row }, row.sha1, 0);
-    return reply
+    return identityHeaders(reply, entityTag({ kind: row.kind, path: [], row }, row.sha1, 0), row.id)
       .status(201)
-      .header('ETag', etag)
-      .header('OC-ETag', etag)
-      .header('OC-FileId', ocId(numericFileId(row.id)))
       .send();
   };
 

@@ -13,8 +13,8 @@ import {
 } from '../http/dav-xml.ts';
 import { currentUser } from '../plugins/auth.ts';
 import { mtimeFromSeconds } from '../services/mtime.ts';
-import { fileEntityTag, numericFileId, ocId, splitMount } from '../services/webdav.ts';
-import { assertPreconditions, davPath, isThisServer } from './webdav.ts';
+import { fileEntityTag, splitMount } from '../services/webdav.ts';
+import { assertPreconditions, davPath, destinationOf, identityHeaders } from './webdav.ts';
 
 const UPLOADS = '/remote.php/dav/uploads';
 /** The XML of a PROPFIND body is small; anything larger is not a client of this protocol. */
@@ -154,16 +154,7 @@ export async function nextcloudUploadRoutes(app: AppInstance): Promise<void> {
 
   /** The target of the final MOVE: a path (3.x clients) or a URL (current ones, rclone) of the files mount. */
   const targetOf = (request: FastifyRequest): string[] => {
-    const destination = header(request, 'destination');
-    if (destination === undefined) throw new HttpError('bad_request', 'a Destination header is required');
-    let target: URL;
-    try {
-      target = new URL(destination, `${request.protocol}://${request.host}`);
-    } catch {
-      throw new HttpError('bad_request', 'the Destination header is not a URL');
-    }
-    if (!isThisServer(target, request, app.config.publicUrl))
-      throw new HttpError('bad_gateway', 'the Destination is on another server');
+    const target = destinationOf(request, app.config.publicUrl);
     const mount = splitMount(target.pathname);
     if (!mount || (mount.user !== null && mount.user !== currentUser(request).username))
       throw new HttpError('forbidden', 'the Destination is outside your files');
@@ -196,13 +187,9 @@ export async function nextcloudUploadRoutes(app: AppInstance): Promise<void> {
       ...(sha1 === undefined ? {} : { sha1 }),
       ...(mtime === undefined ? {} : { mtime }),
     });
-    const etag = fileEntityTag(file.sha1);
     if (mtime !== undefined) reply.header('X-OC-MTime', 'accepted');
-    return reply
+    return identityHeaders(reply, fileEntityTag(file.sha1), file.id)
       .status(created ? 201 : 204)
-      .header('ETag', etag)
-      .header('OC-ETag', etag)
-      .header('OC-FileId', ocId(numericFileId(file.id)))
       .send();
   };
 

@@ -6,6 +6,7 @@ import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
 import {
   activeLock,
+  answerOf,
   DAV_NS,
   type DavResponse,
   escapeXml,
@@ -18,6 +19,7 @@ import {
   parseLockinfo,
   parsePropfind,
   parseProppatch,
+  propKey,
   proppatchStatus,
   responseXml,
   SUPPORTED_LOCK,
@@ -101,6 +103,36 @@ export function isThisServer(target: URL, request: FastifyRequest, publicUrl: st
     target.protocol === own.protocol &&
     target.hostname === own.hostname
   );
+}
+
+/**
+ * A COPY or MOVE `Destination` (a URL, or a path as some clients send it) on this server: `400`
+ * without one or when it is not a URL, `502` when it names another server.
+ */
+export function destinationOf(request: FastifyRequest, publicUrl: string | null): URL {
+  const destination = request.headers.destination;
+  if (typeof destination !== 'string') throw new HttpError('bad_request', 'a Destination header is required');
+  let target: URL;
+  try {
+    target = new URL(destination, `${request.protocol}://${request.host}`);
+  } catch {
+    throw new HttpError('bad_request', 'the Destination header is not a URL');
+  }
+  if (!isThisServer(target, request, publicUrl)) {
+    throw new HttpError('bad_gateway', 'the Destination is on another server; copy through the client');
+  }
+  return target;
+}
+
+/**
+ * Nextcloud's identity headers of a resource: its ETag (also as OC-ETag) and OC-FileId, from the
+ * row id its `oc:fileid` is made of.
+ */
+export function identityHeaders(reply: FastifyReply, etag: string, rowId: string): FastifyReply {
+  return reply
+    .header('ETag', etag)
+    .header('OC-ETag', etag)
+    .header('OC-FileId', ocId(numericFileId(rowId)));
 }
 
 /**
@@ -220,7 +252,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
   });
 
   const bounds = dav.bounds;
-  const key = (p: PropName) => `${p.ns}\n${p.name}`;
+  const key = propKey;
   /** What a PROPFIND answer needs beyond a resource's row, read once per request. */
   interface PropContext {
     wanted: PropName[] | 'all' | 'names';
@@ -298,20 +330,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       values.set(key(prop), dead.value);
       names.push(prop);
     }
-    const href = hrefOf(context.mount, resource.path, collection);
-    if (wanted === 'names') {
-      return {
-        href,
-        found: names.filter((p) => values.has(key(p))).map((prop) => ({ prop, xml: '' })),
-        missing: [],
-      };
-    }
-    const asked = wanted === 'all' ? names.filter((p) => values.has(key(p))) : wanted;
-    return {
-      href,
-      found: asked.filter((p) => values.has(key(p))).map((prop) => ({ prop, xml: values.get(key(prop))! })),
-      missing: asked.filter((p) => !values.has(key(p))),
-    };
+    return answerOf(hrefOf(context.mount, resource.path, collection), values, wanted, names);
   };
 
   /**
@@ -465,13 +484,12 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
 
   /** Nextcloud's identity headers of a resource: its ETag (also as OC-ETag) and OC-FileId. */
   const identify = (reply: FastifyReply, resource: DavResource, sha1: string | null, rootSeq: number) => {
-    const etag = entityTag(resource, sha1, rootSeq);
     const row = resource.kind === 'root' ? null : resource.row;
-    const userId = currentUser(reply.request).id;
-    reply
-      .header('ETag', etag)
-      .header('OC-ETag', etag)
-      .header('OC-FileId', ocId(numericFileId(row ? row.id : rootIdOf(userId))));
+    identityHeaders(
+      reply,
+      entityTag(resource, sha1, rootSeq),
+      row ? row.id : rootIdOf(currentUser(reply.request).id),
+    );
   };
   /** After a write: the identity headers of what is now at `path`. */
   const identifyAt = async (reply: FastifyReply, userId: string, path: string[]) => {
@@ -626,18 +644,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
   };
 
   const transfer = (op: 'move' | 'copy') => async (request: FastifyRequest, reply: FastifyReply) => {
-    const destination = request.headers.destination;
-    if (typeof destination !== 'string')
-      throw new HttpError('bad_request', 'a Destination header is required');
-    let target: URL;
-    try {
-      target = new URL(destination, `${request.protocol}://${request.host}`);
-    } catch {
-      throw new HttpError('bad_request', 'the Destination header is not a URL');
-    }
-    if (!isThisServer(target, request, app.config.publicUrl)) {
-      throw new HttpError('bad_gateway', 'the Destination is on another server; copy through the client');
-    }
+    const target = destinationOf(request, app.config.publicUrl);
     // Any mount of the user's own tree is the same tree.
     const targetMount = splitMount(target.pathname);
     if (!targetMount || (targetMount.user !== null && targetMount.user !== currentUser(request).username)) {

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { DOMParser } from '@xmldom/xmldom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/db/knex.ts';
 import { migrationSource } from '../../src/db/migrations.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { databaseBefore, testDatabaseUrl } from '../support/db.ts';
+import { parseMultistatus } from '../support/multistatus.ts';
 import { postForm, uploader } from '../support/uploads.ts';
 
 const OC = 'http://owncloud.org/ns';
@@ -22,49 +22,6 @@ const DISCOVERY = `<?xml version="1.0" ?>
     <has-preview xmlns="http://nextcloud.org/ns" />
   </d:prop>
 </d:propfind>`;
-
-interface Entry {
-  href: string;
-  props: Map<string, string>;
-  missing: string[];
-}
-
-/** A 207 body read by a separate XML parser: props by `{ns}name`, element content as XML text. */
-function parse(xml: string): Entry[] {
-  const doc = new DOMParser().parseFromString(xml, 'application/xml');
-  const out: Entry[] = [];
-  const responses = doc.getElementsByTagNameNS('DAV:', 'response');
-  for (let i = 0; i < responses.length; i++) {
-    const r = responses.item(i)!;
-    const entry: Entry = {
-      href: r.getElementsByTagNameNS('DAV:', 'href').item(0)?.textContent ?? '',
-      props: new Map(),
-      missing: [],
-    };
-    const stats = r.getElementsByTagNameNS('DAV:', 'propstat');
-    for (let j = 0; j < stats.length; j++) {
-      const stat = stats.item(j)!;
-      const ok = (stat.getElementsByTagNameNS('DAV:', 'status').item(0)?.textContent ?? '').includes(' 200 ');
-      const prop = stat.getElementsByTagNameNS('DAV:', 'prop').item(0)!;
-      for (let n = prop.firstChild; n; n = n.nextSibling) {
-        if (n.nodeType !== 1) continue;
-        const el = n as unknown as Element;
-        const key = `{${el.namespaceURI ?? ''}}${el.localName}`;
-        if (!ok) {
-          entry.missing.push(key);
-          continue;
-        }
-        const child = el.getElementsByTagNameNS('*', '*').item(0);
-        entry.props.set(
-          key,
-          child ? `{${child.namespaceURI}}${child.localName}=${child.textContent}` : (el.textContent ?? ''),
-        );
-      }
-    }
-    out.push(entry);
-  }
-  return out;
-}
 
 const sha1 = (data: Buffer | string) => createHash('sha1').update(data).digest('hex');
 
@@ -99,7 +56,7 @@ describe('Nextcloud WebDAV dialect at /remote.php', () => {
     const res = await dav('PROPFIND', url, { depth, 'content-type': 'text/xml; charset=utf-8' }, body);
     expect(res.statusCode, res.body).toBe(207);
     expect(res.headers['content-type']).toBe(XML_TYPE);
-    return parse(res.body);
+    return parseMultistatus(res.body);
   };
   const one = async (url: string) => (await propfind(url, '0'))[0]!;
   const etag = async (url: string) => (await one(url)).props.get('{DAV:}getetag')!;

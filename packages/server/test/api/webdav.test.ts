@@ -1,51 +1,9 @@
 import { createHash } from 'node:crypto';
-import { DOMParser } from '@xmldom/xmldom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { random } from '../support/bytes.ts';
+import { parseMultistatus } from '../support/multistatus.ts';
 import { uploader } from '../support/uploads.ts';
-
-interface Entry {
-  href: string;
-  props: Map<string, string>;
-  missing: string[];
-}
-
-/** A 207 body as {href, props found (by `{ns}name`), props not found}, read by a separate XML parser. */
-function parseMultistatus(xml: string): Entry[] {
-  const doc = new DOMParser().parseFromString(xml, 'application/xml');
-  const out: Entry[] = [];
-  const responses = doc.getElementsByTagNameNS('DAV:', 'response');
-  for (let i = 0; i < responses.length; i++) {
-    const r = responses.item(i)!;
-    const entry: Entry = {
-      href: r.getElementsByTagNameNS('DAV:', 'href').item(0)?.textContent ?? '',
-      props: new Map(),
-      missing: [],
-    };
-    const stats = r.getElementsByTagNameNS('DAV:', 'propstat');
-    for (let j = 0; j < stats.length; j++) {
-      const stat = stats.item(j)!;
-      const ok = (stat.getElementsByTagNameNS('DAV:', 'status').item(0)?.textContent ?? '').includes(' 200 ');
-      const prop = stat.getElementsByTagNameNS('DAV:', 'prop').item(0)!;
-      for (let n = prop.firstChild; n; n = n.nextSibling) {
-        if (n.nodeType !== 1) continue;
-        const el = n as unknown as Element;
-        const key = `{${el.namespaceURI ?? ''}}${el.localName}`;
-        if (ok)
-          entry.props.set(
-            key,
-            el.getElementsByTagNameNS('DAV:', 'collection').length > 0
-              ? 'collection'
-              : (el.textContent ?? ''),
-          );
-        else entry.missing.push(key);
-      }
-    }
-    out.push(entry);
-  }
-  return out;
-}
 
 describe('WebDAV at /dav/', () => {
   let t: TestApp;
@@ -99,13 +57,15 @@ describe('WebDAV at /dav/', () => {
     const entries = parseMultistatus(res.body);
     expect(entries.map((e) => e.href).sort()).toEqual(['/dav/', '/dav/Docs/', '/dav/report.txt']);
     const root = entries.find((e) => e.href === '/dav/')!;
-    expect(root.props.get('{DAV:}resourcetype')).toBe('collection');
+    expect(root.props.get('{DAV:}resourcetype')).toBe('{DAV:}collection=');
     expect(Number(root.props.get('{DAV:}quota-used-bytes'))).toBe(doc.length + unicode.length);
     const file = entries.find((e) => e.href === '/dav/report.txt')!;
     expect(file.props.get('{DAV:}getcontentlength')).toBe(String(doc.length));
     expect(file.props.get('{DAV:}getetag')).toBe(`"${createHash('sha1').update(doc).digest('hex')}"`);
     expect(Date.parse(file.props.get('{DAV:}getlastmodified')!)).toBeGreaterThan(0);
-    expect(entries.find((e) => e.href === '/dav/Docs/')!.props.get('{DAV:}resourcetype')).toBe('collection');
+    expect(entries.find((e) => e.href === '/dav/Docs/')!.props.get('{DAV:}resourcetype')).toBe(
+      '{DAV:}collection=',
+    );
 
     const inner = parseMultistatus((await propfind('/dav/Docs/', '1')).body);
     expect(inner.map((e) => e.href)).toContain(`/dav/Docs/${encodeURIComponent('报告 #1.bin')}`);
