@@ -2,6 +2,7 @@ import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import cookie from '@fastify/cookie';
 import rateLimit from '@fastify/rate-limit';
+import { fastifyRequestContext } from '@fastify/request-context';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyBaseLogger,
@@ -41,6 +42,7 @@ import { nodeRoutes } from './routes/nodes.ts';
 import { shareRoutes } from './routes/shares.ts';
 import { tusRoutes } from './routes/tus.ts';
 import { uploadRoutes } from './routes/uploads.ts';
+import { versionRoutes } from './routes/versions.ts';
 import { webdavRoutes } from './routes/webdav.ts';
 import { AdminService } from './services/admin.ts';
 import { AppPasswordService } from './services/app-passwords.ts';
@@ -54,6 +56,7 @@ import { ContentStore } from './services/content-store.ts';
 import { DAV_LIMITS, type DavLimits } from './services/dav-limits.ts';
 import { DavLockService } from './services/dav-locks.ts';
 import { FileService } from './services/files.ts';
+import { VersionService } from './services/history/versions.ts';
 import { UserLimits } from './services/limits.ts';
 import { NodeStatus } from './services/node-status.ts';
 import { PasswordHasher } from './services/passwords.ts';
@@ -86,6 +89,7 @@ export interface Services {
   thumbnails: ThumbnailService;
   tus: TusService;
   dav: DavService;
+  versions: VersionService;
   /** Nextcloud's chunked upload v2, on tus-style upload sessions. */
   ncUploads: NextcloudUploads;
   davLocks: DavLockService;
@@ -252,6 +256,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     dav,
     davLocks,
     tus,
+    versions: new VersionService(repos, files, limits, now),
     ncUploads: new NextcloudUploads(repos, uploads, tus, davFiles, dav, limits, now),
     thumbnails: new ThumbnailService(path.join(config.dataDir, 'thumbnails'), contents, app.log),
     auth,
@@ -261,6 +266,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorate('services', services);
 
   registerErrorHandling(app);
+  // Request-scoped state (who is acting, for versions and history) without passing it through
+  // every service call.
+  await app.register(fastifyRequestContext);
   await app.register(cookie);
   await app.register(rateLimit, {
     global: false,
@@ -284,6 +292,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(adminRoutes);
   await app.register(uploadRoutes);
   await app.register(fileRoutes);
+  await app.register(versionRoutes);
   await app.register(archiveRoutes);
   await app.register(tusRoutes);
   await app.register(webdavRoutes);

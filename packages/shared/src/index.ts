@@ -10,3 +10,4 @@ export * from './schemas/login-flows.ts';
 export * from './schemas/nodes.ts';
 export * from './schemas/shares.ts';
 export * from './schemas/uploads.ts';
+export * from './schemas/versions.ts';

@@ -762,6 +762,51 @@ const ncUploads: Migration = {
   },
 };
 
+/**
+ * File versions: a file's earlier contents, kept when new content replaces them (a row each: the
+ * bytes are the content's, shared). A file now says when its content was put in place and by
+ * whom, which a version keeps when it is replaced. Uploads may ask to replace a file of the same
+ * name rather than take a new one.
+ */
+const fileVersions: Migration = {
+  name: '021_file_versions',
+  async up(db) {
+    await db.schema.alterTable('user_files', (t) => {
+      t.bigInteger('content_at').nullable();
+      t.text('content_by').nullable();
+    });
+    await createTable(db, 'file_versions', (t) => {
+      t.string('id', ID).primary();
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      t.string('file_id', ID).notNullable().references('user_files.id').onDelete('CASCADE');
+      t.string('content_id', ID).notNullable().references('contents.id');
+      t.bigInteger('size').notNullable();
+      t.bigInteger('mtime').nullable();
+      // When this content became the file's, and when newer content replaced it.
+      t.bigInteger('created_at').notNullable();
+      t.bigInteger('replaced_at').notNullable();
+      // Who made this content (JSON: the actor), when known.
+      t.text('made_by').nullable();
+      t.index(['file_id', 'replaced_at']);
+      t.index(['user_id', 'replaced_at']);
+      t.index(['content_id']);
+    });
+    await db.schema.alterTable('uploads', (t) => {
+      t.string('on_conflict', 8).nullable();
+    });
+  },
+  async down(db) {
+    await db.schema.alterTable('uploads', (t) => {
+      t.dropColumn('on_conflict');
+    });
+    await db.schema.dropTable('file_versions');
+    await db.schema.alterTable('user_files', (t) => {
+      t.dropColumn('content_at');
+      t.dropColumn('content_by');
+    });
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -783,6 +828,7 @@ const migrations: Migration[] = [
   changeCounters,
   folderBytes,
   ncUploads,
+  fileVersions,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -63,7 +63,7 @@ export interface Downloadable {
   name: string;
   mime: string | null;
   content: ContentRow;
-  /** When this file got its bytes (they never change for a file): Last-Modified. */
+  /** When the file got these bytes: Last-Modified. */
   createdAt: number;
 }
 

@@ -1,6 +1,7 @@
 import type { User } from '@dfs/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from '../errors.ts';
+import { setRequestActor } from '../services/actor.ts';
 import type { Authenticated, AuthService } from '../services/auth.ts';
 
 export const SESSION_COOKIE = 'dfs_session';
@@ -94,6 +95,7 @@ export function registerAuth(app: FastifyInstance, auth: AuthService, publicUrl:
       : found
         ? await auth.authenticate(found.token)
         : null;
+    setRequestActor(request);
     const access = accessOf(request);
     if (access === 'public') return;
     if (!request.auth) throw new HttpError('unauthorized', 'sign in first');

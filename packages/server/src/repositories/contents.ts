@@ -103,9 +103,11 @@ export class ContentsRepository {
       .update({ unreferenced_since: null });
   }
 
-  /** Marks or clears the "no live reference" clock from the user_files side. */
+  /** Marks or clears the "no live reference" clock: a file or a file's version holds a content. */
   async refreshReference(contentId: string, now: number): Promise<void> {
-    const live = await this.db('user_files').where({ content_id: contentId }).first('id');
+    const live =
+      (await this.db('user_files').where({ content_id: contentId }).first('id')) ??
+      (await this.db('file_versions').where({ content_id: contentId }).first('id'));
     await this.db('contents')
       .where({ id: contentId })
       .update({ unreferenced_since: live ? null : this.db.raw('COALESCE(unreferenced_since, ?)', [now]) });
@@ -125,6 +127,7 @@ export class ContentsRepository {
       .where({ id })
       .whereNotNull('unreferenced_since')
       .whereNotExists(this.db('user_files').where('user_files.content_id', id).select('id'))
+      .whereNotExists(this.db('file_versions').where('file_versions.content_id', id).select('id'))
       .whereNotExists(
         this.db('challenges').where('challenges.content_id', id).whereNull('used_at').select('id'),
       )

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { FileVersionsRepository } from './file-versions.ts';
 
 export interface FileRow {
   id: string;
@@ -21,6 +22,9 @@ export interface FileRow {
   change_seq?: number;
   /** A folder's: the bytes of the files below it in its state (live, or trashed with it). */
   tree_bytes?: number;
+  /** A file's: when its content was put in place, and who did it (the actor, as JSON). */
+  content_at?: number | null;
+  content_by?: string | null;
 }
 
 export type FileRowWithSha1 = FileRow & { sha1: string | null };
@@ -431,12 +435,14 @@ export class FilesRepository {
       .whereNotNull('content_id')
       .distinct('content_id');
     const ids = await this.db('user_files').where({ user_id: userId, trash_root_id: rootId }).pluck('id');
+    // The files' versions go with them; their contents are answered too, to be looked at again.
+    const versioned = await new FileVersionsRepository(this.db).deleteOfFiles(ids);
     for (let i = 0; i < ids.length; i += 500) {
       await this.db('user_files')
         .whereIn('id', ids.slice(i, i + 500))
         .delete();
     }
-    return rows.map((r: { content_id: string }) => r.content_id);
+    return [...new Set([...rows.map((r: { content_id: string }) => r.content_id), ...versioned])];
   }
 
   async parentOf(userId: string, id: string): Promise<string | undefined> {

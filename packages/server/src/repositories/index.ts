@@ -7,6 +7,7 @@ import { ContentBlocksRepository } from './content-blocks.ts';
 import { ContentsRepository } from './contents.ts';
 import { DavLocksRepository } from './dav-locks.ts';
 import { DavPropertiesRepository } from './dav-properties.ts';
+import { FileVersionsRepository } from './file-versions.ts';
 import { FilesRepository } from './files.ts';
 import { InvitesRepository } from './invites.ts';
 import { JobLeasesRepository } from './jobs.ts';
@@ -39,6 +40,7 @@ export class Repositories {
   readonly davLocks: DavLocksRepository;
   readonly loginFlows: LoginFlowsRepository;
   readonly ncUploads: NcUploadsRepository;
+  readonly fileVersions: FileVersionsRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -59,6 +61,7 @@ export class Repositories {
     this.davLocks = new DavLocksRepository(db);
     this.loginFlows = new LoginFlowsRepository(db);
     this.ncUploads = new NcUploadsRepository(db);
+    this.fileVersions = new FileVersionsRepository(db);
   }
 
   /**

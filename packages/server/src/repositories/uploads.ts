@@ -21,6 +21,8 @@ export interface UploadRow {
   lease_until: number | null;
   /** The source file's modification time (epoch ms) for the file the upload makes. */
   mtime?: number | null;
+  /** What completing does when the name is taken (null: `rename`). */
+  on_conflict?: 'replace' | 'fail' | null;
 }
 
 export interface ChunkRow {
@@ -118,6 +120,12 @@ export class UploadsRepository {
 
   async renewLease(id: string, leaseUntil: number): Promise<void> {
     await this.db('uploads').where({ id, status: 'completing' }).update({ lease_until: leaseUntil });
+  }
+
+  async setOnConflict(id: string, onConflict: 'rename' | 'replace' | 'fail'): Promise<void> {
+    await this.db('uploads')
+      .where({ id })
+      .update({ on_conflict: onConflict === 'rename' ? null : onConflict });
   }
 
   async setMtime(id: string, mtime: number): Promise<void> {

@@ -18,6 +18,7 @@ import multipart from '@fastify/multipart';
 import { Type } from '@sinclair/typebox';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
+import { conflictRule } from '../http/on-conflict.ts';
 import { currentUser } from '../plugins/auth.ts';
 import { withReads } from '../plugins/read-replica.ts';
 import type { BatchItem } from '../services/batch-upload.ts';
@@ -88,8 +89,10 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
         const value = field('mtime');
         return value === undefined ? undefined : mtimeFromIso(value, Date.now());
       };
-      // A bad time sent before the file is refused before any byte is stored.
+      const onConflict = () => conflictRule(field('onConflict')) ?? 'rename';
+      // A bad time or rule sent before the file is refused before any byte is stored.
       mtime();
+      onConflict();
       const file = await uploads.uploadSingle(
         currentUser(request).id,
         parentId,
@@ -104,6 +107,7 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
           return field('parentId') ?? request.query.parentId;
         },
         mtime,
+        onConflict,
       );
       return reply.status(201).send({ file });
     },

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
+import { conflictRule } from '../http/on-conflict.ts';
 import { currentUser } from '../plugins/auth.ts';
 import { mtimeFromText } from '../services/mtime.ts';
 import type { TusState } from '../services/tus.ts';
@@ -119,6 +120,7 @@ export async function tusRoutes(app: AppInstance): Promise<void> {
       // tus clients commonly send seconds; ISO 8601 is the API's own form: both are taken.
       const mtimeText = metadata.get('mtime');
       const mtime = mtimeText ? mtimeFromText(mtimeText, Date.now()) : undefined;
+      const onConflict = conflictRule(metadata.get('onConflict'));
       const user = currentUser(request);
       let state = await tus.create(user.id, {
         length,
@@ -126,6 +128,7 @@ export async function tusRoutes(app: AppInstance): Promise<void> {
         parentId,
         metadata: raw,
         ...(mtime === undefined ? {} : { mtime }),
+        ...(onConflict === undefined ? {} : { onConflict }),
       });
       const withBody = request.headers['content-type'] === OCTETS && request.body;
       if (withBody || length === 0) {

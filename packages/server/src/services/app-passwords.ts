@@ -51,7 +51,9 @@ export class AppPasswordService {
   }
 
   /** The user an app password belongs to (and its id), or null for anything else. */
-  async authenticate(secret: string): Promise<{ user: UserRow; appPasswordId: string } | null> {
+  async authenticate(
+    secret: string,
+  ): Promise<{ user: UserRow; appPasswordId: string; appPasswordName: string } | null> {
     if (!secret.startsWith(APP_PASSWORD_PREFIX)) return null;
     const row = await this.repos.appPasswords.findByTokenHash(sha256Hex(secret));
     if (!row) return null;
@@ -61,6 +63,6 @@ export class AppPasswordService {
     if (row.last_used_at === null || now - Number(row.last_used_at) >= TOUCH_EVERY_MS) {
       await this.repos.appPasswords.touch(row.id, now);
     }
-    return { user, appPasswordId: row.id };
+    return { user, appPasswordId: row.id, appPasswordName: row.name };
   }
 }

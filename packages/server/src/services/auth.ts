@@ -25,6 +25,8 @@ export interface Authenticated {
   sessionId: string | null;
   /** Set when an app password authenticated the request. */
   appPasswordId?: string;
+  /** That app password's name (what the user called it, or the app it was made for). */
+  appPasswordName?: string;
   /** When the user last wrote anything: reads after it must see it (read-your-writes). */
   lastWriteAt: number;
 }
@@ -161,7 +163,7 @@ export class AuthService {
   async authenticate(token: string): Promise<Authenticated | null> {
     if (token.startsWith(APP_PASSWORD_PREFIX)) {
       const found = await this.options.appPasswords.authenticate(token);
-      return found && this.authenticatedBy(found.user, null, found.appPasswordId);
+      return found && this.authenticatedBy(found.user, null, found);
     }
     const now = this.options.now();
     const found = await this.repos.sessions.findLiveWithUser(sha256Hex(token), now);
@@ -180,7 +182,7 @@ export class AuthService {
   async authenticateBasic(username: string, password: string): Promise<Authenticated | null> {
     const found = await this.options.appPasswords.authenticate(password);
     if (!found || found.user.username !== username.toLowerCase()) return null;
-    return this.authenticatedBy(found.user, null, found.appPasswordId);
+    return this.authenticatedBy(found.user, null, found);
   }
 
   /**
@@ -188,11 +190,15 @@ export class AuthService {
    * and sync clients, and a leaked one must not administer the server. Until app passwords get
    * scopes, administration takes a signed-in session.
    */
-  private authenticatedBy(user: UserRow, sessionId: string | null, appPasswordId?: string): Authenticated {
+  private authenticatedBy(
+    user: UserRow,
+    sessionId: string | null,
+    app?: { appPasswordId: string; appPasswordName: string },
+  ): Authenticated {
     return {
-      user: appPasswordId ? { ...toUser(user), isAdmin: false } : toUser(user),
+      user: app ? { ...toUser(user), isAdmin: false } : toUser(user),
       sessionId,
-      ...(appPasswordId ? { appPasswordId } : {}),
+      ...(app ? { appPasswordId: app.appPasswordId, appPasswordName: app.appPasswordName } : {}),
       lastWriteAt: Math.max(Number(user.created_at), Number(user.wrote_at ?? 0)),
     };
   }

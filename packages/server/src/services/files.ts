@@ -5,6 +5,7 @@ import {
   type FileList,
   type FolderSummary,
   type ListFilesQuery,
+  type OnConflict,
   type PatchFileBody,
 } from '@dfs/shared';
 import mime from 'mime-types';
@@ -13,6 +14,7 @@ import { HttpError, notFound } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
 import type { Repositories } from '../repositories/index.ts';
+import { actorJson } from './actor.ts';
 import { newId } from './ids.ts';
 import type { UserLimits } from './limits.ts';
 import { assertValidName, suffixedName } from './names.ts';
@@ -75,6 +77,11 @@ export class FileService {
   ) {}
 
   /** Refuses a write to `targets` (an entry, or the name `child` in folder `id`) under a lock. */
+  /** A write to the file's content: refused (423) while a WebDAV client holds a lock on it. */
+  async assertWritable(userId: string, id: string): Promise<void> {
+    await this.assertUnlocked(userId, [{ id, deep: false }]);
+  }
+
   private async assertUnlocked(
     userId: string,
     targets: Array<{ id: string; child?: string; deep: boolean }>,
@@ -121,7 +128,7 @@ export class FileService {
     const content = row.content_id ? await this.repos.contents.findById(row.content_id) : undefined;
     if (row.kind !== 'file' || !content)
       throw new HttpError('bad_request', 'folders have no content to download');
-    return { name: row.name, mime: row.mime, content, createdAt: Number(row.created_at) };
+    return { name: row.name, mime: row.mime, content, createdAt: Number(row.content_at ?? row.created_at) };
   }
 
   /** A content's size and replicas, for a user who owns a file with it (anyone else: 404, as if missing). */
@@ -233,12 +240,47 @@ export class FileService {
   addFileWithinLimits(
     place: { userId: string; parentId: string; name: string; mtime?: number },
     content: StoredContent,
+    onConflict: OnConflict = 'rename',
   ): Promise<FileEntry> {
     const file: NewFile = { ...place, contentId: content.id, sha1: content.sha1, size: Number(content.size) };
     return this.repos.transaction(async (tx) => {
       await this.limits.assertRoom(file.userId, { bytes: file.size, entries: 1 }, tx);
-      return this.addFile(file, tx);
+      return this.placeFile(file, onConflict, tx);
     });
+  }
+
+  /**
+   * An uploaded file, placed by its upload's rule when the name is taken: `rename` adds it as
+   * ` (n)`, `replace` gives the file there the new content (same id; the old content kept as a
+   * version), `fail` refuses (409). Room was counted for the whole file beforehand.
+   */
+  async placeFile(file: NewFile, onConflict: OnConflict, repos = this.repos): Promise<FileEntry> {
+    if (onConflict !== 'rename') {
+      const taken = await repos.files.findLiveByName(file.userId, file.parentId, file.name);
+      if (taken) {
+        if (onConflict === 'fail' || taken.kind !== 'file') throw nameTaken(file.name, taken.kind);
+        const content = { id: file.contentId, sha1: file.sha1, size: file.size };
+        return this.replaceContentIn(repos, file.userId, taken.id, content, async () => {}, file.mtime);
+      }
+    }
+    return this.addFile(file, repos);
+  }
+
+  /**
+   * Before an upload with `onConflict` starts: `fail` is refused at once when the name is taken,
+   * and a file `replace` would change must not be locked by a WebDAV client.
+   */
+  async assertPlaceable(
+    userId: string,
+    parentId: string,
+    name: string,
+    onConflict: OnConflict,
+  ): Promise<void> {
+    if (onConflict === 'rename') return;
+    const taken = await this.repos.files.findLiveByName(userId, parentId, name);
+    if (!taken) return;
+    if (onConflict === 'fail' || taken.kind !== 'file') throw nameTaken(name, taken.kind);
+    await this.assertWritable(userId, taken.id);
   }
 
   /**
@@ -261,6 +303,8 @@ export class FileService {
         mime: mime.lookup(name) || 'application/octet-stream',
         // Stored even when not given, so a later rename or move leaves a file's time alone.
         mtime: file.mtime ?? now,
+        content_at: now,
+        content_by: actorJson(),
       };
       try {
         await repos.files.insert(row);
@@ -302,15 +346,33 @@ export class FileService {
     if (row?.kind !== 'file') throw notFound('file not found');
     await assertRoom(Math.max(0, Number(content.size) - Number(row.size)), tx);
     await tx.contents.markReferenced(content.id);
-    const change = {
+    const replaced = row.content_id !== null && row.content_id !== content.id;
+    // The content being replaced stays, as a version of the file (the same bytes again: no version).
+    let at = now;
+    if (replaced) {
+      // Strictly after the file's last replacement, so versions keep their order within one ms.
+      const last = await tx.fileVersions.latestReplacedAt(id);
+      at = Math.max(now, (last ?? 0) + 1);
+      await tx.fileVersions.insert({
+        id: newId(),
+        user_id: userId,
+        file_id: id,
+        content_id: row.content_id!,
+        size: Number(row.size),
+        mtime: row.mtime == null ? null : Number(row.mtime),
+        created_at: Number(row.content_at ?? row.created_at),
+        replaced_at: at,
+        made_by: row.content_by ?? null,
+      });
+    }
+    const change: Partial<FileRow> = {
       content_id: content.id,
       size: Number(content.size),
       updated_at: now,
       mtime: mtime ?? now,
+      ...(replaced ? { content_at: at, content_by: actorJson() } : {}),
     };
     await tx.files.update(id, change);
-    if (row.content_id && row.content_id !== content.id)
-      await tx.contents.refreshReference(row.content_id, now);
     return toFileEntry({ ...row, ...change, sha1: content.sha1 });
   }
 
@@ -479,4 +541,13 @@ export class FileService {
       updated_at: input.now,
     } satisfies FileRow;
   }
+}
+
+function nameTaken(name: string, kind: 'file' | 'folder'): HttpError {
+  return new HttpError(
+    'name_conflict',
+    kind === 'folder'
+      ? `a folder is named "${name}" here: a file cannot replace it`
+      : `"${name}" already exists in this folder`,
+  );
 }

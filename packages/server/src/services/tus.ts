@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { chunkRange, type FileEntry } from '@dfs/shared';
+import { chunkRange, type FileEntry, type OnConflict } from '@dfs/shared';
 import type { FastifyBaseLogger } from 'fastify';
 import { HttpError, notFound } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
@@ -72,12 +72,20 @@ export class TusService {
 
   async create(
     userId: string,
-    input: { length: number; filename: string; parentId?: string; metadata: string; mtime?: number },
+    input: {
+      length: number;
+      filename: string;
+      parentId?: string;
+      metadata: string;
+      mtime?: number;
+      onConflict?: OnConflict;
+    },
   ): Promise<TusState> {
     const res = await this.uploads.create(userId, {
       name: input.filename,
       size: input.length,
       ...(input.parentId ? { parentId: input.parentId } : {}),
+      ...(input.onConflict ? { onConflict: input.onConflict } : {}),
       ...(input.mtime === undefined ? {} : { mtime: new Date(input.mtime).toISOString() }),
     });
     if (res.status !== 'created' && res.status !== 'resumed') {

@@ -7,6 +7,7 @@ import {
   chunkCountFor,
   chunkRange,
   type FileEntry,
+  type OnConflict,
   type UploadSession,
 } from '@dfs/shared';
 import type { FastifyBaseLogger } from 'fastify';
@@ -94,6 +95,8 @@ export class UploadService {
       throw new HttpError('file_too_large', `files may be at most ${this.limits.maxFileSize} bytes`);
     }
     const parentId = await this.files.resolveParent(userId, body.parentId);
+    const onConflict = body.onConflict ?? 'rename';
+    await this.files.assertPlaceable(userId, parentId, body.name, onConflict);
     const content = body.sha1 ? await this.repos.contents.findBySha1(body.sha1) : undefined;
     const known = content?.state === 'ready' && Number(content.size) === body.size ? content : undefined;
 
@@ -102,7 +105,7 @@ export class UploadService {
       await this.checkProof(userId, known, body.proof.challengeId, body.proof.sha1);
       const file = await this.repos.transaction(async (tx) => {
         await this.userLimits.assertRoom(userId, { bytes: Number(known.size), entries: 1 }, tx);
-        return this.files.addFile(
+        return this.files.placeFile(
           {
             userId,
             parentId,
@@ -112,6 +115,7 @@ export class UploadService {
             size: Number(known.size),
             ...(mtime === undefined ? {} : { mtime }),
           },
+          onConflict,
           tx,
         );
       });
@@ -125,6 +129,9 @@ export class UploadService {
       if (resumable) {
         if (mtime !== undefined && Number(resumable.mtime ?? Number.NaN) !== mtime) {
           await this.repos.uploads.setMtime(resumable.id, mtime);
+        }
+        if ((resumable.on_conflict ?? 'rename') !== onConflict) {
+          await this.repos.uploads.setOnConflict(resumable.id, onConflict);
         }
         return { status: 'resumed', ...(await this.session(resumable)) };
       }
@@ -145,6 +152,7 @@ export class UploadService {
       node_epoch: 0,
       lease_until: null,
       mtime: mtime ?? null,
+      on_conflict: onConflict === 'rename' ? null : onConflict,
     };
     // The nodes that will hold the bytes are chosen now, with room for the declared size beside
     // every other unfinished upload's; each chunk goes straight to them.
@@ -544,7 +552,7 @@ export class UploadService {
         return '';
       throw error;
     });
-    return this.files.addFile(
+    return this.files.placeFile(
       {
         userId,
         parentId,
@@ -554,6 +562,7 @@ export class UploadService {
         size: Number(content.size),
         ...(upload.mtime == null ? {} : { mtime: Number(upload.mtime) }),
       },
+      upload.on_conflict ?? 'rename',
       tx,
     );
   }
@@ -674,9 +683,12 @@ export class UploadService {
     finalParentId?: () => Promise<string | undefined>,
     /** The source's modification time (epoch ms), asked for once the body is read. */
     mtime?: () => number | undefined,
+    /** The rule for a taken name, asked for before the body and once it is read. */
+    onConflict: () => OnConflict = () => 'rename',
   ): Promise<FileEntry> {
     assertValidName(name);
     let parentId = await this.files.resolveParent(userId, parentIdInput);
+    await this.files.assertPlaceable(userId, parentId, name, onConflict());
     // A multipart body's length only bounds the file's size: nothing is counted for it up front.
     const content = await this.storeWithinLimits(
       userId,
@@ -692,6 +704,7 @@ export class UploadService {
     return this.files.addFileWithinLimits(
       { userId, parentId, name, ...(modified === undefined ? {} : { mtime: modified }) },
       content,
+      onConflict(),
     );
   }
 

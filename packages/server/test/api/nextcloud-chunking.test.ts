@@ -165,6 +165,12 @@ describe("Nextcloud's chunked upload v2 at /remote.php/dav/uploads/<user>/", () 
     expect(move.headers['oc-fileid']).toBe(id);
     expect((await dav('GET', `${FILES}/report%202024.pdf`)).rawPayload.equals(data)).toBe(true);
     expect((await ocIdOf(`${FILES}/report%202024.pdf`)).id).toBe(id);
+    // The replaced content is kept as a version of the file.
+    const file = await fileByName('report 2024.pdf');
+    const versions = (
+      await app.inject({ url: `/api/files/${file!.id}/versions`, headers: alice.headers })
+    ).json();
+    expect(versions.items.map((v: { sha1: string }) => v.sha1)).toEqual([sha1(data), sha1(old)]);
   });
 
   it("takes rclone's uploads: no OC-Chunk-Offset, form-urlencoded chunks, a trailing slash; byte-range names too", async () => {

@@ -37,8 +37,9 @@ export function postForm(
   name: string,
   data: Buffer,
   parentId?: string,
+  fields: Record<string, string> = {},
 ) {
-  const form = multipartForm(name, data, parentId);
+  const form = multipartForm(name, data, parentId, fields);
   return t.app.inject({
     method: 'POST',
     url: '/api/files',
@@ -68,9 +69,9 @@ export function uploader(t: TestApp, headers: Record<string, string>) {
       t.app.inject({ method: 'POST', url: `/api/uploads/${uploadId}/complete`, headers }),
     abort: (uploadId: string) => t.app.inject({ method: 'DELETE', url: `/api/uploads/${uploadId}`, headers }),
     /** Uploads `data` fully (answering a challenge if the content is known); returns the file. */
-    async upload(data: Buffer, name: string, parentId?: string) {
+    async upload(data: Buffer, name: string, parentId?: string, extra: object = {}) {
       const hash = sha1(data);
-      const created = await api.create({ name, size: data.length, sha1: hash, parentId });
+      const created = await api.create({ name, size: data.length, sha1: hash, parentId, ...extra });
       const body = created.json();
       if (body.status === 'challenge') {
         const proof = proofFor(data, body.challenge);
@@ -79,6 +80,7 @@ export function uploader(t: TestApp, headers: Record<string, string>) {
           size: data.length,
           sha1: hash,
           parentId,
+          ...extra,
           proof: { challengeId: body.challenge.id, sha1: proof },
         });
         return { ...instant.json().file, instant: true };

@@ -2,6 +2,20 @@ import { type Static, Type } from '@sinclair/typebox';
 import { Id, IsoDate, Name, Sha1 } from './common.ts';
 import { FileEntry } from './files.ts';
 
+/**
+ * What an upload does when its name is taken in the folder: `rename` (the default: ` (1)`…),
+ * `replace` (the file there gets the new content, its old one kept as a version) or `fail` (409).
+ */
+export const OnConflict = Type.Union([Type.Literal('rename'), Type.Literal('replace'), Type.Literal('fail')]);
+export type OnConflict = Static<typeof OnConflict>;
+
+/** An `onConflict` given as text (a form field, tus metadata): undefined when absent. */
+export function parseOnConflict(value: string | undefined): OnConflict | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'rename' || value === 'replace' || value === 'fail') return value;
+  throw new RangeError(`onConflict must be "rename", "replace" or "fail", not "${value}"`);
+}
+
 export const Proof = Type.Object({ challengeId: Id, sha1: Sha1 });
 export type Proof = Static<typeof Proof>;
 
@@ -17,6 +31,8 @@ export const CreateUploadBody = Type.Object({
   proof: Type.Optional(Proof),
   /** The source file's modification time (ISO 8601, ms kept); the file entry's `mtime`. */
   mtime: Type.Optional(IsoDate),
+  /** When the name is taken in the folder: `rename` (default), `replace` or `fail`. */
+  onConflict: Type.Optional(OnConflict),
 });
 export type CreateUploadBody = Static<typeof CreateUploadBody>;
 

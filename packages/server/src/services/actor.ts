@@ -1,0 +1,65 @@
+import { requestContext } from '@fastify/request-context';
+import type { FastifyRequest } from 'fastify';
+
+/**
+ * Who made a change, as versions, history and alerts name it: a signed-in web session, an app
+ * password (by its name: the program or device it was made for), a share link, or dfs itself
+ * (jobs, restores it runs). `via` says which door the request came in by.
+ */
+export interface Actor {
+  type: 'session' | 'app_password' | 'share' | 'system';
+  name: string;
+  appPasswordId?: string;
+  via: 'api' | 'webdav' | 'nextcloud' | 'tus' | 'job';
+}
+
+declare module '@fastify/request-context' {
+  interface RequestContextData {
+    actor: Actor;
+  }
+}
+
+export const SYSTEM_ACTOR: Actor = { type: 'system', name: 'dfs', via: 'job' };
+
+/** The request's actor, set once it is authenticated; dfs itself outside any request. */
+export function currentActor(): Actor {
+  return requestContext.get('actor') ?? SYSTEM_ACTOR;
+}
+
+/** The current actor as a row keeps it. */
+export const actorJson = (): string => JSON.stringify(currentActor());
+
+/** An actor a row kept; null when none was (made before dfs kept them). */
+export function actorOf(json: string | null | undefined): Actor | null {
+  if (!json) return null;
+  try {
+    return JSON.parse(json) as Actor;
+  } catch {
+    return null;
+  }
+}
+
+function viaOf(url: string): Actor['via'] {
+  if (url.startsWith('/remote.php/')) return 'nextcloud';
+  if (url === '/dav' || url.startsWith('/dav/')) return 'webdav';
+  if (url.startsWith('/api/tus')) return 'tus';
+  return 'api';
+}
+
+/** Records the authenticated request's actor for whatever it changes. */
+export function setRequestActor(request: FastifyRequest): void {
+  const auth = request.auth;
+  if (!auth) return;
+  const via = viaOf(request.url);
+  requestContext.set(
+    'actor',
+    auth.appPasswordId
+      ? {
+          type: 'app_password',
+          name: auth.appPasswordName ?? 'app password',
+          appPasswordId: auth.appPasswordId,
+          via,
+        }
+      : { type: 'session', name: 'web', via },
+  );
+}
