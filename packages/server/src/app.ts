@@ -38,6 +38,7 @@ import { healthRoutes } from './routes/health.ts';
 import { nextcloudRoutes } from './routes/nextcloud.ts';
 import { nextcloudTrashbinRoutes } from './routes/nextcloud-trashbin.ts';
 import { nextcloudUploadRoutes } from './routes/nextcloud-uploads.ts';
+import { nextcloudVersionRoutes } from './routes/nextcloud-versions.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { shareRoutes } from './routes/shares.ts';
 import { tusRoutes } from './routes/tus.ts';
@@ -300,6 +301,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(nodeRoutes);
   await app.register(nextcloudRoutes);
   await app.register(nextcloudUploadRoutes);
+  await app.register(nextcloudVersionRoutes);
   await app.register(nextcloudTrashbinRoutes);
   registerNotFound(
     app,

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { numericFileId } from '../util/file-ids.ts';
 
 /**
  * Migrations live in code (not a folder scan) so they run the same under tsx, in the bundle and
@@ -807,6 +808,38 @@ const fileVersions: Migration = {
   },
 };
 
+/**
+ * Each entry keeps its `oc:fileid` (util/file-ids.ts), so a file can be found by it: Nextcloud's
+ * versions URLs name a file by that number. Existing rows get theirs here.
+ */
+const ocFileIds: Migration = {
+  name: '022_oc_fileids',
+  async up(db) {
+    await db.schema.alterTable('user_files', (t) => {
+      t.bigInteger('oc_fileid').nullable();
+    });
+    for (;;) {
+      const ids: string[] = await db('user_files').whereNull('oc_fileid').limit(1000).pluck('id');
+      if (ids.length === 0) break;
+      await db.transaction(async (tx) => {
+        for (const id of ids)
+          await tx('user_files')
+            .where({ id })
+            .update({ oc_fileid: numericFileId(id) });
+      });
+    }
+    await db.schema.alterTable('user_files', (t) => {
+      t.index(['user_id', 'oc_fileid']);
+    });
+  },
+  async down(db) {
+    await db.schema.alterTable('user_files', (t) => {
+      t.dropIndex(['user_id', 'oc_fileid']);
+      t.dropColumn('oc_fileid');
+    });
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -829,6 +862,7 @@ const migrations: Migration[] = [
   folderBytes,
   ncUploads,
   fileVersions,
+  ocFileIds,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

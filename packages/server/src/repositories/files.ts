@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { numericFileId } from '../util/file-ids.ts';
 import { FileVersionsRepository } from './file-versions.ts';
 
 export interface FileRow {
@@ -157,8 +158,15 @@ export class FilesRepository {
         [row.parent_id],
         live ? [{ folder: row.parent_id, delta: Number(row.size) }] : [],
       );
-      await db('user_files').insert(row);
+      await db('user_files').insert({ ...row, oc_fileid: numericFileId(row.id) });
     });
+  }
+
+  /** The entry a Nextcloud client names by its `oc:fileid`. */
+  async findByOcFileId(userId: string, ocFileId: string): Promise<FileRowWithSha1 | undefined> {
+    if (!/^\d{1,19}$/.test(ocFileId)) return undefined;
+    const id = await this.db('user_files').where({ user_id: userId, oc_fileid: ocFileId }).first('id');
+    return id ? this.find(userId, id.id as string) : undefined;
   }
 
   async find(userId: string, id: string, status?: FileRow['status']): Promise<FileRowWithSha1 | undefined> {

@@ -22,7 +22,7 @@ const CAPABILITIES = {
   core: { pollinterval: 60, 'webdav-root': 'remote.php/webdav' },
   // Without it the clients fall back to the ancient "-chunking-" PUTs, which dfs never serves.
   dav: { chunking: '1.0' },
-  files: { bigfilechunking: true, undelete: true, versioning: false },
+  files: { bigfilechunking: true, undelete: true, versioning: true },
   checksums: { supportedTypes: ['SHA1'], preferredUploadType: 'SHA1' },
 };
 

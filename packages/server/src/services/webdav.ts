@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Usage } from '@dfs/shared';
 import { HttpError, notFound } from '../errors.ts';
@@ -43,16 +42,7 @@ export function splitMount(pathname: string): { prefix: string; user: string | n
   return { prefix: found[1]!, user, rest: pathname.slice(found[1]!.length) };
 }
 
-/**
- * The numeric id Nextcloud clients keep for an entry (`oc:fileid`): 62 bits of the SHA-1 of its
- * row id, so it never changes with a rename or a move and needs no column of its own. Clients
- * read it as a signed 64-bit number. Two entries share one only by a hash collision (about one
- * chance in 10^7 among ten million entries).
- */
-export function numericFileId(rowId: string): string {
-  const hex = createHash('sha1').update(rowId).digest('hex').slice(0, 16);
-  return (BigInt(`0x${hex}`) & ((1n << 62n) - 1n)).toString();
-}
+export { numericFileId } from '../util/file-ids.ts';
 
 /** `oc:id` and `OC-FileId`: the numeric id, at least 8 digits, then this server's instance tag. */
 export const ocId = (numeric: string): string => `${numeric.padStart(8, '0')}dfs`;

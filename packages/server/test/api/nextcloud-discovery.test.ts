@@ -59,7 +59,7 @@ describe('Nextcloud discovery', () => {
         supportedTypes: ['SHA1'],
         preferredUploadType: 'SHA1',
       });
-      expect(ocs.data.capabilities.files).toMatchObject({ undelete: true, versioning: false });
+      expect(ocs.data.capabilities.files).toMatchObject({ undelete: true, versioning: true });
       // Advertising bulk upload or locking would make the clients use endpoints dfs lacks.
       expect(JSON.stringify(ocs.data)).not.toMatch(/bulkupload|locking/);
     }
@@ -91,7 +91,7 @@ describe('Nextcloud discovery', () => {
       const types = doc.getElementsByTagName('supportedTypes')[0]!;
       expect(types.getElementsByTagName('element')[0]?.textContent).toBe('SHA1');
       expect(text('undelete')).toBe('1');
-      expect(text('versioning')).toBe('');
+      expect(text('versioning')).toBe('1');
     }
   });
 

@@ -1,0 +1,156 @@
+import type { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppInstance } from '../app.ts';
+import { HttpError } from '../errors.ts';
+import {
+  answerOf,
+  DAV_NS,
+  type DavResponse,
+  escapeXml,
+  MULTISTATUS_HEAD,
+  MULTISTATUS_TAIL,
+  NC_NS,
+  type PropName,
+  parsePropfind,
+  propKey,
+  responseXml,
+} from '../http/dav-xml.ts';
+import { currentUser } from '../plugins/auth.ts';
+import { CURRENT } from '../services/history/versions.ts';
+import { fileEntityTag } from '../services/webdav.ts';
+import { davPath, destinationOf, identityHeaders } from './webdav.ts';
+
+const BASE = '/remote.php/dav/versions';
+/** Segments before the user's part: `remote.php`, `dav`, `versions`, user. */
+const PREFIX_SEGMENTS = 4;
+/** A PROPFIND body of the apps is a few properties. */
+const XML_BODY_BYTES = 64 * 1024;
+
+const davProp = (name: string): PropName => ({ ns: DAV_NS, name });
+const ncProp = (name: string): PropName => ({ ns: NC_NS, name });
+const LISTED: PropName[] = [
+  ...['displayname', 'resourcetype', 'getcontentlength', 'getcontenttype', 'getlastmodified', 'getetag'].map(
+    davProp,
+  ),
+  ...['version-author', 'version-label'].map(ncProp),
+];
+
+async function xmlBody(request: FastifyRequest): Promise<string | undefined> {
+  const body = request.body as Readable | undefined;
+  if (!body || typeof body.read !== 'function') return undefined;
+  const parts: Buffer[] = [];
+  let length = 0;
+  for await (const piece of body) {
+    length += (piece as Buffer).length;
+    if (length > XML_BODY_BYTES)
+      throw new HttpError('payload_too_large', `an XML body may be at most ${XML_BODY_BYTES} bytes`);
+    parts.push(piece as Buffer);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/**
+ * Nextcloud's versions over DAV (`/remote.php/dav/versions/<user>/versions/<fileid>/`), on dfs's
+ * file versions: the apps' "Versions" view lists a file's older contents, downloads one, restores
+ * one (MOVE to `…/restore/target`; the replaced content becomes a version) or deletes one.
+ * `<fileid>` is the file's `oc:fileid`.
+ */
+export async function nextcloudVersionRoutes(app: AppInstance): Promise<void> {
+  const { versions, downloads, repos } = app.services;
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.statusCode === 401) reply.header('WWW-Authenticate', 'Basic realm="dfs", charset="UTF-8"');
+    return payload;
+  });
+
+  /** The user's own versions only; the file named by its `oc:fileid`, and the version below it. */
+  const target = async (request: FastifyRequest) => {
+    const user = currentUser(request);
+    const [owner, top, fileId, versionId, ...rest] = davPath(request.url).slice(PREFIX_SEGMENTS - 1);
+    if (owner !== user.username)
+      throw new HttpError('not_found', `no versions of "${owner}" here: these are your own`);
+    if (top !== 'versions' || fileId === undefined || rest.length > 0)
+      throw new HttpError('not_found', 'versions are at versions/<fileid>/<version>');
+    const file = await repos.files.findByOcFileId(user.id, fileId);
+    if (file?.kind !== 'file' || file.status !== 'active') throw new HttpError('not_found', 'no such file');
+    return { user, file, fileId, versionId };
+  };
+
+  const propfind = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { user, file, fileId, versionId } = await target(request);
+    const ask = parsePropfind(await xmlBody(request), 64);
+    const wanted = ask.kind === 'allprop' ? 'all' : ask.kind === 'propname' ? 'names' : ask.props;
+    const depth = String(request.headers.depth ?? '1');
+    const folder = `${BASE}/${encodeURIComponent(user.username)}/versions/${fileId}/`;
+    const items = (await versions.list(user.id, file.id)).filter((v) => v.id !== CURRENT);
+    const responses: DavResponse[] = [];
+    if (versionId === undefined) {
+      const values = new Map([[propKey(davProp('resourcetype')), '<D:collection/>']]);
+      responses.push(answerOf(folder, values, wanted, LISTED));
+    }
+    if (versionId === undefined ? depth !== '0' : true) {
+      const shown = versionId === undefined ? items : items.filter((v) => v.id === versionId);
+      if (versionId !== undefined && shown.length === 0) throw new HttpError('not_found', 'no such version');
+      for (const v of shown) {
+        const values = new Map<string, string>([
+          [propKey(davProp('displayname')), escapeXml(file.name)],
+          [propKey(davProp('resourcetype')), ''],
+          [propKey(davProp('getcontentlength')), String(v.size)],
+          [propKey(davProp('getcontenttype')), escapeXml(file.mime ?? 'application/octet-stream')],
+          [propKey(davProp('getlastmodified')), new Date(v.mtime ?? v.createdAt).toUTCString()],
+          [propKey(davProp('getetag')), escapeXml(fileEntityTag(v.sha1))],
+          [propKey(ncProp('version-author')), escapeXml(v.actor?.name ?? '')],
+          [propKey(ncProp('version-label')), ''],
+        ]);
+        responses.push(answerOf(`${folder}${encodeURIComponent(v.id)}`, values, wanted, LISTED));
+      }
+    }
+    return reply
+      .status(207)
+      .type('application/xml; charset=utf-8')
+      .send(MULTISTATUS_HEAD + responses.map(responseXml).join('') + MULTISTATUS_TAIL);
+  };
+
+  const read = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { user, file, versionId } = await target(request);
+    if (versionId === undefined)
+      throw new HttpError('method_not_allowed', "a file's versions are listed with PROPFIND");
+    return downloads.send(request, reply, await versions.downloadable(user.id, file.id, versionId));
+  };
+
+  /** MOVE of a version to `…/restore/target` (any name under restore/): it becomes the file's content. */
+  const restore = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { user, file, versionId } = await target(request);
+    if (versionId === undefined)
+      throw new HttpError('forbidden', 'a version is restored, not the folder of them');
+    const to = davPath(destinationOf(request, app.config.publicUrl).pathname);
+    const ownRestore =
+      to.length === PREFIX_SEGMENTS + 2 &&
+      to[PREFIX_SEGMENTS - 1] === user.username &&
+      to[PREFIX_SEGMENTS] === 'restore';
+    if (!to.join('/').startsWith('remote.php/dav/versions/') || !ownRestore)
+      throw new HttpError(
+        'forbidden',
+        `a version is restored by a MOVE to ${BASE}/${user.username}/restore/target`,
+      );
+    const restored = await versions.restore(user.id, file.id, versionId);
+    return identityHeaders(reply, fileEntityTag(restored.sha1), restored.id).status(204).send();
+  };
+
+  const remove = async (request: FastifyRequest, reply: FastifyReply) => {
+    const { user, file, versionId } = await target(request);
+    if (versionId === undefined) throw new HttpError('forbidden', 'versions are deleted one at a time');
+    await versions.delete(user.id, file.id, versionId);
+    return reply.status(204).send();
+  };
+
+  const schema = { hide: true };
+  const config = { access: 'user' as const };
+  for (const url of [`${BASE}/:user/*`]) {
+    app.route({ url, method: 'PROPFIND', schema, config, handler: propfind });
+    app.route({ url, method: ['GET', 'HEAD'], schema, config, handler: read, exposeHeadRoute: false });
+    app.route({ url, method: 'MOVE', schema, config, handler: restore });
+    app.route({ url, method: 'DELETE', schema, config, handler: remove });
+  }
+}
