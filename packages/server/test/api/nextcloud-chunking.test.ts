@@ -350,6 +350,16 @@ describe("Nextcloud's chunked upload v2 at /remote.php/dav/uploads/<user>/", () 
     expect(noLength.json().error.message).toMatch(/OC-Total-Length/);
   });
 
+  it('takes an empty file through an upload folder with no chunk', async () => {
+    expect((await dav('MKCOL', `${UPLOADS}/empty`, { 'oc-total-length': '0' })).statusCode).toBe(201);
+    const move = await dav('MOVE', `${UPLOADS}/empty/.file`, {
+      destination: `${FILES}/empty.txt`,
+      'oc-checksum': `SHA1:${sha1('')}`,
+    });
+    expect(move.statusCode, move.body).toBe(201);
+    expect(await fileByName('empty.txt')).toMatchObject({ size: 0, sha1: sha1('') });
+  });
+
   it('drops an upload on DELETE, and keeps each user to their own uploads', async () => {
     expect((await dav('MKCOL', `${UPLOADS}/gone`, { 'oc-total-length': String(CHUNK * 2) })).statusCode).toBe(
       201,
