@@ -18,13 +18,16 @@ import {
   type FileList,
   type FilePath,
   type FileResponse,
+  type FileVersionList,
   type FolderSummary,
   type ListFilesQuery,
   MAX_PAGE_SIZE,
   type NodeList,
   type NodeResponse,
+  type OnConflict,
   type PatchFileBody,
   type PublicShare,
+  type RestoredVersion,
   type Share,
   type ShareGrant,
   type ShareList,
@@ -99,6 +102,8 @@ export interface UploadSimpleOptions extends RequestOptions {
   sha1?: string;
   /** The file's modification time (epoch ms): the entry's `mtime`. */
   mtime?: number;
+  /** When the name is taken in the folder: `rename` (the server's default), `replace` or `fail`. */
+  onConflict?: OnConflict;
 }
 
 export interface BatchFile {
@@ -318,9 +323,37 @@ export class DfsApi {
     if (options.parentId) form.set('parentId', options.parentId);
     if (options.sha1) form.set('sha1', options.sha1.toLowerCase());
     if (options.mtime !== undefined) form.set('mtime', new Date(options.mtime).toISOString());
+    if (options.onConflict) form.set('onConflict', options.onConflict);
     const name = options.name ?? (file as Blob & { name?: string }).name ?? 'file';
     appendFile(form, 'file', file, name);
     return this.#op('post', '/api/files', { signal: options.signal, body: form });
+  }
+
+  // ---- versions ----
+  /** A file's contents, newest first: the current one (`id: "current"`), then the kept versions. */
+  listVersions(id: string, opts?: RequestOptions): Promise<FileVersionList> {
+    return this.#op('get', '/api/files/{id}/versions', { ...opts, params: { id } });
+  }
+  /** URL of a version's bytes (for `<a href>` with cookie auth); `inline` to open it in the browser. */
+  versionContentUrl(id: string, versionId: string, options: { inline?: boolean } = {}): string {
+    return this.url(
+      this.#path('/api/files/{id}/versions/{versionId}/content', { id, versionId }),
+      options.inline ? { inline: 1 } : undefined,
+    );
+  }
+  /** Makes a version's content the file's again; the replaced content becomes a version. */
+  restoreVersion(id: string, versionId: string, opts?: RequestOptions): Promise<RestoredVersion> {
+    return this.#op('post', '/api/files/{id}/versions/{versionId}/restore', {
+      ...opts,
+      params: { id, versionId },
+    });
+  }
+  /** Deletes a kept version (not the current content). */
+  deleteVersion(id: string, versionId: string, opts?: RequestOptions): Promise<void> {
+    return this.#opVoid('delete', '/api/files/{id}/versions/{versionId}', {
+      ...opts,
+      params: { id, versionId },
+    });
   }
 
   // ---- trash ----

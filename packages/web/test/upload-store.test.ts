@@ -104,7 +104,7 @@ describe('the upload store, against a real server', () => {
     );
     expect(listed.find((f) => f.name === 'big.bin')?.sha1).toBe(sha1(big));
 
-    // Other content under a taken name is still kept beside it, as the API has always done.
+    // Other content under a taken name asks first; "Keep both" adds it beside, as the API does.
     store.clearFinished();
     await store.addBatch(
       {
@@ -113,6 +113,9 @@ describe('the upload store, against a real server', () => {
       },
       parent.id,
     );
+    await until(() => store.nameQuestion !== null);
+    expect(store.nameQuestion?.path).toBe('photos/file_0.txt');
+    store.nameQuestion!.decide('rename', false);
     await until(() => store.totals.done === 1);
     expect(store.totals.skipped).toBe(0);
     const after = (await api.listAllFiles({ parentId: photos.id })).items.map((f) => f.name);

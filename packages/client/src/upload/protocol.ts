@@ -5,7 +5,14 @@
  * of the phases and the resume store are `Upload`'s business.
  */
 
-import type { CreateUploadBody, CreateUploadResponse, FileEntry, Proof, UploadSession } from '@dfs/shared';
+import type {
+  CreateUploadBody,
+  CreateUploadResponse,
+  FileEntry,
+  OnConflict,
+  Proof,
+  UploadSession,
+} from '@dfs/shared';
 import type { UploadTransport } from '../api.ts';
 import { ApiError } from '../errors.ts';
 import { readExact } from '../hashing/hash-file.ts';
@@ -34,6 +41,8 @@ export interface ProtocolContext {
   readonly parentId: string | null;
   /** The source's modification time (epoch ms), when there is one worth sending. */
   readonly mtime?: number | undefined;
+  /** What a taken name does (may be decided once the folder was looked at); the server's default when absent. */
+  onConflict?: OnConflict | undefined;
   readonly progress: UploadProgress;
   readonly retry: RetryFn;
   readonly sleep: Sleep;
@@ -105,6 +114,7 @@ export async function createUpload(
       ...(ctx.parentId !== null ? { parentId: ctx.parentId } : {}),
       ...(ctx.mtime !== undefined ? { mtime: new Date(ctx.mtime).toISOString() } : {}),
       ...(proof ? { proof } : {}),
+      ...(ctx.onConflict ? { onConflict: ctx.onConflict } : {}),
     };
     let res: CreateUploadResponse;
     try {
@@ -316,18 +326,21 @@ export async function sendWhole(
   if (own && (bytes === null || own.size === bytes.byteLength)) blob = own;
   else if (bytes) blob = ctx.fileFromBytes(bytes, ctx.name, ctx.source.type);
   else throw new Error('sendWhole needs the bytes or the source Blob');
-  const { batcher } = ctx;
+  // A batch request takes no `onConflict`: a file that must not get the default goes alone.
+  const { batcher, onConflict } = ctx;
+  const batchable = !onConflict || onConflict === 'rename';
   const mtime = ctx.mtime !== undefined ? { mtime: ctx.mtime } : {};
   const file = await ctx.retry(
     'upload',
     () =>
-      batcher && blob.size <= batcher.maxFileBytes
+      batcher && batchable && blob.size <= batcher.maxFileBytes
         ? batcher.submit({ blob, name: ctx.name, parentId: ctx.parentId, sha1, ...mtime }, signal)
         : transport.uploadSimple!(blob, {
             name: ctx.name,
             parentId: ctx.parentId,
             sha1,
             ...mtime,
+            ...(onConflict ? { onConflict } : {}),
             signal,
           }).then((res) => res.file),
     signal,

@@ -1,4 +1,4 @@
-import type { FileEntry } from '@dfs/shared';
+import type { FileEntry, OnConflict } from '@dfs/shared';
 import { Emitter } from '../emitter.ts';
 import type { FileSource } from '../hashing/types.ts';
 import { SmallFileBatcher } from './batcher.ts';
@@ -6,6 +6,7 @@ import type { FolderIndex } from './existing.ts';
 import { Limiter } from './limiter.ts';
 import { etaSeconds, TransferRate } from './speed.ts';
 import { ACTIVE_STATES, FINAL_STATES, type UploadState } from './state.ts';
+import type { NameTakenHandler } from './types.ts';
 import { Upload, type UploadOptions, type UploadSnapshot } from './upload.ts';
 
 export interface UploadQueueOptions extends Omit<UploadOptions, 'parentId' | 'name' | 'sha1' | 'id'> {
@@ -33,6 +34,10 @@ export interface AddOptions {
   sha1?: string;
   /** See `UploadOptions.skipIdentical`. */
   skipIdentical?: FolderIndex;
+  /** See `UploadOptions.onConflict`. */
+  onConflict?: OnConflict;
+  /** See `UploadOptions.onNameTaken`. */
+  onNameTaken?: NameTakenHandler;
 }
 
 export interface QueueTotals {

@@ -1,4 +1,4 @@
-import type { FileEntry } from '@dfs/shared';
+import type { FileEntry, OnConflict } from '@dfs/shared';
 import type { UploadTransport } from '../api.ts';
 import type { Hasher, HashFileFn } from '../hashing/types.ts';
 import type { SmallFileBatcher } from './batcher.ts';
@@ -71,6 +71,19 @@ export interface UploadOptions {
    * it, such a file is stored again as `name (1)` (the server's rule for uploads).
    */
   skipIdentical?: FolderIndex;
+  /**
+   * What the server does when the name is taken in the folder by the time the upload starts:
+   * `rename` (the server's default: ` (1)`…), `replace` (the file there gets this content, its
+   * old one kept as a version) or `fail` (`409 name_conflict`). `onNameTaken` can set it per file.
+   */
+  onConflict?: OnConflict;
+  /**
+   * Asked, before any byte is sent, when the `skipIdentical` index shows a file of this name
+   * with other content in the target folder: the answer is this upload's `onConflict`, or
+   * `skip` (the upload ends `done` with `skipped` and that file, sending nothing). Asked once
+   * per upload; a retry keeps the answer. Without it, `onConflict` (or the server's default) rules.
+   */
+  onNameTaken?: NameTakenHandler;
   /** Shared chunk-request slots (UploadQueue). */
   requestLimiter?: Limiter;
   /** Shared hashing slots (UploadQueue). */
@@ -95,6 +108,23 @@ export interface UploadOptions {
   sleep?: Sleep;
   id?: string;
 }
+
+/** A name the target folder already holds, as `onNameTaken` is asked about it. */
+export interface NameTaken {
+  /** The upload's id. */
+  id: string;
+  name: string;
+  parentId: string | null;
+  /** The upload's size. */
+  size: number;
+  /** The file of that name the folder holds. */
+  existing: FileEntry;
+  /** Aborts when the upload is paused or canceled while the question is open. */
+  signal: AbortSignal;
+}
+
+export type NameTakenChoice = 'replace' | 'rename' | 'skip';
+export type NameTakenHandler = (taken: NameTaken) => Promise<NameTakenChoice>;
 
 export interface UploadErrorInfo {
   name: string;
@@ -132,7 +162,7 @@ export interface UploadSnapshot {
   verifying: boolean;
   /** Finished by proof of ownership, without sending (all the) bytes. */
   instant: boolean;
-  /** Not sent at all: the folder already held this name with the same content (`skipIdentical`). */
+  /** Not sent at all: the folder already held this name with the same content (`skipIdentical`), or `onNameTaken` answered `skip`. */
   skipped: boolean;
   sha1: string | null;
   uploadId: string | null;

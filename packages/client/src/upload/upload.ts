@@ -23,6 +23,7 @@ import {
   DEFAULT_SMALL_FILE_LIMIT,
   DEFAULT_SPECULATIVE_THRESHOLD,
   DEFAULT_VERIFY_TIMEOUT_MS,
+  type NameTakenChoice,
   type UploadErrorInfo,
   type UploadEvents,
   type UploadOptions,
@@ -162,6 +163,7 @@ export class Upload {
       name: this.name,
       parentId: this.parentId,
       mtime: sendableMtime(options.mtime ?? source.lastModified, Date.now()),
+      onConflict: options.onConflict,
       progress: this.#progress,
       retry: (operation, fn, signal, retryable) => this.#retry(operation, fn, signal, retryable),
       sleep: this.#sleep,
@@ -452,21 +454,48 @@ export class Upload {
       signal,
     );
     signal.throwIfAborted();
-    if (!there?.sha1 || there.size !== this.source.size) {
+    if (!there) {
       this.#skipChecked = true;
       return null;
     }
-    if (!this.#sha1 || !this.#sha1Trusted) {
-      if (this.#sha1 && !this.#sha1Trusted) this.#forgetContent();
-      if (this.#pickRoute() === 'small') {
-        this.#sha1 = await this.#sha1OfSmall(null, signal);
-        this.#sha1Trusted = true;
-      } else {
-        await this.#hashFirst(ctl);
+    if (there.sha1 && there.size === this.source.size) {
+      if (!this.#sha1 || !this.#sha1Trusted) {
+        if (this.#sha1 && !this.#sha1Trusted) this.#forgetContent();
+        if (this.#pickRoute() === 'small') {
+          this.#sha1 = await this.#sha1OfSmall(null, signal);
+          this.#sha1Trusted = true;
+        } else {
+          await this.#hashFirst(ctl);
+        }
+      }
+      if (this.#sha1 === there.sha1) {
+        this.#skipChecked = true;
+        return there;
       }
     }
+    const choice = await this.#askNameTaken(there, signal);
     this.#skipChecked = true;
-    return this.#sha1 === there.sha1 ? there : null;
+    return choice === 'skip' ? there : null;
+  }
+
+  /**
+   * The name is taken by other content: `onNameTaken` decides this upload's `onConflict` (or
+   * skips it). Asked before any byte goes, so a "skip" costs nothing.
+   */
+  async #askNameTaken(there: FileEntry, signal: AbortSignal): Promise<NameTakenChoice | null> {
+    const ask = this.#o.onNameTaken;
+    if (!ask) return null;
+    const choice = await ask({
+      id: this.id,
+      name: this.name,
+      parentId: this.parentId,
+      size: this.source.size,
+      existing: there,
+      signal,
+    });
+    signal.throwIfAborted();
+    if (choice !== 'skip') this.#ctx.onConflict = choice;
+    return choice;
   }
 
   /** What the resume store remembers: a SHA-1 (skip hashing) and/or a session to continue. */

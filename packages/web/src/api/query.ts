@@ -27,7 +27,14 @@ export const queryKeys = {
   nodes: ['nodes'] as const,
   usage: ['usage'] as const,
   users: ['admin', 'users'] as const,
+  /** A file's versions (the details panel). */
+  versions: (fileId: string) => ['versions', fileId] as const,
 };
+
+/** A file's content changed (replaced, restored): its list of versions is stale. */
+export function invalidateVersions(fileId: string): void {
+  void queryClient.invalidateQueries({ queryKey: queryKeys.versions(fileId) });
+}
 
 /** A folder's contents changed: its listings (any sort) and every search are stale. */
 export function invalidateFolder(folderId: string | null): void {

@@ -4,6 +4,8 @@ import {
   FolderIndex,
   fileSourceFromBlob,
   fingerprint,
+  type NameTaken,
+  type NameTakenChoice,
   type QueueTotals,
   type ResumeEntry,
   TransferRate,
@@ -14,7 +16,7 @@ import {
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
 import { api } from '../api/index.ts';
-import { invalidateFolder } from '../api/query.ts';
+import { invalidateFolder, invalidateVersions } from '../api/query.ts';
 import { type BatchRecord, batchStore } from '../composables/batch-store.ts';
 import type { PickedBatch, PickedFile } from '../composables/collect-files.ts';
 import { errorText } from '../composables/errors.ts';
@@ -41,6 +43,30 @@ export interface ResumeMatch {
 interface ResumeOffer {
   matches: ResumeMatch[];
   decide: (choice: 'continue' | 'restart' | 'cancel') => void;
+}
+
+/** "Replace or keep both?" for one upload whose name the target folder already holds. */
+export interface NameQuestion {
+  /** The upload's name and where it goes, relative to the folder it was dropped on. */
+  name: string;
+  path: string;
+  size: number;
+  /** The file that holds the name. */
+  existing: NameTaken['existing'];
+  /** The batch has other files: offer "do this for all remaining conflicts". */
+  offerAll: boolean;
+  decide: (choice: NameTakenChoice, forAll: boolean) => void;
+}
+
+/** One added batch's answer to its name conflicts, once "for all" was ticked. */
+interface ConflictPolicy {
+  forAll: NameTakenChoice | null;
+}
+
+interface PendingQuestion {
+  question: NameQuestion;
+  policy: ConflictPolicy;
+  resolve: (choice: NameTakenChoice) => void;
 }
 
 /** A batch of this tab, and its uploads. */
@@ -85,6 +111,9 @@ export const useUploadStore = defineStore('uploads', () => {
   /** Unfinished uploads remembered in IndexedDB that no file in this tab matches yet. */
   const pending = ref<ResumeMatch[]>([]);
   const resumeOffer = shallowRef<ResumeOffer | null>(null);
+  /** The name conflict on screen; the others wait their turn in `questions`. */
+  const nameQuestion = shallowRef<NameQuestion | null>(null);
+  const questions: PendingQuestion[] = [];
   const errors = ref<string[]>([]);
   /** Where a drop anywhere on the page goes: the folder the file browser shows. */
   const dropTarget = ref<{ id: string | null; name: string | null }>({ id: null, name: null });
@@ -197,6 +226,8 @@ export const useUploadStore = defineStore('uploads', () => {
     const fp = queue.get(snap.id)?.fingerprint;
     pending.value = pending.value.filter((p) => p.fingerprint !== fp);
     markChanged(file.parentId);
+    // A replace made the file's old content a version.
+    invalidateVersions(file.id);
   });
 
   // Speed and ETA are moving averages: without a fresh render they would freeze on a stall.
@@ -315,6 +346,59 @@ export const useUploadStore = defineStore('uploads', () => {
     });
   }
 
+  function showNextQuestion(): void {
+    nameQuestion.value = questions[0]?.question ?? null;
+  }
+
+  /**
+   * The `onNameTaken` of one batch: questions wait in line (two uploads run at once), one on
+   * screen at a time; once "for all" is ticked, the batch's later conflicts, and those already
+   * waiting, take that answer without asking.
+   */
+  function conflictAsker(policy: ConflictPolicy, batchSize: number) {
+    return (taken: NameTaken): Promise<NameTakenChoice> => {
+      if (policy.forAll) return Promise.resolve(policy.forAll);
+      return new Promise<NameTakenChoice>((resolve) => {
+        const pending: PendingQuestion = {
+          policy,
+          resolve,
+          question: {
+            name: taken.name,
+            path: meta.get(taken.id)?.path ?? taken.name,
+            size: taken.size,
+            existing: taken.existing,
+            offerAll: batchSize > 1,
+            decide: (choice, forAll) => {
+              if (forAll) policy.forAll = choice;
+              for (let i = questions.length - 1; i >= 0; i--) {
+                const q = questions[i]!;
+                if (q === pending || (forAll && q.policy === policy)) {
+                  questions.splice(i, 1);
+                  q.resolve(choice);
+                }
+              }
+              showNextQuestion();
+            },
+          },
+        };
+        // A paused or canceled upload's question goes away (its upload stops anyway).
+        taken.signal.addEventListener(
+          'abort',
+          () => {
+            const i = questions.indexOf(pending);
+            if (i < 0) return;
+            questions.splice(i, 1);
+            resolve('skip');
+            showNextQuestion();
+          },
+          { once: true },
+        );
+        questions.push(pending);
+        showNextQuestion();
+      });
+    };
+  }
+
   /** Creates the batch's folder tree under `parentId`; folders that already exist are reused (merged into). */
   async function createFolders(folders: string[][], parentId: string | null): Promise<Map<string, string>> {
     const ids = new Map<string, string>();
@@ -332,6 +416,7 @@ export const useUploadStore = defineStore('uploads', () => {
    * Uploads a picked or dropped batch (files and whole folders) into `parentId`. A file already
    * in its target folder under the same name with the same content is skipped, not stored again
    * as `name (1)`: sending a folder again after an interruption sends only what is missing.
+   * Other content under a taken name asks "Replace or keep both?" (`nameQuestion`) before it is sent.
    */
   async function addBatch(
     batch: PickedBatch,
@@ -362,9 +447,16 @@ export const useUploadStore = defineStore('uploads', () => {
       async (id) => (await api.listAllFiles(id === null ? {} : { parentId: id })).items,
     );
     const ids: string[] = [];
+    // The index the uploads look their names up in is the server's listing, fetched for this
+    // batch, not the page's cache: the cache may hold one sort's first page only, or be stale.
+    const onNameTaken = conflictAsker({ forAll: null }, batch.files.length);
     for (const { file, dirs } of batch.files) {
       const target = dirs.length > 0 ? (folderIds.get(dirs.join('/')) ?? parentId) : parentId;
-      const upload = queue.add(fileSourceFromBlob(file), { parentId: target, skipIdentical: index });
+      const upload = queue.add(fileSourceFromBlob(file), {
+        parentId: target,
+        skipIdentical: index,
+        onNameTaken,
+      });
       ids.push(upload.id);
       meta.set(upload.id, {
         path: [...dirs, file.name].join('/'),
@@ -467,6 +559,7 @@ export const useUploadStore = defineStore('uploads', () => {
     hasWork,
     pending,
     resumeOffer,
+    nameQuestion,
     errors,
     dropTarget,
     unfinishedBatches,
