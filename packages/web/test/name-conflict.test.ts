@@ -109,11 +109,11 @@ describe('"Replace or keep both?" in the upload store, against a real server', (
   });
 });
 
-async function small(b: Uint8Array, name: string, parentId: string): Promise<string> {
+async function small(b: Uint8Array<ArrayBuffer>, name: string, parentId: string): Promise<string> {
   return (await api.uploadSimple(new File([b], name), { parentId })).file.id;
 }
 
-async function uploadChunked(b: Uint8Array, name: string, parentId: string): Promise<string> {
+async function uploadChunked(b: Uint8Array<ArrayBuffer>, name: string, parentId: string): Promise<string> {
   const { Upload, fileSourceFromBlob } = await import('@dfs/client');
   const u = new Upload(fileSourceFromBlob(new File([b], name)), {
     transport: api,

@@ -27,3 +27,30 @@ export function formatDate(iso: string | null | undefined): string {
   }
   return f.format(new Date(iso));
 }
+
+const relativeFormatters = new Map<string, Intl.RelativeTimeFormat>();
+const RELATIVE_STEPS: [Intl.RelativeTimeFormatUnit, number][] = [
+  ['second', 60],
+  ['minute', 60],
+  ['hour', 24],
+  ['day', 30],
+  ['month', 12],
+  ['year', Number.POSITIVE_INFINITY],
+];
+
+/** "3 minutes ago", "yesterday" in the UI language; the exact time belongs in a tooltip. */
+export function formatRelative(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return '–';
+  const locale = i18n.global.locale.value;
+  let f = relativeFormatters.get(locale);
+  if (!f) {
+    f = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
+    relativeFormatters.set(locale, f);
+  }
+  let value = (new Date(iso).getTime() - now) / 1000;
+  for (const [unit, size] of RELATIVE_STEPS) {
+    if (Math.abs(value) < size) return f.format(Math.round(value), unit);
+    value /= size;
+  }
+  return formatDate(iso);
+}
