@@ -35,6 +35,7 @@ import { archiveRoutes } from './routes/archives.ts';
 import { authRoutes } from './routes/auth.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoutes } from './routes/health.ts';
+import { historyRoutes } from './routes/history.ts';
 import { nextcloudRoutes } from './routes/nextcloud.ts';
 import { nextcloudTrashbinRoutes } from './routes/nextcloud-trashbin.ts';
 import { nextcloudUploadRoutes } from './routes/nextcloud-uploads.ts';
@@ -57,6 +58,7 @@ import { ContentStore } from './services/content-store.ts';
 import { DAV_LIMITS, type DavLimits } from './services/dav-limits.ts';
 import { DavLockService } from './services/dav-locks.ts';
 import { FileService } from './services/files.ts';
+import { HistoryService } from './services/history/history.ts';
 import { VersionService } from './services/history/versions.ts';
 import { UserLimits } from './services/limits.ts';
 import { NodeStatus } from './services/node-status.ts';
@@ -91,6 +93,7 @@ export interface Services {
   tus: TusService;
   dav: DavService;
   versions: VersionService;
+  history: HistoryService;
   /** Nextcloud's chunked upload v2, on tus-style upload sessions. */
   ncUploads: NextcloudUploads;
   davLocks: DavLockService;
@@ -258,6 +261,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     davLocks,
     tus,
     versions: new VersionService(repos, files, limits, now),
+    history: new HistoryService(repos),
     ncUploads: new NextcloudUploads(repos, uploads, tus, davFiles, dav, limits, now),
     thumbnails: new ThumbnailService(path.join(config.dataDir, 'thumbnails'), contents, app.log),
     auth,
@@ -294,6 +298,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(uploadRoutes);
   await app.register(fileRoutes);
   await app.register(versionRoutes);
+  await app.register(historyRoutes);
   await app.register(archiveRoutes);
   await app.register(tusRoutes);
   await app.register(webdavRoutes);

@@ -1409,7 +1409,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            share: components["schemas"]["def-5"];
+                            share: components["schemas"]["def-6"];
                         };
                     };
                 };
@@ -1843,6 +1843,69 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every change to your files, newest first: by folder (all levels down), time and actor */
+        get: {
+            parameters: {
+                query?: {
+                    actorType?: "session" | "app_password" | "share" | "system";
+                    appPasswordId?: string;
+                    cursor?: string;
+                    folderId?: string;
+                    limit?: number;
+                    since?: string;
+                    until?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["def-5"][];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2469,7 +2532,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-5"][];
+                            items: components["schemas"]["def-6"][];
                         };
                     };
                 };
@@ -3308,8 +3371,22 @@ export interface components {
             type: "session" | "app_password" | "share" | "system";
             via?: "api" | "webdav" | "nextcloud" | "tus" | "job";
         };
-        /** Share */
+        /** HistoryEvent */
         "def-5": {
+            action: "created" | "replaced" | "renamed" | "moved" | "trashed" | "restored" | "purged";
+            actor: components["schemas"]["def-4"];
+            /** Format: date-time */
+            at: string;
+            fileId: string;
+            id: string;
+            kind: "file" | "folder";
+            oldPath: string | null;
+            oldSha1: string | null;
+            path: string | null;
+            sha1: string | null;
+        };
+        /** Share */
+        "def-6": {
             /** Format: date-time */
             createdAt: string;
             downloads: number;

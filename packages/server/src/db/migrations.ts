@@ -840,6 +840,48 @@ const ocFileIds: Migration = {
   },
 };
 
+/**
+ * The history of every change to a user's tree: one event per action (created, replaced,
+ * renamed, moved, trashed, restored, purged), in the order they were written, with where the
+ * entry was before and after and what it held, and who acted.
+ */
+const historyEvents: Migration = {
+  name: '023_history_events',
+  async up(db) {
+    await createTable(db, 'history_events', (t) => {
+      t.bigIncrements('seq');
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      t.bigInteger('at').notNullable();
+      t.string('action', 16).notNullable();
+      // No foreign key: the history of an entry outlives it.
+      t.string('file_id', ID).notNullable();
+      t.string('kind', 8).notNullable();
+      t.string('parent_id', ID).nullable();
+      t.string('name', 255).nullable();
+      t.text('path').nullable();
+      t.string('old_parent_id', ID).nullable();
+      t.string('old_name', 255).nullable();
+      t.text('old_path').nullable();
+      t.string('content_id', ID).nullable();
+      t.string('old_content_id', ID).nullable();
+      // The entry and the folders above it, before and after (`,id,id,`): a folder's history is
+      // every event whose entry was below it.
+      t.text('ancestors').notNullable();
+      t.text('actor').notNullable();
+      t.string('actor_type', 16).notNullable();
+      t.string('app_password_id', ID).nullable();
+      t.index(['user_id', 'seq']);
+      t.index(['user_id', 'at']);
+      t.index(['user_id', 'app_password_id', 'at']);
+      t.index(['content_id']);
+      t.index(['old_content_id']);
+    });
+  },
+  async down(db) {
+    await db.schema.dropTable('history_events');
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -863,6 +905,7 @@ const migrations: Migration[] = [
   ncUploads,
   fileVersions,
   ocFileIds,
+  historyEvents,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

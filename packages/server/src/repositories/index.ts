@@ -9,6 +9,7 @@ import { DavLocksRepository } from './dav-locks.ts';
 import { DavPropertiesRepository } from './dav-properties.ts';
 import { FileVersionsRepository } from './file-versions.ts';
 import { FilesRepository } from './files.ts';
+import { HistoryRepository } from './history.ts';
 import { InvitesRepository } from './invites.ts';
 import { JobLeasesRepository } from './jobs.ts';
 import { LoginFlowsRepository } from './login-flows.ts';
@@ -41,6 +42,7 @@ export class Repositories {
   readonly loginFlows: LoginFlowsRepository;
   readonly ncUploads: NcUploadsRepository;
   readonly fileVersions: FileVersionsRepository;
+  readonly history: HistoryRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -62,6 +64,7 @@ export class Repositories {
     this.loginFlows = new LoginFlowsRepository(db);
     this.ncUploads = new NcUploadsRepository(db);
     this.fileVersions = new FileVersionsRepository(db);
+    this.history = new HistoryRepository(db);
   }
 
   /**

@@ -13,8 +13,9 @@ import { isUniqueViolation } from '../db/knex.ts';
 import { HttpError, notFound } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
+import type { HistoryAction } from '../repositories/history.ts';
 import type { Repositories } from '../repositories/index.ts';
-import { actorJson } from './actor.ts';
+import { actorJson, currentActor } from './actor.ts';
 import { newId } from './ids.ts';
 import type { UserLimits } from './limits.ts';
 import { assertValidName, suffixedName } from './names.ts';
@@ -77,6 +78,62 @@ export class FileService {
   ) {}
 
   /** Refuses a write to `targets` (an entry, or the name `child` in folder `id`) under a lock. */
+  /** Where an entry is, as history keeps it: `/a/b/name`, and the ids from the top down to it. */
+  private async placeOf(tx: Repositories, userId: string, id: string): Promise<Place> {
+    const chain = await this.path(userId, id, tx);
+    return { path: `/${chain.map((e) => e.name).join('/')}`, ids: chain.map((e) => e.id) };
+  }
+
+  /**
+   * Where a trashed entry was: its path through the folders it went from, or just its name once
+   * one of them is deleted for good.
+   */
+  private async formerPlaceOf(tx: Repositories, userId: string, row: FileRow): Promise<Place> {
+    try {
+      return await this.placeOf(tx, userId, row.id);
+    } catch (error) {
+      if (error instanceof HttpError && error.code === 'not_found')
+        return { path: `/${row.name}`, ids: [row.id] };
+      throw error;
+    }
+  }
+
+  /** One event of the user's history, in the transaction of the change it tells. */
+  private async record(
+    tx: Repositories,
+    event: {
+      action: HistoryAction;
+      row: FileRow;
+      before?: Place & { parentId: string; name: string };
+      after?: Place;
+      contentId?: string | null;
+      oldContentId?: string | null;
+    },
+  ): Promise<void> {
+    const actor = currentActor();
+    const { row, before, after } = event;
+    const ids = new Set([...(before?.ids ?? []), ...(after?.ids ?? [])]);
+    await tx.history.insert({
+      user_id: row.user_id,
+      at: this.now(),
+      action: event.action,
+      file_id: row.id,
+      kind: row.kind,
+      parent_id: after ? row.parent_id : null,
+      name: after ? row.name : null,
+      path: after?.path ?? null,
+      old_parent_id: before?.parentId ?? null,
+      old_name: before?.name ?? null,
+      old_path: before?.path ?? null,
+      content_id: event.contentId ?? null,
+      old_content_id: event.oldContentId ?? null,
+      ancestors: `,${[...ids].join(',')},`,
+      actor: JSON.stringify(actor),
+      actor_type: actor.type,
+      app_password_id: actor.appPasswordId ?? null,
+    });
+  }
+
   /** A write to the file's content: refused (423) while a WebDAV client holds a lock on it. */
   async assertWritable(userId: string, id: string): Promise<void> {
     await this.assertUnlocked(userId, [{ id, deep: false }]);
@@ -210,6 +267,7 @@ export class FileService {
       await this.repos.transaction(async (tx) => {
         await this.limits.assertRoom(userId, { bytes: 0, entries: 1 }, tx);
         await tx.files.insert(row);
+        await this.record(tx, { action: 'created', row, after: await this.placeOf(tx, userId, row.id) });
       });
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
@@ -308,6 +366,12 @@ export class FileService {
       };
       try {
         await repos.files.insert(row);
+        await this.record(repos, {
+          action: 'created',
+          row,
+          after: await this.placeOf(repos, file.userId, row.id),
+          contentId: file.contentId,
+        });
         return toFileEntry({ ...row, sha1: file.sha1 });
       } catch (error) {
         if (!isUniqueViolation(error)) throw error;
@@ -373,6 +437,17 @@ export class FileService {
       ...(replaced ? { content_at: at, content_by: actorJson() } : {}),
     };
     await tx.files.update(id, change);
+    if (replaced) {
+      const place = await this.placeOf(tx, userId, id);
+      await this.record(tx, {
+        action: 'replaced',
+        row,
+        before: { ...place, parentId: row.parent_id, name: row.name },
+        after: place,
+        contentId: content.id,
+        oldContentId: row.content_id,
+      });
+    }
     return toFileEntry({ ...row, ...change, sha1: content.sha1 });
   }
 
@@ -395,7 +470,20 @@ export class FileService {
       { id: patch.parent_id ?? row.parent_id, child: patch.name ?? row.name, deep: true },
     ]);
     try {
-      await this.repos.files.update(row.id, patch);
+      await this.repos.transaction(async (tx) => {
+        const before = await this.placeOf(tx, userId, row.id);
+        await tx.files.update(row.id, patch);
+        const moved = patch.parent_id !== undefined && patch.parent_id !== row.parent_id;
+        const renamed = patch.name !== undefined && patch.name !== row.name;
+        if (!moved && !renamed) return;
+        const after = { ...row, ...patch } as FileRow;
+        await this.record(tx, {
+          action: moved ? 'moved' : 'renamed',
+          row: after,
+          before: { ...before, parentId: row.parent_id, name: row.name },
+          after: await this.placeOf(tx, userId, row.id),
+        });
+      });
     } catch (error) {
       if (isUniqueViolation(error)) {
         throw new HttpError(
@@ -447,7 +535,18 @@ export class FileService {
   async trash(userId: string, id: string): Promise<void> {
     await this.row(userId, id, 'active');
     await this.assertUnlocked(userId, [{ id, deep: true }]);
-    await this.repos.transaction((tx) => tx.files.trash(userId, id, this.now()));
+    await this.repos.transaction(async (tx) => {
+      const row = await tx.files.find(userId, id, 'active');
+      if (!row) throw notFound('file not found');
+      const before = await this.placeOf(tx, userId, id);
+      await tx.files.trash(userId, id, this.now());
+      await this.record(tx, {
+        action: 'trashed',
+        row,
+        before: { ...before, parentId: row.parent_id, name: row.name },
+        oldContentId: row.content_id,
+      });
+    });
   }
 
   /**
@@ -461,14 +560,25 @@ export class FileService {
       const parent =
         row.parent_id === ROOT ? undefined : await tx.files.find(userId, row.parent_id, 'active');
       const placeIsThere = row.parent_id === ROOT || parent !== undefined;
+      const was = await this.formerPlaceOf(tx, userId, row);
+      const restored = async (parentId: string, name: string) => {
+        await tx.files.restore(userId, id, parentId, name, now);
+        await this.record(tx, {
+          action: 'restored',
+          row: { ...row, parent_id: parentId, name },
+          before: { ...was, parentId: row.parent_id, name: row.name },
+          after: await this.placeOf(tx, userId, id),
+          contentId: row.content_id,
+        });
+      };
       if (placeIsThere && !(await tx.files.findLiveByName(userId, row.parent_id, row.name))) {
-        await tx.files.restore(userId, id, row.parent_id, row.name, now);
+        await restored(row.parent_id, row.name);
         return;
       }
       for (let n = 0; n <= MAX_SUFFIX; n++) {
         const name = n === 0 ? row.name : suffixedName(row.name, n);
         if (!(await tx.files.findLiveByName(userId, ROOT, name))) {
-          await tx.files.restore(userId, id, ROOT, name, now);
+          await restored(ROOT, name);
           return;
         }
       }
@@ -479,9 +589,15 @@ export class FileService {
 
   /** Deletes a trashed entry (and what went to the trash with it) for good. */
   async purge(userId: string, id: string): Promise<void> {
-    await this.trashRoot(userId, id);
+    const row = await this.trashRoot(userId, id);
     const now = this.now();
     await this.repos.transaction(async (tx) => {
+      await this.record(tx, {
+        action: 'purged',
+        row,
+        before: { ...(await this.formerPlaceOf(tx, userId, row)), parentId: row.parent_id, name: row.name },
+        oldContentId: row.content_id,
+      });
       const contentIds = await tx.files.purge(userId, id);
       for (const contentId of contentIds) await tx.contents.refreshReference(contentId, now);
     });
@@ -550,4 +666,10 @@ function nameTaken(name: string, kind: 'file' | 'folder'): HttpError {
       ? `a folder is named "${name}" here: a file cannot replace it`
       : `"${name}" already exists in this folder`,
   );
+}
+
+/** Where an entry is: its path from the root, and the ids of the folders down to it (itself last). */
+interface Place {
+  path: string;
+  ids: string[];
 }

@@ -56,3 +56,58 @@ export type VersionParams = Static<typeof VersionParams>;
 
 export const RestoredVersion = Type.Object({ file: FileEntry });
 export type RestoredVersion = Static<typeof RestoredVersion>;
+
+/** One change to a user's tree. Paths are from the user's root (`/Docs/a.txt`); null where none. */
+export const HistoryEvent = Type.Object(
+  {
+    id: Type.String(),
+    at: IsoDate,
+    action: Type.Union([
+      Type.Literal('created'),
+      Type.Literal('replaced'),
+      Type.Literal('renamed'),
+      Type.Literal('moved'),
+      Type.Literal('trashed'),
+      Type.Literal('restored'),
+      Type.Literal('purged'),
+    ]),
+    fileId: Id,
+    kind: Type.Union([Type.Literal('file'), Type.Literal('folder')]),
+    /** Where the entry is after the change (null once trashed or purged). */
+    path: Type.Union([Type.String(), Type.Null()]),
+    /** Where it was before (null when it was just created). */
+    oldPath: Type.Union([Type.String(), Type.Null()]),
+    /** The content after (files), and before. */
+    sha1: Type.Union([Sha1, Type.Null()]),
+    oldSha1: Type.Union([Sha1, Type.Null()]),
+    actor: Actor,
+  },
+  { $id: 'HistoryEvent' },
+);
+export type HistoryEvent = Static<typeof HistoryEvent>;
+
+export const HistoryQuery = Type.Object({
+  /** A folder: the events of everything in it, all levels down (and its own). */
+  folderId: Type.Optional(Id),
+  since: Type.Optional(IsoDate),
+  until: Type.Optional(IsoDate),
+  appPasswordId: Type.Optional(Id),
+  actorType: Type.Optional(
+    Type.Union([
+      Type.Literal('session'),
+      Type.Literal('app_password'),
+      Type.Literal('share'),
+      Type.Literal('system'),
+    ]),
+  ),
+  cursor: Type.Optional(Type.String({ pattern: '^[0-9]{1,19}$' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+});
+export type HistoryQuery = Static<typeof HistoryQuery>;
+
+export const HistoryPage = Type.Object({
+  items: Type.Array(HistoryEvent),
+  /** Pass it as `cursor` for the next (older) page; null at the end. */
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
+export type HistoryPage = Static<typeof HistoryPage>;
