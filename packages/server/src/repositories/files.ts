@@ -162,6 +162,23 @@ export class FilesRepository {
     });
   }
 
+  /**
+   * The entry and the folders above it, top first (ids and names only: what a history event
+   * keeps); stops after `maxDepth` levels. Empty when the entry is not the user's.
+   */
+  async lineage(userId: string, id: string, maxDepth: number): Promise<Array<{ id: string; name: string }>> {
+    const chain: Array<{ id: string; name: string }> = [];
+    for (let at: string | undefined = id; at && at !== '' && chain.length <= maxDepth; ) {
+      const row: { id: string; name: string; parent_id: string } | undefined = await this.db('user_files')
+        .where({ user_id: userId, id: at })
+        .first('id', 'name', 'parent_id');
+      if (!row) return chain.length === 0 ? [] : [{ id: '', name: '' }, ...chain];
+      chain.unshift({ id: row.id, name: row.name });
+      at = row.parent_id;
+    }
+    return chain;
+  }
+
   /** The entry a Nextcloud client names by its `oc:fileid`. */
   async findByOcFileId(userId: string, ocFileId: string): Promise<FileRowWithSha1 | undefined> {
     if (!/^\d{1,19}$/.test(ocFileId)) return undefined;

@@ -80,7 +80,9 @@ export class FileService {
   /** Refuses a write to `targets` (an entry, or the name `child` in folder `id`) under a lock. */
   /** Where an entry is, as history keeps it: `/a/b/name`, and the ids from the top down to it. */
   private async placeOf(tx: Repositories, userId: string, id: string): Promise<Place> {
-    const chain = await this.path(userId, id, tx);
+    const chain = await tx.files.lineage(userId, id, MAX_FOLDER_DEPTH);
+    // A gap (an id of '') means a folder on the way is gone: deleted for good.
+    if (chain.length === 0 || chain[0]!.id === '') throw notFound('a parent folder is gone');
     return { path: `/${chain.map((e) => e.name).join('/')}`, ids: chain.map((e) => e.id) };
   }
 
