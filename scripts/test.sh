@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command (`pnpm test`): system packages, dependencies, lint, types, every
-# vitest project (unit, sqlite, mariadb) and, once it exists, the browser end-to-end suite.
-# Stops at the first failure; the last line always says how it ended.
+# vitest project (unit, sqlite, mariadb, s3, web, cluster) and the browser end-to-end suite.
+# Stops at the first failure; each step says how long it took (CI's budget is 20 minutes for the
+# whole run) and the last line always says how it ended. `pnpm test:unit` is the fast tier.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -37,7 +38,9 @@ run() {
   shift
   echo
   echo "==> $step: $*"
+  local step_started=$SECONDS
   "$@"
+  echo "<== $step: $((SECONDS - step_started))s"
   done_steps+=("$step")
 }
 
