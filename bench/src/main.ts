@@ -5,7 +5,7 @@
  * alternative, writes it to `.bench/results.md`, and removes everything it started.
  *
  *   DFS_BENCH_QUICK=1   smaller files and fewer runs (well under 5 minutes)
- *   DFS_BENCH_ONLY=hashing,upload,concurrent,web,s3,cluster,startup   a subset of the sections
+ *   DFS_BENCH_ONLY=hashing,upload,concurrent,web,s3,cluster,startup,sync   a subset of the sections
  *   DFS_BENCH_SKIP_WEB_BUILD=1   serve packages/web/dist as it is instead of building it first
  *   DFS_BENCH_APP_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'   extra node flags for the app only
  *   DFS_BENCH_CLI_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/cliprof'   the same for the dfs CLI
@@ -24,12 +24,13 @@ import { benchConcurrent } from './sections/concurrent.ts';
 import { benchHashing } from './sections/hashing.ts';
 import { benchS3 } from './sections/s3.ts';
 import { benchStartup } from './sections/startup.ts';
+import { benchSync } from './sections/sync.ts';
 import { benchUpload, PHASES, type Phase, phaseOverlap, phaseSamples } from './sections/upload.ts';
 import { benchWeb } from './sections/web.ts';
 
 const quick = process.env.DFS_BENCH_QUICK === '1';
 const only = new Set(
-  (process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent,web,s3,cluster,startup')
+  (process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent,web,s3,cluster,startup,sync')
     .split(',')
     .filter(Boolean),
 );
@@ -55,6 +56,12 @@ const settings = quick
       clusterRuns: 1,
       clusterFiles: 4,
       clusterUserRuns: 1,
+      syncSmallFiles: 200,
+      syncSmallRuns: 1,
+      syncBigBytes: 64 * MiB,
+      syncBigRuns: 1,
+      syncTreeFiles: 2000,
+      syncResyncRuns: 3,
     }
   : {
       hashBytes: 256 * MiB,
@@ -75,6 +82,12 @@ const settings = quick
       clusterRuns: 3,
       clusterFiles: 20,
       clusterUserRuns: 2,
+      syncSmallFiles: 1000,
+      syncSmallRuns: 2,
+      syncBigBytes: GiB,
+      syncBigRuns: 2,
+      syncTreeFiles: 10_000,
+      syncResyncRuns: 5,
     };
 
 /** The first line a program prints about its version (`ssh -V` prints it on stderr). */
@@ -192,6 +205,19 @@ async function main(): Promise<number> {
         }),
     ],
     ['startup', () => benchStartup({ tmp, runs: quick ? 2 : 5 })],
+    [
+      'sync',
+      () =>
+        benchSync({
+          tmp,
+          smallFiles: settings.syncSmallFiles,
+          smallRuns: settings.syncSmallRuns,
+          bigBytes: settings.syncBigBytes,
+          bigRuns: settings.syncBigRuns,
+          treeFiles: settings.syncTreeFiles,
+          resyncRuns: settings.syncResyncRuns,
+        }),
+    ],
   ];
   for (const [name, fn] of sections) {
     if (!only.has(name)) continue;
