@@ -327,12 +327,17 @@ export function connectionOptions(url: string): mysql.ConnectionOptions {
  * A fresh, uniquely named database on the server at `baseUrl`, so that test files running in
  * parallel never see each other's rows.
  */
-export async function createTestDatabase(baseUrl: string): Promise<TestDatabase> {
+export async function createTestDatabase(
+  baseUrl: string,
+  /** A database whose tables (and their rows, for the small ones named) the new one starts with. */
+  template?: { name: string; copyRowsOf: string[] },
+): Promise<TestDatabase> {
   const name = `dfs_test_${randomBytes(6).toString('hex')}`;
   const options = connectionOptions(baseUrl);
   const conn = await mysql.createConnection(options);
   try {
     await conn.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
+    if (template) await copySchema(conn, template.name, name, template.copyRowsOf);
   } finally {
     await conn.end();
   }
@@ -353,4 +358,31 @@ export async function createTestDatabase(baseUrl: string): Promise<TestDatabase>
       return dropped;
     },
   };
+}
+
+/**
+ * Copies every table of `from` into `to` exactly as `SHOW CREATE TABLE` states it (foreign keys
+ * included, which `CREATE TABLE … LIKE` would drop), and the rows of `rowsOf`: much faster than
+ * running every migration again for each test database.
+ */
+async function copySchema(conn: mysql.Connection, from: string, to: string, rowsOf: string[]): Promise<void> {
+  const [tables] = (await conn.query(
+    'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = ? AND table_type = ?',
+    [from, 'BASE TABLE'],
+  )) as unknown as [Array<{ name: string }>];
+  await conn.query('SET SESSION foreign_key_checks = 0');
+  try {
+    for (const { name } of tables) {
+      const [[created]] = (await conn.query(`SHOW CREATE TABLE \`${from}\`.\`${name}\``)) as unknown as [
+        Array<{ 'Create Table': string }>,
+      ];
+      await conn.query(`USE \`${to}\``);
+      await conn.query(created!['Create Table']);
+    }
+    for (const table of rowsOf) {
+      await conn.query(`INSERT INTO \`${to}\`.\`${table}\` SELECT * FROM \`${from}\`.\`${table}\``);
+    }
+  } finally {
+    await conn.query('SET SESSION foreign_key_checks = 1');
+  }
 }

@@ -31,7 +31,7 @@ export async function startTestApp(
   options: { now?: () => number; web?: string; davLimits?: BuildOptions['davLimits'] } = {},
 ): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'dfs-test-app-'));
-  const database = await testDatabaseUrl();
+  const database = await testDatabaseUrl({ migrated: true });
   const config = loadConfig({
     DFS_DATA_DIR: dataDir,
     DFS_DB_URL: database.url,
