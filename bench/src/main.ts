@@ -85,9 +85,9 @@ const settings = quick
       syncSmallFiles: 1000,
       syncSmallRuns: 2,
       syncBigBytes: GiB,
-      syncBigRuns: 2,
+      syncBigRuns: 1,
       syncTreeFiles: 10_000,
-      syncResyncRuns: 5,
+      syncResyncRuns: 3,
     };
 
 /** The first line a program prints about its version (`ssh -V` prints it on stderr). */
