@@ -676,6 +676,43 @@ const changeCounters: Migration = {
 };
 
 /**
+ * Every folder's `tree_bytes` (and each user's), summed from the files: what the folders' sizes
+ * must be, from scratch.
+ */
+async function sumFolderBytes(db: Knex): Promise<void> {
+  const users: Array<{ id: string }> = await db('users').select('id');
+  for (const { id: userId } of users) {
+    await db('user_files').where('user_id', userId).update({ tree_bytes: 0 });
+    type Row = {
+      id: string;
+      parent_id: string;
+      kind: string;
+      size: unknown;
+      status: string;
+      trash: string | null;
+    };
+    const rows: Row[] = await db('user_files')
+      .where('user_id', userId)
+      .select('id', 'parent_id', 'kind', 'size', 'status', 'trash_root_id as trash');
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const sums = new Map<string, number>();
+    let live = 0;
+    for (const file of rows) {
+      if (file.kind !== 'file') continue;
+      const size = Number(file.size);
+      if (file.status === 'active') live += size;
+      // Up through the folders in the same state as the file (live, or trashed in one action).
+      for (let at = byId.get(file.parent_id); at; at = byId.get(at.parent_id)) {
+        if (at.status !== file.status || at.trash !== file.trash) break;
+        sums.set(at.id, (sums.get(at.id) ?? 0) + size);
+      }
+    }
+    for (const [id, bytes] of sums) await db('user_files').where({ id }).update({ tree_bytes: bytes });
+    await db('users').where({ id: userId }).update({ tree_bytes: live });
+  }
+}
+
+/**
  * Recursive folder sizes (`oc:size`), kept like the change counters: a folder's `tree_bytes` is
  * the bytes of the files below it that share its state (live under a live folder, or trashed
  * with it), and a user's the bytes of their live files. Existing trees are summed once here.
@@ -689,35 +726,7 @@ const folderBytes: Migration = {
     await db.schema.alterTable('users', (t) => {
       t.bigInteger('tree_bytes').notNullable().defaultTo(0);
     });
-    const users: Array<{ id: string }> = await db('users').select('id');
-    for (const { id: userId } of users) {
-      type Row = {
-        id: string;
-        parent_id: string;
-        kind: string;
-        size: unknown;
-        status: string;
-        trash: string | null;
-      };
-      const rows: Row[] = await db('user_files')
-        .where('user_id', userId)
-        .select('id', 'parent_id', 'kind', 'size', 'status', 'trash_root_id as trash');
-      const byId = new Map(rows.map((r) => [r.id, r]));
-      const sums = new Map<string, number>();
-      let live = 0;
-      for (const file of rows) {
-        if (file.kind !== 'file') continue;
-        const size = Number(file.size);
-        if (file.status === 'active') live += size;
-        // Up through the folders in the same state as the file (live, or trashed in one action).
-        for (let at = byId.get(file.parent_id); at; at = byId.get(at.parent_id)) {
-          if (at.status !== file.status || at.trash !== file.trash) break;
-          sums.set(at.id, (sums.get(at.id) ?? 0) + size);
-        }
-      }
-      for (const [id, bytes] of sums) await db('user_files').where({ id }).update({ tree_bytes: bytes });
-      await db('users').where({ id: userId }).update({ tree_bytes: live });
-    }
+    await sumFolderBytes(db);
   },
   async down(db) {
     await db.schema.alterTable('user_files', (t) => {
@@ -815,18 +824,24 @@ const fileVersions: Migration = {
 const ocFileIds: Migration = {
   name: '022_oc_fileids',
   async up(db) {
-    await db.schema.alterTable('user_files', (t) => {
-      t.bigInteger('oc_fileid').nullable();
-    });
+    if (!(await db.schema.hasColumn('user_files', 'oc_fileid'))) {
+      await db.schema.alterTable('user_files', (t) => {
+        t.bigInteger('oc_fileid').nullable();
+      });
+    }
+    // One statement per 1,000 rows (MySQL commits DDL at once, so no transaction is assumed here).
     for (;;) {
       const ids: string[] = await db('user_files').whereNull('oc_fileid').limit(1000).pluck('id');
       if (ids.length === 0) break;
-      await db.transaction(async (tx) => {
-        for (const id of ids)
-          await tx('user_files')
-            .where({ id })
-            .update({ oc_fileid: numericFileId(id) });
-      });
+      const cases = ids.map(() => 'WHEN ? THEN ?').join(' ');
+      await db('user_files')
+        .whereIn('id', ids)
+        .update({
+          oc_fileid: db.raw(
+            `CASE id ${cases} END`,
+            ids.flatMap((id) => [id, numericFileId(id)]),
+          ),
+        });
     }
     await db.schema.alterTable('user_files', (t) => {
       t.index(['user_id', 'oc_fileid']);
@@ -882,6 +897,16 @@ const historyEvents: Migration = {
   },
 };
 
+/**
+ * Folder sizes again: an upload given a ` (n)` name raised its folders' sizes once per name it
+ * found taken (the failed insert's raise stayed in the transaction), so they are summed anew.
+ */
+const folderBytesAgain: Migration = {
+  name: '024_folder_bytes_again',
+  up: sumFolderBytes,
+  async down() {},
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -906,6 +931,7 @@ const migrations: Migration[] = [
   fileVersions,
   ocFileIds,
   historyEvents,
+  folderBytesAgain,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

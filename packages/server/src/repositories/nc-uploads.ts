@@ -46,8 +46,10 @@ export class NcUploadsRepository {
 
   /** Records a chunk as received (a chunk sent again under its name replaces the record). */
   async putChunk(row: NcChunkRow): Promise<void> {
-    await this.db('nc_upload_chunks').where({ nc_upload_id: row.nc_upload_id, name: row.name }).delete();
-    await this.db('nc_upload_chunks').insert(row);
+    await this.db('nc_upload_chunks')
+      .insert(row)
+      .onConflict(['nc_upload_id', 'name'])
+      .merge(['offset', 'size']);
   }
 
   async deleteChunk(id: string, name: string): Promise<number> {

@@ -345,7 +345,9 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     // DAV:lastmodified may be set, as on Nextcloud (rclone sets a file's time so): the mtime.
     const isMtime = (p: PropName) => p.ns === DAV_NS && p.name === 'lastmodified';
     const mtimes = updates.filter((u) => isMtime(u.prop));
-    const protectedProp = (p: PropName) => (p.ns === DAV_NS && !isMtime(p)) || resource.kind === 'root';
+    // A folder's modification time is its own writes' (docs/API.md): only a file's is set.
+    const protectedProp = (p: PropName) =>
+      (p.ns === DAV_NS && !(isMtime(p) && resource.kind === 'file')) || resource.kind === 'root';
     const mtime = (u: PropUpdate) => (u.op === 'set' ? mtimeOfProperty(u.value) : undefined);
     let results = updates.map((u) => ({ prop: u.prop, status: '200 OK' }));
     if (updates.some((u) => protectedProp(u.prop))) {

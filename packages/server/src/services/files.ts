@@ -356,6 +356,9 @@ export class FileService {
     await repos.contents.markReferenced(file.contentId);
     for (let n = 0; n <= MAX_SUFFIX; n++) {
       const name = n === 0 ? file.name : suffixedName(file.name, n);
+      // A failed insert in a transaction keeps what came before it (the folder sizes the insert
+      // raises first): a name known to be taken is not tried. A race still ends in the catch.
+      if (await repos.files.findLiveByName(file.userId, file.parentId, name)) continue;
       const row: FileRow = {
         ...this.newRow({ userId: file.userId, parentId: file.parentId, name, kind: 'file', now }),
         content_id: file.contentId,
@@ -408,6 +411,9 @@ export class FileService {
     mtime?: number,
   ): Promise<FileEntry> {
     const now = this.now();
+    // The user's row first, as every quota check takes it: two replacements of one file then run
+    // one after the other, each reading the content the other left (no version lost between them).
+    await tx.users.findForUpdate(userId);
     const row = await tx.files.find(userId, id, 'active');
     if (row?.kind !== 'file') throw notFound('file not found');
     await assertRoom(Math.max(0, Number(content.size) - Number(row.size)), tx);
@@ -484,6 +490,8 @@ export class FileService {
           row: after,
           before: { ...before, parentId: row.parent_id, name: row.name },
           after: await this.placeOf(tx, userId, row.id),
+          contentId: row.content_id,
+          oldContentId: row.content_id,
         });
       });
     } catch (error) {
@@ -591,9 +599,12 @@ export class FileService {
 
   /** Deletes a trashed entry (and what went to the trash with it) for good. */
   async purge(userId: string, id: string): Promise<void> {
-    const row = await this.trashRoot(userId, id);
+    await this.trashRoot(userId, id);
     const now = this.now();
     await this.repos.transaction(async (tx) => {
+      // Read again inside: restored or purged meanwhile (another tab), there is nothing to purge.
+      const row = await tx.files.find(userId, id, 'trashed');
+      if (row?.trash_root_id !== id) throw notFound('not in the trash');
       await this.record(tx, {
         action: 'purged',
         row,

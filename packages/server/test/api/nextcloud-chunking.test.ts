@@ -338,6 +338,12 @@ describe("Nextcloud's chunked upload v2 at /remote.php/dav/uploads/<user>/", () 
     expect((await dav('PUT', `${UPLOADS}/bad2/${name16(0)}`, {}, 'abc')).statusCode).toBe(201);
     const nowhere = await dav('MOVE', `${UPLOADS}/bad2/.file`, { destination: `${FILES}/no/such/dir/a.txt` });
     expect(nowhere.statusCode).toBe(409);
+    // A Destination that is not percent-encoded UTF-8 names nothing yet: the MOVE's counts.
+    const odd = await dav('MKCOL', `${UPLOADS}/odd`, {
+      'oc-total-length': '3',
+      destination: `${FILES}/a%ZZ.txt`,
+    });
+    expect(odd.statusCode, odd.body).toBe(201);
     // Larger than any file may be: refused at once, and no folder is left behind.
     const huge = await dav('MKCOL', `${UPLOADS}/huge`, { 'oc-total-length': String(2 ** 52) });
     expect(huge.statusCode).toBe(413);

@@ -239,6 +239,35 @@ describe('Nextcloud WebDAV dialect at /remote.php', () => {
     );
   });
 
+  it('counts a renamed upload once in its folder size (a taken name is not inserted and rolled forward)', async () => {
+    expect((await dav('MKCOL', `${FILES}/twice`)).statusCode).toBe(201);
+    const folder = (await t.app.inject({ url: '/api/files?q=twice', headers: alice.headers })).json()
+      .items[0];
+    for (let i = 0; i < 3; i++) {
+      expect((await postForm(t, alice.headers, 'same.txt', Buffer.alloc(1000), folder.id)).statusCode).toBe(
+        201,
+      );
+    }
+    const size = await dav(
+      'PROPFIND',
+      `${FILES}/twice/`,
+      { depth: '0' },
+      '<d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:prop><oc:size/></d:prop></d:propfind>',
+    );
+    expect(parseMultistatus(size.body)[0]!.props.get(`{${OC}}size`)).toBe('3000');
+  });
+
+  it('sets no modification time of a folder by PROPPATCH (a folder has none of its own)', async () => {
+    const res = await dav(
+      'PROPPATCH',
+      `${FILES}/twice/`,
+      { 'content-type': 'application/xml' },
+      '<d:propertyupdate xmlns:d="DAV:"><d:set><d:prop><d:lastmodified>1600000000</d:lastmodified></d:prop></d:set></d:propertyupdate>',
+    );
+    expect(res.statusCode).toBe(207);
+    expect(res.body).toContain('403 Forbidden');
+  });
+
   it('keeps oc:size right through every kind of write', async () => {
     const size = async (p: string) => Number((await one(`${FILES}/${p}`)).props.get(`{${OC}}size`));
     const idOf = async (names: string[]) => {
@@ -513,6 +542,45 @@ describe('folder sizes of an existing database', () => {
       );
       expect(sizes).toMatchObject({ top: 15, mid: 10, gone: 7 });
       expect(Number((await db('users').where('id', userId).first('tree_bytes')).tree_bytes)).toBe(15);
+    } finally {
+      await db.destroy();
+      await database.drop();
+    }
+  });
+
+  it('are summed anew by 024, past sizes a renamed upload raised twice', async () => {
+    const database = await testDatabaseUrl();
+    const db = createDb(database.url);
+    try {
+      const { userId } = await databaseBefore(db, '024_folder_bytes_again');
+      const row = (id: string, parent: string, kind: string, size: number, treeBytes: number) => ({
+        id,
+        user_id: userId,
+        parent_id: parent,
+        kind,
+        name: id,
+        live_name: id,
+        size,
+        status: 'active',
+        created_at: 1,
+        updated_at: 1,
+        tree_bytes: treeBytes,
+      });
+      await db('user_files').insert([
+        row('top', '', 'folder', 0, 3000),
+        row('empty', 'top', 'folder', 0, 500),
+        row('f', 'top', 'file', 1000, 0),
+      ]);
+      await db('users').where('id', userId).update({ tree_bytes: 3000 });
+      await db.migrate.latest({ migrationSource });
+      const sizes = Object.fromEntries(
+        (await db('user_files').where('user_id', userId).select('id', 'tree_bytes')).map((r) => [
+          r.id,
+          Number(r.tree_bytes),
+        ]),
+      );
+      expect(sizes).toMatchObject({ top: 1000, empty: 0 });
+      expect(Number((await db('users').where('id', userId).first('tree_bytes')).tree_bytes)).toBe(1000);
     } finally {
       await db.destroy();
       await database.drop();

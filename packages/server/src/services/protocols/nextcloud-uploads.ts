@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
-import type { FileEntry } from '@dfs/shared';
+import { type FileEntry, nameProblem } from '@dfs/shared';
+import { isUniqueViolation } from '../../db/knex.ts';
 import { HttpError, notFound } from '../../errors.ts';
 import type { Repositories } from '../../repositories/index.ts';
 import type { NcChunkRow, NcUploadRow } from '../../repositories/nc-uploads.ts';
@@ -113,7 +114,16 @@ export class NextcloudUploads {
       destination: destination ?? null,
       created_at: this.now(),
     };
-    await this.repos.ncUploads.insert(row);
+    try {
+      await this.repos.ncUploads.insert(row);
+    } catch (error) {
+      if (isUniqueViolation(error))
+        throw new HttpError(
+          'method_not_allowed',
+          'this upload folder already exists; DELETE it to start again',
+        );
+      throw error;
+    }
     if (totalLength !== undefined) {
       try {
         await this.attach(userId, row, totalLength);
@@ -127,13 +137,17 @@ export class NextcloudUploads {
 
   /** The dfs upload session that holds the bytes, made once the total length is known. */
   private async attach(userId: string, row: NcUploadRow, totalLength: number): Promise<string> {
-    const name = row.destination
-      ? decodeURIComponent(row.destination.split('/').filter(Boolean).at(-1) ?? '')
-      : '';
+    // Only the session's own name (the final MOVE names the file): anything odd is just "upload".
+    let name = '';
+    try {
+      name = decodeURIComponent(row.destination?.split('/').filter(Boolean).at(-1) ?? '');
+    } catch {
+      // not percent-encoded UTF-8
+    }
     const state = await this.tus.create(userId, {
       length: totalLength,
       // The name is only the session's: the file is named by the final MOVE.
-      filename: /^[^/\\]{1,200}$/.test(name) ? name : 'upload',
+      filename: name !== '' && nameProblem(name) === null ? name : 'upload',
       metadata: '',
     });
     await this.repos.ncUploads.update(row.id, { upload_id: state.id, total_length: totalLength });
@@ -277,35 +291,49 @@ export class NextcloudUploads {
         missing: [],
       });
     }
+    // Checked now for a clear answer before the work, and again inside the publishing transaction:
+    // the folder may be trashed, or the name taken, while the upload completes.
     const parentId = await this.dav.parentOf(userId, input.path);
+    const name = input.path.at(-1)!;
     const existing = await this.dav.resolve(userId, input.path);
     if (existing?.kind === 'folder')
       throw new HttpError('method_not_allowed', 'a collection cannot be replaced by a file');
-    const replaced = existing?.kind === 'file' ? existing.row.id : null;
-    const place: PlaceFile = (tx, content) =>
-      replaced
-        ? this.files.replaceContentIn(
-            tx,
-            userId,
-            replaced,
-            content,
-            (bytes, t) => this.limits.assertRoom(userId, { bytes, entries: 0 }, t),
-            input.mtime,
-          )
-        : this.files.addFile(
-            {
-              userId,
-              parentId,
-              name: input.path.at(-1)!,
-              contentId: content.id,
-              sha1: content.sha1,
-              size: Number(content.size),
-              ...(input.mtime === undefined ? {} : { mtime: input.mtime }),
-            },
-            tx,
-          );
+    let created = true;
+    const place: PlaceFile = async (tx, content) => {
+      const parent = await this.files
+        .resolveParent(userId, parentId === '' ? null : parentId, tx)
+        .catch(() => null);
+      if (parent === null)
+        throw new HttpError('name_conflict', 'the target folder is gone; move the upload elsewhere');
+      const taken = await tx.files.findLiveByName(userId, parent, name);
+      if (taken?.kind === 'folder')
+        throw new HttpError('method_not_allowed', 'a collection cannot be replaced by a file');
+      if (taken) {
+        created = false;
+        return this.files.replaceContentIn(
+          tx,
+          userId,
+          taken.id,
+          content,
+          (bytes, t) => this.limits.assertRoom(userId, { bytes, entries: 0 }, t),
+          input.mtime,
+        );
+      }
+      return this.files.addFile(
+        {
+          userId,
+          parentId: parent,
+          name,
+          contentId: content.id,
+          sha1: content.sha1,
+          size: Number(content.size),
+          ...(input.mtime === undefined ? {} : { mtime: input.mtime }),
+        },
+        tx,
+      );
+    };
     const file = await this.completeWaiting(userId, uploadId, input.sha1, place);
-    return { file, created: replaced === null };
+    return { file, created };
   }
 
   /**
