@@ -14,7 +14,14 @@ import {
 import { currentUser } from '../plugins/auth.ts';
 import { mtimeFromSeconds } from '../services/mtime.ts';
 import { fileEntityTag, splitMount } from '../services/webdav.ts';
-import { assertPreconditions, davPath, destinationOf, identityHeaders } from './webdav.ts';
+import {
+  assertPreconditions,
+  davPath,
+  destinationOf,
+  identityHeaders,
+  takeDavRequests,
+  xmlBody,
+} from './webdav.ts';
 
 const UPLOADS = '/remote.php/dav/uploads';
 /** The XML of a PROPFIND body is small; anything larger is not a client of this protocol. */
@@ -58,20 +65,6 @@ function sha1Of(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
-async function xmlBody(request: FastifyRequest): Promise<string | undefined> {
-  const body = request.body as Readable | undefined;
-  if (!body || typeof body.read !== 'function') return undefined;
-  const parts: Buffer[] = [];
-  let length = 0;
-  for await (const piece of body) {
-    length += (piece as Buffer).length;
-    if (length > XML_BODY_BYTES)
-      throw new HttpError('payload_too_large', `an XML body may be at most ${XML_BODY_BYTES} bytes`);
-    parts.push(piece as Buffer);
-  }
-  return Buffer.concat(parts).toString('utf8');
-}
-
 /**
  * Nextcloud's chunked upload v2 at /remote.php/dav/uploads/<user>/<transfer id>/: MKCOL opens an
  * upload, PUT sends its chunks, PROPFIND lists them (to resume), MOVE of `.file` to the target
@@ -80,12 +73,7 @@ async function xmlBody(request: FastifyRequest): Promise<string | undefined> {
 export async function nextcloudUploadRoutes(app: AppInstance): Promise<void> {
   const { ncUploads, dav, davLocks } = app.services;
   // Chunk bodies are streamed to their handler whatever their type (rclone says form-urlencoded).
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (reply.statusCode === 401) reply.header('WWW-Authenticate', 'Basic realm="dfs", charset="UTF-8"');
-    return payload;
-  });
+  takeDavRequests(app);
 
   const mkcol = async (request: FastifyRequest, reply: FastifyReply) => {
     const userId = ownUser(request);
@@ -103,7 +91,7 @@ export async function nextcloudUploadRoutes(app: AppInstance): Promise<void> {
     const userId = ownUser(request);
     const { transfer } = request.params as Params;
     const depth = header(request, 'depth') ?? '1';
-    const ask = parsePropfind(await xmlBody(request), 64);
+    const ask = parsePropfind(await xmlBody(request, XML_BODY_BYTES), 64);
     const chunks = await ncUploads.chunks(userId, transfer);
     const asked = (p: PropName) =>
       ask.kind !== 'prop' || ask.props.some((q) => q.ns === p.ns && q.name === p.name);

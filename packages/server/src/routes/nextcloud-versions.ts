@@ -1,4 +1,3 @@
-import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
@@ -18,7 +17,7 @@ import {
 import { currentUser } from '../plugins/auth.ts';
 import { CURRENT } from '../services/history/versions.ts';
 import { fileEntityTag } from '../services/webdav.ts';
-import { davPath, destinationOf, identityHeaders } from './webdav.ts';
+import { davPath, destinationOf, identityHeaders, takeDavRequests, xmlBody } from './webdav.ts';
 
 const BASE = '/remote.php/dav/versions';
 /** Segments before the user's part: `remote.php`, `dav`, `versions`, user. */
@@ -35,20 +34,6 @@ const LISTED: PropName[] = [
   ...['version-author', 'version-label'].map(ncProp),
 ];
 
-async function xmlBody(request: FastifyRequest): Promise<string | undefined> {
-  const body = request.body as Readable | undefined;
-  if (!body || typeof body.read !== 'function') return undefined;
-  const parts: Buffer[] = [];
-  let length = 0;
-  for await (const piece of body) {
-    length += (piece as Buffer).length;
-    if (length > XML_BODY_BYTES)
-      throw new HttpError('payload_too_large', `an XML body may be at most ${XML_BODY_BYTES} bytes`);
-    parts.push(piece as Buffer);
-  }
-  return Buffer.concat(parts).toString('utf8');
-}
-
 /**
  * Nextcloud's versions over DAV (`/remote.php/dav/versions/<user>/versions/<fileid>/`), on dfs's
  * file versions: the apps' "Versions" view lists a file's older contents, downloads one, restores
@@ -57,12 +42,7 @@ async function xmlBody(request: FastifyRequest): Promise<string | undefined> {
  */
 export async function nextcloudVersionRoutes(app: AppInstance): Promise<void> {
   const { versions, downloads, repos } = app.services;
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
-  app.addHook('onSend', async (_request, reply, payload) => {
-    if (reply.statusCode === 401) reply.header('WWW-Authenticate', 'Basic realm="dfs", charset="UTF-8"');
-    return payload;
-  });
+  takeDavRequests(app);
 
   /** The user's own versions only; the file named by its `oc:fileid`, and the version below it. */
   const target = async (request: FastifyRequest) => {
@@ -79,7 +59,7 @@ export async function nextcloudVersionRoutes(app: AppInstance): Promise<void> {
 
   const propfind = async (request: FastifyRequest, reply: FastifyReply) => {
     const { user, file, fileId, versionId } = await target(request);
-    const ask = parsePropfind(await xmlBody(request), 64);
+    const ask = parsePropfind(await xmlBody(request, XML_BODY_BYTES), 64);
     const wanted = ask.kind === 'allprop' ? 'all' : ask.kind === 'propname' ? 'names' : ask.props;
     const depth = String(request.headers.depth ?? '1');
     const folder = `${BASE}/${encodeURIComponent(user.username)}/versions/${fileId}/`;

@@ -66,7 +66,7 @@ export function davPath(url: string): string[] {
 }
 
 /** A request's XML body, whatever Content-Type it came with (some clients send none). */
-async function xmlBody(request: FastifyRequest, limit: number): Promise<string | undefined> {
+export async function xmlBody(request: FastifyRequest, limit: number): Promise<string | undefined> {
   const body = request.body as unknown;
   if (!body || typeof (body as Readable).read !== 'function') return undefined;
   const parts: Buffer[] = [];
@@ -228,6 +228,21 @@ const LIVE: PropName[] = [
 const QUOTA: PropName[] = ['quota-available-bytes', 'quota-used-bytes'].map(davProp);
 
 /**
+ * What every WebDAV-speaking plugin needs. Bodies are left unread for their handler, whatever
+ * their type: a PUT streams its own (a `.json` file comes as `application/json`, which fastify
+ * would otherwise parse), and XML bodies (which some clients send without a Content-Type) are
+ * read by xmlBody. Clients ask for credentials only when challenged.
+ */
+export function takeDavRequests(app: AppInstance): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.statusCode === 401) reply.header('WWW-Authenticate', 'Basic realm="dfs", charset="UTF-8"');
+    return payload;
+  });
+}
+
+/**
  * WebDAV at /dav/ (RFC 4918), for mounting dfs as a drive (rclone, Finder, Windows, davfs2).
  * Authenticated with HTTP Basic: the username and an app password (never the account password).
  * This part serves reading: OPTIONS, PROPFIND (depth 0 and 1), GET and HEAD with Range.
@@ -241,12 +256,8 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
   app.addHttpMethod('MKCOL', { hasBody: true });
   app.addHttpMethod('COPY');
   app.addHttpMethod('MOVE');
-  // Bodies are left unread for their handler: a PUT streams its own, and XML bodies (which some
-  // clients send without a Content-Type) are read by xmlBody.
-  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
-  // Clients ask for credentials only when challenged.
+  takeDavRequests(app);
   app.addHook('onSend', async (_request, reply, payload) => {
-    if (reply.statusCode === 401) reply.header('WWW-Authenticate', 'Basic realm="dfs", charset="UTF-8"');
     reply.header('DAV', '1, 2');
     return payload;
   });

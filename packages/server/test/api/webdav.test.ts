@@ -184,4 +184,20 @@ describe('WebDAV at /dav/', () => {
     expect(await t.app.services.db('contents').where({ sha1 })).toHaveLength(1);
     expect(await t.app.services.db('user_files').where({ size: data.length })).toHaveLength(3);
   });
+  it('stores a PUT whatever type it says it is, as rclone sends them (JSON and text are bytes too)', async () => {
+    for (const [name, type, body] of [
+      ['settings.json', 'application/json', '{"theme":"dark"}'],
+      ['notes.txt', 'text/plain; charset=utf-8', 'plain words'],
+      ['form.bin', 'application/x-www-form-urlencoded', 'a=1&b=2'],
+    ] as const) {
+      const put = await t.app.inject({
+        method: 'PUT',
+        url: `/dav/${name}`,
+        headers: { ...basic, 'content-type': type },
+        payload: body,
+      });
+      expect(put.statusCode, `${name}: ${put.body}`).toBe(201);
+      expect((await t.app.inject({ url: `/dav/${name}`, headers: basic })).body).toBe(body);
+    }
+  });
 });
