@@ -19,7 +19,7 @@ import { currentUser } from '../plugins/auth.ts';
 import type { FileRowWithSha1 } from '../repositories/files.ts';
 import { NextcloudTrashbin, type TrashEntry } from '../services/protocols/nextcloud-trashbin.ts';
 import { entityTag, numericFileId, ocId } from '../services/webdav.ts';
-import { davPath, destinationOf, identityHeaders } from './webdav.ts';
+import { davPath, destinationOf, identityHeaders, takeDavRequests, xmlBody } from './webdav.ts';
 
 const BASE = '/remote.php/dav/trashbin';
 /** Segments of a URL before the user's part of the trashbin: `remote.php`, `dav`, `trashbin`, user. */
@@ -135,7 +135,7 @@ export async function nextcloudTrashbinRoutes(app: AppInstance): Promise<void> {
         );
     }
     const place = placeOf(request.url.split('?')[0]!);
-    const body = typeof request.body === 'string' ? request.body : undefined;
+    const body = await xmlBody(request, bounds.xmlBodyBytes);
     const ask = parsePropfind(body, bounds.propfindProps);
     const wanted = ask.kind === 'allprop' ? 'all' : ask.kind === 'propname' ? 'names' : ask.props;
     const responses: DavResponse[] = [];
@@ -231,18 +231,7 @@ export async function nextcloudTrashbinRoutes(app: AppInstance): Promise<void> {
       });
 
   await app.register(async (scope) => {
-    // PROPFIND bodies come as any type, or none: read as text, within WebDAV's bound.
-    scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser(
-      '*',
-      { parseAs: 'string', bodyLimit: bounds.xmlBodyBytes },
-      (_request, body, done) => done(null, body),
-    );
-    // Clients ask for credentials only when challenged.
-    scope.addHook('onSend', async (_request, reply, payload) => {
-      if (reply.statusCode === 401) reply.header('WWW-Authenticate', 'Basic realm="dfs", charset="UTF-8"');
-      return payload;
-    });
+    takeDavRequests(scope);
     const schema = { hide: true };
     const config = { access: 'user' as const };
     for (const url of [`${BASE}/:user`, `${BASE}/:user/`, `${BASE}/:user/*`]) {

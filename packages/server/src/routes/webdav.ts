@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Usage } from '@dfs/shared';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
 import {
@@ -233,7 +233,7 @@ const QUOTA: PropName[] = ['quota-available-bytes', 'quota-used-bytes'].map(davP
  * would otherwise parse), and XML bodies (which some clients send without a Content-Type) are
  * read by xmlBody. Clients ask for credentials only when challenged.
  */
-export function takeDavRequests(app: AppInstance): void {
+export function takeDavRequests(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
   app.addHook('onSend', async (_request, reply, payload) => {
