@@ -86,6 +86,13 @@ export class FileService {
     return { path: `/${chain.map((e) => e.name).join('/')}`, ids: chain.map((e) => e.id) };
   }
 
+  /** Where a row just inserted is: its folder's place and its own name (its row is not read back). */
+  private async newPlaceOf(tx: Repositories, row: FileRow): Promise<Place> {
+    if (row.parent_id === ROOT) return { path: `/${row.name}`, ids: [row.id] };
+    const folder = await this.placeOf(tx, row.user_id, row.parent_id);
+    return { path: `${folder.path}/${row.name}`, ids: [...folder.ids, row.id] };
+  }
+
   /**
    * Where a trashed entry was: its path through the folders it went from, or just its name once
    * one of them is deleted for good.
@@ -269,7 +276,7 @@ export class FileService {
       await this.repos.transaction(async (tx) => {
         await this.limits.assertRoom(userId, { bytes: 0, entries: 1 }, tx);
         await tx.files.insert(row);
-        await this.record(tx, { action: 'created', row, after: await this.placeOf(tx, userId, row.id) });
+        await this.record(tx, { action: 'created', row, after: await this.newPlaceOf(tx, row) });
       });
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
@@ -374,7 +381,7 @@ export class FileService {
         await this.record(repos, {
           action: 'created',
           row,
-          after: await this.placeOf(repos, file.userId, row.id),
+          after: await this.newPlaceOf(repos, row),
           contentId: file.contentId,
         });
         return toFileEntry({ ...row, sha1: file.sha1 });
