@@ -133,6 +133,30 @@ const EnvSchema = Type.Object({
     default: 3600,
     description: 'how long unreferenced content stays on the nodes',
   }),
+  DFS_VERSIONS_MAX_SHARE: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0.5,
+    description:
+      "share of a user's quota old versions may take (the oldest go first beyond it); versions whose content a file still uses cost nothing",
+  }),
+  DFS_VERSIONS_EVERY_MINUTES: Type.Number({
+    exclusiveMinimum: 0,
+    default: 15,
+    description:
+      'how often the version job thins old versions (every one for a day, hourly for a week, daily for a month, weekly after)',
+  }),
+  DFS_MASS_CHANGE_FILES: Type.Integer({
+    minimum: 1,
+    default: 100,
+    description:
+      'files one actor may replace, rename, move or trash within `DFS_MASS_CHANGE_MINUTES` before the owner is alerted',
+  }),
+  DFS_MASS_CHANGE_MINUTES: Type.Number({
+    exclusiveMinimum: 0,
+    default: 5,
+    description: 'the window of `DFS_MASS_CHANGE_FILES`',
+  }),
   DFS_SIGNIN_RATE_LIMIT: Type.Integer({
     minimum: 1,
     default: 10,
@@ -277,6 +301,12 @@ export interface Config {
   maxUploadsPerUser: number;
   sessionTtlMs: number;
   gcGraceMs: number;
+  /** Old versions may take this share of a user's quota (0–1). */
+  versionsMaxShare: number;
+  versionsEveryMs: number;
+  /** More changes than this by one actor within the window raise a mass-change alert. */
+  massChangeFiles: number;
+  massChangeWindowMs: number;
   publicUrl: string | null;
   /** Fastify's trustProxy: false, a hop count, or the proxies' addresses. */
   trustProxy: boolean | number | string[];
@@ -406,6 +436,10 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     maxUploadsPerUser: env.DFS_MAX_UPLOADS_PER_USER,
     sessionTtlMs: env.DFS_SESSION_DAYS * 86400_000,
     gcGraceMs: env.DFS_GC_GRACE_SECONDS * 1000,
+    versionsMaxShare: env.DFS_VERSIONS_MAX_SHARE,
+    versionsEveryMs: env.DFS_VERSIONS_EVERY_MINUTES * 60_000,
+    massChangeFiles: env.DFS_MASS_CHANGE_FILES,
+    massChangeWindowMs: env.DFS_MASS_CHANGE_MINUTES * 60_000,
     publicUrl: env.DFS_PUBLIC_URL?.replace(/\/+$/, '') ?? null,
     trustProxy: parseTrustProxy(env.DFS_TRUST_PROXY),
     corsOrigins: env.DFS_CORS_ORIGINS.split(',')

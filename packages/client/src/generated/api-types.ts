@@ -1040,6 +1040,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    at?: string;
                     limit?: number;
                     offset?: number;
                     order?: "asc" | "desc";
@@ -2607,6 +2608,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    at?: string;
                     limit?: number;
                     offset?: number;
                     order?: "asc" | "desc";

@@ -907,6 +907,59 @@ const folderBytesAgain: Migration = {
   async down() {},
 };
 
+/**
+ * What point-in-time restore and the mass-change guard need: the first event of an entry after a
+ * time (by entry), an actor's recent changes, a user's long-running jobs (a restore's progress)
+ * and the alerts raised for them.
+ */
+const restoreAndAlerts: Migration = {
+  name: '025_restore_jobs_alerts',
+  async up(db) {
+    await db.schema.alterTable('history_events', (t) => {
+      t.index(['file_id', 'seq']);
+      t.index(['user_id', 'actor_type', 'at']);
+    });
+    await createTable(db, 'user_jobs', (t) => {
+      t.string('id', ID).primary();
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      t.string('kind', 32).notNullable();
+      t.string('state', 16).notNullable();
+      t.integer('done').notNullable().defaultTo(0);
+      t.integer('total').notNullable().defaultTo(0);
+      t.text('result').nullable();
+      t.text('error').nullable();
+      t.bigInteger('created_at').notNullable();
+      // Bumped while it runs: a job whose instance died stops being "running" after a while.
+      t.bigInteger('updated_at').notNullable();
+      t.index(['user_id', 'created_at']);
+    });
+    await createTable(db, 'alerts', (t) => {
+      t.string('id', ID).primary();
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      t.string('kind', 32).notNullable();
+      // The burst: its first change, its last one seen, and the moment just before it.
+      t.bigInteger('at').notNullable();
+      t.bigInteger('last_at').notNullable();
+      t.bigInteger('restore_at').notNullable();
+      t.text('actor').notNullable();
+      t.string('actor_key', 300).notNullable();
+      t.string('app_password_id', ID).nullable();
+      t.integer('files').notNullable();
+      t.string('folder_id', ID).nullable();
+      t.bigInteger('dismissed_at').nullable();
+      t.index(['user_id', 'actor_key', 'last_at']);
+    });
+  },
+  async down(db) {
+    await db.schema.dropTable('alerts');
+    await db.schema.dropTable('user_jobs');
+    await db.schema.alterTable('history_events', (t) => {
+      t.dropIndex(['file_id', 'seq']);
+      t.dropIndex(['user_id', 'actor_type', 'at']);
+    });
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -932,6 +985,7 @@ const migrations: Migration[] = [
   ocFileIds,
   historyEvents,
   folderBytesAgain,
+  restoreAndAlerts,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

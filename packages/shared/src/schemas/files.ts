@@ -70,6 +70,8 @@ export const ListFilesQuery = Type.Object({
   order: Type.Optional(SortOrder),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_SIZE })),
   offset: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** The folder as it was at this time (read-only; not with `q`). */
+  at: Type.Optional(IsoDate),
 });
 export type ListFilesQuery = Static<typeof ListFilesQuery>;
 
