@@ -2,6 +2,7 @@ import {
   type AdminListQuery,
   type AdminUserList,
   type AdminUserResponse,
+  type AlertList,
   type AppPasswordList,
   type Archive,
   type ChangePasswordBody,
@@ -20,6 +21,8 @@ import {
   type FileResponse,
   type FileVersionList,
   type FolderSummary,
+  type HistoryPage,
+  type HistoryQuery,
   type ListFilesQuery,
   MAX_PAGE_SIZE,
   type NodeList,
@@ -27,12 +30,16 @@ import {
   type OnConflict,
   type PatchFileBody,
   type PublicShare,
+  type RestoreBody,
   type RestoredVersion,
+  type RestoreResult,
+  type RestoreStarted,
   type Share,
   type ShareGrant,
   type ShareList,
   type SigninResponse,
   type UploadSession,
+  type UserJob,
   type UserResponse,
 } from '@dfs/shared';
 import { ApiError, isAbortError, NetworkError } from './errors.ts';
@@ -119,6 +126,23 @@ export interface DownloadOptions extends RequestOptions {
   /** A `Range` header value, e.g. `bytes=0-1023`. */
   range?: string;
   ifNoneMatch?: string;
+}
+
+/**
+ * What `POST /api/restore` (and an alert's undo) answers: the counts when it finished at once
+ * (200), or the job to follow when it is large (202); `isRestoreStarted` tells them apart.
+ */
+export type RestoreAnswer = RestoreResult | RestoreStarted;
+
+export function isRestoreStarted(answer: RestoreAnswer): answer is RestoreStarted {
+  return typeof (answer as Partial<RestoreStarted>).jobId === 'string';
+}
+
+export interface WaitForJobOptions extends RequestOptions {
+  /** Called with each poll's answer, the last (done or failed) included. */
+  onProgress?: (job: UserJob) => void;
+  /** Between polls; default 500 ms. */
+  intervalMs?: number;
 }
 
 type Query = Record<string, string | number | boolean | null | undefined>;
@@ -266,7 +290,10 @@ export class DfsApi {
   }
 
   // ---- files and folders ----
-  /** One page: the server answers at most MAX_PAGE_SIZE entries (200 without a `limit`). */
+  /**
+   * One page: the server answers at most MAX_PAGE_SIZE entries (200 without a `limit`). With
+   * `at` (ISO time), the folder as it was then, read-only.
+   */
   listFiles(query: ListFilesQuery = {}, opts?: RequestOptions): Promise<FileList> {
     return this.#op('get', '/api/files', { ...opts, query: { ...query } });
   }
@@ -356,6 +383,52 @@ export class DfsApi {
     });
   }
 
+  // ---- history, point-in-time restore, alerts ----
+  /**
+   * One page of the changes to your tree, newest first (`folderId`: that folder's whole subtree,
+   * else the whole account). Pass the answer's `nextCursor` as `cursor` for the older page.
+   */
+  history(query: HistoryQuery = {}, opts?: RequestOptions): Promise<HistoryPage> {
+    return this.#op('get', '/api/history', { ...opts, query: { ...query } });
+  }
+  /**
+   * Puts a folder's subtree (`folderId: null`: the whole account) back as it was at `at`; entries
+   * made since go to the trash, nothing is purged. A large restore answers a job to follow
+   * (`waitForJob`).
+   */
+  restore(body: RestoreBody, opts?: RequestOptions): Promise<RestoreAnswer> {
+    return this.#json('/api/restore', { ...opts, method: 'POST', json: body });
+  }
+  /** A job of yours (a large restore): its state, progress and, once done, its result. */
+  job(id: string, opts?: RequestOptions): Promise<UserJob> {
+    return this.#json(`/api/jobs/${encodeURIComponent(id)}`, opts);
+  }
+  /**
+   * Polls a job until it is done or failed and returns its last state (a failed job is returned,
+   * not thrown: its `error` says why). Aborting the signal stops the polling, not the job.
+   */
+  async waitForJob(id: string, options: WaitForJobOptions = {}): Promise<UserJob> {
+    const { onProgress, intervalMs = 500, signal } = options;
+    for (;;) {
+      const job = await this.job(id, { signal });
+      onProgress?.(job);
+      if (job.state !== 'running') return job;
+      await sleep(intervalMs, signal);
+    }
+  }
+  /** What looks wrong with your files: many changed at once by one actor (`mass_change`). */
+  alerts(opts?: RequestOptions): Promise<AlertList> {
+    return this.#json('/api/alerts', opts);
+  }
+  /** Restores the alert's folder to just before its burst of changes (answers as `restore`). */
+  undoAlert(id: string, opts?: RequestOptions): Promise<RestoreAnswer> {
+    return this.#json(`/api/alerts/${encodeURIComponent(id)}/undo`, { ...opts, method: 'POST' });
+  }
+  /** Dismisses an alert: nothing is changed in your files. */
+  dismissAlert(id: string, opts?: RequestOptions): Promise<void> {
+    return this.#void(`/api/alerts/${encodeURIComponent(id)}`, { ...opts, method: 'DELETE' });
+  }
+
   // ---- trash ----
   /** One page of the trash (200 entries without a `limit`, at most MAX_PAGE_SIZE). */
   listTrash(query: ListFilesQuery = {}, opts?: RequestOptions): Promise<FileList> {
@@ -383,18 +456,21 @@ export class DfsApi {
   thumbnailUrl(id: string): string {
     return this.url(this.#path('/api/files/{id}/thumbnail', { id }));
   }
-  /** URL of a file's bytes (for `<a href>` / `<img src>` with cookie auth). */
-  contentUrl(id: string, options: { inline?: boolean } = {}): string {
-    return this.url(
-      this.#path('/api/files/{id}/content', { id }),
-      options.inline ? { inline: 1 } : undefined,
-    );
+  /**
+   * URL of a file's bytes (for `<a href>` / `<img src>` with cookie auth); with `at` (ISO time),
+   * the content the file had then.
+   */
+  contentUrl(id: string, options: { inline?: boolean; at?: string } = {}): string {
+    return this.url(this.#path('/api/files/{id}/content', { id }), {
+      inline: options.inline ? 1 : undefined,
+      at: options.at,
+    });
   }
   /** Starts a download; returns the Response (200, 206, or 304 with `ifNoneMatch`) to stream `body` from. */
-  download(id: string, options: DownloadOptions & { inline?: boolean } = {}): Promise<Response> {
+  download(id: string, options: DownloadOptions & { inline?: boolean; at?: string } = {}): Promise<Response> {
     return this.request(this.#path('/api/files/{id}/content', { id }), {
       signal: options.signal,
-      query: options.inline ? { inline: 1 } : undefined,
+      query: { inline: options.inline ? 1 : undefined, at: options.at },
       headers: downloadHeaders(options),
       okStatuses: [304],
     });
@@ -611,6 +687,22 @@ export type UploadTransport = Pick<
   'createUpload' | 'getUpload' | 'putChunk' | 'completeUpload' | 'abortUpload'
 > &
   Partial<Pick<DfsApi, 'uploadSimple' | 'uploadBatch'>>;
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
 
 function downloadHeaders(options: DownloadOptions): Record<string, string> {
   const h: Record<string, string> = {};

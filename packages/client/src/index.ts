@@ -7,10 +7,13 @@ export {
   DfsApi,
   type DfsApiOptions,
   type DownloadOptions,
+  isRestoreStarted,
   type PutChunkOptions,
   type RequestOptions,
+  type RestoreAnswer,
   type UploadSimpleOptions,
   type UploadTransport,
+  type WaitForJobOptions,
 } from './api.ts';
 export { Emitter, type EventMap } from './emitter.ts';
 export { ApiError, CanceledError, HashWorkerError, isAbortError, NetworkError } from './errors.ts';
