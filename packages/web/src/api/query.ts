@@ -29,6 +29,10 @@ export const queryKeys = {
   users: ['admin', 'users'] as const,
   /** A file's versions (the details panel). */
   versions: (fileId: string) => ['versions', fileId] as const,
+  /** The activity list of a folder's subtree (null: the whole account); a prefix for all of them. */
+  history: ['history'] as const,
+  folderHistory: (folderId: string | null) => ['history', folderId ?? 'root'] as const,
+  alerts: ['alerts'] as const,
 };
 
 /** A file's content changed (replaced, restored): its list of versions is stale. */
@@ -52,4 +56,22 @@ export function markStale(folderId: string | null): void {
   void queryClient.invalidateQueries({ queryKey: queryKeys.search, refetchType: 'none' });
   void queryClient.invalidateQueries({ queryKey: queryKeys.trash });
   void queryClient.invalidateQueries({ queryKey: queryKeys.usage });
+}
+
+/**
+ * A restore (or an alert's undo) may have changed anything below its folder: every listing,
+ * version list, the trash, the usage and the activity lists are stale.
+ */
+export function invalidateAfterRestore(): void {
+  for (const queryKey of [
+    queryKeys.files,
+    ['versions'],
+    ['details'],
+    queryKeys.trash,
+    queryKeys.usage,
+    queryKeys.history,
+    queryKeys.alerts,
+  ]) {
+    void queryClient.invalidateQueries({ queryKey });
+  }
 }

@@ -11,6 +11,10 @@ export function rememberFolder(f: FileEntry): void {
 export function forgetFolder(id: string): void {
   cache.delete(id);
 }
+/** After a restore any folder may have another name or place again. */
+export function forgetAllFolders(): void {
+  cache.clear();
+}
 
 /**
  * The chain of folders from the root to `folderId`: cached when every level is known, otherwise
