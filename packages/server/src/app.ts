@@ -22,6 +22,7 @@ import { reconcileJob } from './jobs/reconcile.ts';
 import { type ClusterJobDeps, repairJob } from './jobs/repair.ts';
 import { type Job, JobRunner } from './jobs/runner.ts';
 import { scrubJob } from './jobs/scrub.ts';
+import { versionsJob } from './jobs/versions.ts';
 import { registerAuth } from './plugins/auth.ts';
 import { registerCors } from './plugins/cors.ts';
 import { registerErrorHandling, registerNotFound } from './plugins/errors.ts';
@@ -99,7 +100,7 @@ export interface Services {
   davLocks: DavLockService;
   downloads: DownloadResponder;
   jobs: JobRunner;
-  maintenance: { sweep: Job; collect: Job; reconcile: Job };
+  maintenance: { sweep: Job; collect: Job; reconcile: Job; versions: Job };
   /** Repair and scrub; `deps` lets tests call `repair(deps)` / `scrub(deps)` directly. */
   clusterJobs: { repair: Job; scrub: Job; deps: ClusterJobDeps };
   now: () => number;
@@ -251,7 +252,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     uploads,
     batchUploads,
     jobs: new JobRunner(repos, app.log, now),
-    maintenance: { sweep: sweepJob(jobDeps), collect: collectJob(jobDeps), reconcile: reconcileJob(jobDeps) },
+    maintenance: {
+      sweep: sweepJob(jobDeps),
+      collect: collectJob(jobDeps),
+      reconcile: reconcileJob(jobDeps),
+      versions: versionsJob({ repos, limits, now, config }),
+    },
     clusterJobs: { repair: repairJob(clusterDeps), scrub: scrubJob(clusterDeps), deps: clusterDeps },
     shares: new ShareService(repos, files, passwords, secret, now),
     downloads: new DownloadResponder(contents),

@@ -3360,6 +3360,7 @@ export interface components {
             /** Format: date-time */
             createdAt: string;
             current: boolean;
+            free: boolean;
             id: string;
             /** Format: date-time */
             mtime: string | null;

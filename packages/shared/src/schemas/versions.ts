@@ -42,6 +42,12 @@ export const FileVersion = Type.Object(
     /** The file's modification time while it had this content. */
     mtime: Type.Union([IsoDate, Type.Null()]),
     current: Type.Boolean(),
+    /**
+     * A kept version whose content a file (any user's, live or trashed) still has: it costs no
+     * space and does not count toward the versions' share of the quota. False for the current
+     * content, which counts in the quota as the file's.
+     */
+    free: Type.Boolean(),
     actor: Type.Union([Actor, Type.Null()]),
   },
   { $id: 'FileVersion' },

@@ -1,7 +1,7 @@
 import type { FileEntry, FileVersion } from '@dfs/shared';
 import { HttpError, notFound } from '../../errors.ts';
 import type { Downloadable } from '../../http/download-responder.ts';
-import type { FileVersionWithSha1 } from '../../repositories/file-versions.ts';
+import type { FileVersionWithSha1, ListedFileVersion } from '../../repositories/file-versions.ts';
 import type { Repositories } from '../../repositories/index.ts';
 import { actorOf } from '../actor.ts';
 import type { FileService } from '../files.ts';
@@ -36,6 +36,7 @@ export class VersionService {
       createdAt: iso(file.content_at ?? file.created_at)!,
       mtime: iso(file.mtime),
       current: true,
+      free: false,
       actor: actorOf(file.content_by),
     };
     const older = await this.repos.fileVersions.list(userId, fileId);
@@ -94,7 +95,7 @@ export class VersionService {
   }
 }
 
-function toVersion(row: FileVersionWithSha1): FileVersion {
+function toVersion(row: ListedFileVersion): FileVersion {
   return {
     id: row.id,
     size: Number(row.size),
@@ -102,6 +103,7 @@ function toVersion(row: FileVersionWithSha1): FileVersion {
     createdAt: iso(row.created_at)!,
     mtime: iso(row.mtime),
     current: false,
+    free: row.free,
     actor: actorOf(row.made_by),
   };
 }
