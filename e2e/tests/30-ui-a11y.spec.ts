@@ -152,6 +152,12 @@ for (const scheme of ['light', 'dark'] as const) {
     await page.keyboard.press('Escape');
     await expect(page.getByTestId('details')).toHaveCount(0);
 
+    await page.getByTestId('activity-open').click();
+    await expect(page.getByTestId('event').first()).toBeVisible();
+    findings.push(...(await audit(page, 'activity panel')));
+    await page.keyboard.press('Escape');
+    await expect(page.getByTestId('activity')).toHaveCount(0);
+
     await notes.dblclick();
     await expect(page.getByTestId('preview-text')).toBeVisible();
     findings.push(...(await audit(page, 'preview')));
