@@ -14,6 +14,8 @@ export interface RestorePlan {
   start: () => Promise<RestoreAnswer>;
   /** The dialog's own title, when the plain "Restore … to …?" would say less (an alert's undo). */
   title?: string;
+  /** Confirmed and sent: a panel over the page closes, so the progress and the listing show. */
+  onStart?: () => void;
 }
 
 /**
@@ -39,6 +41,7 @@ export function useConfirmRestore() {
         positiveButtonProps: { 'data-testid': 'restore-confirm' } as object,
         onPositiveClick: () => {
           started = true;
+          plan.onStart?.();
           // The dialog closes at once: the progress shows in the shell, not in a blocked dialog.
           void store.follow(plan.start, { folder, at: plan.at }).then(resolve);
         },
