@@ -226,14 +226,21 @@ describe('version retention', () => {
     await put(erin, 'dup.bin', d4);
     // Now d3, d1, d2 make 2,400: d2 goes, and d0 older still; the older d1 stays, as the kept
     // newer one has its bytes.
-    // One page per run at least, then it stops at its (zero) budget and the next run goes on.
+    // With no time budget, each run does one file, user or page of deletions and stops; the
+    // next one goes on from there, and together they do what one run would.
     const retention = new RetentionService(t.app.services.repos, t.app.services.limits, {
       maxShare: 0.5,
       now: () => clock,
     });
-    const first = await retention.run(0);
-    expect(first).toMatchObject({ capped: 0, more: true });
-    expect(await retention.run(0)).toEqual({ thinned: 0, capped: 2, more: false });
+    let runs = 0;
+    let capped = 0;
+    for (let more = true; more; runs++) {
+      const report = await retention.run(0);
+      capped += report.capped;
+      more = report.more;
+    }
+    expect(runs).toBeGreaterThan(2);
+    expect(capped).toBe(2);
     expect(await kept(erin, file.id)).toEqual([sha1(d3), sha1(d1), sha1(d1)]);
     await collectAll();
     for (const data of [d00, d0, d2]) expect(await stored(data)).toBe(false);

@@ -83,12 +83,14 @@ export function overCap(costly: RetainedVersion[], cap: number): string[] {
  * upload fails because of them: this cap is what bounds them. Each deleted version's content is
  * released for the collector when nothing else holds it.
  *
- * Work is bounded per run: it stops at the budget and the next run resumes where it stopped (in
- * this process; another instance starts over, which only repeats work).
+ * Work is bounded per run: it stops at the budget and the next run resumes after the last file
+ * or user it finished (in this process; another instance starts over, which only repeats work).
  */
 export class RetentionService {
   private phase: 'thin' | 'cap' = 'thin';
+  /** The last file (thinning) or user (cap) fully done; the next look-up starts after it. */
   private after = '';
+  private deadline = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly repos: Repositories,
@@ -96,11 +98,14 @@ export class RetentionService {
     private readonly options: RetentionOptions,
   ) {}
 
+  /**
+   * One pass (thinning, then the cap), or as much of it as fits in `budgetMs`. Each run does at
+   * least one file, user or page of deletions, so it gets somewhere whatever its budget.
+   */
   async run(budgetMs = Number.POSITIVE_INFINITY): Promise<RetentionReport> {
-    const deadline = performance.now() + budgetMs;
+    this.deadline = performance.now() + budgetMs;
     const report: RetentionReport = { thinned: 0, capped: 0, more: false };
     for (;;) {
-      // A page at least per run, so a run always gets somewhere whatever its budget.
       const done = this.phase === 'thin' ? await this.thinPage(report) : await this.capPage(report);
       if (done) {
         this.after = '';
@@ -110,52 +115,60 @@ export class RetentionService {
         }
         this.phase = 'cap';
       }
-      if (performance.now() > deadline) return { ...report, more: true };
+      if (this.outOfTime()) return { ...report, more: true };
     }
   }
 
-  /** Thins the next page of files; answers whether it was the last. */
+  /** Thins the next page of files; answers whether that was the last (false: out of time too). */
   private async thinPage(report: RetentionReport): Promise<boolean> {
     const now = this.options.now();
     const fileIds = await this.repos.fileVersions.filesToThin(now - DAY, this.after, PAGE);
-    const byFile = new Map<string, RetainedVersion[]>();
+    const byFile = new Map<string, RetainedVersion[]>(fileIds.map((id) => [id, []]));
     for (const version of await this.repos.fileVersions.olderThan(fileIds, now - DAY)) {
-      const own = byFile.get(version.file_id);
-      if (own) own.push(version);
-      else byFile.set(version.file_id, [version]);
+      byFile.get(version.file_id)?.push(version);
     }
-    for (const own of byFile.values()) {
-      const drop = thinned(own, now);
-      if (drop.length > 0) report.thinned += await this.delete(own[0]!.user_id, drop);
+    for (const [fileId, versions] of byFile) {
+      const drop = thinned(versions, now);
+      if (drop.length > 0) {
+        const deleted = await this.delete(versions[0]!.user_id, drop);
+        report.thinned += deleted;
+        if (deleted < drop.length) return false;
+      }
+      this.after = fileId;
+      if (this.outOfTime()) return false;
     }
-    this.after = fileIds.at(-1) ?? this.after;
     return fileIds.length < PAGE;
   }
 
-  /** Caps the next page of users; answers whether it was the last. */
+  /** Caps the next page of users; answers whether that was the last (false: out of time too). */
   private async capPage(report: RetentionReport): Promise<boolean> {
     const users = await this.repos.fileVersions.usersWithVersions(this.after, PAGE);
     for (const user of users) {
       const quota = this.limits.quotaOf(user);
-      if (quota === null) continue;
-      const cap = Math.floor(quota * this.options.maxShare);
+      const cap = quota === null ? null : Math.floor(quota * this.options.maxShare);
       // The sum alone, most of the time: the list only when there is something to cut.
-      if ((await this.repos.fileVersions.costOf(user.id)) <= cap) continue;
-      const drop = overCap(await this.repos.fileVersions.costly(user.id), cap);
-      report.capped += await this.delete(user.id, drop);
+      if (cap !== null && (await this.repos.fileVersions.costOf(user.id)) > cap) {
+        const drop = overCap(await this.repos.fileVersions.costly(user.id), cap);
+        const deleted = await this.delete(user.id, drop);
+        report.capped += deleted;
+        if (deleted < drop.length) return false;
+      }
+      this.after = user.id;
+      if (this.outOfTime()) return false;
     }
-    this.after = users.at(-1)?.id ?? this.after;
     return users.length < PAGE;
   }
 
   /**
-   * Deletes a user's versions, a page per transaction. The user's row is locked first, as a
-   * version restore locks it before reading the version: a restore and this never both act on one
-   * version, and the content either stays referenced or gets its collector clock.
+   * Deletes a user's versions, a page per transaction, until done or out of time; answers how
+   * many went. The user's row is locked first, as a version restore locks it before reading the
+   * version: a restore and this never both act on one version, and the content either stays
+   * referenced or gets its collector clock.
    */
   private async delete(userId: string, ids: string[]): Promise<number> {
-    for (let i = 0; i < ids.length; i += PAGE) {
-      const page = ids.slice(i, i + PAGE);
+    let deleted = 0;
+    while (deleted < ids.length) {
+      const page = ids.slice(deleted, deleted + PAGE);
       await this.repos.transaction(async (tx) => {
         await tx.users.findForUpdate(userId);
         const now = this.options.now();
@@ -163,7 +176,13 @@ export class RetentionService {
           await tx.contents.refreshReference(contentId, now);
         }
       });
+      deleted += page.length;
+      if (this.outOfTime()) break;
     }
-    return ids.length;
+    return deleted;
+  }
+
+  private outOfTime(): boolean {
+    return performance.now() > this.deadline;
   }
 }
