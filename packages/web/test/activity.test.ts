@@ -80,7 +80,7 @@ describe('the activity panel, against a real server', () => {
 
   it('pages with "Load more", and the whole account’s list holds every folder', async () => {
     const files = Array.from({ length: HISTORY_PAGE }, (_, i) => ({
-      blob: new Blob([`n${i}`]),
+      blob: new File([`n${i}`], `n${i}.txt`),
       name: `n${i}.txt`,
       parentId: docs.id,
     }));

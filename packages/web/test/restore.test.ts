@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
+import { isRestoreStarted, type RestoreAnswer } from '@dfs/client';
 import type { FileEntry } from '@dfs/shared';
 import { flushPromises, mount } from '@vue/test-utils';
 import { NDialogProvider, NMessageProvider } from 'naive-ui';
 import { createPinia, setActivePinia } from 'pinia';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { defineComponent, h } from 'vue';
+import { defineComponent, h, watch } from 'vue';
 import { api } from '../src/api/index.ts';
 import AlertBanner from '../src/components/AlertBanner.vue';
 import RestoreStatus from '../src/components/RestoreStatus.vue';
@@ -77,6 +78,49 @@ describe('point-in-time restore and the mass-change alert, against a real server
     expect(await names(notes.id)).toEqual({ 'a.txt': sha1('alpha') });
     wrapper.unmount();
   });
+
+  it('follows a large restore’s job to the end, with its progress on the way', async () => {
+    const bulk = (await api.createFolder('Bulk')).file;
+    await api.uploadSimple(new File(['kept'], 'kept.txt'), { parentId: bulk.id });
+    const at = new Date(Date.now() + 5).toISOString();
+    await new Promise((r) => setTimeout(r, 20));
+    // More entries than the server restores within one request: it answers a job (202).
+    for (let b = 0; b < 11; b++) {
+      await api.uploadBatch(
+        Array.from({ length: 100 }, (_, i) => ({
+          blob: new File([`${b}-${i}`], `x${b}-${i}.txt`),
+          name: `x${b}-${i}.txt`,
+          parentId: bulk.id,
+        })),
+      );
+    }
+    const wrapper = shell();
+    const store = useRestoreStore();
+    let answer: RestoreAnswer | null = null;
+    let seenRunning = 0;
+    const stop = watch(
+      () => store.run && { state: store.run.state, total: store.run.total },
+      (r) => {
+        if (r?.state === 'running' && r.total > 0) seenRunning = Math.max(seenRunning, r.total);
+      },
+    );
+    const result = await store.follow(
+      async () => {
+        answer = await api.restore({ folderId: bulk.id, at });
+        return answer;
+      },
+      { folder: 'Bulk', at },
+    );
+    stop();
+    expect(answer && isRestoreStarted(answer)).toBe(true);
+    expect(seenRunning).toBeGreaterThanOrEqual(1100);
+    expect(result?.trashed).toBe(1100);
+    await flushPromises();
+    expect($('restore-status')?.dataset.state).toBe('done');
+    expect($('restore-trashed')?.textContent).toContain('1100 newer entries moved to the trash');
+    expect(await names(bulk.id)).toEqual({ 'kept.txt': sha1('kept') });
+    wrapper.unmount();
+  }, 60_000);
 
   it('a failed restore says why, in words', async () => {
     const wrapper = shell();
