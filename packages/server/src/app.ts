@@ -42,6 +42,7 @@ import { nextcloudTrashbinRoutes } from './routes/nextcloud-trashbin.ts';
 import { nextcloudUploadRoutes } from './routes/nextcloud-uploads.ts';
 import { nextcloudVersionRoutes } from './routes/nextcloud-versions.ts';
 import { nodeRoutes } from './routes/nodes.ts';
+import { restoreRoutes } from './routes/restore.ts';
 import { shareRoutes } from './routes/shares.ts';
 import { tusRoutes } from './routes/tus.ts';
 import { uploadRoutes } from './routes/uploads.ts';
@@ -59,7 +60,11 @@ import { ContentStore } from './services/content-store.ts';
 import { DAV_LIMITS, type DavLimits } from './services/dav-limits.ts';
 import { DavLockService } from './services/dav-locks.ts';
 import { FileService } from './services/files.ts';
+import { AlertService } from './services/history/alerts.ts';
 import { HistoryService } from './services/history/history.ts';
+import { MassChangeGuard } from './services/history/mass-change.ts';
+import { RestoreService } from './services/history/restore.ts';
+import { UserJobs } from './services/history/user-jobs.ts';
 import { VersionService } from './services/history/versions.ts';
 import { UserLimits } from './services/limits.ts';
 import { NodeStatus } from './services/node-status.ts';
@@ -95,6 +100,10 @@ export interface Services {
   dav: DavService;
   versions: VersionService;
   history: HistoryService;
+  restores: RestoreService;
+  userJobs: UserJobs;
+  alerts: AlertService;
+  massChanges: MassChangeGuard;
   /** Nextcloud's chunked upload v2, on tus-style upload sessions. */
   ncUploads: NextcloudUploads;
   davLocks: DavLockService;
@@ -130,6 +139,8 @@ export interface BuildOptions {
   now?: () => number;
   /** Other WebDAV bounds than DAV_LIMITS (tests reach them without megabytes of data). */
   davLimits?: Partial<DavLimits>;
+  /** Restores of more changed entries than this run as a job (tests reach it with a few). */
+  restoreInlineEntries?: number;
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<AppInstance> {
@@ -239,6 +250,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const davFiles = new FileService(repos, now, limits);
   const dav = new DavService(repos, limits, davFiles, uploads, davLimits);
   const tus = new TusService(repos, uploads, uploadParts, files, app.log, now, config.uploadIdleMs);
+  const massChanges = new MassChangeGuard(repos, now, app.log, {
+    files: config.massChangeFiles,
+    windowMs: config.massChangeWindowMs,
+  });
+  files.listen(massChanges.note);
+  davFiles.listen(massChanges.note);
+  const userJobs = new UserJobs(repos, now, app.log);
   const services: Services = {
     db,
     repos,
@@ -268,6 +286,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     tus,
     versions: new VersionService(repos, files, limits, now),
     history: new HistoryService(repos),
+    restores: new RestoreService(repos, files, userJobs, options.restoreInlineEntries),
+    userJobs,
+    alerts: new AlertService(repos, files, massChanges, now),
+    massChanges,
     ncUploads: new NextcloudUploads(repos, uploads, tus, davFiles, dav, limits, now),
     thumbnails: new ThumbnailService(path.join(config.dataDir, 'thumbnails'), contents, app.log),
     auth,
@@ -305,6 +327,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(fileRoutes);
   await app.register(versionRoutes);
   await app.register(historyRoutes);
+  await app.register(restoreRoutes);
   await app.register(archiveRoutes);
   await app.register(tusRoutes);
   await app.register(webdavRoutes);
@@ -339,6 +362,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   }
   app.addHook('onClose', async () => {
     await services.jobs.stop();
+    await userJobs.idle();
+    await massChanges.flush();
     await replicaTracker?.stop();
     await cluster.stop();
     await db.destroy();

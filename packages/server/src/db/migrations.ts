@@ -948,6 +948,8 @@ const restoreAndAlerts: Migration = {
       t.string('folder_id', ID).nullable();
       t.bigInteger('dismissed_at').nullable();
       t.index(['user_id', 'actor_key', 'last_at']);
+      // Two instances that see one burst at once raise one alert.
+      t.unique(['user_id', 'actor_key', 'at']);
     });
   },
   async down(db) {

@@ -109,3 +109,13 @@ export function currentUser(request: FastifyRequest): User {
   if (!request.auth) throw new HttpError('unauthorized', 'sign in first');
   return request.auth.user;
 }
+
+/**
+ * The user of a signed-in session, refusing app passwords: a leaked one must not be able to mint
+ * more of them, hide its tracks (dismiss the alerts it raised) or take over the account.
+ */
+export function sessionOnly(request: FastifyRequest, what: string): User {
+  if (request.auth?.appPasswordId)
+    throw new HttpError('forbidden', `${what} from a signed-in session, not with an app password`);
+  return currentUser(request);
+}

@@ -333,6 +333,24 @@ export class FilesRepository {
     return out;
   }
 
+  /** Entries of a user among `ids`, whatever their status. */
+  async byIds(userId: string, ids: string[]): Promise<FileRowWithSha1[]> {
+    const out: FileRowWithSha1[] = [];
+    for (let i = 0; i < ids.length; i += 500) {
+      out.push(
+        ...(await this.withSha1()
+          .where('user_files.user_id', userId)
+          .whereIn('user_files.id', ids.slice(i, i + 500))),
+      );
+    }
+    return out;
+  }
+
+  /** Everything directly inside `parentId`, live or trashed (reading the past needs both). */
+  async childrenAnyStatus(userId: string, parentId: string): Promise<FileRowWithSha1[]> {
+    return this.withSha1().where({ 'user_files.user_id': userId, 'user_files.parent_id': parentId });
+  }
+
   /** Counts and bytes of the live entries below `rootId`, one query per level of the tree. */
   async summaryBelow(
     userId: string,

@@ -65,4 +65,77 @@ export class HistoryRepository {
     if (filter.folderId !== undefined) q.andWhere('h.ancestors', 'like', `%,${filter.folderId},%`);
     return q;
   }
+
+  /**
+   * The entries with a change after `after`: all of the user's, or those at or below `folderId`
+   * before or after the change (it stays out: a folder's restore leaves the folder itself alone).
+   */
+  async changedAfter(userId: string, after: number, folderId?: string): Promise<string[]> {
+    const q = this.db('history_events')
+      .where('user_id', userId)
+      .andWhere('at', '>', after)
+      .distinct('file_id');
+    if (folderId !== undefined)
+      q.andWhere('ancestors', 'like', `%,${folderId},%`).andWhereNot('file_id', folderId);
+    return (await q).map((r: { file_id: string }) => r.file_id);
+  }
+
+  /** Entries that left `parentId` (moved, renamed in it, trashed from it…) after `after`. */
+  async leftAfter(userId: string, after: number, parentId: string): Promise<string[]> {
+    const rows = await this.db('history_events')
+      .where({ user_id: userId, old_parent_id: parentId })
+      .andWhere('at', '>', after)
+      .distinct('file_id');
+    return rows.map((r: { file_id: string }) => r.file_id);
+  }
+
+  /** Each entry's first event after `after`: what it tells of before is how the entry was then. */
+  async firstAfter(userId: string, after: number, fileIds: string[]): Promise<HistoryEventRow[]> {
+    const out: HistoryEventRow[] = [];
+    for (let i = 0; i < fileIds.length; i += 500) {
+      const firsts = this.db('history_events')
+        .where('user_id', userId)
+        .andWhere('at', '>', after)
+        .whereIn('file_id', fileIds.slice(i, i + 500))
+        .groupBy('file_id')
+        .min({ seq: 'seq' });
+      out.push(
+        ...(await this.db('history_events')
+          .whereIn('seq', this.db.from(firsts.as('f')).select('f.seq'))
+          .select('*')),
+      );
+    }
+    return out;
+  }
+
+  /** An actor's changes that count towards a mass change, since `since`, oldest first. */
+  async burst(
+    userId: string,
+    actor: { type: string; json: string },
+    since: number,
+    actions: HistoryAction[],
+    limit: number,
+  ): Promise<Array<Pick<HistoryEventRow, 'at' | 'file_id' | 'ancestors'>>> {
+    return this.db('history_events')
+      .where({ user_id: userId, actor_type: actor.type, actor: actor.json })
+      .andWhere('at', '>=', since)
+      .whereIn('action', actions)
+      .orderBy('seq', 'asc')
+      .limit(limit)
+      .select('at', 'file_id', 'ancestors');
+  }
+
+  /**
+   * The newest version of a file that holds `contentId` (a restore makes that content current
+   * again, so the version row is no longer needed as one).
+   */
+  async versionWithContent(
+    fileId: string,
+    contentId: string,
+  ): Promise<{ id: string; mtime: number | null } | undefined> {
+    return this.db('file_versions')
+      .where({ file_id: fileId, content_id: contentId })
+      .orderBy('replaced_at', 'desc')
+      .first('id', 'mtime');
+  }
 }

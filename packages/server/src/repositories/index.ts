@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { isLockConflict } from '../db/knex.ts';
+import { AlertsRepository } from './alerts.ts';
 import { AppPasswordsRepository } from './app-passwords.ts';
 import { ArchivesRepository } from './archives.ts';
 import { ChallengesRepository } from './challenges.ts';
@@ -19,6 +20,7 @@ import { SessionsRepository } from './sessions.ts';
 import { SharesRepository } from './shares.ts';
 import { TusUploadsRepository } from './tus-uploads.ts';
 import { UploadsRepository } from './uploads.ts';
+import { UserJobsRepository } from './user-jobs.ts';
 import { UsersRepository } from './users.ts';
 
 /** Every repository over one connection or transaction; the only code that speaks SQL. */
@@ -43,6 +45,8 @@ export class Repositories {
   readonly ncUploads: NcUploadsRepository;
   readonly fileVersions: FileVersionsRepository;
   readonly history: HistoryRepository;
+  readonly userJobs: UserJobsRepository;
+  readonly alerts: AlertsRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -65,6 +69,8 @@ export class Repositories {
     this.ncUploads = new NcUploadsRepository(db);
     this.fileVersions = new FileVersionsRepository(db);
     this.history = new HistoryRepository(db);
+    this.userJobs = new UserJobsRepository(db);
+    this.alerts = new AlertsRepository(db);
   }
 
   /**

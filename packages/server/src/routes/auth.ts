@@ -12,8 +12,12 @@ import {
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
-import { HttpError } from '../errors.ts';
-import { currentUser, isCrossOrigin, SESSION_COOKIE } from '../plugins/auth.ts';
+import {
+  currentUser,
+  isCrossOrigin,
+  SESSION_COOKIE,
+  sessionOnly as sessionOnlyUser,
+} from '../plugins/auth.ts';
 
 export async function authRoutes(app: AppInstance): Promise<void> {
   const { auth, limits, appPasswords } = app.services;
@@ -90,17 +94,8 @@ export async function authRoutes(app: AppInstance): Promise<void> {
     },
   );
 
-  const sessionOnly = (request: FastifyRequest) => {
-    // A leaked app password must not be able to mint more of them, hide its tracks or take over
-    // the account.
-    if (request.auth?.appPasswordId) {
-      throw new HttpError(
-        'forbidden',
-        'app passwords and the account password are managed from a signed-in session, not with an app password',
-      );
-    }
-    return currentUser(request);
-  };
+  const sessionOnly = (request: FastifyRequest) =>
+    sessionOnlyUser(request, 'app passwords and the account password are managed');
 
   app.post(
     '/api/auth/password',

@@ -10,6 +10,7 @@ import {
   FilePath,
   FileResponse,
   FolderSummary,
+  IsoDate,
   ListFilesQuery,
   PatchFileBody,
   Sha1,
@@ -55,10 +56,15 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
     {
       schema: { tags: ['files'], querystring: ListFilesQuery, response: { 200: FileList, '4xx': ErrorBody } },
     },
-    async (request, reply) =>
-      withReads(app.services.reads, request, reply, (repos) =>
+    async (request, reply) => {
+      const { at } = request.query;
+      // The past is read from the primary: history written a moment ago is part of it.
+      if (at !== undefined)
+        return app.services.restores.listAt(currentUser(request).id, request.query, Date.parse(at));
+      return withReads(app.services.reads, request, reply, (repos) =>
         files.list(currentUser(request).id, request.query, repos),
-      ),
+      );
+    },
   );
 
   app.post(
@@ -257,11 +263,18 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
         params: IdParams,
         querystring: Type.Object({
           inline: Type.Optional(Type.Union([Type.Literal('1'), Type.Literal('0')])),
+          /** The bytes the file had at this time. */
+          at: Type.Optional(IsoDate),
         }),
       },
     },
     async (request, reply) => {
-      const file = await files.downloadable(currentUser(request).id, request.params.id);
+      const userId = currentUser(request).id;
+      const { at } = request.query;
+      const file =
+        at === undefined
+          ? await files.downloadable(userId, request.params.id)
+          : await app.services.restores.downloadableAt(userId, request.params.id, Date.parse(at));
       return downloads.send(request, reply, file, { inline: request.query.inline === '1' });
     },
   );

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { requestContext } from '@fastify/request-context';
 import type { FastifyRequest } from 'fastify';
 
@@ -10,7 +11,7 @@ export interface Actor {
   type: 'session' | 'app_password' | 'share' | 'system';
   name: string;
   appPasswordId?: string;
-  via: 'api' | 'webdav' | 'nextcloud' | 'tus' | 'job';
+  via: 'api' | 'webdav' | 'nextcloud' | 'tus' | 'job' | 'restore';
 }
 
 declare module '@fastify/request-context' {
@@ -21,9 +22,19 @@ declare module '@fastify/request-context' {
 
 export const SYSTEM_ACTOR: Actor = { type: 'system', name: 'dfs', via: 'job' };
 
+const acting = new AsyncLocalStorage<Actor>();
+
 /** The request's actor, set once it is authenticated; dfs itself outside any request. */
 export function currentActor(): Actor {
-  return requestContext.get('actor') ?? SYSTEM_ACTOR;
+  return acting.getStore() ?? requestContext.get('actor') ?? SYSTEM_ACTOR;
+}
+
+/**
+ * Runs `work` with the changes it makes told as `actor`'s: a restore's are the user's, `via`
+ * `restore`, so history says what put things back and the mass-change guard leaves them alone.
+ */
+export function actingAs<T>(actor: Actor, work: () => Promise<T>): Promise<T> {
+  return acting.run(actor, work);
 }
 
 /** The current actor as a row keeps it. */

@@ -15,7 +15,7 @@ import type { ContentRow } from '../repositories/contents.ts';
 import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
 import type { HistoryAction } from '../repositories/history.ts';
 import type { Repositories } from '../repositories/index.ts';
-import { actorJson, currentActor } from './actor.ts';
+import { type Actor, actorJson, currentActor } from './actor.ts';
 import { newId } from './ids.ts';
 import type { UserLimits } from './limits.ts';
 import { assertValidName, suffixedName } from './names.ts';
@@ -69,6 +69,8 @@ export interface TreeLocks {
 
 /** The per-user tree: folders, names, trash. Content rows are never touched by a rename. */
 export class FileService {
+  private readonly listeners: ChangeListener[] = [];
+
   constructor(
     private readonly repos: Repositories,
     private readonly now: () => number,
@@ -77,7 +79,6 @@ export class FileService {
     private readonly locks: TreeLocks | null = null,
   ) {}
 
-  /** Refuses a write to `targets` (an entry, or the name `child` in folder `id`) under a lock. */
   /** Where an entry is, as history keeps it: `/a/b/name`, and the ids from the top down to it. */
   private async placeOf(tx: Repositories, userId: string, id: string): Promise<Place> {
     const chain = await tx.files.lineage(userId, id, MAX_FOLDER_DEPTH);
@@ -120,6 +121,7 @@ export class FileService {
     },
   ): Promise<void> {
     const actor = currentActor();
+    const actorText = JSON.stringify(actor);
     const { row, before, after } = event;
     const ids = new Set([...(before?.ids ?? []), ...(after?.ids ?? [])]);
     await tx.history.insert({
@@ -137,10 +139,16 @@ export class FileService {
       content_id: event.contentId ?? null,
       old_content_id: event.oldContentId ?? null,
       ancestors: `,${[...ids].join(',')},`,
-      actor: JSON.stringify(actor),
+      actor: actorText,
       actor_type: actor.type,
       app_password_id: actor.appPasswordId ?? null,
     });
+    for (const listener of this.listeners) listener(row.user_id, event.action, actor, actorText);
+  }
+
+  /** Hears of every change as it is recorded (in its transaction, which may still roll back). */
+  listen(listener: ChangeListener): void {
+    this.listeners.push(listener);
   }
 
   /** A write to the file's content: refused (423) while a WebDAV client holds a lock on it. */
@@ -555,15 +563,64 @@ export class FileService {
     await this.repos.transaction(async (tx) => {
       const row = await tx.files.find(userId, id, 'active');
       if (!row) throw notFound('file not found');
-      const before = await this.placeOf(tx, userId, id);
-      await tx.files.trash(userId, id, this.now());
-      await this.record(tx, {
-        action: 'trashed',
-        row,
-        before: { ...before, parentId: row.parent_id, name: row.name },
-        oldContentId: row.content_id,
-      });
+      await this.trashIn(tx, row);
     });
+  }
+
+  /** Trashes a live entry (and its subtree) in the caller's transaction; no lock is checked. */
+  async trashIn(tx: Repositories, row: FileRow): Promise<void> {
+    const before = await this.placeOf(tx, row.user_id, row.id);
+    await tx.files.trash(row.user_id, row.id, this.now());
+    await this.record(tx, {
+      action: 'trashed',
+      row,
+      before: { ...before, parentId: row.parent_id, name: row.name },
+      oldContentId: row.content_id,
+    });
+  }
+
+  /**
+   * Brings a trash root (and what went with it) back as `name` in the live folder `parentId`, in
+   * the caller's transaction; the name must be free there.
+   */
+  async untrashIn(tx: Repositories, row: FileRow, parentId: string, name: string): Promise<void> {
+    const was = await this.formerPlaceOf(tx, row.user_id, row);
+    await tx.files.restore(row.user_id, row.id, parentId, name, this.now());
+    await this.record(tx, {
+      action: 'restored',
+      row: { ...row, parent_id: parentId, name },
+      before: { ...was, parentId: row.parent_id, name: row.name },
+      after: await this.placeOf(tx, row.user_id, row.id),
+      contentId: row.content_id,
+    });
+  }
+
+  /**
+   * Puts a live entry at `name` in the live folder `parentId` (a move, a rename or both) in the
+   * caller's transaction, without the checks `patch` makes: restore knows the place is free and
+   * not inside the entry.
+   */
+  async relocateIn(tx: Repositories, row: FileRow, parentId: string, name: string): Promise<FileRow> {
+    // Never a cycle, whatever changed meanwhile: a folder inside itself is a tree no walk ends in.
+    if (row.kind === 'folder' && parentId !== ROOT) {
+      const target = await tx.files.lineage(row.user_id, parentId, MAX_FOLDER_DEPTH);
+      if (target.some((e) => e.id === row.id))
+        throw new HttpError('move_into_itself', 'a folder cannot move into itself or its subfolders');
+    }
+    const before = await this.placeOf(tx, row.user_id, row.id);
+    const patch: Partial<FileRow> = { parent_id: parentId, name, live_name: name, updated_at: this.now() };
+    if (row.kind === 'file') patch.mime = mime.lookup(name) || 'application/octet-stream';
+    await tx.files.update(row.id, patch);
+    const after = { ...row, ...patch } as FileRow;
+    await this.record(tx, {
+      action: parentId !== row.parent_id ? 'moved' : 'renamed',
+      row: after,
+      before: { ...before, parentId: row.parent_id, name: row.name },
+      after: await this.placeOf(tx, row.user_id, row.id),
+      contentId: row.content_id,
+      oldContentId: row.content_id,
+    });
+    return after;
   }
 
   /**
@@ -572,22 +629,11 @@ export class FileService {
    */
   async restore(userId: string, id: string): Promise<FileEntry> {
     const row = await this.trashRoot(userId, id);
-    const now = this.now();
     await this.repos.transaction(async (tx) => {
       const parent =
         row.parent_id === ROOT ? undefined : await tx.files.find(userId, row.parent_id, 'active');
       const placeIsThere = row.parent_id === ROOT || parent !== undefined;
-      const was = await this.formerPlaceOf(tx, userId, row);
-      const restored = async (parentId: string, name: string) => {
-        await tx.files.restore(userId, id, parentId, name, now);
-        await this.record(tx, {
-          action: 'restored',
-          row: { ...row, parent_id: parentId, name },
-          before: { ...was, parentId: row.parent_id, name: row.name },
-          after: await this.placeOf(tx, userId, id),
-          contentId: row.content_id,
-        });
-      };
+      const restored = (parentId: string, name: string) => this.untrashIn(tx, row, parentId, name);
       if (placeIsThere && !(await tx.files.findLiveByName(userId, row.parent_id, row.name))) {
         await restored(row.parent_id, row.name);
         return;
@@ -687,6 +733,8 @@ function nameTaken(name: string, kind: 'file' | 'folder'): HttpError {
       : `"${name}" already exists in this folder`,
   );
 }
+
+export type ChangeListener = (userId: string, action: HistoryAction, actor: Actor, actorText: string) => void;
 
 /** Where an entry is: its path from the root, and the ids of the folders down to it (itself last). */
 interface Place {

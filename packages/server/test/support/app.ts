@@ -28,7 +28,7 @@ let counter = 0;
  */
 export async function startTestApp(
   env: Record<string, string> = {},
-  options: { now?: () => number; web?: string; davLimits?: BuildOptions['davLimits'] } = {},
+  options: Pick<BuildOptions, 'now' | 'davLimits' | 'restoreInlineEntries'> & { web?: string } = {},
 ): Promise<TestApp> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'dfs-test-app-'));
   const database = await testDatabaseUrl({ migrated: true });

@@ -12,7 +12,7 @@ export const Actor = Type.Object(
       Type.Literal('system'),
     ]),
     name: Type.String(),
-    /** The door it came in by: the JSON API, WebDAV, the Nextcloud clients' routes, tus, a job. */
+    /** The door it came in by: the JSON API, WebDAV, the Nextcloud clients' routes, tus, a job, a restore. */
     via: Type.Optional(
       Type.Union([
         Type.Literal('api'),
@@ -20,6 +20,7 @@ export const Actor = Type.Object(
         Type.Literal('nextcloud'),
         Type.Literal('tus'),
         Type.Literal('job'),
+        Type.Literal('restore'),
       ]),
     ),
     appPasswordId: Type.Optional(Id),

@@ -1,0 +1,197 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.ts';
+import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
+import { random, sha1 } from '../support/bytes.ts';
+import { postForm } from '../support/uploads.ts';
+
+interface Entry {
+  id: string;
+  name: string;
+  kind: 'file' | 'folder';
+  sha1: string | null;
+}
+
+describe('the mass-change guard and a ransomware drill', () => {
+  let t: TestApp;
+  let clock = Date.parse('2026-11-02T08:00:00Z');
+  let alice: Awaited<ReturnType<TestApp['user']>>;
+
+  beforeAll(async () => {
+    t = await startTestApp({}, { now: () => clock });
+    alice = await t.user('alice');
+  });
+  afterAll(() => t.close());
+
+  const api = (method: string, url: string, payload?: object, headers = alice.headers) =>
+    t.app.inject({ method: method as 'GET', url, headers, ...(payload ? { payload } : {}) });
+  const folder = async (name: string, parentId?: string) => {
+    const res = await api('POST', '/api/folders', { name, parentId: parentId ?? null });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json().file as Entry;
+  };
+  const list = async (parentId?: string) => {
+    const res = await api('GET', `/api/files?limit=1000${parentId ? `&parentId=${parentId}` : ''}`);
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json().items as Entry[];
+  };
+  const tree = async (parentId?: string, prefix = ''): Promise<Record<string, string | null>> => {
+    const out: Record<string, string | null> = {};
+    for (const e of await list(parentId)) {
+      if (e.kind === 'folder') Object.assign(out, await tree(e.id, `${prefix}${e.name}/`));
+      else out[`${prefix}${e.name}`] = e.sha1;
+    }
+    return out;
+  };
+
+  it('raises one alert naming the app password, and one restore brings every file back', async () => {
+    // 300 files in a nested tree: Work/{a,b,c}/{x,y}, 50 each.
+    const work = await folder('Work');
+    const paths: string[] = [];
+    for (const top of ['a', 'b', 'c']) {
+      const f = await folder(top, work.id);
+      for (const leaf of ['x', 'y']) {
+        const l = await folder(leaf, f.id);
+        for (let i = 0; i < 50; i++) {
+          const name = `doc-${i}.txt`;
+          const res = await postForm(t, alice.headers, name, random(64 + i), l.id);
+          expect(res.statusCode).toBe(201);
+          paths.push(`Work/${top}/${leaf}/${name}`);
+        }
+      }
+    }
+    const before = await tree();
+    expect(Object.keys(before)).toHaveLength(300);
+    clock += 60_000;
+
+    // The attack, through WebDAV with an app password: 200 overwritten, 50 renamed, 50 trashed.
+    const secret = await t.appPassword(alice.headers, 'Office PC');
+    const basic = { authorization: `Basic ${Buffer.from(`alice:${secret}`).toString('base64')}` };
+    const dav = (method: string, path: string, extra: Record<string, string> = {}, payload?: Buffer) =>
+      t.app.inject({
+        method: method as 'PUT',
+        url: `/dav/${path.split('/').map(encodeURIComponent).join('/')}`,
+        headers: { ...basic, ...extra },
+        ...(payload ? { payload } : {}),
+      });
+    const encrypted = new Map<string, string>();
+    for (const [i, path] of paths.entries()) {
+      if (i % 3 !== 2 && encrypted.size < 200) {
+        const junk = random(80);
+        expect((await dav('PUT', path, {}, junk)).statusCode).toBe(204);
+        encrypted.set(path, sha1(junk));
+      }
+      clock += 5;
+    }
+    const rest = paths.filter((p) => !encrypted.has(p));
+    for (const path of rest.slice(0, 50)) {
+      const res = await dav('MOVE', path, { destination: `/dav/${path}.locked` });
+      expect(res.statusCode, res.body).toBe(201);
+      clock += 5;
+    }
+    for (const path of rest.slice(50)) {
+      expect((await dav('DELETE', path)).statusCode).toBe(204);
+      clock += 5;
+    }
+    expect(Object.keys(await tree()).filter((p) => p.endsWith('.locked'))).toHaveLength(50);
+    clock += 1_000;
+
+    const alerts = await api('GET', '/api/alerts');
+    expect(alerts.statusCode).toBe(200);
+    const items = alerts.json().items;
+    expect(items).toHaveLength(1);
+    const [alert] = items;
+    expect(alert).toMatchObject({
+      kind: 'mass_change',
+      actor: { type: 'app_password', name: 'Office PC' },
+      files: 300,
+      folderId: work.id,
+      folderPath: '/Work',
+    });
+    expect(alert.actor.appPasswordId).toBeTruthy();
+    expect(Date.parse(alert.restoreAt)).toBeLessThan(Date.parse(alert.at));
+
+    // The app password cannot hide its tracks or undo for the owner.
+    const bearer = { authorization: `Bearer ${secret}` };
+    expect(errorCode(await api('DELETE', `/api/alerts/${alert.id}`, undefined, bearer))).toBe('forbidden');
+    expect(errorCode(await api('POST', `/api/alerts/${alert.id}/undo`, undefined, bearer))).toBe('forbidden');
+
+    const undo = await api('POST', `/api/alerts/${alert.id}/undo`);
+    expect(undo.statusCode, undo.body).toBe(200);
+    expect(undo.json()).toEqual({ restored: 300, trashed: 0, unchanged: 0, unavailable: 0 });
+    expect(await tree()).toEqual(before);
+    // The random versions stay available.
+    const one = (await list((await list((await list(work.id))[0]!.id))[0]!.id))[0]!;
+    const versions = (await api('GET', `/api/files/${one.id}/versions`)).json().items as Entry[];
+    expect(versions.map((v) => v.sha1)).toContain(encrypted.get(`Work/a/x/${one.name}`));
+    // Undone: no alert left, and the restore's own 300 changes raised none.
+    expect((await api('GET', '/api/alerts')).json().items).toEqual([]);
+    // The app password is revoked from the alert's actor.
+    expect((await api('DELETE', `/api/auth/app-passwords/${alert.actor.appPasswordId}`)).statusCode).toBe(
+      204,
+    );
+    expect((await dav('PROPFIND', 'Work', { depth: '0' })).statusCode).toBe(401);
+  });
+
+  it('leaves a burst under the threshold alone, and dismissing keeps the changes', async () => {
+    const quiet = await folder('Quiet');
+    const ids: string[] = [];
+    for (let i = 0; i < 101; i++)
+      ids.push((await postForm(t, alice.headers, `n${i}`, random(10), quiet.id)).json().file.id);
+    clock += 10 * 60_000;
+    for (const id of ids.slice(0, 100)) await api('PATCH', `/api/files/${id}`, { name: `${id}.renamed` });
+    expect((await api('GET', '/api/alerts')).json().items).toEqual([]);
+    await api('PATCH', `/api/files/${ids[100]}`, { name: 'the-101st' });
+    const [alert] = (await api('GET', '/api/alerts')).json().items;
+    expect(alert).toMatchObject({ files: 101, actor: { type: 'session' }, folderId: quiet.id });
+    expect((await api('DELETE', `/api/alerts/${alert.id}`)).statusCode).toBe(204);
+    expect((await api('GET', '/api/alerts')).json().items).toEqual([]);
+    expect((await list(quiet.id)).filter((e) => e.name.endsWith('.renamed'))).toHaveLength(100);
+    expect((await api('POST', `/api/alerts/${alert.id}/undo`)).statusCode).toBe(404);
+  });
+
+  it('keeps history pages complete and in order with writers on two app instances', async () => {
+    const second = await buildApp(t.config, { logger: { level: 'silent' }, now: () => clock });
+    try {
+      const shared = await folder('Shared');
+      const write = async (app: typeof second, name: string) => {
+        const made = await postForm({ ...t, app }, alice.headers, name, random(16), shared.id);
+        expect(made.statusCode).toBe(201);
+        const id = made.json().file.id as string;
+        const renamed = await app.inject({
+          method: 'PATCH',
+          url: `/api/files/${id}`,
+          headers: alice.headers,
+          payload: { name: `${name}.v2` },
+        });
+        expect(renamed.statusCode).toBe(200);
+        return id;
+      };
+      const ids = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => write(i % 2 === 0 ? t.app : second, `w${i}`)),
+      );
+      const seen: Array<{ id: string; action: string; fileId: string }> = [];
+      let cursor: string | null = null;
+      do {
+        const res = await api(
+          'GET',
+          `/api/history?folderId=${shared.id}&limit=17${cursor ? `&cursor=${cursor}` : ''}`,
+        );
+        expect(res.statusCode).toBe(200);
+        const page = res.json() as { items: typeof seen; nextCursor: string | null };
+        seen.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor);
+      // Every change once (the folder's own creation too), newest first, and each file's rename after its creation.
+      expect(seen).toHaveLength(121);
+      const seqs = seen.map((e) => Number(e.id));
+      expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+      expect(new Set(seqs).size).toBe(121);
+      for (const id of ids) {
+        const mine = seen.filter((e) => e.fileId === id).map((e) => e.action);
+        expect(mine).toEqual(['renamed', 'created']);
+      }
+    } finally {
+      await second.close();
+    }
+  });
+});
