@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import AxeBuilder from '@axe-core/playwright';
 import type { FileEntry } from '@dfs/shared';
 import type { APIRequestContext, Page } from '@playwright/test';
 import { expect, fileRow, listFolder, screenshot, signUpViaApi, test, uniqueName } from './helpers.ts';
@@ -45,6 +46,20 @@ async function tree(
     }
   }
   return out;
+}
+
+/** axe-core over this spec's notices only (30-ui-a11y covers the rest of the app): nothing serious. */
+async function audit(page: Page, selector = '[data-testid=alerts]'): Promise<void> {
+  // Naive fades its alerts in: a half-transparent frame would skew the contrast.
+  await page.waitForTimeout(400);
+  const result = await new AxeBuilder({ page })
+    .include(selector)
+    .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'])
+    .analyze();
+  const serious = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(
+    serious.map((v) => `${v.id}: ${v.help} ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`),
+  ).toEqual([]);
 }
 
 async function confirmRestore(page: Page) {
@@ -113,6 +128,7 @@ test('the activity list of a folder, and restoring the folder to before a change
 
 test('many files changed by one app password raise an alert; its undo brings every file back', async ({
   page,
+  browser,
   baseURL,
 }) => {
   test.setTimeout(180_000);
@@ -173,6 +189,32 @@ test('many files changed by one app password raise an alert; its undo brings eve
   await expect(alert.getByTestId('alert-text')).toContainText('/Work');
   await expect(alert.getByTestId('alert-revoke')).toHaveText('Revoke “sync gone wrong”');
   await screenshot(page, 'mass-change-alert');
+  await audit(page);
+  // The same alert on a phone in dark mode: every button on the screen, the text light.
+  const phone = await browser.newContext({
+    baseURL,
+    storageState: await page.context().storageState(),
+    colorScheme: 'dark',
+    viewport: { width: 390, height: 844 },
+    isMobile: true,
+    hasTouch: true,
+  });
+  const p = await phone.newPage();
+  await p.goto('/files');
+  const small = p.getByTestId('alert');
+  await expect(small).toBeVisible();
+  for (const id of ['alert-undo', 'alert-revoke', 'alert-dismiss']) {
+    const b = (await small.getByTestId(id).boundingBox())!;
+    expect(b.x).toBeGreaterThanOrEqual(0);
+    expect(b.x + b.width).toBeLessThanOrEqual(390 + 1);
+  }
+  const rgb = await small
+    .getByTestId('alert-text')
+    .evaluate((el) => (getComputedStyle(el).color.match(/\d+/g) ?? []).slice(0, 3).map(Number));
+  expect(rgb.reduce((a, b) => a + b, 0) / 3).toBeGreaterThan(150);
+  await screenshot(p, 'mass-change-alert-phone-dark');
+  await audit(p);
+  await phone.close();
 
   await alert.getByTestId('alert-undo').click();
   await expect(page.locator('.n-dialog')).toContainText('Undo the changes of sync gone wrong');
@@ -184,6 +226,7 @@ test('many files changed by one app password raise an alert; its undo brings eve
     110,
   );
   await screenshot(page, 'mass-change-undone');
+  await audit(page, '[data-testid=restore-status]');
   // Every file is back at its old path with its old bytes.
   expect(await tree(page.request, work.id)).toEqual(before);
   const doc0 = (await listFolder(page.request, sub.id)).find((f) => f.name === 'doc-000.txt')!;
