@@ -397,11 +397,12 @@ export class DfsApi {
    * (`waitForJob`).
    */
   restore(body: RestoreBody, opts?: RequestOptions): Promise<RestoreAnswer> {
-    return this.#json('/api/restore', { ...opts, method: 'POST', json: body });
+    // #op types 200/201 answers only; this one's 202 is part of the answer.
+    return this.#json(this.#path('/api/restore', {}), { ...opts, method: 'POST', json: body });
   }
   /** A job of yours (a large restore): its state, progress and, once done, its result. */
   job(id: string, opts?: RequestOptions): Promise<UserJob> {
-    return this.#json(`/api/jobs/${encodeURIComponent(id)}`, opts);
+    return this.#op('get', '/api/jobs/{id}', { ...opts, params: { id } });
   }
   /**
    * Polls a job until it is done or failed and returns its last state (a failed job is returned,
@@ -418,15 +419,15 @@ export class DfsApi {
   }
   /** What looks wrong with your files: many changed at once by one actor (`mass_change`). */
   alerts(opts?: RequestOptions): Promise<AlertList> {
-    return this.#json('/api/alerts', opts);
+    return this.#op('get', '/api/alerts', opts);
   }
   /** Restores the alert's folder to just before its burst of changes (answers as `restore`). */
   undoAlert(id: string, opts?: RequestOptions): Promise<RestoreAnswer> {
-    return this.#json(`/api/alerts/${encodeURIComponent(id)}/undo`, { ...opts, method: 'POST' });
+    return this.#json(this.#path('/api/alerts/{id}/undo', { id }), { ...opts, method: 'POST' });
   }
   /** Dismisses an alert: nothing is changed in your files. */
   dismissAlert(id: string, opts?: RequestOptions): Promise<void> {
-    return this.#void(`/api/alerts/${encodeURIComponent(id)}`, { ...opts, method: 'DELETE' });
+    return this.#opVoid('delete', '/api/alerts/{id}', { ...opts, params: { id } });
   }
 
   // ---- trash ----
