@@ -7,6 +7,7 @@ import { defineComponent, h } from 'vue';
 import { api } from '../src/api/index.ts';
 import ActivityDrawer from '../src/components/ActivityDrawer.vue';
 import { HISTORY_PAGE, justBefore } from '../src/composables/history.ts';
+import { actorLabel } from '../src/composables/versions.ts';
 import { i18n } from '../src/i18n/index.ts';
 
 const until = (check: () => boolean) => vi.waitUntil(check, { timeout: 8000, interval: 20 });
@@ -96,6 +97,11 @@ describe('the activity panel, against a real server', () => {
     await until(() => $$('activity-more').length === 0);
     expect(document.body.textContent).toContain('/outside.txt');
     wrapper.unmount();
+  });
+
+  it('names who restored: the web app, and that it was a restore', () => {
+    expect(actorLabel({ type: 'session', name: 'web-activity', via: 'restore' })).toBe('web · restore');
+    expect(actorLabel({ type: 'app_password', name: 'laptop', via: 'webdav' })).toBe('laptop · WebDAV');
   });
 
   it('restores to just before an event, never at it', () => {

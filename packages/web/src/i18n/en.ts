@@ -336,6 +336,7 @@ export default {
       nextcloud: 'Nextcloud',
       tus: 'tus',
       job: 'dfs',
+      restore: 'restore',
     },
     shareActor: 'share link {name}',
     system: 'dfs',

@@ -332,6 +332,7 @@ const zhCN: typeof en = {
       nextcloud: 'Nextcloud',
       tus: 'tus',
       job: 'dfs',
+      restore: '恢复',
     },
     shareActor: '分享链接 {name}',
     system: 'dfs',
