@@ -158,7 +158,11 @@ test('many files changed by one app password raise an alert; its undo brings eve
   expect(made.status()).toBe(201);
   const { secret } = (await made.json()) as { secret: string };
   const auth = `Basic ${Buffer.from(`${username}:${secret}`).toString('base64')}`;
-  const dav = (method: string, path: string, init: { body?: Buffer; destination?: string } = {}) =>
+  const dav = (
+    method: string,
+    path: string,
+    init: { body?: Uint8Array<ArrayBuffer>; destination?: string } = {},
+  ) =>
     fetch(`${baseURL}/dav/Work/${path}`, {
       method,
       headers: {
@@ -173,7 +177,7 @@ test('many files changed by one app password raise an alert; its undo brings eve
   const jobs = originals.map((o, i) => async () => {
     const path = `${o.parent}${o.name}`;
     let res: Response;
-    if (i < 70) res = await dav('PUT', path, { body: randomBytes(64) });
+    if (i < 70) res = await dav('PUT', path, { body: new Uint8Array(randomBytes(64)) });
     else if (i < 100) res = await dav('MOVE', path, { destination: `${path}.locked` });
     else if (i < 110) res = await dav('DELETE', path);
     else return;
@@ -243,7 +247,7 @@ test('many files changed by one app password raise an alert; its undo brings eve
   await alert.getByTestId('alert-revoke').click();
   await page.locator('.n-dialog').getByRole('button', { name: 'Revoke' }).click();
   await expect(alert.getByTestId('alert-revoke')).toHaveCount(0);
-  expect((await dav('PUT', 'doc-001.txt', { body: Buffer.from('again') })).status).toBe(401);
+  expect((await dav('PUT', 'doc-001.txt', { body: new TextEncoder().encode('again') })).status).toBe(401);
 
   await alert.getByTestId('alert-dismiss').click();
   await expect(page.getByTestId('alert')).toHaveCount(0);
