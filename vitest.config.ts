@@ -24,6 +24,7 @@ const sqliteOnly = [
   'packages/server/test/api/client-engine.test.ts',
   'packages/server/test/api/tus-client.test.ts',
   'packages/server/test/api/uploads-memory.test.ts',
+  'packages/server/test/api/wal-sync.test.ts',
   'packages/server/test/api/web.test.ts',
 ];
 

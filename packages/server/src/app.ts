@@ -15,6 +15,7 @@ import Fastify, {
 import { type Config, resolveSecret } from './config.ts';
 import { createDb, type Db, migrate } from './db/knex.ts';
 import { ReplicaTracker } from './db/read-replica.ts';
+import { WalSync, walPathOf } from './db/wal-sync.ts';
 import { HttpError } from './errors.ts';
 import { DownloadResponder } from './http/download-responder.ts';
 import { collectJob, sweepJob } from './jobs/maintenance.ts';
@@ -104,6 +105,8 @@ export interface Services {
   userJobs: UserJobs;
   alerts: AlertService;
   massChanges: MassChangeGuard;
+  /** SQLite only: syncs the WAL before a write's response. */
+  walSync: WalSync | null;
   /** Nextcloud's chunked upload v2, on tus-style upload sessions. */
   ncUploads: NextcloudUploads;
   davLocks: DavLockService;
@@ -129,6 +132,9 @@ export type AppInstance = FastifyInstance<
   FastifyBaseLogger,
   TypeBoxTypeProvider
 >;
+
+/** Methods that never write: their answers need no sync first. */
+const READ_ONLY_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'PROPFIND']);
 
 export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
@@ -166,6 +172,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const now = options.now ?? Date.now;
   const db = createDb(config.dbUrl);
   await migrate(db);
+  const walPath = walPathOf(config.dbUrl);
+  const walSync = walPath ? new WalSync(walPath) : null;
   const repos = new Repositories(db);
   const replicaDb = config.dbReadUrl ? createDb(config.dbReadUrl) : null;
   const replicaTracker = replicaDb
@@ -290,6 +298,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     userJobs,
     alerts: new AlertService(repos, files, massChanges, now),
     massChanges,
+    walSync,
     ncUploads: new NextcloudUploads(repos, uploads, tus, davFiles, dav, limits, now),
     thumbnails: new ThumbnailService(path.join(config.dataDir, 'thumbnails'), contents, app.log),
     auth,
@@ -299,6 +308,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorate('services', services);
 
   registerErrorHandling(app);
+  if (walSync) {
+    // What a write's answer says is stored is on disk before the answer goes (db/wal-sync.ts).
+    app.addHook('onSend', async (request) => {
+      if (!READ_ONLY_METHODS.has(request.method)) await walSync.sync();
+    });
+  }
   // Request-scoped state (who is acting, for versions and history) without passing it through
   // every service call.
   await app.register(fastifyRequestContext);
@@ -368,6 +383,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await cluster.stop();
     await db.destroy();
     await replicaDb?.destroy();
+    await walSync?.close();
     await chunkDigests.close();
   });
   return app;
