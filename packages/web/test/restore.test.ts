@@ -5,10 +5,11 @@ import { flushPromises, mount } from '@vue/test-utils';
 import { NDialogProvider, NMessageProvider } from 'naive-ui';
 import { createPinia, setActivePinia } from 'pinia';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { defineComponent, h, watch } from 'vue';
+import { defineComponent, effectScope, h, ref, watch } from 'vue';
 import { api } from '../src/api/index.ts';
 import AlertBanner from '../src/components/AlertBanner.vue';
 import RestoreStatus from '../src/components/RestoreStatus.vue';
+import { forgetAllFolders, useFolderPath } from '../src/composables/folder-path.ts';
 import { justBefore } from '../src/composables/history.ts';
 import { i18n } from '../src/i18n/index.ts';
 import { useAuthStore } from '../src/stores/auth.ts';
@@ -188,5 +189,25 @@ describe('point-in-time restore and the mass-change alert, against a real server
     await until(() => $('alert') === null);
     expect((await api.alerts()).items).toHaveLength(0);
     wrapper.unmount();
+  });
+  it('the breadcrumbs ask again after a restore: a folder above renamed back shows its name', async () => {
+    const top = (await api.createFolder('Top')).file;
+    const inner = (await api.createFolder('Inner', top.id)).file;
+    const scope = effectScope();
+    const path = scope.run(() => useFolderPath(ref<string | null>(inner.id)))!;
+    await until(() => path.chain.value.map((f) => f.name).join('/') === 'Top/Inner');
+    await api.updateFile(top.id, { name: 'Top.locked' });
+    forgetAllFolders();
+    await path.refresh();
+    // Cached as it is now: only the restore's own forgetting can show the name it gets back.
+    expect(path.chain.value.map((f) => f.name)).toEqual(['Top.locked', 'Inner']);
+    const renamed = (await api.history({ folderId: top.id })).items.find((e) => e.action === 'renamed')!;
+    const at = justBefore(renamed.at);
+    expect(
+      await useRestoreStore().follow(() => api.restore({ folderId: null, at }), { folder: null, at }),
+    ).not.toBeNull();
+    await path.refresh();
+    expect(path.chain.value.map((f) => f.name)).toEqual(['Top', 'Inner']);
+    scope.stop();
   });
 });

@@ -55,5 +55,7 @@ export function useFolderPath(folderId: Ref<string | null>) {
   }
 
   watch(folderId, (id) => void resolve(id), { immediate: true });
-  return { chain, error };
+  /** Asks again (after forgetAllFolders): the folders above may have other names now. */
+  const refresh = () => resolve(folderId.value);
+  return { chain, error, refresh };
 }

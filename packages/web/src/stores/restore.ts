@@ -30,6 +30,8 @@ export interface RestoreRun {
 export const useRestoreStore = defineStore('restore', () => {
   const run = ref<RestoreRun | null>(null);
   const running = computed(() => run.value?.state === 'running');
+  /** Counts the restores that ended: what shows the tree (breadcrumbs) watches it to ask again. */
+  const ended = ref(0);
 
   /**
    * Starts a restore through `start` (POST /api/restore or an alert's undo) and follows it to
@@ -67,6 +69,7 @@ export const useRestoreStore = defineStore('restore', () => {
       // Even a failed restore may have put some entries back before it stopped.
       forgetAllFolders();
       invalidateAfterRestore();
+      ended.value++;
     }
   }
 
@@ -74,5 +77,5 @@ export const useRestoreStore = defineStore('restore', () => {
     if (!running.value) run.value = null;
   }
 
-  return { run, running, follow, clear };
+  return { run, running, ended, follow, clear };
 });
