@@ -124,6 +124,19 @@ test('the activity list of a folder, and restoring the folder to before a change
   await expect(fileRow(page, 'plan.txt')).toBeVisible();
   await expect(fileRow(page, 'memo.txt')).toBeVisible();
   await expect(fileRow(page, 'later.txt')).toHaveCount(0);
+
+  // The folder's own change is listed, but offers no restore: that puts back what is in it, never
+  // the folder's own name.
+  await patch(page.request, projects.id, { name: 'Projects (old)' });
+  await page.reload();
+  await expect(page.getByTestId('crumb-Projects (old)')).toBeVisible();
+  await page.getByTestId('activity-open').click();
+  const own = panel.getByTestId('event').first();
+  await expect(own).toHaveAttribute('data-action', 'renamed');
+  await expect(own.getByTestId('event-from')).toHaveText('/Projects');
+  await expect(own.getByTestId('event-to')).toHaveText('/Projects (old)');
+  await expect(own.getByTestId('event-restore')).toHaveCount(0);
+  await expect(panel.getByTestId('event').nth(1).getByTestId('event-restore')).toBeVisible();
 });
 
 test('many files changed by one app password raise an alert; its undo brings every file back', async ({
