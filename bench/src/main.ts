@@ -5,7 +5,7 @@
  * alternative, writes it to `.bench/results.md`, and removes everything it started.
  *
  *   DFS_BENCH_QUICK=1   smaller files and fewer runs (well under 5 minutes)
- *   DFS_BENCH_ONLY=hashing,upload,concurrent,web,s3,cluster,startup,sync   a subset of the sections
+ *   DFS_BENCH_ONLY=hashing,upload,concurrent,web,s3,cluster,startup,sync,history   a subset of the sections
  *   DFS_BENCH_SKIP_WEB_BUILD=1   serve packages/web/dist as it is instead of building it first
  *   DFS_BENCH_APP_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'   extra node flags for the app only
  *   DFS_BENCH_CLI_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/cliprof'   the same for the dfs CLI
@@ -22,6 +22,7 @@ import { GiB, loadAverage, MiB, median, sizeLabel } from './lib/util.ts';
 import { benchCluster } from './sections/cluster.ts';
 import { benchConcurrent } from './sections/concurrent.ts';
 import { benchHashing } from './sections/hashing.ts';
+import { benchHistory } from './sections/history.ts';
 import { benchS3 } from './sections/s3.ts';
 import { benchStartup } from './sections/startup.ts';
 import { benchSync } from './sections/sync.ts';
@@ -30,7 +31,7 @@ import { benchWeb } from './sections/web.ts';
 
 const quick = process.env.DFS_BENCH_QUICK === '1';
 const only = new Set(
-  (process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent,web,s3,cluster,startup,sync')
+  (process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent,web,s3,cluster,startup,sync,history')
     .split(',')
     .filter(Boolean),
 );
@@ -62,6 +63,8 @@ const settings = quick
       syncBigRuns: 1,
       syncTreeFiles: 2000,
       syncResyncRuns: 3,
+      restoreFiles: 1000,
+      restoreRuns: 1,
     }
   : {
       hashBytes: 256 * MiB,
@@ -88,6 +91,8 @@ const settings = quick
       syncBigRuns: 1,
       syncTreeFiles: 10_000,
       syncResyncRuns: 3,
+      restoreFiles: 10_000,
+      restoreRuns: 2,
     };
 
 /** The first line a program prints about its version (`ssh -V` prints it on stderr). */
@@ -216,6 +221,16 @@ async function main(): Promise<number> {
           bigRuns: settings.syncBigRuns,
           treeFiles: settings.syncTreeFiles,
           resyncRuns: settings.syncResyncRuns,
+        }),
+    ],
+    [
+      'history',
+      () =>
+        benchHistory({
+          tmp,
+          files: settings.restoreFiles,
+          runs: settings.restoreRuns,
+          databases: ['sqlite', 'mariadb'],
         }),
     ],
   ];

@@ -66,6 +66,22 @@ export class ContentsRepository {
     return this.db<ContentRow>('contents').where({ id }).first();
   }
 
+  async findByIds(ids: string[]): Promise<ContentRow[]> {
+    const out: ContentRow[] = [];
+    for (let i = 0; i < ids.length; i += 500)
+      out.push(...(await this.db<ContentRow>('contents').whereIn('id', ids.slice(i, i + 500))));
+    return out;
+  }
+
+  /** `markReferenced` for many contents at once. */
+  async markReferencedMany(ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500)
+      await this.db('contents')
+        .whereIn('id', ids.slice(i, i + 500))
+        .whereNotNull('unreferenced_since')
+        .update({ unreferenced_since: null });
+  }
+
   /** Throws a unique violation when another writer registered the same sha1 first. */
   async insert(row: ContentRow): Promise<void> {
     await this.db('contents').insert(row);

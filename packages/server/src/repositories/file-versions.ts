@@ -35,6 +35,46 @@ export class FileVersionsRepository {
     await this.db('file_versions').insert(row);
   }
 
+  async insertMany(rows: FileVersionRow[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 200) await this.db('file_versions').insert(rows.slice(i, i + 200));
+  }
+
+  /** Each file's newest replacement time (files without versions are left out). */
+  async latestReplacedAtMany(fileIds: string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (let i = 0; i < fileIds.length; i += 500) {
+      const rows: Array<{ file_id: string; at: number | string }> = await this.db('file_versions')
+        .whereIn('file_id', fileIds.slice(i, i + 500))
+        .groupBy('file_id')
+        .select('file_id')
+        .max({ at: 'replaced_at' });
+      for (const r of rows) out.set(r.file_id, Number(r.at));
+    }
+    return out;
+  }
+
+  /** The versions of these files (id, file, content, mtime, replaced_at), newest first. */
+  async ofFiles(
+    fileIds: string[],
+  ): Promise<Array<Pick<FileVersionRow, 'id' | 'file_id' | 'content_id' | 'mtime' | 'replaced_at'>>> {
+    const out: Array<Pick<FileVersionRow, 'id' | 'file_id' | 'content_id' | 'mtime' | 'replaced_at'>> = [];
+    for (let i = 0; i < fileIds.length; i += 500)
+      out.push(
+        ...(await this.db('file_versions')
+          .whereIn('file_id', fileIds.slice(i, i + 500))
+          .orderBy('replaced_at', 'desc')
+          .select('id', 'file_id', 'content_id', 'mtime', 'replaced_at')),
+      );
+    return out;
+  }
+
+  async deleteMany(ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500)
+      await this.db('file_versions')
+        .whereIn('id', ids.slice(i, i + 500))
+        .delete();
+  }
+
   /** A file's versions, newest first, with their contents' SHA-1s and whether a file holds each. */
   async list(userId: string, fileId: string): Promise<ListedFileVersion[]> {
     const rows: Array<FileVersionWithSha1 & { free: unknown }> = await this.db('file_versions as v')

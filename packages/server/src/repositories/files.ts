@@ -286,6 +286,27 @@ export class FilesRepository {
     });
   }
 
+  /**
+   * New contents for files of one folder in one go: their rows, and the folder's counters and
+   * bytes (`delta`: the sizes' sum of changes) once for all of them rather than once per file.
+   */
+  async setContents(
+    userId: string,
+    folder: string,
+    changes: Array<{ id: string; patch: Partial<FileRow> }>,
+    delta: number,
+  ): Promise<void> {
+    await this.atomically(async (db) => {
+      await this.touch(
+        db,
+        userId,
+        changes.map((c) => c.id),
+        [{ folder, delta }],
+      );
+      for (const { id, patch } of changes) await db('user_files').where({ id }).update(patch);
+    });
+  }
+
   /** The live entries directly inside any of `parentIds`, by name, with their content's SHA-1. */
   async activeChildren(userId: string, parentIds: string[]): Promise<FileRowWithSha1[]> {
     const out: FileRowWithSha1[] = [];

@@ -48,6 +48,11 @@ export class HistoryRepository {
     await this.db('history_events').insert(row);
   }
 
+  /** Events in the order given (their `seq`s follow it). */
+  async insertMany(rows: HistoryEventRow[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 100) await this.db('history_events').insert(rows.slice(i, i + 100));
+  }
+
   /** A page of a user's events, newest first, with the SHA-1s of the contents they name. */
   async page(userId: string, filter: HistoryFilter): Promise<HistoryEventWithSha1[]> {
     const q = this.db('history_events as h')

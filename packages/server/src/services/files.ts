@@ -12,6 +12,7 @@ import mime from 'mime-types';
 import { isUniqueViolation } from '../db/knex.ts';
 import { HttpError, notFound } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
+import type { FileVersionRow } from '../repositories/file-versions.ts';
 import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
 import type { HistoryAction } from '../repositories/history.ts';
 import type { Repositories } from '../repositories/index.ts';
@@ -109,41 +110,42 @@ export class FileService {
   }
 
   /** One event of the user's history, in the transaction of the change it tells. */
-  private async record(
-    tx: Repositories,
-    event: {
-      action: HistoryAction;
-      row: FileRow;
-      before?: Place & { parentId: string; name: string };
-      after?: Place;
-      contentId?: string | null;
-      oldContentId?: string | null;
-    },
-  ): Promise<void> {
+  private async record(tx: Repositories, event: HistoryEvent): Promise<void> {
+    await this.recordMany(tx, [event]);
+  }
+
+  /** Events of one transaction, in order. */
+  private async recordMany(tx: Repositories, events: HistoryEvent[]): Promise<void> {
+    if (events.length === 0) return;
     const actor = currentActor();
     const actorText = JSON.stringify(actor);
-    const { row, before, after } = event;
-    const ids = new Set([...(before?.ids ?? []), ...(after?.ids ?? [])]);
-    await tx.history.insert({
-      user_id: row.user_id,
-      at: this.now(),
-      action: event.action,
-      file_id: row.id,
-      kind: row.kind,
-      parent_id: after ? row.parent_id : null,
-      name: after ? row.name : null,
-      path: after?.path ?? null,
-      old_parent_id: before?.parentId ?? null,
-      old_name: before?.name ?? null,
-      old_path: before?.path ?? null,
-      content_id: event.contentId ?? null,
-      old_content_id: event.oldContentId ?? null,
-      ancestors: `,${[...ids].join(',')},`,
-      actor: actorText,
-      actor_type: actor.type,
-      app_password_id: actor.appPasswordId ?? null,
-    });
-    for (const listener of this.listeners) listener(row.user_id, event.action, actor, actorText);
+    const at = this.now();
+    await tx.history.insertMany(
+      events.map(({ action, row, before, after, contentId, oldContentId }) => {
+        const ids = new Set([...(before?.ids ?? []), ...(after?.ids ?? [])]);
+        return {
+          user_id: row.user_id,
+          at,
+          action,
+          file_id: row.id,
+          kind: row.kind,
+          parent_id: after ? row.parent_id : null,
+          name: after ? row.name : null,
+          path: after?.path ?? null,
+          old_parent_id: before?.parentId ?? null,
+          old_name: before?.name ?? null,
+          old_path: before?.path ?? null,
+          content_id: contentId ?? null,
+          old_content_id: oldContentId ?? null,
+          ancestors: `,${[...ids].join(',')},`,
+          actor: actorText,
+          actor_type: actor.type,
+          app_password_id: actor.appPasswordId ?? null,
+        };
+      }),
+    );
+    for (const event of events)
+      for (const listener of this.listeners) listener(event.row.user_id, event.action, actor, actorText);
   }
 
   /** Hears of every change as it is recorded (in its transaction, which may still roll back). */
@@ -474,6 +476,79 @@ export class FileService {
     return toFileEntry({ ...row, ...change, sha1: content.sha1 });
   }
 
+  /**
+   * `replaceContentIn` for many files of one folder at once (a restore's thousands): the same rows
+   * — each replaced content kept as a version, an event each — written set-wise, with the
+   * folder's counters raised once. No quota check: the caller vouches for the room. Files whose
+   * content is already the one given are left alone; answers the files changed.
+   */
+  async replaceContentsIn(
+    tx: Repositories,
+    userId: string,
+    parentId: string,
+    items: Array<{ row: FileRow; content: StoredContent; mtime?: number }>,
+  ): Promise<string[]> {
+    const now = this.now();
+    await tx.users.findForUpdate(userId);
+    const todo = items.filter(
+      ({ row, content }) =>
+        row.kind === 'file' && row.parent_id === parentId && row.content_id !== content.id,
+    );
+    if (todo.length === 0) return [];
+    await tx.contents.markReferencedMany([...new Set(todo.map((i) => i.content.id))]);
+    const last = await tx.fileVersions.latestReplacedAtMany(todo.map((i) => i.row.id));
+    const actor = actorJson();
+    const versions: FileVersionRow[] = [];
+    const changes: Array<{ id: string; patch: Partial<FileRow> }> = [];
+    let delta = 0;
+    for (const { row, content, mtime } of todo) {
+      const at = Math.max(now, (last.get(row.id) ?? 0) + 1);
+      if (row.content_id !== null)
+        versions.push({
+          id: newId(),
+          user_id: userId,
+          file_id: row.id,
+          content_id: row.content_id,
+          size: Number(row.size),
+          mtime: row.mtime == null ? null : Number(row.mtime),
+          created_at: Number(row.content_at ?? row.created_at),
+          replaced_at: at,
+          made_by: row.content_by ?? null,
+        });
+      changes.push({
+        id: row.id,
+        patch: {
+          content_id: content.id,
+          size: Number(content.size),
+          updated_at: now,
+          mtime: mtime ?? now,
+          content_at: at,
+          content_by: actor,
+        },
+      });
+      delta += Number(content.size) - Number(row.size);
+    }
+    await tx.fileVersions.insertMany(versions);
+    await tx.files.setContents(userId, parentId, changes, delta);
+    const folder: Place =
+      parentId === ROOT ? { path: '', ids: [] } : await this.placeOf(tx, userId, parentId);
+    await this.recordMany(
+      tx,
+      todo.map(({ row, content }) => {
+        const place = { path: `${folder.path}/${row.name}`, ids: [...folder.ids, row.id] };
+        return {
+          action: 'replaced' as const,
+          row,
+          before: { ...place, parentId: row.parent_id, name: row.name },
+          after: place,
+          contentId: content.id,
+          oldContentId: row.content_id,
+        };
+      }),
+    );
+    return todo.map((i) => i.row.id);
+  }
+
   async patch(userId: string, id: string, body: PatchFileBody): Promise<FileEntry> {
     const row = await this.row(userId, id, 'active');
     const patch: Partial<FileRow> = { updated_at: this.now() };
@@ -732,6 +807,15 @@ function nameTaken(name: string, kind: 'file' | 'folder'): HttpError {
       ? `a folder is named "${name}" here: a file cannot replace it`
       : `"${name}" already exists in this folder`,
   );
+}
+
+interface HistoryEvent {
+  action: HistoryAction;
+  row: FileRow;
+  before?: Place & { parentId: string; name: string };
+  after?: Place;
+  contentId?: string | null;
+  oldContentId?: string | null;
 }
 
 export type ChangeListener = (userId: string, action: HistoryAction, actor: Actor, actorText: string) => void;

@@ -146,15 +146,58 @@ export class RestoreService {
       await tick(batch.length);
     }
 
-    // 2. Every entry that was live then: its place, then its content.
+    // 2. Every entry that was live then: its place, then its content. Files already in their
+    // place that only need their old content back (the common case: files overwritten) are
+    // done together, per folder, set-wise.
     for (const batch of chunks(wanted, BATCH)) {
       await this.repos.transaction(async (tx) => {
+        const rows = new Map(
+          (
+            await tx.files.byIds(
+              userId,
+              batch.map((b) => b.id),
+            )
+          ).map((r) => [r.id, r]),
+        );
+        const contents = new Map(
+          (await tx.contents.findByIds([...new Set(batch.map((b) => b.then.contentId).filter(isId))])).map(
+            (c) => [c.id, c],
+          ),
+        );
+        const folders = new Map<string, boolean>();
+        const liveFolder = async (id: string) => {
+          const known = folders.get(id);
+          if (known !== undefined) return known;
+          const live = await this.isLiveFolder(tx, userId, id);
+          folders.set(id, live);
+          return live;
+        };
+        const contentOnly = new Map<string, Array<{ row: FileRow; content: ContentRow }>>();
         for (const { id, then } of batch) {
-          let row = await tx.files.find(userId, id);
-          if (row?.status !== 'active' || !(await this.isLiveFolder(tx, userId, then.parentId))) {
+          const read = rows.get(id);
+          if (read?.status !== 'active' || !(await liveFolder(then.parentId))) {
             result.unavailable++;
             continue;
           }
+          const placed = read.parent_id === then.parentId && read.name === then.name && !changed.has(id);
+          if (
+            placed &&
+            read.kind === 'file' &&
+            then.contentId !== null &&
+            then.contentId !== read.content_id
+          ) {
+            const content = contents.get(then.contentId);
+            if (content?.state !== 'ready') {
+              result.unavailable++;
+              continue;
+            }
+            const group = contentOnly.get(then.parentId) ?? [];
+            group.push({ row: read, content });
+            contentOnly.set(then.parentId, group);
+            continue;
+          }
+          // Read again: an entry set aside earlier in this batch has a new name.
+          let row = (await tx.files.find(userId, id))!;
           let moved = changed.has(id);
           if (row.parent_id !== then.parentId || row.name !== then.name) {
             await this.freePlace(tx, userId, then.parentId, then.name, id, setAside, wantedIds, true);
@@ -166,6 +209,28 @@ export class RestoreService {
           if (content === 'unavailable') result.unavailable++;
           else if (content === 'restored' || moved) result.restored++;
           else result.unchanged++;
+        }
+        for (const [parentId, group] of contentOnly) {
+          // The version that held each old content gives back its modification time and goes:
+          // that content is the current one again.
+          const held = new Map<string, { id: string; mtime: number | null }>();
+          for (const v of await tx.fileVersions.ofFiles(group.map((g) => g.row.id))) {
+            const key = `${v.file_id}\n${v.content_id}`;
+            if (!held.has(key)) held.set(key, { id: v.id, mtime: v.mtime == null ? null : Number(v.mtime) });
+          }
+          const items = group.map(({ row, content }) => {
+            const mtime = held.get(`${row.id}\n${content.id}`)?.mtime;
+            return { row, content, ...(mtime == null ? {} : { mtime }) };
+          });
+          const done = await this.files.replaceContentsIn(tx, userId, parentId, items);
+          const changedNow = new Set(done);
+          const versions = group
+            .filter(({ row }) => changedNow.has(row.id))
+            .map(({ row, content }) => held.get(`${row.id}\n${content.id}`)?.id)
+            .filter(isId);
+          await tx.fileVersions.deleteMany(versions);
+          result.restored += done.length;
+          result.unchanged += group.length - done.length;
         }
       });
       await tick(batch.length);
@@ -354,3 +419,5 @@ function sortEntries(items: FileEntry[], query: ListFilesQuery): void {
     return (x < y ? -1 : x > y ? 1 : a.id < b.id ? -1 : 1) * dir;
   });
 }
+
+const isId = (id: string | null | undefined): id is string => typeof id === 'string' && id !== '';
