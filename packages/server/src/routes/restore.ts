@@ -77,7 +77,9 @@ export async function restoreRoutes(app: AppInstance): Promise<void> {
       const userId = sessionOnly(request, 'alerts are undone').id;
       return answer(
         reply,
-        await alerts.undo(userId, request.params.id, (folderId, at) => restores.start(userId, folderId, at)),
+        await alerts.undo(userId, request.params.id, (folderId, at, succeeded) =>
+          restores.start(userId, folderId, at, succeeded),
+        ),
       );
     },
   );

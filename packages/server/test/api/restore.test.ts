@@ -1,15 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
 import { random, sha1 } from '../support/bytes.ts';
+import { type Entry, treeClient } from '../support/tree.ts';
 import { postForm } from '../support/uploads.ts';
-
-interface Entry {
-  id: string;
-  name: string;
-  kind: 'file' | 'folder';
-  sha1: string | null;
-  size: number;
-}
 
 describe('point-in-time restore', () => {
   let t: TestApp;
@@ -22,13 +15,11 @@ describe('point-in-time restore', () => {
   });
   afterAll(() => t.close());
 
-  const api = (method: string, url: string, payload?: object, headers = alice.headers) =>
-    t.app.inject({ method: method as 'GET', url, headers, ...(payload ? { payload } : {}) });
-  const folder = async (name: string, parentId?: string) => {
-    const res = await api('POST', '/api/folders', { name, parentId: parentId ?? null });
-    expect(res.statusCode, res.body).toBe(201);
-    return res.json().file as Entry;
-  };
+  const api: ReturnType<typeof treeClient>['api'] = (...args) => client().api(...args);
+  const folder: ReturnType<typeof treeClient>['folder'] = (...args) => client().folder(...args);
+  const list: ReturnType<typeof treeClient>['list'] = (...args) => client().list(...args);
+  const tree: ReturnType<typeof treeClient>['tree'] = (...args) => client().tree(...args);
+  const client = () => treeClient(t, alice.headers);
   const upload = async (
     name: string,
     data: Buffer,
@@ -39,25 +30,7 @@ describe('point-in-time restore', () => {
     expect(res.statusCode, res.body).toBe(201);
     return res.json().file as Entry;
   };
-  const list = async (parentId?: string, at?: number) => {
-    const q = new URLSearchParams({ limit: '1000' });
-    if (parentId) q.set('parentId', parentId);
-    if (at !== undefined) q.set('at', new Date(at).toISOString());
-    const res = await api('GET', `/api/files?${q}`);
-    expect(res.statusCode, res.body).toBe(200);
-    return res.json().items as Entry[];
-  };
-  /** Every entry below a folder as `path → sha1` (folders: `path/ → null`). */
-  const tree = async (parentId?: string, prefix = ''): Promise<Record<string, string | null>> => {
-    const out: Record<string, string | null> = {};
-    for (const e of await list(parentId)) {
-      if (e.kind === 'folder') {
-        out[`${prefix}${e.name}/`] = null;
-        Object.assign(out, await tree(e.id, `${prefix}${e.name}/`));
-      } else out[`${prefix}${e.name}`] = e.sha1;
-    }
-    return out;
-  };
+
   const patch = (id: string, body: object) => api('PATCH', `/api/files/${id}`, body);
   const restore = (folderId: string | null, at: number) =>
     api('POST', '/api/restore', { folderId, at: new Date(at).toISOString() });

@@ -32,19 +32,20 @@ export class AlertService {
 
   /**
    * Undoing restores the burst's folder to just before it, through `restore` (which answers a
-   * result or a job); the alert is then done with.
+   * result or a job); the alert is closed once that restore has succeeded, so a job that fails
+   * leaves it to try again.
    */
   async undo<T>(
     userId: string,
     id: string,
-    restore: (folderId: string | null, at: number) => Promise<T>,
+    restore: (folderId: string | null, at: number, succeeded: () => Promise<void>) => Promise<T>,
   ): Promise<T> {
     const row = await this.find(userId, id);
     const folder = row.folder_id ? await this.repos.files.find(userId, row.folder_id, 'active') : undefined;
     // The folder itself gone since: the whole account, which holds wherever it went.
-    const answer = await restore(folder ? folder.id : null, Number(row.restore_at));
-    await this.repos.alerts.update(row.id, { dismissed_at: this.now() });
-    return answer;
+    return restore(folder ? folder.id : null, Number(row.restore_at), () =>
+      this.repos.alerts.update(row.id, { dismissed_at: this.now() }),
+    );
   }
 
   async dismiss(userId: string, id: string): Promise<void> {

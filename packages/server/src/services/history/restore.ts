@@ -41,14 +41,21 @@ export class RestoreService {
    * A restore answered at once when small, else started as a job to follow: a request should not
    * hang on ten thousand changes.
    */
-  async start(userId: string, folderId: string | null, at: number): Promise<RestoreStart> {
-    if ((await this.size(userId, folderId, at)) <= this.inlineEntries)
-      return { done: await this.restore(userId, folderId, at) };
+  async start(
+    userId: string,
+    folderId: string | null,
+    at: number,
+    /** Runs once the restore has succeeded (in the request, or at the job's end). */
+    succeeded: () => Promise<void> = async () => {},
+  ): Promise<RestoreStart> {
+    const run = async (progress?: Progress) => {
+      const result = await this.restore(userId, folderId, at, progress);
+      await succeeded();
+      return result;
+    };
+    if ((await this.size(userId, folderId, at)) <= this.inlineEntries) return { done: await run() };
     // The job outlives the request; it keeps the request's actor (async context) for history.
-    const jobId = await this.jobs.start(userId, 'restore', (progress) =>
-      this.restore(userId, folderId, at, progress),
-    );
-    return { jobId };
+    return { jobId: await this.jobs.start(userId, 'restore', run) };
   }
 
   /** How many entries changed under `folderId` since `at`: a restore's size, before it runs. */
