@@ -962,6 +962,28 @@ const restoreAndAlerts: Migration = {
   },
 };
 
+/**
+ * Upload requests: a link of kind `upload` points at a folder, takes files into it and never
+ * serves them. `max_bytes` bounds what the link may take in all; `bytes_received` is what it took.
+ */
+const uploadRequests: Migration = {
+  name: '026_upload_requests',
+  async up(db) {
+    await db.schema.alterTable('shares', (t) => {
+      t.string('kind', 16).notNullable().defaultTo('download');
+      t.bigInteger('max_bytes').nullable();
+      t.bigInteger('bytes_received').notNullable().defaultTo(0);
+    });
+  },
+  async down(db) {
+    await db.schema.alterTable('shares', (t) => {
+      t.dropColumn('bytes_received');
+      t.dropColumn('max_bytes');
+      t.dropColumn('kind');
+    });
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -988,6 +1010,7 @@ const migrations: Migration[] = [
   historyEvents,
   folderBytesAgain,
   restoreAndAlerts,
+  uploadRequests,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
