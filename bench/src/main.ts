@@ -151,9 +151,10 @@ function phaseTable(bytes: number): string {
   return lines.join('\n');
 }
 
+const started = Date.now();
+const loadBefore = loadAverage();
+
 async function main(): Promise<number> {
-  const started = Date.now();
-  const loadBefore = loadAverage();
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'dfs-bench-'));
   onCleanup('tmp dir', () => rm(tmp, { recursive: true, force: true }));
   console.error(`bench: ${quick ? 'quick' : 'full'} run in ${tmp}; load average ${loadBefore}`);
@@ -246,11 +247,15 @@ async function main(): Promise<number> {
     console.error(`bench: ${name} took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   }
   await runAll();
+  return writeReport(false);
+}
 
+/** The results so far: at the end, or when the run is interrupted (a signal keeps what it measured). */
+async function writeReport(interrupted: boolean): Promise<number> {
   const took = ((Date.now() - started) / 1000).toFixed(0);
   const failures = allFailures();
   const report = [
-    `## dfs bench — ${quick ? 'quick (DFS_BENCH_QUICK=1)' : 'full'} run, ${new Date().toISOString()}`,
+    `## dfs bench — ${quick ? 'quick (DFS_BENCH_QUICK=1)' : 'full'} run${interrupted ? ' (interrupted: the sections it finished)' : ''}, ${new Date().toISOString()}`,
     '',
     ...machine(),
     `- load average before / after: ${loadBefore} / ${loadAverage()}; took ${took} s`,
@@ -280,8 +285,11 @@ for (const [signal, code] of [
   ['SIGTERM', 143],
 ] as const) {
   process.once(signal, () => {
-    console.error(`bench: ${signal}: cleaning up`);
-    void runAll().finally(() => process.exit(code));
+    console.error(`bench: ${signal}: writing what was measured, cleaning up`);
+    void writeReport(true)
+      .catch(() => 0)
+      .then(() => runAll())
+      .finally(() => process.exit(code));
   });
 }
 

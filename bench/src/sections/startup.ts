@@ -25,9 +25,12 @@ async function startOnce(tmp: string, how: keyof typeof ENTRIES): Promise<{ read
     env: { ...process.env, DFS_PORT: String(port), DFS_DATA_DIR: dir, DFS_LOG_LEVEL: 'warn' },
     stdio: 'ignore',
   });
+  const deadline = started + 60_000;
   try {
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`the ${how} server exited during start`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`the ${how} server exited during start`);
+      if (performance.now() > deadline) throw new Error(`the ${how} server was not ready within 60 s`);
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
         (r) => r.ok,
         () => false,
@@ -39,9 +42,12 @@ async function startOnce(tmp: string, how: keyof typeof ENTRIES): Promise<{ read
     await sleep(3000);
     return { readyMs, rss: currentRss(child.pid!) };
   } finally {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    // A server that already exited emits no second 'exit': waiting for one would hang the bench.
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
     await rm(dir, { recursive: true, force: true });
   }
 }
