@@ -74,6 +74,7 @@ import { NextcloudUploads } from './services/protocols/nextcloud-uploads.ts';
 import { ShareService } from './services/shares.ts';
 import { ThumbnailService } from './services/thumbnails.ts';
 import { TusService } from './services/tus.ts';
+import { TwoFactorService } from './services/two-factor.ts';
 import { UploadHashes } from './services/upload-hashes.ts';
 import { UploadParts } from './services/upload-parts.ts';
 import { UploadService } from './services/uploads.ts';
@@ -96,6 +97,8 @@ export interface Services {
   shares: ShareService;
   archives: ArchiveService;
   appPasswords: AppPasswordService;
+  /** TOTP as a second factor at sign-in. */
+  twoFactor: TwoFactorService;
   thumbnails: ThumbnailService;
   tus: TusService;
   dav: DavService;
@@ -231,8 +234,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     new BodyMemory({ totalBytes: config.uploadMemoryBytes, perUserBytes: config.uploadMemoryPerUserBytes }),
   );
   const appPasswords = new AppPasswordService(repos, now);
+  const twoFactor = new TwoFactorService(repos, { secret, now });
   const auth = new AuthService(repos, {
     appPasswords,
+    twoFactor,
     sessionTtlMs: config.sessionTtlMs,
     signup: config.signup,
     passwords,
@@ -289,6 +294,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     downloads: new DownloadResponder(contents),
     archives: new ArchiveService(repos, contents, now),
     appPasswords,
+    twoFactor,
     dav,
     davLocks,
     tus,

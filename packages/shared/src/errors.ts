@@ -51,6 +51,11 @@ export const ERROR_STATUS = {
   storage_unavailable: 503,
   not_ready: 503,
   insufficient_storage: 507,
+  // Two-factor sign-in: the password was right, the second factor is missing or refused.
+  totp_required: 401,
+  totp_invalid: 403,
+  totp_enabled: 409,
+  second_factor_required: 403,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

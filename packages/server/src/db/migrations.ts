@@ -984,6 +984,40 @@ const uploadRequests: Migration = {
   },
 };
 
+/**
+ * Two-factor sign-in: a user's TOTP secret (encrypted; `enabled_at` NULL while the setup waits
+ * for its first code), their recovery codes (hashed, spent once), and when a session last proved
+ * the second factor (only such sessions mint app passwords).
+ */
+const twoFactor: Migration = {
+  name: '027_two_factor',
+  async up(db) {
+    await createTable(db, 'user_totp', (t) => {
+      t.string('user_id', ID).primary().references('users.id').onDelete('CASCADE');
+      t.text('secret').notNullable();
+      t.bigInteger('enabled_at').nullable();
+      t.bigInteger('last_step').nullable();
+      t.bigInteger('created_at').notNullable();
+    });
+    await createTable(db, 'totp_recovery_codes', (t) => {
+      t.string('user_id', ID).notNullable().references('users.id').onDelete('CASCADE');
+      t.string('code_hash', 64).notNullable();
+      t.bigInteger('used_at').nullable();
+      t.primary(['user_id', 'code_hash']);
+    });
+    await db.schema.alterTable('sessions', (t) => {
+      t.bigInteger('second_factor_at').nullable();
+    });
+  },
+  async down(db) {
+    await db.schema.alterTable('sessions', (t) => {
+      t.dropColumn('second_factor_at');
+    });
+    await db.schema.dropTable('totp_recovery_codes');
+    await db.schema.dropTable('user_totp');
+  },
+};
+
 const migrations: Migration[] = [
   initial,
   contentBlocks,
@@ -1011,6 +1045,7 @@ const migrations: Migration[] = [
   folderBytesAgain,
   restoreAndAlerts,
   uploadRequests,
+  twoFactor,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

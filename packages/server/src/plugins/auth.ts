@@ -119,3 +119,18 @@ export function sessionOnly(request: FastifyRequest, what: string): User {
     throw new HttpError('forbidden', `${what} from a signed-in session, not with an app password`);
   return currentUser(request);
 }
+
+/**
+ * As `sessionOnly`, and the session must have passed two-factor sign-in when the user has it on:
+ * what it allows (minting app passwords) would otherwise let a session from before two-factor
+ * was turned on, or a stolen one, get around it.
+ */
+export function secondFactorSession(request: FastifyRequest, what: string): User {
+  const user = sessionOnly(request, what);
+  if (request.auth?.secondFactorMissing)
+    throw new HttpError(
+      'second_factor_required',
+      `${what} from a session that passed two-factor sign-in: this one signed in before it was turned on; sign out and sign in again with your code`,
+    );
+  return user;
+}

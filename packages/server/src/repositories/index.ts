@@ -18,6 +18,7 @@ import { NcUploadsRepository } from './nc-uploads.ts';
 import { NodesRepository } from './nodes.ts';
 import { SessionsRepository } from './sessions.ts';
 import { SharesRepository } from './shares.ts';
+import { TotpRepository } from './totp.ts';
 import { TusUploadsRepository } from './tus-uploads.ts';
 import { UploadsRepository } from './uploads.ts';
 import { UserJobsRepository } from './user-jobs.ts';
@@ -47,6 +48,7 @@ export class Repositories {
   readonly history: HistoryRepository;
   readonly userJobs: UserJobsRepository;
   readonly alerts: AlertsRepository;
+  readonly totp: TotpRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -71,6 +73,7 @@ export class Repositories {
     this.history = new HistoryRepository(db);
     this.userJobs = new UserJobsRepository(db);
     this.alerts = new AlertsRepository(db);
+    this.totp = new TotpRepository(db);
   }
 
   /**

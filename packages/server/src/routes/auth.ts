@@ -3,10 +3,13 @@ import {
   ChangePasswordBody,
   CreateAppPasswordBody,
   CreatedAppPassword,
-  Credentials,
   ErrorBody,
+  SigninBody,
   SigninResponse,
   SignupBody,
+  TotpCodeBody,
+  TotpSetup,
+  TotpStatus,
   UserResponse,
 } from '@dfs/shared';
 import { Type } from '@sinclair/typebox';
@@ -16,11 +19,12 @@ import {
   currentUser,
   isCrossOrigin,
   SESSION_COOKIE,
+  secondFactorSession,
   sessionOnly as sessionOnlyUser,
 } from '../plugins/auth.ts';
 
 export async function authRoutes(app: AppInstance): Promise<void> {
-  const { auth, limits, appPasswords } = app.services;
+  const { auth, limits, appPasswords, twoFactor } = app.services;
 
   app.post(
     '/api/auth/signup',
@@ -46,20 +50,26 @@ export async function authRoutes(app: AppInstance): Promise<void> {
   app.post(
     '/api/auth/signin',
     {
-      schema: { tags: ['auth'], body: Credentials, response: { 200: SigninResponse, '4xx': ErrorBody } },
+      schema: { tags: ['auth'], body: SigninBody, response: { 200: SigninResponse, '4xx': ErrorBody } },
       config: {
         access: 'public',
         rateLimit: {
           max: app.config.signinRateLimit,
           timeWindow: 60_000,
-          keyGenerator: (request) =>
-            `${request.ip}:${String((request.body as { username?: unknown } | undefined)?.username ?? '').toLowerCase()}`,
+          // Attempts with a code count per account from any address: six digits are guessed by
+          // spreading tries over many addresses otherwise.
+          keyGenerator: (request) => {
+            const body = request.body as { username?: unknown; code?: unknown } | undefined;
+            const username = String(body?.username ?? '').toLowerCase();
+            return body?.code === undefined ? `${request.ip}:${username}` : `code:${username}`;
+          },
           hook: 'preHandler',
         },
       },
     },
     async (request, reply) => {
-      const { user, token } = await auth.signin(request.body.username, request.body.password);
+      const { username, password, code } = request.body;
+      const { user, token } = await auth.signin(username, password, code);
       // A cross-origin client (CORS) uses the token; only the app's own pages get the cookie.
       if (!isCrossOrigin(request, app.config.publicUrl))
         reply.setCookie(SESSION_COOKIE, token, {
@@ -134,8 +144,10 @@ export async function authRoutes(app: AppInstance): Promise<void> {
         response: { 201: CreatedAppPassword, '4xx': ErrorBody },
       },
     },
-    async (request, reply) =>
-      reply.status(201).send(await appPasswords.create(sessionOnly(request).id, request.body.name)),
+    async (request, reply) => {
+      const user = secondFactorSession(request, 'app passwords are created');
+      return reply.status(201).send(await appPasswords.create(user.id, request.body.name));
+    },
   );
 
   app.get(
@@ -155,6 +167,84 @@ export async function authRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       await appPasswords.revoke(sessionOnly(request).id, request.params.id);
+      return reply.status(204).send(null);
+    },
+  );
+
+  const totpSession = (request: FastifyRequest) => sessionOnlyUser(request, 'two-factor sign-in is managed');
+  // A code is six digits: attempts are limited per account as at sign-in.
+  const codeRateLimit = {
+    rateLimit: {
+      max: app.config.signinRateLimit,
+      timeWindow: 60_000,
+      keyGenerator: (request: FastifyRequest) => `totp:${request.auth?.user.id ?? request.ip}`,
+      hook: 'preHandler' as const,
+    },
+  };
+
+  app.get(
+    '/api/auth/totp',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Whether two-factor sign-in (TOTP) is on; never the secret',
+        response: { 200: TotpStatus, '4xx': ErrorBody },
+      },
+    },
+    async (request) => {
+      const user = totpSession(request);
+      return twoFactor.status(user.id, request.auth?.secondFactorMissing === true);
+    },
+  );
+
+  app.post(
+    '/api/auth/totp',
+    {
+      schema: {
+        tags: ['auth'],
+        summary:
+          'Set up two-factor sign-in: a new secret and ten recovery codes, in this answer only; not active until confirmed',
+        response: { 201: TotpSetup, '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      const user = totpSession(request);
+      return reply.status(201).send(await twoFactor.setup(user.id, user.username));
+    },
+  );
+
+  app.post(
+    '/api/auth/totp/confirm',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Turn two-factor sign-in on with a current code from the new secret',
+        body: TotpCodeBody,
+        response: { 204: Type.Null(), '4xx': ErrorBody },
+      },
+      config: codeRateLimit,
+    },
+    async (request, reply) => {
+      const user = totpSession(request);
+      await twoFactor.confirm(user.id, request.body.code, request.auth?.sessionId ?? null);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.delete(
+    '/api/auth/totp',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Turn two-factor sign-in off, with a current code or a recovery code',
+        body: TotpCodeBody,
+        response: { 204: Type.Null(), '4xx': ErrorBody },
+      },
+      config: codeRateLimit,
+    },
+    async (request, reply) => {
+      const user = totpSession(request);
+      await twoFactor.disable(user.id, request.body.code);
       return reply.status(204).send(null);
     },
   );

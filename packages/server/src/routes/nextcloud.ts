@@ -217,6 +217,13 @@ export async function nextcloudRoutes(app: AppInstance): Promise<void> {
     if (request.auth?.appPasswordId) {
       throw new HttpError('forbidden', 'apps are allowed from a signed-in session, not with an app password');
     }
+    // Allowing an app mints an app password: the session must have passed two-factor sign-in.
+    if (request.auth?.secondFactorMissing) {
+      throw new HttpError(
+        'second_factor_required',
+        'apps are allowed from a session that passed two-factor sign-in; sign out and sign in again with your code',
+      );
+    }
     return currentUser(request);
   };
 

@@ -7,6 +7,7 @@ import type { UserRow } from '../repositories/users.ts';
 import type { AppPasswordService } from './app-passwords.ts';
 import { newId, newToken, sha256Hex } from './ids.ts';
 import type { PasswordHasher } from './passwords.ts';
+import type { TwoFactorService } from './two-factor.ts';
 
 export type SignupMode = 'open' | 'closed' | 'invite';
 
@@ -17,6 +18,7 @@ export interface AuthOptions {
   passwords: PasswordHasher;
   now: () => number;
   appPasswords: AppPasswordService;
+  twoFactor: TwoFactorService;
 }
 
 export interface Authenticated {
@@ -29,6 +31,11 @@ export interface Authenticated {
   appPasswordName?: string;
   /** When the user last wrote anything: reads after it must see it (read-your-writes). */
   lastWriteAt: number;
+  /**
+   * A session of a user with two-factor sign-in on that has not passed it since it was turned on
+   * (it signed in before): such a session does not mint app passwords.
+   */
+  secondFactorMissing?: boolean;
 }
 
 export function toUser(row: UserRow): User {
@@ -137,7 +144,15 @@ export class AuthService {
     return { code, row };
   }
 
-  async signin(usernameInput: string, password: string): Promise<{ user: User; token: string }> {
+  /**
+   * The password, then, when the user has two-factor sign-in on, `code`: without one the answer
+   * is `totp_required` (the client asks for it and sends both again), a wrong one `totp_invalid`.
+   */
+  async signin(
+    usernameInput: string,
+    password: string,
+    code?: string,
+  ): Promise<{ user: User; token: string }> {
     const row = await this.repos.users.findByUsername(usernameInput.toLowerCase());
     if (!row) {
       await this.options.passwords.burn(password);
@@ -145,6 +160,19 @@ export class AuthService {
     }
     if (!(await this.options.passwords.verify(row.password_hash, password))) {
       throw new HttpError('invalid_credentials', 'wrong username or password');
+    }
+    let secondFactor = false;
+    if (await this.options.twoFactor.isEnabled(row.id)) {
+      if (code === undefined || code.trim() === '') {
+        throw new HttpError(
+          'totp_required',
+          'enter the code from your authenticator app (or one of your recovery codes)',
+        );
+      }
+      if (!(await this.options.twoFactor.verify(row.id, code))) {
+        throw new HttpError('totp_invalid', 'the code is wrong, expired or already used');
+      }
+      secondFactor = true;
     }
     const token = newToken();
     const now = this.options.now();
@@ -155,6 +183,7 @@ export class AuthService {
       created_at: now,
       last_seen_at: now,
       expires_at: now + this.options.sessionTtlMs,
+      second_factor_at: secondFactor ? now : null,
     });
     return { user: toUser(row), token };
   }
@@ -172,7 +201,11 @@ export class AuthService {
     if (now - Number(session.last_seen_at) >= SLIDE_EVERY_MS) {
       await this.repos.sessions.extend(session.id, now, now + this.options.sessionTtlMs);
     }
-    return this.authenticatedBy(user, session.id);
+    const { second_factor_at: passed, totp_enabled_at: enabled } = session;
+    return {
+      ...this.authenticatedBy(user, session.id),
+      secondFactorMissing: enabled !== null && (passed === null || passed < enabled),
+    };
   }
 
   /**
