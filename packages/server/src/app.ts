@@ -290,7 +290,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       versions: versionsJob({ repos, limits, now, config }),
     },
     clusterJobs: { repair: repairJob(clusterDeps), scrub: scrubJob(clusterDeps), deps: clusterDeps },
-    shares: new ShareService(repos, files, passwords, secret, now),
+    shares: new ShareService(repos, files, passwords, secret, now, uploads),
     downloads: new DownloadResponder(contents),
     archives: new ArchiveService(repos, contents, now),
     appPasswords,

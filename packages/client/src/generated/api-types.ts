@@ -1753,7 +1753,11 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** Format: date-time */
+                        expiresAt?: string;
                         expiresInSeconds?: number;
+                        kind?: "download" | "upload";
+                        maxBytes?: number;
                         maxDownloads?: number;
                         password?: string;
                     } | null;
@@ -2833,6 +2837,15 @@ export interface paths {
                             hasPassword: boolean;
                             name: string;
                             size: number;
+                        } | {
+                            bytesLeft: number | null;
+                            /** Format: date-time */
+                            expiresAt: string | null;
+                            hasPassword: boolean;
+                            /** @enum {string} */
+                            kind: "upload";
+                            maxBytes: number | null;
+                            name: string;
                         };
                     };
                 };
@@ -2878,6 +2891,66 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/public/shares/{token}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload one file through an upload request
+         * @description multipart/form-data: an optional `name` field (who uploads, as the owner will read it), then the `file` part. `X-Share-Password` when the link has a password. The file lands in the link's folder under its owner's account; a taken name gets a ` (n)` suffix.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    token: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            name: string;
+                            size: number;
+                        };
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;
@@ -3929,6 +4002,7 @@ export interface components {
         };
         /** Share */
         "def-7": {
+            bytesReceived: number;
             /** Format: date-time */
             createdAt: string;
             downloads: number;
@@ -3936,6 +4010,8 @@ export interface components {
             expiresAt: string | null;
             fileId: string;
             hasPassword: boolean;
+            kind: "download" | "upload";
+            maxBytes: number | null;
             maxDownloads: number | null;
             name: string;
             token: string;

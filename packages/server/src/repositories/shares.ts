@@ -2,6 +2,8 @@ import type { Knex } from 'knex';
 
 export interface ShareRow {
   token: string;
+  /** `download`: serves a file; `upload`: an upload request, taking files into a folder. */
+  kind: 'download' | 'upload';
   user_id: string;
   file_id: string;
   password_hash: string | null;
@@ -11,6 +13,8 @@ export interface ShareRow {
   bytes_served: number;
   revoked_at: number | null;
   created_at: number;
+  max_bytes: number | null;
+  bytes_received: number;
 }
 
 export type ShareRowWithFile = ShareRow & { name: string };
@@ -77,6 +81,34 @@ export class SharesRepository {
       if (n === 1) return true;
     }
     throw new Error('share download accounting kept conflicting');
+  }
+
+  /**
+   * Counts `bytes` taken in by an upload request, only while the link is live and if they fit
+   * its limit: one conditional update, so two racing uploads cannot both take the last bytes.
+   */
+  async receiveBytes(token: string, bytes: number, now: number): Promise<boolean> {
+    const n = await this.db('shares')
+      .where({ token, kind: 'upload' })
+      .whereNull('revoked_at')
+      .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
+      .andWhere((q) =>
+        q.whereNull('max_bytes').orWhere('max_bytes', '>=', this.db.raw('bytes_received + ?', [bytes])),
+      )
+      .update({ bytes_received: this.db.raw('bytes_received + ?', [bytes]) });
+    return n === 1;
+  }
+
+  /** Gives back what receiveBytes counted for a file that was then not added. */
+  async unreceiveBytes(token: string, bytes: number): Promise<void> {
+    await this.db('shares')
+      .where({ token })
+      .update({
+        bytes_received: this.db.raw('CASE WHEN bytes_received > ? THEN bytes_received - ? ELSE 0 END', [
+          bytes,
+          bytes,
+        ]),
+      });
   }
 
   /** Gives back bytes a cut-off transfer reserved but did not send; copies already counted stay. */

@@ -377,6 +377,6 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
  * encoding that other clients follow) send `"`, CR and LF in a file name as %22, %0D and %0A,
  * since the name sits in a quoted header value; nothing else is escaped.
  */
-function formFileName(sent: string): string {
+export function formFileName(sent: string): string {
   return sent.replace(/%(22|0D|0A)/gi, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
 }

@@ -1,14 +1,26 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { CreateShareBody, PublicShare, Share, ShareGrant } from '@dfs/shared';
+import { Readable } from 'node:stream';
+import type {
+  CreateShareBody,
+  DroppedFile,
+  PublicLink,
+  PublicShare,
+  PublicUploadRequest,
+  Share,
+  ShareGrant,
+} from '@dfs/shared';
 import { LRUCache } from 'lru-cache';
 import { HttpError, notFound } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { ShareRowWithFile } from '../repositories/shares.ts';
+import { type Actor, actingAs } from './actor.ts';
+import { bodyPieces } from './body-memory.ts';
 import type { FileService } from './files.ts';
 import { newToken, sha256Hex } from './ids.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { chargeFor, meterStep } from './share-accounting.ts';
+import type { UploadService } from './uploads.ts';
 
 const usedUp = () => new HttpError('share_expired', 'this link has been used up', { reason: 'used_up' });
 
@@ -19,6 +31,50 @@ export const GRANT_TTL_MS = 10 * 60_000;
 const GRANT_FORMAT = /^([0-9a-z]{1,11})\.([A-Za-z0-9_-]{43})$/;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString());
+
+const unknownLink = () => new HttpError('not_found', 'share link not found', { reason: 'unknown' });
+const expired = () => new HttpError('share_expired', 'this link has expired', { reason: 'expired' });
+const limitReached = (left: number) =>
+  new HttpError('payload_too_large', 'this upload link takes no more bytes than its owner allowed', {
+    reason: 'limit_reached',
+    bytesLeft: Math.max(0, left),
+  });
+
+/** How an upload request's history names an uploader who typed no name. */
+export const ANONYMOUS_UPLOADER = 'anonymous';
+/** Longest uploader name kept, in characters. */
+export const UPLOADER_NAME_MAX = 100;
+
+/**
+ * The name an uploader typed, as history keeps it: trimmed, `anonymous` when empty. Control
+ * characters or an overlong name are refused rather than cut, so what the owner reads is what
+ * was typed.
+ */
+export function uploaderName(typed: string | undefined): string {
+  const name = (typed ?? '').trim();
+  if (name === '') return ANONYMOUS_UPLOADER;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if ([...name].length > UPLOADER_NAME_MAX || /[\u0000-\u001f\u007f]/.test(name)) {
+    throw new HttpError(
+      'bad_request',
+      `the "name" field must be at most ${UPLOADER_NAME_MAX} characters, without control characters`,
+    );
+  }
+  return name;
+}
+
+/** What an upload through a link reads of its request. */
+export interface DropRequest {
+  /** The file's name in the form. */
+  name: string;
+  body: Readable;
+  /** The request's Content-Length (an upper bound of the file's size), when it has one. */
+  requestBytes: number | null;
+  /** Resolves once the whole request is read: a form field after the file is then known. */
+  bodyRead: () => Promise<void>;
+  /** The name the uploader typed (the form's `name` field), once known. */
+  uploader: () => string | undefined;
+}
 
 export interface SharedFile {
   name: string;
@@ -60,6 +116,7 @@ export class ShareService {
     private readonly passwords: PasswordHasher,
     private readonly secret: string,
     private readonly now: () => number,
+    private readonly uploads: UploadService,
   ) {}
 
   /**
@@ -69,34 +126,71 @@ export class ShareService {
   private readonly proven = new LRUCache<string, true>({ max: 10_000, ttl: GRANT_TTL_MS });
 
   toShare(row: ShareRowWithFile, baseUrl: string): Share {
+    const kind = row.kind;
     return {
       token: row.token,
-      url: `${baseUrl}/s/${row.token}`,
+      kind,
+      // An upload request opens its own page: the drop page, which shows nothing of the folder.
+      url: `${baseUrl}/${kind === 'upload' ? 'drop' : 's'}/${row.token}`,
       fileId: row.file_id,
       name: row.name,
       expiresAt: iso(row.expires_at),
       maxDownloads: row.max_downloads,
       downloads: Number(row.downloads),
       hasPassword: row.password_hash !== null,
+      maxBytes: row.max_bytes === null ? null : Number(row.max_bytes),
+      bytesReceived: Number(row.bytes_received),
       createdAt: iso(row.created_at) as string,
     };
   }
 
   async create(userId: string, fileId: string, body: CreateShareBody, baseUrl: string): Promise<Share> {
+    const kind = body.kind ?? 'download';
     const file = await this.files.row(userId, fileId, 'active');
-    if (file.kind !== 'file') throw new HttpError('bad_request', 'only files can be shared');
+    if (kind === 'download') {
+      if (file.kind !== 'file') {
+        throw new HttpError(
+          'bad_request',
+          'only files can be shared by a download link; a folder takes an upload request (kind "upload")',
+        );
+      }
+      if (body.maxBytes !== undefined) {
+        throw new HttpError('bad_request', '"maxBytes" is for upload requests (kind "upload")');
+      }
+    } else {
+      if (file.kind !== 'folder') throw new HttpError('bad_request', 'upload requests are made on folders');
+      if (body.maxDownloads !== undefined) {
+        throw new HttpError(
+          'bad_request',
+          'an upload request serves no downloads: "maxDownloads" is for download links',
+        );
+      }
+    }
     const now = this.now();
+    let expiresAt: number | null = body.expiresInSeconds ? now + body.expiresInSeconds * 1000 : null;
+    if (body.expiresAt !== undefined) {
+      if (body.expiresInSeconds !== undefined) {
+        throw new HttpError('bad_request', 'give "expiresAt" or "expiresInSeconds", not both');
+      }
+      expiresAt = Date.parse(body.expiresAt);
+      if (!Number.isFinite(expiresAt) || expiresAt <= now) {
+        throw new HttpError('bad_request', '"expiresAt" must be a time in the future');
+      }
+    }
     const row = {
       token: newToken(24),
+      kind,
       user_id: userId,
       file_id: file.id,
       password_hash: body.password ? await this.passwords.hash(body.password) : null,
-      expires_at: body.expiresInSeconds ? now + body.expiresInSeconds * 1000 : null,
+      expires_at: expiresAt,
       max_downloads: body.maxDownloads ?? null,
       downloads: 0,
       bytes_served: 0,
       revoked_at: null,
       created_at: now,
+      max_bytes: body.maxBytes ?? null,
+      bytes_received: 0,
     };
     await this.repos.shares.insert(row);
     return this.toShare({ ...row, name: file.name }, baseUrl);
@@ -114,25 +208,30 @@ export class ShareService {
    * The link's state: 404 unknown or revoked (or its file gone), 410 expired. The error's `reason`
    * tells the visitor's page which, so a dead link says what happened to it.
    */
-  private async usable(
-    token: string,
-    repos = this.repos,
-  ): Promise<{ share: ShareRowWithFile; file: SharedFile & { size: number } }> {
+  private async live(token: string, repos = this.repos): Promise<ShareRowWithFile> {
     const share = await repos.shares.find(token);
     if (!share) {
       const revoked = (await repos.shares.findIncludingRevoked(token)) !== undefined;
       throw revoked
         ? new HttpError('not_found', 'this link was turned off by its owner', { reason: 'revoked' })
-        : new HttpError('not_found', 'share link not found', { reason: 'unknown' });
+        : unknownLink();
     }
+    return share;
+  }
+
+  /** A download link's state (an upload request never serves bytes: 404 as if unknown). */
+  private async usable(
+    token: string,
+    repos = this.repos,
+  ): Promise<{ share: ShareRowWithFile; file: SharedFile & { size: number } }> {
+    const share = await this.live(token, repos);
+    if (share.kind !== 'download') throw unknownLink();
     const file = await repos.files.find(share.user_id, share.file_id, 'active');
     const content = file?.content_id ? await repos.contents.findById(file.content_id) : undefined;
     if (!file || !content) {
       throw new HttpError('not_found', 'the shared file is no longer available', { reason: 'file_gone' });
     }
-    if (share.expires_at !== null && Number(share.expires_at) <= this.now()) {
-      throw new HttpError('share_expired', 'this link has expired', { reason: 'expired' });
-    }
+    if (share.expires_at !== null && Number(share.expires_at) <= this.now()) throw expired();
     return {
       share,
       file: {
@@ -151,13 +250,26 @@ export class ShareService {
   }
 
   /** `reads`: a read replica's repositories may answer; a link it does not know yet is looked up on the primary. */
-  async info(token: string, reads = this.repos): Promise<PublicShare> {
-    const { share, file } = await this.usable(token, reads).catch((error: unknown) => {
-      if (reads !== this.repos && error instanceof HttpError && error.code === 'not_found') {
-        return this.usable(token);
-      }
+  async info(token: string, reads = this.repos): Promise<PublicLink> {
+    const retryOnPrimary = <T>(error: unknown, again: () => Promise<T>): Promise<T> => {
+      if (reads !== this.repos && error instanceof HttpError && error.code === 'not_found') return again();
       throw error;
-    });
+    };
+    const link = await this.live(token, reads).catch((error: unknown) =>
+      retryOnPrimary(error, () => this.live(token)),
+    );
+    if (link.kind === 'upload') {
+      return this.uploadInfo(token, reads).catch((error: unknown) =>
+        retryOnPrimary(error, () => this.uploadInfo(token)),
+      );
+    }
+    return this.downloadInfo(token, reads).catch((error: unknown) =>
+      retryOnPrimary(error, () => this.downloadInfo(token)),
+    );
+  }
+
+  private async downloadInfo(token: string, reads = this.repos): Promise<PublicShare> {
+    const { share, file } = await this.usable(token, reads);
     if (this.usedUp(share)) throw usedUp();
     return {
       name: file.name,
@@ -177,6 +289,112 @@ export class ShareService {
       throw new HttpError('share_password_invalid', 'wrong password for this link');
     }
     this.proven.set(key, true);
+  }
+
+  /**
+   * An upload request's state: 404 unknown, revoked or its folder gone (trashed), 410 expired.
+   * The folder's content is never looked at here: the link does not reveal it.
+   */
+  private async usableUpload(token: string, repos = this.repos): Promise<ShareRowWithFile> {
+    const share = await this.live(token, repos);
+    if (share.kind !== 'upload') throw unknownLink();
+    const folder = await repos.files.find(share.user_id, share.file_id, 'active');
+    if (!folder) {
+      throw new HttpError('not_found', 'the folder of this link is no longer available', {
+        reason: 'folder_gone',
+      });
+    }
+    if (share.expires_at !== null && Number(share.expires_at) <= this.now()) throw expired();
+    return share;
+  }
+
+  private bytesLeft(share: ShareRowWithFile): number | null {
+    return share.max_bytes === null
+      ? null
+      : Math.max(0, Number(share.max_bytes) - Number(share.bytes_received));
+  }
+
+  private async uploadInfo(token: string, reads = this.repos): Promise<PublicUploadRequest> {
+    const share = await this.usableUpload(token, reads);
+    return {
+      kind: 'upload',
+      name: share.name,
+      expiresAt: iso(share.expires_at),
+      hasPassword: share.password_hash !== null,
+      maxBytes: share.max_bytes === null ? null : Number(share.max_bytes),
+      bytesLeft: this.bytesLeft(share),
+    };
+  }
+
+  /**
+   * Takes one file into an upload request's folder, as its owner's (their quota, their tree) and
+   * told in history as the uploader's, by the name they typed. A taken name gets the usual
+   * ` (n)`; nothing is ever replaced. The link's byte limit and expiry stop the body while it
+   * streams; the bytes are counted against the limit in one conditional update before the file
+   * is added, so racing uploads cannot overshoot it, and given back if adding it fails.
+   */
+  async receive(
+    token: string,
+    password: string | undefined,
+    guess: GuessGate,
+    drop: DropRequest,
+  ): Promise<DroppedFile> {
+    const share = await this.usableUpload(token);
+    await this.checkPassword(share, password, guess);
+    // A name typed before the file is checked before any byte is stored.
+    uploaderName(drop.uploader());
+    const left = this.bytesLeft(share) ?? Number.POSITIVE_INFINITY;
+    if (left <= 0) throw limitReached(0);
+    const expiresAt = share.expires_at === null ? null : Number(share.expires_at);
+    let seen = 0;
+    const now = this.now;
+    async function* limited(body: Readable): AsyncGenerator<Buffer> {
+      for await (const piece of bodyPieces(body, 0)) {
+        seen += piece.length;
+        if (seen > left) throw limitReached(left);
+        if (expiresAt !== null && expiresAt <= now()) throw expired();
+        yield piece;
+      }
+    }
+    const actor: Actor = { type: 'share', name: ANONYMOUS_UPLOADER, via: 'api' };
+    let counted = 0;
+    try {
+      const file = await actingAs(actor, () =>
+        this.uploads.uploadSingle(
+          share.user_id,
+          share.file_id,
+          drop.name,
+          Readable.from(limited(drop.body), { objectMode: false }),
+          undefined,
+          drop.requestBytes,
+          // Runs once the body is stored and before the file is added: the uploader's name (a
+          // field may follow the file) and the link's count are settled there, so a refusal
+          // adds nothing (the stored bytes, referenced by no file, are collected).
+          async () => {
+            await drop.bodyRead();
+            actor.name = uploaderName(drop.uploader());
+            if (!(await this.repos.shares.receiveBytes(token, seen, this.now()))) {
+              throw await this.refusal(token);
+            }
+            counted = seen;
+            return share.file_id;
+          },
+          undefined,
+          () => 'rename',
+        ),
+      );
+      return { name: file.name, size: file.size };
+    } catch (error) {
+      if (counted > 0) await this.repos.shares.unreceiveBytes(token, counted);
+      throw error;
+    }
+  }
+
+  /** Why a link refused bytes it looked ready to take a moment ago. */
+  private async refusal(token: string): Promise<HttpError> {
+    const share = await this.usableUpload(token).catch((error: unknown) => error);
+    if (share instanceof HttpError) return share;
+    return limitReached(this.bytesLeft(share as ShareRowWithFile) ?? 0);
   }
 
   private grantMac(token: string, expiresAt: number): Buffer {

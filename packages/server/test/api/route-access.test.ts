@@ -14,6 +14,7 @@ const PUBLIC = new Set([
   'GET /api/public/shares/{token}',
   'POST /api/public/shares/{token}/grants',
   'GET /api/public/shares/{token}/content',
+  'POST /api/public/shares/{token}/files',
 ]);
 
 const ADMIN = new Set([

@@ -1,0 +1,412 @@
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UPLOAD_REQUEST_RATE_LIMIT } from '../../src/routes/shares.ts';
+import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
+import { random } from '../support/bytes.ts';
+import { CHUNK, multipartForm, uploader } from '../support/uploads.ts';
+
+type Headers = Record<string, string>;
+
+const MiB = 1024 * 1024;
+
+/**
+ * A form whose file part is `total` bytes, produced as the server pulls them; counts what it
+ * pulled, and calls `onPulled` as it goes (to move a clock mid-body).
+ */
+function streamedForm(total: number, onPulled: (pulled: number) => void = () => {}) {
+  const form = multipartForm('huge.bin', Buffer.alloc(0));
+  const tail = Buffer.from('\r\n------dfs-test-boundary--\r\n');
+  const head = form.payload.subarray(0, form.payload.length - tail.length);
+  const block = random(MiB);
+  const state = { pulled: 0 };
+  let started = false;
+  const stream = new Readable({
+    read() {
+      if (!started) {
+        started = true;
+        this.push(head);
+      }
+      if (state.pulled >= total) {
+        this.push(tail);
+        this.push(null);
+        return;
+      }
+      const piece = block.subarray(0, Math.min(MiB, total - state.pulled));
+      state.pulled += piece.length;
+      onPulled(state.pulled);
+      this.push(piece);
+    },
+  });
+  return { stream, state, headers: form.headers };
+}
+
+describe('upload requests', () => {
+  let t: TestApp;
+  let clock = Date.now();
+  let alice: Awaited<ReturnType<TestApp['user']>>;
+
+  const api = (method: string, url: string, payload?: object, headers: Headers = alice.headers) =>
+    t.app.inject({ method: method as 'GET', url, headers, ...(payload ? { payload } : {}) });
+  const folder = async (name: string) =>
+    (await api('POST', '/api/folders', { name })).json().file.id as string;
+  const request = async (folderId: string, body: object = {}) => {
+    const res = await api('POST', `/api/files/${folderId}/shares`, { kind: 'upload', ...body });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json().share as { token: string; url: string; kind: string; fileId: string };
+  };
+  /** An anonymous upload through the link: the `name` field first, as the drop page sends it. */
+  const drop = (token: string, name: string, data: Buffer, fields: Headers = {}, headers: Headers = {}) => {
+    const form = multipartForm(name, data, undefined, fields);
+    return t.app.inject({
+      method: 'POST',
+      url: `/api/public/shares/${token}/files`,
+      payload: form.payload,
+      headers: { ...form.headers, ...headers },
+    });
+  };
+  const listing = async (folderId: string) =>
+    (
+      (await api('GET', `/api/files?parentId=${folderId}`)).json().items as Array<{
+        name: string;
+        size: number;
+      }>
+    )
+      .map((f) => `${f.name}:${f.size}`)
+      .sort();
+  const usage = async () => (await api('GET', '/api/auth/me')).json().usage.usedBytes as number;
+  const pub = (token: string, suffix = '', method = 'GET') =>
+    t.app.inject({ method: method as 'GET', url: `/api/public/shares/${token}${suffix}` });
+  const received = async (token: string) =>
+    ((await api('GET', '/api/shares')).json().items as Array<{ token: string; bytesReceived: number }>).find(
+      (s) => s.token === token,
+    )?.bytesReceived;
+
+  beforeAll(async () => {
+    t = await startTestApp(
+      { DFS_CHUNK_SIZE: String(CHUNK), DFS_PUBLIC_URL: 'https://drive.example' },
+      { now: () => clock },
+    );
+    alice = await t.user('alice');
+  });
+  afterAll(() => t.close());
+
+  it('is made on a folder; a file, or a download link on a folder, answers 400 and makes nothing', async () => {
+    const inbox = await folder('Inbox');
+    const s = await request(inbox, { maxBytes: 5000 });
+    expect(s).toMatchObject({ kind: 'upload', fileId: inbox, url: `https://drive.example/drop/${s.token}` });
+    expect(s).toMatchObject({ name: 'Inbox', maxBytes: 5000, bytesReceived: 0, hasPassword: false });
+    const file = await uploader(t, alice.headers).upload(random(10), 'plain.txt');
+    const bad = [
+      [file.id, { kind: 'upload' }],
+      [inbox, {}],
+      [inbox, { kind: 'upload', maxDownloads: 3 }],
+      [file.id, { maxBytes: 10 }],
+      [inbox, { kind: 'upload', maxBytes: 0 }],
+      [inbox, { kind: 'upload', expiresAt: new Date(clock - 1000).toISOString() }],
+      [inbox, { kind: 'upload', expiresAt: 'tomorrow' }],
+      [inbox, { kind: 'upload', expiresAt: new Date(clock + 60_000).toISOString(), expiresInSeconds: 60 }],
+      [inbox, { kind: 'nope' }],
+    ] as const;
+    for (const [id, body] of bad) {
+      const res = await api('POST', `/api/files/${id}/shares`, body);
+      expect(res.statusCode, JSON.stringify(body)).toBe(400);
+      expect(res.json().error.message).toBeTruthy();
+    }
+    const mine = (await api('GET', '/api/shares')).json().items as Array<{ token: string }>;
+    expect(mine.map((x) => x.token)).toEqual([s.token]);
+  });
+
+  it('takes anonymous uploads into the folder, charged to the owner; a taken name gets (1)', async () => {
+    const inbox = await folder('Drop box');
+    const s = await request(inbox);
+    const before = await usage();
+    const a = random(3000);
+    const b = random(CHUNK * 2 + 5); // more than a chunk: streams to the nodes as it arrives
+    const first = await drop(s.token, 'report.pdf', a, { name: 'Dana' });
+    expect(first.statusCode, first.body).toBe(201);
+    expect(first.json()).toEqual({ name: 'report.pdf', size: a.length });
+    const second = await drop(s.token, 'report.pdf', b);
+    expect(second.statusCode, second.body).toBe(201);
+    expect(second.json()).toEqual({ name: 'report (1).pdf', size: b.length });
+    expect(await listing(inbox)).toEqual([`report (1).pdf:${b.length}`, `report.pdf:${a.length}`]);
+    expect(await usage()).toBe(before + a.length + b.length);
+    expect(await received(s.token)).toBe(a.length + b.length);
+    const items = (await api('GET', `/api/files?parentId=${inbox}`)).json().items as Array<{
+      id: string;
+      name: string;
+    }>;
+    const got = await api('GET', `/api/files/${items.find((f) => f.name === 'report.pdf')!.id}/content`);
+    expect(got.rawPayload.equals(a)).toBe(true);
+  });
+
+  it('names the uploader in the owner’s history, anonymous when no name was typed', async () => {
+    const inbox = await folder('Named');
+    const s = await request(inbox);
+    expect((await drop(s.token, 'one.txt', random(10), { name: '  Dana Scully ' })).statusCode).toBe(201);
+    expect((await drop(s.token, 'two.txt', random(10))).statusCode).toBe(201);
+    const events = (await api('GET', `/api/history?folderId=${inbox}`)).json().items as Array<{
+      action: string;
+      path: string;
+      actor: { type: string; name: string };
+    }>;
+    // The folder's own creation (by the owner's session) is in its history too.
+    const created = events
+      .filter((e) => e.action === 'created' && e.path !== '/Named')
+      .map((e) => [e.path, e.actor.type, e.actor.name]);
+    expect(created.sort()).toEqual([
+      ['/Named/one.txt', 'share', 'Dana Scully'],
+      ['/Named/two.txt', 'share', 'anonymous'],
+    ]);
+  });
+
+  it('refuses an uploader name it could not show as typed, keeping nothing', async () => {
+    const inbox = await folder('Names');
+    const s = await request(inbox);
+    for (const name of ['x'.repeat(101), 'a\u0007b']) {
+      const res = await drop(s.token, 'x.txt', random(10), { name });
+      expect(res.statusCode).toBe(400);
+      expect(errorCode(res)).toBe('bad_request');
+    }
+    expect(await listing(inbox)).toEqual([]);
+  });
+
+  it('shows the visitor only what the drop page needs, and never lists or serves the folder', async () => {
+    const inbox = await folder('Private stuff');
+    await api('POST', '/api/folders', { name: 'secret-sub', parentId: inbox });
+    const s = await request(inbox, { maxBytes: 1000 });
+    expect((await drop(s.token, 'in.txt', random(300))).statusCode).toBe(201);
+    const info = await pub(s.token);
+    expect(info.statusCode).toBe(200);
+    expect(info.json()).toEqual({
+      kind: 'upload',
+      name: 'Private stuff',
+      expiresAt: null,
+      hasPassword: false,
+      maxBytes: 1000,
+      bytesLeft: 700,
+    });
+    for (const [suffix, method] of [
+      ['/content', 'GET'],
+      ['/content', 'HEAD'],
+      ['/grants', 'POST'],
+    ] as const) {
+      const res = await pub(s.token, suffix, method);
+      expect(res.statusCode, `${method} ${suffix}`).toBe(404);
+      // As for a link that does not exist: nothing says there is a folder behind it.
+      if (method !== 'HEAD') expect(res.json().error.reason).toBe('unknown');
+    }
+    // The token is no session: the folder's own routes stay closed to it.
+    const asBearer = await api('GET', `/api/files?parentId=${inbox}`, undefined, {
+      authorization: `Bearer ${s.token}`,
+    });
+    expect(asBearer.statusCode).toBe(401);
+  });
+
+  it('asks for the password in a header and adds nothing without the right one', async () => {
+    const inbox = await folder('Locked');
+    const s = await request(inbox, { password: 'open sesame' });
+    expect((await pub(s.token)).json().hasPassword).toBe(true);
+    const none = await drop(s.token, 'a.txt', random(100));
+    expect(none.statusCode).toBe(401);
+    expect(errorCode(none)).toBe('share_password_required');
+    const wrong = await drop(s.token, 'a.txt', random(100), {}, { 'x-share-password': 'guess' });
+    expect(wrong.statusCode).toBe(403);
+    expect(errorCode(wrong)).toBe('share_password_invalid');
+    expect(await listing(inbox)).toEqual([]);
+    const right = await drop(s.token, 'a.txt', random(100), {}, { 'x-share-password': 'open sesame' });
+    expect(right.statusCode).toBe(201);
+    expect(await listing(inbox)).toEqual(['a.txt:100']);
+  });
+
+  it('refuses uploads once the link has expired (410)', async () => {
+    const inbox = await folder('Soon gone');
+    const s = await request(inbox, { expiresAt: new Date(clock + 60_000).toISOString() });
+    expect((await pub(s.token)).json().expiresAt).toBe(new Date(clock + 60_000).toISOString());
+    expect((await drop(s.token, 'early.txt', random(10))).statusCode).toBe(201);
+    clock += 61_000;
+    const late = await drop(s.token, 'late.txt', random(10));
+    expect(late.statusCode).toBe(410);
+    expect(errorCode(late)).toBe('share_expired');
+    expect(late.json().error.reason).toBe('expired');
+    expect((await pub(s.token)).statusCode).toBe(410);
+    expect(await listing(inbox)).toEqual(['early.txt:10']);
+  });
+
+  it('stops at the byte limit while streaming (413) and keeps nothing of a refused file', async () => {
+    const inbox = await folder('Limited');
+    const limit = CHUNK + 1000;
+    const s = await request(inbox, { maxBytes: limit });
+    const before = await usage();
+    expect((await drop(s.token, 'fits.bin', random(1000))).statusCode).toBe(201);
+    // Bigger than what is left, and than a chunk: refused while it streams, its part discarded.
+    const big = await drop(s.token, 'big.bin', random(CHUNK * 3));
+    expect(big.statusCode).toBe(413);
+    expect(errorCode(big)).toBe('payload_too_large');
+    expect(big.json().error).toMatchObject({ reason: 'limit_reached', bytesLeft: CHUNK });
+    const small = await drop(s.token, 'small.bin', random(CHUNK + 1));
+    expect(small.statusCode).toBe(413);
+    expect(await listing(inbox)).toEqual(['fits.bin:1000']);
+    expect(await usage()).toBe(before + 1000);
+    expect(await received(s.token)).toBe(1000);
+    // Exactly what is left still fits; then nothing more does.
+    expect((await drop(s.token, 'rest.bin', random(CHUNK))).statusCode).toBe(201);
+    expect((await pub(s.token)).json().bytesLeft).toBe(0);
+    const after = await drop(s.token, 'one-more.bin', random(1));
+    expect(after.statusCode).toBe(413);
+    expect(after.json().error.reason).toBe('limit_reached');
+    expect(await listing(inbox)).toEqual(['fits.bin:1000', `rest.bin:${CHUNK}`]);
+  });
+
+  it('stops reading a body at the byte limit, not at its end', async () => {
+    const inbox = await folder('Streamed');
+    const s = await request(inbox, { maxBytes: MiB });
+    const before = await usage();
+    const body = streamedForm(40 * MiB);
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/api/public/shares/${s.token}/files`,
+      headers: body.headers,
+      payload: body.stream,
+    });
+    expect(res.statusCode).toBe(413);
+    expect(res.json().error.reason).toBe('limit_reached');
+    expect(body.state.pulled).toBeLessThan(MiB + 8 * MiB);
+    expect(await listing(inbox)).toEqual([]);
+    expect(await usage()).toBe(before);
+  });
+
+  it('stops a body when the link expires while it streams (410), keeping nothing', async () => {
+    const inbox = await folder('Expiring');
+    const s = await request(inbox, { expiresAt: new Date(clock + 60_000).toISOString() });
+    // Well after the body started: the link was live when the upload began.
+    const body = streamedForm(40 * MiB, (pulled) => {
+      if (pulled === 8 * MiB) clock += 120_000;
+    });
+    const res = await t.app.inject({
+      method: 'POST',
+      url: `/api/public/shares/${s.token}/files`,
+      headers: body.headers,
+      payload: body.stream,
+    });
+    expect(res.statusCode).toBe(410);
+    expect(res.json().error.reason).toBe('expired');
+    expect(body.state.pulled).toBeLessThan(16 * MiB);
+    expect(await listing(inbox)).toEqual([]);
+  });
+
+  it('two racing uploads cannot together pass the limit', async () => {
+    const inbox = await folder('Race');
+    const s = await request(inbox, { maxBytes: 1500 });
+    const [a, b] = await Promise.all([
+      drop(s.token, 'a.bin', random(1000)),
+      drop(s.token, 'b.bin', random(1000)),
+    ]);
+    expect([a.statusCode, b.statusCode].sort()).toEqual([201, 413]);
+    expect(await received(s.token)).toBe(1000);
+    expect((await listing(inbox)).length).toBe(1);
+  });
+
+  it('stops working when revoked or when its folder goes to the trash (404)', async () => {
+    const inbox = await folder('Revoked');
+    const s = await request(inbox);
+    const gone = await folder('Trashed');
+    const g = await request(gone);
+    expect((await api('DELETE', `/api/files/${gone}`)).statusCode).toBe(204);
+    const trashed = await drop(g.token, 'x.txt', random(10));
+    expect(trashed.statusCode).toBe(404);
+    expect(trashed.json().error.reason).toBe('folder_gone');
+
+    expect((await api('DELETE', `/api/shares/${s.token}`)).statusCode).toBe(204);
+    const res = await drop(s.token, 'x.txt', random(10));
+    expect(res.statusCode).toBe(404);
+    expect((await pub(s.token)).json().error.reason).toBe('revoked');
+    expect(await listing(inbox)).toEqual([]);
+    const unknown = await drop('no-such-token-here', 'x.txt', random(10));
+    expect(unknown.statusCode).toBe(404);
+  });
+
+  it('answers a body that is not a form with 415, and a form without a file with 400', async () => {
+    const s = await request(await folder('Forms'));
+    const json = await t.app.inject({
+      method: 'POST',
+      url: `/api/public/shares/${s.token}/files`,
+      payload: { file: 'x' },
+    });
+    expect(json.statusCode).toBe(415);
+    const form = multipartForm('x.txt', Buffer.from('x'));
+    const noFile = await t.app.inject({
+      method: 'POST',
+      url: `/api/public/shares/${s.token}/files`,
+      headers: form.headers,
+      payload: form.payload.toString('latin1').replace('name="file"', 'name="other"'),
+    });
+    expect(noFile.statusCode).toBe(400);
+  });
+});
+
+describe('upload requests and the owner’s quota', () => {
+  it('a file over the owner’s quota is refused (413) and not counted on the link', async () => {
+    const t = await startTestApp({ DFS_CHUNK_SIZE: String(CHUNK), DFS_DEFAULT_QUOTA_BYTES: '5000' });
+    try {
+      const u = await t.user('quota-owner');
+      const inbox = (
+        await t.app.inject({
+          method: 'POST',
+          url: '/api/folders',
+          headers: u.headers,
+          payload: { name: 'In' },
+        })
+      ).json().file.id as string;
+      const s = (
+        await t.app.inject({
+          method: 'POST',
+          url: `/api/files/${inbox}/shares`,
+          headers: u.headers,
+          payload: { kind: 'upload' },
+        })
+      ).json().share as { token: string };
+      const post = (bytes: number) => {
+        const form = multipartForm('f.bin', random(bytes));
+        return t.app.inject({
+          method: 'POST',
+          url: `/api/public/shares/${s.token}/files`,
+          payload: form.payload,
+          headers: form.headers,
+        });
+      };
+      expect((await post(4000)).statusCode).toBe(201);
+      const over = await post(2000);
+      expect(over.statusCode).toBe(413);
+      expect(errorCode(over)).toBe('quota_exceeded');
+      const shares = (await t.app.inject({ url: '/api/shares', headers: u.headers })).json().items;
+      expect(shares[0].bytesReceived).toBe(4000);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('upload requests are rate-limited per address', () => {
+  it('answers 429 past the limit of a minute', async () => {
+    const t = await startTestApp();
+    try {
+      const codes = new Set<number>();
+      for (let i = 0; i < UPLOAD_REQUEST_RATE_LIMIT; i++) {
+        codes.add((await t.app.inject({ method: 'POST', url: '/api/public/shares/nope/files' })).statusCode);
+      }
+      expect(codes.has(429)).toBe(false);
+      const over = await t.app.inject({ method: 'POST', url: '/api/public/shares/nope/files' });
+      expect(over.statusCode).toBe(429);
+      expect(errorCode(over)).toBe('rate_limited');
+      // Another address is not held back.
+      const other = await t.app.inject({
+        method: 'POST',
+        url: '/api/public/shares/nope/files',
+        remoteAddress: '10.1.2.3',
+      });
+      expect(other.statusCode).not.toBe(429);
+    } finally {
+      await t.close();
+    }
+  });
+});
