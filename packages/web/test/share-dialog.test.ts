@@ -49,6 +49,28 @@ describe('the share dialog, against a real server', () => {
     wrapper.unmount();
   });
 
+  it('makes an upload request for a folder, with a size limit', async () => {
+    const folder = (await api.createFolder('Inbox')).file;
+    const wrapper = open(folder);
+    await until(() => $('share-max-bytes') !== null);
+    // A folder's dialog offers no download limit: its link takes files, it serves none.
+    expect($('share-max')).toBeNull();
+    const limit = $('share-max-bytes')!.querySelector('input') as HTMLInputElement;
+    limit.value = '2';
+    limit.dispatchEvent(new Event('input'));
+    limit.dispatchEvent(new Event('blur'));
+    $('share-create')!.click();
+    await until(() => $('share-url') !== null);
+    await flushPromises();
+    const { items } = await api.listShares();
+    const made = items.find((s) => s.fileId === folder.id)!;
+    expect(made).toMatchObject({ kind: 'upload', maxBytes: 2 * 1024 * 1024, bytesReceived: 0 });
+    expect(made.url).toMatch(/\/drop\/[^/]+$/);
+    expect(($('share-url')!.querySelector('input') as HTMLInputElement).value).toBe(made.url);
+    expect(await api.getPublicShare(made.token)).toMatchObject({ kind: 'upload', name: 'Inbox' });
+    wrapper.unmount();
+  });
+
   it('revokes a link from the list', async () => {
     const before = (await api.listShares()).items.filter((s) => s.fileId === file.id);
     expect(before.length).toBeGreaterThan(0);

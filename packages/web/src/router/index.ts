@@ -53,6 +53,13 @@ const routes: RouteRecordRaw[] = [
     component: () => import('../pages/PublicSharePage.vue'),
     meta: { public: true },
   },
+  // An upload request's page: takes files into the owner's folder, shows nothing of it.
+  {
+    path: '/drop/:token',
+    name: 'drop',
+    component: () => import('../pages/DropPage.vue'),
+    meta: { public: true },
+  },
   { path: '/:pathMatch(.*)*', redirect: '/files' },
 ];
 
