@@ -39,6 +39,8 @@ import {
   type ShareGrant,
   type ShareList,
   type SigninResponse,
+  type TotpSetup,
+  type TotpStatus,
   type UploadSession,
   type UserJob,
   type UserResponse,
@@ -284,9 +286,21 @@ export class DfsApi {
   signup(username: string, password: string, opts?: RequestOptions): Promise<UserResponse> {
     return this.#op('post', '/api/auth/signup', { ...opts, json: { username, password } });
   }
-  /** Signs in; the browser gets the session cookie, the returned token works as a Bearer token. */
-  signin(username: string, password: string, opts?: RequestOptions): Promise<SigninResponse> {
-    return this.#op('post', '/api/auth/signin', { ...opts, json: { username, password } });
+  /**
+   * Signs in; the browser gets the session cookie, the returned token works as a Bearer token.
+   * With two-factor sign-in on, the password alone is `ApiError` `totp_required`: sign in again
+   * with `code` (a current TOTP or a recovery code).
+   */
+  signin(
+    username: string,
+    password: string,
+    opts?: RequestOptions & { code?: string },
+  ): Promise<SigninResponse> {
+    const { code, ...rest } = opts ?? {};
+    return this.#op('post', '/api/auth/signin', {
+      ...rest,
+      json: code === undefined ? { username, password } : { username, password, code },
+    });
   }
   signout(opts?: RequestOptions): Promise<void> {
     return this.#opVoid('post', '/api/auth/signout', opts);
@@ -493,6 +507,22 @@ export class DfsApi {
   /** The content row behind a hash (only when the caller owns a file with it). */
   getContent(sha1: string, opts?: RequestOptions): Promise<ContentInfo> {
     return this.#op('get', '/api/contents/{sha1}', { ...opts, params: { sha1 } });
+  }
+
+  // ---- two-factor sign-in (TOTP) ----
+  totpStatus(opts?: RequestOptions): Promise<TotpStatus> {
+    return this.#op('get', '/api/auth/totp', opts);
+  }
+  /** A new secret and recovery codes (shown this once); active after `confirmTotp`. */
+  setupTotp(opts?: RequestOptions): Promise<TotpSetup> {
+    return this.#op('post', '/api/auth/totp', opts);
+  }
+  confirmTotp(code: string, opts?: RequestOptions): Promise<void> {
+    return this.#opVoid('post', '/api/auth/totp/confirm', { ...opts, json: { code } });
+  }
+  /** Turns two-factor sign-in off; `code` is a current TOTP or a recovery code. */
+  disableTotp(code: string, opts?: RequestOptions): Promise<void> {
+    return this.#opVoid('delete', '/api/auth/totp', { ...opts, json: { code } });
   }
 
   // ---- app passwords ----

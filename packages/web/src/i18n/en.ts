@@ -74,6 +74,34 @@ export default {
       'Every session of this user is signed out. Their app passwords keep working until revoked. Tell them the new password another way.',
     resetDone: 'Password of {name} set; their sessions were signed out',
   },
+  twoFactor: {
+    title: 'Two-factor sign-in',
+    lead: 'Sign-in asks for a code from an authenticator app on your phone (any TOTP app: Aegis, FreeOTP, Google Authenticator, 1Password…) after your password. WebDAV clients and programs keep signing in with their app passwords; new app passwords can only be made from a session that passed the code.',
+    on: 'On since {date}.',
+    off: 'Off: your password alone signs you in.',
+    codesLeft: 'Recovery codes left: {n}',
+    setUp: 'Set up',
+    scan: 'Scan this QR code with your authenticator app, or type the key in.',
+    qrAlt: 'QR code for your authenticator app',
+    secret: 'Key',
+    confirmLead: 'Then enter the 6-digit code the app shows to turn two-factor sign-in on.',
+    code: 'Code from the app',
+    turnOn: 'Turn on',
+    cancel: 'Cancel',
+    enabled: 'Two-factor sign-in is on',
+    recoveryTitle: 'Save your recovery codes',
+    recoveryLead:
+      'Each one signs you in once if you lose your phone. They are shown this once: copy or download them and keep them somewhere safe.',
+    copyCodes: 'Copy',
+    downloadCodes: 'Download',
+    done: 'I saved them',
+    turnOff: 'Turn off',
+    turnOffLead:
+      'Enter a code from your authenticator app, or a recovery code, to turn two-factor sign-in off.',
+    disabled: 'Two-factor sign-in is off',
+    oldSession:
+      'This session signed in before two-factor sign-in was turned on: sign out and sign in again with a code to create app passwords.',
+  },
   theme: { label: 'Appearance', system: 'Follow the system', light: 'Light', dark: 'Dark' },
   lang: { label: 'Language' },
   auth: {
@@ -90,6 +118,11 @@ export default {
     welcome: 'Welcome, {name}',
     created: 'Account created — you are signed in',
     sessionEnded: 'Your session ended. Please sign in again.',
+    codeTitle: 'Two-factor sign-in',
+    codeLead: 'Enter the 6-digit code from your authenticator app, or one of your recovery codes.',
+    code: 'Code',
+    verify: 'Verify',
+    back: 'Back',
   },
   files: {
     title: 'My files',
@@ -482,5 +515,10 @@ export default {
     wrong_password: 'The current password is not right',
     share_password_required: 'This link needs a password',
     share_expired: 'This link has expired or reached its download limit',
+    totp_required: 'Enter the code from your authenticator app',
+    totp_invalid: 'The code is wrong, expired or already used. Try the next one.',
+    totp_enabled: 'Two-factor sign-in is on already',
+    second_factor_required:
+      'This session signed in before two-factor sign-in was turned on. Sign out and sign in again with a code.',
   },
 };

@@ -40,6 +40,11 @@ const routes: RouteRecordRaw[] = [
     component: () => import('../pages/AppPasswordsPage.vue'),
   },
   {
+    path: '/settings/two-factor',
+    name: 'two-factor',
+    component: () => import('../pages/TwoFactorPage.vue'),
+  },
+  {
     path: '/admin/users',
     name: 'users',
     component: () => import('../pages/UsersPage.vue'),

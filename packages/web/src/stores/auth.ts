@@ -36,8 +36,9 @@ export const useAuthStore = defineStore('auth', () => {
     user.value = next;
   }
 
-  async function signin(username: string, password: string): Promise<void> {
-    const res = await api.signin(username, password);
+  /** `code`: the second factor, when the server answered `totp_required` to the password alone. */
+  async function signin(username: string, password: string, code?: string): Promise<void> {
+    const res = await api.signin(username, password, code === undefined ? {} : { code });
     setUser(res.user);
     sessionEnded.value = false;
   }
