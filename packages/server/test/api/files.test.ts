@@ -6,7 +6,14 @@ import { BATCH_MAX_BYTES } from '@dfs/shared';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
 import { random, sha1 } from '../support/bytes.ts';
-import { CHUNK, multipartForm, postForm, uploader } from '../support/uploads.ts';
+import {
+  type BatchItem,
+  CHUNK,
+  multipartForm,
+  postBatchForm,
+  postForm,
+  uploader,
+} from '../support/uploads.ts';
 
 describe('files and folders', () => {
   let t: TestApp;
@@ -384,43 +391,12 @@ describe('files and folders', () => {
     });
 
     describe('batch', () => {
-      type Item = { name: string; data: Buffer; sha1?: string; parentId?: string };
-      const batchForm = (items: Item[]) => {
-        const boundary = '----dfs-batch-boundary';
-        const parts: Buffer[] = [];
-        const field = (name: string, value: string) =>
-          Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
-        for (const item of items) {
-          if (item.parentId) parts.push(field('parentId', item.parentId));
-          if (item.sha1) parts.push(field('sha1', item.sha1));
-          parts.push(
-            Buffer.from(
-              `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${item.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
-            ),
-            item.data,
-            Buffer.from('\r\n'),
-          );
-        }
-        parts.push(Buffer.from(`--${boundary}--\r\n`));
-        return {
-          payload: Buffer.concat(parts),
-          headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
-        };
-      };
-      const postBatch = (items: Item[], who = alice) => {
-        const f = batchForm(items);
-        return t.app.inject({
-          method: 'POST',
-          url: '/api/files/batch',
-          payload: f.payload,
-          headers: { ...f.headers, ...who.headers },
-        });
-      };
+      const postBatch = (items: BatchItem[], who = alice) => postBatchForm(t, who.headers, items);
 
       it('stores many files in one request, each in its own folder, with dedupe', async () => {
         const dir = await folder('batch-dir');
         const shared = random(700);
-        const items: Item[] = [
+        const items: BatchItem[] = [
           { name: 'b1.txt', data: random(100), parentId: dir.id },
           { name: 'b2.bin', data: shared },
           { name: 'b3.bin', data: shared, parentId: dir.id },
@@ -450,7 +426,7 @@ describe('files and folders', () => {
 
       it('all or nothing: a wrong sha1, a bad name or an unknown folder adds no file of the batch', async () => {
         const good = { name: 'keep-out-1.txt', data: random(50) };
-        const cases: [Item, number, string][] = [
+        const cases: [BatchItem, number, string][] = [
           [{ name: 'keep-out-2.txt', data: random(60), sha1: sha1(random(3)) }, 422, 'hash_mismatch'],
           [{ name: '..', data: random(60) }, 400, 'invalid_name'],
           [{ name: 'keep-out-3.txt', data: random(60), parentId: 'no-such-folder' }, 404, 'not_found'],
@@ -471,20 +447,9 @@ describe('files and folders', () => {
         ]);
         expect(big.statusCode).toBe(413);
         expect(errorCode(big)).toBe('payload_too_large');
-        const f = batchForm([]);
-        const empty = await t.app.inject({
-          method: 'POST',
-          url: '/api/files/batch',
-          payload: f.payload,
-          headers: { ...f.headers, ...alice.headers },
-        });
+        const empty = await postBatchForm(t, alice.headers, []);
         expect(empty.statusCode).toBe(400);
-        const anonymous = await t.app.inject({
-          method: 'POST',
-          url: '/api/files/batch',
-          payload: f.payload,
-          headers: f.headers,
-        });
+        const anonymous = await postBatchForm(t, {}, []);
         expect(anonymous.statusCode).toBe(401);
         expect((await req('GET', '/api/files?q=big.bin', alice.headers)).json().total).toBe(0);
       });

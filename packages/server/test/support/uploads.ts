@@ -30,6 +30,34 @@ export function multipartForm(
   };
 }
 
+export type BatchItem = { name: string; data: Buffer; sha1?: string; parentId?: string };
+
+/** `POST /api/files/batch`: many small files in one form, each with its own folder and SHA-1. */
+export function postBatchForm(t: TestApp, headers: Record<string, string>, items: BatchItem[]) {
+  const boundary = '----dfs-batch-boundary';
+  const parts: Buffer[] = [];
+  const field = (name: string, value: string) =>
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
+  for (const item of items) {
+    if (item.parentId) parts.push(field('parentId', item.parentId));
+    if (item.sha1) parts.push(field('sha1', item.sha1));
+    parts.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${item.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
+      item.data,
+      Buffer.from('\r\n'),
+    );
+  }
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  return t.app.inject({
+    method: 'POST',
+    url: '/api/files/batch',
+    payload: Buffer.concat(parts),
+    headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, ...headers },
+  });
+}
+
 /** `POST /api/files` with `multipartForm`'s body, as the user whose `headers` these are. */
 export function postForm(
   t: TestApp,
