@@ -48,6 +48,7 @@ import {
 import { ApiError, isAbortError, NetworkError } from './errors.ts';
 import type { paths } from './generated/api-types.ts';
 import { appendFile } from './upload/held-bytes.ts';
+import { sleep } from './upload/retry.ts';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 /** The OpenAPI document's path templates, e.g. `/api/files/{id}`. */
@@ -775,22 +776,6 @@ export type UploadTransport = Pick<
   'createUpload' | 'getUpload' | 'putChunk' | 'completeUpload' | 'abortUpload'
 > &
   Partial<Pick<DfsApi, 'uploadSimple' | 'uploadBatch'>>;
-
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 function downloadHeaders(options: DownloadOptions): Record<string, string> {
   const h: Record<string, string> = {};
