@@ -303,7 +303,31 @@ export class FilesRepository {
         changes.map((c) => c.id),
         [{ folder, delta }],
       );
-      for (const { id, patch } of changes) await db('user_files').where({ id }).update(patch);
+      // One statement per 100 rows, each column a CASE on the id (or one value when all agree):
+      // a round trip per file was most of a large restore's time on MariaDB.
+      for (let i = 0; i < changes.length; i += 100) {
+        const chunk = changes.slice(i, i + 100);
+        const columns = [...new Set(chunk.flatMap((c) => Object.keys(c.patch)))] as Array<keyof FileRow>;
+        const set: Record<string, unknown> = {};
+        for (const column of columns) {
+          const values = chunk.map((c) => c.patch[column] ?? null);
+          if (values.every((v) => v === values[0])) {
+            set[column] = values[0];
+            continue;
+          }
+          const whens = chunk.map(() => 'WHEN ? THEN ?').join(' ');
+          set[column] = db.raw(
+            `CASE id ${whens} END`,
+            chunk.flatMap((c, j) => [c.id, values[j]]) as Knex.RawBinding[],
+          );
+        }
+        await db('user_files')
+          .whereIn(
+            'id',
+            chunk.map((c) => c.id),
+          )
+          .update(set);
+      }
     });
   }
 
