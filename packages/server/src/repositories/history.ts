@@ -129,18 +129,4 @@ export class HistoryRepository {
       .limit(limit)
       .select('at', 'file_id', 'ancestors');
   }
-
-  /**
-   * The newest version of a file that holds `contentId` (a restore makes that content current
-   * again, so the version row is no longer needed as one).
-   */
-  async versionWithContent(
-    fileId: string,
-    contentId: string,
-  ): Promise<{ id: string; mtime: number | null } | undefined> {
-    return this.db('file_versions')
-      .where({ file_id: fileId, content_id: contentId })
-      .orderBy('replaced_at', 'desc')
-      .first('id', 'mtime');
-  }
 }

@@ -179,45 +179,39 @@ export class RestoreService {
           folders.set(id, live);
           return live;
         };
-        const contentOnly = new Map<string, Array<{ row: FileRow; content: ContentRow }>>();
+        // Whatever needs its old content back goes set-wise, per folder, once in its place.
+        const contentBack = new Map<string, Array<{ row: FileRow; content: ContentRow; moved: boolean }>>();
         for (const { id, then } of batch) {
           const read = rows.get(id);
           if (read?.status !== 'active' || !(await liveFolder(then.parentId))) {
             result.unavailable++;
             continue;
           }
-          const placed = read.parent_id === then.parentId && read.name === then.name && !changed.has(id);
-          if (
-            placed &&
-            read.kind === 'file' &&
-            then.contentId !== null &&
-            then.contentId !== read.content_id
-          ) {
-            const content = contents.get(then.contentId);
-            if (content?.state !== 'ready') {
-              result.unavailable++;
-              continue;
-            }
-            const group = contentOnly.get(then.parentId) ?? [];
-            group.push({ row: read, content });
-            contentOnly.set(then.parentId, group);
-            continue;
-          }
-          // Read again: an entry set aside earlier in this batch has a new name.
-          let row = (await tx.files.find(userId, id))!;
+          let row: FileRow = read;
           let moved = changed.has(id);
           if (row.parent_id !== then.parentId || row.name !== then.name) {
+            // Read again: an entry set aside earlier in this batch has a new name.
+            row = (await tx.files.find(userId, id))!;
             await this.freePlace(tx, userId, then.parentId, then.name, id, setAside, wantedIds, true);
             await this.files.relocateIn(tx, row, then.parentId, then.name);
             moved = true;
             row = { ...row, parent_id: then.parentId, name: then.name };
           }
-          const content = await this.contentAgain(tx, row, then);
-          if (content === 'unavailable') result.unavailable++;
-          else if (content === 'restored' || moved) result.restored++;
-          else result.unchanged++;
+          if (row.kind !== 'file' || then.contentId === null || then.contentId === row.content_id) {
+            if (moved) result.restored++;
+            else result.unchanged++;
+            continue;
+          }
+          const content = contents.get(then.contentId);
+          if (content?.state !== 'ready') {
+            result.unavailable++;
+            continue;
+          }
+          const group = contentBack.get(then.parentId) ?? [];
+          group.push({ row, content, moved });
+          contentBack.set(then.parentId, group);
         }
-        for (const [parentId, group] of contentOnly) {
+        for (const [parentId, group] of contentBack) {
           // The version that held each old content gives back its modification time and goes:
           // that content is the current one again.
           const held = new Map<string, { id: string; mtime: number | null }>();
@@ -229,15 +223,16 @@ export class RestoreService {
             const mtime = held.get(`${row.id}\n${content.id}`)?.mtime;
             return { row, content, ...(mtime == null ? {} : { mtime }) };
           });
-          const done = await this.files.replaceContentsIn(tx, userId, parentId, items);
-          const changedNow = new Set(done);
+          const done = new Set(await this.files.replaceContentsIn(tx, userId, parentId, items));
           const versions = group
-            .filter(({ row }) => changedNow.has(row.id))
+            .filter(({ row }) => done.has(row.id))
             .map(({ row, content }) => held.get(`${row.id}\n${content.id}`)?.id)
             .filter(isId);
           await tx.fileVersions.deleteMany(versions);
-          result.restored += done.length;
-          result.unchanged += group.length - done.length;
+          for (const { row, moved } of group) {
+            if (done.has(row.id) || moved) result.restored++;
+            else result.unchanged++;
+          }
         }
       });
       await tick(batch.length);
@@ -293,31 +288,6 @@ export class RestoreService {
     await this.files.relocateIn(tx, holder, holder.parent_id, aside);
     if (!wanted.has(holder.id) && !setAside.has(holder.id)) setAside.set(holder.id, holder.name);
     return name;
-  }
-
-  /**
-   * Gives a file back the content it had; the content it has now is kept as a version, and the
-   * version that held the old one is no longer needed as such.
-   */
-  private async contentAgain(
-    tx: Repositories,
-    row: FileRow,
-    then: Live,
-  ): Promise<'restored' | 'same' | 'unavailable'> {
-    if (row.kind !== 'file' || then.contentId === null || then.contentId === row.content_id) return 'same';
-    const content: ContentRow | undefined = await tx.contents.findById(then.contentId);
-    if (content?.state !== 'ready') return 'unavailable';
-    const version = await tx.history.versionWithContent(row.id, content.id);
-    await this.files.replaceContentIn(
-      tx,
-      row.user_id,
-      row.id,
-      content,
-      async () => {},
-      version?.mtime == null ? undefined : Number(version.mtime),
-    );
-    if (version) await tx.fileVersions.delete(version.id);
-    return 'restored';
   }
 
   /** A folder's entries as they were at `at` (read-only). */
