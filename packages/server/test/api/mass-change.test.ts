@@ -16,11 +16,10 @@ describe('the mass-change guard and a ransomware drill', () => {
   });
   afterAll(() => t.close());
 
-  const api: ReturnType<typeof treeClient>['api'] = (...args) => client().api(...args);
-  const folder: ReturnType<typeof treeClient>['folder'] = (...args) => client().folder(...args);
-  const list: ReturnType<typeof treeClient>['list'] = (...args) => client().list(...args);
-  const tree: ReturnType<typeof treeClient>['tree'] = (...args) => client().tree(...args);
-  const client = () => treeClient(t, alice.headers);
+  const { api, folder, list, tree } = treeClient(
+    () => t,
+    () => alice,
+  );
 
   it('raises one alert naming the app password, and one restore brings every file back', async () => {
     // 300 files in a nested tree: Work/{a,b,c}/{x,y}, 50 each.

@@ -15,11 +15,10 @@ describe('point-in-time restore', () => {
   });
   afterAll(() => t.close());
 
-  const api: ReturnType<typeof treeClient>['api'] = (...args) => client().api(...args);
-  const folder: ReturnType<typeof treeClient>['folder'] = (...args) => client().folder(...args);
-  const list: ReturnType<typeof treeClient>['list'] = (...args) => client().list(...args);
-  const tree: ReturnType<typeof treeClient>['tree'] = (...args) => client().tree(...args);
-  const client = () => treeClient(t, alice.headers);
+  const { api, folder, list, tree } = treeClient(
+    () => t,
+    () => alice,
+  );
   const upload = async (
     name: string,
     data: Buffer,

@@ -9,10 +9,14 @@ export interface Entry {
   size: number;
 }
 
-/** A user's tree through the API: folders made, folders listed (now or `at` a past time), and a whole subtree as `path → sha1`. */
-export function treeClient(t: TestApp, headers: Record<string, string>) {
-  const api = (method: string, url: string, payload?: object, as = headers) =>
-    t.app.inject({ method: method as 'GET', url, headers: as, ...(payload ? { payload } : {}) });
+/**
+ * A user's tree through the API: folders made, folders listed (now or `at` a past time), and a
+ * whole subtree as `path → sha1`. The app and the user are read at each call, so a suite can make
+ * its client before `beforeAll` starts them.
+ */
+export function treeClient(app: () => TestApp, user: () => { headers: Record<string, string> }) {
+  const api = (method: string, url: string, payload?: object, as = user().headers) =>
+    app().app.inject({ method: method as 'GET', url, headers: as, ...(payload ? { payload } : {}) });
   const folder = async (name: string, parentId?: string) => {
     const res = await api('POST', '/api/folders', { name, parentId: parentId ?? null });
     expect(res.statusCode, res.body).toBe(201);
