@@ -1,36 +1,12 @@
 import type { Knex } from 'knex';
 import { numericFileId } from '../util/file-ids.ts';
 
-/**
- * Migrations live in code (not a folder scan) so they run the same under tsx, in the bundle and
- * in tests. Times are epoch milliseconds in BIGINT columns: the one representation that reads back
- * identically from SQLite and MySQL. Name columns are binary-collated on MySQL so `A.txt` and
- * `a.txt` are different names there too, as on SQLite.
- */
-interface Migration {
-  name: string;
-  up(db: Knex): Promise<void>;
-  down(db: Knex): Promise<void>;
-}
-
-const ID = 36;
-
-/** A new table with the engine and binary collation every dfs table has on MySQL. */
-function createTable(db: Knex, name: string, build: (t: Knex.CreateTableBuilder) => void) {
-  const mysql = db.client.config.client === 'mysql2';
-  return db.schema.createTable(name, (t) => {
-    if (mysql) {
-      t.engine('InnoDB');
-      t.charset('utf8mb4');
-      t.collate('utf8mb4_bin');
-    }
-    build(t);
-  });
-}
-
-function binaryCollation(db: Knex, column: Knex.ColumnBuilder): Knex.ColumnBuilder {
-  return db.client.config.client === 'mysql2' ? column.collate('utf8mb4_bin') : column;
-}
+import { binaryCollation, createTable, ID, type Migration } from './migration-kit.ts';
+import { sharing } from './migrations/028-sharing.ts';
+import { identities } from './migrations/029-identities.ts';
+import { passkeys } from './migrations/030-passkeys.ts';
+import { sessionDetails } from './migrations/031-session-details.ts';
+import { dropUploads } from './migrations/032-drop-uploads.ts';
 
 const initial: Migration = {
   name: '001_initial',
@@ -1046,6 +1022,12 @@ const migrations: Migration[] = [
   restoreAndAlerts,
   uploadRequests,
   twoFactor,
+  // From here on, one module per migration (db/migrations/), so parallel work does not collide.
+  sharing,
+  identities,
+  passkeys,
+  sessionDetails,
+  dropUploads,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

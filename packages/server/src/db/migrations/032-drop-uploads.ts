@@ -1,0 +1,31 @@
+import type { Migration } from '../migration-kit.ts';
+
+/**
+ * Resumable uploads through an upload request: the chunked and tus sessions a share link
+ * opened (the link, not an account, may resume them) and the name the uploader typed.
+ */
+export const dropUploads: Migration = {
+  name: '032_drop_uploads',
+  async up(db) {
+    await db.schema.alterTable('uploads', (t) => {
+      t.string('share_token', 64).nullable().index();
+      t.string('uploader', 100).nullable();
+    });
+    await db.schema.alterTable('tus_uploads', (t) => {
+      t.string('share_token', 64).nullable().index();
+      t.string('uploader', 100).nullable();
+    });
+  },
+  async down(db) {
+    await db.schema.alterTable('tus_uploads', (t) => {
+      t.dropIndex(['share_token']);
+      t.dropColumn('uploader');
+      t.dropColumn('share_token');
+    });
+    await db.schema.alterTable('uploads', (t) => {
+      t.dropIndex(['share_token']);
+      t.dropColumn('uploader');
+      t.dropColumn('share_token');
+    });
+  },
+};
