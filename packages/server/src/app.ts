@@ -71,6 +71,7 @@ import { UserLimits } from './services/limits.ts';
 import { NodeStatus } from './services/node-status.ts';
 import { PasswordHasher } from './services/passwords.ts';
 import { NextcloudUploads } from './services/protocols/nextcloud-uploads.ts';
+import { AccessService } from './services/sharing/access.ts';
 import { ShareService } from './services/shares.ts';
 import { ThumbnailService } from './services/thumbnails.ts';
 import { TusService } from './services/tus.ts';
@@ -95,6 +96,8 @@ export interface Services {
   uploads: UploadService;
   batchUploads: BatchUpload;
   shares: ShareService;
+  /** Who reaches which entry: owners, and the users and groups entries are shared with. */
+  access: AccessService;
   archives: ArchiveService;
   appPasswords: AppPasswordService;
   /** TOTP as a second factor at sign-in. */
@@ -291,6 +294,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     },
     clusterJobs: { repair: repairJob(clusterDeps), scrub: scrubJob(clusterDeps), deps: clusterDeps },
     shares: new ShareService(repos, files, passwords, secret, now, uploads),
+    access: new AccessService(repos),
     downloads: new DownloadResponder(contents),
     archives: new ArchiveService(repos, contents, now),
     appPasswords,

@@ -179,6 +179,17 @@ export class FilesRepository {
     return chain;
   }
 
+  /** Whose tree an entry is in, and whether it is live: what deciding who may reach it starts from. */
+  async ownerOf(id: string): Promise<{ user_id: string; status: FileRow['status'] } | undefined> {
+    return this.db<FileRow>('user_files').where({ id }).first('user_id', 'status');
+  }
+
+  /** Live entries by id, whoever owns them (the entries shared with someone). */
+  async liveByIdsAnyOwner(ids: string[]): Promise<FileRowWithSha1[]> {
+    if (ids.length === 0) return [];
+    return this.withSha1().whereIn('user_files.id', ids).andWhere('user_files.status', 'active');
+  }
+
   /** The entry a Nextcloud client names by its `oc:fileid`. */
   async findByOcFileId(userId: string, ocFileId: string): Promise<FileRowWithSha1 | undefined> {
     if (!/^\d{1,19}$/.test(ocFileId)) return undefined;

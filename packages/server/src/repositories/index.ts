@@ -10,10 +10,12 @@ import { DavLocksRepository } from './dav-locks.ts';
 import { DavPropertiesRepository } from './dav-properties.ts';
 import { FileVersionsRepository } from './file-versions.ts';
 import { FilesRepository } from './files.ts';
+import { GroupsRepository } from './groups.ts';
 import { HistoryRepository } from './history.ts';
 import { InvitesRepository } from './invites.ts';
 import { JobLeasesRepository } from './jobs.ts';
 import { LoginFlowsRepository } from './login-flows.ts';
+import { MembersRepository } from './members.ts';
 import { NcUploadsRepository } from './nc-uploads.ts';
 import { NodesRepository } from './nodes.ts';
 import { SessionsRepository } from './sessions.ts';
@@ -49,6 +51,8 @@ export class Repositories {
   readonly userJobs: UserJobsRepository;
   readonly alerts: AlertsRepository;
   readonly totp: TotpRepository;
+  readonly groups: GroupsRepository;
+  readonly members: MembersRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -74,6 +78,8 @@ export class Repositories {
     this.userJobs = new UserJobsRepository(db);
     this.alerts = new AlertsRepository(db);
     this.totp = new TotpRepository(db);
+    this.groups = new GroupsRepository(db);
+    this.members = new MembersRepository(db);
   }
 
   /**

@@ -11,6 +11,11 @@ export interface Actor {
   type: 'session' | 'app_password' | 'share' | 'system';
   name: string;
   appPasswordId?: string;
+  /**
+   * The account behind the change, by name: in a shared folder the owner's history says which
+   * member did it. Absent for share links and dfs itself, and in events recorded before sharing.
+   */
+  username?: string;
   via: 'api' | 'webdav' | 'nextcloud' | 'tus' | 'job' | 'restore';
 }
 
@@ -69,8 +74,9 @@ export function setRequestActor(request: FastifyRequest): void {
           type: 'app_password',
           name: auth.appPasswordName ?? 'app password',
           appPasswordId: auth.appPasswordId,
+          username: auth.user.username,
           via,
         }
-      : { type: 'session', name: 'web', via },
+      : { type: 'session', name: 'web', username: auth.user.username, via },
   );
 }
