@@ -1,7 +1,16 @@
 import { computed, watch } from 'vue';
 import { createI18n } from 'vue-i18n';
 import en from './en.ts';
+import passkeys from './features/passkeys.ts';
+import sessions from './features/sessions.ts';
+import sharing from './features/sharing.ts';
+import sso from './features/sso.ts';
 import zhCN from './zh-CN.ts';
+
+/** Each feature's messages are top-level namespaces of their own, merged over the base texts. */
+const features = [sharing, sso, passkeys, sessions];
+const withFeatures = <T extends object>(base: T, locale: 'en' | 'zh-CN'): T =>
+  Object.assign({}, base, ...features.map((f) => f[locale]));
 
 export type Locale = 'en' | 'zh-CN';
 export const LOCALES: { value: Locale; label: string }[] = [
@@ -32,7 +41,7 @@ export const i18n = createI18n({
   legacy: false,
   locale: initialLocale(),
   fallbackLocale: 'en',
-  messages: { en, 'zh-CN': zhCN },
+  messages: { en: withFeatures(en, 'en'), 'zh-CN': withFeatures(zhCN, 'zh-CN') },
 });
 
 export const currentLocale = computed<Locale>({
