@@ -12,6 +12,7 @@ import { FileVersionsRepository } from './file-versions.ts';
 import { FilesRepository } from './files.ts';
 import { GroupsRepository } from './groups.ts';
 import { HistoryRepository } from './history.ts';
+import { IdentitiesRepository } from './identities.ts';
 import { InvitesRepository } from './invites.ts';
 import { JobLeasesRepository } from './jobs.ts';
 import { LoginFlowsRepository } from './login-flows.ts';
@@ -53,6 +54,7 @@ export class Repositories {
   readonly totp: TotpRepository;
   readonly groups: GroupsRepository;
   readonly members: MembersRepository;
+  readonly identities: IdentitiesRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -80,6 +82,7 @@ export class Repositories {
     this.totp = new TotpRepository(db);
     this.groups = new GroupsRepository(db);
     this.members = new MembersRepository(db);
+    this.identities = new IdentitiesRepository(db);
   }
 
   /**
