@@ -28,6 +28,8 @@ export interface MariaDbOptions {
    * replica that can be promoted). Without it the binlog is off, as the tests want.
    */
   serverId?: number;
+  /** InnoDB's buffer pool (default 64 MiB, enough for the tests; a million-file bench wants more). */
+  bufferPoolMb?: number;
 }
 
 export interface TestDatabase {
@@ -138,7 +140,7 @@ export async function startMariaDb(options: MariaDbOptions = {}): Promise<Runnin
               '--log-slave-updates=ON',
               '--gtid-strict-mode=ON',
             ]),
-        '--innodb-buffer-pool-size=64M',
+        `--innodb-buffer-pool-size=${options.bufferPoolMb ?? 64}M`,
         // Durability is worthless for a database deleted after the run; these trade it for speed.
         '--innodb-flush-log-at-trx-commit=2',
         '--innodb-doublewrite=0',
