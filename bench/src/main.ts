@@ -5,7 +5,7 @@
  * alternative, writes it to `.bench/results.md`, and removes everything it started.
  *
  *   DFS_BENCH_QUICK=1   smaller files and fewer runs (well under 5 minutes)
- *   DFS_BENCH_ONLY=hashing,upload,concurrent,web,s3,cluster,startup,sync,history   a subset of the sections
+ *   DFS_BENCH_ONLY=hashing,upload,concurrent,web,s3,cluster,startup,sync,history,scale   a subset of the sections
  *   DFS_BENCH_SKIP_WEB_BUILD=1   serve packages/web/dist as it is instead of building it first
  *   DFS_BENCH_APP_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'   extra node flags for the app only
  *   DFS_BENCH_CLI_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/cliprof'   the same for the dfs CLI
@@ -24,6 +24,7 @@ import { benchConcurrent } from './sections/concurrent.ts';
 import { benchHashing } from './sections/hashing.ts';
 import { benchHistory } from './sections/history.ts';
 import { benchS3 } from './sections/s3.ts';
+import { benchScale } from './sections/scale.ts';
 import { benchStartup } from './sections/startup.ts';
 import { benchSync } from './sections/sync.ts';
 import { benchUpload, PHASES, type Phase, phaseOverlap, phaseSamples } from './sections/upload.ts';
@@ -31,7 +32,7 @@ import { benchWeb } from './sections/web.ts';
 
 const quick = process.env.DFS_BENCH_QUICK === '1';
 const only = new Set(
-  (process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent,web,s3,cluster,startup,sync,history')
+  (process.env.DFS_BENCH_ONLY ?? 'hashing,upload,concurrent,web,s3,cluster,startup,sync,history,scale')
     .split(',')
     .filter(Boolean),
 );
@@ -65,6 +66,11 @@ const settings = quick
       syncResyncRuns: 3,
       restoreFiles: 1000,
       restoreRuns: 1,
+      scaleFolders: 10,
+      scalePerFolder: 10_000,
+      scaleUsers: 100,
+      scaleFilesEach: 100,
+      scaleSamples: 50,
     }
   : {
       hashBytes: 256 * MiB,
@@ -93,6 +99,11 @@ const settings = quick
       syncResyncRuns: 3,
       restoreFiles: 10_000,
       restoreRuns: 2,
+      scaleFolders: 100,
+      scalePerFolder: 10_000,
+      scaleUsers: 1000,
+      scaleFilesEach: 1000,
+      scaleSamples: 200,
     };
 
 /** The first line a program prints about its version (`ssh -V` prints it on stderr). */
@@ -232,6 +243,18 @@ async function main(): Promise<number> {
           files: settings.restoreFiles,
           runs: settings.restoreRuns,
           databases: ['sqlite', 'mariadb'],
+        }),
+    ],
+    [
+      'scale',
+      () =>
+        benchScale({
+          tmp,
+          folders: settings.scaleFolders,
+          perFolder: settings.scalePerFolder,
+          users: settings.scaleUsers,
+          filesEach: settings.scaleFilesEach,
+          samples: settings.scaleSamples,
         }),
     ],
   ];

@@ -10,6 +10,8 @@ import { sleep } from './util.ts';
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../../..');
 
+const BENCH_PASSWORD = 'bench-password-1234';
+
 export interface AppOptions {
   dataDir: string;
   nodes: string;
@@ -23,6 +25,8 @@ export interface RunningApp {
   pid: number;
   /** Signs up (the first account is the admin) and signs in; a Bearer-token API for that user. */
   user(username: string, password?: string): Promise<DfsApi>;
+  /** Signs in an account that exists already (one the bench wrote into the database itself). */
+  signin(username: string, password?: string): Promise<DfsApi>;
   stop(): Promise<void>;
 }
 
@@ -102,16 +106,19 @@ export async function startApp(options: AppOptions): Promise<RunningApp> {
     await sleep(100);
   }
 
+  const signin = async (username: string, password = BENCH_PASSWORD) => {
+    const { token } = await new DfsApi({ baseUrl: url, credentials: 'omit' }).signin(username, password);
+    // The CLI's transport: byte bodies through undici's request (see createNodeFetch).
+    return new DfsApi({ baseUrl: url, token, credentials: 'omit', fetch: nodeFetch });
+  };
   return {
     url,
     pid: child.pid!,
-    async user(username, password = 'bench-password-1234') {
-      const api = new DfsApi({ baseUrl: url, credentials: 'omit' });
-      await api.signup(username, password);
-      const { token } = await api.signin(username, password);
-      // The CLI's transport: byte bodies through undici's request (see createNodeFetch).
-      return new DfsApi({ baseUrl: url, token, credentials: 'omit', fetch: nodeFetch });
+    async user(username, password = BENCH_PASSWORD) {
+      await new DfsApi({ baseUrl: url, credentials: 'omit' }).signup(username, password);
+      return signin(username, password);
     },
+    signin,
     stop: unregister,
   };
 }
