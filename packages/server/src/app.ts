@@ -36,8 +36,10 @@ import { adminRoutes } from './routes/admin.ts';
 import { archiveRoutes } from './routes/archives.ts';
 import { authRoutes } from './routes/auth.ts';
 import { fileRoutes } from './routes/files.ts';
+import { groupRoutes } from './routes/groups.ts';
 import { healthRoutes } from './routes/health.ts';
 import { historyRoutes } from './routes/history.ts';
+import { memberRoutes } from './routes/members.ts';
 import { nextcloudRoutes } from './routes/nextcloud.ts';
 import { nextcloudTrashbinRoutes } from './routes/nextcloud-trashbin.ts';
 import { nextcloudUploadRoutes } from './routes/nextcloud-uploads.ts';
@@ -71,8 +73,11 @@ import { UserLimits } from './services/limits.ts';
 import { NodeStatus } from './services/node-status.ts';
 import { PasswordHasher } from './services/passwords.ts';
 import { NextcloudUploads } from './services/protocols/nextcloud-uploads.ts';
-import { AccessService } from './services/sharing/access.ts';
 import { ShareService } from './services/shares.ts';
+import { AccessService } from './services/sharing/access.ts';
+import { GroupService } from './services/sharing/groups.ts';
+import { MemberService } from './services/sharing/members.ts';
+import { SharedTree } from './services/sharing/shared-tree.ts';
 import { ThumbnailService } from './services/thumbnails.ts';
 import { TusService } from './services/tus.ts';
 import { TwoFactorService } from './services/two-factor.ts';
@@ -98,6 +103,12 @@ export interface Services {
   shares: ShareService;
   /** Who reaches which entry: owners, and the users and groups entries are shared with. */
   access: AccessService;
+  /** Shares with users and groups: members of an entry, what is shared with a user. */
+  members: MemberService;
+  /** Groups of users (admins manage them). */
+  groups: GroupService;
+  /** The tree as a recipient of shares sees it (mounts at the top, paths from the share). */
+  sharedTree: SharedTree;
   archives: ArchiveService;
   appPasswords: AppPasswordService;
   /** TOTP as a second factor at sign-in. */
@@ -211,6 +222,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const davLocks = new DavLockService(repos, now, davLimits);
   // WebDAV locks hold for the API's writes too; WebDAV's own writes name them in `If` instead.
   const files = new FileService(repos, now, limits, davLocks);
+  const access = new AccessService(repos);
   const uploadParts = new UploadParts(repos, cluster, app.log, now);
   const chunkDigests = new ChunkDigests(config.chunkSize);
   const batchUploads = new BatchUpload(repos, uploadParts, contents, files, limits, config.minFreeBytes);
@@ -294,7 +306,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     },
     clusterJobs: { repair: repairJob(clusterDeps), scrub: scrubJob(clusterDeps), deps: clusterDeps },
     shares: new ShareService(repos, files, passwords, secret, now, uploads),
-    access: new AccessService(repos),
+    access,
+    members: new MemberService(repos, access, now),
+    groups: new GroupService(repos, now),
+    sharedTree: new SharedTree(repos, access, files, new HistoryService(repos)),
     downloads: new DownloadResponder(contents),
     archives: new ArchiveService(repos, contents, now),
     appPasswords,
@@ -357,6 +372,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(tusRoutes);
   await app.register(webdavRoutes);
   await app.register(shareRoutes);
+  await app.register(memberRoutes);
+  await app.register(groupRoutes);
   await app.register(nodeRoutes);
   await app.register(nextcloudRoutes);
   await app.register(nextcloudUploadRoutes);

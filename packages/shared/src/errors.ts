@@ -56,6 +56,9 @@ export const ERROR_STATUS = {
   totp_invalid: 403,
   totp_enabled: 409,
   second_factor_required: 403,
+  // Shares with users and groups: the user or group already has a role there / the name is taken.
+  already_member: 409,
+  group_exists: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

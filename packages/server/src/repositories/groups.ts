@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { likePrefix } from './members.ts';
 
 /** Who put a group or a membership there: dfs's admins, the LDAP directory, or an OIDC claim. */
 export type GroupSource = 'local' | 'ldap' | 'oidc';
@@ -37,6 +38,16 @@ export class GroupsRepository {
       .orderBy('groups.name')
       .select('groups.*', this.db.raw('COUNT(group_members.user_id) as members'));
     return rows.map((r: GroupRow & { members: number | string }) => ({ ...r, members: Number(r.members) }));
+  }
+
+  /** Group names starting with `prefix`, by name. */
+  async namesStartingWith(prefix: string, limit: number): Promise<string[]> {
+    const rows = await this.db('groups')
+      .whereRaw(...likePrefix('name', prefix))
+      .orderBy('name')
+      .limit(limit)
+      .select('name');
+    return rows.map((r: { name: string }) => r.name);
   }
 
   async insert(row: GroupRow): Promise<void> {

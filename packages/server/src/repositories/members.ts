@@ -99,9 +99,32 @@ export class MembersRepository {
     return [...best.values()];
   }
 
+  /** Usernames starting with `prefix` (the people a user may pick to share with), by name. */
+  async usernamesStartingWith(prefix: string, limit: number): Promise<string[]> {
+    const rows = await this.db('users')
+      .whereRaw(...likePrefix('username', prefix))
+      .orderBy('username')
+      .limit(limit)
+      .select('username');
+    return rows.map((r: { username: string }) => r.username);
+  }
+
+  /** The members of one share that reach `userId` (directly or through groups), not left. */
+  async reachingOn(userId: string, fileId: string): Promise<MemberRow[]> {
+    return this.reachingQuery(userId).where('file_members.file_id', fileId).select('file_members.*');
+  }
+
   /** The recipient stops seeing a share (a group's share stays for the group's other members). */
   async leave(memberId: string, userId: string): Promise<void> {
     const left = await this.db('file_members_left').where({ member_id: memberId, user_id: userId }).first();
     if (!left) await this.db('file_members_left').insert({ member_id: memberId, user_id: userId });
   }
+}
+
+/**
+ * A LIKE pattern matching what starts with `text` taken literally. `!` escapes, as SQLite has no
+ * default escape character and MariaDB's backslash would need quoting differently in each.
+ */
+export function likePrefix(column: string, text: string): [string, string[]] {
+  return [`${column} LIKE ? ESCAPE '!'`, [`${text.replace(/[!%_]/g, (c) => `!${c}`)}%`]];
 }

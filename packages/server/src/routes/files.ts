@@ -28,7 +28,7 @@ import { mtimeFromIso } from '../services/mtime.ts';
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
 export async function fileRoutes(app: AppInstance): Promise<void> {
-  const { files, uploads, batchUploads, downloads } = app.services;
+  const { files, uploads, batchUploads, downloads, access, sharedTree } = app.services;
   await app.register(multipart, {
     // The file name as sent: busboy would otherwise keep only what follows the last `/` or `\`,
     // and a backslash is an ordinary character in a name (names are validated like any other).
@@ -57,12 +57,17 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       schema: { tags: ['files'], querystring: ListFilesQuery, response: { 200: FileList, '4xx': ErrorBody } },
     },
     async (request, reply) => {
-      const { at } = request.query;
+      const { at, parentId } = request.query;
       // The past is read from the primary: history written a moment ago is part of it.
-      if (at !== undefined)
-        return app.services.restores.listAt(currentUser(request).id, request.query, Date.parse(at));
+      if (at !== undefined) {
+        // Inside a share, the past of the owner's folder (the recipient may read its history).
+        const ownerId = parentId
+          ? (await access.require(currentUser(request).id, parentId, 'read')).ownerId
+          : currentUser(request).id;
+        return app.services.restores.listAt(ownerId, request.query, Date.parse(at));
+      }
       return withReads(app.services.reads, request, reply, (repos) =>
-        files.list(currentUser(request).id, request.query, repos),
+        sharedTree.list(currentUser(request).id, request.query, repos),
       );
     },
   );
@@ -200,7 +205,8 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       const { name, parentId, existing } = request.body;
-      const { file, created } = await files.createFolder(currentUser(request).id, name, parentId, existing);
+      const { ownerId } = await access.parent(currentUser(request).id, parentId);
+      const { file, created } = await files.createFolder(ownerId, name, parentId, existing);
       return reply.status(created ? 201 : 200).send({ file });
     },
   );
@@ -212,7 +218,7 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => ({
       items: await withReads(app.services.reads, request, reply, (repos) =>
-        files.path(currentUser(request).id, request.params.id, repos),
+        sharedTree.path(currentUser(request).id, request.params.id, repos),
       ),
     }),
   );
@@ -224,7 +230,7 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => ({
       file: await withReads(app.services.reads, request, reply, (repos) =>
-        files.get(currentUser(request).id, request.params.id, repos),
+        sharedTree.get(currentUser(request).id, request.params.id, repos),
       ),
     }),
   );
@@ -239,9 +245,12 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
         response: { 200: FileResponse, '4xx': ErrorBody },
       },
     },
-    async (request) => ({
-      file: await files.patch(currentUser(request).id, request.params.id, request.body),
-    }),
+    async (request) => {
+      const userId = currentUser(request).id;
+      const { ownerId } = await sharedTree.assertMovable(userId, request.params.id, request.body.parentId);
+      await files.patch(ownerId, request.params.id, request.body);
+      return { file: await sharedTree.get(userId, request.params.id) };
+    },
   );
 
   app.delete(
@@ -250,7 +259,8 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       schema: { tags: ['files'], params: IdParams, response: { 204: Type.Null(), '4xx': ErrorBody } },
     },
     async (request, reply) => {
-      await files.trash(currentUser(request).id, request.params.id);
+      const { ownerId } = await access.requireChange(currentUser(request).id, request.params.id);
+      await files.trash(ownerId, request.params.id);
       return reply.status(204).send(null);
     },
   );
@@ -269,12 +279,12 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const userId = currentUser(request).id;
+      const { ownerId } = await access.require(currentUser(request).id, request.params.id, 'read');
       const { at } = request.query;
       const file =
         at === undefined
-          ? await files.downloadable(userId, request.params.id)
-          : await app.services.restores.downloadableAt(userId, request.params.id, Date.parse(at));
+          ? await files.downloadable(ownerId, request.params.id)
+          : await app.services.restores.downloadableAt(ownerId, request.params.id, Date.parse(at));
       return downloads.send(request, reply, file, { inline: request.query.inline === '1' });
     },
   );
@@ -290,9 +300,10 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) =>
-      withReads(app.services.reads, request, reply, (repos) =>
-        files.summary(currentUser(request).id, request.params.id, repos),
-      ),
+      withReads(app.services.reads, request, reply, async (repos) => {
+        const { ownerId } = await access.require(currentUser(request).id, request.params.id, 'read', repos);
+        return files.summary(ownerId, request.params.id, repos);
+      }),
   );
 
   app.get(
@@ -307,7 +318,8 @@ export async function fileRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const file = await files.downloadable(currentUser(request).id, request.params.id);
+      const { ownerId } = await access.require(currentUser(request).id, request.params.id, 'read');
+      const file = await files.downloadable(ownerId, request.params.id);
       // A file's bytes never change, so neither does its thumbnail.
       const etag = `"thumb-${file.content.sha1}"`;
       reply.header('ETag', etag).header('Cache-Control', 'private, max-age=31536000, immutable');

@@ -4,17 +4,18 @@ import { currentUser } from '../plugins/auth.ts';
 
 /** The history of a user's tree (services/history/history.ts). */
 export async function historyRoutes(app: AppInstance): Promise<void> {
-  const { history } = app.services;
+  const { sharedTree } = app.services;
   app.get(
     '/api/history',
     {
       schema: {
         tags: ['history'],
-        summary: 'Every change to your files, newest first: by folder (all levels down), time and actor',
+        summary:
+          'Every change to your files, newest first: by folder (all levels down, a folder shared with you too), time and actor',
         querystring: HistoryQuery,
         response: { 200: HistoryPage, '4xx': ErrorBody },
       },
     },
-    async (request) => history.page(currentUser(request).id, request.query),
+    async (request) => sharedTree.historyPage(currentUser(request).id, request.query),
   );
 }

@@ -67,6 +67,8 @@ export async function shareRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
+      // Links to an item are its owner's to make: a recipient is told so (403), a stranger 404.
+      await app.services.access.require(currentUser(request).id, request.params.id, 'owner');
       const share = await shares.create(
         currentUser(request).id,
         request.params.id,

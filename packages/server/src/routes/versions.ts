@@ -1,11 +1,16 @@
 import { ErrorBody, FileVersionList, RestoredVersion, VersionParams } from '@dfs/shared';
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { currentUser } from '../plugins/auth.ts';
+import type { Need } from '../services/sharing/access.ts';
 
 /** A file's versions: list, download, restore, delete (services/history/versions.ts). */
 export async function versionRoutes(app: AppInstance): Promise<void> {
-  const { versions, downloads } = app.services;
+  const { versions, downloads, access } = app.services;
+  // Inside a share: viewers list and download versions, editors also restore, the owner deletes.
+  const ownerFor = async (request: FastifyRequest, id: string, need: Need) =>
+    (await access.require(currentUser(request).id, id, need)).ownerId;
 
   app.get(
     '/api/files/:id/versions',
@@ -17,7 +22,9 @@ export async function versionRoutes(app: AppInstance): Promise<void> {
         response: { 200: FileVersionList, '4xx': ErrorBody },
       },
     },
-    async (request) => ({ items: await versions.list(currentUser(request).id, request.params.id) }),
+    async (request) => ({
+      items: await versions.list(await ownerFor(request, request.params.id, 'read'), request.params.id),
+    }),
   );
 
   app.get(
@@ -34,7 +41,7 @@ export async function versionRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       const { id, versionId } = request.params;
-      const file = await versions.downloadable(currentUser(request).id, id, versionId);
+      const file = await versions.downloadable(await ownerFor(request, id, 'read'), id, versionId);
       return downloads.send(request, reply, file, { inline: request.query.inline === '1' });
     },
   );
@@ -51,7 +58,7 @@ export async function versionRoutes(app: AppInstance): Promise<void> {
     },
     async (request) => {
       const { id, versionId } = request.params;
-      return { file: await versions.restore(currentUser(request).id, id, versionId) };
+      return { file: await versions.restore(await ownerFor(request, id, 'write'), id, versionId) };
     },
   );
 
@@ -67,7 +74,7 @@ export async function versionRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       const { id, versionId } = request.params;
-      await versions.delete(currentUser(request).id, id, versionId);
+      await versions.delete(await ownerFor(request, id, 'owner'), id, versionId);
       return reply.status(204).send(null);
     },
   );

@@ -8,6 +8,7 @@ import { type Digests, digestsOf } from './digests.ts';
 import type { FileService } from './files.ts';
 import type { UserLimits } from './limits.ts';
 import { assertValidName } from './names.ts';
+import { AccessService } from './sharing/access.ts';
 import type { UploadParts } from './upload-parts.ts';
 
 export interface BatchItem {
@@ -40,7 +41,13 @@ export class BatchUpload {
     private readonly minFreeBytes: number,
   ) {}
 
-  async store(userId: string, items: BatchItem[]): Promise<FileEntry[]> {
+  /**
+   * `userId` uploads; the files join the tree (and quota) of the folders' owner: the user's own,
+   * or a folder shared with them as editor. One batch goes to one owner's files.
+   */
+  async store(uploaderId: string, items: BatchItem[]): Promise<FileEntry[]> {
+    const access = new AccessService(this.repos);
+    let userId: string | undefined;
     const parents = new Map<string, string>();
     const sha1s: string[] = [];
     const digests: Digests[] = [];
@@ -53,7 +60,14 @@ export class BatchUpload {
       const key = item.parentId ?? '';
       if (!parents.has(key)) {
         try {
-          parents.set(key, await this.files.resolveParent(userId, item.parentId));
+          const { ownerId } = await access.parent(uploaderId, item.parentId);
+          if (userId !== undefined && ownerId !== userId)
+            throw new HttpError(
+              'bad_request',
+              "one batch goes to one person's files: send files for a shared folder in a batch of their own",
+            );
+          userId = ownerId;
+          parents.set(key, await this.files.resolveParent(ownerId, item.parentId));
         } catch (error) {
           throw withIndex(error, index);
         }
@@ -70,6 +84,8 @@ export class BatchUpload {
       sha1s.push(actual);
       digests.push(itemDigests);
     }
+    if (userId === undefined) userId = uploaderId;
+    const ownerId = userId;
     const total = items.reduce((sum, item) => sum + item.bytes.length, 0);
     // Refused before a byte is stored when the account is already past its bounds.
     await this.userLimits.assertRoom(userId, { bytes: total, entries: items.length }, this.repos);
@@ -95,14 +111,14 @@ export class BatchUpload {
     await Promise.all(Array.from({ length: Math.min(STORE_PARALLELISM, items.length) }, worker));
 
     return this.repos.transaction(async (tx) => {
-      await this.userLimits.assertRoom(userId, { bytes: total, entries: items.length }, tx);
+      await this.userLimits.assertRoom(ownerId, { bytes: total, entries: items.length }, tx);
       const out: FileEntry[] = [];
       for (const [index, item] of items.entries()) {
         const content = stored.get(sha1s[index] as string) as ContentRow;
         out.push(
           await this.files.addFile(
             {
-              userId,
+              userId: ownerId,
               parentId: parents.get(item.parentId ?? '') as string,
               name: item.name,
               contentId: content.id,

@@ -27,6 +27,7 @@ import { newId, newToken } from './ids.ts';
 import type { UserLimits } from './limits.ts';
 import { mtimeFromIso } from './mtime.ts';
 import { assertValidName } from './names.ts';
+import { AccessService } from './sharing/access.ts';
 import { readBody, SingleUpload } from './single-upload.ts';
 import type { UploadDigests, UploadHashes } from './upload-hashes.ts';
 import type { UploadParts } from './upload-parts.ts';
@@ -65,6 +66,14 @@ export class UploadService {
   private readonly single: SingleUpload;
   private readonly buffers: ChunkBuffers;
 
+  /**
+   * Into a folder shared with the uploader as editor, the file joins the owner's tree and quota;
+   * the upload session stays the uploader's (only they can resume, complete or abort it).
+   */
+  private get access(): AccessService {
+    return new AccessService(this.repos);
+  }
+
   constructor(
     private readonly repos: Repositories,
     private readonly parts: UploadParts,
@@ -94,9 +103,10 @@ export class UploadService {
     if (body.size > this.limits.maxFileSize) {
       throw new HttpError('file_too_large', `files may be at most ${this.limits.maxFileSize} bytes`);
     }
-    const parentId = await this.files.resolveParent(userId, body.parentId);
+    const { ownerId } = await this.access.parent(userId, body.parentId);
+    const parentId = await this.files.resolveParent(ownerId, body.parentId);
     const onConflict = body.onConflict ?? 'rename';
-    await this.files.assertPlaceable(userId, parentId, body.name, onConflict);
+    await this.files.assertPlaceable(ownerId, parentId, body.name, onConflict);
     const content = body.sha1 ? await this.repos.contents.findBySha1(body.sha1) : undefined;
     const known = content?.state === 'ready' && Number(content.size) === body.size ? content : undefined;
 
@@ -104,10 +114,10 @@ export class UploadService {
       if (!known) throw new HttpError('proof_failed', 'no such content to prove; upload the bytes instead');
       await this.checkProof(userId, known, body.proof.challengeId, body.proof.sha1);
       const file = await this.repos.transaction(async (tx) => {
-        await this.userLimits.assertRoom(userId, { bytes: Number(known.size), entries: 1 }, tx);
+        await this.userLimits.assertRoom(ownerId, { bytes: Number(known.size), entries: 1 }, tx);
         return this.files.placeFile(
           {
-            userId,
+            userId: ownerId,
             parentId,
             name: body.name,
             contentId: known.id,
@@ -160,8 +170,10 @@ export class UploadService {
     const nodeIds = hold.nodeIds;
     await this.repos
       .transaction(async (tx) => {
-        // The declared size is reserved against the quota from now until the upload ends.
-        await this.userLimits.assertRoom(userId, { bytes: body.size, entries: 1 }, tx);
+        // The declared size is reserved against the quota from now until the upload ends. Into
+        // someone else's folder, the owner's room is what counts (checked again at complete, as
+        // the open session is the uploader's).
+        await this.userLimits.assertRoom(ownerId, { bytes: body.size, entries: 1 }, tx);
         if ((await tx.uploads.countOpen(userId, now)) >= this.limits.maxOpenPerUser) {
           throw new HttpError(
             'too_many_uploads',
@@ -413,7 +425,8 @@ export class UploadService {
   ): Promise<CompleteUploadResponse> {
     const upload = await this.row(userId, uploadId);
     if (upload.status === 'complete' && upload.file_id) {
-      return { status: 'complete', file: await this.files.get(userId, upload.file_id) };
+      const owner = (await this.repos.files.ownerOf(upload.file_id))?.user_id ?? userId;
+      return { status: 'complete', file: await this.files.get(owner, upload.file_id) };
     }
     this.assertOpen(upload);
     const sha1 = upload.sha1 ?? declaredSha1?.toLowerCase() ?? null;
@@ -509,12 +522,18 @@ export class UploadService {
         if (error instanceof HttpError && error.code === 'content_collision') await this.discard(upload);
         throw error;
       }
+      // Whose tree the file joins: the uploader's, or the owner of the shared folder it goes to
+      // (asked again now: a share revoked meanwhile no longer takes it).
+      const ownerId = place ? userId : await this.placeOwner(userId, upload.parent_id);
       const file = await this.repos.transaction(async (tx) => {
         // The user's row before the content's, in the order every quota check takes them.
-        await tx.users.findForUpdate(userId);
+        await tx.users.findForUpdate(ownerId);
+        // The owner's quota held no reservation for the uploader's session: counted now.
+        if (ownerId !== userId)
+          await this.userLimits.assertRoom(ownerId, { bytes: Number(upload.size), entries: 1 }, tx);
         const entry = place
           ? await place(tx, content)
-          : await this.placeAsCreated(userId, upload, content, tx);
+          : await this.placeAsCreated(ownerId, upload, content, tx);
         await tx.uploads.transition(upload.id, 'completing', 'complete', {
           file_id: entry.id,
           lease_until: null,
@@ -535,6 +554,21 @@ export class UploadService {
       throw error;
     } finally {
       clearInterval(renew);
+    }
+  }
+
+  /**
+   * The owner of the folder an upload goes to, when the uploader may still write there; the
+   * uploader themselves otherwise (the file then lands at their root, as for a trashed folder).
+   */
+  private async placeOwner(userId: string, parentId: string): Promise<string> {
+    if (parentId === '') return userId;
+    try {
+      return (await this.access.parent(userId, parentId)).ownerId;
+    } catch (error) {
+      if (error instanceof HttpError && (error.code === 'not_found' || error.code === 'forbidden'))
+        return userId;
+      throw error;
     }
   }
 
@@ -687,22 +721,26 @@ export class UploadService {
     onConflict: () => OnConflict = () => 'rename',
   ): Promise<FileEntry> {
     assertValidName(name);
-    let parentId = await this.files.resolveParent(userId, parentIdInput);
-    await this.files.assertPlaceable(userId, parentId, name, onConflict());
+    let { ownerId } = await this.access.parent(userId, parentIdInput);
+    let parentId = await this.files.resolveParent(ownerId, parentIdInput);
+    await this.files.assertPlaceable(ownerId, parentId, name, onConflict());
     // A multipart body's length only bounds the file's size: nothing is counted for it up front.
     const content = await this.storeWithinLimits(
-      userId,
+      ownerId,
       body,
       { requestBytes, upfrontBytes: 0, entries: 1 },
       declaredSha1?.toLowerCase(),
     );
     if (finalParentId) {
       const late = await finalParentId();
-      if (late !== parentIdInput) parentId = await this.files.resolveParent(userId, late);
+      if (late !== parentIdInput) {
+        ownerId = (await this.access.parent(userId, late)).ownerId;
+        parentId = await this.files.resolveParent(ownerId, late);
+      }
     }
     const modified = mtime?.();
     return this.files.addFileWithinLimits(
-      { userId, parentId, name, ...(modified === undefined ? {} : { mtime: modified }) },
+      { userId: ownerId, parentId, name, ...(modified === undefined ? {} : { mtime: modified }) },
       content,
       onConflict(),
     );

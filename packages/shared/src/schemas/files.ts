@@ -21,6 +21,16 @@ export const FileEntry = Type.Object(
      */
     mtime: IsoDate,
     trashedAt: Type.Optional(Type.Union([IsoDate, Type.Null()])),
+    /**
+     * On entries the signed-in user does not own: how they reach it (the role of the share that
+     * reaches it) and whose it is. Absent on one's own entries.
+     */
+    shared: Type.Optional(
+      Type.Object({
+        role: Type.Union([Type.Literal('viewer'), Type.Literal('editor')]),
+        owner: Type.Object({ username: Type.String() }),
+      }),
+    ),
   },
   { $id: 'FileEntry' },
 );

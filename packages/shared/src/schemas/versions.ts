@@ -24,6 +24,8 @@ export const Actor = Type.Object(
       ]),
     ),
     appPasswordId: Type.Optional(Id),
+    /** The account that made the change (in a shared folder, which member it was). */
+    username: Type.Optional(Type.String()),
   },
   { $id: 'Actor' },
 );
