@@ -28,6 +28,12 @@ const ADMIN = new Set([
   'POST /api/admin/invites',
   'GET /api/admin/invites',
   'DELETE /api/admin/invites/{id}',
+  'GET /api/admin/groups',
+  'POST /api/admin/groups',
+  'DELETE /api/admin/groups/{id}',
+  'GET /api/admin/groups/{id}/members',
+  'POST /api/admin/groups/{id}/members',
+  'DELETE /api/admin/groups/{id}/members/{username}',
 ]);
 
 describe('route access', () => {
