@@ -27,13 +27,13 @@ import {
 import { currentUser } from '../plugins/auth.ts';
 import type { DavLockRow } from '../repositories/dav-locks.ts';
 import type { DavPropertyRow } from '../repositories/dav-properties.ts';
-import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
 import { locksCovering, parseTimeout } from '../services/dav-locks.ts';
 import { mtimeFromSeconds } from '../services/mtime.ts';
 import { canThumbnail } from '../services/thumbnails.ts';
 import {
   type DavResource,
   entityTag,
+  isMountPoint,
   numericFileId,
   ocId,
   rootIdOf,
@@ -213,6 +213,20 @@ const ncProp = (name: string): PropName => ({ ns: NC_NS, name });
 const FILE_PERMISSIONS = 'RGDNVW';
 const FOLDER_PERMISSIONS = 'RGDNVCK';
 
+/**
+ * `oc:permissions` in Nextcloud's letters (apps/dav's Node::getDavPermissions): `S` shared with
+ * me, `M` mounted, `G` read, `D` delete, `N`/`V` rename/move, `W` write a file, `C`/`K` add files
+ * and folders to a folder; `R` (share again) is the owner's alone. A share's mount point can be
+ * deleted (leaving the share) but not renamed or moved; a viewer only reads.
+ */
+export function davPermissions(resource: DavResource): string {
+  const collection = resource.kind !== 'file';
+  if (resource.kind === 'root' || !resource.share) return collection ? FOLDER_PERMISSIONS : FILE_PERMISSIONS;
+  const mountPoint = isMountPoint(resource);
+  if (resource.share.role === 'viewer') return mountPoint ? 'SMGD' : 'SMG';
+  return `SMGD${mountPoint ? '' : 'NV'}${collection ? 'CK' : 'W'}`;
+}
+
 const davProp = (name: string): PropName => ({ ns: DAV_NS, name });
 const LIVE: PropName[] = [
   'supportedlock',
@@ -274,10 +288,12 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     /** The user's usage, when quota properties are asked for. */
     usage: Usage | null;
     userId: string;
+    /** The user's name (`oc:owner-id` of their own entries). */
+    username: string;
     /** The mount the request came in by, for hrefs. */
     mount: string;
-    /** The root's change counter (its ETag). */
-    rootSeq: number;
+    /** What the root's ETag is made of (DavService.rootChangeSeq). */
+    rootSeq: string;
     /** Recursive sizes of the folders answered (by id, '' for the root), when asked for. */
     sizes: Map<string, number>;
   }
@@ -324,7 +340,18 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     const fileId = numericFileId(row ? row.id : rootIdOf(context.userId));
     oc('fileid', fileId);
     oc('id', ocId(fileId));
-    oc('permissions', collection ? FOLDER_PERMISSIONS : FILE_PERMISSIONS);
+    oc('permissions', davPermissions(resource));
+    // Who owns it: the user, or whoever shared it with them (Nextcloud's clients show the name).
+    const owner = resource.kind !== 'root' && resource.share ? resource.share.mount.owner : context.username;
+    oc('owner-id', escapeXml(owner));
+    oc('owner-display-name', escapeXml(owner));
+    // Outgoing shares are listed by the REST API; WebDAV tells the recipient's side only.
+    oc('share-types', '');
+    values.set(
+      key(ncProp('is-mount-root')),
+      resource.kind !== 'root' && isMountPoint(resource) ? 'true' : 'false',
+    );
+    if (resource.kind !== 'root' && resource.share) values.set(key(ncProp('mount-type')), 'shared');
     if (resource.kind === 'file' && row) {
       oc('size', String(row.size));
       if (sha1) oc('checksums', `<oc:checksum>SHA1:${sha1}</oc:checksum>`);
@@ -353,6 +380,9 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     const updates = parseProppatch(await xmlBody(request, bounds.xmlBodyBytes));
     await writable(request, [{ path: davPath(request.url), deep: false }]);
     const resource = await dav.mustResolve(user.id, davPath(request.url));
+    // Properties are written into the entry's owner's tree: a viewer of a share writes none.
+    await dav.assertWritable(user.id, resource.path);
+    const owner = resource.kind === 'root' ? user.id : resource.row.user_id;
     // DAV:lastmodified may be set, as on Nextcloud (rclone sets a file's time so): the mtime.
     const isMtime = (p: PropName) => p.ns === DAV_NS && p.name === 'lastmodified';
     const mtimes = updates.filter((u) => isMtime(u.prop));
@@ -374,13 +404,13 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     } else if (resource.kind !== 'root') {
       // Past a bound (services/dav-limits.ts), nothing is stored: 507 for what would not fit.
       const dead = updates.filter((u) => !isMtime(u.prop));
-      const overBound = await dav.patchProperties(user.id, resource.row.id, dead);
+      const overBound = await dav.patchProperties(owner, resource.row.id, dead);
       if (overBound.some(Boolean))
         results = updates.map((u) => ({
           prop: u.prop,
           status: overBound[dead.indexOf(u)] ? '507 Insufficient Storage' : '424 Failed Dependency',
         }));
-      else for (const u of mtimes) await dav.setMtime(user.id, resource.row.id, mtime(u)!);
+      else for (const u of mtimes) await dav.setMtime(owner, resource.row.id, mtime(u)!);
     }
     return reply
       .status(207)
@@ -402,17 +432,9 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     const ask = parsePropfind(await xmlBody(request, bounds.xmlBodyBytes), bounds.propfindProps);
     const wanted = ask.kind === 'allprop' ? 'all' : ask.kind === 'propname' ? 'names' : ask.props;
     const resource = await dav.mustResolve(user.id, davPath(request.url));
-    const members: Array<{ resource: DavResource; sha1: string | null }> = [];
-    if (depth === '1' && resource.kind !== 'file') {
-      for (const child of (await dav.children(user.id, resource)) as FileRowWithSha1[]) {
-        members.push({
-          resource: { kind: child.kind, path: [...resource.path, child.name], row: child as FileRow },
-          sha1: child.sha1,
-        });
-      }
-    }
+    const members = depth === '1' && resource.kind !== 'file' ? await dav.members(user.id, resource) : [];
     const all = [
-      { resource, sha1: resource.kind === 'file' ? await dav.sha1Of(user.id, resource.row) : null },
+      { resource, sha1: resource.kind === 'file' ? await dav.sha1Of(resource.row) : null },
       ...members,
     ];
     const asks = (test: (p: PropName) => boolean) =>
@@ -426,8 +448,9 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     const context: PropContext = {
       wanted,
       userId: user.id,
+      username: user.username,
       mount: mountOf(request),
-      rootSeq: all.some((r) => r.resource.kind === 'root') ? await dav.rootChangeSeq(user.id) : 0,
+      rootSeq: all.some((r) => r.resource.kind === 'root') ? await dav.rootChangeSeq(user.id) : '',
       sizes: asksSize
         ? await dav.recursiveSizes(
             user.id,
@@ -496,7 +519,12 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
   };
 
   /** Nextcloud's identity headers of a resource: its ETag (also as OC-ETag) and OC-FileId. */
-  const identify = (reply: FastifyReply, resource: DavResource, sha1: string | null, rootSeq: number) => {
+  const identify = (
+    reply: FastifyReply,
+    resource: DavResource,
+    sha1: string | null,
+    rootSeq: number | string,
+  ) => {
     const row = resource.kind === 'root' ? null : resource.row;
     identityHeaders(
       reply,
@@ -508,7 +536,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
   const identifyAt = async (reply: FastifyReply, userId: string, path: string[]) => {
     const found = await dav.resolve(userId, path);
     if (!found) return;
-    const sha1 = found.kind === 'file' ? await dav.sha1Of(userId, found.row) : null;
+    const sha1 = found.kind === 'file' ? await dav.sha1Of(found.row) : null;
     identify(reply, found, sha1, found.kind === 'root' ? await dav.rootChangeSeq(userId) : 0);
   };
   /** If-Match / If-None-Match against what is at `path` now (412 when stale). */
@@ -530,7 +558,8 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
           error: { code: 'bad_request', message: 'a collection has no content; PROPFIND lists it' },
         });
     }
-    const download = await files.downloadable(user.id, resource.row.id);
+    // A shared file's bytes are read as its owner's.
+    const download = await files.downloadable(resource.row.user_id, resource.row.id);
     // Bytes are served only when they match this SHA-1, so the checksum is never wrong.
     reply.header('OC-Checksum', `SHA1:${download.content.sha1}`);
     identify(reply, resource, download.content.sha1, 0);
@@ -582,6 +611,8 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       if (depthHeader !== '0' && depthHeader !== 'infinity')
         throw new HttpError('bad_request', 'a lock has Depth 0 or infinity');
       if (typeof header === 'string') await writable(request, [{ path, deep: false }]);
+      // A lock is a write: a viewer of a share takes none.
+      await dav.assertWritable(user.id, path);
       row = await davLocks.lock(user.id, path, { ...info, depth: depthHeader, timeoutS });
       // Locking a URL with nothing at it makes an empty file there (RFC 4918 §7.3).
       if (!(await dav.resolve(user.id, path))) {

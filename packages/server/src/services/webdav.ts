@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Usage } from '@dfs/shared';
 import { HttpError, notFound } from '../errors.ts';
@@ -5,9 +6,11 @@ import type { PropUpdate } from '../http/dav-xml.ts';
 import type { DavPropertyRow } from '../repositories/dav-properties.ts';
 import type { FileRow, FileRowWithSha1 } from '../repositories/files.ts';
 import type { Repositories } from '../repositories/index.ts';
+import type { MemberRole } from '../repositories/members.ts';
 import { type DavLimits, propertyBytes } from './dav-limits.ts';
 import type { FileService } from './files.ts';
 import type { UserLimits } from './limits.ts';
+import { AccessService, type Mount } from './sharing/access.ts';
 import type { UploadService } from './uploads.ts';
 
 /** The user's root: it has no row of its own. */
@@ -54,25 +57,54 @@ export const rootIdOf = (userId: string): string => `root:${userId}`;
  * A resource's entity tag, quoted: a file's is its content's SHA-1 (as GET answers it); a
  * folder's changes with every write at or below it (its change counter, repositories/files.ts).
  */
-export function entityTag(resource: DavResource, sha1: string | null, rootSeq: number): string {
+export function entityTag(resource: DavResource, sha1: string | null, rootTag: number | string): string {
   if (resource.kind === 'file') return fileEntityTag(sha1);
-  if (resource.kind === 'root') return `"r${rootSeq}"`;
+  if (resource.kind === 'root') return `"r${rootTag}"`;
   return `"${resource.row.id.replace(/-/g, '').slice(0, 12)}-${Number(resource.row.change_seq ?? 0)}"`;
 }
 
 /** A file's entity tag: its content's SHA-1, quoted. */
 export const fileEntityTag = (sha1: string | null): string => `"${sha1 ?? ''}"`;
 
-/** What WebDAV sees at a path: the root, a folder or a file. */
+/**
+ * How a user reaches an entry that is not theirs: through a share mounted at the top of their
+ * tree (services/sharing/access.ts). The entry's row stays its owner's (`row.user_id`), and every
+ * write to it runs in the owner's tree, under the owner's quota.
+ */
+export interface DavShare {
+  mount: Mount;
+  role: MemberRole;
+}
+
+/**
+ * What WebDAV sees at a path: the root, a folder or a file; `share` when it is reached through
+ * a share (the mount itself when the path is one segment long).
+ */
 export type DavResource =
   | { kind: 'root'; path: string[] }
-  | { kind: 'folder' | 'file'; path: string[]; row: FileRow };
+  | { kind: 'folder' | 'file'; path: string[]; row: FileRow; share?: DavShare };
+
+/** Whether the resource is a share's mount point itself (the top of it in the recipient's tree). */
+export const isMountPoint = (resource: DavResource): boolean =>
+  resource.kind !== 'root' && resource.share !== undefined && resource.path.length === 1;
+
+const VIEWER_REFUSED =
+  'this item is shared with you as a viewer: you can open and download it, not change it';
+
+/** A write needs the entry to be the user's own, or reached as an editor. */
+function assertEditor(resource: DavResource): void {
+  if (resource.kind !== 'root' && resource.share && resource.share.role !== 'editor')
+    throw new HttpError('forbidden', VIEWER_REFUSED);
+}
 
 /**
  * WebDAV's view of a user's tree (/dav/ is their root). Paths are names, resolved one folder at a
  * time, as every user has their own names over the shared content rows.
  */
 export class DavService {
+  /** Who reaches what (stateless over the repositories): the shares mounted in a user's tree. */
+  private readonly access: AccessService;
+
   constructor(
     private readonly repos: Repositories,
     private readonly limits: UserLimits,
@@ -80,19 +112,54 @@ export class DavService {
     private readonly uploads: UploadService,
     /** What WebDAV bounds (services/dav-limits.ts); the routes read it too. */
     readonly bounds: Readonly<DavLimits>,
-  ) {}
+  ) {
+    this.access = new AccessService(repos);
+  }
 
-  /** The resource at `path` (decoded segments), or null when nothing is there. */
+  /**
+   * The resource at `path` (decoded segments), or null when nothing is there. The first segment
+   * names one of the user's own entries or, when none has that name, a share mounted at the top
+   * of their tree; below a mount, names resolve in the owner's tree.
+   */
   async resolve(userId: string, path: string[]): Promise<DavResource | null> {
     if (path.length === 0) return { kind: 'root', path };
-    let parent = ROOT;
-    let row: FileRow | undefined;
-    for (let i = 0; i < path.length; i++) {
-      row = await this.repos.files.findLiveByName(userId, parent, path[i]!);
-      if (!row || (i < path.length - 1 && row.kind !== 'folder')) return null;
-      parent = row.id;
+    const own = await this.repos.files.findLiveByName(userId, ROOT, path[0]!);
+    if (own) {
+      const row = await this.walk(userId, own, path);
+      return row ? { kind: row.kind, path, row } : null;
     }
-    return row ? { kind: row.kind, path, row } : null;
+    const mount = (await this.access.mounts(userId)).find((m) => m.name === path[0]);
+    if (!mount) return null;
+    const [top] = await this.repos.files.liveByIdsAnyOwner([mount.fileId]);
+    if (!top) return null;
+    const row = await this.walk(mount.ownerId, top, path);
+    if (!row) return null;
+    // Below the mount the role is asked again: a folder further down may be shared as editor too.
+    const role =
+      path.length === 1
+        ? mount.role
+        : await this.access.of(userId, row.id).then(
+            (a) => (a.role === 'viewer' ? 'viewer' : 'editor'),
+            () => null,
+          );
+    if (!role) return null;
+    return {
+      kind: row.kind,
+      path,
+      row: path.length === 1 ? { ...row, name: mount.name } : row,
+      share: { mount, role },
+    };
+  }
+
+  /** From `top` (the entry at `path[0]`) down the rest of `path` in `ownerId`'s tree. */
+  private async walk(ownerId: string, top: FileRow, path: string[]): Promise<FileRow | null> {
+    let row: FileRow | undefined = top;
+    for (let i = 1; i < path.length; i++) {
+      if (row.kind !== 'folder') return null;
+      row = await this.repos.files.findLiveByName(ownerId, row.id, path[i]!);
+      if (!row) return null;
+    }
+    return row;
   }
 
   async mustResolve(userId: string, path: string[]): Promise<DavResource> {
@@ -101,29 +168,102 @@ export class DavService {
     return found;
   }
 
-  /** A folder's (or the root's) live entries. */
-  async children(userId: string, resource: DavResource): Promise<FileRow[]> {
+  /**
+   * A folder's (or the root's) live entries, with their content's SHA-1: the root lists the
+   * user's own entries and then the shares mounted there; a folder in a share lists its owner's
+   * entries, reached the way the folder is.
+   */
+  async members(
+    userId: string,
+    resource: DavResource,
+  ): Promise<Array<{ resource: DavResource; sha1: string | null }>> {
     if (resource.kind === 'file') throw new HttpError('bad_request', 'a file has no members');
     const id = resource.kind === 'root' ? ROOT : resource.row.id;
-    return this.repos.files.activeChildren(userId, [id]);
+    const owner = resource.kind === 'root' ? userId : resource.row.user_id;
+    const share = resource.kind === 'root' ? undefined : resource.share;
+    const out = (await this.repos.files.activeChildren(owner, [id])).map((row) => ({
+      resource: {
+        kind: row.kind,
+        path: [...resource.path, row.name],
+        row: row as FileRow,
+        ...(share ? { share } : {}),
+      } as DavResource,
+      sha1: row.sha1,
+    }));
+    if (resource.kind === 'root') {
+      const mounts = await this.access.mounts(userId);
+      const rows = new Map(
+        (await this.repos.files.liveByIdsAnyOwner(mounts.map((m) => m.fileId))).map((r) => [r.id, r]),
+      );
+      for (const mount of mounts) {
+        const row = rows.get(mount.fileId);
+        if (!row) continue;
+        out.push({
+          resource: {
+            kind: row.kind,
+            path: [mount.name],
+            row: { ...row, name: mount.name },
+            share: { mount, role: mount.role },
+          },
+          sha1: row.sha1,
+        });
+      }
+    }
+    return out;
   }
 
   /** The SHA-1 of a file's content: a listed row carries it; a row resolved by name is looked up. */
-  async sha1Of(userId: string, row: FileRow | FileRowWithSha1): Promise<string | null> {
+  async sha1Of(row: FileRow | FileRowWithSha1): Promise<string | null> {
     if ('sha1' in row) return row.sha1;
-    return (await this.repos.files.find(userId, row.id))?.sha1 ?? null;
+    return (await this.repos.files.find(row.user_id, row.id))?.sha1 ?? null;
   }
 
-  /** The change counter of the user's root, for its ETag. */
-  rootChangeSeq(userId: string): Promise<number> {
-    return this.repos.files.rootChangeSeq(userId);
+  /**
+   * What the user's root ETag is made of: their tree's change counter and, when shares are
+   * mounted there, a digest of each mount's name, role and state (a folder's change counter
+   * rises with every write below it, a file's content is its SHA-1). So the root's ETag changes
+   * whenever anything inside a mount changes or a mount comes or goes, which is what sync
+   * clients (Nextcloud's, rclone bisync) look at first.
+   */
+  async rootChangeSeq(userId: string): Promise<string> {
+    const seq = await this.repos.files.rootChangeSeq(userId);
+    const mounts = await this.access.mounts(userId);
+    if (mounts.length === 0) return String(seq);
+    const rows = new Map(
+      (await this.repos.files.liveByIdsAnyOwner(mounts.map((m) => m.fileId))).map((r) => [r.id, r]),
+    );
+    const digest = createHash('sha1');
+    for (const m of mounts) {
+      const row = rows.get(m.fileId);
+      digest.update(
+        [m.memberId, m.fileId, m.name, m.role, row?.change_seq, row?.sha1, row?.mtime, row?.updated_at].join(
+          '\0',
+        ),
+      );
+      digest.update('\n');
+    }
+    return `${seq}-${digest.digest('hex').slice(0, 12)}`;
   }
 
   /** A resource's quoted entity tag (see `entityTag`). */
   async etag(userId: string, resource: DavResource): Promise<string> {
     if (resource.kind === 'root') return entityTag(resource, null, await this.rootChangeSeq(userId));
     if (resource.kind === 'folder') return entityTag(resource, null, 0);
-    return entityTag(resource, await this.sha1Of(userId, resource.row), 0);
+    return entityTag(resource, await this.sha1Of(resource.row), 0);
+  }
+
+  /**
+   * A write to what is at `path` (PROPPATCH, LOCK): refused (403) when the user reaches it as a
+   * viewer, or, when nothing is there, may not add to the folder that would hold it.
+   */
+  async assertWritable(userId: string, path: string[]): Promise<void> {
+    const found = await this.resolve(userId, path);
+    if (found) assertEditor(found);
+    else if (path.length > 0)
+      await this.placeOf(userId, path).catch((error: unknown) => {
+        // A missing parent is for the method itself to answer (409); only a refusal counts here.
+        if (error instanceof HttpError && error.code === 'forbidden') throw error;
+      });
   }
 
   /**
@@ -196,19 +336,28 @@ export class DavService {
     return this.limits.usage(userId);
   }
 
-  /** A PROPPATCH of `DAV:lastmodified`: the entry's modification time (folders' ETags follow). */
+  /**
+   * A PROPPATCH of `DAV:lastmodified`: the entry's modification time (folders' ETags follow).
+   * `userId` is the entry's owner.
+   */
   async setMtime(userId: string, id: string, mtime: number): Promise<void> {
     const row = await this.repos.files.find(userId, id, 'active');
     if (!row) throw notFound('no such file or folder');
     await this.repos.files.update(id, { mtime });
   }
 
-  /** The folder that would hold `path`'s last segment; `conflict` (409) when it is not there. */
-  async parentOf(userId: string, path: string[]): Promise<string> {
+  /**
+   * The folder that would hold `path`'s last segment, and whose tree it is in (the user's own, or
+   * the owner of a share the user edits); `conflict` (409) when it is not there, 403 when the user
+   * only views it.
+   */
+  async placeOf(userId: string, path: string[]): Promise<{ parentId: string; ownerId: string }> {
     if (path.length === 0) throw new HttpError('forbidden', 'the root cannot be replaced');
     const parent = await this.resolve(userId, path.slice(0, -1));
     if (!parent || parent.kind === 'file') throw conflict('the parent collection does not exist');
-    return parent.kind === 'root' ? ROOT : parent.row.id;
+    if (parent.kind === 'root') return { parentId: ROOT, ownerId: userId };
+    assertEditor(parent);
+    return { parentId: parent.row.id, ownerId: parent.row.user_id };
   }
 
   /** PUT: the body becomes the file at `path`, new (true) or with new bytes in place (false). */
@@ -220,40 +369,61 @@ export class DavService {
     /** `X-OC-Mtime`, in epoch ms. */
     mtime?: number,
   ): Promise<boolean> {
-    const parentId = await this.parentOf(userId, path);
+    const { parentId, ownerId } = await this.placeOf(userId, path);
     const existing = await this.resolve(userId, path);
     if (existing?.kind === 'folder')
       throw new HttpError('method_not_allowed', 'a collection cannot be PUT over');
-    const content = await this.uploads.storeBody(userId, body, requestBytes);
     if (existing?.kind === 'file') {
+      assertEditor(existing);
+      // A shared file's new bytes are its owner's: stored and counted against the owner's quota.
+      const owner = existing.row.user_id;
+      const content = await this.uploads.storeBody(owner, body, requestBytes);
       await this.files.replaceContent(
-        userId,
+        owner,
         existing.row.id,
         content,
-        (bytes, tx) => this.limits.assertRoom(userId, { bytes, entries: 0 }, tx),
+        (bytes, tx) => this.limits.assertRoom(owner, { bytes, entries: 0 }, tx),
         mtime,
       );
       return false;
     }
+    const content = await this.uploads.storeBody(ownerId, body, requestBytes);
     await this.files.addFileWithinLimits(
-      { userId, parentId, name: path.at(-1)!, ...(mtime === undefined ? {} : { mtime }) },
+      { userId: ownerId, parentId, name: path.at(-1)!, ...(mtime === undefined ? {} : { mtime }) },
       content,
     );
     return true;
   }
 
   async mkcol(userId: string, path: string[]): Promise<void> {
-    const parentId = await this.parentOf(userId, path);
+    const { parentId, ownerId } = await this.placeOf(userId, path);
     if (await this.resolve(userId, path))
       throw new HttpError('method_not_allowed', 'something already exists there');
-    await this.files.createFolder(userId, path.at(-1)!, folderArg(parentId));
+    await this.files.createFolder(ownerId, path.at(-1)!, folderArg(parentId));
   }
 
-  /** DELETE: to the trash, like everywhere else in dfs. */
+  /**
+   * DELETE: to the trash, like everywhere else in dfs (the owner's trash, for an entry in a share
+   * the user edits). On a share's mount point it leaves the share, as Nextcloud does: it is gone
+   * from the user's tree, and the owner's entry stays as it is.
+   */
   async delete(userId: string, path: string[]): Promise<void> {
     const found = await this.mustResolve(userId, path);
     if (found.kind === 'root') throw new HttpError('forbidden', 'the root cannot be deleted');
-    await this.files.trash(userId, found.row.id);
+    if (found.share && isMountPoint(found)) {
+      await this.leave(userId, found.share.mount.fileId);
+      return;
+    }
+    assertEditor(found);
+    await this.files.trash(found.row.user_id, found.row.id);
+  }
+
+  /** The user stops seeing a share, however it reaches them (directly and through groups). */
+  private async leave(userId: string, fileId: string): Promise<void> {
+    await this.repos.transaction(async (tx) => {
+      for (const member of await tx.members.reaching(userId, [fileId]))
+        await tx.members.leave(member.id, userId);
+    });
   }
 
   /**
@@ -279,19 +449,40 @@ export class DavService {
     ) {
       throw new HttpError('forbidden', 'a collection cannot go inside itself');
     }
-    const parentId = await this.parentOf(userId, to);
-    if (op === 'copy') await this.assertRoomForProperties(userId, source.row, options.depth0 === true);
+    if (op === 'move' && isMountPoint(source))
+      throw new HttpError(
+        'forbidden',
+        'a folder or file shared with you keeps its name and place at the top of your files; DELETE it to leave the share',
+      );
+    const { parentId, ownerId } = await this.placeOf(userId, to);
+    const from_ = source.row.user_id;
+    if (op === 'move') {
+      assertEditor(source);
+      // A move keeps the entry's id, versions and history, which belong to one owner's tree.
+      if (from_ !== ownerId)
+        throw new HttpError(
+          'forbidden',
+          'your files and the files shared with you belong to different owners: copy the item there, then delete the original',
+        );
+    }
+    if (op === 'copy')
+      await this.assertRoomForProperties(ownerId, from_, source.row, options.depth0 === true);
     const existing = await this.resolve(userId, to);
     if (existing) {
       if (!options.overwrite)
         throw new HttpError('precondition_failed', 'the destination exists and Overwrite is F');
+      if (isMountPoint(existing))
+        throw new HttpError(
+          'forbidden',
+          'the destination is a share mounted in your files: it cannot be replaced',
+        );
       await this.delete(userId, to);
     }
     const name = to.at(-1)!;
     if (op === 'move') {
-      await this.files.patch(userId, source.row.id, { name, parentId: folderArg(parentId) });
+      await this.files.patch(ownerId, source.row.id, { name, parentId: folderArg(parentId) });
     } else {
-      await this.copyEntry(userId, source.row, parentId, name, options.depth0 === true);
+      await this.copyEntry(from_, ownerId, source.row, parentId, name, options.depth0 === true);
     }
     return !existing;
   }
@@ -300,7 +491,14 @@ export class DavService {
    * A copy carries its original's dead properties: they must fit in the user's bound (507)
    * before anything is copied, so a refused COPY leaves nothing half-made.
    */
-  private async assertRoomForProperties(userId: string, row: FileRow, depth0: boolean): Promise<void> {
+  private async assertRoomForProperties(
+    userId: string,
+    sourceOwner: string,
+    row: FileRow,
+    depth0: boolean,
+  ): Promise<void> {
+    // Dead properties stay with their owner's entries (see copyEntry).
+    if (sourceOwner !== userId) return;
     const ids = [row.id];
     if (row.kind === 'folder' && !depth0) {
       for (let level = [row.id]; level.length > 0; ) {
@@ -319,27 +517,36 @@ export class DavService {
       );
   }
 
+  /**
+   * Copies `row` (in `from`'s tree) into `to`'s tree. Across owners (into or out of a share) the
+   * copy is the target owner's, counted against their quota; the dead properties, which count
+   * against their writer's bound, stay behind.
+   */
   private async copyEntry(
-    userId: string,
+    from: string,
+    to: string,
     row: FileRow,
     parentId: string,
     name: string,
     depth0: boolean,
   ): Promise<void> {
+    const properties = async (copyId: string) => {
+      if (from === to) await this.repos.davProperties.copy(row.id, copyId);
+    };
     if (row.kind === 'file') {
       const content = row.content_id ? await this.repos.contents.findById(row.content_id) : undefined;
       if (!content) throw new HttpError('storage_unavailable', `${row.name}: its content is gone`);
       // A copy is the same file's content: it keeps its modification time.
       const mtime = Number(row.mtime ?? row.updated_at);
-      const copy = await this.files.addFileWithinLimits({ userId, parentId, name, mtime }, content);
-      await this.repos.davProperties.copy(row.id, copy.id);
+      const copy = await this.files.addFileWithinLimits({ userId: to, parentId, name, mtime }, content);
+      await properties(copy.id);
       return;
     }
-    const { file: folder } = await this.files.createFolder(userId, name, folderArg(parentId));
-    await this.repos.davProperties.copy(row.id, folder.id);
+    const { file: folder } = await this.files.createFolder(to, name, folderArg(parentId));
+    await properties(folder.id);
     if (depth0) return;
-    for (const child of await this.repos.files.activeChildren(userId, [row.id])) {
-      await this.copyEntry(userId, child, folder.id, child.name, false);
+    for (const child of await this.repos.files.activeChildren(from, [row.id])) {
+      await this.copyEntry(from, to, child, folder.id, child.name, false);
     }
   }
 }

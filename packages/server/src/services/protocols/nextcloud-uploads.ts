@@ -9,7 +9,7 @@ import { newId } from '../ids.ts';
 import type { UserLimits } from '../limits.ts';
 import type { TusService } from '../tus.ts';
 import type { PlaceFile, UploadService } from '../uploads.ts';
-import type { DavService } from '../webdav.ts';
+import { type DavService, splitMount } from '../webdav.ts';
 
 /** Nextcloud's transfer ids are numbers; rclone's are `rclone-chunked-upload-<md5>`. */
 const TRANSFER_ID = /^[A-Za-z0-9._~-]{1,200}$/;
@@ -99,6 +99,7 @@ export class NextcloudUploads {
         'an upload folder is named with letters, digits, ".", "_", "~" or "-"',
       );
     }
+    if (destination !== undefined) await this.assertDestination(userId, destination);
     if (await this.repos.ncUploads.find(userId, transferId)) {
       throw new HttpError(
         'method_not_allowed',
@@ -133,6 +134,32 @@ export class NextcloudUploads {
         throw error;
       }
     }
+  }
+
+  /**
+   * A MKCOL's `Destination` (current clients say where the upload goes): a folder shared with the
+   * user as a viewer refuses it now (403), before any byte is sent. Anything else is for the
+   * final MOVE to answer, which checks the target again.
+   */
+  private async assertDestination(userId: string, destination: string): Promise<void> {
+    let pathname: string;
+    try {
+      pathname = new URL(destination, 'http://localhost').pathname;
+    } catch {
+      return;
+    }
+    const mount = splitMount(pathname);
+    if (!mount) return;
+    let path: string[];
+    try {
+      path = mount.rest
+        .split('/')
+        .filter((s) => s !== '')
+        .map((s) => decodeURIComponent(s));
+    } catch {
+      return;
+    }
+    if (path.length > 0) await this.dav.assertWritable(userId, path);
   }
 
   /** The dfs upload session that holds the bytes, made once the total length is known. */
@@ -283,7 +310,8 @@ export class NextcloudUploads {
     const uploadId = row.upload_id!;
     const upload = await this.repos.uploads.find(userId, uploadId);
     if (upload?.status === 'complete' && upload.file_id) {
-      return { file: await this.files.get(userId, upload.file_id), created: false };
+      const owner = (await this.repos.files.ownerOf(upload.file_id))?.user_id ?? userId;
+      return { file: await this.files.get(owner, upload.file_id), created: false };
     }
     const state = await this.tus.state(userId, uploadId);
     if (state.offset !== state.length) {
@@ -292,36 +320,48 @@ export class NextcloudUploads {
       });
     }
     // Checked now for a clear answer before the work, and again inside the publishing transaction:
-    // the folder may be trashed, or the name taken, while the upload completes.
-    const parentId = await this.dav.parentOf(userId, input.path);
+    // the folder may be trashed, or the name taken, while the upload completes. In a folder shared
+    // with the user (as an editor: a viewer is refused here), the file is its owner's, counted
+    // against the owner's quota.
+    const { parentId, ownerId } = await this.dav.placeOf(userId, input.path);
     const name = input.path.at(-1)!;
     const existing = await this.dav.resolve(userId, input.path);
     if (existing?.kind === 'folder')
       throw new HttpError('method_not_allowed', 'a collection cannot be replaced by a file');
+    const replacing = existing?.kind === 'file' ? existing.row : undefined;
+    if (replacing) await this.dav.assertWritable(userId, input.path);
+    // A file shared on its own sits at the top of the user's tree but is its owner's.
+    const owner = replacing ? replacing.user_id : ownerId;
+    const folder = replacing ? replacing.parent_id : parentId;
     let created = true;
     const place: PlaceFile = async (tx, content) => {
       const parent = await this.files
-        .resolveParent(userId, parentId === '' ? null : parentId, tx)
+        .resolveParent(owner, folder === '' ? null : folder, tx)
         .catch(() => null);
       if (parent === null)
         throw new HttpError('name_conflict', 'the target folder is gone; move the upload elsewhere');
-      const taken = await tx.files.findLiveByName(userId, parent, name);
+      const taken = replacing
+        ? await tx.files.find(owner, replacing.id, 'active')
+        : await tx.files.findLiveByName(owner, parent, name);
       if (taken?.kind === 'folder')
         throw new HttpError('method_not_allowed', 'a collection cannot be replaced by a file');
       if (taken) {
         created = false;
         return this.files.replaceContentIn(
           tx,
-          userId,
+          owner,
           taken.id,
           content,
-          (bytes, t) => this.limits.assertRoom(userId, { bytes, entries: 0 }, t),
+          (bytes, t) => this.limits.assertRoom(owner, { bytes, entries: 0 }, t),
           input.mtime,
         );
       }
+      // The uploader's session reserved room in their own quota; the file is the owner's.
+      if (owner !== userId)
+        await this.limits.assertRoom(owner, { bytes: Number(content.size), entries: 1 }, tx);
       return this.files.addFile(
         {
-          userId,
+          userId: owner,
           parentId: parent,
           name,
           contentId: content.id,
