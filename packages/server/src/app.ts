@@ -277,7 +277,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // WebDAV names its lock tokens in its own requests (If:), so its writes skip the API's lock check.
   const davFiles = new FileService(repos, now, limits);
   const dav = new DavService(repos, limits, davFiles, uploads, davLimits);
-  const tus = new TusService(repos, uploads, uploadParts, files, app.log, now, config.uploadIdleMs);
+  const tus = new TusService(repos, uploads, uploadParts, files, app.log, now, config.uploadIdleMs, limits);
   const massChanges = new MassChangeGuard(repos, now, app.log, {
     files: config.massChangeFiles,
     windowMs: config.massChangeWindowMs,

@@ -6,29 +6,14 @@ import { HttpError } from '../errors.ts';
 import { conflictRule } from '../http/on-conflict.ts';
 import { currentUser } from '../plugins/auth.ts';
 import { mtimeFromText } from '../services/mtime.ts';
-import type { TusState } from '../services/tus.ts';
+import { parseMetadata, type TusState } from '../services/tus.ts';
 
 const TUS_VERSION = '1.0.0';
 const EXTENSIONS = 'creation,creation-with-upload,termination,expiration,checksum';
 const OCTETS = 'application/offset+octet-stream';
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
-/** `Upload-Metadata`: comma-separated `key base64value` pairs (a key alone means an empty value). */
-export function parseMetadata(header: string | undefined): Map<string, string> {
-  const out = new Map<string, string>();
-  if (!header) return out;
-  for (const pair of header.split(',')) {
-    const [key, value, extra] = pair.trim().split(' ');
-    if (!key || extra !== undefined || out.has(key) || !/^[\x21-\x7e]+$/.test(key)) {
-      throw new HttpError('bad_request', 'Upload-Metadata must be comma-separated "key base64" pairs');
-    }
-    if (value !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) {
-      throw new HttpError('bad_request', `Upload-Metadata value of "${key}" is not base64`);
-    }
-    out.set(key, value === undefined ? '' : Buffer.from(value, 'base64').toString('utf8'));
-  }
-  return out;
-}
+export { parseMetadata };
 
 function header(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name];

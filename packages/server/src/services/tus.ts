@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { chunkRange, type FileEntry, type OnConflict } from '@dfs/shared';
+import { chunkRange, type FileEntry, type OnConflict, parseOnConflict } from '@dfs/shared';
 import type { FastifyBaseLogger } from 'fastify';
 import { HttpError, notFound } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
@@ -9,8 +9,28 @@ import type { UploadRow } from '../repositories/uploads.ts';
 import { bodyPieces, type MemoryLease } from './body-memory.ts';
 import type { FileService } from './files.ts';
 import { newToken } from './ids.ts';
+import type { UserLimits } from './limits.ts';
+import { mtimeFromText } from './mtime.ts';
+import { AccessService } from './sharing/access.ts';
 import type { UploadParts } from './upload-parts.ts';
-import type { UploadService } from './uploads.ts';
+import type { PlaceFile, UploadService } from './uploads.ts';
+
+/** `Upload-Metadata`: comma-separated `key base64value` pairs (a key alone means an empty value). */
+export function parseMetadata(header: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!header) return out;
+  for (const pair of header.split(',')) {
+    const [key, value, extra] = pair.trim().split(' ');
+    if (!key || extra !== undefined || out.has(key) || !/^[\x21-\x7e]+$/.test(key)) {
+      throw new HttpError('bad_request', 'Upload-Metadata must be comma-separated "key base64" pairs');
+    }
+    if (value !== undefined && !/^[A-Za-z0-9+/]*={0,2}$/.test(value)) {
+      throw new HttpError('bad_request', `Upload-Metadata value of "${key}" is not base64`);
+    }
+    out.set(key, value === undefined ? '' : Buffer.from(value, 'base64').toString('utf8'));
+  }
+  return out;
+}
 
 /**
  * The part that holds a tus upload's unfinished chunk: `<upload id>-t<suffix>`, so the stray
@@ -68,7 +88,65 @@ export class TusService {
     private readonly now: () => number,
     /** A body that sends nothing this long while awaited fails (0: never). */
     private readonly idleMs = 0,
-  ) {}
+    /** The quotas an upload into a folder shared with the uploader is checked against. */
+    private readonly limits?: UserLimits,
+  ) {
+    this.access = new AccessService(repos);
+  }
+
+  private readonly access: AccessService;
+
+  /**
+   * Where an upload into a folder shared with the uploader goes: the folder's owner's tree,
+   * under the owner's quota; undefined for the uploader's own folders (the upload session says
+   * where). The target is asked again at every request, so a revoked share stops the upload at
+   * once (404), and a role lowered to viewer at the next PATCH (403). The session itself stays
+   * the uploader's, so they alone resume it.
+   */
+  private async sharedTarget(
+    userId: string,
+    metadata: string,
+  ): Promise<
+    { ownerId: string; parentId: string; name: string; onConflict: OnConflict; mtime?: number } | undefined
+  > {
+    const meta = parseMetadata(metadata);
+    const parentId = meta.get('parentId');
+    if (!parentId) return undefined;
+    const entry = await this.repos.files.ownerOf(parentId);
+    if (entry?.user_id === userId) return undefined;
+    const { ownerId } = await this.access.parent(userId, parentId);
+    const mtimeText = meta.get('mtime');
+    const mtime = mtimeText ? mtimeFromText(mtimeText, this.now()) : undefined;
+    const rule = meta.get('onConflict');
+    return {
+      ownerId,
+      parentId: await this.files.resolveParent(ownerId, parentId),
+      name: meta.get('filename') ?? meta.get('name') ?? 'upload',
+      onConflict: (rule ? parseOnConflict(rule) : undefined) ?? 'rename',
+      ...(mtime === undefined ? {} : { mtime }),
+    };
+  }
+
+  /** The file a finished upload into a shared folder becomes: the owner's, counted against their quota. */
+  private placeShared(target: NonNullable<Awaited<ReturnType<TusService['sharedTarget']>>>): PlaceFile {
+    return async (tx, content) => {
+      const parentId = await this.files.resolveParent(target.ownerId, target.parentId, tx);
+      await this.limits?.assertRoom(target.ownerId, { bytes: Number(content.size), entries: 1 }, tx);
+      return this.files.placeFile(
+        {
+          userId: target.ownerId,
+          parentId,
+          name: target.name,
+          contentId: content.id,
+          sha1: content.sha1,
+          size: Number(content.size),
+          ...(target.mtime === undefined ? {} : { mtime: target.mtime }),
+        },
+        target.onConflict,
+        tx,
+      );
+    };
+  }
 
   async create(
     userId: string,
@@ -81,11 +159,24 @@ export class TusService {
       onConflict?: OnConflict;
     },
   ): Promise<TusState> {
+    // Into a folder shared with the user: refused now for a viewer (403), and the owner's quota
+    // and name rule are checked before any byte comes. The session is opened in the user's own
+    // space (no folder, no name rule: those are the owner's, applied when the last byte is in).
+    const shared = await this.sharedTarget(userId, input.metadata);
+    if (shared) {
+      await this.files.assertPlaceable(shared.ownerId, shared.parentId, input.filename, shared.onConflict);
+      if (this.limits) {
+        const limits = this.limits;
+        await this.repos.transaction((tx) =>
+          limits.assertRoom(shared.ownerId, { bytes: input.length, entries: 1 }, tx),
+        );
+      }
+    }
     const res = await this.uploads.create(userId, {
       name: input.filename,
       size: input.length,
-      ...(input.parentId ? { parentId: input.parentId } : {}),
-      ...(input.onConflict ? { onConflict: input.onConflict } : {}),
+      ...(input.parentId && !shared ? { parentId: input.parentId } : {}),
+      ...(input.onConflict && !shared ? { onConflict: input.onConflict } : {}),
       ...(input.mtime === undefined ? {} : { mtime: new Date(input.mtime).toISOString() }),
     });
     if (res.status !== 'created' && res.status !== 'resumed') {
@@ -112,6 +203,7 @@ export class TusService {
 
   async state(userId: string, id: string): Promise<TusState> {
     const { row, upload } = await this.load(userId, id);
+    if (!row.file_id) await this.sharedTarget(userId, row.metadata);
     const file = row.file_id ? await this.fileOf(userId, row.file_id) : null;
     return {
       id,
@@ -146,6 +238,7 @@ export class TusService {
     const loaded = await this.load(userId, id);
     if (loaded.upload.status === 'complete' || loaded.row.file_id) return this.state(userId, id);
     assertOffset(loaded.row, offset);
+    await this.sharedTarget(userId, loaded.row.metadata);
     const size = Number(loaded.upload.size);
     if (bodyLength !== undefined && Number.isSafeInteger(bodyLength) && offset + bodyLength > size) {
       throw new HttpError(
@@ -316,7 +409,12 @@ export class TusService {
 
   /** The last byte is in: the upload completes like any other (verified, deduped, replicated). */
   private async finish(userId: string, id: string): Promise<FileEntry> {
-    const done = await this.uploads.complete(userId, id, undefined, { hashUnknown: true });
+    const { row } = await this.load(userId, id);
+    const shared = await this.sharedTarget(userId, row.metadata);
+    const done = await this.uploads.complete(userId, id, undefined, {
+      hashUnknown: true,
+      ...(shared ? { place: this.placeShared(shared) } : {}),
+    });
     await this.repos.tusUploads.setFile(id, done.file.id);
     return done.file;
   }
@@ -368,7 +466,9 @@ export class TusService {
     return { row, upload };
   }
 
+  /** The file an upload made: the user's, or (an upload into a share) its owner's. */
   private async fileOf(userId: string, fileId: string): Promise<FileEntry | null> {
-    return this.files.get(userId, fileId).catch(() => null);
+    const owner = (await this.repos.files.ownerOf(fileId))?.user_id ?? userId;
+    return this.files.get(owner, fileId).catch(() => null);
   }
 }
