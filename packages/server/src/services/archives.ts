@@ -6,6 +6,7 @@ import type { FileRow } from '../repositories/files.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { ContentStore } from './content-store.ts';
 import { newToken, sha256Hex } from './ids.ts';
+import { AccessService } from './sharing/access.ts';
 import { writeZip, type ZipEntry } from './zip-writer.ts';
 
 /** How long an archive URL works: it only has to start the download. */
@@ -21,14 +22,45 @@ interface FileZipEntry extends ZipEntry {
  * every byte verified as downloads are.
  */
 export class ArchiveService {
+  private readonly access: AccessService;
+
   constructor(
     private readonly repos: Repositories,
     private readonly contents: ContentStore,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.access = new AccessService(repos);
+  }
+
+  /**
+   * Whose tree the selection is read from: the user's own, or (entries shared with the user, as
+   * viewer or editor) their owner's. One archive reads one tree: a selection mixing the user's
+   * own entries with shared ones, or shares of two owners, is refused. Asked again when the
+   * archive is fetched, so a share revoked meanwhile answers 404.
+   */
+  private async ownerOf(userId: string, ids: string[]): Promise<string> {
+    const own = new Set((await this.repos.files.activeByIds(userId, ids)).map((r) => r.id));
+    const owners = new Set<string>();
+    for (const id of ids) {
+      if (own.has(id)) {
+        owners.add(userId);
+        continue;
+      }
+      const { ownerId } = await this.access.require(userId, id, 'read');
+      // The user's own entry, trashed: left for the count below to report.
+      if (ownerId !== userId) owners.add(ownerId);
+    }
+    if (owners.size > 1)
+      throw new HttpError(
+        'bad_request',
+        'one archive holds either your own items or items shared with you by one person: download them separately',
+      );
+    return [...owners][0] ?? userId;
+  }
 
   async create(userId: string, body: CreateArchiveBody): Promise<Archive & { token: string }> {
-    const found = await this.repos.files.activeByIds(userId, body.ids);
+    const owner = await this.ownerOf(userId, body.ids);
+    const found = await this.repos.files.activeByIds(owner, body.ids);
     if (found.length !== body.ids.length) {
       const gone = body.ids.length - found.length;
       throw notFound(
@@ -62,7 +94,8 @@ export class ArchiveService {
     if (!row || row.user_id !== userId) {
       throw new HttpError('not_found', 'this archive link has expired; download the selection again');
     }
-    const entries = await this.entries(userId, JSON.parse(row.ids) as string[]);
+    const ids = JSON.parse(row.ids) as string[];
+    const entries = await this.entries(await this.ownerOf(userId, ids), ids);
     const { stream, size } = writeZip(entries, (entry) => this.read(entry as FileZipEntry));
     return { name: row.name, stream, size };
   }
