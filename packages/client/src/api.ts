@@ -4,6 +4,7 @@ import {
   type AdminUserResponse,
   type AlertList,
   type AppPasswordList,
+  type AppPasswordScope,
   type Archive,
   type ChangePasswordBody,
   type CompleteUploadBody,
@@ -35,9 +36,11 @@ import {
   type RestoredVersion,
   type RestoreResult,
   type RestoreStarted,
+  type SessionList,
   type Share,
   type ShareGrant,
   type ShareList,
+  type SignedOutSessions,
   type SigninResponse,
   type TotpSetup,
   type TotpStatus,
@@ -514,9 +517,12 @@ export class DfsApi {
   totpStatus(opts?: RequestOptions): Promise<TotpStatus> {
     return this.#op('get', '/api/auth/totp', opts);
   }
-  /** A new secret and recovery codes (shown this once); active after `confirmTotp`. */
-  setupTotp(opts?: RequestOptions): Promise<TotpSetup> {
-    return this.#op('post', '/api/auth/totp', opts);
+  /**
+   * A new secret and recovery codes (shown this once); active after `confirmTotp`. The account
+   * password again: a session alone does not set up a second factor.
+   */
+  setupTotp(password: string, opts?: RequestOptions): Promise<TotpSetup> {
+    return this.#op('post', '/api/auth/totp', { ...opts, json: { password } });
   }
   confirmTotp(code: string, opts?: RequestOptions): Promise<void> {
     return this.#opVoid('post', '/api/auth/totp/confirm', { ...opts, json: { code } });
@@ -527,15 +533,39 @@ export class DfsApi {
   }
 
   // ---- app passwords ----
-  /** A new app password; `secret` is shown in this answer only. */
-  createAppPassword(name: string, opts?: RequestOptions): Promise<CreatedAppPassword> {
-    return this.#op('post', '/api/auth/app-passwords', { ...opts, json: { name } });
+  /**
+   * A new app password; `secret` is shown in this answer only. `files` (the default) never
+   * administers; `admin` is for administrators' own scripts.
+   */
+  createAppPassword(
+    name: string,
+    opts?: RequestOptions & { scope?: AppPasswordScope },
+  ): Promise<CreatedAppPassword> {
+    const { scope, ...rest } = opts ?? {};
+    return this.#op('post', '/api/auth/app-passwords', {
+      ...rest,
+      json: scope === undefined ? { name } : { name, scope },
+    });
   }
   listAppPasswords(opts?: RequestOptions): Promise<AppPasswordList> {
     return this.#op('get', '/api/auth/app-passwords', opts);
   }
   revokeAppPassword(id: string, opts?: RequestOptions): Promise<void> {
     return this.#opVoid('delete', '/api/auth/app-passwords/{id}', { ...opts, params: { id } });
+  }
+
+  // ---- sessions ----
+  /** Your signed-in browsers and devices, newest first; `current` marks this one. */
+  listSessions(opts?: RequestOptions): Promise<SessionList> {
+    return this.#op('get', '/api/auth/sessions', opts);
+  }
+  /** Signs one session out: its next request is refused. */
+  revokeSession(id: string, opts?: RequestOptions): Promise<void> {
+    return this.#opVoid('delete', '/api/auth/sessions/{id}', { ...opts, params: { id } });
+  }
+  /** Signs out every session but this one. */
+  revokeOtherSessions(opts?: RequestOptions): Promise<SignedOutSessions> {
+    return this.#op('delete', '/api/auth/sessions', opts);
   }
 
   // ---- chunked uploads ----

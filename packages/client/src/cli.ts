@@ -1,7 +1,8 @@
 /**
  * dfs — command-line client.
  *
- *   dfs login <server> <username>      password from $DFS_PASSWORD or a prompt
+ *   dfs login <server> <username>      password from $DFS_PASSWORD or a prompt; with two-factor
+ *                                      sign-in on, the code from --code, $DFS_TOTP or a prompt
  *   dfs logout
  *   dfs whoami
  *   dfs ls [folderId] [--json]
@@ -14,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
@@ -30,7 +32,9 @@ import type { UploadSnapshot } from './upload/upload.ts';
 import { formatBytes } from './util/bytes.ts';
 
 const USAGE = `usage:
-  dfs login <server> <username>     (password: $DFS_PASSWORD or prompt)
+  dfs login <server> <username> [--code <code>]
+                                    (password: $DFS_PASSWORD or prompt; two-factor code:
+                                    --code, $DFS_TOTP or prompt)
   dfs logout
   dfs whoami
   dfs ls [folderId] [--json]
@@ -53,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
       id: { type: 'boolean' },
       parallel: { type: 'string' },
       force: { type: 'boolean', short: 'f' },
+      code: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -63,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'login':
-      return login(args);
+      return login(args, values.code ?? process.env.DFS_TOTP);
     case 'logout':
       return logout();
     case 'whoami': {
@@ -95,16 +100,39 @@ async function authedApi(): Promise<DfsApi> {
   return new DfsApi({ baseUrl: server, token, credentials: 'omit', fetch: nodeFetch });
 }
 
-async function login(args: string[]): Promise<number> {
+/**
+ * Signs in and keeps the session token. With two-factor sign-in on, the server answers
+ * `totp_required` to the password alone; the code (a current one from the authenticator app, or a
+ * recovery code) is then asked for and the sign-in sent again. Scripts give it up front
+ * (`--code`, $DFS_TOTP), or as the next line of a piped stdin.
+ */
+async function login(args: string[], givenCode: string | undefined): Promise<number> {
   const [server, username] = args;
   if (!server || !username || args.length > 2) throw new UsageError('login takes <server> <username>');
   if (!/^https?:\/\//.test(server)) throw new UsageError(`server must be an http(s) URL, got "${server}"`);
-  const password = process.env.DFS_PASSWORD ?? (await promptPassword(`password for ${username}: `));
-  const api = new DfsApi({ baseUrl: server, credentials: 'omit', fetch: nodeFetch });
-  const { user, token } = await api.signin(username, password);
-  await saveConfig({ server: api.baseUrl, token, username: user.username });
-  err.write(`logged in as ${user.username} on ${api.baseUrl}\n`);
-  return 0;
+  try {
+    const password = process.env.DFS_PASSWORD ?? (await promptPassword(`password for ${username}: `));
+    const api = new DfsApi({ baseUrl: server, credentials: 'omit', fetch: nodeFetch });
+    const code = givenCode?.trim() || undefined;
+    let signedIn: Awaited<ReturnType<DfsApi['signin']>>;
+    try {
+      signedIn = await api.signin(username, password, code === undefined ? {} : { code });
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === 'totp_required') || code !== undefined) throw e;
+      const asked = (await promptCode(`two-factor code for ${username} (or a recovery code): `)).trim();
+      if (!asked) {
+        throw new Error('two-factor sign-in is on for this account: give the code with --code or $DFS_TOTP');
+      }
+      signedIn = await api.signin(username, password, { code: asked });
+    }
+    const { user, token } = signedIn;
+    await saveConfig({ server: api.baseUrl, token, username: user.username });
+    err.write(`logged in as ${user.username} on ${api.baseUrl}\n`);
+    return 0;
+  } finally {
+    // A piped stdin read line by line must not keep the process waiting for more.
+    stdinLines?.close();
+  }
 }
 
 async function logout(): Promise<number> {
@@ -288,19 +316,29 @@ async function download(args: string[], force: boolean): Promise<number> {
   return 0;
 }
 
-async function promptPassword(prompt: string): Promise<string> {
+/** Piped stdin, one line per question (the password, then the code), read as asked. */
+let stdinLines: Interface | null = null;
+let stdinIterator: AsyncIterator<string> | null = null;
+
+/** The next line of a piped stdin; '' once it has ended. */
+async function nextStdinLine(): Promise<string> {
+  if (!stdinIterator) {
+    stdinLines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+    stdinIterator = stdinLines[Symbol.asyncIterator]();
+  }
+  const next = await stdinIterator.next();
+  return next.done ? '' : next.value;
+}
+
+/** A one-time code: as the password is asked for, but shown as typed (it is worthless once used). */
+function promptCode(prompt: string): Promise<string> {
+  return promptPassword(prompt, true);
+}
+
+async function promptPassword(prompt: string, echo = false): Promise<string> {
   const stdin = process.stdin;
   err.write(prompt);
-  if (!stdin.isTTY) {
-    // first line of piped stdin
-    let data = '';
-    for await (const chunk of stdin) {
-      data += chunk;
-      const nl = data.indexOf('\n');
-      if (nl >= 0) return data.slice(0, nl).replace(/\r$/, '');
-    }
-    return data;
-  }
+  if (!stdin.isTTY) return nextStdinLine();
   return new Promise((resolve, reject) => {
     let value = '';
     stdin.setRawMode(true);
@@ -320,8 +358,13 @@ async function promptPassword(prompt: string): Promise<string> {
           reject(new UsageError('canceled'));
           return;
         }
-        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
-        else value += ch;
+        if (ch === '\u007f' || ch === '\b') {
+          if (echo && value) err.write('\b \b');
+          value = value.slice(0, -1);
+        } else {
+          value += ch;
+          if (echo) err.write(ch);
+        }
       }
     };
     const done = () => {

@@ -10,6 +10,7 @@ export * from './schemas/login-flows.ts';
 export * from './schemas/nodes.ts';
 export * from './schemas/restore.ts';
 export * from './schemas/shares.ts';
+export * from './schemas/sessions.ts';
 export * from './schemas/sharing.ts';
 export * from './schemas/two-factor.ts';
 export * from './schemas/uploads.ts';

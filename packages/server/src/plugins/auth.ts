@@ -1,6 +1,7 @@
 import type { User } from '@dfs/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from '../errors.ts';
+import type { SessionClient } from '../repositories/sessions.ts';
 import { setRequestActor } from '../services/actor.ts';
 import type { Authenticated, AuthService } from '../services/auth.ts';
 
@@ -93,7 +94,7 @@ export function registerAuth(app: FastifyInstance, auth: AuthService, publicUrl:
     request.auth = basic
       ? await auth.authenticateBasic(basic.username, basic.password)
       : found
-        ? await auth.authenticate(found.token)
+        ? await auth.authenticate(found.token, sessionClient(request))
         : null;
     setRequestActor(request);
     const access = accessOf(request);
@@ -134,3 +135,9 @@ export function secondFactorSession(request: FastifyRequest, what: string): User
     );
   return user;
 }
+/** The browser or device behind a request, as the sessions list shows it. */
+export function sessionClient(request: FastifyRequest): SessionClient {
+  const agent = request.headers['user-agent'];
+  return { userAgent: typeof agent === 'string' && agent !== '' ? agent : null, address: request.ip ?? null };
+}
+

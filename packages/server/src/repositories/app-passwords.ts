@@ -7,6 +7,8 @@ export interface AppPasswordRow {
   token_hash: string;
   created_at: number;
   last_used_at: number | null;
+  /** `files` or `admin` (see AppPasswordScope); rows from before scopes are `files`. */
+  scope: string;
 }
 
 export class AppPasswordsRepository {

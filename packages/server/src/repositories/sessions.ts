@@ -10,6 +10,24 @@ export interface SessionRow {
   expires_at: number;
   /** When this session last proved the second factor (sign-in with a code, or turning TOTP on). */
   second_factor_at?: number | null;
+  /** The User-Agent it signed in or was last seen with, cut to fit; null when none was sent. */
+  user_agent?: string | null;
+  /** The client address as Fastify sees it (DFS_TRUST_PROXY decides whether a proxy's word counts). */
+  address?: string | null;
+}
+
+/** Who is on the other end of a session, as a request shows it. */
+export interface SessionClient {
+  userAgent: string | null;
+  address: string | null;
+}
+
+/** What fits the columns: a User-Agent can be kilobytes, and an address is at most an IPv6 one with a zone. */
+export function clientColumns(client: SessionClient): { user_agent: string | null; address: string | null } {
+  return {
+    user_agent: client.userAgent === null ? null : client.userAgent.slice(0, 255),
+    address: client.address === null ? null : client.address.slice(0, 64),
+  };
 }
 
 /** What a request needs of its session, and of the user's two-factor sign-in, in one read. */
@@ -19,6 +37,8 @@ export interface LiveSession {
   second_factor_at: number | null;
   /** When the user turned TOTP on; null while it is off. */
   totp_enabled_at: number | null;
+  /** When the user's oldest passkey was registered; null when they have none. */
+  passkey_since: number | null;
 }
 
 export class SessionsRepository {
@@ -44,6 +64,9 @@ export class SessionsRepository {
         'sessions.last_seen_at as session_last_seen_at',
         'sessions.second_factor_at as session_second_factor_at',
         'user_totp.enabled_at as session_totp_enabled_at',
+        this.db.raw(
+          '(select min(passkeys.created_at) from passkeys where passkeys.user_id = sessions.user_id) as session_passkey_since',
+        ),
       )
       .first()) as
       | (UserRow & {
@@ -51,11 +74,18 @@ export class SessionsRepository {
           session_last_seen_at: number;
           session_second_factor_at: number | null;
           session_totp_enabled_at: number | null;
+          session_passkey_since: number | null;
         })
       | undefined;
     if (!row) return undefined;
-    const { session_id, session_last_seen_at, session_second_factor_at, session_totp_enabled_at, ...user } =
-      row;
+    const {
+      session_id,
+      session_last_seen_at,
+      session_second_factor_at,
+      session_totp_enabled_at,
+      session_passkey_since,
+      ...user
+    } = row;
     const num = (v: number | null) => (v === null ? null : Number(v));
     return {
       session: {
@@ -63,6 +93,7 @@ export class SessionsRepository {
         last_seen_at: session_last_seen_at,
         second_factor_at: num(session_second_factor_at),
         totp_enabled_at: num(session_totp_enabled_at),
+        passkey_since: num(session_passkey_since),
       },
       user,
     };
@@ -72,8 +103,30 @@ export class SessionsRepository {
     await this.db('sessions').where({ id }).update({ second_factor_at: at });
   }
 
-  async extend(id: string, lastSeenAt: number, expiresAt: number): Promise<void> {
-    await this.db('sessions').where({ id }).update({ last_seen_at: lastSeenAt, expires_at: expiresAt });
+  /**
+   * Slides a session forward; the client it was seen with rides along in the same write, so the
+   * sessions list stays current without a write per request.
+   */
+  async extend(id: string, lastSeenAt: number, expiresAt: number, client?: SessionClient): Promise<void> {
+    await this.db('sessions')
+      .where({ id })
+      .update({ last_seen_at: lastSeenAt, expires_at: expiresAt, ...(client ? clientColumns(client) : {}) });
+  }
+
+  /** A user's live sessions, newest first. */
+  async listLiveByUser(userId: string, now: number): Promise<SessionRow[]> {
+    return this.db<SessionRow>('sessions')
+      .where({ user_id: userId })
+      .andWhere('expires_at', '>', now)
+      .orderBy([
+        { column: 'created_at', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ]);
+  }
+
+  /** Ends one session of a user; false when the user has no such session (someone else's is no different). */
+  async deleteOfUser(userId: string, id: string): Promise<boolean> {
+    return (await this.db('sessions').where({ user_id: userId, id }).delete()) === 1;
   }
 
   async delete(id: string): Promise<void> {

@@ -81,6 +81,29 @@ export async function adminRoutes(app: AppInstance): Promise<void> {
     },
   );
 
+  app.delete(
+    '/api/admin/users/:id/two-factor',
+    {
+      config: { access: 'admin' },
+      schema: {
+        tags: ['admin'],
+        summary:
+          "Remove a user's two-factor sign-in (they lost their authenticator): the password alone signs in again",
+        params: IdParams,
+        response: { 204: Type.Null(), '4xx': ErrorBody },
+      },
+    },
+    async (request, reply) => {
+      await admin.resetTwoFactor(request.params.id);
+      // Weakens an account's sign-in: the log says who did it to whom.
+      request.log.info(
+        { userId: request.params.id, by: currentUser(request).id },
+        'two-factor sign-in reset by an administrator',
+      );
+      return reply.status(204).send(null);
+    },
+  );
+
   app.post(
     '/api/admin/invites',
     {

@@ -9,6 +9,7 @@ import {
   SignupBody,
   TotpCodeBody,
   TotpSetup,
+  TotpSetupBody,
   TotpStatus,
   UserResponse,
 } from '@dfs/shared';
@@ -20,6 +21,7 @@ import {
   isCrossOrigin,
   SESSION_COOKIE,
   secondFactorSession,
+  sessionClient,
   sessionOnly as sessionOnlyUser,
 } from '../plugins/auth.ts';
 
@@ -69,7 +71,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       const { username, password, code } = request.body;
-      const { user, token } = await auth.signin(username, password, code);
+      const { user, token } = await auth.signin(username, password, code, sessionClient(request));
       // A cross-origin client (CORS) uses the token; only the app's own pages get the cookie.
       if (!isCrossOrigin(request, app.config.publicUrl))
         reply.setCookie(SESSION_COOKIE, token, {
@@ -146,7 +148,8 @@ export async function authRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       const user = secondFactorSession(request, 'app passwords are created');
-      return reply.status(201).send(await appPasswords.create(user.id, request.body.name));
+      const { name, scope } = request.body;
+      return reply.status(201).send(await appPasswords.create(user.id, name, scope));
     },
   );
 
@@ -203,12 +206,22 @@ export async function authRoutes(app: AppInstance): Promise<void> {
       schema: {
         tags: ['auth'],
         summary:
-          'Set up two-factor sign-in: a new secret and ten recovery codes, in this answer only; not active until confirmed',
+          'Set up two-factor sign-in (the account password again): a new secret and ten recovery codes, in this answer only; not active until confirmed',
+        body: TotpSetupBody,
         response: { 201: TotpSetup, '4xx': ErrorBody },
+      },
+      // The password is worth guessing for someone holding a stolen session (its own count, so
+      // setting up does not use up the tries of the confirmation that follows).
+      config: {
+        rateLimit: {
+          ...codeRateLimit.rateLimit,
+          keyGenerator: (request: FastifyRequest) => `totp-setup:${request.auth?.user.id ?? request.ip}`,
+        },
       },
     },
     async (request, reply) => {
       const user = totpSession(request);
+      await auth.confirmPassword(user.id, request.body.password);
       return reply.status(201).send(await twoFactor.setup(user.id, user.username));
     },
   );

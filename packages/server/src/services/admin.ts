@@ -64,6 +64,18 @@ export class AdminService {
     expiresInHours = DEFAULT_INVITE_HOURS,
   ): Promise<Invite & { code: string }> {
     const { code, row } = await this.auth.createInvite(byUserId, Math.round(expiresInHours * 3_600_000));
+  /**
+   * A user who lost their authenticator (and recovery codes) signs in with the password alone
+   * again: every second factor of theirs goes, in one transaction, so this is the one place a new
+   * kind of second factor is removed too. A user without one is left as they are.
+   */
+  async resetTwoFactor(id: string): Promise<void> {
+    await this.repos.transaction(async (tx) => {
+      if (!(await tx.users.findById(id))) throw notFound('user not found');
+      await tx.totp.delete(id);
+    });
+  }
+
     return { ...toInvite(row), code };
   }
 

@@ -3,6 +3,7 @@ import { isUniqueViolation } from '../db/knex.ts';
 import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { InviteRow } from '../repositories/invites.ts';
+import { clientColumns, type SessionClient } from '../repositories/sessions.ts';
 import type { UserRow } from '../repositories/users.ts';
 import type { AppPasswordService } from './app-passwords.ts';
 import { newId, newToken, sha256Hex } from './ids.ts';
@@ -152,6 +153,7 @@ export class AuthService {
     usernameInput: string,
     password: string,
     code?: string,
+    client: SessionClient = { userAgent: null, address: null },
   ): Promise<{ user: User; token: string }> {
     const row = await this.repos.users.findByUsername(usernameInput.toLowerCase());
     if (!row) {
@@ -184,12 +186,13 @@ export class AuthService {
       last_seen_at: now,
       expires_at: now + this.options.sessionTtlMs,
       second_factor_at: secondFactor ? now : null,
+      ...clientColumns(client),
     });
     return { user: toUser(row), token };
   }
 
   /** Resolves a bearer/cookie token (a session's or an app password); sessions slide forward while in use. */
-  async authenticate(token: string): Promise<Authenticated | null> {
+  async authenticate(token: string, client?: SessionClient): Promise<Authenticated | null> {
     if (token.startsWith(APP_PASSWORD_PREFIX)) {
       const found = await this.options.appPasswords.authenticate(token);
       return found && this.authenticatedBy(found.user, null, found);
@@ -199,7 +202,7 @@ export class AuthService {
     if (!found) return null;
     const { session, user } = found;
     if (now - Number(session.last_seen_at) >= SLIDE_EVERY_MS) {
-      await this.repos.sessions.extend(session.id, now, now + this.options.sessionTtlMs);
+      await this.repos.sessions.extend(session.id, now, now + this.options.sessionTtlMs, client);
     }
     const { second_factor_at: passed, totp_enabled_at: enabled } = session;
     return {
@@ -219,17 +222,17 @@ export class AuthService {
   }
 
   /**
-   * An app password carries the user role only, whatever its owner's: it lives in config files
-   * and sync clients, and a leaked one must not administer the server. Until app passwords get
-   * scopes, administration takes a signed-in session.
+   * An app password carries the user role only, unless its owner is an admin who created it with
+   * the `admin` scope: it lives in config files and sync clients, and a leaked one must not
+   * administer the server.
    */
   private authenticatedBy(
     user: UserRow,
     sessionId: string | null,
-    app?: { appPasswordId: string; appPasswordName: string },
+    app?: { appPasswordId: string; appPasswordName: string; appPasswordScope: 'files' | 'admin' },
   ): Authenticated {
     return {
-      user: app ? { ...toUser(user), isAdmin: false } : toUser(user),
+      user: app && app.appPasswordScope !== 'admin' ? { ...toUser(user), isAdmin: false } : toUser(user),
       sessionId,
       ...(app ? { appPasswordId: app.appPasswordId, appPasswordName: app.appPasswordName } : {}),
       lastWriteAt: Math.max(Number(user.created_at), Number(user.wrote_at ?? 0)),
@@ -275,6 +278,18 @@ export class AuthService {
       }
       await tx.sessions.deleteByUser(userId, keepSessionId);
     });
+  }
+
+  /**
+   * The account password again, before something a session alone must not do (setting up a
+   * second factor): a session left open on a shared computer does not know it.
+   */
+  async confirmPassword(userId: string, password: string): Promise<void> {
+    const row = await this.repos.users.findById(userId);
+    if (!row) throw new HttpError('unauthorized', 'sign in first');
+    if (!(await this.options.passwords.verify(row.password_hash, password))) {
+      throw new HttpError('wrong_password', 'the password is not right');
+    }
   }
 
   async signout(sessionId: string | null): Promise<void> {

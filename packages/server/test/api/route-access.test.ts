@@ -25,6 +25,7 @@ const ADMIN = new Set([
   'POST /api/admin/users',
   'PATCH /api/admin/users/{id}',
   'POST /api/admin/users/{id}/password',
+  'DELETE /api/admin/users/{id}/two-factor',
   'POST /api/admin/invites',
   'GET /api/admin/invites',
   'DELETE /api/admin/invites/{id}',

@@ -35,7 +35,7 @@ describe('two-factor sign-in (TOTP)', () => {
   const status = async (headers: Record<string, string>) =>
     (await t.app.inject({ url: '/api/auth/totp', headers })).json();
   const setup = (headers: Record<string, string>) =>
-    t.app.inject({ method: 'POST', url: '/api/auth/totp', headers });
+    t.app.inject({ method: 'POST', url: '/api/auth/totp', headers, payload: { password: PASSWORD } });
   const confirm = (headers: Record<string, string>, code: string) =>
     t.app.inject({ method: 'POST', url: '/api/auth/totp/confirm', headers, payload: { code } });
   const turnOff = (headers: Record<string, string>, code: string) =>
@@ -278,7 +278,12 @@ describe('two-factor code attempts', () => {
 
   it('are rate-limited per account when confirming or turning off', async () => {
     const ivy = await t.user('ivy');
-    await t.app.inject({ method: 'POST', url: '/api/auth/totp', headers: ivy.headers });
+    await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/totp',
+      headers: ivy.headers,
+      payload: { password: PASSWORD },
+    });
     const tries: number[] = [];
     for (let i = 0; i < 4; i++) {
       const res = await t.app.inject({

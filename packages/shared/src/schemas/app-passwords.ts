@@ -5,8 +5,19 @@ import { Id, IsoDate, WELL_FORMED_TEXT } from './common.ts';
  * App passwords: secrets for programs (WebDAV clients, tus uploaders, scripts) that never see the
  * account password. Usable as a Bearer token, and as the password of HTTP Basic on /dav/.
  */
+/**
+ * What an app password may do: `files` (the default) is everything a user does with their own
+ * files and shares, never administration; `admin` also carries its owner's admin role, and only
+ * an administrator may create one.
+ */
+export const AppPasswordScope = Type.Union([Type.Literal('files'), Type.Literal('admin')]);
+export type AppPasswordScope = Static<typeof AppPasswordScope>;
+
 export const CreateAppPasswordBody = Type.Object(
-  { name: Type.String({ minLength: 1, maxLength: 100, pattern: WELL_FORMED_TEXT }) },
+  {
+    name: Type.String({ minLength: 1, maxLength: 100, pattern: WELL_FORMED_TEXT }),
+    scope: Type.Optional(AppPasswordScope),
+  },
   { additionalProperties: false },
 );
 export type CreateAppPasswordBody = Static<typeof CreateAppPasswordBody>;
@@ -15,6 +26,7 @@ export const AppPassword = Type.Object(
   {
     id: Id,
     name: Type.String(),
+    scope: AppPasswordScope,
     createdAt: IsoDate,
     /** Last time a request authenticated with it (to the minute); null: never used. */
     lastUsedAt: Type.Union([IsoDate, Type.Null()]),

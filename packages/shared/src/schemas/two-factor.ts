@@ -27,6 +27,16 @@ export type TotpCodeBody = Static<typeof TotpCodeBody>;
  * secret and the recovery codes are in this answer only: the server never shows them again.
  */
 export const TotpSetup = Type.Object({
+/**
+ * `POST /api/auth/totp`'s body: the account password again, so that a session left open (or
+ * stolen) cannot put its own authenticator on the account.
+ */
+export const TotpSetupBody = Type.Object(
+  { password: Type.String({ minLength: 1, maxLength: 1024 }) },
+  { additionalProperties: false },
+);
+export type TotpSetupBody = Static<typeof TotpSetupBody>;
+
   /** Base32 (RFC 4648), what an authenticator app takes when typed in. */
   secret: Type.String(),
   /** `otpauth://totp/…` (the Key Uri Format authenticator apps read from a QR code). */
