@@ -46,6 +46,7 @@ import { nextcloudUploadRoutes } from './routes/nextcloud-uploads.ts';
 import { nextcloudVersionRoutes } from './routes/nextcloud-versions.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { restoreRoutes } from './routes/restore.ts';
+import { sessionRoutes } from './routes/sessions.ts';
 import { shareRoutes } from './routes/shares.ts';
 import { tusRoutes } from './routes/tus.ts';
 import { uploadRoutes } from './routes/uploads.ts';
@@ -73,6 +74,7 @@ import { UserLimits } from './services/limits.ts';
 import { NodeStatus } from './services/node-status.ts';
 import { PasswordHasher } from './services/passwords.ts';
 import { NextcloudUploads } from './services/protocols/nextcloud-uploads.ts';
+import { SessionService } from './services/sessions.ts';
 import { ShareService } from './services/shares.ts';
 import { AccessService } from './services/sharing/access.ts';
 import { GroupService } from './services/sharing/groups.ts';
@@ -113,6 +115,7 @@ export interface Services {
   appPasswords: AppPasswordService;
   /** TOTP as a second factor at sign-in. */
   twoFactor: TwoFactorService;
+  sessions: SessionService;
   thumbnails: ThumbnailService;
   tus: TusService;
   dav: DavService;
@@ -314,6 +317,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     archives: new ArchiveService(repos, contents, now),
     appPasswords,
     twoFactor,
+    sessions: new SessionService(repos, now),
     dav,
     davLocks,
     tus,
@@ -362,6 +366,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   await app.register(healthRoutes);
   await app.register(authRoutes);
+  await app.register(sessionRoutes);
   await app.register(adminRoutes);
   await app.register(uploadRoutes);
   await app.register(fileRoutes);
