@@ -45,6 +45,7 @@ import { nextcloudTrashbinRoutes } from './routes/nextcloud-trashbin.ts';
 import { nextcloudUploadRoutes } from './routes/nextcloud-uploads.ts';
 import { nextcloudVersionRoutes } from './routes/nextcloud-versions.ts';
 import { nodeRoutes } from './routes/nodes.ts';
+import { oidcRoutes } from './routes/oidc.ts';
 import { restoreRoutes } from './routes/restore.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { shareRoutes } from './routes/shares.ts';
@@ -366,6 +367,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   await app.register(healthRoutes);
   await app.register(authRoutes);
+  await app.register(oidcRoutes);
   await app.register(sessionRoutes);
   await app.register(adminRoutes);
   await app.register(uploadRoutes);

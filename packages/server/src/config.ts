@@ -259,6 +259,54 @@ const EnvSchema = Type.Object({
       defaultText: "the request's origin",
     }),
   ),
+  DFS_OIDC_ISSUER: Type.Optional(
+    Type.String({
+      pattern: '^https?://',
+      description:
+        'an OpenID Connect provider (`https://auth.example/application/o/dfs/`): a "Sign in with …" button on the sign-in page (see Users, groups and sign-in)',
+      defaultText: 'none (no single sign-on)',
+    }),
+  ),
+  DFS_OIDC_CLIENT_ID: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: "dfs's client id at the provider; needed with `DFS_OIDC_ISSUER`",
+    }),
+  ),
+  DFS_OIDC_CLIENT_SECRET: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        "the client's secret (sent with HTTP Basic); without one dfs is a public client and PKCE alone protects the code",
+    }),
+  ),
+  DFS_OIDC_NAME: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    default: 'single sign-on',
+    description: 'the provider\'s name on the button ("Sign in with Authentik")',
+  }),
+  DFS_OIDC_SCOPES: Type.String({
+    pattern: '(^|\\s)openid(\\s|$)',
+    default: 'openid profile email',
+    description:
+      'scopes asked for (space-separated, `openid` among them); add the one that carries the groups claim if the provider needs it',
+  }),
+  DFS_OIDC_GROUPS_CLAIM: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        "a claim listing the user's group names (`groups`): their dfs groups follow it at each sign-in, missing groups are created",
+      defaultText: 'none (groups are not synced)',
+    }),
+  ),
+  DFS_OIDC_REDIRECT_URL: Type.Optional(
+    Type.String({
+      pattern: '^https?://',
+      description: 'the callback URL registered at the provider',
+      defaultText: "`<DFS_PUBLIC_URL or the request's origin>/api/auth/oidc/callback`",
+    }),
+  ),
   DFS_LOG_LEVEL: Type.Union(
     [
       Type.Literal('fatal'),
@@ -308,6 +356,8 @@ export interface Config {
   massChangeFiles: number;
   massChangeWindowMs: number;
   publicUrl: string | null;
+  /** DFS_OIDC_*; null: no single sign-on. */
+  oidc: OidcConfig | null;
   /** Fastify's trustProxy: false, a hop count, or the proxies' addresses. */
   trustProxy: boolean | number | string[];
   corsOrigins: string[];
@@ -441,6 +491,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     massChangeFiles: env.DFS_MASS_CHANGE_FILES,
     massChangeWindowMs: env.DFS_MASS_CHANGE_MINUTES * 60_000,
     publicUrl: env.DFS_PUBLIC_URL?.replace(/\/+$/, '') ?? null,
+    oidc: parseOidc(env),
     trustProxy: parseTrustProxy(env.DFS_TRUST_PROXY),
     corsOrigins: env.DFS_CORS_ORIGINS.split(',')
       .map((origin) => origin.trim().replace(/\/+$/, ''))
@@ -495,6 +546,33 @@ function parseTrustProxy(value: string): boolean | number | string[] {
     .split(',')
     .map((entry) => entry.trim())
     .filter(Boolean);
+}
+
+export interface OidcConfig {
+  issuer: string;
+  clientId: string;
+  clientSecret: string | null;
+  name: string;
+  scopes: string;
+  groupsClaim: string | null;
+  redirectUrl: string | null;
+}
+
+function parseOidc(env: Env): OidcConfig | null {
+  if (!env.DFS_OIDC_ISSUER) {
+    if (env.DFS_OIDC_CLIENT_ID) throw new ConfigError('DFS_OIDC_ISSUER: needed with DFS_OIDC_CLIENT_ID');
+    return null;
+  }
+  if (!env.DFS_OIDC_CLIENT_ID) throw new ConfigError('DFS_OIDC_CLIENT_ID: needed with DFS_OIDC_ISSUER');
+  return {
+    issuer: env.DFS_OIDC_ISSUER,
+    clientId: env.DFS_OIDC_CLIENT_ID,
+    clientSecret: env.DFS_OIDC_CLIENT_SECRET ?? null,
+    name: env.DFS_OIDC_NAME,
+    scopes: env.DFS_OIDC_SCOPES.trim().split(/\s+/).join(' '),
+    groupsClaim: env.DFS_OIDC_GROUPS_CLAIM ?? null,
+    redirectUrl: env.DFS_OIDC_REDIRECT_URL ?? null,
+  };
 }
 
 /**

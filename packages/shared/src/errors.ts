@@ -50,6 +50,11 @@ export const ERROR_STATUS = {
   bad_gateway: 502,
   storage_unavailable: 503,
   not_ready: 503,
+  // Single sign-on: the OpenID provider cannot be reached, or its answer is not a sign-in dfs accepts
+  // (state or nonce not the ones dfs sent, a refused code, the user cancelled).
+  oidc_unavailable: 503,
+  oidc_failed: 400,
+  identity_linked: 409,
   insufficient_storage: 507,
   // Two-factor sign-in: the password was right, the second factor is missing or refused.
   totp_required: 401,

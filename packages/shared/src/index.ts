@@ -12,6 +12,7 @@ export * from './schemas/restore.ts';
 export * from './schemas/shares.ts';
 export * from './schemas/sessions.ts';
 export * from './schemas/sharing.ts';
+export * from './schemas/sso.ts';
 export * from './schemas/two-factor.ts';
 export * from './schemas/uploads.ts';
 export * from './schemas/versions.ts';

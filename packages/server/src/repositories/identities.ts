@@ -23,6 +23,7 @@ export interface OidcLoginRow {
   state: string;
   nonce: string;
   code_verifier: string;
+  redirect_uri: string;
   /** The app path to land on after signing in. */
   return_to: string | null;
   created_at: number;

@@ -6,6 +6,7 @@ import type { InviteRow } from '../repositories/invites.ts';
 import { clientColumns, type SessionClient } from '../repositories/sessions.ts';
 import type { UserRow } from '../repositories/users.ts';
 import type { AppPasswordService } from './app-passwords.ts';
+import type { LdapSignin } from './identity/ldap.ts';
 import { newId, newToken, sha256Hex } from './ids.ts';
 import type { PasswordHasher } from './passwords.ts';
 import type { TwoFactorService } from './two-factor.ts';
@@ -20,6 +21,8 @@ export interface AuthOptions {
   now: () => number;
   appPasswords: AppPasswordService;
   twoFactor: TwoFactorService;
+  /** DFS_LDAP_*: directory users sign in with their directory password; absent: no directory. */
+  ldap?: LdapSignin | null;
 }
 
 export interface Authenticated {
@@ -62,6 +65,12 @@ function checkStrength(password: string, username: string): void {
     throw new HttpError('weak_password', 'password must not be the username');
   }
 }
+
+/**
+ * A disabled account's sessions and app passwords authenticate nothing, from the next request on
+ * (whichever way they were made: password, directory, provider, passkey).
+ */
+const enabled = (user: UserRow) => user.disabled_at === null || user.disabled_at === undefined;
 
 /** Extends a session at most this often, so a busy client does not write on every request. */
 const SLIDE_EVERY_MS = 60_000;
@@ -155,14 +164,7 @@ export class AuthService {
     code?: string,
     client: SessionClient = { userAgent: null, address: null },
   ): Promise<{ user: User; token: string }> {
-    const row = await this.repos.users.findByUsername(usernameInput.toLowerCase());
-    if (!row) {
-      await this.options.passwords.burn(password);
-      throw new HttpError('invalid_credentials', 'wrong username or password');
-    }
-    if (!(await this.options.passwords.verify(row.password_hash, password))) {
-      throw new HttpError('invalid_credentials', 'wrong username or password');
-    }
+    const row = await this.checkPassword(usernameInput.toLowerCase(), password);
     let secondFactor = false;
     if (await this.options.twoFactor.isEnabled(row.id)) {
       if (code === undefined || code.trim() === '') {
@@ -191,15 +193,39 @@ export class AuthService {
     return { user: toUser(row), token };
   }
 
+  /**
+   * The account whose password this is. With a directory (LDAP), a directory account's password
+   * and an unknown name's are checked there; a local account of the same name that is not linked
+   * to the directory keeps its own password (a directory entry never takes it over). The password
+   * comes first, so a disabled account is only told so to someone who knows it.
+   */
+  private async checkPassword(username: string, password: string): Promise<UserRow> {
+    const local = await this.repos.users.findByUsername(username);
+    const ldap = this.options.ldap;
+    let row: UserRow | null | undefined;
+    if (ldap && (!local || (await ldap.isDirectoryAccount(local.id)))) {
+      row = await ldap.signin(username, password);
+    } else if (!local) {
+      await this.options.passwords.burn(password);
+    } else if (await this.options.passwords.verify(local.password_hash, password)) {
+      row = local;
+    }
+    if (!row) throw new HttpError('invalid_credentials', 'wrong username or password');
+    if (row.disabled_at !== null && row.disabled_at !== undefined) {
+      throw new HttpError('account_disabled', 'this account is disabled; ask an administrator');
+    }
+    return row;
+  }
+
   /** Resolves a bearer/cookie token (a session's or an app password); sessions slide forward while in use. */
   async authenticate(token: string, client?: SessionClient): Promise<Authenticated | null> {
     if (token.startsWith(APP_PASSWORD_PREFIX)) {
       const found = await this.options.appPasswords.authenticate(token);
-      return found && this.authenticatedBy(found.user, null, found);
+      return found && enabled(found.user) ? this.authenticatedBy(found.user, null, found) : null;
     }
     const now = this.options.now();
     const found = await this.repos.sessions.findLiveWithUser(sha256Hex(token), now);
-    if (!found) return null;
+    if (!found || !enabled(found.user)) return null;
     const { session, user } = found;
     if (now - Number(session.last_seen_at) >= SLIDE_EVERY_MS) {
       await this.repos.sessions.extend(session.id, now, now + this.options.sessionTtlMs, client);
@@ -217,7 +243,7 @@ export class AuthService {
    */
   async authenticateBasic(username: string, password: string): Promise<Authenticated | null> {
     const found = await this.options.appPasswords.authenticate(password);
-    if (!found || found.user.username !== username.toLowerCase()) return null;
+    if (!found || found.user.username !== username.toLowerCase() || !enabled(found.user)) return null;
     return this.authenticatedBy(found.user, null, found);
   }
 
@@ -287,7 +313,13 @@ export class AuthService {
   async confirmPassword(userId: string, password: string): Promise<void> {
     const row = await this.repos.users.findById(userId);
     if (!row) throw new HttpError('unauthorized', 'sign in first');
-    if (!(await this.options.passwords.verify(row.password_hash, password))) {
+    // A directory account's password is the directory's to check.
+    const ldap = this.options.ldap;
+    const right =
+      ldap && (await ldap.isDirectoryAccount(row.id))
+        ? await ldap.verify(row, password)
+        : await this.options.passwords.verify(row.password_hash, password);
+    if (!right) {
       throw new HttpError('wrong_password', 'the password is not right');
     }
   }

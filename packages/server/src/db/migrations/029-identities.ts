@@ -27,6 +27,8 @@ export const identities: Migration = {
       t.string('state', 64).primary();
       t.string('nonce', 64).notNullable();
       t.string('code_verifier', 128).notNullable();
+      // The callback URL the sign-in started with: the code is only redeemed with the same one.
+      t.string('redirect_uri', 1024).notNullable();
       t.string('return_to', 1024).nullable();
       t.bigInteger('created_at').notNullable();
       t.bigInteger('expires_at').notNullable().index();
