@@ -73,6 +73,7 @@ import { UserJobs } from './services/history/user-jobs.ts';
 import { VersionService } from './services/history/versions.ts';
 import { UserLimits } from './services/limits.ts';
 import { NodeStatus } from './services/node-status.ts';
+import { PasskeyService } from './services/passkeys.ts';
 import { PasswordHasher } from './services/passwords.ts';
 import { NextcloudUploads } from './services/protocols/nextcloud-uploads.ts';
 import { SessionService } from './services/sessions.ts';
@@ -116,6 +117,8 @@ export interface Services {
   appPasswords: AppPasswordService;
   /** TOTP as a second factor at sign-in. */
   twoFactor: TwoFactorService;
+  /** Passkeys (WebAuthn): a second factor, and sign-in without a password. */
+  passkeys: PasskeyService;
   sessions: SessionService;
   thumbnails: ThumbnailService;
   tus: TusService;
@@ -254,9 +257,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   );
   const appPasswords = new AppPasswordService(repos, now);
   const twoFactor = new TwoFactorService(repos, { secret, now });
+  const passkeys = new PasskeyService(repos, { ...config.webauthn, passwords, now });
   const auth = new AuthService(repos, {
     appPasswords,
     twoFactor,
+    passkeys,
+    requireTwoFactor: config.requireTwoFactor,
     sessionTtlMs: config.sessionTtlMs,
     signup: config.signup,
     passwords,
@@ -318,6 +324,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     archives: new ArchiveService(repos, contents, now),
     appPasswords,
     twoFactor,
+    passkeys,
     sessions: new SessionService(repos, now),
     dav,
     davLocks,
@@ -367,6 +374,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   await app.register(healthRoutes);
   await app.register(authRoutes);
+  await app.register(passkeyRoutes);
   await app.register(oidcRoutes);
   await app.register(sessionRoutes);
   await app.register(adminRoutes);

@@ -172,6 +172,32 @@ const EnvSchema = Type.Object({
     default: 10,
     description: 'sign-ups per hour per address',
   }),
+  DFS_WEBAUTHN_RP_ID: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9.-]+$',
+      description:
+        'the host name passkeys are bound to (`drive.example.org`, or a parent domain of it); WebAuthn refuses IP addresses, so passkeys need the server reached by a name',
+      defaultText: 'the host name of the request',
+    }),
+  ),
+  DFS_WEBAUTHN_ORIGIN: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^/?#]+$',
+      description: 'the origin of the web app that passkeys sign on, `https://drive.example.org` (no path)',
+      defaultText: "the request's origin",
+    }),
+  ),
+  DFS_WEBAUTHN_RP_NAME: Type.String({
+    minLength: 1,
+    maxLength: 64,
+    default: 'dfs',
+    description: "the server's name in the browser's passkey dialogs",
+  }),
+  DFS_REQUIRE_2FA: Type.Union([Type.Literal('false'), Type.Literal('true')], {
+    default: 'false',
+    description:
+      '`true`: every user needs a second factor (TOTP or a passkey); until they set one up, their sessions may only do that, and their app passwords nothing',
+  }),
   DFS_DEFAULT_QUOTA_BYTES: Type.Integer({
     minimum: 0,
     default: 0,
@@ -376,6 +402,10 @@ export interface Config {
   uploadLookupRateLimit: number;
   sharePasswordRateLimit: number;
   logLevel: Env['DFS_LOG_LEVEL'];
+  /** DFS_WEBAUTHN_*: null RP ID or origin: the request's own. */
+  webauthn: { rpId: string | null; origin: string | null; rpName: string };
+  /** DFS_REQUIRE_2FA. */
+  requireTwoFactor: boolean;
 }
 
 export class ConfigError extends Error {
@@ -511,6 +541,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     uploadLookupRateLimit: env.DFS_UPLOAD_LOOKUP_RATE_LIMIT,
     sharePasswordRateLimit: env.DFS_SHARE_PASSWORD_RATE_LIMIT,
     logLevel: env.DFS_LOG_LEVEL,
+    webauthn: {
+      rpId: env.DFS_WEBAUTHN_RP_ID?.toLowerCase() ?? null,
+      origin: env.DFS_WEBAUTHN_ORIGIN ?? null,
+      rpName: env.DFS_WEBAUTHN_RP_NAME,
+    },
+    requireTwoFactor: env.DFS_REQUIRE_2FA === 'true',
   };
 }
 

@@ -61,6 +61,11 @@ export const ERROR_STATUS = {
   totp_invalid: 403,
   totp_enabled: 409,
   second_factor_required: 403,
+  // Passkeys: the password was right and the account's second factor is a passkey; a signature
+  // that does not verify (or a challenge unknown, used or expired); DFS_REQUIRE_2FA's setup-only session.
+  passkey_required: 401,
+  passkey_invalid: 403,
+  second_factor_setup_required: 403,
   // Shares with users and groups: the user or group already has a role there / the name is taken.
   already_member: 409,
   group_exists: 409,

@@ -8,6 +8,7 @@ export * from './schemas/common.ts';
 export * from './schemas/files.ts';
 export * from './schemas/login-flows.ts';
 export * from './schemas/nodes.ts';
+export * from './schemas/passkeys.ts';
 export * from './schemas/restore.ts';
 export * from './schemas/shares.ts';
 export * from './schemas/sessions.ts';

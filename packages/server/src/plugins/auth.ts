@@ -77,6 +77,29 @@ function accessOf(request: FastifyRequest): RouteAccess {
 }
 
 /**
+ * What a caller held back by DFS_REQUIRE_2FA may still do: see who it is, sign out, and set up a
+ * second factor (TOTP or a passkey). A session from before the account's second factor was set
+ * up cannot pass it, so the setup routes refuse it themselves (it signs in again).
+ */
+const BEFORE_SECOND_FACTOR = new Set([
+  'GET /api/auth/me',
+  'POST /api/auth/signout',
+  'GET /api/auth/totp',
+  'POST /api/auth/totp',
+  'POST /api/auth/totp/confirm',
+  'GET /api/auth/passkeys',
+  'POST /api/auth/passkeys/registration-options',
+  'POST /api/auth/passkeys',
+]);
+
+const GATE_MESSAGES = {
+  second_factor_setup_required:
+    'this server requires two-factor sign-in: set up an authenticator app or a passkey first (in the web app: Settings, Two-factor sign-in)',
+  second_factor_required:
+    'this server requires two-factor sign-in and this session signed in before your second factor was set up: sign out and sign in again with it',
+} as const;
+
+/**
  * Resolves the caller on every request and enforces the route's access. A session cookie
  * only authenticates unsafe requests from the app's own origin (cross-site request forgery):
  * other origins must send a Bearer token, which a forged request cannot carry.
@@ -96,6 +119,12 @@ export function registerAuth(app: FastifyInstance, auth: AuthService, publicUrl:
       : found
         ? await auth.authenticate(found.token, sessionClient(request))
         : null;
+    const gate = request.auth?.secondFactorGate;
+    if (gate && !BEFORE_SECOND_FACTOR.has(`${request.method} ${request.routeOptions.url}`)) {
+      // Public routes (pages, shares) see an anonymous caller; WebDAV then asks for credentials.
+      if (accessOf(request) === 'public') request.auth = null;
+      else throw new HttpError(gate, GATE_MESSAGES[gate]);
+    }
     setRequestActor(request);
     const access = accessOf(request);
     if (access === 'public') return;

@@ -19,6 +19,7 @@ import { LoginFlowsRepository } from './login-flows.ts';
 import { MembersRepository } from './members.ts';
 import { NcUploadsRepository } from './nc-uploads.ts';
 import { NodesRepository } from './nodes.ts';
+import { PasskeysRepository } from './passkeys.ts';
 import { SessionsRepository } from './sessions.ts';
 import { SharesRepository } from './shares.ts';
 import { TotpRepository } from './totp.ts';
@@ -55,6 +56,7 @@ export class Repositories {
   readonly groups: GroupsRepository;
   readonly members: MembersRepository;
   readonly identities: IdentitiesRepository;
+  readonly passkeys: PasskeysRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -83,6 +85,7 @@ export class Repositories {
     this.groups = new GroupsRepository(db);
     this.members = new MembersRepository(db);
     this.identities = new IdentitiesRepository(db);
+    this.passkeys = new PasskeysRepository(db);
   }
 
   /**

@@ -70,8 +70,15 @@ export async function authRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { username, password, code } = request.body;
-      const { user, token } = await auth.signin(username, password, code, sessionClient(request));
+      const { username, password, code, passkey } = request.body;
+      const { user, token } = await auth.signin(username, password, code, sessionClient(request), {
+        rp: () =>
+          app.services.passkeys.relyingParty({
+            hostname: request.hostname,
+            origin: `${request.protocol}://${request.host}`,
+          }),
+        assertion: passkey,
+      });
       // A cross-origin client (CORS) uses the token; only the app's own pages get the cookie.
       if (!isCrossOrigin(request, app.config.publicUrl))
         reply.setCookie(SESSION_COOKIE, token, {

@@ -1,4 +1,11 @@
-import { APP_PASSWORD_PREFIX, MIN_PASSWORD_LENGTH, type User } from '@dfs/shared';
+import {
+  APP_PASSWORD_PREFIX,
+  MIN_PASSWORD_LENGTH,
+  type PasskeyAssertion,
+  type PasskeyCeremony,
+  type SecondFactor,
+  type User,
+} from '@dfs/shared';
 import { isUniqueViolation } from '../db/knex.ts';
 import { HttpError } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
@@ -8,6 +15,7 @@ import type { UserRow } from '../repositories/users.ts';
 import type { AppPasswordService } from './app-passwords.ts';
 import type { LdapSignin } from './identity/ldap.ts';
 import { newId, newToken, sha256Hex } from './ids.ts';
+import type { PasskeyService, RelyingParty } from './passkeys.ts';
 import type { PasswordHasher } from './passwords.ts';
 import type { TwoFactorService } from './two-factor.ts';
 
@@ -23,6 +31,20 @@ export interface AuthOptions {
   twoFactor: TwoFactorService;
   /** DFS_LDAP_*: directory users sign in with their directory password; absent: no directory. */
   ldap?: LdapSignin | null;
+  /** Passkeys as a second factor after the password; absent: TOTP is the only one. */
+  passkeys?: PasskeyService | null;
+  /** DFS_REQUIRE_2FA: a session without a second factor may only set one up. */
+  requireTwoFactor?: boolean;
+}
+
+/**
+ * What a sign-in needs of passkeys: where the ceremony runs (resolved only when asked, since a
+ * server reached by IP address has no RP ID and TOTP must still work there) and the signed
+ * challenge when the client has one.
+ */
+export interface PasskeyStep {
+  rp: () => RelyingParty;
+  assertion?: PasskeyAssertion | undefined;
 }
 
 export interface Authenticated {
@@ -40,6 +62,12 @@ export interface Authenticated {
    * (it signed in before): such a session does not mint app passwords.
    */
   secondFactorMissing?: boolean;
+  /**
+   * DFS_REQUIRE_2FA: this caller may only set up a second factor (`second_factor_setup_required`,
+   * the account has none) or sign in again with it (`second_factor_required`, a session from
+   * before it was set up); every other route refuses it.
+   */
+  secondFactorGate?: 'second_factor_setup_required' | 'second_factor_required';
 }
 
 export function toUser(row: UserRow): User {
@@ -163,21 +191,10 @@ export class AuthService {
     password: string,
     code?: string,
     client: SessionClient = { userAgent: null, address: null },
+    passkey?: PasskeyStep,
   ): Promise<{ user: User; token: string }> {
     const row = await this.checkPassword(usernameInput.toLowerCase(), password);
-    let secondFactor = false;
-    if (await this.options.twoFactor.isEnabled(row.id)) {
-      if (code === undefined || code.trim() === '') {
-        throw new HttpError(
-          'totp_required',
-          'enter the code from your authenticator app (or one of your recovery codes)',
-        );
-      }
-      if (!(await this.options.twoFactor.verify(row.id, code))) {
-        throw new HttpError('totp_invalid', 'the code is wrong, expired or already used');
-      }
-      secondFactor = true;
-    }
+    const secondFactor = await this.secondFactor(row.id, code, passkey);
     const token = newToken();
     const now = this.options.now();
     await this.repos.sessions.insert({
@@ -217,11 +234,59 @@ export class AuthService {
     return row;
   }
 
+  /**
+   * Whether the account has a second factor and the sign-in showed it. Without one the answer
+   * names the factors the account has (`factors`): `totp_required` whenever TOTP is one of them
+   * (what clients from before passkeys know), else `passkey_required`; a passkey comes with the
+   * options to sign (`passkey`), made only now that the password was right, so that nobody
+   * learns an account's credential ids from its name alone.
+   */
+  private async secondFactor(userId: string, code?: string, passkey?: PasskeyStep): Promise<boolean> {
+    const passkeys = this.options.passkeys;
+    const factors: SecondFactor[] = passkeys
+      ? await passkeys.factors(userId)
+      : (await this.options.twoFactor.isEnabled(userId))
+        ? ['totp']
+        : [];
+    if (factors.length === 0) return false;
+    if (passkeys && passkey?.assertion && factors.includes('passkey')) {
+      const { challengeId, response } = passkey.assertion;
+      await passkeys.verifySecondFactor(userId, challengeId, response, passkey.rp());
+      return true;
+    }
+    if (factors.includes('totp') && code !== undefined && code.trim() !== '') {
+      if (!(await this.options.twoFactor.verify(userId, code))) {
+        throw new HttpError('totp_invalid', 'the code is wrong, expired or already used');
+      }
+      return true;
+    }
+    let ceremony: PasskeyCeremony | null = null;
+    if (passkeys && passkey && factors.includes('passkey')) {
+      try {
+        ceremony = await passkeys.secondFactorOptions(userId, passkey.rp());
+      } catch (error) {
+        // Reached by IP address: no passkey can sign here, but a TOTP code still can.
+        if (!factors.includes('totp')) throw error;
+      }
+    }
+    const details = { factors: [...factors], ...(ceremony ? { passkey: ceremony } : {}) };
+    if (factors.includes('totp')) {
+      throw new HttpError(
+        'totp_required',
+        factors.includes('passkey')
+          ? 'confirm with your passkey, or enter the code from your authenticator app (or a recovery code)'
+          : 'enter the code from your authenticator app (or one of your recovery codes)',
+        details,
+      );
+    }
+    throw new HttpError('passkey_required', 'confirm the sign-in with your passkey', details);
+  }
+
   /** Resolves a bearer/cookie token (a session's or an app password); sessions slide forward while in use. */
   async authenticate(token: string, client?: SessionClient): Promise<Authenticated | null> {
     if (token.startsWith(APP_PASSWORD_PREFIX)) {
       const found = await this.options.appPasswords.authenticate(token);
-      return found && enabled(found.user) ? this.authenticatedBy(found.user, null, found) : null;
+      return found && enabled(found.user) ? this.appPasswordGate(this.authenticatedBy(found.user, null, found)) : null;
     }
     const now = this.options.now();
     const found = await this.repos.sessions.findLiveWithUser(sha256Hex(token), now);
@@ -230,10 +295,21 @@ export class AuthService {
     if (now - Number(session.last_seen_at) >= SLIDE_EVERY_MS) {
       await this.repos.sessions.extend(session.id, now, now + this.options.sessionTtlMs, client);
     }
-    const { second_factor_at: passed, totp_enabled_at: enabled } = session;
+    const { second_factor_at: passed, totp_enabled_at: totpSince, passkey_since: passkeySince } = session;
+    // Since when the account has had a second factor (the first of TOTP and its passkeys).
+    const since = [totpSince, passkeySince].filter((at) => at !== null).sort((a, b) => a - b)[0] ?? null;
+    const secondFactorMissing = since !== null && (passed === null || passed < since);
+    const gate = !this.options.requireTwoFactor
+      ? undefined
+      : since === null
+        ? ('second_factor_setup_required' as const)
+        : secondFactorMissing
+          ? ('second_factor_required' as const)
+          : undefined;
     return {
       ...this.authenticatedBy(user, session.id),
-      secondFactorMissing: enabled !== null && (passed === null || passed < enabled),
+      secondFactorMissing,
+      ...(gate ? { secondFactorGate: gate } : {}),
     };
   }
 
@@ -244,7 +320,21 @@ export class AuthService {
   async authenticateBasic(username: string, password: string): Promise<Authenticated | null> {
     const found = await this.options.appPasswords.authenticate(password);
     if (!found || found.user.username !== username.toLowerCase() || !enabled(found.user)) return null;
-    return this.authenticatedBy(found.user, null, found);
+    return this.appPasswordGate(this.authenticatedBy(found.user, null, found));
+  }
+
+  /**
+   * DFS_REQUIRE_2FA holds for app passwords too: one made before it was turned on, by a user who
+   * still has no second factor, would otherwise be a way around it (WebDAV, scripts).
+   */
+  private async appPasswordGate(found: Authenticated): Promise<Authenticated> {
+    if (!this.options.requireTwoFactor) return found;
+    const factors = this.options.passkeys
+      ? await this.options.passkeys.factors(found.user.id)
+      : (await this.options.twoFactor.isEnabled(found.user.id))
+        ? ['totp']
+        : [];
+    return factors.length > 0 ? found : { ...found, secondFactorGate: 'second_factor_setup_required' };
   }
 
   /**

@@ -11,6 +11,8 @@ const PUBLIC = new Set([
   'GET /readyz',
   'POST /api/auth/signup',
   'POST /api/auth/signin',
+  'POST /api/auth/passkeys/signin-options',
+  'POST /api/auth/passkeys/signin',
   'GET /api/auth/oidc',
   'POST /api/auth/oidc/start',
   'GET /api/auth/oidc/callback',

@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { Credentials } from './auth.ts';
 import { IsoDate } from './common.ts';
+import { PasskeyAssertion } from './passkeys.ts';
 
 /** How many single-use recovery codes a TOTP setup hands out. */
 export const RECOVERY_CODE_COUNT = 10;
@@ -15,7 +16,11 @@ export const TwoFactorCode = Type.String({ minLength: 1, maxLength: 64 });
  * `POST /api/auth/signin`: with two-factor sign-in on, the password alone answers
  * `401 totp_required`; `code` is then a current TOTP or an unused recovery code.
  */
-export const SigninBody = Type.Intersect([Credentials, Type.Object({ code: Type.Optional(TwoFactorCode) })]);
+export const SigninBody = Type.Intersect([
+  Credentials,
+  // `passkey`: the options came with `totp_required` / `passkey_required` (`passkey` in its body).
+  Type.Object({ code: Type.Optional(TwoFactorCode), passkey: Type.Optional(PasskeyAssertion) }),
+]);
 export type SigninBody = Static<typeof SigninBody>;
 
 /** `POST /api/auth/totp/confirm` and `DELETE /api/auth/totp`. */
