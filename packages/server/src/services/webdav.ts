@@ -418,11 +418,17 @@ export class DavService {
     await this.files.trash(found.row.user_id, found.row.id);
   }
 
-  /** The user stops seeing a share, however it reaches them (directly and through groups). */
+  /**
+   * The user stops seeing a share, however it reaches them, as `DELETE /api/shared-with-me/:id`
+   * does: a share with them alone is removed (the owner sees them gone), a group's is left for
+   * them only (the group's other members keep it).
+   */
   private async leave(userId: string, fileId: string): Promise<void> {
     await this.repos.transaction(async (tx) => {
-      for (const member of await tx.members.reaching(userId, [fileId]))
-        await tx.members.leave(member.id, userId);
+      for (const member of await tx.members.reaching(userId, [fileId])) {
+        if (member.user_id === userId) await tx.members.delete(member.id);
+        else await tx.members.leave(member.id, userId);
+      }
     });
   }
 

@@ -295,8 +295,36 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
     expect(await dav(vic, 'GET', '/dav/Left/x.txt')).toHaveProperty('statusCode', 404);
     expect(await etagOf(vic, '/dav/')).not.toBe(before);
     expect(await ownerTree(left)).toEqual([`/x.txt:1:${sha1(Buffer.from('x'))}`]);
-    // A viewer leaves too (leaving changes nothing of the owner's), and others keep the share.
+    // A share with the user alone is removed: the owner sees them gone; the others keep theirs.
+    const members = await t.app.services.repos.members.listFor(left);
+    expect(members.map((m) => m.user_id)).toEqual([ed.id]);
+    // A group's share is left by one member only: the group's other members keep it.
+    const repos = t.app.services.repos;
+    const group = { id: randomUUID(), name: 'crew', source: 'local' as const, created_at: Date.now() };
+    await repos.groups.insert(group);
+    for (const u of [vic, ed])
+      await repos.groups.addMember({
+        group_id: group.id,
+        user_id: u.id,
+        source: 'local',
+        created_at: Date.now(),
+      });
+    const groupShare = randomUUID();
+    await repos.members.insert({
+      id: groupShare,
+      file_id: left,
+      owner_id: olga.id,
+      user_id: null,
+      group_id: group.id,
+      role: 'viewer',
+      created_at: Date.now(),
+    });
+    expect((await dav(vic, 'GET', '/dav/Left/x.txt')).body).toBe('x');
+    // ed is reached twice (directly and through the group): leaving drops both.
     expect(await dav(ed, 'DELETE', '/dav/Left')).toHaveProperty('statusCode', 204);
+    expect(await dav(ed, 'GET', '/dav/Left/x.txt')).toHaveProperty('statusCode', 404);
+    expect((await dav(vic, 'GET', '/dav/Left/x.txt')).body).toBe('x');
+    expect((await repos.members.listFor(left)).map((m) => m.id)).toEqual([groupShare]);
     expect(await ownerTree(left)).toEqual([`/x.txt:1:${sha1(Buffer.from('x'))}`]);
   });
 
