@@ -703,6 +703,12 @@ export class DfsApi {
       json: { newPassword },
     });
   }
+  /** Admin: turns an account off (its sessions end, its app passwords stop working) or on again. */
+  setUserDisabled(id: string, disabled: boolean, opts?: RequestOptions): Promise<AdminUserResponse> {
+    return disabled
+      ? this.#op('post', '/api/admin/users/{id}/disable', { ...opts, params: { id } })
+      : this.#op('post', '/api/admin/users/{id}/enable', { ...opts, params: { id } });
+  }
   listNodes(opts?: RequestOptions): Promise<NodeList> {
     return this.#op('get', '/api/nodes', opts);
   }

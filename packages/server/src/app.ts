@@ -71,6 +71,7 @@ import { MassChangeGuard } from './services/history/mass-change.ts';
 import { RestoreService } from './services/history/restore.ts';
 import { UserJobs } from './services/history/user-jobs.ts';
 import { VersionService } from './services/history/versions.ts';
+import { LdapDirectory, LdapSignin } from './services/identity/ldap.ts';
 import { UserLimits } from './services/limits.ts';
 import { NodeStatus } from './services/node-status.ts';
 import { PasskeyService } from './services/passkeys.ts';
@@ -267,6 +268,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     signup: config.signup,
     passwords,
     now,
+    ldap: config.ldap ? new LdapSignin(repos, new LdapDirectory(config.ldap), now) : null,
   });
   const jobDeps = {
     repos,

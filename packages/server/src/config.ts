@@ -172,6 +172,57 @@ const EnvSchema = Type.Object({
     default: 10,
     description: 'sign-ups per hour per address',
   }),
+  DFS_LDAP_URL: Type.Optional(
+    Type.String({
+      pattern: '^ldaps?://[^/?#]+/?$',
+      description:
+        '`ldap://host:389` or `ldaps://host:636`: directory users sign in with their directory password (see Users, groups and sign-in)',
+      defaultText: 'none (no directory)',
+    }),
+  ),
+  DFS_LDAP_BIND_DN: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'the service account that searches the directory for the user',
+    }),
+  ),
+  DFS_LDAP_BIND_PASSWORD: Type.Optional(
+    Type.String({ minLength: 1, description: "the service account's password" }),
+  ),
+  DFS_LDAP_SEARCH_BASE: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'where users are searched (`ou=people,dc=example,dc=org`); needed with `DFS_LDAP_URL`',
+    }),
+  ),
+  DFS_LDAP_SEARCH_FILTER: Type.String({
+    pattern: '\\{username\\}',
+    default: '(uid={username})',
+    description:
+      'the user entry, `{username}` being the name typed at sign-in (escaped); an entry the filter leaves out cannot sign in, e.g. `(&(uid={username})(!(employeeType=disabled)))`',
+  }),
+  DFS_LDAP_STARTTLS: Type.Union([Type.Literal('false'), Type.Literal('true')], {
+    default: 'false',
+    description: '`true`: upgrade an `ldap://` connection with StartTLS before any password is sent',
+  }),
+  DFS_LDAP_TLS_CA: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: "a PEM file of the CA that signed the directory's certificate (`ldaps://` or StartTLS)",
+      defaultText: "the system's CAs",
+    }),
+  ),
+  DFS_LDAP_GROUP_BASE: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        "where groups are searched; when set, a directory user's dfs groups (by `cn`) follow the directory at each sign-in",
+    }),
+  ),
+  DFS_LDAP_GROUP_FILTER: Type.String({
+    default: '(member={dn})',
+    description: "the user's groups, `{dn}` being the user entry's DN (escaped), `{username}` as above",
+  }),
   DFS_WEBAUTHN_RP_ID: Type.Optional(
     Type.String({
       pattern: '^[A-Za-z0-9.-]+$',
@@ -402,10 +453,26 @@ export interface Config {
   uploadLookupRateLimit: number;
   sharePasswordRateLimit: number;
   logLevel: Env['DFS_LOG_LEVEL'];
+  /** DFS_LDAP_*; null: no directory. */
+  ldap: LdapConfig | null;
   /** DFS_WEBAUTHN_*: null RP ID or origin: the request's own. */
   webauthn: { rpId: string | null; origin: string | null; rpName: string };
   /** DFS_REQUIRE_2FA. */
   requireTwoFactor: boolean;
+}
+
+export interface LdapConfig {
+  url: string;
+  bindDn: string | null;
+  bindPassword: string | null;
+  searchBase: string;
+  /** Holds `{username}`, replaced by the escaped name typed at sign-in. */
+  searchFilter: string;
+  startTls: boolean;
+  /** PEM of the CA to trust instead of the system's; null: the system's. */
+  tlsCa: string | null;
+  groupBase: string | null;
+  groupFilter: string;
 }
 
 export class ConfigError extends Error {
@@ -541,12 +608,49 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     uploadLookupRateLimit: env.DFS_UPLOAD_LOOKUP_RATE_LIMIT,
     sharePasswordRateLimit: env.DFS_SHARE_PASSWORD_RATE_LIMIT,
     logLevel: env.DFS_LOG_LEVEL,
+    ldap: parseLdap(env),
     webauthn: {
       rpId: env.DFS_WEBAUTHN_RP_ID?.toLowerCase() ?? null,
       origin: env.DFS_WEBAUTHN_ORIGIN ?? null,
       rpName: env.DFS_WEBAUTHN_RP_NAME,
     },
     requireTwoFactor: env.DFS_REQUIRE_2FA === 'true',
+  };
+}
+
+/** The directory settings hang together; a half-configured one stops the start. */
+function parseLdap(env: Env): LdapConfig | null {
+  if (!env.DFS_LDAP_URL) return null;
+  if (!env.DFS_LDAP_SEARCH_BASE) throw new ConfigError('DFS_LDAP_SEARCH_BASE: needed with DFS_LDAP_URL');
+  if (Boolean(env.DFS_LDAP_BIND_DN) !== Boolean(env.DFS_LDAP_BIND_PASSWORD)) {
+    throw new ConfigError('DFS_LDAP_BIND_DN and DFS_LDAP_BIND_PASSWORD: set both or neither');
+  }
+  const startTls = env.DFS_LDAP_STARTTLS === 'true';
+  if (startTls && env.DFS_LDAP_URL.startsWith('ldaps:')) {
+    throw new ConfigError(
+      'DFS_LDAP_STARTTLS: an ldaps:// connection is TLS already; use ldap:// with StartTLS',
+    );
+  }
+  let tlsCa: string | null = null;
+  if (env.DFS_LDAP_TLS_CA) {
+    try {
+      tlsCa = readFileSync(env.DFS_LDAP_TLS_CA, 'utf8');
+    } catch (error) {
+      throw new ConfigError(
+        `DFS_LDAP_TLS_CA: cannot read ${env.DFS_LDAP_TLS_CA} (${(error as Error).message})`,
+      );
+    }
+  }
+  return {
+    url: env.DFS_LDAP_URL.replace(/\/+$/, ''),
+    bindDn: env.DFS_LDAP_BIND_DN ?? null,
+    bindPassword: env.DFS_LDAP_BIND_PASSWORD ?? null,
+    searchBase: env.DFS_LDAP_SEARCH_BASE,
+    searchFilter: env.DFS_LDAP_SEARCH_FILTER,
+    startTls,
+    tlsCa,
+    groupBase: env.DFS_LDAP_GROUP_BASE ?? null,
+    groupFilter: env.DFS_LDAP_GROUP_FILTER,
   };
 }
 

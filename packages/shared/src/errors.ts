@@ -61,6 +61,10 @@ export const ERROR_STATUS = {
   totp_invalid: 403,
   totp_enabled: 409,
   second_factor_required: 403,
+  // An administrator turned the account off; the password was right.
+  account_disabled: 403,
+  // The LDAP directory did not answer: nobody can tell whether the password is right.
+  directory_unavailable: 503,
   // Passkeys: the password was right and the account's second factor is a passkey; a signature
   // that does not verify (or a challenge unknown, used or expired); DFS_REQUIRE_2FA's setup-only session.
   passkey_required: 401,

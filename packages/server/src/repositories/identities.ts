@@ -56,6 +56,21 @@ export class IdentitiesRepository {
     await this.db('user_identities').where({ id }).update({ last_used_at: at });
   }
 
+  /** Whether the account signs in through `provider` (a directory account checks its password there). */
+  async isLinked(userId: string, provider: IdentityProvider): Promise<boolean> {
+    return (await this.db('user_identities').where({ user_id: userId, provider }).first('id')) !== undefined;
+  }
+
+  /** Which of `userIds` sign in through `provider`. */
+  async linkedAmong(userIds: string[], provider: IdentityProvider): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set();
+    const rows = await this.db('user_identities')
+      .whereIn('user_id', userIds)
+      .andWhere({ provider })
+      .distinct('user_id');
+    return new Set(rows.map((r: { user_id: string }) => r.user_id));
+  }
+
   async listByUser(userId: string): Promise<IdentityRow[]> {
     return this.db<IdentityRow>('user_identities').where({ user_id: userId }).orderBy('created_at');
   }

@@ -10,6 +10,8 @@ export interface UserRow {
   quota_bytes?: number | null;
   /** When the user last changed anything (read-your-writes with a read replica); NULL: never. */
   wrote_at?: number | null;
+  /** When an administrator turned the account off; NULL: it is on. */
+  disabled_at?: number | null;
 }
 
 /** What a user holds: bytes (files incl. trash, plus unfinished uploads' declared sizes) and entries. */
@@ -65,6 +67,11 @@ export class UsersRepository {
 
   async setPasswordHash(id: string, passwordHash: string): Promise<boolean> {
     return (await this.db('users').where({ id }).update({ password_hash: passwordHash })) === 1;
+  }
+
+  /** `at` turns the account off (from then), null turns it back on. */
+  async setDisabled(id: string, at: number | null): Promise<boolean> {
+    return (await this.db('users').where({ id }).update({ disabled_at: at })) === 1;
   }
 
   async setQuota(id: string, quotaBytes: number | null): Promise<boolean> {

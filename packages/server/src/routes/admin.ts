@@ -104,6 +104,32 @@ export async function adminRoutes(app: AppInstance): Promise<void> {
     },
   );
 
+  for (const [action, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const) {
+    app.post(
+      `/api/admin/users/:id/${action}`,
+      {
+        config: { access: 'admin' },
+        schema: {
+          tags: ['admin'],
+          summary: disabled
+            ? 'Disable an account: it signs in nowhere, its sessions end, its app passwords stop working'
+            : 'Enable a disabled account again (its app passwords work again; sessions were ended)',
+          params: IdParams,
+          response: { 200: AdminUserResponse, '4xx': ErrorBody },
+        },
+      },
+      async (request) => {
+        const by = currentUser(request).id;
+        const user = await admin.setDisabled(request.params.id, disabled, by);
+        request.log.info({ userId: request.params.id, by }, `account ${action}d by an administrator`);
+        return { user };
+      },
+    );
+  }
+
   app.post(
     '/api/admin/invites',
     {

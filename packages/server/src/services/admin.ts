@@ -1,5 +1,5 @@
 import type { AdminUser, Invite } from '@dfs/shared';
-import { notFound } from '../errors.ts';
+import { HttpError, notFound } from '../errors.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { InviteRow } from '../repositories/invites.ts';
 import type { UsageRow, UserRow } from '../repositories/users.ts';
@@ -35,13 +35,24 @@ export class AdminService {
       items.map((row) => row.id),
       this.now(),
     );
-    return { items: items.map((row) => this.toAdminUser(row, usage.get(row.id))), total };
+    const directory = await this.repos.identities.linkedAmong(
+      items.map((row) => row.id),
+      'ldap',
+    );
+    return {
+      items: items.map((row) => this.toAdminUser(row, usage.get(row.id), directory.has(row.id))),
+      total,
+    };
   }
 
   async user(id: string): Promise<AdminUser> {
     const row = await this.repos.users.findById(id);
     if (!row) throw notFound('user not found');
-    return this.toAdminUser(row, (await this.repos.users.usage([id], this.now())).get(id));
+    return this.toAdminUser(
+      row,
+      (await this.repos.users.usage([id], this.now())).get(id),
+      await this.repos.identities.isLinked(id, 'ldap'),
+    );
   }
 
   async createUser(username: string, password: string, isAdmin: boolean): Promise<AdminUser> {
@@ -51,6 +62,18 @@ export class AdminService {
 
   async resetPassword(id: string, newPassword: string, askingSessionId: string | null): Promise<void> {
     await this.auth.resetPassword(id, newPassword, askingSessionId);
+  }
+
+  /**
+   * A user who lost their authenticator (and recovery codes) signs in with the password alone
+   * again: every second factor of theirs goes, in one transaction, so this is the one place a new
+   * kind of second factor is removed too. A user without one is left as they are.
+   */
+  async resetTwoFactor(id: string): Promise<void> {
+    await this.repos.transaction(async (tx) => {
+      if (!(await tx.users.findById(id))) throw notFound('user not found');
+      await tx.totp.delete(id);
+    });
   }
 
   /** `null` follows DFS_DEFAULT_QUOTA_BYTES; 0 lifts the quota for this user. */
@@ -64,18 +87,6 @@ export class AdminService {
     expiresInHours = DEFAULT_INVITE_HOURS,
   ): Promise<Invite & { code: string }> {
     const { code, row } = await this.auth.createInvite(byUserId, Math.round(expiresInHours * 3_600_000));
-  /**
-   * A user who lost their authenticator (and recovery codes) signs in with the password alone
-   * again: every second factor of theirs goes, in one transaction, so this is the one place a new
-   * kind of second factor is removed too. A user without one is left as they are.
-   */
-  async resetTwoFactor(id: string): Promise<void> {
-    await this.repos.transaction(async (tx) => {
-      if (!(await tx.users.findById(id))) throw notFound('user not found');
-      await tx.totp.delete(id);
-    });
-  }
-
     return { ...toInvite(row), code };
   }
 
@@ -88,13 +99,35 @@ export class AdminService {
     if (!(await this.repos.invites.delete(id))) throw notFound('invite not found');
   }
 
-  private toAdminUser(row: UserRow, usage: UsageRow | undefined): AdminUser {
+  /**
+   * Turns an account off (or on again). Off, it signs in nowhere: its sessions end at once, and
+   * its app passwords authenticate nothing until it is on again. Admins do not turn themselves
+   * off (the server could be left with nobody to turn them back on).
+   */
+  async setDisabled(id: string, disabled: boolean, askingUserId: string): Promise<AdminUser> {
+    if (disabled && id === askingUserId) {
+      throw new HttpError('bad_request', 'you cannot disable your own account');
+    }
+    await this.repos.transaction(async (tx) => {
+      const row = await tx.users.findById(id);
+      if (!row) throw notFound('user not found');
+      // Disabling again keeps the first time it was disabled.
+      const already = row.disabled_at !== null && row.disabled_at !== undefined;
+      if (disabled !== already) await tx.users.setDisabled(id, disabled ? this.now() : null);
+      if (disabled) await tx.sessions.deleteByUser(id, null);
+    });
+    return this.user(id);
+  }
+
+  private toAdminUser(row: UserRow, usage: UsageRow | undefined, directory: boolean): AdminUser {
     return {
       ...toUser(row),
       quotaOverride:
         row.quota_bytes === null || row.quota_bytes === undefined ? null : Number(row.quota_bytes),
       usage: { usedBytes: usage?.bytes ?? 0, quotaBytes: this.limits.quotaOf(row) },
       entries: usage?.entries ?? 0,
+      disabledAt: iso(row.disabled_at ?? null),
+      directory,
     };
   }
 }

@@ -49,6 +49,10 @@ export const AdminUser = Type.Composite([
     usage: Usage,
     /** Entries (files and folders, live and trashed). */
     entries: Type.Integer({ minimum: 0 }),
+    /** When an administrator turned the account off (it signs in nowhere); null: it is on. */
+    disabledAt: Type.Union([IsoDate, Type.Null()]),
+    /** The account signs in with its LDAP directory password. */
+    directory: Type.Boolean(),
   }),
 ]);
 export type AdminUser = Static<typeof AdminUser>;
