@@ -41,29 +41,44 @@ const LISTED: PropName[] = [
  * `<fileid>` is the file's `oc:fileid`.
  */
 export async function nextcloudVersionRoutes(app: AppInstance): Promise<void> {
-  const { versions, downloads, repos } = app.services;
+  const { versions, downloads, repos, access } = app.services;
   takeDavRequests(app);
 
-  /** The user's own versions only; the file named by its `oc:fileid`, and the version below it. */
-  const target = async (request: FastifyRequest) => {
+  /**
+   * The file named by its `oc:fileid`, and the version below it: one of the user's own files, or
+   * a file shared with them (its `oc:fileid` is its owner's, as PROPFIND shows it), whose
+   * versions a viewer lists and downloads, an editor also restores, and only the owner deletes.
+   * `ownerId` is whose tree the file is in; `need` is what the request does.
+   */
+  const target = async (request: FastifyRequest, need: 'read' | 'write' | 'owner' = 'read') => {
     const user = currentUser(request);
     const [owner, top, fileId, versionId, ...rest] = davPath(request.url).slice(PREFIX_SEGMENTS - 1);
     if (owner !== user.username)
       throw new HttpError('not_found', `no versions of "${owner}" here: these are your own`);
     if (top !== 'versions' || fileId === undefined || rest.length > 0)
       throw new HttpError('not_found', 'versions are at versions/<fileid>/<version>');
-    const file = await repos.files.findByOcFileId(user.id, fileId);
+    let file = await repos.files.findByOcFileId(user.id, fileId);
+    let ownerId = user.id;
+    if (!file) {
+      // Someone else's file reaches the user only through a share mounted in their tree.
+      const owners = new Set((await access.mounts(user.id)).map((m) => m.ownerId));
+      for (const candidate of owners) {
+        file = await repos.files.findByOcFileId(candidate, fileId);
+        if (file) break;
+      }
+      if (file) ownerId = (await access.require(user.id, file.id, need)).ownerId;
+    } else if (need !== 'read') await access.require(user.id, file.id, need);
     if (file?.kind !== 'file' || file.status !== 'active') throw new HttpError('not_found', 'no such file');
-    return { user, file, fileId, versionId };
+    return { user, ownerId, file, fileId, versionId };
   };
 
   const propfind = async (request: FastifyRequest, reply: FastifyReply) => {
-    const { user, file, fileId, versionId } = await target(request);
+    const { user, ownerId, file, fileId, versionId } = await target(request);
     const ask = parsePropfind(await xmlBody(request, XML_BODY_BYTES), 64);
     const wanted = ask.kind === 'allprop' ? 'all' : ask.kind === 'propname' ? 'names' : ask.props;
     const depth = String(request.headers.depth ?? '1');
     const folder = `${BASE}/${encodeURIComponent(user.username)}/versions/${fileId}/`;
-    const items = (await versions.list(user.id, file.id)).filter((v) => v.id !== CURRENT);
+    const items = (await versions.list(ownerId, file.id)).filter((v) => v.id !== CURRENT);
     const responses: DavResponse[] = [];
     if (versionId === undefined) {
       const values = new Map([[propKey(davProp('resourcetype')), '<D:collection/>']]);
@@ -93,15 +108,15 @@ export async function nextcloudVersionRoutes(app: AppInstance): Promise<void> {
   };
 
   const read = async (request: FastifyRequest, reply: FastifyReply) => {
-    const { user, file, versionId } = await target(request);
+    const { ownerId, file, versionId } = await target(request);
     if (versionId === undefined)
       throw new HttpError('method_not_allowed', "a file's versions are listed with PROPFIND");
-    return downloads.send(request, reply, await versions.downloadable(user.id, file.id, versionId));
+    return downloads.send(request, reply, await versions.downloadable(ownerId, file.id, versionId));
   };
 
   /** MOVE of a version to `…/restore/target` (any name under restore/): it becomes the file's content. */
   const restore = async (request: FastifyRequest, reply: FastifyReply) => {
-    const { user, file, versionId } = await target(request);
+    const { user, ownerId, file, versionId } = await target(request, 'write');
     if (versionId === undefined)
       throw new HttpError('forbidden', 'a version is restored, not the folder of them');
     const to = davPath(destinationOf(request, app.config.publicUrl).pathname);
@@ -114,14 +129,14 @@ export async function nextcloudVersionRoutes(app: AppInstance): Promise<void> {
         'forbidden',
         `a version is restored by a MOVE to ${BASE}/${user.username}/restore/target`,
       );
-    const restored = await versions.restore(user.id, file.id, versionId);
+    const restored = await versions.restore(ownerId, file.id, versionId);
     return identityHeaders(reply, fileEntityTag(restored.sha1), restored.id).status(204).send();
   };
 
   const remove = async (request: FastifyRequest, reply: FastifyReply) => {
-    const { user, file, versionId } = await target(request);
+    const { ownerId, file, versionId } = await target(request, 'owner');
     if (versionId === undefined) throw new HttpError('forbidden', 'versions are deleted one at a time');
-    await versions.delete(user.id, file.id, versionId);
+    await versions.delete(ownerId, file.id, versionId);
     return reply.status(204).send();
   };
 

@@ -438,6 +438,43 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
     expect(notShared.statusCode).toBe(404);
   });
 
+  it("versions of a shared file: a viewer lists and downloads them; restore is an editor's, delete the owner's", async () => {
+    const newer = random(1500);
+    expect(await dav(olga, 'PUT', '/dav/Team/a.txt', {}, newer)).toHaveProperty('statusCode', 204);
+    const idProp = `<d:propfind xmlns:d="DAV:" xmlns:oc="${OC}"><d:prop><oc:fileid/></d:prop></d:propfind>`;
+    const listed = await dav(vic, 'PROPFIND', '/remote.php/dav/files/vic/Team/a.txt', { depth: '0' }, idProp);
+    const fileId = parseMultistatus(listed.body)[0]!.props.get(`{${OC}}fileid`)!;
+    const folder = `/remote.php/dav/versions/vic/versions/${fileId}`;
+    const versions = await dav(vic, 'PROPFIND', `${folder}/`, { depth: '1' });
+    expect(versions.statusCode, versions.body).toBe(207);
+    const hrefs = parseMultistatus(versions.body)
+      .map((e) => e.href)
+      .filter((h) => !h.endsWith('/'));
+    expect(hrefs).toHaveLength(1);
+    const old = await dav(vic, 'GET', hrefs[0]!);
+    expect(old.statusCode).toBe(200);
+    expect(old.rawPayload.equals(aBytes)).toBe(true);
+    const restoreTo = { destination: 'http://localhost/remote.php/dav/versions/vic/restore/target' };
+    expect(await dav(vic, 'MOVE', hrefs[0]!, restoreTo)).toHaveProperty('statusCode', 403);
+    expect(await dav(vic, 'DELETE', hrefs[0]!)).toHaveProperty('statusCode', 403);
+    // Someone the file is not shared with does not find it.
+    const stranger = await t.user('nobody');
+    const secret = await t.appPassword(stranger.headers);
+    const strangerRes = await t.app.inject({
+      method: 'PROPFIND',
+      url: `/remote.php/dav/versions/nobody/versions/${fileId}/`,
+      headers: { authorization: `Basic ${Buffer.from(`nobody:${secret}`).toString('base64')}`, depth: '1' },
+    });
+    expect(strangerRes.statusCode).toBe(404);
+    // The editor restores the old content: the owner's file has it again.
+    const edVersion = hrefs[0]!.replace('/versions/vic/', '/versions/eddie/');
+    const restore = await dav(ed, 'MOVE', edVersion, {
+      destination: 'http://localhost/remote.php/dav/versions/eddie/restore/target',
+    });
+    expect(restore.statusCode, restore.body).toBe(204);
+    expect((await dav(olga, 'GET', '/dav/Team/a.txt')).rawPayload.equals(aBytes)).toBe(true);
+  });
+
   it('revocation takes effect on the next request: 404 on every path of the share', async () => {
     const zip = await t.app.inject({
       method: 'POST',
