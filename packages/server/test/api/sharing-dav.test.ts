@@ -1,4 +1,10 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
 import type { MemberRole } from '../../src/repositories/members.ts';
@@ -14,6 +20,7 @@ const NC = 'http://nextcloud.org/ns';
 const PROPS = `<d:propfind xmlns:d="DAV:" xmlns:oc="${OC}" xmlns:nc="${NC}"><d:prop><d:getetag/><d:getcontentlength/><oc:size/><oc:permissions/><oc:owner-id/><oc:owner-display-name/><oc:share-types/><nc:is-mount-root/><nc:mount-type/></d:prop></d:propfind>`;
 const TUS = { 'tus-resumable': '1.0.0' };
 const b64 = (text: string) => Buffer.from(text).toString('base64');
+const run = promisify(execFile);
 
 function zipNames(zip: Buffer): Promise<string[]> {
   return new Promise((resolve, reject) => {
@@ -474,6 +481,60 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
     expect(restore.statusCode, restore.body).toBe(204);
     expect((await dav(olga, 'GET', '/dav/Team/a.txt')).rawPayload.equals(aBytes)).toBe(true);
   });
+
+  // A real client once (the protocol is the same on either database).
+  it.skipIf(process.env.DFS_TEST_DB === 'mysql')(
+    'rclone (Nextcloud remote) syncs into a shared folder as the editor; as a viewer it cannot',
+    async () => {
+      await t.app.listen({ port: 0, host: '127.0.0.1' });
+      const port = (t.app.server.address() as AddressInfo).port;
+      const tmp = await mkdtemp(path.join(os.tmpdir(), 'dfs-share-rclone-'));
+      try {
+        const remote = async (who: User) => {
+          const secret = await t.appPassword(who.headers, 'rclone');
+          return {
+            ...process.env,
+            RCLONE_CONFIG: path.join(tmp, 'rclone.conf'),
+            RCLONE_CONFIG_DFS_TYPE: 'webdav',
+            RCLONE_CONFIG_DFS_URL: `http://127.0.0.1:${port}/remote.php/dav/files/${who.name}/`,
+            RCLONE_CONFIG_DFS_VENDOR: 'nextcloud',
+            RCLONE_CONFIG_DFS_USER: who.name,
+            RCLONE_CONFIG_DFS_PASS: (await run('rclone', ['obscure', secret])).stdout.trim(),
+          };
+        };
+        await writeFile(path.join(tmp, 'rclone.conf'), '');
+        const local = path.join(tmp, 'up');
+        const made = new Map([
+          ['one.txt', random(1000)],
+          ['deeper/two.bin', random(70_000)],
+        ]);
+        for (const [name, data] of made) {
+          await mkdir(path.dirname(path.join(local, name)), { recursive: true });
+          await writeFile(path.join(local, name), data);
+        }
+        const edEnv = await remote(ed);
+        await run('rclone', ['sync', local, 'dfs:Team/synced'], { env: edEnv });
+        const synced = await idAt(['Team', 'synced']);
+        expect(await ownerTree(synced)).toEqual(
+          [
+            '/deeper:dir:',
+            ...[...made].map(([name, data]) => `/${name}:${data.length}:${sha1(data)}`),
+          ].sort(),
+        );
+        const back = path.join(tmp, 'back');
+        await run('rclone', ['copy', 'dfs:Team/synced', back], { env: edEnv });
+        for (const [name, data] of made)
+          expect((await readFile(path.join(back, name))).equals(data)).toBe(true);
+        const vicEnv = await remote(vic);
+        await expect(
+          run('rclone', ['copy', local, 'dfs:Team/refused', '--retries', '1'], { env: vicEnv }),
+        ).rejects.toThrow();
+        expect(await t.app.services.repos.files.findLiveByName(olga.id, team.id, 'refused')).toBeUndefined();
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('revocation takes effect on the next request: 404 on every path of the share', async () => {
     const zip = await t.app.inject({
