@@ -46,6 +46,7 @@ import { nextcloudUploadRoutes } from './routes/nextcloud-uploads.ts';
 import { nextcloudVersionRoutes } from './routes/nextcloud-versions.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { oidcRoutes } from './routes/oidc.ts';
+import { publicUploadRoutes } from './routes/public-uploads.ts';
 import { restoreRoutes } from './routes/restore.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { shareRoutes } from './routes/shares.ts';
@@ -389,6 +390,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(tusRoutes);
   await app.register(webdavRoutes);
   await app.register(shareRoutes);
+  await app.register(publicUploadRoutes);
   await app.register(memberRoutes);
   await app.register(groupRoutes);
   await app.register(nodeRoutes);

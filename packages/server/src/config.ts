@@ -304,6 +304,18 @@ const EnvSchema = Type.Object({
     description:
       'share password attempts per minute per link and address (downloads themselves are never throttled)',
   }),
+  DFS_DROP_RATE_LIMIT: Type.Integer({
+    minimum: 1,
+    default: 120,
+    description: 'resumable uploads an address may start through upload requests per minute',
+  }),
+  DFS_DROP_RATE_LIMIT_BYTES: Type.Integer({
+    minimum: 1,
+    default: 8 * 1024 * MiB,
+    description:
+      'bytes an address may send through upload requests per minute, counted in chunks of DFS_CHUNK_SIZE',
+    defaultText: '`8589934592` (8 GiB)',
+  }),
   DFS_TRUST_PROXY: Type.String({
     default: 'false',
     pattern: '^(false|true|[0-9]+|[0-9A-Fa-f.:/]+(,[0-9A-Fa-f.:/ ]+)*)$',
@@ -452,6 +464,8 @@ export interface Config {
   uploadIdleMs: number;
   uploadLookupRateLimit: number;
   sharePasswordRateLimit: number;
+  /** Upload request sessions an address may start, and bytes it may send, per minute. */
+  dropRateLimit: { sessions: number; bytes: number };
   logLevel: Env['DFS_LOG_LEVEL'];
   /** DFS_LDAP_*; null: no directory. */
   ldap: LdapConfig | null;
@@ -607,6 +621,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     uploadIdleMs: env.DFS_UPLOAD_IDLE_SECONDS * 1000,
     uploadLookupRateLimit: env.DFS_UPLOAD_LOOKUP_RATE_LIMIT,
     sharePasswordRateLimit: env.DFS_SHARE_PASSWORD_RATE_LIMIT,
+    dropRateLimit: { sessions: env.DFS_DROP_RATE_LIMIT, bytes: env.DFS_DROP_RATE_LIMIT_BYTES },
     logLevel: env.DFS_LOG_LEVEL,
     ldap: parseLdap(env),
     webauthn: {

@@ -87,13 +87,15 @@ export class SharesRepository {
    * Counts `bytes` taken in by an upload request, only while the link is live and if they fit
    * its limit: one conditional update, so two racing uploads cannot both take the last bytes.
    */
-  async receiveBytes(token: string, bytes: number, now: number): Promise<boolean> {
+  async receiveBytes(token: string, bytes: number, now: number, room = bytes): Promise<boolean> {
+    // `room`: what must still fit beside what was received (the bytes, plus what the link's
+    // open sessions hold); `bytes` alone is counted.
     const n = await this.db('shares')
       .where({ token, kind: 'upload' })
       .whereNull('revoked_at')
       .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
       .andWhere((q) =>
-        q.whereNull('max_bytes').orWhere('max_bytes', '>=', this.db.raw('bytes_received + ?', [bytes])),
+        q.whereNull('max_bytes').orWhere('max_bytes', '>=', this.db.raw('bytes_received + ?', [room])),
       )
       .update({ bytes_received: this.db.raw('bytes_received + ?', [bytes]) });
     return n === 1;

@@ -23,6 +23,10 @@ export interface UploadRow {
   mtime?: number | null;
   /** What completing does when the name is taken (null: `rename`). */
   on_conflict?: 'replace' | 'fail' | null;
+  /** The upload request (share link) that opened the session; only that link may touch it. */
+  share_token?: string | null;
+  /** The name the uploader typed on the link's page, for the history of the file it makes. */
+  uploader?: string | null;
 }
 
 export interface ChunkRow {
@@ -64,6 +68,31 @@ export class UploadsRepository {
 
   async find(userId: string, id: string): Promise<UploadRow | undefined> {
     return this.db<UploadRow>('uploads').where({ user_id: userId, id }).first();
+  }
+
+  /** A session only as the link that opened it sees it. */
+  async findForShare(shareToken: string, id: string): Promise<UploadRow | undefined> {
+    return this.db<UploadRow>('uploads').where({ share_token: shareToken, id }).first();
+  }
+
+  /**
+   * The bytes a link's unfinished sessions hold of its limit (one session left out, by id). On
+   * MySQL a locking read: it sees sessions committed since the transaction began and keeps new
+   * ones of this link out until the caller commits, so two sessions cannot take the same bytes.
+   */
+  async reservedForShare(shareToken: string, now: number, exceptId?: string): Promise<number> {
+    const query = this.db('uploads')
+      .where({ share_token: shareToken })
+      .andWhere((q) =>
+        q
+          .where({ status: 'completing' })
+          .orWhere((q2) => q2.where({ status: 'open' }).andWhere('expires_at', '>', now)),
+      )
+      .select('size');
+    if (exceptId !== undefined) query.whereNot({ id: exceptId });
+    if (this.db.client.config.client === 'mysql2') query.forUpdate();
+    const rows = (await query) as Array<{ size: number | string }>;
+    return rows.reduce((sum, row) => sum + Number(row.size), 0);
   }
 
   async findResumable(

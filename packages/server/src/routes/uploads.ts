@@ -18,7 +18,7 @@ import { currentUser } from '../plugins/auth.ts';
 const MD5_BASE64 = /^[A-Za-z0-9+/]{22}==$/;
 
 /** `Content-MD5` is base64 (RFC 1864); the server compares hex. */
-function md5FromHeader(value: string | string[] | undefined): string | undefined {
+export function md5FromHeader(value: string | string[] | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || !MD5_BASE64.test(value)) {
     throw new HttpError('bad_request', 'Content-MD5 must be the base64 of a 16-byte MD5 digest');
@@ -26,7 +26,7 @@ function md5FromHeader(value: string | string[] | undefined): string | undefined
   return Buffer.from(value, 'base64').toString('hex');
 }
 
-async function requireOctetStream(request: FastifyRequest): Promise<void> {
+export async function requireOctetStream(request: FastifyRequest): Promise<void> {
   if (!/^application\/octet-stream\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {
     throw new HttpError('unsupported_media_type', 'send chunks as Content-Type: application/octet-stream');
   }

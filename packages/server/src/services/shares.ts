@@ -8,12 +8,14 @@ import type {
   PublicUploadRequest,
   Share,
   ShareGrant,
+  UploadSession,
 } from '@dfs/shared';
 import { LRUCache } from 'lru-cache';
 import { HttpError, notFound } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { ShareRowWithFile } from '../repositories/shares.ts';
+import type { UploadRow } from '../repositories/uploads.ts';
 import { type Actor, actingAs } from './actor.ts';
 import { bodyPieces } from './body-memory.ts';
 import type { FileService } from './files.ts';
@@ -61,6 +63,16 @@ export function uploaderName(typed: string | undefined): string {
     );
   }
   return name;
+}
+
+/** What a resumable upload through a link says at its start. */
+export interface DropUploadStart {
+  name: string;
+  size: number;
+  sha1?: string;
+  mtime?: string;
+  /** The name the uploader typed. */
+  uploader?: string;
 }
 
 /** What an upload through a link reads of its request. */
@@ -308,22 +320,41 @@ export class ShareService {
     return share;
   }
 
-  private bytesLeft(share: ShareRowWithFile): number | null {
+  /** What the link still takes: its limit less what it received and what open sessions hold. */
+  private bytesLeft(share: ShareRowWithFile, held = 0): number | null {
     return share.max_bytes === null
       ? null
-      : Math.max(0, Number(share.max_bytes) - Number(share.bytes_received));
+      : Math.max(0, Number(share.max_bytes) - Number(share.bytes_received) - held);
   }
 
   private async uploadInfo(token: string, reads = this.repos): Promise<PublicUploadRequest> {
     const share = await this.usableUpload(token, reads);
+    const held = share.max_bytes === null ? 0 : await reads.uploads.reservedForShare(token, this.now());
     return {
       kind: 'upload',
       name: share.name,
       expiresAt: iso(share.expires_at),
       hasPassword: share.password_hash !== null,
       maxBytes: share.max_bytes === null ? null : Number(share.max_bytes),
-      bytesLeft: this.bytesLeft(share),
+      bytesLeft: this.bytesLeft(share, held),
     };
+  }
+
+  /**
+   * Counts `bytes` received by the link when they fit beside what it received and what its open
+   * sessions hold (`exceptId`: the session these bytes complete, whose own hold they replace).
+   * In one transaction whose first statement locks the link's sessions, so a session opening
+   * meanwhile waits and the sum stays true. False when the link is gone or the bytes do not fit.
+   */
+  private async takeBytes(
+    tx: Repositories,
+    token: string,
+    bytes: number,
+    exceptId?: string,
+  ): Promise<boolean> {
+    const now = this.now();
+    const held = await tx.uploads.reservedForShare(token, now, exceptId);
+    return tx.shares.receiveBytes(token, bytes, now, bytes + held);
   }
 
   /**
@@ -343,7 +374,8 @@ export class ShareService {
     await this.checkPassword(share, password, guess);
     // A name typed before the file is checked before any byte is stored.
     uploaderName(drop.uploader());
-    const left = this.bytesLeft(share) ?? Number.POSITIVE_INFINITY;
+    const held = share.max_bytes === null ? 0 : await this.repos.uploads.reservedForShare(token, this.now());
+    const left = this.bytesLeft(share, held) ?? Number.POSITIVE_INFINITY;
     if (left <= 0) throw limitReached(0);
     const expiresAt = share.expires_at === null ? null : Number(share.expires_at);
     let seen = 0;
@@ -373,7 +405,7 @@ export class ShareService {
           async () => {
             await drop.bodyRead();
             actor.name = uploaderName(drop.uploader());
-            if (!(await this.repos.shares.receiveBytes(token, seen, this.now()))) {
+            if (!(await this.repos.transaction((tx) => this.takeBytes(tx, token, seen)))) {
               throw await this.refusal(token);
             }
             counted = seen;
@@ -390,11 +422,154 @@ export class ShareService {
     }
   }
 
-  /** Why a link refused bytes it looked ready to take a moment ago. */
-  private async refusal(token: string): Promise<HttpError> {
-    const share = await this.usableUpload(token).catch((error: unknown) => error);
+  /**
+   * Why a link refused bytes it looked ready to take a moment ago. `repos`: inside a transaction,
+   * its own (SQLite's one connection is held by it).
+   */
+  private async refusal(token: string, repos = this.repos): Promise<HttpError> {
+    const share = await this.usableUpload(token, repos).catch((error: unknown) => error);
     if (share instanceof HttpError) return share;
-    return limitReached(this.bytesLeft(share as ShareRowWithFile) ?? 0);
+    const held = await repos.uploads.reservedForShare(token, this.now());
+    return limitReached(this.bytesLeft(share as ShareRowWithFile, held) ?? 0);
+  }
+
+  // ---- resumable uploads through the link (the chunked upload sessions, opened for the owner) ----
+
+  /**
+   * Opens a chunked upload session into the link's folder, as its owner's, tagged with the link
+   * (only it may touch the session) and the uploader's name. The declared size is held against
+   * the link's byte limit from now until the session completes, is aborted or expires, so
+   * parallel sessions cannot together pass it. Known content is never answered as such: the
+   * bytes are always sent.
+   */
+  async openUpload(
+    token: string,
+    password: string | undefined,
+    guess: GuessGate,
+    start: DropUploadStart,
+  ): Promise<UploadSession> {
+    const share = await this.usableUpload(token);
+    await this.checkPassword(share, password, guess);
+    const uploader = uploaderName(start.uploader);
+    const left = this.bytesLeft(share) ?? Number.POSITIVE_INFINITY;
+    if (start.size > left) throw limitReached(left);
+    const result = await this.uploads.create(
+      share.user_id,
+      {
+        name: start.name,
+        size: start.size,
+        parentId: share.file_id,
+        onConflict: 'rename',
+        ...(start.sha1 === undefined ? {} : { sha1: start.sha1.toLowerCase() }),
+        ...(start.mtime === undefined ? {} : { mtime: start.mtime }),
+      },
+      {
+        shareToken: token,
+        uploader,
+        reserve: async (tx) => {
+          // Counts nothing yet, but the whole declared size must fit beside what is held.
+          const now = this.now();
+          const held = await tx.uploads.reservedForShare(token, now);
+          if (!(await tx.shares.receiveBytes(token, 0, now, held + start.size))) {
+            throw await this.refusal(token, tx);
+          }
+        },
+      },
+    );
+    if (result.status !== 'created') throw new Error(`a link's upload was answered "${result.status}"`);
+    const { status: _status, ...session } = result;
+    return session;
+  }
+
+  /** The link's state and password, then the session — 404 unless this link opened it. */
+  private async linkSession(
+    token: string,
+    password: string | undefined,
+    guess: GuessGate,
+    uploadId: string,
+  ): Promise<{ share: ShareRowWithFile; upload: UploadRow }> {
+    const share = await this.usableUpload(token);
+    await this.checkPassword(share, password, guess);
+    const upload = await this.repos.uploads.findForShare(token, uploadId);
+    if (!upload || upload.user_id !== share.user_id) throw notFound('upload not found');
+    return { share, upload };
+  }
+
+  /** What the server holds of a link's session: the chunks still to send, to resume. */
+  async uploadState(
+    token: string,
+    password: string | undefined,
+    guess: GuessGate,
+    uploadId: string,
+  ): Promise<UploadSession> {
+    const { share } = await this.linkSession(token, password, guess, uploadId);
+    return this.uploads.get(share.user_id, uploadId);
+  }
+
+  /** Checks a chunk request through the link before any byte is read (UploadService.prepareChunk). */
+  async prepareChunk(
+    token: string,
+    password: string | undefined,
+    guess: GuessGate,
+    uploadId: string,
+    index: number,
+    contentLength: number | null,
+  ): Promise<{ upload: UploadRow; expected: number }> {
+    const { share } = await this.linkSession(token, password, guess, uploadId);
+    return this.uploads.prepareChunk(share.user_id, uploadId, index, contentLength);
+  }
+
+  /**
+   * Verifies and publishes a link's upload: the file joins the link's folder (a taken name gets
+   * ` (n)`), told in history as the uploader's. The link's count takes the bytes in the
+   * transaction that adds the file, re-checking the link there: revoked or expired meanwhile,
+   * nothing is added (the session stays, to be aborted).
+   */
+  async completeUpload(
+    token: string,
+    password: string | undefined,
+    guess: GuessGate,
+    uploadId: string,
+    sha1: string | undefined,
+  ): Promise<DroppedFile> {
+    const { share, upload } = await this.linkSession(token, password, guess, uploadId);
+    const actor: Actor = { type: 'share', name: upload.uploader ?? ANONYMOUS_UPLOADER, via: 'api' };
+    const size = Number(upload.size);
+    const result = await actingAs(actor, () =>
+      this.uploads.complete(share.user_id, uploadId, sha1, {
+        // A browser need not hash the file first: the server's own digest names the content.
+        hashUnknown: true,
+        place: async (tx, content) => {
+          if (!(await this.takeBytes(tx, token, size, upload.id))) throw await this.refusal(token, tx);
+          const parentId = await this.files.resolveParent(share.user_id, upload.parent_id, tx);
+          return this.files.placeFile(
+            {
+              userId: share.user_id,
+              parentId,
+              name: upload.name,
+              contentId: content.id,
+              sha1: content.sha1,
+              size: Number(content.size),
+              ...(upload.mtime == null ? {} : { mtime: Number(upload.mtime) }),
+            },
+            'rename',
+            tx,
+          );
+        },
+      }),
+    );
+    return { name: result.file.name, size: result.file.size };
+  }
+
+  /** Drops a link's unfinished session and its bytes; what it held of the limit is free again. */
+  async abortUpload(
+    token: string,
+    password: string | undefined,
+    guess: GuessGate,
+    uploadId: string,
+  ): Promise<void> {
+    const { share } = await this.linkSession(token, password, guess, uploadId);
+    await this.uploads.abort(share.user_id, uploadId);
   }
 
   private grantMac(token: string, expiresAt: number): Buffer {

@@ -58,6 +58,14 @@ const CHALLENGE_TTL_MS = 5 * 60_000;
  */
 export type PlaceFile = (tx: Repositories, content: ContentRow) => Promise<FileEntry>;
 
+/** A session opened through an upload request's link, for its folder's owner. */
+export interface LinkSession {
+  shareToken: string;
+  uploader: string;
+  /** Runs in the transaction that records the session, before it does: holds the link's bytes. */
+  reserve: (tx: Repositories) => Promise<void>;
+}
+
 export class UploadService {
   /** Completes running in this process; across processes the lease in the row decides. */
   private readonly completing = new Map<string, Promise<CompleteUploadResponse>>();
@@ -97,7 +105,7 @@ export class UploadService {
     });
   }
 
-  async create(userId: string, body: CreateUploadBody): Promise<CreateUploadResponse> {
+  async create(userId: string, body: CreateUploadBody, link?: LinkSession): Promise<CreateUploadResponse> {
     assertValidName(body.name);
     const mtime = body.mtime === undefined ? undefined : mtimeFromIso(body.mtime, this.now());
     if (body.size > this.limits.maxFileSize) {
@@ -107,7 +115,9 @@ export class UploadService {
     const parentId = await this.files.resolveParent(ownerId, body.parentId);
     const onConflict = body.onConflict ?? 'rename';
     await this.files.assertPlaceable(ownerId, parentId, body.name, onConflict);
-    const content = body.sha1 ? await this.repos.contents.findBySha1(body.sha1) : undefined;
+    // Through a link the bytes are always sent: an instant upload (or a resumed session) would
+    // tell an anonymous uploader what the server holds.
+    const content = body.sha1 && !link ? await this.repos.contents.findBySha1(body.sha1) : undefined;
     const known = content?.state === 'ready' && Number(content.size) === body.size ? content : undefined;
 
     if (body.proof) {
@@ -134,7 +144,7 @@ export class UploadService {
     if (known) return { status: 'challenge', challenge: await this.challenge(userId, known) };
 
     const now = this.now();
-    if (body.sha1) {
+    if (body.sha1 && !link) {
       const resumable = await this.repos.uploads.findResumable(userId, body.sha1, body.size, now);
       if (resumable) {
         if (mtime !== undefined && Number(resumable.mtime ?? Number.NaN) !== mtime) {
@@ -163,6 +173,7 @@ export class UploadService {
       lease_until: null,
       mtime: mtime ?? null,
       on_conflict: onConflict === 'rename' ? null : onConflict,
+      ...(link ? { share_token: link.shareToken, uploader: link.uploader } : {}),
     };
     // The nodes that will hold the bytes are chosen now, with room for the declared size beside
     // every other unfinished upload's; each chunk goes straight to them.
@@ -180,6 +191,7 @@ export class UploadService {
             `at most ${this.limits.maxOpenPerUser} unfinished uploads at a time`,
           );
         }
+        await link?.reserve(tx);
         await tx.uploads.insert(row);
         await tx.uploads.addNodes(row.id, 0, nodeIds);
       })

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UPLOAD_REQUEST_RATE_LIMIT } from '../../src/routes/shares.ts';
@@ -408,5 +409,356 @@ describe('upload requests are rate-limited per address', () => {
     } finally {
       await t.close();
     }
+  });
+});
+
+describe('resumable uploads through an upload request', () => {
+  const BIG_CHUNK = 8 * MiB;
+  const SESSIONS_PER_MINUTE = 6;
+  const CHUNKS_PER_MINUTE = 30;
+  let t: TestApp;
+  let clock = Date.now();
+  let owner: Awaited<ReturnType<TestApp['user']>>;
+  let addresses = 0;
+
+  const api = (method: string, url: string, payload?: object, headers: Headers = owner.headers) =>
+    t.app.inject({ method: method as 'GET', url, headers, ...(payload ? { payload } : {}) });
+  const folder = async (name: string) =>
+    (await api('POST', '/api/folders', { name })).json().file.id as string;
+  const link = async (folderId: string, body: object = {}) => {
+    const res = await api('POST', `/api/files/${folderId}/shares`, { kind: 'upload', ...body });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json().share.token as string;
+  };
+  const listing = async (folderId: string) =>
+    (
+      (await api('GET', `/api/files?parentId=${folderId}`)).json().items as Array<{
+        name: string;
+        size: number;
+      }>
+    )
+      .map((f) => `${f.name}:${f.size}`)
+      .sort();
+  const bytesLeft = async (token: string) =>
+    (await t.app.inject({ url: `/api/public/shares/${token}` })).json().bytesLeft as number | null;
+
+  /** An anonymous visitor of one link, from an address of their own (rate limits are per address). */
+  const visitor = (token: string, password?: string) => {
+    const remoteAddress = `10.9.0.${++addresses}`;
+    const headers: Headers = password === undefined ? {} : { 'x-share-password': password };
+    const base = `/api/public/shares/${token}/uploads`;
+    return {
+      remoteAddress,
+      open: (body: object, extra: Headers = {}) =>
+        t.app.inject({
+          method: 'POST',
+          url: base,
+          payload: body,
+          headers: { ...headers, ...extra },
+          remoteAddress,
+        }),
+      state: (id: string, extra: Headers = {}) =>
+        t.app.inject({
+          method: 'GET',
+          url: `${base}/${id}`,
+          headers: { ...headers, ...extra },
+          remoteAddress,
+        }),
+      chunk: (id: string, index: number, data: Buffer, extra: Headers = {}) =>
+        t.app.inject({
+          method: 'PUT',
+          url: `${base}/${id}/chunks/${index}`,
+          payload: data,
+          headers: { 'content-type': 'application/octet-stream', ...headers, ...extra },
+          remoteAddress,
+        }),
+      complete: (id: string, body: object = {}, extra: Headers = {}) =>
+        t.app.inject({
+          method: 'POST',
+          url: `${base}/${id}/complete`,
+          payload: body,
+          headers: { ...headers, ...extra },
+          remoteAddress,
+        }),
+      abort: (id: string, extra: Headers = {}) =>
+        t.app.inject({
+          method: 'DELETE',
+          url: `${base}/${id}`,
+          headers: { ...headers, ...extra },
+          remoteAddress,
+        }),
+    };
+  };
+  const sha1 = (data: Buffer) => createHash('sha1').update(data).digest('hex');
+
+  beforeAll(async () => {
+    t = await startTestApp(
+      {
+        DFS_CHUNK_SIZE: String(BIG_CHUNK),
+        DFS_DROP_RATE_LIMIT: String(SESSIONS_PER_MINUTE),
+        DFS_DROP_RATE_LIMIT_BYTES: String(CHUNKS_PER_MINUTE * BIG_CHUNK),
+      },
+      { now: () => clock },
+    );
+    owner = await t.user('dropper');
+  });
+  afterAll(() => t.close());
+
+  it('takes a 200 MB file anonymously, resumed after a stop, with its SHA-1 and the uploader in history', async () => {
+    const inbox = await folder('Big drops');
+    const token = await link(inbox);
+    const size = 200 * MiB;
+    // Every chunk different (its index up front), so a misplaced chunk changes the hash.
+    const block = random(BIG_CHUNK);
+    const chunkOf = (index: number) => {
+      const data = Buffer.from(block.subarray(0, Math.min(BIG_CHUNK, size - index * BIG_CHUNK)));
+      data.writeUInt32BE(index, 0);
+      return data;
+    };
+    const count = Math.ceil(size / BIG_CHUNK);
+    const whole = createHash('sha1');
+    for (let i = 0; i < count; i++) whole.update(chunkOf(i));
+    const digest = whole.digest('hex');
+
+    const v = visitor(token);
+    const opened = await v.open({ name: 'film.mkv', size, sha1: digest, uploader: 'Fox Mulder' });
+    expect(opened.statusCode, opened.body).toBe(201);
+    const session = opened.json();
+    expect(session).toMatchObject({ status: 'created', size, chunkSize: BIG_CHUNK, chunkCount: count });
+    expect(session.receivedChunks).toEqual([]);
+    // Some chunks, out of order, then the page is gone (a reload, a lost connection).
+    for (const i of [0, 1, 2, 5, 7])
+      expect((await v.chunk(session.uploadId, i, chunkOf(i))).statusCode).toBe(204);
+    // Completing before every chunk is there is refused; the session stays.
+    expect((await v.complete(session.uploadId)).statusCode).toBe(409);
+
+    const again = visitor(token);
+    const resumed = await again.state(session.uploadId);
+    expect(resumed.statusCode).toBe(200);
+    expect(resumed.json().receivedChunks).toEqual([0, 1, 2, 5, 7]);
+    const missing = Array.from({ length: count }, (_, i) => i).filter(
+      (i) => !resumed.json().receivedChunks.includes(i),
+    );
+    for (const i of missing) {
+      const res = await again.chunk(session.uploadId, i, chunkOf(i));
+      expect(res.statusCode, res.body).toBe(204);
+    }
+    const done = await again.complete(session.uploadId, { sha1: digest });
+    expect(done.statusCode, done.body).toBe(201);
+    // The link learns the name the file got, and nothing else of the owner's tree.
+    expect(done.json()).toEqual({ name: 'film.mkv', size });
+
+    const items = (await api('GET', `/api/files?parentId=${inbox}`)).json().items as Array<{
+      name: string;
+      size: number;
+      sha1: string;
+    }>;
+    expect(items.map((f) => [f.name, f.size, f.sha1])).toEqual([['film.mkv', size, digest]]);
+    const events = (await api('GET', `/api/history?folderId=${inbox}`)).json().items as Array<{
+      action: string;
+      path: string;
+      actor: { type: string; name: string };
+    }>;
+    expect(
+      events
+        .filter((e) => e.path === '/Big drops/film.mkv')
+        .map((e) => [e.action, e.actor.type, e.actor.name]),
+    ).toEqual([['created', 'share', 'Fox Mulder']]);
+    expect((await api('GET', '/api/shares')).json().items[0]).toMatchObject({ token, bytesReceived: size });
+  });
+
+  it('sends the bytes even for content the server holds, and renames on a taken name', async () => {
+    const inbox = await folder('Known');
+    const token = await link(inbox);
+    const data = random(5000);
+    await uploader(t, owner.headers).upload(data, 'mine.bin', inbox);
+    const v = visitor(token);
+    const opened = await v.open({ name: 'mine.bin', size: data.length, sha1: sha1(data) });
+    expect(opened.statusCode).toBe(201);
+    // Not "instant", not a challenge: nothing says the content is known.
+    expect(opened.json()).toMatchObject({ status: 'created', receivedChunks: [] });
+    const id = opened.json().uploadId as string;
+    expect((await v.complete(id)).statusCode).toBe(409);
+    expect((await v.chunk(id, 0, data)).statusCode).toBe(204);
+    // Without a declared SHA-1 the server's own digest names the content.
+    const done = await v.complete(id);
+    expect(done.statusCode, done.body).toBe(201);
+    expect(done.json()).toEqual({ name: 'mine (1).bin', size: data.length });
+    expect(await listing(inbox)).toEqual(['mine (1).bin:5000', 'mine.bin:5000']);
+  });
+
+  it('asks for the password on every request; a wrong one changes nothing', async () => {
+    const inbox = await folder('Locked drops');
+    const token = await link(inbox, { password: 'open sesame' });
+    const data = random(3000);
+    const none = visitor(token);
+    const noPassword = await none.open({ name: 'a.bin', size: data.length });
+    expect(noPassword.statusCode).toBe(401);
+    expect(errorCode(noPassword)).toBe('share_password_required');
+    const wrong = visitor(token, 'guess');
+    const wrongOpen = await wrong.open({ name: 'a.bin', size: data.length });
+    expect(wrongOpen.statusCode).toBe(403);
+    expect(errorCode(wrongOpen)).toBe('share_password_invalid');
+
+    const right = visitor(token, 'open sesame');
+    const opened = await right.open({ name: 'a.bin', size: data.length });
+    expect(opened.statusCode).toBe(201);
+    const id = opened.json().uploadId as string;
+    const bad = { 'x-share-password': 'guess' };
+    for (const res of [
+      await right.state(id, bad),
+      await right.chunk(id, 0, data, bad),
+      await right.complete(id, {}, bad),
+      await right.abort(id, bad),
+    ]) {
+      expect(res.statusCode, res.body).toBe(403);
+      expect(errorCode(res)).toBe('share_password_invalid');
+    }
+    expect((await right.state(id)).json().receivedChunks).toEqual([]);
+    expect((await right.chunk(id, 0, data)).statusCode).toBe(204);
+    expect((await right.complete(id)).statusCode).toBe(201);
+    expect(await listing(inbox)).toEqual(['a.bin:3000']);
+  });
+
+  it('stops an upload when the link expires (410), adding nothing', async () => {
+    const inbox = await folder('Expiring drops');
+    const token = await link(inbox, { expiresAt: new Date(clock + 60_000).toISOString() });
+    const data = random(BIG_CHUNK + 10);
+    const v = visitor(token);
+    const opened = await v.open({ name: 'late.bin', size: data.length });
+    const id = opened.json().uploadId as string;
+    expect((await v.chunk(id, 0, data.subarray(0, BIG_CHUNK))).statusCode).toBe(204);
+    clock += 61_000;
+    for (const res of [
+      await v.chunk(id, 1, data.subarray(BIG_CHUNK)),
+      await v.complete(id),
+      await v.state(id),
+      await v.open({ name: 'later.bin', size: 1 }),
+    ]) {
+      expect(res.statusCode, res.body).toBe(410);
+      expect(res.json().error.reason).toBe('expired');
+    }
+    expect(await listing(inbox)).toEqual([]);
+  });
+
+  it('holds the byte limit for open sessions: parallel ones cannot pass it; aborted or expired ones give it back', async () => {
+    const inbox = await folder('Limited drops');
+    const token = await link(inbox, { maxBytes: 1500 });
+    const v = visitor(token);
+    const [a, b] = await Promise.all([
+      v.open({ name: 'a.bin', size: 1000 }),
+      v.open({ name: 'b.bin', size: 1000 }),
+    ]);
+    expect([a.statusCode, b.statusCode].sort()).toEqual([201, 413]);
+    const refused = a.statusCode === 413 ? a : b;
+    expect(refused.json().error).toMatchObject({
+      code: 'payload_too_large',
+      reason: 'limit_reached',
+      bytesLeft: 500,
+    });
+    const held = (a.statusCode === 201 ? a : b).json().uploadId as string;
+    expect(await bytesLeft(token)).toBe(500);
+    // The one-request path respects what the open session holds.
+    const form = multipartForm('c.bin', random(600));
+    const single = await t.app.inject({
+      method: 'POST',
+      url: `/api/public/shares/${token}/files`,
+      payload: form.payload,
+      headers: form.headers,
+    });
+    expect(single.statusCode).toBe(413);
+
+    expect((await v.abort(held)).statusCode).toBe(204);
+    expect(await bytesLeft(token)).toBe(1500);
+    expect((await v.state(held)).statusCode).toBe(404);
+
+    const stale = await v.open({ name: 'stale.bin', size: 1200 });
+    expect(stale.statusCode).toBe(201);
+    expect(await bytesLeft(token)).toBe(300);
+    clock += t.config.uploadExpiryMs + 1000;
+    expect(await bytesLeft(token)).toBe(1500);
+
+    const data = random(1000);
+    const last = await v.open({ name: 'last.bin', size: data.length });
+    const id = last.json().uploadId as string;
+    expect((await v.chunk(id, 0, data)).statusCode).toBe(204);
+    expect((await v.complete(id)).statusCode).toBe(201);
+    expect(await bytesLeft(token)).toBe(500);
+    expect((await v.open({ name: 'more.bin', size: 501 })).statusCode).toBe(413);
+    expect(await listing(inbox)).toEqual(['last.bin:1000']);
+  });
+
+  it('a link revoked mid-upload takes nothing more (404), not even at complete', async () => {
+    const inbox = await folder('Revoked drops');
+    const token = await link(inbox);
+    const data = random(2 * BIG_CHUNK);
+    const v = visitor(token);
+    const id = (await v.open({ name: 'cut.bin', size: data.length })).json().uploadId as string;
+    expect((await v.chunk(id, 0, data.subarray(0, BIG_CHUNK))).statusCode).toBe(204);
+    expect((await v.chunk(id, 1, data.subarray(BIG_CHUNK))).statusCode).toBe(204);
+    expect((await api('DELETE', `/api/shares/${token}`)).statusCode).toBe(204);
+    for (const res of [
+      await v.complete(id),
+      await v.state(id),
+      await v.chunk(id, 1, data.subarray(BIG_CHUNK)),
+    ]) {
+      expect(res.statusCode).toBe(404);
+      expect(res.json().error.reason).toBe('revoked');
+    }
+    expect(await listing(inbox)).toEqual([]);
+  });
+
+  it('only the link that opened a session may touch it; nothing lists the sessions or the folder', async () => {
+    const inbox = await folder('Mine only');
+    const token = await link(inbox);
+    const other = await link(await folder('Elsewhere'));
+    const data = random(100);
+    const v = visitor(token);
+    const id = (await v.open({ name: 'x.bin', size: data.length })).json().uploadId as string;
+    for (const intruder of [visitor(other), visitor('no-such-token-here')]) {
+      for (const res of [
+        await intruder.state(id),
+        await intruder.chunk(id, 0, data),
+        await intruder.complete(id),
+        await intruder.abort(id),
+      ]) {
+        expect(res.statusCode, res.body).toBe(404);
+      }
+    }
+    // An account other than the owner does not reach it through the signed-in routes either.
+    const bob = await t.user('bob-dropper');
+    expect((await api('GET', `/api/uploads/${id}`, undefined, bob.headers)).statusCode).toBe(404);
+    expect((await v.state(id)).json().receivedChunks).toEqual([]);
+    for (const url of [`/api/public/shares/${token}/uploads`, `/api/public/shares/${token}/content`]) {
+      expect((await t.app.inject({ url, remoteAddress: v.remoteAddress })).statusCode).toBe(404);
+    }
+    expect((await v.chunk(id, 0, data)).statusCode).toBe(204);
+    expect((await v.complete(id)).statusCode).toBe(201);
+    expect(await listing(inbox)).toEqual(['x.bin:100']);
+  });
+
+  it('limits sessions and bytes per address and minute (429 with Retry-After)', async () => {
+    const token = await link(await folder('Busy'));
+    const v = visitor(token);
+    for (let i = 0; i < SESSIONS_PER_MINUTE; i++) {
+      expect((await v.open({ name: `f${i}.bin`, size: 1 })).statusCode).toBe(201);
+    }
+    const over = await v.open({ name: 'over.bin', size: 1 });
+    expect(over.statusCode).toBe(429);
+    expect(errorCode(over)).toBe('rate_limited');
+    expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
+    // Another address is not held back.
+    expect((await visitor(token).open({ name: 'other.bin', size: 1 })).statusCode).toBe(201);
+
+    // Bytes are counted in chunks (whatever their answer), per address.
+    const w = visitor(token);
+    const tiny = Buffer.alloc(1);
+    for (let i = 0; i < CHUNKS_PER_MINUTE; i++) {
+      expect((await w.chunk('no-such-upload', 0, tiny)).statusCode).toBe(404);
+    }
+    const tooMuch = await w.chunk('no-such-upload', 0, tiny);
+    expect(tooMuch.statusCode).toBe(429);
+    expect(errorCode(tooMuch)).toBe('rate_limited');
+    expect(Number(tooMuch.headers['retry-after'])).toBeGreaterThan(0);
   });
 });

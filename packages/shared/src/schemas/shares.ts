@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Id, IsoDate } from './common.ts';
+import { Id, IsoDate, Name, Sha1 } from './common.ts';
 
 /**
  * `download` (the default): a link to a file that serves its bytes. `upload`: an upload request,
@@ -84,3 +84,27 @@ export const ShareTokenParams = Type.Object({ token: Type.String({ minLength: 1,
 /** A short-lived download URL for a link: plain navigation (or any HTTP client) fetches it. */
 export const ShareGrant = Type.Object({ url: Type.String(), expiresAt: IsoDate });
 export type ShareGrant = Static<typeof ShareGrant>;
+
+/**
+ * `POST /api/public/shares/:token/uploads`: a resumable upload through an upload request. The
+ * name the uploader typed rides along (`anonymous` when empty), for the owner's history.
+ */
+export const CreateDropUploadBody = Type.Object({
+  name: Name,
+  size: Type.Integer({ minimum: 0 }),
+  /** Checked at `complete` when given; without it the server's own digest names the content. */
+  sha1: Type.Optional(Sha1),
+  mtime: Type.Optional(IsoDate),
+  uploader: Type.Optional(Type.String({ maxLength: 1024 })),
+});
+export type CreateDropUploadBody = Static<typeof CreateDropUploadBody>;
+
+export const DropUploadParams = Type.Object({
+  token: Type.String({ minLength: 1, maxLength: 128 }),
+  uploadId: Id,
+});
+export const DropChunkParams = Type.Object({
+  token: Type.String({ minLength: 1, maxLength: 128 }),
+  uploadId: Id,
+  index: Type.Integer({ minimum: 0 }),
+});

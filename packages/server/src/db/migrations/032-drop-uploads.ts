@@ -1,8 +1,9 @@
 import type { Migration } from '../migration-kit.ts';
 
 /**
- * Resumable uploads through an upload request: the chunked and tus sessions a share link
- * opened (the link, not an account, may resume them) and the name the uploader typed.
+ * Resumable uploads through an upload request: the chunked sessions a share link opened (the
+ * link, not an account, may resume them; their declared sizes hold the link's byte limit while
+ * they are open) and the name the uploader typed, for the history of the file they make.
  */
 export const dropUploads: Migration = {
   name: '032_drop_uploads',
@@ -11,17 +12,8 @@ export const dropUploads: Migration = {
       t.string('share_token', 64).nullable().index();
       t.string('uploader', 100).nullable();
     });
-    await db.schema.alterTable('tus_uploads', (t) => {
-      t.string('share_token', 64).nullable().index();
-      t.string('uploader', 100).nullable();
-    });
   },
   async down(db) {
-    await db.schema.alterTable('tus_uploads', (t) => {
-      t.dropIndex(['share_token']);
-      t.dropColumn('uploader');
-      t.dropColumn('share_token');
-    });
     await db.schema.alterTable('uploads', (t) => {
       t.dropIndex(['share_token']);
       t.dropColumn('uploader');
