@@ -19,6 +19,8 @@ test('a user turns on two-factor sign-in, signs out, signs in with a code, and t
   await page.getByTestId('user-menu').click();
   await page.getByTestId('menu-two-factor').click();
   await expect(page).toHaveURL(/\/settings\/two-factor/);
+  // The password again before a new factor; then the QR code.
+  await page.getByTestId('totp-setup-password').fill(PASSWORD);
   await page.getByTestId('totp-setup-start').click();
   await expect(page.getByTestId('totp-qr')).toBeVisible();
   await expect(page.getByRole('img', { name: 'QR code for your authenticator app' })).toBeVisible();

@@ -703,6 +703,10 @@ export class DfsApi {
       json: { newPassword },
     });
   }
+  /** Admin: removes a user's two-factor sign-in (they lost their authenticator and codes). */
+  resetUserTwoFactor(id: string, opts?: RequestOptions): Promise<void> {
+    return this.#opVoid('delete', '/api/admin/users/{id}/two-factor', { ...opts, params: { id } });
+  }
   /** Admin: turns an account off (its sessions end, its app passwords stop working) or on again. */
   setUserDisabled(id: string, disabled: boolean, opts?: RequestOptions): Promise<AdminUserResponse> {
     return disabled

@@ -40,6 +40,11 @@ const routes: RouteRecordRaw[] = [
     component: () => import('../pages/AppPasswordsPage.vue'),
   },
   {
+    path: '/settings/sessions',
+    name: 'sessions',
+    component: () => import('../pages/SessionsPage.vue'),
+  },
+  {
     path: '/settings/two-factor',
     name: 'two-factor',
     component: () => import('../pages/TwoFactorPage.vue'),
