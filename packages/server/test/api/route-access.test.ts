@@ -34,6 +34,8 @@ const ADMIN = new Set([
   'POST /api/admin/users/{id}/identities',
   'DELETE /api/admin/users/{id}/identities/{identityId}',
   'DELETE /api/admin/users/{id}/two-factor',
+  'POST /api/admin/users/{id}/disable',
+  'POST /api/admin/users/{id}/enable',
   'POST /api/admin/invites',
   'GET /api/admin/invites',
   'DELETE /api/admin/invites/{id}',
