@@ -12,7 +12,7 @@ const dbSuites = ['packages/server/test/api/**/*.test.ts', 'packages/server/test
 
 /**
  * Suites that run on SQLite only. What they prove lives above the database: the client library
- * and CLI driving the server over HTTP (client-engine; the server side of chunked uploads is
+ * and CLI driving the server over HTTP (client-engine, cli-login; the server side of chunked uploads is
  * proven on both databases by uploads, tus and the Nextcloud suites), tus-js-client's interop with
  * /api/tus/ (tus.test.ts keeps the protocol on both), in-memory bounds on stalled request bodies
  * (uploads-memory) and the headers the web app is served with (web). Everything with SQL,
@@ -22,6 +22,7 @@ const dbSuites = ['packages/server/test/api/**/*.test.ts', 'packages/server/test
  */
 const sqliteOnly = [
   'packages/server/test/api/client-engine.test.ts',
+  'packages/server/test/api/cli-login.test.ts',
   'packages/server/test/api/tus-client.test.ts',
   'packages/server/test/api/uploads-memory.test.ts',
   'packages/server/test/api/wal-sync.test.ts',
