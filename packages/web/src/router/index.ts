@@ -1,4 +1,5 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
+import { onSecondFactorSetupRequired } from '../api/index.ts';
 import { useAuthStore } from '../stores/auth.ts';
 
 declare module 'vue-router' {
@@ -74,6 +75,13 @@ const routes: RouteRecordRaw[] = [
 ];
 
 export const router = createRouter({ history: createWebHistory(), routes });
+
+// DFS_REQUIRE_2FA: a session without a second factor is sent to set one up, and told why.
+onSecondFactorSetupRequired(() => {
+  if (router.currentRoute.value.name !== 'two-factor') {
+    void router.push({ name: 'two-factor', query: { required: '1' } });
+  }
+});
 
 router.beforeEach(async (to) => {
   if (to.meta.public) return true;

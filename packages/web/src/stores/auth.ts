@@ -43,6 +43,12 @@ export const useAuthStore = defineStore('auth', () => {
     sessionEnded.value = false;
   }
 
+  /** A sign-in that did not go through `signin` (a passkey): the server's answer names the user. */
+  function adopt(next: User): void {
+    setUser(next);
+    sessionEnded.value = false;
+  }
+
   async function signup(username: string, password: string): Promise<void> {
     await api.signup(username, password);
     await signin(username, password);
@@ -63,5 +69,5 @@ export const useAuthStore = defineStore('auth', () => {
     }
   });
 
-  return { user, ready, isAdmin, sessionEnded, load, signin, signup, signout };
+  return { user, ready, isAdmin, sessionEnded, load, signin, signup, signout, adopt };
 });
