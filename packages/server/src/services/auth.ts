@@ -299,9 +299,15 @@ export class AuthService {
     // Since when the account has had a second factor (the first of TOTP and its passkeys).
     const since = [totpSince, passkeySince].filter((at) => at !== null).sort((a, b) => a - b)[0] ?? null;
     const secondFactorMissing = since !== null && (passed === null || passed < since);
+    // A session an OpenID provider signed in passed its second factor there (the provider owns MFA).
+    const byProvider =
+      this.options.requireTwoFactor &&
+      since === null &&
+      passed !== null &&
+      (await this.repos.identities.isLinked(user.id, 'oidc'));
     const gate = !this.options.requireTwoFactor
       ? undefined
-      : since === null
+      : since === null && !byProvider
         ? ('second_factor_setup_required' as const)
         : secondFactorMissing
           ? ('second_factor_required' as const)
@@ -334,6 +340,8 @@ export class AuthService {
       : (await this.options.twoFactor.isEnabled(found.user.id))
         ? ['totp']
         : [];
+    // Made by a session the OpenID provider signed in: the provider holds the second factor.
+    if (factors.length === 0 && (await this.repos.identities.isLinked(found.user.id, 'oidc'))) return found;
     return factors.length > 0 ? found : { ...found, secondFactorGate: 'second_factor_setup_required' };
   }
 
@@ -412,6 +420,26 @@ export class AuthService {
     if (!right) {
       throw new HttpError('wrong_password', 'the password is not right');
     }
+  }
+
+  /**
+   * A session for a user an identity provider signed in (OIDC), made as a password sign-in makes
+   * one; `secondFactor`: the provider's sign-in counts as two factors (it owns the user's MFA).
+   */
+  async openSession(userId: string, secondFactor: boolean, client: SessionClient): Promise<string> {
+    const token = newToken();
+    const now = this.options.now();
+    await this.repos.sessions.insert({
+      id: newId(),
+      token_hash: sha256Hex(token),
+      user_id: userId,
+      created_at: now,
+      last_seen_at: now,
+      expires_at: now + this.options.sessionTtlMs,
+      second_factor_at: secondFactor ? now : null,
+      ...clientColumns(client),
+    });
+    return token;
   }
 
   async signout(sessionId: string | null): Promise<void> {

@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
+import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
 import { passProvider, startTestProvider, type TestProvider } from '../support/oidc-provider.ts';
@@ -18,8 +19,8 @@ function freePort(): Promise<number> {
 }
 
 /**
- * Single sign-on on a server where only admins make accounts, and with a provider that is down
- * when dfs starts.
+ * Single sign-on on a server where only admins make accounts and everyone needs two factors, and
+ * with a provider that is down when dfs starts.
  */
 describe('OIDC sign-in (closed sign-up, provider down at boot)', () => {
   let port: number;
@@ -32,6 +33,8 @@ describe('OIDC sign-in (closed sign-up, provider down at boot)', () => {
     // Nothing listens on the issuer's port yet: dfs must start anyway.
     t = await startTestApp({
       DFS_SIGNUP: 'closed',
+      // The provider owns the second factor: its sign-ins pass the requirement.
+      DFS_REQUIRE_2FA: 'true',
       DFS_OIDC_ISSUER: `http://127.0.0.1:${port}`,
       DFS_OIDC_CLIENT_ID: 'dfs-test',
       DFS_OIDC_CLIENT_SECRET: 'dfs-test-secret-0123456789abcdef',
@@ -39,6 +42,23 @@ describe('OIDC sign-in (closed sign-up, provider down at boot)', () => {
       DFS_OIDC_REDIRECT_URL: CALLBACK,
     });
     admin = await t.user('admin'); // the first account can always sign up
+    // The admin's own second factor, without which DFS_REQUIRE_2FA leaves it only that to do.
+    const setup = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/totp',
+      headers: admin.headers,
+      payload: { password: 'correct horse battery' },
+    });
+    expect(setup.statusCode, setup.body).toBe(201);
+    const { secret } = setup.json() as { secret: string };
+    const code = new TOTP({ secret: Secret.fromBase32(secret) }).generate();
+    const confirmed = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/totp/confirm',
+      headers: admin.headers,
+      payload: { code },
+    });
+    expect(confirmed.statusCode, confirmed.body).toBe(204);
   });
   afterAll(async () => {
     await t?.close();
@@ -66,13 +86,13 @@ describe('OIDC sign-in (closed sign-up, provider down at boot)', () => {
     const res = await start();
     expect(res.statusCode).toBe(503);
     expect(errorCode(res)).toBe('oidc_unavailable');
-    // Password sign-in is not held up by it.
+    // Password sign-in is not held up by it (it asks for the admin's code, as ever).
     const signin = await t.app.inject({
       method: 'POST',
       url: '/api/auth/signin',
       payload: { username: 'admin', password: 'correct horse battery' },
     });
-    expect(signin.statusCode).toBe(200);
+    expect(errorCode(signin)).toBe('totp_required');
   });
 
   it('discovers the provider once it is up', async () => {
@@ -129,6 +149,27 @@ describe('OIDC sign-in (closed sign-up, provider down at boot)', () => {
       id: gina.id,
       username: 'gina',
     });
+  });
+
+  it('counts the provider sign-in as two factors where they are required, app passwords included', async () => {
+    const res = await signIn('sub-gina');
+    const cookies = { dfs_session: sessionOf(res) as string };
+    const files = await t.app.inject({ url: '/api/files', cookies });
+    expect(files.statusCode, files.body).toBe(200);
+    const made = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/app-passwords',
+      cookies,
+      payload: { name: 'laptop' },
+    });
+    expect(made.statusCode, made.body).toBe(201);
+    const { secret } = made.json() as { secret: string };
+    const dav = await t.app.inject({
+      method: 'PROPFIND',
+      url: '/dav/',
+      headers: { authorization: `Basic ${Buffer.from(`gina:${secret}`).toString('base64')}`, depth: '0' },
+    });
+    expect(dav.statusCode, dav.body).toBe(207);
   });
 
   it('is refused to users who are not admins', async () => {
