@@ -286,7 +286,9 @@ export class AuthService {
   async authenticate(token: string, client?: SessionClient): Promise<Authenticated | null> {
     if (token.startsWith(APP_PASSWORD_PREFIX)) {
       const found = await this.options.appPasswords.authenticate(token);
-      return found && enabled(found.user) ? this.appPasswordGate(this.authenticatedBy(found.user, null, found)) : null;
+      return found && enabled(found.user)
+        ? this.appPasswordGate(this.authenticatedBy(found.user, null, found))
+        : null;
     }
     const now = this.options.now();
     const found = await this.repos.sessions.findLiveWithUser(sha256Hex(token), now);

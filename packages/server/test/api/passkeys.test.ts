@@ -200,6 +200,23 @@ describe('passkeys', () => {
     });
     expect(errorCode(unknown)).toBe('passkey_invalid');
 
+    // An authenticator that keeps no counter (always 0) cannot replay a signature either: the
+    // challenge went with its first use.
+    const bea = await t.user('bea');
+    const { key: counterless } = await register(bea.headers);
+    counterless.counter = null;
+    const once = await signinOptions();
+    const signed = counterless.assert(once.options);
+    expect(
+      (await post('/api/auth/passkeys/signin', { challengeId: once.challengeId, response: signed }))
+        .statusCode,
+    ).toBe(200);
+    const replayed = await post('/api/auth/passkeys/signin', {
+      challengeId: once.challengeId,
+      response: signed,
+    });
+    expect(errorCode(replayed)).toBe('passkey_invalid');
+
     // None of the refusals made a session; the right signature still signs in.
     const sessions = await count('sessions');
     const last = await signinOptions();
