@@ -114,6 +114,14 @@ export class MembersRepository {
     return this.reachingQuery(userId).where('file_members.file_id', fileId).select('file_members.*');
   }
 
+  /** Who each of `fileIds` is shared with, as a user or a group (Nextcloud's `oc:share-types`). */
+  async kindsOn(
+    fileIds: string[],
+  ): Promise<Array<{ file_id: string; user_id: string | null; group_id: string | null }>> {
+    if (fileIds.length === 0) return [];
+    return this.db('file_members').whereIn('file_id', fileIds).select('file_id', 'user_id', 'group_id');
+  }
+
   /** The recipient stops seeing a share (a group's share stays for the group's other members). */
   async leave(memberId: string, userId: string): Promise<void> {
     const left = await this.db('file_members_left').where({ member_id: memberId, user_id: userId }).first();

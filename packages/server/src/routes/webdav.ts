@@ -296,6 +296,8 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     rootSeq: string;
     /** Recursive sizes of the folders answered (by id, '' for the root), when asked for. */
     sizes: Map<string, number>;
+    /** Nextcloud's share types of the user's own entries answered, when asked for. */
+    shareTypes: Map<string, number[]>;
   }
   /** One resource's answer; `sha1` is its content's, for files. */
   const props = (resource: DavResource, sha1: string | null, context: PropContext): DavResponse => {
@@ -345,8 +347,13 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     const owner = resource.kind !== 'root' && resource.share ? resource.share.mount.owner : context.username;
     oc('owner-id', escapeXml(owner));
     oc('owner-display-name', escapeXml(owner));
-    // Outgoing shares are listed by the REST API; WebDAV tells the recipient's side only.
-    oc('share-types', '');
+    // What the user shares of their own (a recipient's entries are someone else's to share).
+    oc(
+      'share-types',
+      (context.shareTypes.get(row?.id ?? '') ?? [])
+        .map((t) => `<oc:share-type>${t}</oc:share-type>`)
+        .join(''),
+    );
     values.set(
       key(ncProp('is-mount-root')),
       resource.kind !== 'root' && isMountPoint(resource) ? 'true' : 'false',
@@ -457,6 +464,13 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
             all.map((r) => r.resource),
           )
         : new Map(),
+      shareTypes:
+        Array.isArray(wanted) && wanted.some((p) => p.ns === OC_NS && p.name === 'share-types')
+          ? await dav.shareTypes(
+              user.id,
+              all.flatMap((r) => (r.resource.kind === 'root' || r.resource.share ? [] : [r.resource.row.id])),
+            )
+          : new Map(),
       locks: await davLocks.live(user.id),
       dead:
         wanted === 'names' || asks((p) => p.ns !== DAV_NS)

@@ -212,6 +212,25 @@ export class DavService {
     return out;
   }
 
+  /**
+   * Nextcloud's `oc:share-types` of the user's own entries among `ids`: `0` shared with a user,
+   * `1` with a group, `3` a live public link (or upload request); each once, in that order.
+   */
+  async shareTypes(userId: string, ids: string[]): Promise<Map<string, number[]>> {
+    const types = new Map<string, Set<number>>();
+    const add = (id: string, type: number) => types.set(id, (types.get(id) ?? new Set()).add(type));
+    if (ids.length === 0) return new Map();
+    for (let i = 0; i < ids.length; i += 500)
+      for (const m of await this.repos.members.kindsOn(ids.slice(i, i + 500)))
+        add(m.file_id, m.user_id ? 0 : 1);
+    const listed = new Set(ids);
+    const now = Date.now();
+    for (const link of await this.repos.shares.listByUser(userId))
+      if (listed.has(link.file_id) && (link.expires_at === null || Number(link.expires_at) > now))
+        add(link.file_id, 3);
+    return new Map([...types].map(([id, set]) => [id, [...set].sort()]));
+  }
+
   /** The SHA-1 of a file's content: a listed row carries it; a row resolved by name is looked up. */
   async sha1Of(row: FileRow | FileRowWithSha1): Promise<string | null> {
     if ('sha1' in row) return row.sha1;

@@ -162,6 +162,12 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
     // Olga's own entries stay hers, with every right.
     const own = await propfind(olga, '/dav/');
     expect(own.find((e) => e.href === '/dav/Team/')!.props.get(`{${OC}}permissions`)).toBe('RGDNVCK');
+    // Nextcloud's share types: what the user shares (0: with a user), never a recipient's.
+    expect(own.find((e) => e.href === '/dav/Team/')!.props.get(`{${OC}}share-types`)).toBe(
+      `{${OC}}share-type=0`,
+    );
+    expect(mount.props.get(`{${OC}}share-types`)).toBe('');
+    expect(inside.find((e) => e.href === '/dav/Team/sub/')!.props.get(`{${OC}}share-types`)).toBe('');
     const get = await dav(vic, 'GET', '/dav/Team/a.txt');
     expect(get.statusCode).toBe(200);
     expect(get.rawPayload.equals(aBytes)).toBe(true);
