@@ -1,6 +1,8 @@
+import { readFile } from 'node:fs/promises';
 import { Attribute, Change } from 'ldapts';
 import { Secret, TOTP } from 'otpauth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
 import { LdapDirectory } from '../../src/services/identity/ldap.ts';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
 import { GROUPS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD, type Slapd, startSlapd } from '../support/slapd.ts';
@@ -325,6 +327,28 @@ describe('LDAP sign-in against slapd', () => {
     expect(errorCode(await signin('gus', 'not gus password'))).toBe('invalid_credentials');
   });
 
+  it('speaks TLS: ldaps:// and StartTLS trusting DFS_LDAP_TLS_CA; an untrusted certificate signs nobody in', async () => {
+    const base = t.config.ldap!;
+    const ca = await readFile(slapd.caFile, 'utf8');
+    const ldaps = new LdapDirectory({ ...base, url: slapd.ldapsUrl, tlsCa: ca });
+    expect(await ldaps.authenticate('alice', pw('alice'))).toMatchObject({
+      subject: await entryUuid('alice'),
+    });
+    const startTls = new LdapDirectory({ ...base, startTls: true, tlsCa: ca });
+    expect(await startTls.authenticate('alice', pw('alice'))).toMatchObject({
+      subject: await entryUuid('alice'),
+    });
+    // The system's CAs do not know this one: no password goes to a server dfs cannot trust.
+    for (const untrusted of [
+      new LdapDirectory({ ...base, url: slapd.ldapsUrl, tlsCa: null }),
+      new LdapDirectory({ ...base, startTls: true, tlsCa: null }),
+    ]) {
+      await expect(untrusted.authenticate('alice', pw('alice'))).rejects.toMatchObject({
+        code: 'directory_unavailable',
+      });
+    }
+  });
+
   it('answers 503 directory_unavailable when the directory is down, and signs no one in', async () => {
     await slapd.stop();
     const res = await signin('alice', pw('alice'));
@@ -332,5 +356,37 @@ describe('LDAP sign-in against slapd', () => {
     expect(errorCode(res)).toBe('directory_unavailable');
     // Local accounts do not depend on the directory.
     expect((await signin('carol', LOCAL_PASSWORD)).statusCode).toBe(200);
+  });
+});
+
+describe('LDAP settings', () => {
+  const ldap = (env: Record<string, string>) =>
+    loadConfig({
+      DFS_LDAP_URL: 'ldap://ldap.example:389',
+      DFS_LDAP_SEARCH_BASE: 'ou=people,dc=example',
+      ...env,
+    }).ldap;
+
+  it('has no directory without DFS_LDAP_URL, and the defaults with one', () => {
+    expect(loadConfig({}).ldap).toBeNull();
+    expect(ldap({})).toMatchObject({
+      url: 'ldap://ldap.example:389',
+      searchFilter: '(uid={username})',
+      groupFilter: '(member={dn})',
+      startTls: false,
+      bindDn: null,
+      groupBase: null,
+    });
+  });
+
+  it('refuses a half-made directory configuration at start, naming the variable', () => {
+    expect(() => loadConfig({ DFS_LDAP_URL: 'ldap://ldap.example' })).toThrow(/DFS_LDAP_SEARCH_BASE/);
+    expect(() => ldap({ DFS_LDAP_BIND_DN: 'cn=dfs,dc=example' })).toThrow(/DFS_LDAP_BIND_PASSWORD/);
+    expect(() => ldap({ DFS_LDAP_SEARCH_FILTER: '(uid=alice)' })).toThrow(/DFS_LDAP_SEARCH_FILTER/);
+    expect(() => ldap({ DFS_LDAP_URL: 'ldaps://ldap.example', DFS_LDAP_STARTTLS: 'true' })).toThrow(
+      /DFS_LDAP_STARTTLS/,
+    );
+    expect(() => ldap({ DFS_LDAP_URL: 'http://ldap.example' })).toThrow(/DFS_LDAP_URL/);
+    expect(() => ldap({ DFS_LDAP_TLS_CA: '/nonexistent/ca.pem' })).toThrow(ConfigError);
   });
 });

@@ -24,7 +24,12 @@ export interface DirectoryUser {
 }
 
 export interface Slapd {
+  /** ldap:// (StartTLS offered). */
   url: string;
+  /** ldaps://, with a certificate for 127.0.0.1 from a CA made for this server alone. */
+  ldapsUrl: string;
+  /** That CA, PEM: what DFS_LDAP_TLS_CA names. */
+  caFile: string;
   /** A client bound as the directory's root, to change entries during a test. */
   admin(): Promise<Client>;
   stop(): Promise<void>;
@@ -45,6 +50,58 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** A throwaway CA and a server certificate for 127.0.0.1 signed by it (a day, EC P-256: quick). */
+async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+  const file = (name: string) => path.join(dir, name);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await run('openssl', [
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    file('ca.key'),
+    '-out',
+    file('ca.pem'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=dfs test directory CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+  ]);
+  await run('openssl', [
+    'req',
+    ...ec,
+    '-keyout',
+    file('server.key'),
+    '-out',
+    file('server.csr'),
+    '-subj',
+    '/CN=127.0.0.1',
+  ]);
+  await writeFile(file('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    file('server.csr'),
+    '-CA',
+    file('ca.pem'),
+    '-CAkey',
+    file('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    file('server.pem'),
+    '-days',
+    '1',
+    '-extfile',
+    file('server.ext'),
+  ]);
+  return { ca: file('ca.pem'), cert: file('server.pem'), key: file('server.key') };
 }
 
 function ldif(users: DirectoryUser[], groups: Record<string, string[]>): string {
@@ -93,12 +150,16 @@ export async function startSlapd(
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dfs-slapd-'));
   await mkdir(path.join(dir, 'db'));
   const conf = path.join(dir, 'slapd.conf');
+  const tls = await makeCertificates(dir);
   await writeFile(
     conf,
     [
       ...['core', 'cosine', 'inetorgperson', 'nis'].map((s) => `include ${SCHEMA}/${s}.schema`),
       `modulepath ${MODULES}`,
       'moduleload back_mdb',
+      `TLSCACertificateFile ${tls.ca}`,
+      `TLSCertificateFile ${tls.cert}`,
+      `TLSCertificateKeyFile ${tls.key}`,
       `pidfile ${path.join(dir, 'slapd.pid')}`,
       `argsfile ${path.join(dir, 'slapd.args')}`,
       // Like Active Directory, accept a DN with an empty password as an anonymous bind: a client
@@ -118,10 +179,10 @@ export async function startSlapd(
   );
   await writeFile(path.join(dir, 'data.ldif'), ldif(users, groups));
   await run(SLAPADD, ['-q', '-f', conf, '-l', path.join(dir, 'data.ldif')]);
-  const port = await freePort();
-  const url = `ldap://127.0.0.1:${port}`;
+  const url = `ldap://127.0.0.1:${await freePort()}`;
+  const ldapsUrl = `ldaps://127.0.0.1:${await freePort()}`;
   // -d keeps slapd in the foreground, so it dies with its parent's kill and not before.
-  const child = spawn(SLAPD, ['-d', '0', '-f', conf, '-h', `${url}/`], {
+  const child = spawn(SLAPD, ['-d', '0', '-f', conf, '-h', `${url}/ ${ldapsUrl}/`], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   running.add(child);
@@ -163,5 +224,5 @@ export async function startSlapd(
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-  return { url, admin, stop };
+  return { url, ldapsUrl, caFile: tls.ca, admin, stop };
 }

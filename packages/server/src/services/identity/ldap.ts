@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import {
   Client,
@@ -67,12 +68,24 @@ const unavailable = (detail: string) =>
  */
 export class LdapDirectory {
   readonly issuer: string;
-  private readonly tls: ConnectionOptions | undefined;
+  private readonly host: string;
 
   constructor(private readonly config: LdapConfig) {
     // The same entry under another server or base is a different identity.
     this.issuer = `${config.url}/${config.searchBase}`;
-    this.tls = config.tlsCa ? { ca: config.tlsCa } : undefined;
+    this.host = new URL(config.url).hostname.replace(/^\[|\]$/g, '');
+  }
+
+  /**
+   * A new object each time (ldapts keeps the socket in it). The certificate is checked against
+   * the URL's host, StartTLS included, which would otherwise check it against "localhost".
+   */
+  private tlsOptions(): ConnectionOptions {
+    return {
+      host: this.host,
+      ...(isIP(this.host) ? {} : { servername: this.host }),
+      ...(this.config.tlsCa ? { ca: this.config.tlsCa } : {}),
+    };
   }
 
   private async connect(): Promise<Client> {
@@ -80,9 +93,11 @@ export class LdapDirectory {
       url: this.config.url,
       timeout: TIMEOUT_MS,
       connectTimeout: TIMEOUT_MS,
-      ...(this.tls ? { tlsOptions: this.tls } : {}),
+      // ldapts opens TLS at once whenever it is given TLS options, ldap:// or not: StartTLS's
+      // go to startTLS alone.
+      ...(this.config.url.startsWith('ldaps:') ? { tlsOptions: this.tlsOptions() } : {}),
     });
-    if (this.config.startTls) await client.startTLS(this.tls ?? {});
+    if (this.config.startTls) await client.startTLS(this.tlsOptions());
     return client;
   }
 
