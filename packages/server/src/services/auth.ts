@@ -379,6 +379,7 @@ export class AuthService {
   ): Promise<void> {
     const row = await this.repos.users.findById(userId);
     if (!row) throw new HttpError('unauthorized', 'sign in first');
+    await this.refuseDirectoryPassword(row.id);
     if (!(await this.options.passwords.verify(row.password_hash, currentPassword))) {
       throw new HttpError('wrong_password', 'the current password is not right');
     }
@@ -393,8 +394,23 @@ export class AuthService {
   async resetPassword(userId: string, newPassword: string, askingSessionId: string | null): Promise<void> {
     const row = await this.repos.users.findById(userId);
     if (!row) throw new HttpError('not_found', 'user not found');
+    await this.refuseDirectoryPassword(row.id);
     checkStrength(newPassword, row.username);
     await this.setPassword(row.id, await this.options.passwords.hash(newPassword), askingSessionId);
+  }
+
+  /**
+   * A directory account's password is the directory's: a dfs one would never be asked for (and
+   * would sign in again if the directory were turned off). Without a directory configured, an
+   * admin may give such an account a dfs password.
+   */
+  private async refuseDirectoryPassword(userId: string): Promise<void> {
+    if (this.options.ldap && (await this.options.ldap.isDirectoryAccount(userId))) {
+      throw new HttpError(
+        'bad_request',
+        'this account signs in with its directory (LDAP) password, which is changed in the directory',
+      );
+    }
   }
 
   private async setPassword(userId: string, passwordHash: string, keepSessionId: string | null) {

@@ -318,6 +318,26 @@ describe('LDAP sign-in against slapd', () => {
     expect((await signin('dave', LOCAL_PASSWORD)).statusCode).toBe(200);
   });
 
+  it("has no dfs password to change or reset: the directory's is the one", async () => {
+    const alice = (await signin('alice', pw('alice'))).json() as { token: string; user: { id: string } };
+    const change = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/password',
+      headers: bearer(alice.token),
+      payload: { currentPassword: pw('alice'), newPassword: 'a brand new password' },
+    });
+    expect(change.statusCode).toBe(400);
+    expect(change.json().error.message).toMatch(/directory/);
+    const reset = await t.app.inject({
+      method: 'POST',
+      url: `/api/admin/users/${alice.user.id}/password`,
+      headers: admin,
+      payload: { newPassword: 'a brand new password' },
+    });
+    expect(reset.statusCode).toBe(400);
+    expect((await signin('alice', pw('alice'))).statusCode).toBe(200);
+  });
+
   it('refuses an admin-disabled directory account with 403 account_disabled after its directory password', async () => {
     const gus = (await signin('gus', pw('gus'))).json().user.id as string;
     await t.app.inject({ method: 'POST', url: `/api/admin/users/${gus}/disable`, headers: admin });
