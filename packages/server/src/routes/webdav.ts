@@ -285,8 +285,11 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     locks: DavLockRow[];
     /** Dead properties by entry id. */
     dead: Map<string, DavPropertyRow[]>;
-    /** The user's usage, when quota properties are asked for. */
-    usage: Usage | null;
+    /**
+     * The usage of each tree answered (the user's, and the owners' of shares in it, by user id),
+     * when quota properties are asked for.
+     */
+    usage: Map<string, Usage> | null;
     userId: string;
     /** The user's name (`oc:owner-id` of their own entries). */
     username: string;
@@ -329,9 +332,10 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     }
     const names = resource.kind === 'root' ? [...LIVE, ...QUOTA] : [...LIVE];
     const folderBytes = collection ? context.sizes.get(row?.id ?? '') : undefined;
-    if (collection && context.usage) {
-      // A folder's used bytes are what it holds; the bytes available are the user's.
-      const usage = context.usage;
+    const usage = context.usage?.get(row ? row.user_id : context.userId);
+    if (collection && usage) {
+      // A folder's used bytes are what it holds; the bytes available are its owner's: in a share,
+      // what the owner's quota leaves is what an editor may add.
       const used = resource.kind === 'root' ? usage.usedBytes : folderBytes;
       if (used !== undefined) set('quota-used-bytes', String(used));
       if (usage.quotaBytes !== null)
@@ -480,7 +484,13 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
           : new Map(),
       usage:
         resource.kind !== 'file' && asks((p) => p.ns === DAV_NS && p.name.startsWith('quota'))
-          ? await dav.usage(user.id)
+          ? new Map(
+              await Promise.all(
+                [
+                  ...new Set(all.map((r) => (r.resource.kind === 'root' ? user.id : r.resource.row.user_id))),
+                ].map(async (id) => [id, await dav.usage(id)] as const),
+              ),
+            )
           : null,
     };
     identify(reply, resource, all[0]!.sha1, context.rootSeq);

@@ -264,6 +264,15 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
     expect(history.items.find((e) => e.path?.endsWith('moved.bin'))?.actor?.username).toBe('eddie');
     // A shared folder's owner quota counts: past it, the editor's PUT is refused.
     await t.app.services.repos.users.setQuota(olga.id, (await used(olga)) + 100);
+    // What a client reads before it uploads: the room in the owner's quota, not the editor's own.
+    const quota = await dav(
+      ed,
+      'PROPFIND',
+      '/dav/Team/',
+      { depth: '0' },
+      '<d:propfind xmlns:d="DAV:"><d:prop><d:quota-available-bytes/></d:prop></d:propfind>',
+    );
+    expect(parseMultistatus(quota.body)[0]!.props.get('{DAV:}quota-available-bytes')).toBe('100');
     const over = await dav(ed, 'PUT', '/dav/Team/too-big.bin', { 'content-length': '1000' }, random(1000));
     expect(over.statusCode, over.body).toBe(413);
     expect(errorCode(over)).toBe('quota_exceeded');
