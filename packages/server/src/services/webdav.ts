@@ -181,12 +181,27 @@ export class DavService {
     const id = resource.kind === 'root' ? ROOT : resource.row.id;
     const owner = resource.kind === 'root' ? userId : resource.row.user_id;
     const share = resource.kind === 'root' ? undefined : resource.share;
-    const out = (await this.repos.files.activeChildren(owner, [id])).map((row) => ({
+    const children = await this.repos.files.activeChildren(owner, [id]);
+    // In a share viewed, an entry may be shared with the user as editor on its own too.
+    const editing =
+      share?.role === 'viewer'
+        ? new Set(
+            (
+              await this.repos.members.reaching(
+                userId,
+                children.map((c) => c.id),
+              )
+            )
+              .filter((m) => m.role === 'editor')
+              .map((m) => m.file_id),
+          )
+        : new Set<string>();
+    const out = children.map((row) => ({
       resource: {
         kind: row.kind,
         path: [...resource.path, row.name],
         row: row as FileRow,
-        ...(share ? { share } : {}),
+        ...(share ? { share: editing.has(row.id) ? { ...share, role: 'editor' as const } : share } : {}),
       } as DavResource,
       sha1: row.sha1,
     }));

@@ -174,6 +174,18 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
     expect((await dav(vic, 'GET', '/dav/Team/sub/b.txt')).body).toBe('bee');
   });
 
+  it('a folder inside a viewed share, shared again as editor, is writable through the outer path', async () => {
+    const sub = await idAt(['Team', 'sub']);
+    const member = await share(sub, vic, 'editor');
+    const inside = await propfind(vic, '/dav/Team/');
+    expect(inside.find((e) => e.href === '/dav/Team/sub/')!.props.get(`{${OC}}permissions`)).toBe('SMGDNVCK');
+    expect(inside.find((e) => e.href === '/dav/Team/a.txt')!.props.get(`{${OC}}permissions`)).toBe('SMG');
+    expect(await dav(vic, 'PUT', '/dav/Team/sub/by-vic.txt', {}, 'v')).toHaveProperty('statusCode', 201);
+    expect(await dav(vic, 'PUT', '/dav/Team/by-vic.txt', {}, 'v')).toHaveProperty('statusCode', 403);
+    expect(await dav(vic, 'DELETE', '/dav/Team/sub/by-vic.txt')).toHaveProperty('statusCode', 204);
+    await t.app.services.repos.members.delete(member);
+  });
+
   it("the recipient's root ETag changes when anything inside a share changes, and when a share comes or goes", async () => {
     const before = await etagOf(vic, '/dav/');
     const ncBefore = await etagOf(vic, '/remote.php/dav/files/vic/');
