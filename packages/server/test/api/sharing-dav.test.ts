@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { nextcloudcmd } from '@dfs/cluster/clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yauzl from 'yauzl';
 import type { MemberRole } from '../../src/repositories/members.ts';
@@ -557,6 +558,49 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
           run('rclone', ['copy', local, 'dfs:Team/refused', '--retries', '1'], { env: vicEnv }),
         ).rejects.toThrow();
         expect(await t.app.services.repos.files.findLiveByName(olga.id, team.id, 'refused')).toBeUndefined();
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it.skipIf(process.env.DFS_TEST_DB === 'mysql')(
+    "nextcloudcmd syncs a share down and an editor's new file up; a viewer's stays local",
+    async () => {
+      if (!t.app.server.listening) await t.app.listen({ port: 0, host: '127.0.0.1' });
+      const url = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+      const tmp = await mkdtemp(path.join(os.tmpdir(), 'dfs-share-ncc-'));
+      try {
+        const sync = async (who: User, dir: string) =>
+          nextcloudcmd({
+            dir,
+            url,
+            user: who.name,
+            password: await t.appPassword(who.headers, 'Nextcloud sync client'),
+            home: tmp,
+            timeoutMs: 60_000,
+          });
+        const edDir = path.join(tmp, 'ed');
+        await mkdir(edDir);
+        const first = await sync(ed, edDir);
+        expect(first.code, first.output.slice(-2000)).toBe(0);
+        expect(await readFile(path.join(edDir, 'Team', 'sub', 'b.txt'), 'utf8')).toBe('bee');
+        const data = random(4000);
+        await writeFile(path.join(edDir, 'Team', 'from-client.bin'), data);
+        const second = await sync(ed, edDir);
+        expect(second.code, second.output.slice(-2000)).toBe(0);
+        expect(await ownerTree(team.id)).toContain(`/from-client.bin:${data.length}:${sha1(data)}`);
+        // A viewer's client keeps a new local file local: the share's letters say it cannot add.
+        const vicDir = path.join(tmp, 'vic');
+        await mkdir(vicDir);
+        await sync(vic, vicDir);
+        expect((await readFile(path.join(vicDir, 'Team', 'a.txt'))).length).toBeGreaterThan(0);
+        await writeFile(path.join(vicDir, 'Team', 'viewer.txt'), 'nope');
+        await sync(vic, vicDir);
+        expect(
+          await t.app.services.repos.files.findLiveByName(olga.id, team.id, 'viewer.txt'),
+        ).toBeUndefined();
+        expect(await dav(olga, 'DELETE', '/dav/Team/from-client.bin')).toHaveProperty('statusCode', 204);
       } finally {
         await rm(tmp, { recursive: true, force: true });
       }
