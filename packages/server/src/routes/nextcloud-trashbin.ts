@@ -141,7 +141,8 @@ export async function nextcloudTrashbinRoutes(app: AppInstance): Promise<void> {
     const responses: DavResponse[] = [];
     const collection = (at: Place, name: string, etag: string | null = null) =>
       responses.push(answer(hrefOf(request, at, true), collectionValues(name, etag), wanted));
-    const trashTag = async () => `"t${await dav.rootChangeSeq(user.id)}"`;
+    // The tree's own change counter: shares mounted in it have nothing in this trash.
+    const trashTag = async () => `"t${await app.services.repos.files.rootChangeSeq(user.id)}"`;
     if (place.kind === 'home') {
       collection(place, escapeXml(user.username));
       if (depth === '1') {
