@@ -259,7 +259,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   );
   const appPasswords = new AppPasswordService(repos, now);
   const twoFactor = new TwoFactorService(repos, { secret, now });
-  const passkeys = new PasskeyService(repos, { ...config.webauthn, passwords, now });
+  const passkeys = new PasskeyService(repos, { ...config.webauthn, now });
   const auth = new AuthService(repos, {
     appPasswords,
     twoFactor,

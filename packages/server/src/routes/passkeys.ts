@@ -70,7 +70,9 @@ export async function passkeyRoutes(app: AppInstance): Promise<void> {
     },
     async (request) => {
       const user = secondFactorSession(request, 'passkeys are registered');
-      return passkeys.registrationOptions(await account(user.id), request.body.password, rp(request));
+      // The account password again, checked where the directory's passwords are too (LDAP).
+      await auth.confirmPassword(user.id, request.body.password);
+      return passkeys.registrationOptions(await account(user.id), rp(request));
     },
   );
 
@@ -145,7 +147,8 @@ export async function passkeyRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       const user = secondFactorSession(request, 'passkeys are removed');
-      await passkeys.remove(await account(user.id), request.params.id, request.body.password);
+      await auth.confirmPassword(user.id, request.body.password);
+      await passkeys.remove(user.id, request.params.id);
       return reply.status(204).send(null);
     },
   );

@@ -16,7 +16,6 @@ import type { Repositories } from '../repositories/index.ts';
 import type { ChallengePurpose, PasskeyRow } from '../repositories/passkeys.ts';
 import type { UserRow } from '../repositories/users.ts';
 import { newId, sha256Hex } from './ids.ts';
-import type { PasswordHasher } from './passwords.ts';
 
 export interface PasskeyOptions {
   /** DFS_WEBAUTHN_RP_NAME: what the browser's passkey dialog calls the server. */
@@ -25,7 +24,6 @@ export interface PasskeyOptions {
   rpId: string | null;
   /** DFS_WEBAUTHN_ORIGIN; null: the request's own origin. */
   origin: string | null;
-  passwords: PasswordHasher;
   now: () => number;
 }
 
@@ -113,11 +111,10 @@ export class PasskeyService {
   }
 
   /**
-   * Options to create a passkey. The account password comes first (as for TOTP): a session
-   * left open somewhere must not be able to add a way in of its own.
+   * Options to create a passkey. The caller has checked the account password (as for TOTP): a
+   * session left open somewhere must not be able to add a way in of its own.
    */
-  async registrationOptions(user: UserRow, password: string, rp: RelyingParty): Promise<PasskeyCeremony> {
-    await this.checkPassword(user, password);
+  async registrationOptions(user: UserRow, rp: RelyingParty): Promise<PasskeyCeremony> {
     const existing = await this.repos.passkeys.listByUser(user.id);
     if (existing.length >= MAX_PASSKEYS) {
       throw new HttpError('bad_request', `an account has at most ${MAX_PASSKEYS} passkeys; remove one first`);
@@ -203,11 +200,9 @@ export class PasskeyService {
     return toPasskey(row);
   }
 
-  /** Removing a way to sign in takes the account password, like adding one. */
-  async remove(user: UserRow, id: string, password: string): Promise<void> {
-    if (!(await this.repos.passkeys.find(user.id, id))) throw notFound('passkey not found');
-    await this.checkPassword(user, password);
-    if (!(await this.repos.passkeys.delete(user.id, id))) throw notFound('passkey not found');
+  /** Removing a way to sign in takes the account password (checked by the caller), like adding one. */
+  async remove(userId: string, id: string): Promise<void> {
+    if (!(await this.repos.passkeys.delete(userId, id))) throw notFound('passkey not found');
   }
 
   /**
@@ -333,12 +328,6 @@ export class PasskeyService {
       throw invalid('the challenge is unknown, expired or already used; start again');
     }
     return row.challenge;
-  }
-
-  private async checkPassword(user: UserRow, password: string): Promise<void> {
-    if (!(await this.options.passwords.verify(user.password_hash, password))) {
-      throw new HttpError('wrong_password', 'the password is not right');
-    }
   }
 
   private async defaultName(userId: string): Promise<string> {

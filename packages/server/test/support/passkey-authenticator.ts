@@ -48,13 +48,12 @@ export class SoftAuthenticator {
       this.credentialId,
       Buffer.from(isoCBOR.encode(cose)),
     ]);
-    const attestationObject = isoCBOR.encode(
-      new Map<string, string | Map<string, never> | Uint8Array>([
-        ['fmt', 'none'],
-        ['attStmt', new Map()],
-        ['authData', new Uint8Array(authData)],
-      ]),
-    );
+    const attestation: [string, string | Map<string, never> | Uint8Array][] = [
+      ['fmt', 'none'],
+      ['attStmt', new Map<string, never>()],
+      ['authData', new Uint8Array(authData)],
+    ];
+    const attestationObject = isoCBOR.encode(new Map(attestation));
     return {
       id: this.id,
       rawId: this.id,
@@ -87,8 +86,8 @@ export class SoftAuthenticator {
       type: 'public-key',
       response: {
         clientDataJSON,
-        authenticatorData: isoBase64URL.fromBuffer(authData),
-        signature: isoBase64URL.fromBuffer(sign('sha256', signed, this.privateKey)),
+        authenticatorData: isoBase64URL.fromBuffer(new Uint8Array(authData)),
+        signature: isoBase64URL.fromBuffer(new Uint8Array(sign('sha256', signed, this.privateKey))),
         ...(this.userHandle ? { userHandle: this.userHandle } : {}),
       },
       clientExtensionResults: {},
