@@ -642,6 +642,71 @@ export class DfsApi {
   revokeShare(token: string, opts?: RequestOptions): Promise<void> {
     return this.#opVoid('delete', '/api/shares/{token}', { ...opts, params: { token } });
   }
+
+  // ---- shares with users and groups ----
+  /** Who an entry of yours is shared with. */
+  listMembers(fileId: string, opts?: RequestOptions) {
+    return this.#op('get', '/api/files/{id}/members', { ...opts, params: { id: fileId } });
+  }
+  /** Shares an entry of yours with a user (`username`) or a group (`group`) as viewer or editor. */
+  addMember(
+    fileId: string,
+    body: ({ username: string } | { group: string }) & { role: 'viewer' | 'editor' },
+    opts?: RequestOptions,
+  ) {
+    return this.#op('post', '/api/files/{id}/members', { ...opts, params: { id: fileId }, json: body });
+  }
+  setMemberRole(fileId: string, memberId: string, role: 'viewer' | 'editor', opts?: RequestOptions) {
+    return this.#op('patch', '/api/files/{id}/members/{memberId}', {
+      ...opts,
+      params: { id: fileId, memberId },
+      json: { role },
+    });
+  }
+  removeMember(fileId: string, memberId: string, opts?: RequestOptions): Promise<void> {
+    return this.#opVoid('delete', '/api/files/{id}/members/{memberId}', {
+      ...opts,
+      params: { id: fileId, memberId },
+    });
+  }
+  /** What other users share with you (directly or through a group). */
+  sharedWithMe(opts?: RequestOptions) {
+    return this.#op('get', '/api/shared-with-me', opts);
+  }
+  /** Stops seeing a share (a group's share stays for the group's other members). */
+  leaveShare(fileId: string, opts?: RequestOptions): Promise<void> {
+    return this.#opVoid('delete', '/api/shared-with-me/{fileId}', { ...opts, params: { fileId } });
+  }
+  /** Usernames and group names starting with `q`: whom you can share with. */
+  directory(q: string, opts?: RequestOptions & { limit?: number }) {
+    const { limit, ...rest } = opts ?? {};
+    return this.#op('get', '/api/directory', { ...rest, query: { q, limit } });
+  }
+  listGroups(opts?: RequestOptions) {
+    return this.#op('get', '/api/admin/groups', opts);
+  }
+  createGroup(name: string, opts?: RequestOptions) {
+    return this.#op('post', '/api/admin/groups', { ...opts, json: { name } });
+  }
+  deleteGroup(id: string, opts?: RequestOptions): Promise<void> {
+    return this.#opVoid('delete', '/api/admin/groups/{id}', { ...opts, params: { id } });
+  }
+  listGroupMembers(id: string, opts?: RequestOptions) {
+    return this.#op('get', '/api/admin/groups/{id}/members', { ...opts, params: { id } });
+  }
+  addGroupMember(id: string, username: string, opts?: RequestOptions) {
+    return this.#op('post', '/api/admin/groups/{id}/members', {
+      ...opts,
+      params: { id },
+      json: { username },
+    });
+  }
+  removeGroupMember(id: string, username: string, opts?: RequestOptions): Promise<void> {
+    return this.#opVoid('delete', '/api/admin/groups/{id}/members/{username}', {
+      ...opts,
+      params: { id, username },
+    });
+  }
   /**
    * No auth needed: what a share link points at — a download link's file, or an upload request's
    * folder (`isUploadRequest` tells them apart).

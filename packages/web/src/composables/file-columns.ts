@@ -192,13 +192,39 @@ function nameCell(ctx: FileColumnsContext, f: FileEntry, phone: boolean) {
           () => f.name,
         )
       : h('span', { class: 'fname', title: f.name }, f.name);
-  if (!phone) return h('div', { class: 'namecell' }, [fileIcon(f), label]);
+  const badge = sharedBadge(ctx, f);
+  if (!phone) return h('div', { class: 'namecell' }, [fileIcon(f), label, badge]);
   // On a phone the size and date ride under the name instead of taking columns.
   const sub = f.kind === 'folder' ? formatDate(f.mtime) : `${formatBytes(f.size)} · ${formatDate(f.mtime)}`;
   return h('div', { class: 'namecell' }, [
     fileIcon(f),
     h('div', { class: 'namestack' }, [label, h('span', { class: 'fsub' }, sub)]),
+    badge,
   ]);
+}
+
+/**
+ * What is shared with the user, at the top of their root: whose it is and their role there (a
+ * native element, as the rest of the row, and styled inline so any list can show it).
+ */
+function sharedBadge(ctx: FileColumnsContext, f: FileEntry) {
+  if (!f.shared || f.parentId !== null) return null;
+  // The context's `t` takes no arguments by type; the badge's messages have placeholders.
+  const t = ctx.t as unknown as (key: string, values?: Record<string, string>) => string;
+  const role = f.shared.role === 'editor' ? t('people.editor') : t('people.viewer');
+  const owner = f.shared.owner.username;
+  return h(
+    'span',
+    {
+      class: 'sharedbadge',
+      title: t('sharedWithMe.badgeTitle', { owner, role }),
+      'data-testid': 'shared-badge',
+      style:
+        'flex:none;margin-left:8px;padding:0 6px;border:1px solid var(--dfs-border);border-radius:10px;' +
+        'font-size:12px;line-height:18px;color:var(--dfs-muted);white-space:nowrap',
+    },
+    t('sharedWithMe.badge', { owner, role }),
+  );
 }
 
 // Native elements and one shared dropdown: a component tree per row is what makes a virtual list

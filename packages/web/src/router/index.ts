@@ -29,6 +29,13 @@ const routes: RouteRecordRaw[] = [
   { path: '/files/:folderId?', name: 'files', component: () => import('../pages/FilesPage.vue') },
   { path: '/trash', name: 'trash', component: () => import('../pages/TrashPage.vue') },
   { path: '/links', name: 'links', component: () => import('../pages/LinksPage.vue') },
+  { path: '/shared', name: 'shared', component: () => import('../pages/SharedWithMePage.vue') },
+  {
+    path: '/admin/groups',
+    name: 'groups',
+    component: () => import('../pages/GroupsPage.vue'),
+    meta: { admin: true },
+  },
   {
     path: '/admin/nodes',
     name: 'nodes',
