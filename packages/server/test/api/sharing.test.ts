@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
 import { random, sha1 } from '../support/bytes.ts';
@@ -303,6 +304,13 @@ describe('shares with users and groups', () => {
   });
 
   it('answers 404 to someone it is not shared with, on every route', async () => {
+    // An image's thumbnail: the viewer gets it, the stranger does not learn it is there.
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#c00' } })
+      .png()
+      .toBuffer();
+    const pic = (await ok<{ file: Entry }>(postForm(t, owner.headers, 'pic.png', png, docs.id), 201)).file;
+    const thumb = await as(vi)('GET', `/api/files/${pic.id}/thumbnail`);
+    expect([thumb.statusCode, thumb.headers['content-type']]).toEqual([200, 'image/webp']);
     const s = as(stranger);
     const responses = [
       await s('GET', `/api/files/${team.id}`),
@@ -316,6 +324,7 @@ describe('shares with users and groups', () => {
       await s('PATCH', `/api/files/${note.id}`, { name: 'x' }),
       await s('DELETE', `/api/files/${note.id}`),
       await s('POST', `/api/files/${team.id}/shares`, {}),
+      await s('GET', `/api/files/${pic.id}/thumbnail`),
       await s('GET', `/api/files/${secret.id}`),
       await as(ed)('GET', `/api/files/${secret.id}/content`),
     ];
