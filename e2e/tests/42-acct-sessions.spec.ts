@@ -43,6 +43,13 @@ test('a user sees their signed-in devices and signs one out; its next request is
   await page.goto('/settings/app-passwords');
   await expect(page.getByTestId('app-password-name')).toBeVisible();
   await expect(page.getByTestId('app-password-scope-admin')).toHaveCount(0);
+
+  // Signing out this device from the list is an ordinary sign-out.
+  await page.goto('/settings/sessions');
+  await mine.getByTestId('session-sign-out').click();
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await expect(page).toHaveURL(/\/signin/);
+  expect((await page.request.get('/api/files')).status()).toBe(401);
 });
 
 test("an admin chooses an app password's scope, and removes a user's two-factor sign-in", async ({

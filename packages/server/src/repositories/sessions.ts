@@ -26,7 +26,8 @@ export interface SessionClient {
 export function clientColumns(client: SessionClient): { user_agent: string | null; address: string | null } {
   return {
     user_agent: client.userAgent === null ? null : client.userAgent.slice(0, 255),
-    address: client.address === null ? null : client.address.slice(0, 64),
+    // An IPv4 client of a dual-stack socket shows as `::ffff:a.b.c.d`; people know it as `a.b.c.d`.
+    address: client.address === null ? null : client.address.replace(/^::ffff:(?=\d+\.)/i, '').slice(0, 64),
   };
 }
 

@@ -97,10 +97,10 @@ describe('sessions, app-password scopes and two-factor reset', () => {
       });
     });
 
-    it('cuts a long user agent to what the column holds', async () => {
+    it('cuts a long user agent to what the column holds, and shows an IPv4 client as IPv4', async () => {
       await t.user('sid');
-      const token = await tokenOf('sid', `${'x'.repeat(300)}`, '203.0.113.9');
-      expect((await current(token))?.userAgent).toBe('x'.repeat(255));
+      const token = await tokenOf('sid', `${'x'.repeat(300)}`, '::ffff:203.0.113.9');
+      expect(await current(token)).toMatchObject({ userAgent: 'x'.repeat(255), address: '203.0.113.9' });
     });
 
     it('signs a revoked session out at its next request', async () => {
