@@ -135,6 +135,12 @@ export function registerAuth(app: FastifyInstance, auth: AuthService, publicUrl:
   });
 }
 
+/** The browser or device behind a request, as the sessions list shows it. */
+export function sessionClient(request: FastifyRequest): SessionClient {
+  const agent = request.headers['user-agent'];
+  return { userAgent: typeof agent === 'string' && agent !== '' ? agent : null, address: request.ip ?? null };
+}
+
 export function currentUser(request: FastifyRequest): User {
   if (!request.auth) throw new HttpError('unauthorized', 'sign in first');
   return request.auth.user;
@@ -164,9 +170,3 @@ export function secondFactorSession(request: FastifyRequest, what: string): User
     );
   return user;
 }
-/** The browser or device behind a request, as the sessions list shows it. */
-export function sessionClient(request: FastifyRequest): SessionClient {
-  const agent = request.headers['user-agent'];
-  return { userAgent: typeof agent === 'string' && agent !== '' ? agent : null, address: request.ip ?? null };
-}
-
