@@ -28,11 +28,6 @@ export const TotpCodeBody = Type.Object({ code: TwoFactorCode }, { additionalPro
 export type TotpCodeBody = Static<typeof TotpCodeBody>;
 
 /**
- * `POST /api/auth/totp`: a new secret, not active until confirmed with a code from it. The
- * secret and the recovery codes are in this answer only: the server never shows them again.
- */
-export const TotpSetup = Type.Object({
-/**
  * `POST /api/auth/totp`'s body: the account password again, so that a session left open (or
  * stolen) cannot put its own authenticator on the account.
  */
@@ -42,6 +37,11 @@ export const TotpSetupBody = Type.Object(
 );
 export type TotpSetupBody = Static<typeof TotpSetupBody>;
 
+/**
+ * `POST /api/auth/totp`: a new secret, not active until confirmed with a code from it. The
+ * secret and the recovery codes are in this answer only: the server never shows them again.
+ */
+export const TotpSetup = Type.Object({
   /** Base32 (RFC 4648), what an authenticator app takes when typed in. */
   secret: Type.String(),
   /** `otpauth://totp/…` (the Key Uri Format authenticator apps read from a QR code). */
