@@ -200,8 +200,12 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
     const extra = await share(await idAt(['Extra']), vic, 'viewer');
     const afterMount = await etagOf(vic, '/dav/');
     expect(afterMount).not.toBe(afterWrite);
+    // A role changed is a change of the tree too (what the client may do there).
+    await t.app.services.repos.members.setRole(extra, 'editor');
+    const afterRole = await etagOf(vic, '/dav/');
+    expect(afterRole).not.toBe(afterMount);
     await t.app.services.repos.members.delete(extra);
-    expect(await etagOf(vic, '/dav/')).not.toBe(afterMount);
+    expect(await etagOf(vic, '/dav/')).not.toBe(afterRole);
     expect(await dav(olga, 'DELETE', '/dav/Team/sub/deep.txt')).toHaveProperty('statusCode', 204);
   });
 
@@ -360,6 +364,11 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
     expect(await dav(ed, 'GET', '/dav/Left/x.txt')).toHaveProperty('statusCode', 404);
     expect((await dav(vic, 'GET', '/dav/Left/x.txt')).body).toBe('x');
     expect((await repos.members.listFor(left)).map((m) => m.id)).toEqual([groupShare]);
+    // Shared with a group only now: Nextcloud's share type 1.
+    const own = await propfind(olga, '/dav/');
+    expect(own.find((e) => e.href === '/dav/Left/')!.props.get(`{${OC}}share-types`)).toBe(
+      `{${OC}}share-type=1`,
+    );
     expect(await ownerTree(left)).toEqual([`/x.txt:1:${sha1(Buffer.from('x'))}`]);
   });
 
