@@ -24,6 +24,7 @@ describe('LDAP sign-in against slapd', () => {
         { uid: 'frank', password: pw('frank') },
         { uid: 'erin', password: pw('erin') },
         { uid: 'gus', password: pw('gus') },
+        { uid: 'hal', password: pw('hal') },
       ],
       { staff: ['alice', 'frank'], readers: ['alice', 'frank'], ops: [] },
     );
@@ -146,6 +147,20 @@ describe('LDAP sign-in against slapd', () => {
     expect(errorCode(after)).toBe('invalid_credentials');
   });
 
+  it('refuses an entry the directory locked (password policy), with its right password', async () => {
+    expect((await signin('hal', pw('hal'))).statusCode).toBe(200);
+    await modify(
+      `uid=hal,${PEOPLE}`,
+      new Change({
+        operation: 'add',
+        modification: new Attribute({ type: 'pwdAccountLockedTime', values: ['000001010000Z'] }),
+      }),
+    );
+    const locked = await signin('hal', pw('hal'));
+    expect(locked.statusCode).toBe(401);
+    expect(errorCode(locked)).toBe('invalid_credentials');
+  });
+
   it('escapes the typed name in the filter: wildcards and filter syntax match nothing', async () => {
     // The API's username rules refuse these outright; nothing reaches the directory or is made.
     for (const username of ['*', 'alice)(uid=*', 'al*']) {
@@ -161,7 +176,7 @@ describe('LDAP sign-in against slapd', () => {
     // An empty password would be an anonymous bind, which slapd accepts for any DN.
     expect(await directory.authenticate('alice', '')).toBeNull();
     const count = await t.app.services.db('users').count({ n: '*' }).first();
-    expect(Number(count?.n)).toBe(3); // admin, alice, frank
+    expect(Number(count?.n)).toBe(4); // admin, alice, frank, hal
   });
 
   it("makes the user's groups those of the directory at each sign-in; dfs's own memberships stay", async () => {

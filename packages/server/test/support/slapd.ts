@@ -15,6 +15,7 @@ export const SERVICE_DN = `cn=dfs,ou=services,${SUFFIX}`;
 export const SERVICE_PASSWORD = 'service account password';
 export const PEOPLE = `ou=people,${SUFFIX}`;
 export const GROUPS = `ou=groups,${SUFFIX}`;
+const POLICY = `cn=default,ou=policies,${SUFFIX}`;
 
 export interface DirectoryUser {
   uid: string;
@@ -110,6 +111,8 @@ function ldif(users: DirectoryUser[], groups: Record<string, string[]>): string 
     `dn: ou=services,${SUFFIX}\nobjectClass: organizationalUnit\nou: services`,
     `dn: ${PEOPLE}\nobjectClass: organizationalUnit\nou: people`,
     `dn: ${GROUPS}\nobjectClass: organizationalUnit\nou: groups`,
+    `dn: ou=policies,${SUFFIX}\nobjectClass: organizationalUnit\nou: policies`,
+    `dn: ${POLICY}\nobjectClass: organizationalRole\nobjectClass: pwdPolicy\ncn: default\npwdAttribute: userPassword\npwdLockout: TRUE`,
     `dn: ${SERVICE_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: dfs\nuserPassword: ${SERVICE_PASSWORD}`,
     ...users.map(
       (u) =>
@@ -157,6 +160,7 @@ export async function startSlapd(
       ...['core', 'cosine', 'inetorgperson', 'nis'].map((s) => `include ${SCHEMA}/${s}.schema`),
       `modulepath ${MODULES}`,
       'moduleload back_mdb',
+      'moduleload ppolicy',
       `TLSCACertificateFile ${tls.ca}`,
       `TLSCertificateFile ${tls.cert}`,
       `TLSCertificateKeyFile ${tls.key}`,
@@ -174,6 +178,9 @@ export async function startSlapd(
       `rootpw "${ROOT_PASSWORD}"`,
       `directory ${path.join(dir, 'db')}`,
       'maxsize 16777216',
+      // Password policy: an entry whose pwdAccountLockedTime is set cannot bind (a locked account).
+      'overlay ppolicy',
+      `ppolicy_default "${POLICY}"`,
       '',
     ].join('\n'),
   );
