@@ -443,7 +443,10 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     const ask = parsePropfind(await xmlBody(request, bounds.xmlBodyBytes), bounds.propfindProps);
     const wanted = ask.kind === 'allprop' ? 'all' : ask.kind === 'propname' ? 'names' : ask.props;
     const resource = await dav.mustResolve(user.id, davPath(request.url));
-    const members = depth === '1' && resource.kind !== 'file' ? await dav.members(user.id, resource) : [];
+    // The root's members and its ETag both need the shares mounted there: read once.
+    const mounted = resource.kind === 'root' ? await dav.mounted(user.id) : undefined;
+    const members =
+      depth === '1' && resource.kind !== 'file' ? await dav.members(user.id, resource, mounted) : [];
     const all = [
       { resource, sha1: resource.kind === 'file' ? await dav.sha1Of(resource.row) : null },
       ...members,
@@ -461,7 +464,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       userId: user.id,
       username: user.username,
       mount: mountOf(request),
-      rootSeq: all.some((r) => r.resource.kind === 'root') ? await dav.rootChangeSeq(user.id) : '',
+      rootSeq: all.some((r) => r.resource.kind === 'root') ? await dav.rootChangeSeq(user.id, mounted) : '',
       sizes: asksSize
         ? await dav.recursiveSizes(
             user.id,

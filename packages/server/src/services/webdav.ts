@@ -84,6 +84,12 @@ export type DavResource =
   | { kind: 'root'; path: string[] }
   | { kind: 'folder' | 'file'; path: string[]; row: FileRow; share?: DavShare };
 
+/** The shares mounted at the top of a user's tree, and their entries' rows by id. */
+export interface Mounted {
+  mounts: Mount[];
+  rows: Map<string, FileRowWithSha1>;
+}
+
 /** Whether the resource is a share's mount point itself (the top of it in the recipient's tree). */
 export const isMountPoint = (resource: DavResource): boolean =>
   resource.kind !== 'root' && resource.share !== undefined && resource.path.length === 1;
@@ -176,6 +182,8 @@ export class DavService {
   async members(
     userId: string,
     resource: DavResource,
+    /** The root's mounts, when the caller has read them already (see `mounted`). */
+    mounted?: Mounted,
   ): Promise<Array<{ resource: DavResource; sha1: string | null }>> {
     if (resource.kind === 'file') throw new HttpError('bad_request', 'a file has no members');
     const id = resource.kind === 'root' ? ROOT : resource.row.id;
@@ -206,10 +214,7 @@ export class DavService {
       sha1: row.sha1,
     }));
     if (resource.kind === 'root') {
-      const mounts = await this.access.mounts(userId);
-      const rows = new Map(
-        (await this.repos.files.liveByIdsAnyOwner(mounts.map((m) => m.fileId))).map((r) => [r.id, r]),
-      );
+      const { mounts, rows } = mounted ?? (await this.mounted(userId));
       for (const mount of mounts) {
         const row = rows.get(mount.fileId);
         if (!row) continue;
@@ -246,6 +251,21 @@ export class DavService {
     return new Map([...types].map(([id, set]) => [id, [...set].sort()]));
   }
 
+  /**
+   * The shares mounted at the top of the user's tree, with their entries' rows: read once for a
+   * listing of the root, which needs them for its members and for its ETag.
+   */
+  async mounted(userId: string): Promise<Mounted> {
+    const mounts = await this.access.mounts(userId);
+    const rows =
+      mounts.length === 0
+        ? new Map<string, FileRowWithSha1>()
+        : new Map(
+            (await this.repos.files.liveByIdsAnyOwner(mounts.map((m) => m.fileId))).map((r) => [r.id, r]),
+          );
+    return { mounts, rows };
+  }
+
   /** The SHA-1 of a file's content: a listed row carries it; a row resolved by name is looked up. */
   async sha1Of(row: FileRow | FileRowWithSha1): Promise<string | null> {
     if ('sha1' in row) return row.sha1;
@@ -259,13 +279,10 @@ export class DavService {
    * whenever anything inside a mount changes or a mount comes or goes, which is what sync
    * clients (Nextcloud's, rclone bisync) look at first.
    */
-  async rootChangeSeq(userId: string): Promise<string> {
+  async rootChangeSeq(userId: string, mounted?: Mounted): Promise<string> {
     const seq = await this.repos.files.rootChangeSeq(userId);
-    const mounts = await this.access.mounts(userId);
+    const { mounts, rows } = mounted ?? (await this.mounted(userId));
     if (mounts.length === 0) return String(seq);
-    const rows = new Map(
-      (await this.repos.files.liveByIdsAnyOwner(mounts.map((m) => m.fileId))).map((r) => [r.id, r]),
-    );
     const digest = createHash('sha1');
     for (const m of mounts) {
       const row = rows.get(m.fileId);
