@@ -625,9 +625,38 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
     });
     expect(zip.statusCode).toBe(201);
     expect(await dav(ed, 'GET', '/dav/Team/a.txt')).toHaveProperty('statusCode', 200);
+    // A tus upload into the share, under way.
+    const made = await t.app.inject({
+      method: 'POST',
+      url: '/api/tus/',
+      headers: {
+        ...ed.headers,
+        ...TUS,
+        'upload-length': '10',
+        'upload-metadata': `filename ${b64('late.bin')},parentId ${b64(team.id)}`,
+      },
+    });
+    expect(made.statusCode, made.body).toBe(201);
+    const tusUrl = new URL(made.headers.location as string).pathname;
     const members = await t.app.services.repos.members.listFor(team.id);
     await t.app.services.repos.members.delete(members.find((m) => m.user_id === ed.id)!.id);
     expect(await dav(ed, 'GET', '/dav/Team/a.txt')).toHaveProperty('statusCode', 404);
+    expect(
+      await t.app.inject({
+        method: 'PATCH',
+        url: tusUrl,
+        headers: {
+          ...ed.headers,
+          ...TUS,
+          'content-type': 'application/offset+octet-stream',
+          'upload-offset': '0',
+        },
+        payload: Buffer.alloc(10),
+      }),
+    ).toHaveProperty('statusCode', 404);
+    expect(
+      await t.app.inject({ method: 'HEAD', url: tusUrl, headers: { ...ed.headers, ...TUS } }),
+    ).toHaveProperty('statusCode', 404);
     expect(await dav(ed, 'PROPFIND', '/dav/Team/', { depth: '0' })).toHaveProperty('statusCode', 404);
     expect(await dav(ed, 'PUT', '/dav/Team/late.txt', {}, 'late')).toHaveProperty('statusCode', 409);
     expect((await propfind(ed, '/dav/')).map((e) => e.href)).not.toContain('/dav/Team/');
