@@ -1,4 +1,14 @@
-import { expect, fileRow, findByName, screenshot, signUpViaApi, test, uniqueName } from './helpers.ts';
+import {
+  expect,
+  fileRow,
+  findByName,
+  MiB,
+  randomFile,
+  screenshot,
+  signUpViaApi,
+  test,
+  uniqueName,
+} from './helpers.ts';
 
 test('an upload request: the owner makes it on a folder, a visitor drops a file, the owner has it', async ({
   page,
@@ -49,4 +59,68 @@ test('an upload request: the owner makes it on a folder, a visitor drops a file,
   expect(history.items[0]).toMatchObject({ action: 'created', actor: { type: 'share', name: 'Walter' } });
   await page.goto('/links');
   await expect(page.getByText(url).first()).toBeVisible();
+});
+
+/** A chunk sent through an upload request's link. */
+const DROP_CHUNK = /\/api\/public\/shares\/[^/]+\/uploads\/[^/]+\/chunks\/(\d+)$/;
+
+test('a big file goes through the link in chunks: a dropped chunk is sent again, a reload resumes', async ({
+  page,
+  browser,
+}, testInfo) => {
+  await signUpViaApi(page.request, uniqueName('otto'));
+  const made = await page.request.post('/api/folders', { data: { name: 'Big inbox' } });
+  const inbox = (await made.json()).file as { id: string };
+  const link = await page.request.post(`/api/files/${inbox.id}/shares`, { data: { kind: 'upload' } });
+  const url = (await link.json()).share.url as string;
+  // Six chunks of the suite's 1 MiB: past the one-request size, so the resumable path takes it.
+  const file = randomFile(testInfo.outputPath('files'), 'scan.tiff', 6 * MiB);
+
+  const visitor = await browser.newContext();
+  const drop = await visitor.newPage();
+  const sent: number[] = [];
+  const stored = new Set<number>();
+  drop.on('request', (r) => {
+    const m = DROP_CHUNK.exec(r.url());
+    if (m && r.method() === 'PUT') sent.push(Number(m[1]));
+  });
+  drop.on('response', (r) => {
+    const m = DROP_CHUNK.exec(r.url());
+    if (m && r.status() === 204) stored.add(Number(m[1]));
+  });
+  // Chunk 3's first attempt loses its connection; chunk 5 hangs until the page is reloaded.
+  let dropped = false;
+  let holding = true;
+  await drop.route(DROP_CHUNK, async (route) => {
+    const chunk = route.request().url();
+    if (chunk.endsWith('/chunks/3') && !dropped) {
+      dropped = true;
+      return route.abort('connectionreset');
+    }
+    if (chunk.endsWith('/chunks/5') && holding) return;
+    return route.continue();
+  });
+  await drop.goto(url);
+  await drop.getByTestId('drop-uploader').locator('input').fill('Ilse');
+  await drop.locator('input[type=file]').setInputFiles(file.path);
+  await expect.poll(() => stored.size, { timeout: 30_000 }).toBe(5);
+  expect(sent.filter((i) => i === 3)).toHaveLength(2);
+
+  // A reload: the page remembers the unfinished upload; the same file picked again resumes it.
+  await drop.reload();
+  holding = false;
+  await expect(drop.getByTestId('drop-unfinished')).toContainText('scan.tiff');
+  sent.length = 0;
+  await drop.getByTestId('drop-uploader').locator('input').fill('Ilse');
+  await drop.locator('input[type=file]').setInputFiles(file.path);
+  await expect(drop.getByTestId('drop-sent')).toContainText('1 file uploaded', { timeout: 30_000 });
+  // Only what the server lacked went again.
+  expect(sent).toEqual([5]);
+  await expect(drop.getByTestId('drop-unfinished')).toHaveCount(0);
+  await visitor.close();
+
+  const inFolder = await findByName(page.request, inbox.id, 'scan.tiff');
+  expect(inFolder).toMatchObject({ size: 6 * MiB, sha1: file.sha1 });
+  const history = await (await page.request.get('/api/history', { params: { folderId: inbox.id } })).json();
+  expect(history.items[0]).toMatchObject({ action: 'created', actor: { type: 'share', name: 'Ilse' } });
 });

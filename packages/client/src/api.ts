@@ -735,6 +735,73 @@ export class DfsApi {
       headers,
     });
   }
+  /**
+   * The chunked upload protocol under an upload request's link (`/api/public/shares/:token/uploads`),
+   * as an `UploadTransport`: the upload engine (`Upload`, `UploadQueue`) sends a big file through
+   * the link with its retries and resume. `uploader` rides on the session's creation; the password
+   * goes with every request. The server never answers "instant" there, and `complete` tells only
+   * the name and size the file got: the `file` it resolves to carries no more than those.
+   */
+  dropUploads(token: string, options: Omit<DropFileOptions, 'onProgress' | 'signal'> = {}): UploadTransport {
+    const headers: Record<string, string> =
+      options.password !== undefined ? { 'x-share-password': options.password } : {};
+    return {
+      createUpload: (body, opts) =>
+        this.#op('post', '/api/public/shares/{token}/uploads', {
+          ...opts,
+          params: { token },
+          headers,
+          json: {
+            name: body.name,
+            size: body.size,
+            ...(body.sha1 ? { sha1: body.sha1 } : {}),
+            ...(body.mtime ? { mtime: body.mtime } : {}),
+            ...(options.uploader ? { uploader: options.uploader } : {}),
+          },
+        }),
+      getUpload: (uploadId, opts) =>
+        this.#op('get', '/api/public/shares/{token}/uploads/{uploadId}', {
+          ...opts,
+          params: { token, uploadId },
+          headers,
+        }),
+      putChunk: async (uploadId, index, bytes, md5Base64, opts = {}) => {
+        const path = this.#path('/api/public/shares/{token}/uploads/{uploadId}/chunks/{index}', {
+          token,
+          uploadId,
+          index,
+        });
+        const put: Record<string, string> = { ...headers, 'content-type': 'application/octet-stream' };
+        if (md5Base64) put['content-md5'] = md5Base64;
+        if (opts.onProgress && this.#useXhr && typeof XMLHttpRequest !== 'undefined') {
+          return this.#xhrPut(path, bytes, put, opts);
+        }
+        await this.#void(path, {
+          signal: opts.signal,
+          method: 'PUT',
+          headers: put,
+          body: bytes as Uint8Array<ArrayBuffer>,
+        });
+        opts.onProgress?.(bytes.byteLength);
+      },
+      completeUpload: async (uploadId, opts = {}) => {
+        const { sha1, ...rest } = opts;
+        const dropped = await this.#op('post', '/api/public/shares/{token}/uploads/{uploadId}/complete', {
+          ...rest,
+          params: { token, uploadId },
+          headers,
+          json: sha1 ? { sha1: sha1.toLowerCase() } : {},
+        });
+        return { status: 'complete', file: dropped as unknown as CompleteUploadResponse['file'] };
+      },
+      abortUpload: (uploadId, opts) =>
+        this.#opVoid('delete', '/api/public/shares/{token}/uploads/{uploadId}', {
+          ...opts,
+          params: { token, uploadId },
+          headers,
+        }),
+    };
+  }
   publicShareContentUrl(token: string): string {
     return this.url(this.#path('/api/public/shares/{token}/content', { token }));
   }

@@ -335,6 +335,8 @@ export default {
     left: '{left} of {max} left',
     sent: '{n} file uploaded. | {n} files uploaded.',
     fileRefused: '“{name}” was not uploaded: {why}',
+    unfinished: 'Unfinished uploads: {names}. Choose the same files again to continue where they stopped.',
+    retrying: 'The connection to the server was lost; trying “{name}” again…',
     gone: {
       unknown: 'This link does not exist. Check that it was copied whole.',
       revoked: 'The owner turned this link off.',

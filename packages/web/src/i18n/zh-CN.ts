@@ -329,6 +329,8 @@ const zhCN: typeof en = {
     left: '剩余 {left}，共 {max}',
     sent: '已上传 {n} 个文件。',
     fileRefused: '“{name}”未上传：{why}',
+    unfinished: '有未完成的上传：{names}。再次选择相同的文件即可从中断处继续。',
+    retrying: '与服务器的连接中断，正在重试“{name}”……',
     gone: {
       unknown: '此链接不存在，请确认复制完整。',
       revoked: '所有者已关闭此链接。',
