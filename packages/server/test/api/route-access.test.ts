@@ -20,6 +20,11 @@ const PUBLIC = new Set([
   'POST /api/public/shares/{token}/grants',
   'GET /api/public/shares/{token}/content',
   'POST /api/public/shares/{token}/files',
+  'POST /api/public/shares/{token}/uploads',
+  'GET /api/public/shares/{token}/uploads/{uploadId}',
+  'PUT /api/public/shares/{token}/uploads/{uploadId}/chunks/{index}',
+  'POST /api/public/shares/{token}/uploads/{uploadId}/complete',
+  'DELETE /api/public/shares/{token}/uploads/{uploadId}',
 ]);
 
 const ADMIN = new Set([
