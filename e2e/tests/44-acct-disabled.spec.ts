@@ -1,3 +1,4 @@
+import AxeBuilder from '@axe-core/playwright';
 import { expect, PASSWORD, signUpViaApi, test, uniqueName } from './helpers.ts';
 
 test('an admin disables an account on the users page: it is signed out everywhere until enabled again', async ({
@@ -37,6 +38,13 @@ test('an admin disables an account on the users page: it is signed out everywher
   await page.getByRole('button', { name: 'Confirm' }).click();
   await expect(page.locator('.n-message', { hasText: `${username} is disabled` })).toBeVisible();
   await expect(row.getByTestId('disabled-tag')).toHaveText('Disabled');
+  // The tag and the row's buttons are readable (WCAG AA contrast) and named.
+  const axe = await new AxeBuilder({ page })
+    .include(`[data-testid=user-row][data-name="${username}"]`)
+    .analyze();
+  expect(axe.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual(
+    [],
+  );
 
   expect((await user.get('/api/auth/me')).status()).toBe(401);
   expect((await program.get('/api/auth/me')).status()).toBe(401);
