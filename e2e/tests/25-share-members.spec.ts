@@ -64,6 +64,13 @@ test('a folder shared with an editor and a viewer: found under "Shared with me",
   await expect(fileRow(ed, 'plan.txt')).toBeVisible();
   expect((await findByName(page.request, folder.id, 'plan.txt')).size).toBe(23);
 
+  // On a phone, in the dark: the list keeps the name, the owner and the role.
+  await ed.setViewportSize({ width: 390, height: 844 });
+  await ed.emulateMedia({ colorScheme: 'dark' });
+  await ed.goto('/shared');
+  await expect(ed.locator('[data-testid="shared-row"][data-name="Team plans"]')).toContainText('Editor');
+  await screenshot(ed, 'shared-with-me-phone-dark');
+
   // The viewer sees the folder and the file, and no way to change them.
   await vi.goto(`/files/${folder.id}`);
   await expect(fileRow(vi, 'plan.txt')).toBeVisible();
