@@ -78,6 +78,11 @@ export class PasskeysRepository {
     return (await this.db('passkeys').where({ user_id: userId, id }).delete()) === 1;
   }
 
+  /** Every passkey of a user (an administrator's two-factor reset). */
+  async deleteByUser(userId: string): Promise<number> {
+    return this.db('passkeys').where({ user_id: userId }).delete();
+  }
+
   /**
    * Records a use: the new counter only if the stored one is still what the check compared
    * against, so two sign-ins racing with the same counter value cannot both pass.

@@ -73,6 +73,7 @@ export class AdminService {
     await this.repos.transaction(async (tx) => {
       if (!(await tx.users.findById(id))) throw notFound('user not found');
       await tx.totp.delete(id);
+      await tx.passkeys.deleteByUser(id);
     });
   }
 

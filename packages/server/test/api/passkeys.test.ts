@@ -14,6 +14,7 @@ interface Ceremony {
 describe('passkeys', () => {
   let t: TestApp;
   let clock = Date.now();
+  let aliceKey: SoftAuthenticator;
 
   beforeAll(async () => {
     t = await startTestApp({}, { now: () => clock });
@@ -50,6 +51,7 @@ describe('passkeys', () => {
   it('registers a passkey behind the password, once per challenge, and lists it', async () => {
     const alice = await t.user('alice');
     const key = new SoftAuthenticator(ORIGIN, 'localhost');
+    aliceKey = key;
 
     const wrong = await post(
       '/api/auth/passkeys/registration-options',
@@ -351,6 +353,28 @@ describe('passkeys', () => {
     expect(gone.statusCode).toBe(204);
     // No second factor left: the password alone signs in again.
     expect((await post('/api/auth/signin', { username: 'erin', password: PASSWORD })).statusCode).toBe(200);
+  });
+
+  it("goes with an administrator's two-factor reset, as TOTP does", async () => {
+    const gus = await t.user('gus');
+    await register(gus.headers);
+    expect((await post('/api/auth/signin', { username: 'gus', password: PASSWORD })).statusCode).toBe(401);
+    // alice is the first account (the admin); her session signs in with her passkey.
+    const bare = (await post('/api/auth/signin', { username: 'alice', password: PASSWORD })).json().error;
+    const signedIn = await post('/api/auth/signin', {
+      username: 'alice',
+      password: PASSWORD,
+      passkey: { challengeId: bare.passkey.challengeId, response: aliceKey.assert(bare.passkey.options) },
+    });
+    const admin = bearer(signedIn.json().token);
+    const reset = await t.app.inject({
+      method: 'DELETE',
+      url: `/api/admin/users/${gus.id}/two-factor`,
+      headers: admin,
+    });
+    expect(reset.statusCode, reset.body).toBe(204);
+    expect(await t.app.services.db('passkeys').where({ user_id: gus.id }).first()).toBeUndefined();
+    expect((await post('/api/auth/signin', { username: 'gus', password: PASSWORD })).statusCode).toBe(200);
   });
 
   it('says plainly that passkeys need a host name, not an IP address', async () => {
