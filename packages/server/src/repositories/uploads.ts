@@ -108,14 +108,27 @@ export class UploadsRepository {
       .first();
   }
 
+  /**
+   * A user's own unfinished uploads. Those opened through their upload requests are counted per
+   * link instead (countOpenForShare), so visitors cannot use up the owner's allowance.
+   */
   async countOpen(userId: string, now: number): Promise<number> {
     const row = await this.db('uploads')
       .where({ user_id: userId })
+      .whereNull('share_token')
       .whereIn('status', ['open', 'completing'])
       .andWhere('expires_at', '>', now)
       .count({ n: '*' })
       .first();
     return Number(row?.n ?? 0);
+  }
+
+  /** A link's unfinished sessions. */
+  async openForShare(shareToken: string, now: number): Promise<UploadRow[]> {
+    return this.db<UploadRow>('uploads')
+      .where({ share_token: shareToken })
+      .whereIn('status', ['open', 'completing'])
+      .andWhere('expires_at', '>', now);
   }
 
   /** Moves an upload between states only from the expected one: the guard against double completes. */

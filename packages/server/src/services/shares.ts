@@ -214,6 +214,12 @@ export class ShareService {
 
   async revoke(userId: string, token: string): Promise<void> {
     if (!(await this.repos.shares.revoke(userId, token, this.now()))) throw notFound('share not found');
+    // An upload request's unfinished sessions can never complete now: their bytes and the room
+    // they hold in the owner's quota go at once rather than when they expire. A complete already
+    // running finds the link revoked; anything failing here is left to expiry.
+    for (const upload of await this.repos.uploads.openForShare(token, this.now())) {
+      await this.uploads.abort(upload.user_id, upload.id).catch(() => undefined);
+    }
   }
 
   /**

@@ -185,10 +185,14 @@ export class UploadService {
         // someone else's folder, the owner's room is what counts (checked again at complete, as
         // the open session is the uploader's).
         await this.userLimits.assertRoom(ownerId, { bytes: body.size, entries: 1 }, tx);
-        if ((await tx.uploads.countOpen(userId, now)) >= this.limits.maxOpenPerUser) {
+        // A link's sessions count per link: its visitors cannot use up the owner's allowance.
+        const open = link
+          ? (await tx.uploads.openForShare(link.shareToken, now)).length
+          : await tx.uploads.countOpen(userId, now);
+        if (open >= this.limits.maxOpenPerUser) {
           throw new HttpError(
             'too_many_uploads',
-            `at most ${this.limits.maxOpenPerUser} unfinished uploads at a time`,
+            `at most ${this.limits.maxOpenPerUser} unfinished uploads at a time${link ? ' through this link' : ''}`,
           );
         }
         await link?.reserve(tx);

@@ -416,6 +416,7 @@ describe('resumable uploads through an upload request', () => {
   const BIG_CHUNK = 8 * MiB;
   const SESSIONS_PER_MINUTE = 6;
   const CHUNKS_PER_MINUTE = 30;
+  const OPEN_PER_LINK = 8;
   let t: TestApp;
   let clock = Date.now();
   let owner: Awaited<ReturnType<TestApp['user']>>;
@@ -497,6 +498,7 @@ describe('resumable uploads through an upload request', () => {
         DFS_CHUNK_SIZE: String(BIG_CHUNK),
         DFS_DROP_RATE_LIMIT: String(SESSIONS_PER_MINUTE),
         DFS_DROP_RATE_LIMIT_BYTES: String(CHUNKS_PER_MINUTE * BIG_CHUNK),
+        DFS_MAX_UPLOADS_PER_USER: String(OPEN_PER_LINK),
       },
       { now: () => clock },
     );
@@ -706,6 +708,23 @@ describe('resumable uploads through an upload request', () => {
       expect(res.json().error.reason).toBe('revoked');
     }
     expect(await listing(inbox)).toEqual([]);
+    // Its unfinished sessions went with it, bytes and all: the owner does not find them either.
+    expect((await api('GET', `/api/uploads/${id}`)).statusCode).toBe(404);
+  });
+
+  it('counts a link’s unfinished sessions per link, not against the owner’s own allowance', async () => {
+    const token = await link(await folder('Crowded'));
+    const [a, b] = [visitor(token), visitor(token)];
+    for (let i = 0; i < OPEN_PER_LINK; i++) {
+      expect((await (i % 2 ? a : b).open({ name: `s${i}.bin`, size: 1 })).statusCode).toBe(201);
+    }
+    const more = await a.open({ name: 'more.bin', size: 1 });
+    expect(more.statusCode).toBe(429);
+    expect(errorCode(more)).toBe('too_many_uploads');
+    // The owner's own uploads still start.
+    const own = await api('POST', '/api/uploads', { name: 'own.bin', size: 10 });
+    expect(own.statusCode, own.body).toBe(201);
+    expect((await api('DELETE', `/api/uploads/${own.json().uploadId}`)).statusCode).toBe(204);
   });
 
   it('only the link that opened a session may touch it; nothing lists the sessions or the folder', async () => {
