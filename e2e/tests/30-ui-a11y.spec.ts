@@ -188,6 +188,7 @@ for (const scheme of ['light', 'dark'] as const) {
       ['/trash', 'trash'],
       ['/links', 'links'],
       ['/settings/app-passwords', 'app passwords'],
+      ['/settings/sessions', 'signed-in devices'],
     ] as const) {
       await page.goto(path);
       await expect(page.locator('h2, h1').first()).toBeVisible();
