@@ -332,6 +332,14 @@ describe('shares with users and groups', () => {
   });
 
   it("charges an editor's upload to the owner's quota, refused over it as the owner's would be", async () => {
+    // A chunked upload opened while the owner had room is counted against the owner at complete.
+    const late = random(800);
+    const up = uploader(t, ed.headers);
+    const opened = await ok<{ uploadId: string }>(
+      up.create({ name: 'late.bin', size: late.length, sha1: sha1(late), parentId: team.id }),
+      201,
+    );
+    expect((await up.put(opened.uploadId, 0, late)).statusCode).toBe(204);
     const used = await usedBytes(owner);
     const me = await ok<{ user: { id: string } }>(as(owner)('GET', '/api/auth/me'));
     await ok(as(owner)('PATCH', `/api/admin/users/${me.user.id}`, { quotaBytes: used + 500 }));
@@ -348,6 +356,8 @@ describe('shares with users and groups', () => {
         parentId: team.id,
       });
       expect([chunked.statusCode, errorCode(chunked)]).toEqual([413, 'quota_exceeded']);
+      const completed = await up.complete(opened.uploadId);
+      expect([completed.statusCode, errorCode(completed)]).toEqual([413, 'quota_exceeded']);
       // The editor's own quota is theirs: a file of theirs still fits.
       expect((await postForm(t, ed.headers, 'mine.bin', random(800))).statusCode).toBe(201);
       expect(await tree()).toEqual(before);
