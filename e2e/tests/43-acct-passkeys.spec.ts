@@ -44,6 +44,8 @@ test('a user adds a passkey, signs in with it without a password, and as the sec
   await page.getByTestId('passkey-submit').click();
   await expect(page.getByTestId('passkey-name')).toHaveText('This laptop');
   await expect(page.getByTestId('passkey-item')).toContainText('never used');
+  // TOTP is off, but the password alone no longer signs in: the page says so.
+  await expect(page.getByTestId('totp-off-state')).toContainText('Your passkeys are your second factor');
   const stored = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
   expect(stored.credentials).toHaveLength(1);
   expect(stored.credentials[0]?.isResidentCredential).toBe(true);

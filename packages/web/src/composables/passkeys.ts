@@ -1,5 +1,5 @@
 import { ApiError } from '@dfs/client';
-import type { PasskeyCeremony, SigninResponse } from '@dfs/shared';
+import type { PasskeyCeremony, PasskeyList, SigninResponse } from '@dfs/shared';
 import {
   browserSupportsWebAuthn,
   type PublicKeyCredentialCreationOptionsJSON,
@@ -8,7 +8,9 @@ import {
   startRegistration,
   WebAuthnError,
 } from '@simplewebauthn/browser';
+import { useQuery } from '@tanstack/vue-query';
 import { api } from '../api/index.ts';
+import { queryClient } from '../api/query.ts';
 import { i18n } from '../i18n/index.ts';
 import { errorText } from './errors.ts';
 
@@ -17,6 +19,18 @@ import { errorText } from './errors.ts';
  * `navigator.credentials` call and the credential back into JSON the server verifies.
  */
 export const passkeysSupported = (): boolean => browserSupportsWebAuthn() && window.isSecureContext;
+
+/** The user's passkeys (one query, shared by whoever shows them). */
+export function usePasskeyList() {
+  return useQuery(
+    {
+      queryKey: ['passkeys'] as const,
+      queryFn: async ({ signal }) =>
+        (await (await api.request('/api/auth/passkeys', { signal })).json()) as PasskeyList,
+    },
+    queryClient,
+  );
+}
 
 async function postJson<T>(path: string, json: unknown, method = 'POST'): Promise<T> {
   const res = await api.request(path, { method, json });

@@ -27,6 +27,7 @@ const en = {
     unsupported:
       'This browser cannot use passkeys here. Passkeys need a secure page (https://, or http://localhost) reached by a host name, not an IP address.',
     cancelled: 'The passkey request was cancelled or timed out.',
+    totpOff: 'Authenticator app: off. Your passkeys are your second factor.',
     errors: {
       passkey_invalid: 'The passkey was not accepted ({message}).',
       wrong_password: 'The password is not right.',
@@ -72,6 +73,7 @@ const zhCN: typeof en = {
     unsupported:
       '此浏览器无法在这里使用通行密钥。通行密钥需要安全页面（https://，或 http://localhost），并且要用主机名而不是 IP 地址访问。',
     cancelled: '通行密钥请求已取消或超时。',
+    totpOff: '身份验证器应用：未开启。你的通行密钥就是第二重验证。',
     errors: {
       passkey_invalid: '通行密钥未被接受（{message}）。',
       wrong_password: '密码不正确。',
