@@ -76,11 +76,16 @@ export class UploadsRepository {
   }
 
   /**
-   * The bytes a link's unfinished sessions hold of its limit (one session left out, by id). On
-   * MySQL a locking read: it sees sessions committed since the transaction began and keeps new
-   * ones of this link out until the caller commits, so two sessions cannot take the same bytes.
+   * The bytes a link's unfinished sessions hold of its limit (`except`: one session left out, by
+   * id). With `lock`, inside a transaction, on MySQL a locking read: it sees sessions committed
+   * since the transaction began and keeps new ones of this link out until the caller commits,
+   * so two sessions cannot take the same bytes (SQLite runs one transaction at a time anyway).
    */
-  async reservedForShare(shareToken: string, now: number, exceptId?: string): Promise<number> {
+  async reservedForShare(
+    shareToken: string,
+    now: number,
+    options: { except?: string; lock?: boolean } = {},
+  ): Promise<number> {
     const query = this.db('uploads')
       .where({ share_token: shareToken })
       .andWhere((q) =>
@@ -89,8 +94,8 @@ export class UploadsRepository {
           .orWhere((q2) => q2.where({ status: 'open' }).andWhere('expires_at', '>', now)),
       )
       .select('size');
-    if (exceptId !== undefined) query.whereNot({ id: exceptId });
-    if (this.db.client.config.client === 'mysql2') query.forUpdate();
+    if (options.except !== undefined) query.whereNot({ id: options.except });
+    if (options.lock && this.db.client.config.client === 'mysql2') query.forUpdate();
     const rows = (await query) as Array<{ size: number | string }>;
     return rows.reduce((sum, row) => sum + Number(row.size), 0);
   }

@@ -359,7 +359,7 @@ export class ShareService {
     exceptId?: string,
   ): Promise<boolean> {
     const now = this.now();
-    const held = await tx.uploads.reservedForShare(token, now, exceptId);
+    const held = await tx.uploads.reservedForShare(token, now, { except: exceptId, lock: true });
     return tx.shares.receiveBytes(token, bytes, now, bytes + held);
   }
 
@@ -475,7 +475,7 @@ export class ShareService {
         reserve: async (tx) => {
           // Counts nothing yet, but the whole declared size must fit beside what is held.
           const now = this.now();
-          const held = await tx.uploads.reservedForShare(token, now);
+          const held = await tx.uploads.reservedForShare(token, now, { lock: true });
           if (!(await tx.shares.receiveBytes(token, 0, now, held + start.size))) {
             throw await this.refusal(token, tx);
           }
