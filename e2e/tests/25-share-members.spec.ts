@@ -94,6 +94,54 @@ test('a folder shared with an editor and a viewer: found under "Shared with me",
   await expect(page.getByTestId('details-members')).toContainText(editor);
   await expect(page.getByTestId('details-members')).toContainText(viewer);
 
+  // The owner removes the viewer: their next request no longer finds the folder.
+  await page.keyboard.press('Escape');
+  await fileRow(page, 'Team plans').getByTestId('row-menu').click();
+  await page.locator('.n-dropdown-menu').getByText('Share with people', { exact: true }).click();
+  const gone = page.locator(`[data-testid="people-member"][data-name="${viewer}"]`);
+  await gone.getByTestId('people-remove').click();
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await expect(gone).toHaveCount(0);
+  expect((await vi.request.get(`/api/files/${folder.id}`)).status()).toBe(404);
+  await vi.goto('/shared');
+  await expect(vi.getByTestId('empty')).toBeVisible();
+
   await editorContext.close();
   await viewerContext.close();
+});
+
+test('an admin makes a group and puts people in it; a share with the group reaches them', async ({
+  page,
+  browser,
+}) => {
+  const admin = JSON.parse(process.env.DFS_E2E_ADMIN ?? '{}') as { username: string; password: string };
+  expect((await page.request.post('/api/auth/signin', { data: admin })).status()).toBe(200);
+  const member = uniqueName('gus');
+  const memberContext = await browser.newContext();
+  const gus = await memberContext.newPage();
+  await signUpViaApi(gus.request, member);
+  const group = uniqueName('family');
+
+  await page.goto('/admin/groups');
+  await page.getByTestId('group-name').locator('input').fill(group);
+  await page.getByTestId('group-create').click();
+  const row = page.locator(`[data-testid="group-row"][data-name="${group}"]`);
+  await row.getByTestId('group-manage').click();
+  await page.getByTestId('group-member-name').locator('input').fill(member);
+  await page.getByTestId('group-member-add').click();
+  await expect(page.locator(`[data-testid="group-member"][data-name="${member}"]`)).toBeVisible();
+  await screenshot(page, 'groups-members');
+  await page.keyboard.press('Escape');
+  await expect(row).toContainText('1');
+
+  const made = await page.request.post('/api/folders', { data: { name: `For ${group}` } });
+  const folder = (await made.json()).file as { id: string };
+  const shared = await page.request.post(`/api/files/${folder.id}/members`, {
+    data: { group, role: 'viewer' },
+  });
+  expect(shared.status()).toBe(201);
+  await gus.goto('/shared');
+  await expect(gus.locator(`[data-testid="shared-row"][data-name="For ${group}"]`)).toBeVisible();
+
+  await memberContext.close();
 });
