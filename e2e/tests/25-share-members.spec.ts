@@ -51,6 +51,9 @@ test('a folder shared with an editor and a viewer: found under "Shared with me",
   await ed.goto('/files');
   await expect(fileRow(ed, 'Team plans').getByTestId('shared-badge')).toHaveText(`${owner} · Editor`);
   await screenshot(ed, 'shared-in-root');
+  await ed.getByTestId('view-grid').click();
+  await expect(fileRow(ed, 'Team plans').getByTestId('shared-badge')).toHaveText(`${owner} · Editor`);
+  await ed.getByTestId('view-list').click();
 
   // …opens it and uploads into it: the file is the owner's.
   await fileRow(ed, 'Team plans').dblclick();
