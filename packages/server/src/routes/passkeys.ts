@@ -45,6 +45,19 @@ export async function passkeyRoutes(app: AppInstance): Promise<void> {
     return row;
   };
 
+  /**
+   * The account password again before adding or removing a way in. An account made by single
+   * sign-on has no password (an empty hash): there, the session from the provider has to do, or
+   * such a user could never have a passkey (nor meet DFS_REQUIRE_2FA).
+   */
+  const reconfirm = async (userId: string, password: string | undefined): Promise<UserRow> => {
+    const row = await account(userId);
+    if (row.password_hash === '') return row;
+    if (password === undefined) throw new HttpError('wrong_password', 'enter your account password');
+    await auth.confirmPassword(userId, password);
+    return row;
+  };
+
   // The password and every signed challenge are worth guessing or replaying: attempts are limited
   // per account (per address before anyone is signed in), as at sign-in.
   const limited = (what: string) => ({
@@ -70,9 +83,8 @@ export async function passkeyRoutes(app: AppInstance): Promise<void> {
     },
     async (request) => {
       const user = secondFactorSession(request, 'passkeys are registered');
-      // The account password again, checked where the directory's passwords are too (LDAP).
-      await auth.confirmPassword(user.id, request.body.password);
-      return passkeys.registrationOptions(await account(user.id), rp(request));
+      // Checked where the directory's passwords are too (LDAP).
+      return passkeys.registrationOptions(await reconfirm(user.id, request.body.password), rp(request));
     },
   );
 
@@ -147,7 +159,7 @@ export async function passkeyRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       const user = secondFactorSession(request, 'passkeys are removed');
-      await auth.confirmPassword(user.id, request.body.password);
+      await reconfirm(user.id, request.body.password);
       await passkeys.remove(user.id, request.params.id);
       return reply.status(204).send(null);
     },

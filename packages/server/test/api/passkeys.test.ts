@@ -377,6 +377,31 @@ describe('passkeys', () => {
     expect((await post('/api/auth/signin', { username: 'gus', password: PASSWORD })).statusCode).toBe(200);
   });
 
+  it('asks for the password unless the account has none (single sign-on)', async () => {
+    const hal = await t.user('hal');
+    const without = await post('/api/auth/passkeys/registration-options', {}, hal.headers);
+    expect(without.statusCode).toBe(403);
+    expect(errorCode(without)).toBe('wrong_password');
+    // An account a provider made has an empty password hash: its session is what it has.
+    await t.app.services.db('users').where({ id: hal.id }).update({ password_hash: '' });
+    const sso = await post('/api/auth/passkeys/registration-options', {}, hal.headers);
+    expect(sso.statusCode, sso.body).toBe(200);
+    const { challengeId, options } = sso.json() as Ceremony;
+    const key = new SoftAuthenticator(ORIGIN, 'localhost');
+    const made = await post(
+      '/api/auth/passkeys',
+      { challengeId, response: key.register(options) },
+      hal.headers,
+    );
+    expect(made.statusCode).toBe(201);
+    const ceremony = await signinOptions();
+    const signed = await post('/api/auth/passkeys/signin', {
+      challengeId: ceremony.challengeId,
+      response: key.assert(ceremony.options),
+    });
+    expect(signed.statusCode).toBe(200);
+  });
+
   it('says plainly that passkeys need a host name, not an IP address', async () => {
     const res = await t.app.inject({
       method: 'POST',

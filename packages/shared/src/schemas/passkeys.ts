@@ -84,10 +84,11 @@ export const PasskeyAuthenticationResponse = Type.Object({
 
 /**
  * `POST /api/auth/passkeys/registration-options`: the account password again, as for setting up
- * TOTP, so that a session left open cannot put its own passkey on the account.
+ * TOTP, so that a session left open cannot put its own passkey on the account. An account made
+ * by single sign-on has none: its session, fresh from the provider, is enough.
  */
 export const PasskeyRegistrationOptionsBody = Type.Object(
-  { password: Type.String({ minLength: 1, maxLength: 1024 }) },
+  { password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })) },
   { additionalProperties: false },
 );
 export type PasskeyRegistrationOptionsBody = Static<typeof PasskeyRegistrationOptionsBody>;
@@ -109,9 +110,9 @@ export type PasskeyAssertion = Static<typeof PasskeyAssertion>;
 export const RenamePasskeyBody = Type.Object({ name: PasskeyName }, { additionalProperties: false });
 export type RenamePasskeyBody = Static<typeof RenamePasskeyBody>;
 
-/** `DELETE /api/auth/passkeys/:id`: the account password, as for every change to the second factors. */
+/** `DELETE /api/auth/passkeys/:id`: the account password (when it has one), as for adding one. */
 export const DeletePasskeyBody = Type.Object(
-  { password: Type.String({ minLength: 1, maxLength: 1024 }) },
+  { password: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })) },
   { additionalProperties: false },
 );
 export type DeletePasskeyBody = Static<typeof DeletePasskeyBody>;

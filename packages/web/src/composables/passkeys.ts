@@ -41,9 +41,7 @@ async function postJson<T>(path: string, json: unknown, method = 'POST'): Promis
 export async function registerPasskey(password: string, name: string): Promise<void> {
   const { challengeId, options } = await postJson<PasskeyCeremony>(
     '/api/auth/passkeys/registration-options',
-    {
-      password,
-    },
+    password ? { password } : {},
   );
   const response = await startRegistration({
     optionsJSON: options as unknown as PublicKeyCredentialCreationOptionsJSON,
