@@ -46,6 +46,7 @@ import { nextcloudUploadRoutes } from './routes/nextcloud-uploads.ts';
 import { nextcloudVersionRoutes } from './routes/nextcloud-versions.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { oidcRoutes } from './routes/oidc.ts';
+import { passkeyRoutes } from './routes/passkeys.ts';
 import { publicUploadRoutes } from './routes/public-uploads.ts';
 import { restoreRoutes } from './routes/restore.ts';
 import { sessionRoutes } from './routes/sessions.ts';
