@@ -99,9 +99,7 @@ export class TusService {
   /**
    * Where an upload into a folder shared with the uploader goes: the folder's owner's tree,
    * under the owner's quota; undefined for the uploader's own folders (the upload session says
-   * where). The target is asked again at every request, so a revoked share stops the upload at
-   * once (404), and a role lowered to viewer at the next PATCH (403). The session itself stays
-   * the uploader's, so they alone resume it.
+   * where). The session itself stays the uploader's, so they alone resume it.
    */
   private async sharedTarget(
     userId: string,
@@ -125,6 +123,21 @@ export class TusService {
       onConflict: (rule ? parseOnConflict(rule) : undefined) ?? 'rename',
       ...(mtime === undefined ? {} : { mtime }),
     };
+  }
+
+  /**
+   * `sharedTarget` for a session under way: a share revoked (or lowered to viewer, or its folder
+   * trashed) since creation no longer takes the file, but the bytes already acknowledged stay the
+   * uploader's. The upload goes on and lands at their own root, as a chunked upload does.
+   */
+  private async sharedTargetNow(userId: string, metadata: string) {
+    try {
+      return await this.sharedTarget(userId, metadata);
+    } catch (error) {
+      if (error instanceof HttpError && (error.code === 'not_found' || error.code === 'forbidden'))
+        return undefined;
+      throw error;
+    }
   }
 
   /** The file a finished upload into a shared folder becomes: the owner's, counted against their quota. */
@@ -203,7 +216,6 @@ export class TusService {
 
   async state(userId: string, id: string): Promise<TusState> {
     const { row, upload } = await this.load(userId, id);
-    if (!row.file_id) await this.sharedTarget(userId, row.metadata);
     const file = row.file_id ? await this.fileOf(userId, row.file_id) : null;
     return {
       id,
@@ -238,7 +250,6 @@ export class TusService {
     const loaded = await this.load(userId, id);
     if (loaded.upload.status === 'complete' || loaded.row.file_id) return this.state(userId, id);
     assertOffset(loaded.row, offset);
-    await this.sharedTarget(userId, loaded.row.metadata);
     const size = Number(loaded.upload.size);
     if (bodyLength !== undefined && Number.isSafeInteger(bodyLength) && offset + bodyLength > size) {
       throw new HttpError(
@@ -410,7 +421,7 @@ export class TusService {
   /** The last byte is in: the upload completes like any other (verified, deduped, replicated). */
   private async finish(userId: string, id: string): Promise<FileEntry> {
     const { row } = await this.load(userId, id);
-    const shared = await this.sharedTarget(userId, row.metadata);
+    const shared = await this.sharedTargetNow(userId, row.metadata);
     const done = await this.uploads.complete(userId, id, undefined, {
       hashUnknown: true,
       ...(shared ? { place: this.placeShared(shared) } : {}),

@@ -625,7 +625,7 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
     });
     expect(zip.statusCode).toBe(201);
     expect(await dav(ed, 'GET', '/dav/Team/a.txt')).toHaveProperty('statusCode', 200);
-    // A tus upload into the share, under way.
+    // A tus upload into the share, under way: its first bytes acknowledged before the revocation.
     const made = await t.app.inject({
       method: 'POST',
       url: '/api/tus/',
@@ -638,25 +638,34 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
     });
     expect(made.statusCode, made.body).toBe(201);
     const tusUrl = new URL(made.headers.location as string).pathname;
-    const members = await t.app.services.repos.members.listFor(team.id);
-    await t.app.services.repos.members.delete(members.find((m) => m.user_id === ed.id)!.id);
-    expect(await dav(ed, 'GET', '/dav/Team/a.txt')).toHaveProperty('statusCode', 404);
-    expect(
-      await t.app.inject({
+    const patch = (offset: number, payload: Buffer) =>
+      t.app.inject({
         method: 'PATCH',
         url: tusUrl,
         headers: {
           ...ed.headers,
           ...TUS,
           'content-type': 'application/offset+octet-stream',
-          'upload-offset': '0',
+          'upload-offset': String(offset),
         },
-        payload: Buffer.alloc(10),
-      }),
-    ).toHaveProperty('statusCode', 404);
-    expect(
-      await t.app.inject({ method: 'HEAD', url: tusUrl, headers: { ...ed.headers, ...TUS } }),
-    ).toHaveProperty('statusCode', 404);
+        payload,
+      });
+    const late = random(10);
+    expect(await patch(0, late.subarray(0, 4))).toHaveProperty('statusCode', 204);
+    const members = await t.app.services.repos.members.listFor(team.id);
+    await t.app.services.repos.members.delete(members.find((m) => m.user_id === ed.id)!.id);
+    expect(await dav(ed, 'GET', '/dav/Team/a.txt')).toHaveProperty('statusCode', 404);
+    // The session is the editor's and so are its bytes: it goes on, as the REST chunked upload
+    // does, and the file lands at the editor's own root, never in the owner's folder.
+    const head = await t.app.inject({ method: 'HEAD', url: tusUrl, headers: { ...ed.headers, ...TUS } });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['upload-offset']).toBe('4');
+    expect(await patch(4, late.subarray(4))).toHaveProperty('statusCode', 204);
+    const landed = await t.app.services.repos.files.findLiveByName(ed.id, '', 'late.bin');
+    expect(landed?.user_id).toBe(ed.id);
+    const got = await dav(ed, 'GET', '/dav/late.bin');
+    expect(got.statusCode).toBe(200);
+    expect(sha1(got.rawPayload)).toBe(sha1(late));
     expect(await dav(ed, 'PROPFIND', '/dav/Team/', { depth: '0' })).toHaveProperty('statusCode', 404);
     expect(await dav(ed, 'PUT', '/dav/Team/late.txt', {}, 'late')).toHaveProperty('statusCode', 409);
     expect((await propfind(ed, '/dav/')).map((e) => e.href)).not.toContain('/dav/Team/');
