@@ -104,6 +104,23 @@ describe('OIDC sign-in (open sign-up)', () => {
     expect(await me(sessionOf(second) as string)).toEqual(alice);
   });
 
+  it('sends the browser back only to a page of its own (no open redirect)', async () => {
+    // Browsers drop tabs and newlines from a Location and read `\` as `/`: each is `//evil.example`.
+    for (const returnTo of [
+      '/\t/evil.example',
+      '/\n/evil.example',
+      '/\r\n/evil.example',
+      '/\t\\evil.example',
+    ]) {
+      const res = await t.app.inject({ method: 'POST', url: '/api/auth/oidc/start', payload: { returnTo } });
+      expect(res.statusCode, JSON.stringify(returnTo)).toBe(400);
+      expect(res.cookies.find((c) => c.name === 'dfs_oidc_state')).toBeUndefined();
+    }
+    idp.accounts.set('sub-olga', { preferred_username: 'olga' });
+    const res = await signIn('sub-olga', '/files/a%20b?view=grid#top');
+    expect(res.headers.location).toBe('/files/a%20b?view=grid#top');
+  });
+
   it('never signs into a local account that merely has the same name', async () => {
     const local = await t.user('bob');
     idp.accounts.set('sub-bob', { preferred_username: 'bob' });

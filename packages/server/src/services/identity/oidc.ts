@@ -98,6 +98,7 @@ export class OidcService {
    * so a callback only completes in the browser that started it (no login CSRF).
    */
   async start(redirectUri: string, returnTo: string | undefined): Promise<{ url: string; state: string }> {
+    if (returnTo !== undefined) checkLocalPath(returnTo);
     const config = await this.configuration();
     const now = this.options.now();
     const state = oidc.randomState();
@@ -250,6 +251,20 @@ export class OidcService {
 }
 
 class NameTaken extends Error {}
+
+/**
+ * `returnTo` must stay on this site: the schema's `/` not followed by `/` or `\` is not enough,
+ * since browsers drop tabs and newlines from a Location and read `\` as `/` (`/<tab>/evil.example`
+ * is `//evil.example`), which would make the callback an open redirect.
+ */
+function checkLocalPath(returnTo: string): void {
+  const base = 'http://dfs.invalid';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  const plain = !/[\u0000-\u001f\u007f\\]/.test(returnTo);
+  if (!plain || !URL.canParse(returnTo, base) || new URL(returnTo, base).origin !== base) {
+    throw new HttpError('bad_request', 'returnTo must be a path of this app, such as /files');
+  }
+}
 
 function identityRow(userId: string, issuer: string, subject: string, now: number): IdentityRow {
   return {
