@@ -182,6 +182,10 @@ export async function authRoutes(app: AppInstance): Promise<void> {
   );
 
   const totpSession = (request: FastifyRequest) => sessionOnlyUser(request, 'two-factor sign-in is managed');
+  // Turning TOTP on marks the asking session as past the second factor: a session from before the
+  // account's passkey (left open, or stolen with the password) would otherwise get around it.
+  const totpSetupSession = (request: FastifyRequest) =>
+    secondFactorSession(request, 'two-factor sign-in is set up');
   // A code is six digits: attempts are limited per account as at sign-in.
   const codeRateLimit = {
     rateLimit: {
@@ -227,7 +231,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const user = totpSession(request);
+      const user = totpSetupSession(request);
       await auth.confirmPassword(user.id, request.body.password);
       return reply.status(201).send(await twoFactor.setup(user.id, user.username));
     },
@@ -245,7 +249,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
       config: codeRateLimit,
     },
     async (request, reply) => {
-      const user = totpSession(request);
+      const user = totpSetupSession(request);
       await twoFactor.confirm(user.id, request.body.code, request.auth?.sessionId ?? null);
       return reply.status(204).send(null);
     },

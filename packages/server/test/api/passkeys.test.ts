@@ -402,6 +402,23 @@ describe('passkeys', () => {
     expect(signed.statusCode).toBe(200);
   });
 
+  it('keeps a session from before the passkey from setting up TOTP to pass the second factor', async () => {
+    const ivy = await t.user('ivy');
+    // A session left open (or stolen) before ivy's passkey; it knows the password too.
+    const stale = bearer(
+      (await post('/api/auth/signin', { username: 'ivy', password: PASSWORD })).json().token,
+    );
+    await register(ivy.headers);
+    const setup = await post('/api/auth/totp', { password: PASSWORD }, stale);
+    expect(setup.statusCode, setup.body).toBe(403);
+    expect(errorCode(setup)).toBe('second_factor_required');
+    expect(await t.app.services.db('user_totp').where({ user_id: ivy.id }).first()).toBeUndefined();
+    const confirm = await post('/api/auth/totp/confirm', { code: '123456' }, stale);
+    expect(errorCode(confirm)).toBe('second_factor_required');
+    // The session that has the passkey still may.
+    expect((await post('/api/auth/totp', { password: PASSWORD }, ivy.headers)).statusCode).toBe(201);
+  });
+
   it('says plainly that passkeys need a host name, not an IP address', async () => {
     const res = await t.app.inject({
       method: 'POST',
