@@ -224,7 +224,9 @@ export function davPermissions(resource: DavResource): string {
   if (resource.kind === 'root' || !resource.share) return collection ? FOLDER_PERMISSIONS : FILE_PERMISSIONS;
   const mountPoint = isMountPoint(resource);
   if (resource.share.role === 'viewer') return mountPoint ? 'SMGD' : 'SMG';
-  return `SMGD${mountPoint ? '' : 'NV'}${collection ? 'CK' : 'W'}`;
+  // An entry shared on its own, reached through a share viewed above it, is edited, not moved.
+  const self = mountPoint ? 'D' : resource.share.changeItself === false ? '' : 'DNV';
+  return `SMG${self}${collection ? 'CK' : 'W'}`;
 }
 
 const davProp = (name: string): PropName => ({ ns: DAV_NS, name });

@@ -74,6 +74,11 @@ export const fileEntityTag = (sha1: string | null): string => `"${sha1 ?? ''}"`;
 export interface DavShare {
   mount: Mount;
   role: MemberRole;
+  /**
+   * Whether the entry itself may be moved or deleted: only from inside a share the user edits
+   * above it (an entry shared on its own stays its owner's, as everywhere: AccessService).
+   */
+  changeItself?: boolean;
 }
 
 /**
@@ -101,6 +106,16 @@ const VIEWER_REFUSED =
 function assertEditor(resource: DavResource): void {
   if (resource.kind !== 'root' && resource.share && resource.share.role !== 'editor')
     throw new HttpError('forbidden', VIEWER_REFUSED);
+}
+
+/** A move or delete of the entry itself (not a mount point, which is answered on its own). */
+function assertChangeable(resource: DavResource): void {
+  assertEditor(resource);
+  if (resource.kind !== 'root' && resource.share && resource.share.changeItself === false)
+    throw new HttpError(
+      'forbidden',
+      'a shared item itself can only be renamed, moved or deleted by its owner',
+    );
 }
 
 /**
@@ -141,19 +156,20 @@ export class DavService {
     const row = await this.walk(mount.ownerId, top, path);
     if (!row) return null;
     // Below the mount the role is asked again: a folder further down may be shared as editor too.
-    const role =
+    const reached =
       path.length === 1
-        ? mount.role
+        ? { role: mount.role, changeItself: false }
         : await this.access.of(userId, row.id).then(
-            (a) => (a.role === 'viewer' ? 'viewer' : 'editor'),
+            (a) =>
+              ({ role: a.role === 'viewer' ? 'viewer' : 'editor', changeItself: a.canChangeItself }) as const,
             () => null,
           );
-    if (!role) return null;
+    if (!reached) return null;
     return {
       kind: row.kind,
       path,
       row: path.length === 1 ? { ...row, name: mount.name } : row,
-      share: { mount, role },
+      share: { mount, ...reached },
     };
   }
 
@@ -209,7 +225,13 @@ export class DavService {
         kind: row.kind,
         path: [...resource.path, row.name],
         row: row as FileRow,
-        ...(share ? { share: editing.has(row.id) ? { ...share, role: 'editor' as const } : share } : {}),
+        ...(share
+          ? {
+              share: editing.has(row.id)
+                ? { ...share, role: 'editor' as const, changeItself: false }
+                : { ...share, changeItself: share.role === 'editor' },
+            }
+          : {}),
       } as DavResource,
       sha1: row.sha1,
     }));
@@ -465,7 +487,7 @@ export class DavService {
       await this.leave(userId, found.share.mount.fileId);
       return;
     }
-    assertEditor(found);
+    assertChangeable(found);
     await this.files.trash(found.row.user_id, found.row.id);
   }
 
@@ -514,7 +536,7 @@ export class DavService {
     const { parentId, ownerId } = await this.placeOf(userId, to);
     const from_ = source.row.user_id;
     if (op === 'move') {
-      assertEditor(source);
+      assertChangeable(source);
       // A move keeps the entry's id, versions and history, which belong to one owner's tree.
       if (from_ !== ownerId)
         throw new HttpError(

@@ -179,12 +179,36 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
     const sub = await idAt(['Team', 'sub']);
     const member = await share(sub, vic, 'editor');
     const inside = await propfind(vic, '/dav/Team/');
-    expect(inside.find((e) => e.href === '/dav/Team/sub/')!.props.get(`{${OC}}permissions`)).toBe('SMGDNVCK');
+    expect(inside.find((e) => e.href === '/dav/Team/sub/')!.props.get(`{${OC}}permissions`)).toBe('SMGCK');
     expect(inside.find((e) => e.href === '/dav/Team/a.txt')!.props.get(`{${OC}}permissions`)).toBe('SMG');
     expect(await dav(vic, 'PUT', '/dav/Team/sub/by-vic.txt', {}, 'v')).toHaveProperty('statusCode', 201);
     expect(await dav(vic, 'PUT', '/dav/Team/by-vic.txt', {}, 'v')).toHaveProperty('statusCode', 403);
     expect(await dav(vic, 'DELETE', '/dav/Team/sub/by-vic.txt')).toHaveProperty('statusCode', 204);
     await t.app.services.repos.members.delete(member);
+  });
+
+  it("an entry shared on its own stays its owner's to delete or move, reached through an outer path too", async () => {
+    const sub = await idAt(['Team', 'sub']);
+    const member = await share(sub, vic, 'editor');
+    const before = await ownerTree(team.id);
+    // Vic views Team and edits Team/sub: its contents are hers to change, sub itself is not.
+    const rest = await t.app.inject({ method: 'DELETE', url: `/api/files/${sub}`, headers: vic.headers });
+    expect(rest.statusCode).toBe(403);
+    const deleted = await dav(vic, 'DELETE', '/dav/Team/sub');
+    expect(deleted.statusCode).toBe(403);
+    expect(errorCode(deleted)).toBe('forbidden');
+    // Nor moved out of the share into another folder of the owner's that she edits.
+    expect(await dav(olga, 'MKCOL', '/dav/Other')).toHaveProperty('statusCode', 201);
+    const otherMember = await share(await idAt(['Other']), vic, 'editor');
+    const moved = await dav(vic, 'MOVE', '/dav/Team/sub', {
+      destination: '/dav/Other/sub',
+      overwrite: 'F',
+    });
+    expect(moved.statusCode).toBe(403);
+    expect(await ownerTree(team.id)).toEqual(before);
+    await t.app.services.repos.members.delete(member);
+    await t.app.services.repos.members.delete(otherMember);
+    expect(await dav(olga, 'DELETE', '/dav/Other')).toHaveProperty('statusCode', 204);
   });
 
   it("the recipient's root ETag changes when anything inside a share changes, and when a share comes or goes", async () => {
