@@ -106,6 +106,13 @@ export async function nextcloudRoutes(app: AppInstance): Promise<void> {
     const basic = basicCredentials(request);
     if (basic) {
       const found = await auth.authenticateBasic(basic.username, basic.password);
+      // These routes are public, so the auth hook left the gate to them (DFS_REQUIRE_2FA).
+      if (found?.secondFactorGate) {
+        throw new HttpError(
+          found.secondFactorGate,
+          'this server requires two-factor sign-in: set one up in the web app first',
+        );
+      }
       if (found) return found.user;
     } else if (request.headers.authorization?.startsWith('Bearer ') && request.auth) {
       return request.auth.user;

@@ -48,6 +48,13 @@ describe('DFS_REQUIRE_2FA', () => {
     expect(dav.statusCode).toBe(403);
     expect(errorCode(dav)).toBe('second_factor_setup_required');
     expect(await t.app.services.db('app_passwords').where({ name: 'new' }).first()).toBeUndefined();
+    // Nor over the Nextcloud endpoints, which check the app password themselves.
+    const ocs = await t.app.inject({
+      url: '/ocs/v2.php/cloud/user?format=json',
+      headers: { ...basic('ann', secret), 'ocs-apirequest': 'true' },
+    });
+    expect(ocs.statusCode, ocs.body).toBe(403);
+    expect(errorCode(ocs)).toBe('second_factor_setup_required');
 
     // Setting up a passkey is allowed, and this session has then passed it.
     const key = new SoftAuthenticator(ORIGIN, 'localhost');
@@ -69,6 +76,9 @@ describe('DFS_REQUIRE_2FA', () => {
     const stale = await files(other);
     expect(stale.statusCode).toBe(403);
     expect(errorCode(stale)).toBe('second_factor_required');
+    // Nor may it set up TOTP to pass it that way (it knows the password).
+    const totp = await post('/api/auth/totp', { password: PASSWORD }, other);
+    expect(errorCode(totp)).toBe('second_factor_required');
     expect((await post('/api/auth/signout', undefined, other)).statusCode).toBe(204);
   });
 });
