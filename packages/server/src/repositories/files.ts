@@ -203,6 +203,19 @@ export class FilesRepository {
     return q.first();
   }
 
+  /** Which of `names` live entries of the folder have, in one query per 500 names. */
+  async liveNamesAmong(userId: string, parentId: string, names: string[]): Promise<Set<string>> {
+    const taken = new Set<string>();
+    for (let i = 0; i < names.length; i += 500) {
+      const rows: Array<{ live_name: string }> = await this.db('user_files')
+        .where({ user_id: userId, parent_id: parentId })
+        .whereIn('live_name', names.slice(i, i + 500))
+        .select('live_name');
+      for (const row of rows) taken.add(row.live_name);
+    }
+    return taken;
+  }
+
   async findLiveByName(userId: string, parentId: string, name: string): Promise<FileRow | undefined> {
     return this.db<FileRow>('user_files')
       .where({ user_id: userId, parent_id: parentId, live_name: name })

@@ -157,6 +157,62 @@ describe('shares with users and groups', () => {
     expect((await ok<{ items: Entry[] }>(as(vi)('GET', '/api/files?q=note'))).items).toEqual([]);
   });
 
+  it("names the root's mounts in a number of queries that does not grow with the mounts", async () => {
+    const many = await t.user('mona');
+    const rootQueries = async () => {
+      let queries = 0;
+      const count = () => queries++;
+      t.app.services.db.on('query', count);
+      try {
+        const root = await ok<{ items: Entry[] }>(as(many)('GET', '/api/files'));
+        return { queries, names: root.items.map((e) => e.name) };
+      } finally {
+        t.app.services.db.off('query', count);
+      }
+    };
+    // Her own "M0" and "M1 (owner)" take the mounts' first and second choices of name.
+    await ok(as(many)('POST', '/api/folders', { name: 'M0' }), 201);
+    await ok(as(many)('POST', '/api/folders', { name: 'M1 (owner)' }), 201);
+    const shareAs = async (name: string) => {
+      const folder = (await ok<{ file: Entry }>(as(owner)('POST', '/api/folders', { name }), 201)).file;
+      await ok(
+        as(owner)('POST', `/api/files/${folder.id}/members`, { username: 'mona', role: 'viewer' }),
+        201,
+      );
+    };
+    await shareAs('M0');
+    const one = await rootQueries();
+    expect(one.names).toEqual(['M0', 'M1 (owner)', 'M0 (owner)']);
+    for (let i = 1; i < 8; i++) await shareAs(`M${i}`);
+    await ok(as(owner)('POST', '/api/folders', { name: 'M1 (owner)' }), 201).then(async (r) => {
+      const id = (r as { file: Entry }).file.id;
+      await ok(as(owner)('POST', `/api/files/${id}/members`, { username: 'mona', role: 'viewer' }), 201);
+    });
+    const eight = await rootQueries();
+    expect(eight.names).toEqual([
+      'M0',
+      'M1 (owner)',
+      'M0 (owner)',
+      'M1',
+      'M2',
+      'M3',
+      'M4',
+      'M5',
+      'M6',
+      'M7',
+      'M1 (owner) (owner)',
+    ]);
+    expect(eight.queries).toBe(one.queries);
+    // A second "M0" of the same owner (from another folder of theirs) is numbered.
+    const sub = (await ok<{ file: Entry }>(as(owner)('POST', '/api/folders', { name: 'Mona sub' }), 201))
+      .file;
+    const again = (
+      await ok<{ file: Entry }>(as(owner)('POST', '/api/folders', { name: 'M0', parentId: sub.id }), 201)
+    ).file;
+    await ok(as(owner)('POST', `/api/files/${again.id}/members`, { username: 'mona', role: 'viewer' }), 201);
+    expect((await rootQueries()).names.at(-1)).toBe('M0 (owner 2)');
+  });
+
   it("lets a viewer read everything and change nothing (403, the owner's tree unchanged)", async () => {
     const v = as(vi);
     const before = await tree();

@@ -119,7 +119,7 @@ export class AccessService {
           ]
         : [];
     });
-    return mountNames(candidates, async (name) => !!(await reads.files.findLiveByName(userId, '', name)));
+    return mountNames(candidates, (names) => reads.files.liveNamesAmong(userId, '', names));
   }
 
   /**
@@ -133,18 +133,34 @@ export class AccessService {
   }
 }
 
-/** Unique names for the mounts among the recipient's own top-level names (which always win). */
+/**
+ * Unique names for the mounts among the recipient's own top-level names (which always win).
+ * `taken` answers which of some names the recipient's root has: asked once for every mount's
+ * first two choices, and again only for a numbered name (two shares of one name and owner).
+ */
 export async function mountNames<T extends { name: string; owner: string }>(
   mounts: T[],
-  taken: (name: string) => Promise<boolean>,
+  taken: (names: string[]) => Promise<Set<string>>,
 ): Promise<T[]> {
+  if (mounts.length === 0) return [];
+  const withOwner = (m: T, n?: number) => `${m.name} (${m.owner}${n === undefined ? '' : ` ${n}`})`;
+  const asked = mounts.flatMap((m) => [m.name, withOwner(m)]);
+  const own = await taken(asked);
+  const known = new Set(asked);
   const used = new Set<string>();
+  const free = async (name: string) => {
+    if (used.has(name)) return false;
+    if (!known.has(name)) {
+      known.add(name);
+      if ((await taken([name])).has(name)) own.add(name);
+    }
+    return !own.has(name);
+  };
   const named: T[] = [];
   for (const m of mounts) {
-    const free = async (name: string) => !used.has(name) && !(await taken(name));
     let name = m.name;
-    if (!(await free(name))) name = `${m.name} (${m.owner})`;
-    for (let n = 2; !(await free(name)); n++) name = `${m.name} (${m.owner} ${n})`;
+    if (!(await free(name))) name = withOwner(m);
+    for (let n = 2; !(await free(name)); n++) name = withOwner(m, n);
     used.add(name);
     named.push({ ...m, name });
   }
