@@ -16,6 +16,7 @@ import type { FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
 import {
+  currentUser,
   isCrossOrigin,
   SESSION_COOKIE,
   secondFactorSession,
@@ -24,6 +25,9 @@ import {
 } from '../plugins/auth.ts';
 import type { UserRow } from '../repositories/users.ts';
 import { toUser } from '../services/auth.ts';
+
+/** How recent a sign-in must be to stand in for the password of an account that has none. */
+const RECENT_SIGNIN_MS = 10 * 60_000;
 
 const PasskeyParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
@@ -47,12 +51,25 @@ export async function passkeyRoutes(app: AppInstance): Promise<void> {
 
   /**
    * The account password again before adding or removing a way in. An account made by single
-   * sign-on has no password (an empty hash): there, the session from the provider has to do, or
-   * such a user could never have a passkey (nor meet DFS_REQUIRE_2FA).
+   * sign-on has no password (an empty hash): there, a sign-in of the last few minutes stands in
+   * for it, or such a user could never have a passkey. Any older session would not do: a stolen
+   * one could add a passkey of its own and sign in with it long after it is revoked.
    */
-  const reconfirm = async (userId: string, password: string | undefined): Promise<UserRow> => {
+  const reconfirm = async (request: FastifyRequest, password: string | undefined): Promise<UserRow> => {
+    const userId = currentUser(request).id;
     const row = await account(userId);
-    if (row.password_hash === '') return row;
+    if (row.password_hash === '') {
+      const now = app.services.now();
+      const sessionId = request.auth?.sessionId;
+      const session = (await repos.sessions.listLiveByUser(userId, now)).find((s) => s.id === sessionId);
+      if (!session || now - Number(session.created_at) > RECENT_SIGNIN_MS) {
+        throw new HttpError(
+          'second_factor_required',
+          'this account has no password: sign out and sign in again through your provider, then add or remove the passkey within 10 minutes',
+        );
+      }
+      return row;
+    }
     if (password === undefined) throw new HttpError('wrong_password', 'enter your account password');
     await auth.confirmPassword(userId, password);
     return row;
@@ -82,9 +99,9 @@ export async function passkeyRoutes(app: AppInstance): Promise<void> {
       config: limited('passkey-register'),
     },
     async (request) => {
-      const user = secondFactorSession(request, 'passkeys are registered');
+      secondFactorSession(request, 'passkeys are registered');
       // Checked where the directory's passwords are too (LDAP).
-      return passkeys.registrationOptions(await reconfirm(user.id, request.body.password), rp(request));
+      return passkeys.registrationOptions(await reconfirm(request, request.body.password), rp(request));
     },
   );
 
@@ -159,7 +176,7 @@ export async function passkeyRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       const user = secondFactorSession(request, 'passkeys are removed');
-      await reconfirm(user.id, request.body.password);
+      await reconfirm(request, request.body.password);
       await passkeys.remove(user.id, request.params.id);
       return reply.status(204).send(null);
     },

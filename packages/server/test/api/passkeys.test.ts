@@ -402,6 +402,21 @@ describe('passkeys', () => {
     expect(signed.statusCode).toBe(200);
   });
 
+  it('asks an account without a password for a recent sign-in instead, so a stolen session cannot add one', async () => {
+    const jo = await t.user('joe');
+    await t.app.services.db('users').where({ id: jo.id }).update({ password_hash: '' });
+    // An old session (or one copied off a computer) is not proof enough for a way in that outlives it.
+    clock += 11 * 60_000;
+    const old = await post('/api/auth/passkeys/registration-options', {}, jo.headers);
+    expect(old.statusCode, old.body).toBe(403);
+    expect(errorCode(old)).toBe('second_factor_required');
+    // A fresh sign-in through the provider is.
+    const fresh = bearer(
+      await t.app.services.auth.openSession(jo.id, true, { userAgent: null, address: null }),
+    );
+    expect((await post('/api/auth/passkeys/registration-options', {}, fresh)).statusCode).toBe(200);
+  });
+
   it('keeps a session from before the passkey from setting up TOTP to pass the second factor', async () => {
     const ivy = await t.user('ivy');
     // A session left open (or stolen) before ivy's passkey; it knows the password too.
