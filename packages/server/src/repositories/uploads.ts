@@ -106,8 +106,10 @@ export class UploadsRepository {
     size: number,
     now: number,
   ): Promise<UploadRow | undefined> {
+    // A session opened through an upload request is its link's, not the owner's to take over.
     return this.db<UploadRow>('uploads')
       .where({ user_id: userId, sha1, size, status: 'open' })
+      .whereNull('share_token')
       .andWhere('expires_at', '>', now)
       .orderBy('created_at', 'desc')
       .first();

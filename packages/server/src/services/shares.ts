@@ -218,7 +218,7 @@ export class ShareService {
     // they hold in the owner's quota go at once rather than when they expire. A complete already
     // running finds the link revoked; anything failing here is left to expiry.
     for (const upload of await this.repos.uploads.openForShare(token, this.now())) {
-      await this.uploads.abort(upload.user_id, upload.id).catch(() => undefined);
+      await this.uploads.abort(upload.user_id, upload.id, token).catch(() => undefined);
     }
   }
 
@@ -509,7 +509,7 @@ export class ShareService {
     uploadId: string,
   ): Promise<UploadSession> {
     const { share } = await this.linkSession(token, password, guess, uploadId);
-    return this.uploads.get(share.user_id, uploadId);
+    return this.uploads.get(share.user_id, uploadId, token);
   }
 
   /** Checks a chunk request through the link before any byte is read (UploadService.prepareChunk). */
@@ -522,7 +522,7 @@ export class ShareService {
     contentLength: number | null,
   ): Promise<{ upload: UploadRow; expected: number }> {
     const { share } = await this.linkSession(token, password, guess, uploadId);
-    return this.uploads.prepareChunk(share.user_id, uploadId, index, contentLength);
+    return this.uploads.prepareChunk(share.user_id, uploadId, index, contentLength, token);
   }
 
   /**
@@ -543,6 +543,7 @@ export class ShareService {
     const size = Number(upload.size);
     const result = await actingAs(actor, () =>
       this.uploads.complete(share.user_id, uploadId, sha1, {
+        link: token,
         // A browser need not hash the file first: the server's own digest names the content.
         hashUnknown: true,
         place: async (tx, content) => {
@@ -575,7 +576,7 @@ export class ShareService {
     uploadId: string,
   ): Promise<void> {
     const { share } = await this.linkSession(token, password, guess, uploadId);
-    await this.uploads.abort(share.user_id, uploadId);
+    await this.uploads.abort(share.user_id, uploadId, token);
   }
 
   private grantMac(token: string, expiresAt: number): Buffer {

@@ -237,13 +237,19 @@ export class UploadService {
     if (expected !== proof) throw fail('proof does not match the content');
   }
 
-  async get(userId: string, uploadId: string): Promise<UploadSession> {
-    return this.session(await this.row(userId, uploadId));
+  /** `link`: the token of the upload request the session was opened through, if any. */
+  async get(userId: string, uploadId: string, link?: string): Promise<UploadSession> {
+    return this.session(await this.row(userId, uploadId, link));
   }
 
-  private async row(userId: string, uploadId: string): Promise<UploadRow> {
+  /**
+   * A session of the user's. One opened through an upload request is reached through that link
+   * only (`link`), never through the owner's own routes: completing it there would skip the
+   * link's byte count, and it is the visitor's to resume.
+   */
+  private async row(userId: string, uploadId: string, link?: string): Promise<UploadRow> {
     const row = await this.repos.uploads.find(userId, uploadId);
-    if (!row) throw notFound('upload not found');
+    if (!row || (row.share_token ?? undefined) !== link) throw notFound('upload not found');
     return row;
   }
 
@@ -272,8 +278,9 @@ export class UploadService {
     uploadId: string,
     index: number,
     contentLength: number | null,
+    link?: string,
   ): Promise<{ upload: UploadRow; expected: number }> {
-    const upload = await this.row(userId, uploadId);
+    const upload = await this.row(userId, uploadId, link);
     this.assertOpen(upload);
     if (!Number.isInteger(index) || index < 0 || index >= upload.chunk_count) {
       throw new HttpError('bad_chunk_index', `chunk index must be 0..${upload.chunk_count - 1}`);
@@ -437,9 +444,9 @@ export class UploadService {
      * For protocols whose clients never say the hash (tus, WebDAV): the server's own verdict names
      * the content. Everything is still verified; there is just no declaration to compare with.
      */
-    options: { hashUnknown?: boolean; place?: PlaceFile } = {},
+    options: { hashUnknown?: boolean; place?: PlaceFile; link?: string } = {},
   ): Promise<CompleteUploadResponse> {
-    const upload = await this.row(userId, uploadId);
+    const upload = await this.row(userId, uploadId, options.link);
     if (upload.status === 'complete' && upload.file_id) {
       const owner = (await this.repos.files.ownerOf(upload.file_id))?.user_id ?? userId;
       return { status: 'complete', file: await this.files.get(owner, upload.file_id) };
@@ -766,8 +773,8 @@ export class UploadService {
    * Frees an upload and its part files — but not under a running `complete`: that answers 409
    * (the complete's outcome stands) rather than pulling the parts from under it.
    */
-  async abort(userId: string, uploadId: string): Promise<void> {
-    const upload = await this.row(userId, uploadId);
+  async abort(userId: string, uploadId: string, link?: string): Promise<void> {
+    const upload = await this.row(userId, uploadId, link);
     if (!(await this.repos.uploads.deleteUnlessCompleting(upload.id, this.now()))) {
       throw new HttpError('upload_busy', 'this upload is being completed; it cannot be aborted now', {
         retryAfter: 2,

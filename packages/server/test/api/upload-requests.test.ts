@@ -756,6 +756,33 @@ describe('resumable uploads through an upload request', () => {
     expect(await listing(inbox)).toEqual(['x.bin:100']);
   });
 
+  it('a link’s session is not the owner’s to resume, complete or abort through their own routes', async () => {
+    const inbox = await folder('Not a back door');
+    const token = await link(inbox, { maxBytes: 150 });
+    const data = random(100);
+    const v = visitor(token);
+    const opened = await v.open({ name: 'theirs.bin', size: data.length, sha1: sha1(data) });
+    const id = opened.json().uploadId as string;
+    expect((await v.chunk(id, 0, data)).statusCode).toBe(204);
+    // The owner's own upload of the same bytes is a session of its own, into their own folder.
+    const own = await api('POST', '/api/uploads', { name: 'own.bin', size: data.length, sha1: sha1(data) });
+    expect(own.statusCode, own.body).toBe(201);
+    expect(own.json().uploadId).not.toBe(id);
+    expect((await api('DELETE', `/api/uploads/${own.json().uploadId}`)).statusCode).toBe(204);
+    // Completed there, the file would skip the link's byte count (and its limit).
+    for (const res of [
+      await api('GET', `/api/uploads/${id}`),
+      await api('POST', `/api/uploads/${id}/complete`, {}),
+      await api('DELETE', `/api/uploads/${id}`),
+    ]) {
+      expect(res.statusCode, res.body).toBe(404);
+    }
+    expect(await listing(inbox)).toEqual([]);
+    expect((await v.complete(id)).statusCode).toBe(201);
+    expect(await listing(inbox)).toEqual(['theirs.bin:100']);
+    expect(await bytesLeft(token)).toBe(50);
+  });
+
   it('limits sessions and bytes per address and minute (429 with Retry-After)', async () => {
     const token = await link(await folder('Busy'));
     const v = visitor(token);
