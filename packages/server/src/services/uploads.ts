@@ -754,12 +754,12 @@ export class UploadService {
       { requestBytes, upfrontBytes: 0, entries: 1 },
       declaredSha1?.toLowerCase(),
     );
-    if (finalParentId) {
-      const late = await finalParentId();
-      if (late !== parentIdInput) {
-        ownerId = (await this.access.parent(userId, late)).ownerId;
-        parentId = await this.files.resolveParent(ownerId, late);
-      }
+    // Asked again once the body is in: a form field may name the folder only after the file, and
+    // a share revoked (or lowered to viewer) while the body streamed no longer takes the file.
+    const late = finalParentId ? await finalParentId() : parentIdInput;
+    if (late !== parentIdInput || ownerId !== userId) {
+      ownerId = (await this.access.parent(userId, late)).ownerId;
+      parentId = await this.files.resolveParent(ownerId, late);
     }
     const modified = mtime?.();
     return this.files.addFileWithinLimits(

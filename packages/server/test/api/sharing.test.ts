@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
@@ -501,6 +502,36 @@ describe('shares with users and groups', () => {
     expect((await ok<{ users: unknown[] }>(as(owner)('GET', '/api/directory?q=v'))).users).toEqual([
       { username: 'vicky' },
     ]);
+  });
+
+  it("adds nothing to the owner's tree when the share is revoked while an upload's body streams", async () => {
+    const inflight = (await ok<{ file: Entry }>(as(owner)('POST', '/api/folders', { name: 'Inflight' }), 201))
+      .file;
+    const member = (
+      await ok<{ member: { id: string } }>(
+        as(owner)('POST', `/api/files/${inflight.id}/members`, { username: 'edith', role: 'editor' }),
+        201,
+      )
+    ).member;
+    const form = multipartForm('streamed.bin', random(64 * 1024), inflight.id);
+    const body = new PassThrough();
+    const answer = t.app.inject({
+      method: 'POST',
+      url: '/api/files',
+      payload: body,
+      headers: { ...form.headers, ...ed.headers },
+    });
+    body.write(form.payload.subarray(0, 1024));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await as(owner)('DELETE', `/api/files/${inflight.id}/members/${member.id}`)).statusCode).toBe(
+      204,
+    );
+    body.end(form.payload.subarray(1024));
+    const res = await answer;
+    expect(res.statusCode, res.body).toBe(404);
+    expect(
+      (await ok<{ items: Entry[] }>(as(owner)('GET', `/api/files?parentId=${inflight.id}`))).items,
+    ).toEqual([]);
   });
 
   it('takes a revoked share away on the next request', async () => {
