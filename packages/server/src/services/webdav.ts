@@ -451,6 +451,7 @@ export class DavService {
       // A shared file's new bytes are its owner's: stored and counted against the owner's quota.
       const owner = existing.row.user_id;
       const content = await this.uploads.storeBody(owner, body, requestBytes);
+      if (owner !== userId) await this.assertStillReached(userId, path, existing.row.id);
       await this.files.replaceContent(
         owner,
         existing.row.id,
@@ -461,11 +462,23 @@ export class DavService {
       return false;
     }
     const content = await this.uploads.storeBody(ownerId, body, requestBytes);
+    if (ownerId !== userId) await this.assertStillReached(userId, path.slice(0, -1), parentId);
     await this.files.addFileWithinLimits(
       { userId: ownerId, parentId, name: path.at(-1)!, ...(mtime === undefined ? {} : { mtime }) },
       content,
     );
     return true;
+  }
+
+  /**
+   * Asked again once a body is in: a share revoked (or lowered to viewer) while it streamed no
+   * longer takes it, and nothing is added (the stored bytes, referenced by no file, are collected).
+   */
+  private async assertStillReached(userId: string, path: string[], id: string): Promise<void> {
+    const now = await this.resolve(userId, path);
+    if (!now || now.kind === 'root' || now.row.id !== id)
+      throw conflict(`/${path.join('/')} is no longer shared with you`);
+    assertEditor(now);
   }
 
   async mkcol(userId: string, path: string[]): Promise<void> {

@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { nextcloudcmd } from '@dfs/cluster/clients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -639,6 +640,27 @@ describe('shares over WebDAV, chunked upload, tus and ZIP', () => {
       }
     },
   );
+
+  it("a PUT whose body streams while the share is revoked adds nothing to the owner's tree", async () => {
+    expect(await dav(olga, 'MKCOL', '/dav/Inflight')).toHaveProperty('statusCode', 201);
+    const folderId = await idAt(['Inflight']);
+    const member = await share(folderId, ed, 'editor');
+    const body = new PassThrough();
+    const answer = t.app.inject({
+      method: 'PUT',
+      url: '/dav/Inflight/streamed.bin',
+      headers: { ...ed.basic, 'content-type': 'application/octet-stream' },
+      payload: body,
+    });
+    body.write(random(1024));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await t.app.services.repos.members.delete(member);
+    body.end(random(64 * 1024));
+    const res = await answer;
+    expect(res.statusCode, res.body).toBe(409);
+    expect(await ownerTree(folderId)).toEqual([]);
+    expect(await dav(olga, 'DELETE', '/dav/Inflight')).toHaveProperty('statusCode', 204);
+  });
 
   it('revocation takes effect on the next request: 404 on every path of the share', async () => {
     const zip = await t.app.inject({
