@@ -63,6 +63,14 @@ export class MembersRepository {
       );
   }
 
+  /** Whether anything of `ownerId`'s is shared with the user (null: no owner, answered false). */
+  async anyFrom(userId: string, ownerId: string | null): Promise<boolean> {
+    const row = await this.reachingQuery(userId)
+      .where('file_members.owner_id', ownerId ?? '')
+      .first('file_members.id');
+    return row !== undefined;
+  }
+
   /** Which of `fileIds` are shared with the user, and how. */
   async reaching(userId: string, fileIds: string[]): Promise<MemberRow[]> {
     if (fileIds.length === 0) return [];

@@ -158,6 +158,31 @@ describe('shares with users and groups', () => {
     expect((await ok<{ items: Entry[] }>(as(vi)('GET', '/api/files?q=note'))).items).toEqual([]);
   });
 
+  it('answers a stranger about an existing id as about a missing one, after the same queries', async () => {
+    const nosy = await t.user('nosy');
+    const hidden = (await ok<{ file: Entry }>(as(owner)('POST', '/api/folders', { name: 'Hidden' }), 201))
+      .file;
+    const deep = (
+      await ok<{ file: Entry }>(as(owner)('POST', '/api/folders', { name: 'Deep', parentId: hidden.id }), 201)
+    ).file;
+    const ask = async (id: string) => {
+      let queries = 0;
+      const count = () => queries++;
+      t.app.services.db.on('query', count);
+      try {
+        const res = await as(nosy)('GET', `/api/files/${id}`);
+        return { status: res.statusCode, body: res.body, queries };
+      } finally {
+        t.app.services.db.off('query', count);
+      }
+    };
+    const existing = await ask(deep.id);
+    const missing = await ask('00000000-0000-4000-8000-000000000000');
+    expect(existing.status).toBe(404);
+    // Same answer, and the same work: no walk up the owner's tree for someone nothing is shared with.
+    expect(existing).toEqual(missing);
+  });
+
   it("names the root's mounts in a number of queries that does not grow with the mounts", async () => {
     const many = await t.user('mona');
     const rootQueries = async () => {

@@ -53,10 +53,12 @@ export class AccessService {
   /** How `userId` reaches entry `id` (live or trashed for its owner; live only through a share). */
   async of(userId: string, id: string, reads = this.repos): Promise<Access> {
     const entry = await reads.files.ownerOf(id);
-    if (!entry) throw notFound('file not found');
-    if (entry.user_id === userId)
+    if (entry?.user_id === userId)
       return { ownerId: userId, role: 'owner', canChangeItself: true, shareRootId: null };
-    if (entry.status !== 'active') throw notFound('file not found');
+    // Someone the owner shares nothing with is answered after the same two queries whether the
+    // id exists or not (no timing tells them apart), without walking up the owner's tree.
+    const sharedBy = await reads.members.anyFrom(userId, entry?.user_id ?? null);
+    if (!entry || !sharedBy || entry.status !== 'active') throw notFound('file not found');
     const chain = await reads.files.lineage(entry.user_id, id, MAX_FOLDER_DEPTH);
     // A gap means a folder above is gone: nothing reaches the entry through it.
     if (chain.length === 0 || chain[0]!.id === '') throw notFound('file not found');
