@@ -6,7 +6,7 @@ import {
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import { type SshdHandle, startSshd } from '@dfs/cluster/sshd';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import yauzl from 'yauzl';
 import { type AppInstance, buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
@@ -311,6 +311,13 @@ describe('migrating from an SFTP node to an S3 node by draining it', () => {
     });
     expect(mid.remainingObjects).toBe(held.objects - 1);
 
+    // The new instance copies only to nodes its heartbeat has seen up: on a busy machine the
+    // bucket's first answer can come after start, and a pass before it would move nothing.
+    const s3Id = nodes.find((n) => n.kind === 's3')!.id;
+    await vi.waitFor(() => expect(second!.services.cluster.view(0).healthyIds).toContain(s3Id), {
+      timeout: 15_000,
+      interval: 100,
+    });
     const report = await repair(second.services.clusterJobs.deps);
     expect(report.failed).toBe(0);
     expect(await progress(second)).toMatchObject({
