@@ -100,15 +100,20 @@ export class UploadsRepository {
     return rows.reduce((sum, row) => sum + Number(row.size), 0);
   }
 
+  /**
+   * The user's open session of the same content bound for the same folder (`parentId`: '' for the
+   * root). Another folder may be another owner's tree: resuming would put the file there.
+   */
   async findResumable(
     userId: string,
     sha1: string,
     size: number,
     now: number,
+    parentId: string,
   ): Promise<UploadRow | undefined> {
     // A session opened through an upload request is its link's, not the owner's to take over.
     return this.db<UploadRow>('uploads')
-      .where({ user_id: userId, sha1, size, status: 'open' })
+      .where({ user_id: userId, sha1, size, status: 'open', parent_id: parentId })
       .whereNull('share_token')
       .andWhere('expires_at', '>', now)
       .orderBy('created_at', 'desc')

@@ -145,7 +145,7 @@ export class UploadService {
 
     const now = this.now();
     if (body.sha1 && !link) {
-      const resumable = await this.repos.uploads.findResumable(userId, body.sha1, body.size, now);
+      const resumable = await this.repos.uploads.findResumable(userId, body.sha1, body.size, now, parentId);
       if (resumable) {
         if (mtime !== undefined && Number(resumable.mtime ?? Number.NaN) !== mtime) {
           await this.repos.uploads.setMtime(resumable.id, mtime);

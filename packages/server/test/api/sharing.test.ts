@@ -413,6 +413,30 @@ describe('shares with users and groups', () => {
     expect(responses.map((r) => r.statusCode)).toEqual(responses.map(() => 404));
   });
 
+  it("never resumes an editor's upload into the share as one into their own folder, or back", async () => {
+    const up = uploader(t, ed.headers);
+    const data = random(CHUNK + 5);
+    const intoShare = await ok<{ uploadId: string }>(
+      up.create({ name: 'same.bin', size: data.length, sha1: sha1(data), parentId: team.id }),
+      201,
+    );
+    expect((await up.put(intoShare.uploadId, 0, data.subarray(0, CHUNK))).statusCode).toBe(204);
+    // The same bytes for her own root: a session of its own, not the one bound for the owner's tree.
+    const intoOwn = await up.create({ name: 'same.bin', size: data.length, sha1: sha1(data) });
+    expect(intoOwn.statusCode, intoOwn.body).toBe(201);
+    expect(intoOwn.json().uploadId).not.toBe(intoShare.uploadId);
+    // Asked again for the share, the first one is resumed.
+    const again = await up.create({
+      name: 'same.bin',
+      size: data.length,
+      sha1: sha1(data),
+      parentId: team.id,
+    });
+    expect(again.json()).toMatchObject({ status: 'resumed', uploadId: intoShare.uploadId });
+    for (const id of [intoShare.uploadId, intoOwn.json().uploadId as string])
+      expect((await up.abort(id)).statusCode).toBe(204);
+  });
+
   it("charges an editor's upload to the owner's quota, refused over it as the owner's would be", async () => {
     // A chunked upload opened while the owner had room is counted against the owner at complete.
     const late = random(800);
