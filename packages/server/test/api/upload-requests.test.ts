@@ -506,68 +506,73 @@ describe('resumable uploads through an upload request', () => {
   });
   afterAll(() => t.close());
 
-  it('takes a 200 MB file anonymously, resumed after a stop, with its SHA-1 and the uploader in history', async () => {
-    const inbox = await folder('Big drops');
-    const token = await link(inbox);
-    const size = 200 * MiB;
-    // Every chunk different (its index up front), so a misplaced chunk changes the hash.
-    const block = random(BIG_CHUNK);
-    const chunkOf = (index: number) => {
-      const data = Buffer.from(block.subarray(0, Math.min(BIG_CHUNK, size - index * BIG_CHUNK)));
-      data.writeUInt32BE(index, 0);
-      return data;
-    };
-    const count = Math.ceil(size / BIG_CHUNK);
-    const whole = createHash('sha1');
-    for (let i = 0; i < count; i++) whole.update(chunkOf(i));
-    const digest = whole.digest('hex');
+  // The bytes' path does not depend on the database: the 200 MB run is SQLite's alone (the
+  // session rules around it run on both).
+  it.skipIf(process.env.DFS_TEST_DB === 'mysql')(
+    'takes a 200 MB file anonymously, resumed after a stop, with its SHA-1 and the uploader in history',
+    async () => {
+      const inbox = await folder('Big drops');
+      const token = await link(inbox);
+      const size = 200 * MiB;
+      // Every chunk different (its index up front), so a misplaced chunk changes the hash.
+      const block = random(BIG_CHUNK);
+      const chunkOf = (index: number) => {
+        const data = Buffer.from(block.subarray(0, Math.min(BIG_CHUNK, size - index * BIG_CHUNK)));
+        data.writeUInt32BE(index, 0);
+        return data;
+      };
+      const count = Math.ceil(size / BIG_CHUNK);
+      const whole = createHash('sha1');
+      for (let i = 0; i < count; i++) whole.update(chunkOf(i));
+      const digest = whole.digest('hex');
 
-    const v = visitor(token);
-    const opened = await v.open({ name: 'film.mkv', size, sha1: digest, uploader: 'Fox Mulder' });
-    expect(opened.statusCode, opened.body).toBe(201);
-    const session = opened.json();
-    expect(session).toMatchObject({ status: 'created', size, chunkSize: BIG_CHUNK, chunkCount: count });
-    expect(session.receivedChunks).toEqual([]);
-    // Some chunks, out of order, then the page is gone (a reload, a lost connection).
-    for (const i of [0, 1, 2, 5, 7])
-      expect((await v.chunk(session.uploadId, i, chunkOf(i))).statusCode).toBe(204);
-    // Completing before every chunk is there is refused; the session stays.
-    expect((await v.complete(session.uploadId)).statusCode).toBe(409);
+      const v = visitor(token);
+      const opened = await v.open({ name: 'film.mkv', size, sha1: digest, uploader: 'Fox Mulder' });
+      expect(opened.statusCode, opened.body).toBe(201);
+      const session = opened.json();
+      expect(session).toMatchObject({ status: 'created', size, chunkSize: BIG_CHUNK, chunkCount: count });
+      expect(session.receivedChunks).toEqual([]);
+      // Some chunks, out of order, then the page is gone (a reload, a lost connection).
+      for (const i of [0, 1, 2, 5, 7])
+        expect((await v.chunk(session.uploadId, i, chunkOf(i))).statusCode).toBe(204);
+      // Completing before every chunk is there is refused; the session stays.
+      expect((await v.complete(session.uploadId)).statusCode).toBe(409);
 
-    const again = visitor(token);
-    const resumed = await again.state(session.uploadId);
-    expect(resumed.statusCode).toBe(200);
-    expect(resumed.json().receivedChunks).toEqual([0, 1, 2, 5, 7]);
-    const missing = Array.from({ length: count }, (_, i) => i).filter(
-      (i) => !resumed.json().receivedChunks.includes(i),
-    );
-    for (const i of missing) {
-      const res = await again.chunk(session.uploadId, i, chunkOf(i));
-      expect(res.statusCode, res.body).toBe(204);
-    }
-    const done = await again.complete(session.uploadId, { sha1: digest });
-    expect(done.statusCode, done.body).toBe(201);
-    // The link learns the name the file got, and nothing else of the owner's tree.
-    expect(done.json()).toEqual({ name: 'film.mkv', size });
+      const again = visitor(token);
+      const resumed = await again.state(session.uploadId);
+      expect(resumed.statusCode).toBe(200);
+      expect(resumed.json().receivedChunks).toEqual([0, 1, 2, 5, 7]);
+      const missing = Array.from({ length: count }, (_, i) => i).filter(
+        (i) => !resumed.json().receivedChunks.includes(i),
+      );
+      for (const i of missing) {
+        const res = await again.chunk(session.uploadId, i, chunkOf(i));
+        expect(res.statusCode, res.body).toBe(204);
+      }
+      const done = await again.complete(session.uploadId, { sha1: digest });
+      expect(done.statusCode, done.body).toBe(201);
+      // The link learns the name the file got, and nothing else of the owner's tree.
+      expect(done.json()).toEqual({ name: 'film.mkv', size });
 
-    const items = (await api('GET', `/api/files?parentId=${inbox}`)).json().items as Array<{
-      name: string;
-      size: number;
-      sha1: string;
-    }>;
-    expect(items.map((f) => [f.name, f.size, f.sha1])).toEqual([['film.mkv', size, digest]]);
-    const events = (await api('GET', `/api/history?folderId=${inbox}`)).json().items as Array<{
-      action: string;
-      path: string;
-      actor: { type: string; name: string };
-    }>;
-    expect(
-      events
-        .filter((e) => e.path === '/Big drops/film.mkv')
-        .map((e) => [e.action, e.actor.type, e.actor.name]),
-    ).toEqual([['created', 'share', 'Fox Mulder']]);
-    expect((await api('GET', '/api/shares')).json().items[0]).toMatchObject({ token, bytesReceived: size });
-  });
+      const items = (await api('GET', `/api/files?parentId=${inbox}`)).json().items as Array<{
+        name: string;
+        size: number;
+        sha1: string;
+      }>;
+      expect(items.map((f) => [f.name, f.size, f.sha1])).toEqual([['film.mkv', size, digest]]);
+      const events = (await api('GET', `/api/history?folderId=${inbox}`)).json().items as Array<{
+        action: string;
+        path: string;
+        actor: { type: string; name: string };
+      }>;
+      expect(
+        events
+          .filter((e) => e.path === '/Big drops/film.mkv')
+          .map((e) => [e.action, e.actor.type, e.actor.name]),
+      ).toEqual([['created', 'share', 'Fox Mulder']]);
+      expect((await api('GET', '/api/shares')).json().items[0]).toMatchObject({ token, bytesReceived: size });
+    },
+  );
 
   it('sends the bytes even for content the server holds, and renames on a taken name', async () => {
     const inbox = await folder('Known');
