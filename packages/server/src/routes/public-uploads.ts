@@ -10,9 +10,9 @@ import {
   UploadSession,
 } from '@dfs/shared';
 import { Type } from '@sinclair/typebox';
-import type { FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
+import { shareGuards } from '../http/share-guards.ts';
 import { md5FromHeader, requireOctetStream } from './uploads.ts';
 
 const CreatedDropUpload = Type.Composite([Type.Object({ status: Type.Literal('created') }), UploadSession]);
@@ -29,24 +29,7 @@ export async function publicUploadRoutes(app: AppInstance): Promise<void> {
   // As on /api/uploads: the service reads a chunk's body itself, into one chunk-sized buffer.
   app.addContentTypeParser('application/octet-stream', (_request, payload, done) => done(null, payload));
 
-  // Password guesses share the budget of the link's other routes (per link and address).
-  const guessLimit = app.createRateLimit({
-    max: app.config.sharePasswordRateLimit,
-    timeWindow: 60_000,
-    keyGenerator: (request) => `${request.ip}:${(request.params as { token?: string }).token ?? ''}`,
-  });
-  const guessGate = (request: FastifyRequest) => async () => {
-    const verdict = await guessLimit(request);
-    if (!verdict.isAllowed && verdict.isExceeded) {
-      throw new HttpError('rate_limited', `too many password attempts; retry in ${verdict.ttlInSeconds} s`, {
-        retryAfter: verdict.ttlInSeconds,
-      });
-    }
-  };
-  const passwordOf = (request: FastifyRequest) => {
-    const header = request.headers['x-share-password'];
-    return typeof header === 'string' ? header : undefined;
-  };
+  const { guessGate, passwordOf } = shareGuards(app);
   const passwordNote = '`X-Share-Password` on every request when the link has a password.';
 
   app.post(

@@ -14,6 +14,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { AppInstance } from '../app.ts';
 import { HttpError } from '../errors.ts';
+import { shareGuards } from '../http/share-guards.ts';
 import { currentUser } from '../plugins/auth.ts';
 import { withReads } from '../plugins/read-replica.ts';
 import { formFileName } from './files.ts';
@@ -34,27 +35,7 @@ export async function shareRoutes(app: AppInstance): Promise<void> {
   const baseUrl = (request: FastifyRequest) =>
     app.config.publicUrl ?? `${request.protocol}://${request.host}`;
 
-  // Password guesses are limited per link and address — and only guesses: downloads of a link
-  // without a password, or with a password already proven, are never throttled (a download
-  // manager's 16 connections, an office behind one NAT). GET, HEAD and grants share one budget.
-  const guessLimit = app.createRateLimit({
-    max: app.config.sharePasswordRateLimit,
-    timeWindow: 60_000,
-    keyGenerator: (request) => `${request.ip}:${(request.params as { token?: string }).token ?? ''}`,
-  });
-  const guessGate = (request: FastifyRequest) => async () => {
-    const verdict = await guessLimit(request);
-    // isAllowed only means "on the allow list"; the count is in isExceeded.
-    if (!verdict.isAllowed && verdict.isExceeded) {
-      throw new HttpError('rate_limited', `too many password attempts; retry in ${verdict.ttlInSeconds} s`, {
-        retryAfter: verdict.ttlInSeconds,
-      });
-    }
-  };
-  const passwordOf = (request: FastifyRequest) => {
-    const header = request.headers['x-share-password'];
-    return typeof header === 'string' ? header : undefined;
-  };
+  const { guessGate, passwordOf } = shareGuards(app);
 
   app.post(
     '/api/files/:id/shares',

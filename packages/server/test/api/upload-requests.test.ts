@@ -414,6 +414,8 @@ describe('upload requests are rate-limited per address', () => {
 
 describe('resumable uploads through an upload request', () => {
   const BIG_CHUNK = 8 * MiB;
+  /** DFS_SHARE_PASSWORD_RATE_LIMIT's default: guesses per link, address and minute. */
+  const SHARE_PASSWORD_GUESSES = 20;
   const SESSIONS_PER_MINUTE = 6;
   const CHUNKS_PER_MINUTE = 30;
   const OPEN_PER_LINK = 8;
@@ -625,6 +627,35 @@ describe('resumable uploads through an upload request', () => {
     expect((await right.chunk(id, 0, data)).statusCode).toBe(204);
     expect((await right.complete(id)).statusCode).toBe(201);
     expect(await listing(inbox)).toEqual(['a.bin:3000']);
+  });
+
+  it('counts password guesses on all of a link’s routes against one budget per address', async () => {
+    const inbox = await folder('Guessed drops');
+    const token = await link(inbox, { password: 'open sesame' });
+    const v = visitor(token, 'open sesame');
+    const opened = await v.open({ name: 'g.bin', size: 10 });
+    expect(opened.statusCode).toBe(201);
+    const id = opened.json().uploadId as string;
+    const bad = { 'x-share-password': 'guess' };
+    const oneRequest = () => {
+      const form = multipartForm('g.bin', random(10));
+      return t.app.inject({
+        method: 'POST',
+        url: `/api/public/shares/${token}/files`,
+        payload: form.payload,
+        headers: { ...form.headers, ...bad },
+        remoteAddress: v.remoteAddress,
+      });
+    };
+    // The right password above was one guess; half of the rest on each route: alternating
+    // between them must not buy more.
+    const codes: number[] = [];
+    for (let i = 1; i < SHARE_PASSWORD_GUESSES; i++)
+      codes.push((await (i % 2 === 0 ? v.state(id, bad) : oneRequest())).statusCode);
+    expect(codes).not.toContain(429);
+    const over = await v.state(id, bad);
+    expect(over.statusCode).toBe(429);
+    expect(errorCode(over)).toBe('rate_limited');
   });
 
   it('stops an upload when the link expires (410), adding nothing', async () => {
