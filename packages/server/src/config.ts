@@ -247,7 +247,7 @@ const EnvSchema = Type.Object({
   DFS_REQUIRE_2FA: Type.Union([Type.Literal('false'), Type.Literal('true')], {
     default: 'false',
     description:
-      '`true`: every user needs a second factor (TOTP or a passkey); until they set one up, their sessions may only do that, and their app passwords nothing',
+      '`true`: every user needs a second factor (TOTP or a passkey; a sign-in through the OpenID provider counts as both); until they set one up, their sessions may only do that, and their app passwords nothing',
   }),
   DFS_DEFAULT_QUOTA_BYTES: Type.Integer({
     minimum: 0,
