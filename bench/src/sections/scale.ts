@@ -53,6 +53,8 @@ export async function benchScale(o: ScaleOptions): Promise<void> {
     nodes: `local://${path.join(o.tmp, 'scale-node')}`,
     replicas: 1,
     dbUrl: db.url,
+    // The big account holds a million files and its folders: past the default cap of entries.
+    env: { DFS_MAX_FILES_PER_USER: String(2 * (o.folders * o.perFolder + o.users * o.filesEach)) },
   });
   const sql = await mysql.createConnection({ uri: db.url, multipleStatements: false });
   try {
