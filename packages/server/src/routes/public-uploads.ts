@@ -11,9 +11,8 @@ import {
 } from '@dfs/shared';
 import { Type } from '@sinclair/typebox';
 import type { AppInstance } from '../app.ts';
-import { HttpError } from '../errors.ts';
 import { shareGuards } from '../http/share-guards.ts';
-import { md5FromHeader, requireOctetStream } from './uploads.ts';
+import { chunkHeaders, requireOctetStream } from './uploads.ts';
 
 const CreatedDropUpload = Type.Composite([Type.Object({ status: Type.Literal('created') }), UploadSession]);
 
@@ -111,12 +110,7 @@ export async function publicUploadRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const encoding = request.headers['content-encoding'];
-      if (encoding !== undefined && encoding !== 'identity') {
-        throw new HttpError('unsupported_media_type', 'chunks must be sent without Content-Encoding');
-      }
-      const md5 = md5FromHeader(request.headers['content-md5']);
-      const lengthHeader = request.headers['content-length'];
+      const { md5, contentLength } = chunkHeaders(request);
       const { token, uploadId, index } = request.params;
       const { upload, expected } = await shares.prepareChunk(
         token,
@@ -124,7 +118,7 @@ export async function publicUploadRoutes(app: AppInstance): Promise<void> {
         guessGate(request),
         uploadId,
         index,
-        lengthHeader === undefined ? null : Number(lengthHeader),
+        contentLength,
       );
       await uploads.putChunk(upload, index, expected, request.body as Readable, md5);
       return reply.status(204).send(null);

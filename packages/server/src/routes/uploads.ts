@@ -26,6 +26,23 @@ export function md5FromHeader(value: string | string[] | undefined): string | un
   return Buffer.from(value, 'base64').toString('hex');
 }
 
+/**
+ * What a chunk PUT's headers say about its body: its MD5 (when sent) and length (null when not
+ * given). A compressed body is refused: it would be stored as sent, not as the file's bytes.
+ */
+export function chunkHeaders(request: FastifyRequest): {
+  md5: string | undefined;
+  contentLength: number | null;
+} {
+  const encoding = request.headers['content-encoding'];
+  if (encoding !== undefined && encoding !== 'identity') {
+    throw new HttpError('unsupported_media_type', 'chunks must be sent without Content-Encoding');
+  }
+  const md5 = md5FromHeader(request.headers['content-md5']);
+  const lengthHeader = request.headers['content-length'];
+  return { md5, contentLength: lengthHeader === undefined ? null : Number(lengthHeader) };
+}
+
 export async function requireOctetStream(request: FastifyRequest): Promise<void> {
   if (!/^application\/octet-stream\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {
     throw new HttpError('unsupported_media_type', 'send chunks as Content-Type: application/octet-stream');
@@ -78,13 +95,7 @@ export async function uploadRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const encoding = request.headers['content-encoding'];
-      if (encoding !== undefined && encoding !== 'identity') {
-        throw new HttpError('unsupported_media_type', 'chunks must be sent without Content-Encoding');
-      }
-      const md5 = md5FromHeader(request.headers['content-md5']);
-      const lengthHeader = request.headers['content-length'];
-      const contentLength = lengthHeader === undefined ? null : Number(lengthHeader);
+      const { md5, contentLength } = chunkHeaders(request);
       const { upload, expected } = await uploads.prepareChunk(
         currentUser(request).id,
         request.params.uploadId,
