@@ -1,101 +1,40 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { startTestProvider, type TestProvider } from '../../packages/server/test/support/oidc-provider.ts';
+import { type DfsServer, freePort, startDfsServer } from '../dfs-server.ts';
 
 /**
  * Single sign-on through Chromium against a real OpenID provider (panva's oidc-provider, started
  * here), with a dfs server of its own (the bundle global-setup built) configured for it, so the
  * other specs' server keeps its plain sign-in page.
  */
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ADMIN = { username: 'admin', password: 'admin-password-1' };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
 let idp: TestProvider;
-let server: ChildProcess;
-let dataDir: string;
+let server: DfsServer | undefined;
 let base: string;
-let output = '';
 
 test.beforeAll(async () => {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   idp = await startTestProvider([`${base}/api/auth/oidc/callback`]);
-  dataDir = mkdtempSync(path.join(tmpdir(), 'dfs-e2e-oidc-'));
-  server = spawn(process.execPath, ['--enable-source-maps', 'packages/server/dist/main.js'], {
-    cwd: ROOT,
+  // The first account administers the server; the people signing in with the provider do not.
+  server = await startDfsServer({
+    port,
+    dataDirPrefix: 'dfs-e2e-oidc-',
+    admin: ADMIN,
     env: {
-      ...process.env,
-      DFS_PORT: String(port),
-      DFS_HOST: '127.0.0.1',
-      DFS_DATA_DIR: dataDir,
-      DFS_LOG_LEVEL: 'warn',
       DFS_SIGNUP: 'open',
       DFS_OIDC_ISSUER: idp.issuer,
       DFS_OIDC_CLIENT_ID: idp.clientId,
       DFS_OIDC_CLIENT_SECRET: idp.clientSecret,
       DFS_OIDC_NAME: 'Test IdP',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const keep = (b: Buffer) => {
-    output = (output + b.toString()).slice(-20_000);
-  };
-  server.stdout?.on('data', keep);
-  server.stderr?.on('data', keep);
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (server.exitCode !== null) throw new Error(`dfs exited with ${server.exitCode}:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`dfs not ready after 60 s:\n${output}`);
-    if (
-      await fetch(`${base}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  // The first account administers the server; the people signing in with the provider do not.
-  const res = await fetch(`${base}/api/auth/signup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(ADMIN),
-  });
-  expect(res.status).toBe(201);
 });
 
 test.afterAll(async () => {
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        server.kill('SIGKILL');
-        resolve();
-      }, 5000);
-      server.once('exit', () => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-  }
+  await server?.stop();
   await idp?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 /** A fresh browser: no dfs session, no session at the provider either. */
