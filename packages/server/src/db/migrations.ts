@@ -7,6 +7,7 @@ import { identities } from './migrations/029-identities.ts';
 import { passkeys } from './migrations/030-passkeys.ts';
 import { sessionDetails } from './migrations/031-session-details.ts';
 import { dropUploads } from './migrations/032-drop-uploads.ts';
+import { usageCounters } from './migrations/033-usage-counters.ts';
 
 const initial: Migration = {
   name: '001_initial',
@@ -1028,6 +1029,7 @@ const migrations: Migration[] = [
   passkeys,
   sessionDetails,
   dropUploads,
+  usageCounters,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -73,13 +73,15 @@ export class FilesRepository {
    * them, and carries each of `bytes` (a size added to or taken from a folder's live content) up
    * from its folder to the root: one recursive read up the parent chains, then one update per
    * distinct change, whatever the folder sizes. The user's row is updated first, so writes of
-   * one user queue on it rather than deadlock on folder rows taken in different orders.
+   * one user queue on it rather than deadlock on folder rows taken in different orders. `usage`
+   * is what the write adds to the user's quota counters (sizes of all their rows, and how many).
    */
   private async touch(
     db: Knex,
     userId: string,
     ids: string[],
     bytes: Array<{ folder: string; delta: number }> = [],
+    usage: { bytes: number; entries: number } = { bytes: 0, entries: 0 },
   ): Promise<void> {
     const moved = bytes.filter((b) => b.delta !== 0);
     const rootDelta = moved.reduce((sum, b) => sum + b.delta, 0);
@@ -88,6 +90,8 @@ export class FilesRepository {
       .update({
         tree_seq: db.raw('tree_seq + 1'),
         ...(rootDelta !== 0 ? { tree_bytes: db.raw('tree_bytes + ?', [rootDelta]) } : {}),
+        ...(usage.bytes !== 0 ? { used_bytes: db.raw('used_bytes + ?', [usage.bytes]) } : {}),
+        ...(usage.entries !== 0 ? { entry_count: db.raw('entry_count + ?', [usage.entries]) } : {}),
       });
     const starts = [...new Set([...ids, ...moved.map((b) => b.folder)].filter((id) => id !== ''))];
     if (starts.length === 0) return;
@@ -131,6 +135,20 @@ export class FilesRepository {
     }
   }
 
+  /**
+   * `q` reading the latest committed rows and locking them until the transaction ends on MySQL,
+   * whose plain reads see the transaction's snapshot (SQLite has one writer anyway): a counter's
+   * change is computed from what is there, not from what was.
+   */
+  private latest<Q extends Knex.QueryBuilder>(q: Q): Q {
+    return this.db.client.config.client === 'mysql2' ? (q.forUpdate() as Q) : q;
+  }
+
+  /** Takes the user's row lock, which every write of theirs queues on (see `touch`). */
+  private async lockUser(db: Knex, userId: string): Promise<void> {
+    await this.latest(db('users').where({ id: userId }).select('id'));
+  }
+
   /** What an entry adds to the folders above it: a file its size, a folder what it holds. */
   private static weight(row: { kind: string; size: unknown; tree_bytes?: unknown }): number {
     return Number(row.kind === 'file' ? row.size : (row.tree_bytes ?? 0));
@@ -157,6 +175,7 @@ export class FilesRepository {
         row.user_id,
         [row.parent_id],
         live ? [{ folder: row.parent_id, delta: Number(row.size) }] : [],
+        { bytes: Number(row.size), entries: 1 },
       );
       await db('user_files').insert({ ...row, oc_fileid: numericFileId(row.id) });
     });
@@ -290,7 +309,9 @@ export class FilesRepository {
 
   async update(id: string, patch: Partial<FileRow>): Promise<void> {
     await this.atomically(async (db) => {
-      const before: FileRow | undefined = await db('user_files').where({ id }).first();
+      const owner: { user_id: string } | undefined = await db('user_files').where({ id }).first('user_id');
+      if (owner) await this.lockUser(db, owner.user_id);
+      const before: FileRow | undefined = await this.latest(db('user_files').where({ id })).first();
       if (before) {
         // The old place's folders (up from the entry) and the new place's both change; a live
         // entry's bytes leave the old place and arrive at the new one.
@@ -304,7 +325,13 @@ export class FilesRepository {
                 { folder: before.parent_id, delta: -weight },
                 { folder: parent, delta: after },
               ];
-        await this.touch(db, before.user_id, [id, patch.parent_id ?? ''], bytes);
+        if (patch.user_id !== undefined && patch.user_id !== before.user_id)
+          throw new Error('an entry never changes owner');
+        const resized = patch.size === undefined ? 0 : Number(patch.size) - Number(before.size);
+        await this.touch(db, before.user_id, [id, patch.parent_id ?? ''], bytes, {
+          bytes: resized,
+          entries: 0,
+        });
       }
       await db('user_files').where({ id }).update(patch);
     });
@@ -321,11 +348,32 @@ export class FilesRepository {
     delta: number,
   ): Promise<void> {
     await this.atomically(async (db) => {
+      // The quota counts every row's size, whatever its state: read what the rows hold now
+      // rather than trust `delta`, which speaks of the folder's live bytes only.
+      await this.lockUser(db, userId);
+      let resized = 0;
+      for (let i = 0; i < changes.length; i += 500) {
+        const chunk = changes.slice(i, i + 500);
+        const rows: Array<{ id: string; size: unknown }> = await this.latest(
+          db('user_files')
+            .where('user_id', userId)
+            .whereIn(
+              'id',
+              chunk.map((c) => c.id),
+            )
+            .select('id', 'size'),
+        );
+        const before = new Map(rows.map((r) => [r.id, Number(r.size)]));
+        for (const c of chunk)
+          if (c.patch.size !== undefined && before.has(c.id))
+            resized += Number(c.patch.size) - (before.get(c.id) ?? 0);
+      }
       await this.touch(
         db,
         userId,
         changes.map((c) => c.id),
         [{ folder, delta }],
+        { bytes: resized, entries: 0 },
       );
       // One statement per 100 rows, each column a CASE on the id (or one value when all agree):
       // a round trip per file was most of a large restore's time on MariaDB.
@@ -541,20 +589,30 @@ export class FilesRepository {
 
   /** Deletes a trashed root and everything trashed with it; returns the contents they referenced. */
   async purge(userId: string, rootId: string): Promise<string[]> {
-    await this.touch(this.db, userId, [rootId]);
-    const rows = await this.db('user_files')
-      .where({ user_id: userId, trash_root_id: rootId })
-      .whereNotNull('content_id')
-      .distinct('content_id');
-    const ids = await this.db('user_files').where({ user_id: userId, trash_root_id: rootId }).pluck('id');
+    return this.atomically((db) => this.purgeIn(db, userId, rootId));
+  }
+
+  private async purgeIn(db: Knex, userId: string, rootId: string): Promise<string[]> {
+    // The user's row first (as every write), then the rows as they are now, locked: a purge
+    // racing this one finds them gone and takes nothing off the counters a second time.
+    await this.lockUser(db, userId);
+    const gone: Array<{ id: string; size: unknown; content_id: string | null }> = await this.latest(
+      db('user_files').where({ user_id: userId, trash_root_id: rootId }).select('id', 'size', 'content_id'),
+    );
+    const ids = gone.map((r) => r.id);
+    await this.touch(db, userId, [rootId], [], {
+      bytes: -gone.reduce((sum, r) => sum + Number(r.size), 0),
+      entries: -gone.length,
+    });
     // The files' versions go with them; their contents are answered too, to be looked at again.
-    const versioned = await new FileVersionsRepository(this.db).deleteOfFiles(ids);
+    const versioned = await new FileVersionsRepository(db).deleteOfFiles(ids);
     for (let i = 0; i < ids.length; i += 500) {
-      await this.db('user_files')
+      await db('user_files')
         .whereIn('id', ids.slice(i, i + 500))
         .delete();
     }
-    return [...new Set([...rows.map((r: { content_id: string }) => r.content_id), ...versioned])];
+    const contents = gone.flatMap((r) => (r.content_id === null ? [] : [r.content_id]));
+    return [...new Set([...contents, ...versioned])];
   }
 
   async parentOf(userId: string, id: string): Promise<string | undefined> {
