@@ -8,7 +8,7 @@ import { fileSourceFromBlob, WorkerHashPool, type WorkerLike } from '@dfs/client
 export interface BrowserHashResult {
   ms: number;
   sha1: string;
-  pieceMd5s: string[];
+  pieceCrc32cs: number[];
 }
 
 let blob: Blob | null = null;
@@ -37,7 +37,7 @@ const api = {
       for (let i = 0; i < runs; i++) {
         const t0 = performance.now();
         const digest = await p.hashFile(fileSourceFromBlob(blob, 'bench.bin'));
-        out.push({ ms: performance.now() - t0, sha1: digest.sha1, pieceMd5s: digest.pieceMd5s });
+        out.push({ ms: performance.now() - t0, sha1: digest.sha1, pieceCrc32cs: digest.pieceCrc32cs });
       }
       return out;
     } finally {

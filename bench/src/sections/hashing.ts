@@ -1,5 +1,5 @@
 /**
- * 1. Hashing: the client core's pass (SHA-1 of the file + MD5 of each 8 MiB piece) in Node with
+ * 1. Hashing: the client core's pass (SHA-1 of the file + CRC-32C of each 8 MiB piece) in Node with
  * node:crypto (the CLI's backend) and hash-wasm (the browser's), and in Chromium's workers through
  * WorkerHashPool; against `sha1sum` over the same file.
  */
@@ -30,7 +30,7 @@ export async function benchHashing(o: HashingOptions): Promise<void> {
   const nodeCrypto: number[] = [];
   const wasm: number[] = [];
   let reference = '';
-  let referenceMd5s: string[] = [];
+  let referenceCrcs: number[] = [];
   const wasmHasher = await createWasmHasher();
   const source = await fileSourceFromPath(file);
 
@@ -45,12 +45,12 @@ export async function benchHashing(o: HashingOptions): Promise<void> {
     t0 = performance.now();
     const viaWasm = await hashSource(source, wasmHasher);
     const wasmMs = performance.now() - t0;
-    referenceMd5s = viaNode.pieceMd5s;
+    referenceCrcs = viaNode.pieceCrc32cs;
     if (digest !== reference || viaNode.sha1 !== reference || viaWasm.sha1 !== reference) {
       addFailure(`hashing: digests differ (sha1sum ${digest}, node ${viaNode.sha1}, wasm ${viaWasm.sha1})`);
       return;
     }
-    if (viaWasm.pieceMd5s.join() !== viaNode.pieceMd5s.join()) addFailure('hashing: piece MD5s differ');
+    if (viaWasm.pieceCrc32cs.join() !== viaNode.pieceCrc32cs.join()) addFailure('hashing: piece CRCs differ');
     if (i < 0) continue;
     sha1sum.push(mbPerSecond(o.bytes, s.ms));
     nodeCrypto.push(mbPerSecond(o.bytes, nodeMs));
@@ -78,7 +78,7 @@ export async function benchHashing(o: HashingOptions): Promise<void> {
   const results = await hashInChromium(file, o.runs, o.browserWorkers);
   for (const [workers, runs] of results) {
     for (const r of runs) {
-      if (r.sha1 !== reference || r.pieceMd5s.join() !== referenceMd5s.join()) {
+      if (r.sha1 !== reference || r.pieceCrc32cs.join() !== referenceCrcs.join()) {
         addFailure(`hashing: Chromium (${workers} workers) got SHA-1 ${r.sha1}, sha1sum ${reference}`);
       }
     }

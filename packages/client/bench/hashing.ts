@@ -1,11 +1,10 @@
 /**
- * Hashing throughput: SHA-1 of the whole buffer + MD5 of each 8 MiB piece (what an upload needs),
+ * Hashing throughput: SHA-1 of the whole buffer + CRC-32C of each 8 MiB piece (what an upload needs),
  * per backend, plus the worker pool over real worker threads. Not a test; run:
  *   cd packages/client && npx tsx bench/hashing.ts [MiB=256]
  */
 import { randomFillSync } from 'node:crypto';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { md5 as nobleMd5 } from '@noble/hashes/legacy.js';
 import {
   createJsHasher,
   createWasmHasher,
@@ -39,7 +38,7 @@ async function time(label: string, fn: () => Promise<unknown> | unknown, bytes =
 const backends: [string, Hasher][] = [
   ['node:crypto', nodeHasher],
   ['wasm (hash-wasm)', await createWasmHasher()],
-  ['js (@noble sha1 + spark-md5)', createJsHasher()],
+  ['js (@noble sha1 + SheetJS crc32c)', createJsHasher()],
 ];
 await time('slice copies only (read cost baseline)', async () => {
   for (let i = 0; i < data.length; i += 8 << 20) await source.slice(i, i + (8 << 20));
@@ -50,14 +49,11 @@ for (const [name, h] of backends) {
     for (let i = 0; i < data.length; i += 8 << 20) s.update(data.subarray(i, i + (8 << 20)));
     s.digest();
   });
-  await time(`${name}: md5 alone`, () => {
-    for (let i = 0; i < data.length; i += 8 << 20) h.md5(data.subarray(i, i + (8 << 20)));
+  await time(`${name}: crc32c alone`, () => {
+    for (let i = 0; i < data.length; i += 8 << 20) h.crc32c(data.subarray(i, i + (8 << 20)));
   });
-  await time(`${name}: sha1 + piece md5s (hashSource)`, () => hashSource(source, h));
+  await time(`${name}: sha1 + piece crc32cs (hashSource)`, () => hashSource(source, h));
 }
-await time('noble md5 (alternative to spark-md5)', () => {
-  for (let i = 0; i < data.length; i += 8 << 20) nobleMd5(data.subarray(i, i + (8 << 20)));
-});
 
 // worker pool over real threads: each worker runs runHashWorker on a MessagePort (bench/hash-worker.mjs)
 for (const n of [1, 2, 3]) {

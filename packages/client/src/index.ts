@@ -3,6 +3,8 @@
  * Node-only helpers (files on disk, node:crypto hashing, config, CLI) live in `@dfs/client/node`.
  */
 export {
+  type ChunkBody,
+  type ChunkChecksum,
   type CompleteUploadOptions,
   DfsApi,
   type DfsApiOptions,
@@ -19,4 +21,4 @@ export { Emitter, type EventMap } from './emitter.ts';
 export { ApiError, CanceledError, HashWorkerError, isAbortError, NetworkError } from './errors.ts';
 export * from './hashing/index.ts';
 export * from './upload/index.ts';
-export { bytesToHex, formatBytes, hexToBase64 } from './util/bytes.ts';
+export { bytesToHex, crc32cDigestHeader, formatBytes, hexToBase64 } from './util/bytes.ts';

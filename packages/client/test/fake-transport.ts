@@ -1,9 +1,11 @@
 /**
  * An in-memory stand-in for the five upload routes, following API.md's rules (exact chunk sizes,
- * Content-MD5 check, challenge/proof, idempotent complete). It exists to test the engine's logic
- * (planning, retries, state changes); the real server's integration tests cover the wire.
+ * a required chunk checksum, challenge/proof, idempotent complete). It exists to test the
+ * engine's logic (planning, retries, state changes); the real server's integration tests cover
+ * the wire. Its own digests go through node:crypto's one-shot `hash`, so a test that counts the
+ * client's hashing at `createHash` does not count the server's.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import type {
   Challenge,
   CompleteUploadResponse,
@@ -11,8 +13,11 @@ import type {
   CreateUploadResponse,
   FileEntry,
 } from '@dfs/shared';
+import { crc32c } from '@node-rs/crc32';
 import type {
   BatchFile,
+  ChunkBody,
+  ChunkChecksum,
   CompleteUploadOptions,
   PutChunkOptions,
   RequestOptions,
@@ -43,6 +48,9 @@ type Op =
   | 'uploadSimple'
   | 'uploadBatch';
 
+const sha1Of = (...parts: Uint8Array[]) => hash('sha1', Buffer.concat(parts), 'hex');
+const md5Base64Of = (bytes: Uint8Array) => hash('md5', bytes, 'base64');
+
 export function apiError(status: number, code: string, extra: Record<string, unknown> = {}) {
   return new ApiError(status, code as never, code, extra);
 }
@@ -55,6 +63,10 @@ export class FakeTransport implements UploadTransport {
   readonly calls: string[] = [];
   /** Errors to throw, in order, before doing the real work of an operation. */
   readonly failures: Partial<Record<Op, unknown[]>> = {};
+  /** The checksum each chunk PUT carried, by chunk index (the last PUT of that index). */
+  readonly checksums = new Map<number, ChunkChecksum | string | null | undefined>();
+  /** Chunk PUTs whose body was a Blob (sent as it is) rather than bytes read by the client. */
+  blobPuts = 0;
   /** Hook that runs at the start of each putChunk (may await, may throw). */
   beforePut: ((index: number, signal?: AbortSignal) => Promise<void>) | null = null;
 
@@ -111,12 +123,7 @@ export class FakeTransport implements UploadTransport {
       }
       const c = this.challenges.get(body.proof.challengeId);
       this.challenges.delete(body.proof.challengeId);
-      const want =
-        c &&
-        createHash('sha1')
-          .update(c.nonce)
-          .update(known.subarray(c.offset, c.offset + c.length))
-          .digest('hex');
+      const want = c && sha1Of(Buffer.from(c.nonce, 'utf8'), known.subarray(c.offset, c.offset + c.length));
       if (!c || c.sha1 !== body.sha1 || want !== body.proof.sha1) throw apiError(403, 'proof_failed');
       return {
         status: 'instant',
@@ -170,11 +177,14 @@ export class FakeTransport implements UploadTransport {
   async putChunk(
     uploadId: string,
     index: number,
-    bytes: Uint8Array,
-    md5Base64?: string | null,
+    body: ChunkBody,
+    checksum?: ChunkChecksum | string | null,
     o?: PutChunkOptions,
   ) {
     this.calls.push(`putChunk ${index}`);
+    this.checksums.set(index, checksum);
+    if (body instanceof Blob) this.blobPuts++;
+    const bytes = body instanceof Blob ? new Uint8Array(await body.arrayBuffer()) : body;
     await this.beforePut?.(index, o?.signal);
     o?.signal?.throwIfAborted();
     this.#maybeFail('putChunk');
@@ -182,9 +192,10 @@ export class FakeTransport implements UploadTransport {
     if (index < 0 || index >= s.chunkCount) throw apiError(400, 'bad_chunk_index');
     const want = Math.min(s.chunkSize, s.size - index * s.chunkSize);
     if (bytes.length !== want) throw apiError(400, 'bad_chunk_size');
-    if (md5Base64 && createHash('md5').update(bytes).digest('base64') !== md5Base64) {
-      throw apiError(400, 'checksum_mismatch');
-    }
+    if (!checksum) throw apiError(400, 'checksum_required');
+    const sent: ChunkChecksum = typeof checksum === 'string' ? { md5Base64: checksum } : checksum;
+    const ok = 'crc32c' in sent ? crc32c(bytes) === sent.crc32c : md5Base64Of(bytes) === sent.md5Base64;
+    if (!ok) throw apiError(400, 'checksum_mismatch');
     o?.onProgress?.(Math.floor(bytes.length / 2));
     s.chunks.set(index, bytes.slice());
   }
@@ -204,7 +215,7 @@ export class FakeTransport implements UploadTransport {
     for (let i = 0; i < s.chunkCount; i++) if (!s.chunks.has(i)) missing.push(i);
     if (missing.length) throw apiError(409, 'incomplete', { missing });
     const all = Buffer.concat([...Array(s.chunkCount).keys()].map((i) => s.chunks.get(i)!));
-    if (createHash('sha1').update(all).digest('hex') !== declared) {
+    if (sha1Of(all) !== declared) {
       this.sessions.delete(uploadId);
       throw apiError(422, 'hash_mismatch');
     }
@@ -218,7 +229,7 @@ export class FakeTransport implements UploadTransport {
     this.calls.push('uploadSimple');
     this.#maybeFail('uploadSimple');
     const bytes = new Uint8Array(await file.arrayBuffer());
-    const actual = createHash('sha1').update(bytes).digest('hex');
+    const actual = sha1Of(bytes);
     if (o.sha1 && o.sha1 !== actual) throw apiError(422, 'hash_mismatch');
     this.stored.set(actual, bytes);
     return {
@@ -238,14 +249,14 @@ export class FakeTransport implements UploadTransport {
     // All or nothing, like the server: every file is checked before any is stored.
     const all = await Promise.all(files.map(async (f) => new Uint8Array(await f.blob.arrayBuffer())));
     all.forEach((bytes, index) => {
-      const actual = createHash('sha1').update(bytes).digest('hex');
+      const actual = sha1Of(bytes);
       if (files[index]?.sha1 && files[index]?.sha1 !== actual)
         throw apiError(422, 'hash_mismatch', { index });
     });
     return {
       files: all.map((bytes, i) => {
         const f = files[i] as BatchFile;
-        const sha1 = createHash('sha1').update(bytes).digest('hex');
+        const sha1 = sha1Of(bytes);
         this.stored.set(sha1, bytes);
         return this.#file({ name: f.name, size: bytes.length, sha1, parentId: f.parentId ?? null });
       }),

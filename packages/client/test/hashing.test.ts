@@ -1,9 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { crc32c } from '@node-rs/crc32';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  crc32cDigestHeader,
   createHasher,
   createJsHasher,
   createWasmHasher,
+  fileSourceFromBlob,
   fileSourceFromBytes,
   HASH_PIECE_SIZE,
   type Hasher,
@@ -21,9 +24,9 @@ import { nodeHasher } from '../src/node/index.ts';
 const sha1 = (b: Uint8Array) => createHash('sha1').update(b).digest('hex');
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 
-function expectedPieces(data: Uint8Array, pieceSize: number): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < data.length; i += pieceSize) out.push(md5(data.subarray(i, i + pieceSize)));
+function expectedPieces(data: Uint8Array, pieceSize: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < data.length; i += pieceSize) out.push(crc32c(data.subarray(i, i + pieceSize)));
   return out;
 }
 
@@ -47,7 +50,7 @@ describe.each(backends)('%s backend', (_name, make) => {
     });
     expect(d.sha1).toBe(sha1(data));
     expect(d.pieceSize).toBe(PIECE);
-    expect(d.pieceMd5s).toEqual(expectedPieces(data, PIECE));
+    expect(d.pieceCrc32cs).toEqual(expectedPieces(data, PIECE));
     expect(progress.at(-1) ?? 0).toBe(size);
   });
 
@@ -55,10 +58,10 @@ describe.each(backends)('%s backend', (_name, make) => {
     const hasher = await make();
     const data = new Uint8Array(randomBytes(HASH_PIECE_SIZE + 1));
     const one = await hashSource(fileSourceFromBytes(data.subarray(0, HASH_PIECE_SIZE), 'x'), hasher);
-    expect(one.pieceMd5s).toEqual([md5(data.subarray(0, HASH_PIECE_SIZE))]);
+    expect(one.pieceCrc32cs).toEqual([crc32c(data.subarray(0, HASH_PIECE_SIZE))]);
     expect(one.sha1).toBe(sha1(data.subarray(0, HASH_PIECE_SIZE)));
     const two = await hashSource(fileSourceFromBytes(data, 'x'), hasher);
-    expect(two.pieceMd5s).toEqual(expectedPieces(data, HASH_PIECE_SIZE));
+    expect(two.pieceCrc32cs).toEqual(expectedPieces(data, HASH_PIECE_SIZE));
     expect(two.sha1).toBe(sha1(data));
   });
 
@@ -66,20 +69,25 @@ describe.each(backends)('%s backend', (_name, make) => {
     const hasher = await make();
     const data = new Uint8Array(randomBytes(10_000));
     const s = await hasher.createSha1();
-    const m = await hasher.createMd5();
     let pos = 0;
     for (const n of [0, 1, 7, 55, 64, 65, 1000, 3333]) {
       s.update(data.subarray(pos, pos + n));
-      m.update(data.subarray(pos, pos + n));
       pos += n;
     }
     s.update(data.subarray(pos));
-    m.update(data.subarray(pos));
     expect(s.digest()).toBe(sha1(data));
-    expect(m.digest()).toBe(md5(data));
     expect(hasher.sha1(data)).toBe(sha1(data));
-    expect(hasher.md5(data.subarray(3, 4000))).toBe(md5(data.subarray(3, 4000)));
-    expect(hasher.md5(new Uint8Array(0))).toBe(md5(new Uint8Array(0)));
+  });
+
+  it('takes the CRC-32C (Castagnoli) of a chunk, unsigned', async () => {
+    const hasher = await make();
+    // The check value of CRC-32C (RFC 3720, B.4)
+    expect(hasher.crc32c(new TextEncoder().encode('123456789'))).toBe(0xe3069283);
+    expect(hasher.crc32c(new Uint8Array(0))).toBe(0);
+    const data = new Uint8Array(randomBytes(100_003));
+    // a view into a larger buffer reads only its own bytes
+    expect(hasher.crc32c(data.subarray(3, 70_000))).toBe(crc32c(data.subarray(3, 70_000)));
+    expect(hasher.crc32c(new Uint8Array(32).fill(0xff))).toBe(0x62a8ab43);
   });
 });
 
@@ -122,6 +130,16 @@ describe('instant-upload proof', () => {
   });
 });
 
+describe('Content-Digest', () => {
+  it("carries the CRC's four bytes, big-endian, in base64 (RFC 9530)", () => {
+    // "123456789" → e3069283 → 4waSgw==
+    expect(crc32cDigestHeader(0xe3069283)).toBe('crc32c=:4waSgw==:');
+    expect(crc32cDigestHeader(0)).toBe('crc32c=:AAAAAA==:');
+    expect(crc32cDigestHeader(0x12)).toBe('crc32c=:AAAAEg==:');
+    expect(() => crc32cDigestHeader(-1)).toThrow(RangeError);
+  });
+});
+
 describe('hexToBase64', () => {
   it('matches Buffer for Content-MD5', () => {
     const data = new Uint8Array(randomBytes(100));
@@ -149,14 +167,20 @@ describe('WorkerHashPool', () => {
     const pool = new WorkerHashPool(Array.from({ length: n }, fakeWorker));
     for (const size of [0, 1, PIECE, PIECE + 1, 7 * PIECE + 3]) {
       const data = new Uint8Array(randomBytes(size));
-      const seen: number[] = [];
-      const d = await pool.hashFile(fileSourceFromBytes(data, 'x'), {
-        pieceSize: PIECE,
-        onProgress: (b) => seen.push(b),
-      });
-      expect(d.sha1).toBe(sha1(data));
-      expect(d.pieceMd5s).toEqual(expectedPieces(data, PIECE));
-      expect(seen.at(-1) ?? 0).toBe(size);
+      // bytes read on this thread, and a Blob whose pieces the workers read themselves
+      for (const source of [fileSourceFromBytes(data, 'x'), fileSourceFromBlob(new Blob([data]), 'x')]) {
+        const seen: number[] = [];
+        const pieces: [number, number][] = [];
+        const d = await pool.hashFile(source, {
+          pieceSize: PIECE,
+          onProgress: (b) => seen.push(b),
+          onPiece: (i, crc) => pieces.push([i, crc]),
+        });
+        expect(d.sha1).toBe(sha1(data));
+        expect(d.pieceCrc32cs).toEqual(expectedPieces(data, PIECE));
+        expect(pieces.sort((a, b) => a[0] - b[0])).toEqual(d.pieceCrc32cs.map((crc, i) => [i, crc]));
+        expect(seen.at(-1) ?? 0).toBe(size);
+      }
     }
   });
 
@@ -170,7 +194,8 @@ describe('WorkerHashPool', () => {
     ]);
     expect(da.sha1).toBe(sha1(a));
     expect(db.sha1).toBe(sha1(b));
-    expect(db.pieceMd5s).toEqual(expectedPieces(b, PIECE));
+    expect(db.pieceCrc32cs).toEqual(expectedPieces(b, PIECE));
+    expect(da.pieceCrc32cs).toEqual(expectedPieces(a, PIECE));
   });
 
   it('fails every hash with a HashWorkerError once a worker crashes', async () => {

@@ -3,6 +3,7 @@
  * the clock is fixed). Integration against the real server lives with the server's tests.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { crc32c } from '@node-rs/crc32';
 import { describe, expect, it } from 'vitest';
 import {
   CanceledError,
@@ -11,6 +12,7 @@ import {
   HASH_PIECE_SIZE,
   type Hasher,
   type HashFileFn,
+  hashSource,
   MemoryResumeStore,
   Upload,
   type UploadOptions,
@@ -66,7 +68,7 @@ function hangAt(transport: FakeTransport, index: number) {
 }
 
 describe('Upload', () => {
-  it('hashes, creates a session, sends every chunk with Content-MD5 and completes', async () => {
+  it('hashes, creates a session, sends every chunk with its CRC-32C and completes', async () => {
     const { data, transport, upload, states } = setup(5 * 1024 + 100, { parallelism: 3 });
     upload.start();
     const file = await upload.result();
@@ -74,25 +76,32 @@ describe('Upload', () => {
     expect(states).toEqual(['queued', 'hashing', 'checking', 'uploading', 'completing', 'done']);
     const puts = transport.calls.filter((c) => c.startsWith('putChunk')).sort();
     expect(puts).toEqual([0, 1, 2, 3, 4, 5].map((i) => `putChunk ${i}`));
+    for (let i = 0; i < 6; i++) {
+      expect(transport.checksums.get(i)).toEqual({ crc32c: crc32c(data.subarray(i * 1024, (i + 1) * 1024)) });
+    }
     const s = upload.snapshot();
     expect(s).toMatchObject({ bytesHashed: data.length, bytesUploaded: data.length, sentBytes: data.length });
     expect(s).toMatchObject({ instant: false, chunksDone: 6, chunkCount: 6, eta: 0, state: 'done' });
     expect(transport.stored.get(sha1(data))).toEqual(data);
   });
 
-  it('takes chunk MD5s from the hashing pass when the server chunk size is the piece size', async () => {
-    let md5Calls = 0;
+  it('takes chunk CRCs from the hashing pass when the server chunk size is the piece size', async () => {
+    let crcCalls = 0;
     const countingHasher: Hasher = {
       ...nodeHasher,
-      md5: (b) => {
-        md5Calls++;
-        return nodeHasher.md5(b);
+      crc32c: (b) => {
+        crcCalls++;
+        return nodeHasher.crc32c(b);
       },
     };
-    const { upload, transport } = setup(HASH_PIECE_SIZE + 10, { hasher: countingHasher }, HASH_PIECE_SIZE);
+    const { upload, transport } = setup(
+      HASH_PIECE_SIZE + 10,
+      { hasher: countingHasher, hashFile: (s, o) => hashSource(s, countingHasher, o) },
+      HASH_PIECE_SIZE,
+    );
     upload.start();
     await upload.result();
-    expect(md5Calls).toBe(0); // nodeHashFile computed them while reading; nothing re-hashed
+    expect(crcCalls).toBe(2); // one per piece in the hashing pass; none again while sending
     expect(transport.calls.filter((c) => c.startsWith('putChunk'))).toHaveLength(2);
   });
 

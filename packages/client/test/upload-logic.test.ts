@@ -11,11 +11,11 @@ import {
   Limiter,
   missingChunks,
   NetworkError,
-  precomputedMd5,
   retryDelay,
   SpeedMeter,
   withRetry,
 } from '../src/index.ts';
+import { PieceCrcs } from '../src/upload/piece-crcs.ts';
 
 const err5xx = () => new ApiError(503, 'storage_unavailable', 'down');
 const checksum = () => new ApiError(400, 'checksum_mismatch', 'bad md5');
@@ -37,11 +37,26 @@ describe('chunk planning', () => {
     expect(bytesOfChunks(25, 10, [0, 2])).toBe(15);
   });
 
-  it('reuses hashing-pass MD5s only when pieces line up with chunks', () => {
-    const digest = { pieceSize: 10, pieceMd5s: ['a', 'b'] };
-    expect(precomputedMd5(digest, 10, 1)).toBe('b');
-    expect(precomputedMd5(digest, 20, 0)).toBeNull();
-    expect(precomputedMd5(null, 10, 0)).toBeNull();
+  it('reuses hashing-pass CRCs only when pieces line up with chunks, waiting for a running pass', async () => {
+    const signal = new AbortController().signal;
+    const done = new PieceCrcs(10, [7, 8], true);
+    expect(done.get(1, 10, signal)).toBe(8);
+    expect(done.get(0, 20, signal)).toBeNull();
+    expect(done.get(2, 10, signal)).toBeNull(); // the pass is over: nothing more comes
+
+    const running = new PieceCrcs(10);
+    const second = running.get(1, 10, signal);
+    expect(second).toBeInstanceOf(Promise);
+    running.set(1, 42);
+    await expect(second).resolves.toBe(42);
+    const third = running.get(2, 10, signal);
+    running.close(); // the pass stopped: the chunk takes its own CRC
+    await expect(third).resolves.toBeNull();
+
+    const paused = new AbortController();
+    const waiting = new PieceCrcs(10).get(0, 10, paused.signal);
+    paused.abort(new Error('paused'));
+    await expect(waiting).rejects.toThrow('paused');
   });
 });
 

@@ -19,7 +19,7 @@ export async function readExact(source: FileSource, start: number, end: number):
 
 /**
  * Hashes `source` in one sequential pass on the current thread: the SHA-1 of the whole file and
- * the MD5 of every `pieceSize` piece. The next piece is read while the current one is hashed,
+ * the CRC-32C of every `pieceSize` piece. The next piece is read while the current one is hashed,
  * so at most two pieces are in memory.
  */
 export async function hashSource(
@@ -28,12 +28,11 @@ export async function hashSource(
   options: HashFileOptions = {},
 ): Promise<FileDigest> {
   const pieceSize = options.pieceSize ?? HASH_PIECE_SIZE;
-  const { signal, onProgress } = options;
-  const withMd5 = options.pieceMd5s !== false;
+  const { signal, onProgress, onPiece } = options;
   signal?.throwIfAborted();
   const sha1 = await hasher.createSha1();
   const count = pieceCount(source.size, pieceSize);
-  const md5s: string[] = [];
+  const crcs: number[] = [];
   const read = (i: number) => {
     const start = i * pieceSize;
     const p = readExact(source, start, Math.min(source.size, start + pieceSize));
@@ -46,12 +45,14 @@ export async function hashSource(
     const bytes = await next!;
     signal?.throwIfAborted();
     next = i + 1 < count ? read(i + 1) : null;
+    const crc = hasher.crc32c(bytes);
+    crcs.push(crc);
+    onPiece?.(i, crc);
     sha1.update(bytes);
-    if (withMd5) md5s.push(hasher.md5(bytes));
     done += bytes.byteLength;
     onProgress?.(done);
   }
-  return { sha1: sha1.digest(), pieceSize, pieceMd5s: md5s };
+  return { sha1: sha1.digest(), pieceSize, pieceCrc32cs: crcs };
 }
 
 /** A `HashFileFn` over a given hasher (or the best available one). */

@@ -25,6 +25,7 @@ export {
   type HashWorkerResponse,
   type HashWorkerScope,
   type MessageEventLike,
+  type PieceInput,
   type RunHashWorkerOptions,
   runHashWorker,
 } from './worker-protocol.ts';

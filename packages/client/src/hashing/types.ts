@@ -9,45 +9,41 @@ export interface IncrementalDigest {
 }
 
 /**
- * SHA-1 and MD5 behind one interface, so every backend (hash-wasm, pure JS, node:crypto)
- * is interchangeable and must give identical digests.
+ * The client's hash budget behind one interface: the SHA-1 that names the content (instant
+ * uploads, proofs) and the CRC-32C that guards each chunk on the wire. Every backend (hash-wasm,
+ * pure JS, node:crypto + @node-rs/crc32) is interchangeable and must give identical results.
  */
 export interface Hasher {
   readonly backend: HashBackend;
   /** A fresh incremental SHA-1 (one per file). */
   createSha1(): Promise<IncrementalDigest>;
-  /** A fresh incremental MD5. */
-  createMd5(): Promise<IncrementalDigest>;
-  /** One-shot MD5 of bytes already in memory (a chunk), lowercase hex. Synchronous. */
-  md5(data: Uint8Array): string;
   /** One-shot SHA-1, lowercase hex. Synchronous. */
   sha1(data: Uint8Array): string;
+  /** CRC-32C (Castagnoli) of bytes in memory (a chunk), as an unsigned 32-bit number. Synchronous. */
+  crc32c(data: Uint8Array): number;
 }
 
 /** The result of hashing a whole file in one read. */
 export interface FileDigest {
   /** SHA-1 of the whole content, lowercase hex. */
   sha1: string;
-  /** The piece size the MD5s below were taken over. */
+  /** The piece size the CRCs below were taken over. */
   pieceSize: number;
-  /**
-   * MD5 (lowercase hex) of each `pieceSize` piece, in order; the last piece may be shorter. Empty
-   * when the caller asked for none (`HashFileOptions.pieceMd5s: false`).
-   */
-  pieceMd5s: string[];
+  /** CRC-32C (unsigned) of each `pieceSize` piece, in order; the last piece may be shorter. */
+  pieceCrc32cs: number[];
 }
 
 export interface HashFileOptions {
-  /** Size of the pieces read (and MD5-hashed); default `HASH_PIECE_SIZE` (8 MiB). */
+  /** Size of the pieces read (and checksummed); default `HASH_PIECE_SIZE` (8 MiB). */
   pieceSize?: number;
   /** Called with the total bytes hashed so far. */
   onProgress?: (bytesHashed: number) => void;
-  signal?: AbortSignal;
   /**
-   * Whether piece MD5s are wanted (default true). A hint: a hasher that gets them for free (the
-   * worker pool runs them beside the SHA-1) may still return them; `pieceMd5s` is empty otherwise.
+   * Called with each piece's CRC-32C as soon as it is known, possibly before the SHA-1 has taken
+   * that piece and not necessarily in order: a chunk the size of a piece can go at once.
    */
-  pieceMd5s?: boolean;
+  onPiece?: (index: number, crc32c: number) => void;
+  signal?: AbortSignal;
 }
 
 /** Anything that can be read at arbitrary offsets: a browser File/Blob, a Node file, bytes in memory. */
@@ -67,7 +63,7 @@ export interface FileSource {
   readonly blob?: Blob;
 }
 
-/** Hashes a whole file reading each byte once: SHA-1 of everything + MD5 of each piece. Pluggable. */
+/** Hashes a whole file reading each byte once: SHA-1 of everything + CRC-32C of each piece. Pluggable. */
 export type HashFileFn = (source: FileSource, options?: HashFileOptions) => Promise<FileDigest>;
 
 /** The piece size of the hashing pass: 8 MiB, the smallest chunk size the server hands out. */

@@ -1,5 +1,8 @@
-import { createMD5, createSHA1, type IHasher } from 'hash-wasm';
+import { createCRC32, createSHA1, type IHasher } from 'hash-wasm';
 import type { Hasher, IncrementalDigest } from './types.ts';
+
+/** The CRC-32C (Castagnoli) polynomial, reflected, as hash-wasm takes it. */
+const CASTAGNOLI = 0x82f63b78;
 
 function wrap(h: IHasher): IncrementalDigest {
   return {
@@ -16,12 +19,15 @@ function wrap(h: IHasher): IncrementalDigest {
  * Rejects where WebAssembly is missing or forbidden (CSP without 'wasm-unsafe-eval').
  */
 export async function createWasmHasher(): Promise<Hasher> {
-  const [md5Once, sha1Once] = await Promise.all([createMD5(), createSHA1()]);
+  const [crcOnce, sha1Once] = await Promise.all([createCRC32(CASTAGNOLI), createSHA1()]);
   return {
     backend: 'wasm',
     createSha1: async () => wrap(await createSHA1()),
-    createMd5: async () => wrap(await createMD5()),
-    md5: (data) => md5Once.init().update(data).digest('hex'),
     sha1: (data) => sha1Once.init().update(data).digest('hex'),
+    // The digest is the CRC's four bytes, big-endian.
+    crc32c: (data) => {
+      const d = crcOnce.init().update(data).digest('binary');
+      return ((d[0]! << 24) | (d[1]! << 16) | (d[2]! << 8) | d[3]!) >>> 0;
+    },
   };
 }

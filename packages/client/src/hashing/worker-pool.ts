@@ -3,7 +3,12 @@ import { ownedBytes } from '../util/bytes.ts';
 import { pieceCount, readExact } from './hash-file.ts';
 import type { FileDigest, FileSource, HashFileFn, HashFileOptions } from './types.ts';
 import { HASH_PIECE_SIZE } from './types.ts';
-import type { HashWorkerRequest, HashWorkerResponse, MessageEventLike } from './worker-protocol.ts';
+import type {
+  HashWorkerRequest,
+  HashWorkerResponse,
+  MessageEventLike,
+  PieceInput,
+} from './worker-protocol.ts';
 
 /**
  * The part of a `Worker` the pool uses. A browser `new Worker(new URL('./hash.worker.ts',
@@ -27,25 +32,28 @@ interface Slot {
 }
 
 interface Waiter {
-  resolve(res: HashWorkerResponse & { ok: true }): void;
+  resolve(res: Reply): void;
   reject(err: Error): void;
 }
 
 /**
- * A sensible pool size: one SHA-1 worker plus 1–2 MD5 workers. On two idle cores two workers beat
- * one (299 vs 260 MB/s for 256 MiB in Chromium, pnpm bench); under heavy load from other
- * processes one was faster, but the page hashes while the user waits, so favour the idle case.
+ * A sensible pool size: one SHA-1 worker plus 1–2 workers that read pieces and take their CRCs.
+ * On two idle cores two workers beat one: the SHA-1 worker then does nothing but SHA-1, the one
+ * thing that cannot be split. The page hashes while the user waits, so favour the idle case.
  */
 export function defaultHashWorkerCount(): number {
   const cores = typeof navigator !== 'undefined' ? (navigator.hardwareConcurrency ?? 2) : 2;
   return Math.min(3, Math.max(2, cores - 1));
 }
 
+type Reply = HashWorkerResponse & { ok: true };
+
 /**
- * Hashes files across web workers: worker 0 keeps the file's incremental SHA-1 while the
- * others compute piece MD5s in parallel (with one worker, it does both). Each piece is read
- * once on the calling thread; the SHA-1 worker gets a copy, the MD5 worker the transferred
- * original. Use `pool.hashFile` as the engine's `hashFile` option.
+ * Hashes files across web workers. With one worker it reads each piece, feeds the file's SHA-1
+ * and takes the piece's CRC-32C. With more, worker 0 keeps the SHA-1 while the others read the
+ * pieces and take their CRCs in parallel, then hand the bytes on (transferred, never copied).
+ * A piece of a Blob-backed source travels as a Blob slice and is read in a worker: the calling
+ * thread never holds the bytes. Use `pool.hashFile` as the engine's `hashFile` option.
  */
 export class WorkerHashPool {
   readonly #slots: Slot[];
@@ -107,19 +115,34 @@ export class WorkerHashPool {
     else w.reject(new Error(res.error));
   }
 
+  /** The least busy worker, from `from` on (1: spare worker 0, the SHA-1 worker, when there are others). */
+  #leastLoaded(from = 0): Slot {
+    const slots = this.#slots.length > from ? this.#slots.slice(from) : this.#slots;
+    let slot = slots[0]!;
+    for (const s of slots) if (s.load < slot.load) slot = s;
+    return slot;
+  }
+
   /**
    * The SHA-1 of a small Blob, read and hashed in the least busy worker. Blobs reach a worker by
    * reference, so a folder of small files costs the page's thread a message per file.
    */
   async sha1OfBlob(blob: Blob): Promise<string> {
-    let slot = this.#slots[0]!;
-    for (const s of this.#slots) if (s.load < slot.load) slot = s;
-    const r = await this.#call(slot, { op: 'sha1-blob', id: this.#nextId++, blob });
+    const r = await this.#call(this.#leastLoaded(), { op: 'sha1-blob', id: this.#nextId++, blob });
     return r.sha1!;
   }
 
+  /**
+   * The CRC-32C of a Blob (a chunk about to be sent as it is), read in a worker other than the
+   * SHA-1 one where there is one.
+   */
+  async crc32cOfBlob(blob: Blob): Promise<number> {
+    const r = await this.#call(this.#leastLoaded(1), { op: 'crc', id: this.#nextId++, blob });
+    return r.crc32c!;
+  }
+
   #call(slot: Slot, msg: HashWorkerRequest & { id: number }, transfer: Transferable[] = []) {
-    return new Promise<HashWorkerResponse & { ok: true }>((resolve, reject) => {
+    return new Promise<Reply>((resolve, reject) => {
       if (this.#broken) return reject(this.#broken);
       slot.load++;
       this.#waiters.set(msg.id, {
@@ -136,50 +159,58 @@ export class WorkerHashPool {
     });
   }
 
-  async #piece(job: number, bytes: Uint8Array<ArrayBuffer>): Promise<string> {
-    const sha1Slot = this.#slots[0]!;
-    if (this.#slots.length === 1) {
-      const r = await this.#call(
-        sha1Slot,
-        { op: 'sha1-update', id: this.#nextId++, job, data: bytes, withMd5: true },
-        [bytes.buffer],
-      );
-      return r.md5!;
-    }
-    // least-loaded MD5 worker
-    let md5Slot = this.#slots[1]!;
-    for (const s of this.#slots.slice(2)) if (s.load < md5Slot.load) md5Slot = s;
-    const sha1Done = this.#call(sha1Slot, { op: 'sha1-update', id: this.#nextId++, job, data: bytes }); // copied
-    const md5Done = this.#call(md5Slot, { op: 'md5', id: this.#nextId++, data: bytes }, [bytes.buffer]); // moved
-    const [, r] = await Promise.all([sha1Done, md5Done]);
-    return r.md5!;
-  }
-
   async #hashFile(source: FileSource, options: HashFileOptions = {}): Promise<FileDigest> {
     const pieceSize = options.pieceSize ?? HASH_PIECE_SIZE;
-    const { signal, onProgress } = options;
+    const { signal, onProgress, onPiece } = options;
     signal?.throwIfAborted();
     if (this.#broken) throw this.#broken;
     const job = this.#nextJob++;
     const sha1Slot = this.#slots[0]!;
+    const alone = this.#slots.length === 1;
     sha1Slot.worker.postMessage({ op: 'sha1-start', job }, []);
     const count = pieceCount(source.size, pieceSize);
-    const md5s = new Array<string>(count);
+    const crcs = new Array<number>(count);
     const inFlight = new Set<Promise<void>>();
     let firstError: unknown = null;
     let hashed = 0;
+    // With CRC workers, pieces reach the SHA-1 worker in file order whatever order their CRCs
+    // finish in: each is posted once the one before it was.
+    let posted: Promise<unknown> = Promise.resolve();
     try {
       for (let i = 0; i < count; i++) {
         while (inFlight.size >= this.#maxInFlight) await Promise.race(inFlight);
         if (firstError) throw firstError;
         signal?.throwIfAborted();
         const start = i * pieceSize;
-        const bytes = ownedBytes(await readExact(source, start, Math.min(source.size, start + pieceSize)));
-        const length = bytes.byteLength; // read before the buffer is transferred
-        const p: Promise<void> = this.#piece(job, bytes).then(
-          (md5) => {
-            md5s[i] = md5;
-            hashed += length;
+        const end = Math.min(source.size, start + pieceSize);
+        const piece = await this.#pieceInput(source, start, end);
+        const transfer = piece.data ? [piece.data.buffer] : [];
+        const gotCrc = (crc: number) => {
+          crcs[i] = crc;
+          onPiece?.(i, crc);
+        };
+        let done: Promise<unknown>;
+        if (alone) {
+          const id = this.#nextId++;
+          done = this.#call(sha1Slot, { op: 'sha1-update', id, job, crc: true, ...piece }, transfer).then(
+            (r) => gotCrc(r.crc32c!),
+          );
+        } else {
+          const id = this.#nextId++;
+          const crcDone = this.#call(this.#leastLoaded(1), { op: 'crc', id, back: true, ...piece }, transfer);
+          const sha1Posted = Promise.all([posted, crcDone]).then(([, r]) => {
+            gotCrc(r.crc32c!);
+            const data = r.data as Uint8Array<ArrayBuffer>;
+            return {
+              sent: this.#call(sha1Slot, { op: 'sha1-update', id: this.#nextId++, job, data }, [data.buffer]),
+            };
+          });
+          posted = sha1Posted;
+          done = sha1Posted.then((p) => p.sent);
+        }
+        const p: Promise<void> = done.then(
+          () => {
+            hashed += end - start;
             onProgress?.(hashed);
             inFlight.delete(p);
           },
@@ -194,10 +225,16 @@ export class WorkerHashPool {
       if (firstError) throw firstError;
       signal?.throwIfAborted();
       const r = await this.#call(sha1Slot, { op: 'sha1-digest', id: this.#nextId++, job });
-      return { sha1: r.sha1!, pieceSize, pieceMd5s: md5s };
+      return { sha1: r.sha1!, pieceSize, pieceCrc32cs: crcs };
     } catch (err) {
       if (!this.#broken) sha1Slot.worker.postMessage({ op: 'sha1-drop', job }, []);
       throw err;
     }
+  }
+
+  /** A Blob slice for a worker to read, or (no Blob behind the source) the bytes, read here. */
+  async #pieceInput(source: FileSource, start: number, end: number): Promise<PieceInput> {
+    if (source.blob) return { blob: source.blob.slice(start, end) };
+    return { data: ownedBytes(await readExact(source, start, end)) };
   }
 }

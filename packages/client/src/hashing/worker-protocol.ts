@@ -2,7 +2,8 @@
  * Messages between the main thread (`WorkerHashPool`) and hash workers (`runHashWorker`).
  *
  * One worker keeps the incremental SHA-1 of a file (`sha1-*` ops, processed in order); the
- * others take the MD5 of whole pieces (`md5`). A worker entry file is just:
+ * others read pieces and take their CRC-32C (`crc`). A piece comes as bytes or as a Blob, which
+ * the worker reads itself, so the page's thread never holds it. A worker entry file is just:
  *
  * ```ts
  * // hash.worker.ts
@@ -14,17 +15,23 @@ import { createHasher } from './create.ts';
 import { webCryptoAvailable, webCryptoSha1 } from './sha1-bytes.ts';
 import type { Hasher, IncrementalDigest } from './types.ts';
 
+/** A piece of a file: its bytes (transferred), or a Blob slice the worker reads. */
+export type PieceInput = { data: Uint8Array; blob?: undefined } | { blob: Blob; data?: undefined };
+
 export type HashWorkerRequest =
   /** Start an incremental SHA-1 for `job`. No reply. */
   | { op: 'sha1-start'; job: number }
-  /** Feed the next piece of `job`; with `withMd5` the reply also carries the piece's MD5. */
-  | { op: 'sha1-update'; id: number; job: number; data: Uint8Array; withMd5?: boolean }
+  /** Feed the next piece of `job`; with `crc` the reply also carries the piece's CRC-32C. */
+  | ({ op: 'sha1-update'; id: number; job: number; crc?: boolean } & PieceInput)
   /** Finish `job`; the reply carries `sha1`. */
   | { op: 'sha1-digest'; id: number; job: number }
   /** Forget `job` (aborted). No reply. */
   | { op: 'sha1-drop'; job: number }
-  /** MD5 of one piece; the reply carries `md5`. */
-  | { op: 'md5'; id: number; data: Uint8Array }
+  /**
+   * CRC-32C of one piece; the reply carries `crc32c`, and with `back` the piece's bytes
+   * (transferred) for the SHA-1 worker.
+   */
+  | ({ op: 'crc'; id: number; back?: boolean } & PieceInput)
   /**
    * SHA-1 of a whole (small) Blob, read in the worker: the page's thread never touches the bytes.
    * The reply carries `sha1`.
@@ -32,7 +39,7 @@ export type HashWorkerRequest =
   | { op: 'sha1-blob'; id: number; blob: Blob };
 
 export type HashWorkerResponse =
-  | { id: number; ok: true; sha1?: string; md5?: string }
+  | { id: number; ok: true; sha1?: string; crc32c?: number; data?: Uint8Array }
   | { id: number; ok: false; error: string };
 
 export interface MessageEventLike {
@@ -41,7 +48,8 @@ export interface MessageEventLike {
 
 /** What `runHashWorker` needs from a worker's global scope (`self` in a dedicated worker). */
 export interface HashWorkerScope {
-  postMessage(message: HashWorkerResponse): void;
+  /** `transfer` moves a piece's bytes back to the page instead of copying them. */
+  postMessage(message: HashWorkerResponse, options?: { transfer?: Transferable[] }): void;
   addEventListener(type: 'message', listener: (ev: MessageEventLike) => void): void;
 }
 
@@ -52,6 +60,18 @@ export interface RunHashWorkerOptions {
   hasher?: Hasher | Promise<Hasher>;
 }
 
+/** The bytes of a piece: given, or read from its Blob (the read started when the message came). */
+async function bytesOf(msg: PieceInput, read: Promise<ArrayBuffer> | null): Promise<Uint8Array> {
+  if (msg.data) return msg.data;
+  const bytes = new Uint8Array(await read!);
+  if (bytes.byteLength !== msg.blob.size) {
+    throw new Error(
+      `read ${bytes.byteLength} bytes of a ${msg.blob.size}-byte piece (the file changed while reading)`,
+    );
+  }
+  return bytes;
+}
+
 /** Serves hash requests on `scope` until the worker is terminated. */
 export function runHashWorker(scope: HashWorkerScope, options: RunHashWorkerOptions = {}): void {
   const hasherReady = Promise.resolve(options.hasher ?? createHasher({ prefer: options.prefer ?? 'wasm' }));
@@ -59,7 +79,7 @@ export function runHashWorker(scope: HashWorkerScope, options: RunHashWorkerOpti
   // One chain: messages are handled strictly in arrival order, even while the hasher loads.
   let chain: Promise<void> = Promise.resolve();
 
-  const handle = async (msg: HashWorkerRequest): Promise<void> => {
+  const handle = async (msg: HashWorkerRequest, read: Promise<ArrayBuffer> | null): Promise<void> => {
     const hasher = await hasherReady;
     switch (msg.op) {
       case 'sha1-start': {
@@ -74,8 +94,9 @@ export function runHashWorker(scope: HashWorkerScope, options: RunHashWorkerOpti
       case 'sha1-update': {
         const h = await jobs.get(msg.job);
         if (!h) throw new Error(`unknown hash job ${msg.job}`);
-        h.update(msg.data);
-        scope.postMessage({ id: msg.id, ok: true, ...(msg.withMd5 ? { md5: hasher.md5(msg.data) } : {}) });
+        const bytes = await bytesOf(msg, read);
+        h.update(bytes);
+        scope.postMessage({ id: msg.id, ok: true, ...(msg.crc ? { crc32c: hasher.crc32c(bytes) } : {}) });
         return;
       }
       case 'sha1-digest': {
@@ -85,9 +106,14 @@ export function runHashWorker(scope: HashWorkerScope, options: RunHashWorkerOpti
         scope.postMessage({ id: msg.id, ok: true, sha1: h.digest() });
         return;
       }
-      case 'md5':
-        scope.postMessage({ id: msg.id, ok: true, md5: hasher.md5(msg.data) });
+      case 'crc': {
+        const bytes = await bytesOf(msg, read);
+        const crc32c = hasher.crc32c(bytes);
+        if (msg.back)
+          scope.postMessage({ id: msg.id, ok: true, crc32c, data: bytes }, { transfer: [bytes.buffer] });
+        else scope.postMessage({ id: msg.id, ok: true, crc32c });
         return;
+      }
       case 'sha1-blob': {
         const bytes = new Uint8Array(await msg.blob.arrayBuffer());
         const sha1 = webCryptoAvailable() ? await webCryptoSha1(bytes) : hasher.sha1(bytes);
@@ -99,8 +125,12 @@ export function runHashWorker(scope: HashWorkerScope, options: RunHashWorkerOpti
 
   scope.addEventListener('message', (ev) => {
     const msg = ev.data as HashWorkerRequest;
+    // A piece's Blob is read as soon as it arrives, so reading the next pieces overlaps hashing
+    // this one (the pool bounds how many are in flight).
+    const read = 'blob' in msg && msg.blob && msg.op !== 'sha1-blob' ? msg.blob.arrayBuffer() : null;
+    read?.catch(() => {}); // reported when the piece's turn comes
     chain = chain
-      .then(() => handle(msg))
+      .then(() => handle(msg, read))
       .catch((err: unknown) => {
         if ('id' in msg) {
           scope.postMessage({

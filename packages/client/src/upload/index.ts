@@ -7,7 +7,6 @@ export {
   chunkCountFor,
   chunkRange,
   missingChunks,
-  precomputedMd5,
 } from './plan.ts';
 export { type ProgressView, UploadProgress } from './progress.ts';
 export {

@@ -20,17 +20,3 @@ export function bytesOfChunks(size: number, chunkSize: number, indexes: Iterable
   }
   return n;
 }
-
-/**
- * The Content-MD5 of a chunk comes from the hashing pass when its pieces line up with the
- * server's chunks; otherwise (a server chunk size other than the hashing piece size, or a sha1
- * taken from the resume store without piece MD5s) it is computed from the bytes being sent.
- */
-export function precomputedMd5(
-  digest: { pieceSize: number; pieceMd5s: readonly string[] } | null,
-  chunkSize: number,
-  index: number,
-): string | null {
-  if (!digest || digest.pieceSize !== chunkSize) return null;
-  return digest.pieceMd5s[index] ?? null;
-}

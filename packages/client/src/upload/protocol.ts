@@ -13,16 +13,15 @@ import type {
   Proof,
   UploadSession,
 } from '@dfs/shared';
-import type { UploadTransport } from '../api.ts';
+import type { ChunkBody, UploadTransport } from '../api.ts';
 import { ApiError } from '../errors.ts';
 import { readExact } from '../hashing/hash-file.ts';
 import { proveChallenge } from '../hashing/proof.ts';
-import type { FileDigest, FileSource, Hasher } from '../hashing/types.ts';
-import { hexToBase64 } from '../util/bytes.ts';
+import type { FileSource, Hasher } from '../hashing/types.ts';
 import type { SmallFileBatcher } from './batcher.ts';
 import type { FileFromBytes } from './held-bytes.ts';
 import type { Limiter } from './limiter.ts';
-import { bytesOfChunks, chunkRange, missingChunks, precomputedMd5 } from './plan.ts';
+import { bytesOfChunks, chunkRange, missingChunks } from './plan.ts';
 import type { UploadProgress } from './progress.ts';
 import type { Sleep } from './retry.ts';
 
@@ -48,6 +47,8 @@ export interface ProtocolContext {
   readonly sleep: Sleep;
   readonly now: () => number;
   hasher(): Promise<Hasher>;
+  /** The CRC-32C of a chunk's Blob, taken off this thread (the web app's hash workers). */
+  readonly crc32cOfBlob?: ((blob: Blob) => Promise<number>) | undefined;
   readonly fileFromBytes: FileFromBytes;
   /** Chunk requests in flight for this file. */
   readonly parallelism: number;
@@ -157,15 +158,26 @@ export function busyDelayMs(err: ApiError): number {
 const MAX_CHUNK_BUSY_WAITS = 5;
 
 /**
+ * A chunk's CRC-32C from the hashing pass (possibly once the pass reaches it), or null when the
+ * pass does not give it.
+ */
+export type KnownCrc = (
+  index: number,
+  chunkSize: number,
+  signal: AbortSignal,
+) => number | null | Promise<number | null>;
+
+/**
  * PUTs the chunks the server lacks, `parallelism` at a time (each also takes a shared request
- * slot), with Content-MD5 and retries. The first failure stops the siblings; aborting `signal`
- * stops them all. `digest` is read per chunk: a hash finishing meanwhile supplies piece MD5s.
+ * slot), each with its CRC-32C in `Content-Digest`, with retries. The first failure stops the
+ * siblings; aborting `signal` stops them all. `knownCrc` is asked per chunk: a CRC the hashing
+ * pass took is not taken again.
  */
 export async function sendChunks(
   ctx: ProtocolContext,
   book: ChunkBook,
   signal: AbortSignal,
-  digest: () => FileDigest | null,
+  knownCrc: KnownCrc,
 ): Promise<void> {
   signal.throwIfAborted();
   const todo = book.missing();
@@ -177,7 +189,7 @@ export async function sendChunks(
   const lane = async () => {
     for (let index = todo.shift(); index !== undefined; index = todo.shift()) {
       try {
-        await sendChunk(ctx, book, index, group.signal, digest);
+        await sendChunk(ctx, book, index, group.signal, knownCrc);
       } catch (err) {
         if (!failure) {
           failure = { err };
@@ -202,17 +214,19 @@ async function sendChunk(
   book: ChunkBook,
   index: number,
   signal: AbortSignal,
-  digest: () => FileDigest | null,
+  knownCrc: KnownCrc,
 ): Promise<void> {
   const { progress, transport } = ctx;
   const session = book.session;
+  const { start, end } = chunkRange(session.size, session.chunkSize, index);
+  // Waiting for the hashing pass to reach this chunk holds no request slot another file could use.
+  const known = await knownCrc(index, session.chunkSize, signal);
   const release = await ctx.requestLimiter?.acquire(signal);
   try {
-    const { start, end } = chunkRange(session.size, session.chunkSize, index);
-    const bytes = await readExact(ctx.source, start, end); // at most `parallelism` of these live
     signal.throwIfAborted();
-    const md5 = precomputedMd5(digest(), session.chunkSize, index) ?? (await ctx.hasher()).md5(bytes);
-    const md5Base64 = hexToBase64(md5);
+    const { body, crc32c } = await chunkBody(ctx, start, end, known); // at most `parallelism` live
+    signal.throwIfAborted();
+    const checksum = { crc32c };
     const onProgress = (loaded: number) => {
       if (!signal.aborted) progress.chunkProgress(index, loaded);
     };
@@ -222,7 +236,7 @@ async function sendChunk(
           `chunk ${index}`,
           async () => {
             onProgress(0);
-            await transport.putChunk(session.uploadId, index, bytes, md5Base64, { signal, onProgress });
+            await transport.putChunk(session.uploadId, index, body, checksum, { signal, onProgress });
           },
           signal,
         );
@@ -234,13 +248,36 @@ async function sendChunk(
       }
     }
     if (signal.aborted) return;
-    progress.chunkDone(index, bytes.byteLength, book.markReceived(index));
+    progress.chunkDone(index, end - start, book.markReceived(index));
   } catch (err) {
     progress.chunkDropped(index);
     throw err;
   } finally {
     release?.();
   }
+}
+
+/**
+ * What a chunk PUT sends, and its CRC-32C (`crc` when already known). A file the browser holds
+ * goes as a slice of its Blob, which the browser reads as it sends: this thread never copies the
+ * chunk, and reads it only when its CRC is not known yet, in a worker where there is one.
+ */
+async function chunkBody(
+  ctx: ProtocolContext,
+  start: number,
+  end: number,
+  crc: number | null,
+): Promise<{ body: ChunkBody; crc32c: number }> {
+  const blob = ctx.source.blob;
+  if (blob && blob.size === ctx.source.size) {
+    const slice = blob.slice(start, end);
+    if (crc !== null) return { body: slice, crc32c: crc };
+    if (ctx.crc32cOfBlob) return { body: slice, crc32c: await ctx.crc32cOfBlob(slice) };
+    const bytes = await readExact(ctx.source, start, end);
+    return { body: slice, crc32c: (await ctx.hasher()).crc32c(bytes) };
+  }
+  const bytes = await readExact(ctx.source, start, end);
+  return { body: bytes, crc32c: crc ?? (await ctx.hasher()).crc32c(bytes) };
 }
 
 export interface CompleteOptions {

@@ -16,7 +16,7 @@ export interface RetryContext {
 /**
  * Whether a failed request is worth repeating: network errors, 5xx, 408 and 429 are; other
  * 4xx are not — except one `checksum_mismatch` (bytes may be corrupted in transit once; twice
- * means the file or the MD5 is wrong). Aborts never are.
+ * means the file or its checksum is wrong). Aborts never are.
  */
 export function isRetryable(err: unknown, ctx: RetryContext): boolean {
   if (isAbortError(err)) return false;

@@ -32,7 +32,7 @@ export interface UploadOptions {
   parentId?: string | null;
   /** Name on the server (default: `source.name`). */
   name?: string;
-  /** A known SHA-1 of the content: skips hashing (chunk MD5s are then computed while sending). */
+  /** A known SHA-1 of the content: skips hashing (chunk CRCs are then computed while sending). */
   sha1?: string;
   /**
    * The file's modification time (epoch ms) for the server to keep as the entry's `mtime`
@@ -41,8 +41,13 @@ export interface UploadOptions {
   mtime?: number;
   /** Hashes the file (default: hash-wasm on this thread). The web app passes `WorkerHashPool#hashFile`. */
   hashFile?: HashFileFn;
-  /** Hasher for chunk MD5s computed at send time and for challenge proofs (default: `createHasher()`). */
+  /** Hasher for chunk CRCs computed at send time and for challenge proofs (default: `createHasher()`). */
   hasher?: Hasher | Promise<Hasher>;
+  /**
+   * The CRC-32C of a chunk's Blob without reading it on this thread (the web app passes
+   * `WorkerHashPool#crc32cOfBlob`); used for a chunk whose CRC the hashing pass did not take.
+   */
+  crc32cOfBlob?: (blob: Blob) => Promise<number>;
   /**
    * SHA-1 of a small file already in memory (default: `hasher` when it is node:crypto, else
    * WebCrypto where the page has it, else `hasher`).

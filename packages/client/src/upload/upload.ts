@@ -4,9 +4,10 @@ import { ApiError, CanceledError, errorMessage, isAbortError } from '../errors.t
 import { createHasher } from '../hashing/create.ts';
 import { hashFileWith, readExact } from '../hashing/hash-file.ts';
 import { webCryptoAvailable, webCryptoSha1 } from '../hashing/sha1-bytes.ts';
-import type { FileDigest, FileSource, Hasher, HashFileFn } from '../hashing/types.ts';
+import type { FileSource, Hasher, HashFileFn } from '../hashing/types.ts';
 import { HASH_PIECE_SIZE } from '../hashing/types.ts';
 import { fileFromBytes } from './held-bytes.ts';
+import { PieceCrcs } from './piece-crcs.ts';
 import { UploadProgress } from './progress.ts';
 import {
   ChunkBook,
@@ -42,6 +43,12 @@ export type {
 
 /** The upload session is gone on the server (expired, swept): start a new one. */
 class SessionLost extends Error {}
+/**
+ * The largest server chunk a speculative upload's hashing pass takes as its piece, so that each
+ * chunk's CRC comes from that pass (pieces in flight to the hash workers are held in memory).
+ */
+const MAX_ALIGNED_PIECE = 4 * HASH_PIECE_SIZE;
+
 /** The SHA-1 from the resume store or option did not match the content: hash again. */
 class StaleSha1 extends Error {}
 /**
@@ -122,7 +129,8 @@ export class Upload {
 
   #sha1: string | null;
   #sha1Trusted = false; // computed by us in this run (false: from the resume store / option)
-  #digest: FileDigest | null = null;
+  /** The piece CRCs of this run's hashing pass, also while it runs (a speculative upload's chunks wait on them). */
+  #crcs: PieceCrcs | null = null;
   /** The SHA-1 the server answered "unknown content" for (no second instant check needed). */
   #checkedSha1: string | null = null;
   #storeRead = false;
@@ -169,6 +177,7 @@ export class Upload {
       sleep: this.#sleep,
       now: this.#now,
       hasher: () => this.#hasher(),
+      crc32cOfBlob: options.crc32cOfBlob,
       fileFromBytes: options.fileFromBytes ?? fileFromBytes,
       parallelism: options.parallelism ?? 4,
       requestLimiter: options.requestLimiter,
@@ -391,7 +400,8 @@ export class Upload {
   #forgetContent(): void {
     this.#sha1 = null;
     this.#sha1Trusted = false;
-    this.#digest = null;
+    this.#crcs?.close();
+    this.#crcs = null;
     this.#checkedSha1 = null;
     this.#book = null;
     this.#uploadId = null;
@@ -636,27 +646,34 @@ export class Upload {
     await this.#saveEntry();
   }
 
-  /** Hashes the whole file (SHA-1 + piece MD5s) and keeps the result. */
+  /**
+   * Hashes the whole file (SHA-1 + piece CRC-32Cs) and keeps the result. The CRCs are published
+   * as they come; with a session already open (speculative), the pieces are its chunks.
+   */
   async #hash(signal: AbortSignal): Promise<string> {
     const stop = this.#progress.hashStarted();
+    const chunkSize = this.#book?.session.chunkSize;
+    const pieceSize = chunkSize && chunkSize <= MAX_ALIGNED_PIECE ? chunkSize : HASH_PIECE_SIZE;
+    this.#crcs?.close();
+    const crcs = new PieceCrcs(pieceSize);
+    this.#crcs = crcs;
     try {
       const digest = await this.#hashFile(this.source, {
-        pieceSize: HASH_PIECE_SIZE,
-        // A speculative upload sends chunks (with their MD5s) while this runs, so piece MD5s
-        // would mostly come too late to be used: skip them, the costliest hash here.
-        pieceMd5s: this.#route !== 'speculative',
+        pieceSize,
         signal,
+        onPiece: (i, crc) => crcs.set(i, crc),
         onProgress: (n) => {
           if (!signal.aborted) this.#progress.hashed(n);
         },
       });
       signal.throwIfAborted();
-      this.#digest = digest;
       this.#sha1 = digest.sha1;
       this.#sha1Trusted = true;
       stop(true);
       return digest.sha1;
     } finally {
+      // Chunks still waiting on a pass that stopped take their own CRCs.
+      crcs.close();
       stop(false);
     }
   }
@@ -781,7 +798,9 @@ export class Upload {
   async #send(signal: AbortSignal): Promise<void> {
     const book = this.#book!;
     try {
-      await sendChunks(this.#ctx, book, signal, () => this.#digest);
+      await sendChunks(this.#ctx, book, signal, (index, chunkSize, sig) =>
+        this.#crcs ? this.#crcs.get(index, chunkSize, sig) : null,
+      );
     } catch (err) {
       if (isGone(err)) throw new SessionLost(errorMessage(err));
       if (isCode(err, 'chunk_conflict')) {

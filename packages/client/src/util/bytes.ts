@@ -7,6 +7,16 @@ export function hexToBase64(hex: string): string {
   return btoa(bin);
 }
 
+/**
+ * The `Content-Digest` field value (RFC 9530) of a chunk's CRC-32C: `crc32c=:<base64>:`, the
+ * base64 of the CRC's four bytes, big-endian.
+ */
+export function crc32cDigestHeader(crc: number): string {
+  if (!Number.isInteger(crc) || crc < 0 || crc > 0xffffffff) throw new RangeError('not a CRC-32C');
+  const bin = String.fromCharCode((crc >>> 24) & 0xff, (crc >>> 16) & 0xff, (crc >>> 8) & 0xff, crc & 0xff);
+  return `crc32c=:${btoa(bin)}:`;
+}
+
 export function bytesToHex(bytes: Uint8Array): string {
   let out = '';
   for (const b of bytes) out += b.toString(16).padStart(2, '0');

@@ -40,8 +40,11 @@ async function inPool<T>(job: (p: WorkerHashPool) => Promise<T>): Promise<T> {
   }
 }
 
-/** Hashes a file (SHA-1 and piece MD5s) in the shared worker pool. */
+/** Hashes a file (SHA-1 and piece CRC-32Cs) in the shared worker pool. */
 export const hashInWorkers: HashFileFn = (source, options) => inPool((p) => p.hashFile(source, options));
 
 /** The SHA-1 of a small file's Blob, read and hashed in a worker (see `WorkerHashPool#sha1OfBlob`). */
 export const sha1OfBlobInWorkers = (blob: Blob): Promise<string> => inPool((p) => p.sha1OfBlob(blob));
+
+/** The CRC-32C of a chunk's Blob, read in a worker (see `WorkerHashPool#crc32cOfBlob`). */
+export const crc32cOfBlobInWorkers = (blob: Blob): Promise<number> => inPool((p) => p.crc32cOfBlob(blob));

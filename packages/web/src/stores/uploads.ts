@@ -20,7 +20,7 @@ import { invalidateFolder, invalidateVersions } from '../api/query.ts';
 import { type BatchRecord, batchStore } from '../composables/batch-store.ts';
 import type { PickedBatch, PickedFile } from '../composables/collect-files.ts';
 import { errorText } from '../composables/errors.ts';
-import { hashInWorkers, sha1OfBlobInWorkers } from '../composables/hash-pool.ts';
+import { crc32cOfBlobInWorkers, hashInWorkers, sha1OfBlobInWorkers } from '../composables/hash-pool.ts';
 import { resumeStore } from '../composables/resume-store.ts';
 import { useAuthStore } from './auth.ts';
 
@@ -90,6 +90,7 @@ export const useUploadStore = defineStore('uploads', () => {
     transport: api,
     hashFile: hashInWorkers,
     sha1OfBlob: sha1OfBlobInWorkers,
+    crc32cOfBlob: crc32cOfBlobInWorkers,
     resumeStore,
     concurrency: 2,
     hashConcurrency: 1,
