@@ -44,6 +44,21 @@ function numericFileId(rowId: string): string {
 
 type Row = Record<string, unknown>;
 
+/**
+ * The name index's rows (util/name-grams.ts) of the seeded rows whose ids are in `ids`, made by
+ * the database: every three-character run of the lowercased name. The seeded names are ASCII,
+ * where that is exactly what the app writes.
+ */
+async function indexNames(sql: mysql.Connection, where: string, params: unknown[]): Promise<void> {
+  await sql.query(
+    `INSERT IGNORE INTO user_file_grams (user_id, gram, file_id)
+     SELECT f.user_id, SUBSTRING(LOWER(f.name), s.seq, 3), f.id
+     FROM user_files f JOIN seq_1_to_255 s ON s.seq <= CHAR_LENGTH(f.name) - 2
+     WHERE ${where}`,
+    params,
+  );
+}
+
 export async function benchScale(o: ScaleOptions): Promise<void> {
   const server = await startMariaDb({ bufferPoolMb: 1024 });
   onCleanup('mariadb', () => server.stop());
@@ -133,6 +148,7 @@ async function seed(sql: mysql.Connection, big: DfsApi, small: DfsApi, o: ScaleO
     const folder = (await big.createFolder(`folder-${String(f).padStart(3, '0')}`)).file;
     bigFolderIds.push(folder.id);
     await insertRows(sql, 'user_files', fileRows(template, bigUserId, folder.id, o.perFolder, at));
+    await indexNames(sql, 'f.parent_id = ?', [folder.id]);
     // What the app keeps up to date on every write: the folder's and the account's byte totals.
     await sql.query(
       'UPDATE user_files SET tree_bytes = tree_bytes + ?, change_seq = change_seq + 1 WHERE id = ?',
@@ -140,10 +156,11 @@ async function seed(sql: mysql.Connection, big: DfsApi, small: DfsApi, o: ScaleO
     );
     if (f % 10 === 9) console.error(`bench: seeded ${(f + 1) * o.perFolder} files of the big account`);
   }
-  await sql.query('UPDATE users SET tree_bytes = tree_bytes + ?, tree_seq = tree_seq + 1 WHERE id = ?', [
-    o.folders * o.perFolder * size,
-    bigUserId,
-  ]);
+  // And the account's quota counters (bytes and entries, live and trashed).
+  await sql.query(
+    'UPDATE users SET tree_bytes = tree_bytes + ?, tree_seq = tree_seq + 1, used_bytes = used_bytes + ?, entry_count = entry_count + ? WHERE id = ?',
+    [o.folders * o.perFolder * size, o.folders * o.perFolder * size, o.folders * o.perFolder, bigUserId],
+  );
 
   // A folder of 100 files in a small account: the same requests where the data is small.
   const smallFolder = (await small.createFolder('folder-small')).file;
@@ -151,8 +168,12 @@ async function seed(sql: mysql.Connection, big: DfsApi, small: DfsApi, o: ScaleO
     Row[],
   ];
   await insertRows(sql, 'user_files', fileRows(template, smallUser!.id as string, smallFolder.id, 100, at));
+  await indexNames(sql, 'f.parent_id = ?', [smallFolder.id]);
   await sql.query('UPDATE user_files SET tree_bytes = ? WHERE id = ?', [100 * size, smallFolder.id]);
-  await sql.query('UPDATE users SET tree_bytes = tree_bytes + ? WHERE id = ?', [100 * size, smallUser!.id]);
+  await sql.query(
+    'UPDATE users SET tree_bytes = tree_bytes + ?, used_bytes = used_bytes + ?, entry_count = entry_count + 100 WHERE id = ?',
+    [100 * size, 100 * size, smallUser!.id],
+  );
 
   // The crowd: users whose rows copy the small account's (same password), each with a flat folder.
   const crowd: string[] = [];
@@ -166,6 +187,8 @@ async function seed(sql: mysql.Connection, big: DfsApi, small: DfsApi, o: ScaleO
       username,
       created_at: at,
       tree_bytes: o.filesEach * size,
+      used_bytes: o.filesEach * size,
+      entry_count: o.filesEach,
     });
   }
   await insertRows(sql, 'users', crowdUsers);
@@ -174,7 +197,17 @@ async function seed(sql: mysql.Connection, big: DfsApi, small: DfsApi, o: ScaleO
       .slice(u, u + 50)
       .flatMap((user) => fileRows(template, user.id as string, '', o.filesEach, at));
     await insertRows(sql, 'user_files', rows);
+    await indexNames(sql, 'f.user_id IN (?)', [crowdUsers.slice(u, u + 50).map((user) => user.id)]);
   }
+  // The counters the quota check reads must say what a sum says, or the figures mean nothing.
+  const [[counted]] = (await sql.query(
+    'SELECT u.used_bytes AS counter, (SELECT SUM(size) FROM user_files WHERE user_id = u.id) AS summed FROM users u WHERE u.id = ?',
+    [bigUserId],
+  )) as unknown as [Array<{ counter: unknown; summed: unknown }>];
+  if (Number(counted!.counter) !== Number(counted!.summed))
+    addFailure(
+      `14 scale: the big account's byte counter is ${counted!.counter}, its files sum to ${counted!.summed}`,
+    );
   const total = o.folders * o.perFolder + 100 + o.users * o.filesEach;
   const seconds = (performance.now() - t0) / 1000;
   addNote(

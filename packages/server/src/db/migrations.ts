@@ -7,6 +7,7 @@ import { identities } from './migrations/029-identities.ts';
 import { passkeys } from './migrations/030-passkeys.ts';
 import { sessionDetails } from './migrations/031-session-details.ts';
 import { dropUploads } from './migrations/032-drop-uploads.ts';
+import { nameGramsMigration } from './migrations/033-name-grams.ts';
 import { usageCounters } from './migrations/033-usage-counters.ts';
 
 const initial: Migration = {
@@ -1030,6 +1031,7 @@ const migrations: Migration[] = [
   sessionDetails,
   dropUploads,
   usageCounters,
+  nameGramsMigration,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

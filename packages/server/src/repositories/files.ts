@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { numericFileId } from '../util/file-ids.ts';
+import { nameGrams, searchableByGrams } from '../util/name-grams.ts';
 import { FileVersionsRepository } from './file-versions.ts';
 
 export interface FileRow {
@@ -44,6 +45,14 @@ const SORT_COLUMNS = {
   updatedAt: 'updated_at',
   mtime: 'mtime',
 } as const;
+
+/**
+ * A search piece with more entries than this is not worth reading: the search's text is common
+ * among the user's names, and a scan of them is as quick as a read of its matches.
+ */
+const GRAM_READ_LIMIT = 20_000;
+/** How many of a search's rarest pieces (after the first) each candidate is checked against. */
+const GRAM_CHECKS = 3;
 
 /** `!` escapes LIKE wildcards the same way on SQLite and MySQL. */
 function likePattern(q: string): string {
@@ -178,7 +187,50 @@ export class FilesRepository {
         { bytes: Number(row.size), entries: 1 },
       );
       await db('user_files').insert({ ...row, oc_fileid: numericFileId(row.id) });
+      await this.indexName(db, row.user_id, row.id, row.name, false);
     });
+  }
+
+  /** Writes an entry's name pieces (util/name-grams.ts), replacing those it had when `renamed`. */
+  private async indexName(
+    db: Knex,
+    userId: string,
+    id: string,
+    name: string,
+    renamed: boolean,
+  ): Promise<void> {
+    if (renamed) await db('user_file_grams').where({ file_id: id }).delete();
+    const grams = nameGrams(name);
+    if (grams.length > 0)
+      await db('user_file_grams').insert(grams.map((gram) => ({ user_id: userId, gram, file_id: id })));
+  }
+
+  /**
+   * The pieces of a search's text to look it up by, rarest first (each counted up to
+   * GRAM_READ_LIMIT, an index range each); undefined when it is better scanned for.
+   */
+  private async searchGrams(userId: string, text: string): Promise<string[] | undefined> {
+    if (!searchableByGrams(text)) return undefined;
+    const grams = nameGrams(text);
+    if (grams.length === 0) return undefined;
+    const counts = await Promise.all(
+      grams.map(async (gram) => {
+        const row = await this.db
+          .from(
+            this.db('user_file_grams')
+              .where({ user_id: userId, gram })
+              .limit(GRAM_READ_LIMIT)
+              .select('file_id')
+              .as('hits'),
+          )
+          .count({ n: '*' })
+          .first();
+        return { gram, n: Number(row?.n ?? 0) };
+      }),
+    );
+    counts.sort((a, b) => a.n - b.n);
+    if (counts[0]!.n >= GRAM_READ_LIMIT) return undefined;
+    return counts.map((c) => c.gram);
   }
 
   /**
@@ -246,15 +298,32 @@ export class FilesRepository {
     filter: { parentId: string } | { query: string } | { trashRoots: true },
     options: ListOptions,
   ): Promise<{ items: FileRowWithSha1[]; total: number }> {
+    // A search reads the entries holding its rarest pieces, each checked against a few more
+    // (util/name-grams.ts); the LIKE decides, as it does when the names are scanned.
+    const grams = 'query' in filter ? await this.searchGrams(userId, filter.query.toLowerCase()) : undefined;
     const scope = (q: Knex.QueryBuilder) => {
       q.where('user_files.user_id', userId);
       if ('parentId' in filter)
         q.andWhere({ 'user_files.parent_id': filter.parentId, 'user_files.status': 'active' });
-      else if ('query' in filter)
+      else if ('query' in filter) {
+        if (grams) {
+          q.whereIn(
+            'user_files.id',
+            this.db('user_file_grams').where({ user_id: userId, gram: grams[0] }).select('file_id'),
+          );
+          for (const gram of grams.slice(1, 1 + GRAM_CHECKS))
+            q.whereExists(
+              this.db('user_file_grams')
+                .where({ 'user_file_grams.user_id': userId, 'user_file_grams.gram': gram })
+                .andWhereRaw('user_file_grams.file_id = user_files.id')
+                .select(this.db.raw('1')),
+            );
+        }
         q.andWhere('user_files.status', 'active').andWhereRaw("LOWER(user_files.name) LIKE ? ESCAPE '!'", [
           likePattern(filter.query),
         ]);
-      else q.andWhere('user_files.status', 'trashed').andWhereRaw('user_files.trash_root_id = user_files.id');
+      } else
+        q.andWhere('user_files.status', 'trashed').andWhereRaw('user_files.trash_root_id = user_files.id');
       return q;
     };
     const page = (q: Knex.QueryBuilder, offset: number, limit: number | null, kind?: FileRow['kind']) => {
@@ -334,6 +403,8 @@ export class FilesRepository {
         });
       }
       await db('user_files').where({ id }).update(patch);
+      if (before && patch.name !== undefined && patch.name !== before.name)
+        await this.indexName(db, before.user_id, id, patch.name, true);
     });
   }
 
@@ -577,6 +648,7 @@ export class FilesRepository {
       trashed_at: null,
       updated_at: now,
     });
+    if (root && root.name !== name) await this.indexName(this.db, userId, rootId, name, true);
     await this.db('user_files')
       .where({ user_id: userId, trash_root_id: rootId })
       .update({
