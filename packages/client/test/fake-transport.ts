@@ -2,8 +2,8 @@
  * An in-memory stand-in for the five upload routes, following API.md's rules (exact chunk sizes,
  * a required chunk checksum, challenge/proof, idempotent complete). It exists to test the
  * engine's logic (planning, retries, state changes); the real server's integration tests cover
- * the wire. Its own digests go through node:crypto's one-shot `hash`, so a test that counts the
- * client's hashing at `createHash` does not count the server's.
+ * the wire. Its own digests go through node:crypto's one-shot `hash` and SheetJS's CRC-32C, so a
+ * test that counts the client's hashing at `createHash` and @node-rs/crc32 does not count the server's.
  */
 import { hash, randomUUID } from 'node:crypto';
 import type {
@@ -13,7 +13,7 @@ import type {
   CreateUploadResponse,
   FileEntry,
 } from '@dfs/shared';
-import { crc32c } from '@node-rs/crc32';
+import CRC32C from 'crc-32/crc32c.js';
 import type {
   BatchFile,
   ChunkBody,
@@ -194,7 +194,8 @@ export class FakeTransport implements UploadTransport {
     if (bytes.length !== want) throw apiError(400, 'bad_chunk_size');
     if (!checksum) throw apiError(400, 'checksum_required');
     const sent: ChunkChecksum = typeof checksum === 'string' ? { md5Base64: checksum } : checksum;
-    const ok = 'crc32c' in sent ? crc32c(bytes) === sent.crc32c : md5Base64Of(bytes) === sent.md5Base64;
+    const ok =
+      'crc32c' in sent ? CRC32C.buf(bytes) >>> 0 === sent.crc32c : md5Base64Of(bytes) === sent.md5Base64;
     if (!ok) throw apiError(400, 'checksum_mismatch');
     o?.onProgress?.(Math.floor(bytes.length / 2));
     s.chunks.set(index, bytes.slice());

@@ -647,19 +647,14 @@ export class Upload {
   }
 
   /**
-   * Hashes the whole file (SHA-1 + piece CRC-32Cs) and keeps the result. The CRCs are published
-   * as they come; with a session already open (speculative), the pieces are its chunks.
+   * Hashes the whole file (SHA-1 + piece CRC-32Cs) and keeps the result. The CRCs go to `crcs`
+   * as they come, for the chunks that wait on them.
    */
-  async #hash(signal: AbortSignal): Promise<string> {
+  async #hash(signal: AbortSignal, crcs = this.#openCrcs()): Promise<string> {
     const stop = this.#progress.hashStarted();
-    const chunkSize = this.#book?.session.chunkSize;
-    const pieceSize = chunkSize && chunkSize <= MAX_ALIGNED_PIECE ? chunkSize : HASH_PIECE_SIZE;
-    this.#crcs?.close();
-    const crcs = new PieceCrcs(pieceSize);
-    this.#crcs = crcs;
     try {
       const digest = await this.#hashFile(this.source, {
-        pieceSize,
+        pieceSize: crcs.pieceSize,
         signal,
         onPiece: (i, crc) => crcs.set(i, crc),
         onProgress: (n) => {
@@ -702,7 +697,10 @@ export class Upload {
     const run = childController(signal);
     const sends = childController(run.ctl.signal);
     try {
-      const hashed = this.#sha1 ? Promise.resolve(this.#sha1) : this.#hashBeside(ctl, run.ctl.signal);
+      // The chunks wait for the pass's CRCs from the start, also while it waits for a hash slot.
+      const hashed = this.#sha1
+        ? Promise.resolve(this.#sha1)
+        : this.#hashBeside(ctl, run.ctl.signal, this.#openCrcs());
       const found = hashed.then(async (sha1) => {
         if (this.#state === 'hashing') this.#setState('checking', ctl);
         const file = await this.#askInstant(sha1, book, run.ctl.signal);
@@ -734,14 +732,30 @@ export class Upload {
     await this.#complete(ctl);
   }
 
+  /**
+   * A fresh book of piece CRCs for the next hashing pass. With a session already open
+   * (speculative), its chunks are the pieces.
+   */
+  #openCrcs(): PieceCrcs {
+    const chunkSize = this.#book?.session.chunkSize;
+    const pieceSize = chunkSize && chunkSize <= MAX_ALIGNED_PIECE ? chunkSize : HASH_PIECE_SIZE;
+    this.#crcs?.close();
+    this.#crcs = new PieceCrcs(pieceSize);
+    return this.#crcs;
+  }
+
   /** The hash of a speculative upload, beside the transfer; remembered as soon as it is known. */
-  async #hashBeside(ctl: AbortController, signal: AbortSignal): Promise<string> {
-    const release = await this.#o.hashLimiter?.acquire(signal);
+  async #hashBeside(ctl: AbortController, signal: AbortSignal, crcs: PieceCrcs): Promise<string> {
     let sha1: string;
     try {
-      sha1 = await this.#hash(signal);
+      const release = await this.#o.hashLimiter?.acquire(signal);
+      try {
+        sha1 = await this.#hash(signal, crcs);
+      } finally {
+        release?.();
+      }
     } finally {
-      release?.();
+      crcs.close();
     }
     if (ctl === this.#ctl) await this.#saveEntry();
     return sha1;
