@@ -46,7 +46,7 @@ vi.mock('node:crypto', async (importOriginal) => {
   const createHash = ((algorithm: string, options?: object) => {
     const h = orig.createHash(algorithm, options as never);
     const update = h.update.bind(h);
-    h.update = ((data: never, encoding?: never) => {
+    h.update = ((data: never, encoding: never) => {
       hashed.add(algorithm, data);
       return update(data, encoding);
     }) as typeof h.update;
@@ -150,10 +150,11 @@ function expectChunksChecked(transport: FakeTransport, data: Uint8Array) {
   for (const [, checksum] of transport.checksums) expect(checksum).toEqual({ crc32c: expect.any(Number) });
 }
 
+const blobOf = (d: Uint8Array) => fileSourceFromBlob(new Blob([d as Uint8Array<ArrayBuffer>]), 'big.bin');
 const setups: [string, () => Partial<UploadOptions>, (d: Uint8Array) => FileSource][] = [
   ['CLI', () => cliOptions, (d) => fileSourceFromBytes(d, 'big.bin')],
-  ['web app, 1 hash worker', () => webOptions(1), (d) => fileSourceFromBlob(new Blob([d]), 'big.bin')],
-  ['web app, 2 hash workers', () => webOptions(2), (d) => fileSourceFromBlob(new Blob([d]), 'big.bin')],
+  ['web app, 1 hash worker', () => webOptions(1), blobOf],
+  ['web app, 2 hash workers', () => webOptions(2), blobOf],
 ];
 
 describe.each(setups)('hash passes per byte: %s', (name, options, sourceOf) => {
