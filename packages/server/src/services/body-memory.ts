@@ -96,23 +96,35 @@ export async function* bodyPieces(body: Readable, idleMs: number): AsyncGenerato
     for (let step = await pieces.next(); !step.done; step = await pieces.next()) yield step.value as Buffer;
     return;
   }
-  for (;;) {
-    let timer: NodeJS.Timeout | undefined;
-    const idle = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const error = bodyIdle(idleMs);
-        reject(error);
-        body.destroy(error);
-      }, idleMs);
-    });
-    let step: IteratorResult<unknown>;
-    try {
-      step = await Promise.race([pieces.next(), idle]);
-    } finally {
-      clearTimeout(timer);
+  // One timer for the whole body, re-armed as each wait starts: a small upload arrives in dozens
+  // of socket reads, and a timer, a promise and a race for each of them was a measurable share of
+  // the app's CPU with many users uploading at once. A timer that fires while the server works
+  // between pieces is not the client's silence: it does nothing and is re-armed at the next wait.
+  let waiting = false;
+  let idle: HttpError | null = null;
+  const timer = setTimeout(() => {
+    if (!waiting) return;
+    idle = bodyIdle(idleMs);
+    // Destroying the body fails the piece awaited (and closes a raw request's connection).
+    body.destroy(idle);
+  }, idleMs);
+  try {
+    for (;;) {
+      waiting = true;
+      timer.refresh();
+      let step: IteratorResult<unknown>;
+      try {
+        step = await pieces.next();
+      } catch (error) {
+        throw idle ?? error;
+      } finally {
+        waiting = false;
+      }
+      if (step.done) return;
+      yield step.value as Buffer;
     }
-    if (step.done) return;
-    yield step.value as Buffer;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
