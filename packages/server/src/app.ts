@@ -61,12 +61,13 @@ import { ArchiveService } from './services/archives.ts';
 import { AuthService } from './services/auth.ts';
 import { BatchUpload } from './services/batch-upload.ts';
 import { BodyMemory } from './services/body-memory.ts';
-import { ChunkDigests } from './services/chunk-digests.ts';
 import { StorageCluster } from './services/cluster.ts';
 import { ContentStore } from './services/content-store.ts';
 import { DAV_LIMITS, type DavLimits } from './services/dav-limits.ts';
 import { DavLockService } from './services/dav-locks.ts';
 import { FileService } from './services/files.ts';
+import { ChunkDigests, defaultDigestThreads } from './services/hashing/pool.ts';
+import { UploadHashes } from './services/hashing/upload-hashes.ts';
 import { AlertService } from './services/history/alerts.ts';
 import { HistoryService } from './services/history/history.ts';
 import { MassChangeGuard } from './services/history/mass-change.ts';
@@ -88,7 +89,6 @@ import { SharedTree } from './services/sharing/shared-tree.ts';
 import { ThumbnailService } from './services/thumbnails.ts';
 import { TusService } from './services/tus.ts';
 import { TwoFactorService } from './services/two-factor.ts';
-import { UploadHashes } from './services/upload-hashes.ts';
 import { UploadParts } from './services/upload-parts.ts';
 import { UploadService } from './services/uploads.ts';
 import { DavService } from './services/webdav.ts';
@@ -234,7 +234,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const files = new FileService(repos, now, limits, davLocks);
   const access = new AccessService(repos);
   const uploadParts = new UploadParts(repos, cluster, app.log, now);
-  const chunkDigests = new ChunkDigests(config.chunkSize);
+  const chunkDigests = new ChunkDigests(config.chunkSize, config.digestThreads ?? defaultDigestThreads());
   const batchUploads = new BatchUpload(repos, uploadParts, contents, files, limits, config.minFreeBytes);
   const uploads = new UploadService(
     repos,

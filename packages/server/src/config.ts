@@ -267,6 +267,15 @@ const EnvSchema = Type.Object({
       'free space a node keeps after an upload placed on it; uploads no node has room for get `507`',
     defaultText: '`1073741824` (1 GiB)',
   }),
+  DFS_DIGEST_THREADS: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 64,
+      description:
+        "threads that hash uploaded chunks and small files beside the app's own thread; `0` hashes on the app's thread",
+      defaultText: 'one fewer than the cores, 1 to 4',
+    }),
+  ),
   DFS_UPLOAD_HASH_BUFFER_BYTES: Type.Integer({
     minimum: 0,
     default: 256 * MiB,
@@ -433,6 +442,8 @@ export interface Config {
   /** DFS_SECRET; null: the app keeps its own in the data directory (resolveSecret). */
   secret: string | null;
   chunkSize: number;
+  /** Digest threads (services/hashing/pool.ts); undefined: one fewer than the cores, 1 to 4. */
+  digestThreads: number | undefined;
   maxFileSize: number;
   uploadExpiryMs: number;
   maxUploadsPerUser: number;
@@ -592,6 +603,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     accelLocations: parseAccelLocations(env.DFS_ACCEL_REDIRECT ?? ''),
     secret: env.DFS_SECRET ?? null,
     chunkSize: env.DFS_CHUNK_SIZE,
+    digestThreads: env.DFS_DIGEST_THREADS,
     maxFileSize: env.DFS_MAX_FILE_SIZE,
     uploadExpiryMs: env.DFS_UPLOAD_EXPIRY_HOURS * 3600_000,
     maxUploadsPerUser: env.DFS_MAX_UPLOADS_PER_USER,

@@ -7,6 +7,7 @@ export const ERROR_STATUS = {
   invalid_name: 400,
   weak_password: 400,
   checksum_mismatch: 400,
+  checksum_required: 400,
   bad_chunk_index: 400,
   bad_chunk_size: 400,
   move_into_itself: 400,

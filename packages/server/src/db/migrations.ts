@@ -9,6 +9,7 @@ import { sessionDetails } from './migrations/031-session-details.ts';
 import { dropUploads } from './migrations/032-drop-uploads.ts';
 import { nameGramsMigration } from './migrations/033-name-grams.ts';
 import { usageCounters } from './migrations/033-usage-counters.ts';
+import { contentRoots } from './migrations/034-content-roots.ts';
 
 const initial: Migration = {
   name: '001_initial',
@@ -239,7 +240,7 @@ const shareBytes: Migration = {
 };
 
 /**
- * Per-block SHA-256 digests of each content (services/block-hashes.ts), so a range read verifies
+ * Per-block SHA-256 digests of each content (services/hashing/blocks.ts), so a range read verifies
  * the blocks it serves. On MySQL the digests need a LONGBLOB: BLOB stops at 64 KiB (2048 blocks),
  * while a 64 GiB file has 65536 blocks, 2 MiB of digests.
  */
@@ -1032,6 +1033,7 @@ const migrations: Migration[] = [
   dropUploads,
   usageCounters,
   nameGramsMigration,
+  contentRoots,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

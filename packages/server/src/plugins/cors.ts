@@ -17,6 +17,7 @@ export async function registerCors(app: FastifyInstance, origins: string[]): Pro
       'Authorization',
       'Content-Type',
       'Content-MD5',
+      'Content-Digest',
       'Range',
       'If-Range',
       'If-None-Match',

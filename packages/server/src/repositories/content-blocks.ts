@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { BlockTable } from '../services/block-hashes.ts';
+import type { BlockTable } from '../services/hashing/blocks.ts';
 
 interface ContentBlocksRow {
   content_id: string;
@@ -7,7 +7,7 @@ interface ContentBlocksRow {
   hashes: Buffer;
 }
 
-/** Per-block SHA-256 digests of a content, one row per content (see services/block-hashes.ts). */
+/** Per-block SHA-256 digests of a content, one row per content (see services/hashing/blocks.ts). */
 export class ContentBlocksRepository {
   constructor(private readonly db: Knex) {}
 

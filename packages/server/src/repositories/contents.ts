@@ -3,7 +3,10 @@ import type { Knex } from 'knex';
 export interface ContentRow {
   id: string;
   sha1: string;
+  /** The whole-file SHA-256 of contents stored before roots; '' for newer ones. */
   sha256: string;
+  /** The root of the 1 MiB block table (services/hashing/blocks.ts); null until worked out for older rows. */
+  root: string | null;
   size: number;
   state: 'ready' | 'deleting';
   created_at: number;
@@ -85,6 +88,10 @@ export class ContentsRepository {
   /** Throws a unique violation when another writer registered the same sha1 first. */
   async insert(row: ContentRow): Promise<void> {
     await this.db('contents').insert(row);
+  }
+
+  async setRoot(id: string, root: string): Promise<void> {
+    await this.db('contents').where({ id }).whereNull('root').update({ root });
   }
 
   async addReplicas(contentId: string, nodeIds: string[], now: number): Promise<void> {

@@ -110,7 +110,7 @@ export async function publicUploadRoutes(app: AppInstance): Promise<void> {
       },
     },
     async (request, reply) => {
-      const { md5, contentLength } = chunkHeaders(request);
+      const { checksum, contentLength } = chunkHeaders(request);
       const { token, uploadId, index } = request.params;
       const { upload, expected } = await shares.prepareChunk(
         token,
@@ -120,7 +120,7 @@ export async function publicUploadRoutes(app: AppInstance): Promise<void> {
         index,
         contentLength,
       );
-      await uploads.putChunk(upload, index, expected, request.body as Readable, md5);
+      await uploads.putChunk(upload, index, expected, request.body as Readable, checksum);
       return reply.status(204).send(null);
     },
   );

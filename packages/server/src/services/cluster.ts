@@ -13,7 +13,7 @@ import {
   type StorageNode,
 } from '../storage/types.ts';
 import { withTimeout } from '../util/timeout.ts';
-import { BLOCK_SIZE, type BlockTable, fitsSize } from './block-hashes.ts';
+import { BLOCK_SIZE, type BlockTable, blockRoot, fitsSize, rootOfTable } from './hashing/blocks.ts';
 import { newId } from './ids.ts';
 import { rankNodes } from './placement.ts';
 import { hashFirstGoodReplica, openVerified, type ReplicaSource } from './verified-read.ts';
@@ -510,6 +510,29 @@ export class StorageCluster {
       this.hashing.set(content.id, pending);
     }
     return pending;
+  }
+
+  /**
+   * The root of a content's 1 MiB block table (what a collision check compares): from its stored
+   * table when that can give it, otherwise from a whole replica whose size and SHA-1 match (a
+   * content stored before roots with a one-block table bigger than 1 MiB, or with no table).
+   */
+  async rootOf(content: { id: string; sha1: string; size: number }): Promise<string> {
+    const size = Number(content.size);
+    const stored = await this.repos.contentBlocks.find(content.id);
+    const root = rootOfTable(stored ?? { blockSize: BLOCK_SIZE, hashes: Buffer.alloc(0) }, size);
+    if (root) return root;
+    const ok = (await this.repos.contents.replicasOf(content.id)).filter((r) => r.state === 'ok');
+    const source = this.replicaSource(
+      content.sha1,
+      this.readOrder(
+        content.sha1,
+        ok.map((r) => r.node_id),
+      ),
+    );
+    const table = await hashFirstGoodReplica(source, content, BLOCK_SIZE);
+    if (!fitsSize(stored, size)) await this.saveBlocks(content, table);
+    return blockRoot(table.hashes);
   }
 
   private async saveBlocks(content: { id: string; sha1: string }, table: BlockTable): Promise<void> {

@@ -5,10 +5,10 @@ import { HttpError } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import { type ByteRange, objectKey, type PresignOptions } from '../storage/types.ts';
-import { type BlockTable, fitsSize } from './block-hashes.ts';
 import type { Offload, StorageCluster } from './cluster.ts';
-import { DigestHasher, type Digests } from './digests.ts';
 import { fanOut } from './fan-out.ts';
+import { type BlockTable, fitsSize } from './hashing/blocks.ts';
+import { DigestHasher, type Digests } from './hashing/content.ts';
 import { newId } from './ids.ts';
 
 export interface IngestRequest {
@@ -25,9 +25,10 @@ export interface IngestRequest {
 
 /**
  * Turns verified bytes into a content row with replicas, and reads them back. The server never
- * trusts a hash it did not compute: the one ordered pass over the bytes computes SHA-1, SHA-256
- * and the per-block SHA-256 table (what range reads verify against) while streaming them to the nodes, and an object is published on a node only after the
- * SHA-1 matched (PutOptions.beforeCommit). Rows commit only after the bytes are on the nodes.
+ * trusts a hash it did not compute: the one ordered pass over the bytes computes the SHA-1 and the
+ * per-block SHA-256 table (what reads verify against; its root names the bytes) while streaming
+ * them to the nodes, and an object is published on a node only after the SHA-1 matched
+ * (PutOptions.beforeCommit). Rows commit only after the bytes are on the nodes.
  */
 export class ContentStore {
   constructor(
@@ -42,7 +43,8 @@ export class ContentStore {
     if (existing?.state === 'ready') {
       // Known content: the bytes still have to prove they are what they claim, but need no copy.
       const digests = request.digests ?? (await hashStream(request.open()));
-      this.check(request, digests, existing);
+      this.check(request, digests);
+      await this.assertSameBytes(existing, digests);
       await this.backfillBlocks(existing, digests.blocks);
       return existing;
     }
@@ -64,14 +66,11 @@ export class ContentStore {
   ): Promise<ContentRow> {
     const existing = await this.repos.contents.findBySha1(digests.sha1);
     if (existing?.state === 'ready') {
-      if (existing.sha256 !== digests.sha256 || Number(existing.size) !== digests.size) {
+      try {
+        await this.assertSameBytes(existing, digests);
+      } finally {
         await discard();
-        throw new HttpError(
-          'content_collision',
-          'content with this sha1 but different bytes is already stored',
-        );
       }
-      await discard();
       await this.backfillBlocks(existing, digests.blocks);
       return existing;
     }
@@ -80,20 +79,38 @@ export class ContentStore {
     return this.register(digests, nodeIds);
   }
 
-  private check(request: IngestRequest, digests: Digests, existing?: ContentRow): void {
+  private check(request: IngestRequest, digests: Digests): void {
     if (digests.sha1 !== request.declaredSha1 || digests.size !== request.size) {
       throw new HttpError('hash_mismatch', 'the uploaded bytes do not hash to the declared sha1', {
         expected: request.declaredSha1,
         actual: digests.sha1,
       });
     }
-    if (existing && (existing.sha256 !== digests.sha256 || Number(existing.size) !== digests.size)) {
-      // Same SHA-1, different bytes: a collision. Never merge it into the stored content.
+  }
+
+  /**
+   * Same SHA-1, different bytes is a collision: never merged into the stored content. The bytes
+   * are compared by their block tables' roots; a content stored before roots has its root worked
+   * out once (from its table, or from a verified read of its bytes) and kept.
+   */
+  private async assertSameBytes(existing: ContentRow, digests: Digests): Promise<void> {
+    const root =
+      Number(existing.size) === digests.size
+        ? (existing.root ?? (await this.cluster.rootOf(existing).catch(() => null)))
+        : null;
+    if (root !== digests.root) {
+      if (root === null && Number(existing.size) === digests.size) {
+        throw new HttpError(
+          'storage_unavailable',
+          'the stored copy of this content cannot be read to compare; retry shortly',
+        );
+      }
       throw new HttpError(
         'content_collision',
         'content with this sha1 but different bytes is already stored',
       );
     }
+    if (!existing.root) await this.repos.contents.setRoot(existing.id, root);
   }
 
   private async store(request: IngestRequest): Promise<{ digests: Digests; nodeIds: string[] }> {
@@ -169,7 +186,9 @@ export class ContentStore {
     const row: ContentRow = {
       id: newId(),
       sha1: digests.sha1,
-      sha256: digests.sha256,
+      // Contents named by their SHA-256 before roots existed keep it; new ones need none.
+      sha256: '',
+      root: digests.root,
       size: digests.size,
       state: 'ready',
       created_at: now,
@@ -188,12 +207,7 @@ export class ContentStore {
       // sit under the same content-addressed keys, so they count as replicas of the winner.
       const winner = await this.repos.contents.findBySha1(digests.sha1);
       if (!winner) throw error;
-      if (winner.sha256 !== digests.sha256) {
-        throw new HttpError(
-          'content_collision',
-          'content with this sha1 but different bytes is already stored',
-        );
-      }
+      await this.assertSameBytes(winner, digests);
       await this.repos.contents.addReplicas(winner.id, nodeIds, now);
       await this.backfillBlocks(winner, digests.blocks);
       return winner;
@@ -202,7 +216,7 @@ export class ContentStore {
 
   /**
    * Content stored before block tables existed gets one from any pass that hashed its bytes in full
-   * and matched them against its SHA-1 and SHA-256: here, an upload of the same bytes.
+   * and matched them against its SHA-1 and root: here, an upload of the same bytes.
    */
   private async backfillBlocks(content: ContentRow, blocks: BlockTable): Promise<void> {
     try {

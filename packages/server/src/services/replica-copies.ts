@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { type Readable, Transform } from 'node:stream';
 import type { Repositories } from '../repositories/index.ts';
 import { ObjectNotFoundError, objectKey } from '../storage/types.ts';
-import { BLOCK_SIZE, BlockHasher, fitsSize } from './block-hashes.ts';
 import type { StorageCluster } from './cluster.ts';
+import { BLOCK_SIZE, BlockHasher, fitsSize } from './hashing/blocks.ts';
 
 /**
  * The byte-level work of repair and scrub, on top of the cluster's nodes: copying a content's

@@ -1,11 +1,11 @@
 import { Readable } from 'node:stream';
 import { HttpError } from '../errors.ts';
 import type { ContentRow } from '../repositories/contents.ts';
-import { BLOCK_SIZE } from './block-hashes.ts';
 import { bodyPieces, type MemoryLease } from './body-memory.ts';
-import type { ChunkDigests } from './chunk-digests.ts';
 import type { ContentStore } from './content-store.ts';
-import { DigestHasher } from './digests.ts';
+import { BLOCK_SIZE } from './hashing/blocks.ts';
+import { DigestHasher } from './hashing/content.ts';
+import type { ChunkDigests } from './hashing/pool.ts';
 import { newId } from './ids.ts';
 import type { SpaceHold, UploadParts } from './upload-parts.ts';
 
@@ -81,10 +81,7 @@ export class SingleUpload {
     const hasher = new DigestHasher();
 
     const flush = async (data: Buffer) => {
-      hasher.update(
-        data,
-        offset % BLOCK_SIZE === 0 ? (await this.digests.of(data, false)).blocks : undefined,
-      );
+      hasher.update(data, offset % BLOCK_SIZE === 0 ? (await this.digests.of(data)).blocks : undefined);
       if (!part) {
         const id = newId();
         const expected = Math.min(Math.max(expectedBytes ?? 0, chunkSize), this.limits.maxFileSize);

@@ -12,9 +12,9 @@ import {
   type PartWrite,
   type StorageNode,
 } from '../storage/types.ts';
-import { matchChunk } from './chunk-identity.ts';
 import type { StorageCluster } from './cluster.ts';
-import type { ChunkBytes } from './upload-hashes.ts';
+import { matchChunk } from './hashing/chunk.ts';
+import type { ChunkBytes } from './hashing/upload-hashes.ts';
 
 /** The nodes an upload writes to right now, and the generation of that set. */
 export interface UploadTargets {

@@ -19,17 +19,17 @@ import type { UploadRow } from '../repositories/uploads.ts';
 import { ChecksumMismatchError, objectKey } from '../storage/types.ts';
 import { BodyMemory } from './body-memory.ts';
 import { ChunkBuffers } from './chunk-buffers.ts';
-import type { ChunkDigests } from './chunk-digests.ts';
-import { legacyChunkIdentity } from './chunk-identity.ts';
 import type { ContentStore } from './content-store.ts';
 import type { FileService } from './files.ts';
+import { type ChunkChecksum, legacyChunkIdentity } from './hashing/chunk.ts';
+import type { ChunkDigests } from './hashing/pool.ts';
+import type { UploadDigests, UploadHashes } from './hashing/upload-hashes.ts';
 import { newId, newToken } from './ids.ts';
 import type { UserLimits } from './limits.ts';
 import { mtimeFromIso } from './mtime.ts';
 import { assertValidName } from './names.ts';
 import { AccessService } from './sharing/access.ts';
 import { readBody, SingleUpload } from './single-upload.ts';
-import type { UploadDigests, UploadHashes } from './upload-hashes.ts';
 import type { UploadParts } from './upload-parts.ts';
 
 export interface UploadLimits {
@@ -302,7 +302,7 @@ export class UploadService {
 
   /**
    * Stores one chunk on the upload's nodes: the body is read into memory (one chunk, ≤ chunkSize),
-   * its size and MD5 checked, then written at its offset on every node of the upload and fsynced
+   * its size and checksum checked, then written at its offset on every node of the upload and fsynced
    * there before the 204. The whole-file hashes advance as the chunk passes (UploadHashes).
    */
   async putChunk(
@@ -310,7 +310,7 @@ export class UploadService {
     index: number,
     expected: number,
     body: Readable,
-    md5?: string,
+    checksum?: ChunkChecksum,
   ): Promise<void> {
     // The whole chunk is held before it is checked: counted against the memory bounds first.
     const lease = this.memory.take(upload.user_id, expected);
@@ -326,7 +326,7 @@ export class UploadService {
         buffer,
         this.limits.bodyIdleMs ?? 0,
       );
-      held = await this.storeChunk(upload, index, expected, data, md5);
+      held = await this.storeChunk(upload, index, expected, data, checksum);
     } finally {
       // A chunk the running hash keeps is counted by its own budget (DFS_UPLOAD_HASH_BUFFER_BYTES).
       lease.release();
@@ -352,7 +352,7 @@ export class UploadService {
     index: number,
     expected: number,
     data: Buffer,
-    md5: string | undefined,
+    checksum: ChunkChecksum | undefined,
   ): Promise<boolean> {
     if (data.length !== expected) {
       throw new HttpError(
@@ -360,11 +360,14 @@ export class UploadService {
         `chunk ${index} must be exactly ${expected} bytes, got ${data.length}`,
       );
     }
-    // Nodes that check a chunk's MD5 themselves (S3's Content-MD5) spare the app that pass; the
-    // write checks it here after all if the upload's nodes turn out otherwise.
+    // The CRC is checked on the digest thread with the block hashes. An MD5 is left to nodes that
+    // check it themselves (S3's Content-MD5), sparing the app that pass; the write checks it here
+    // after all if the upload's nodes turn out otherwise.
+    const md5 = checksum?.algorithm === 'md5' ? checksum.hex : undefined;
     const appChecksMd5 = md5 !== undefined && !this.parts.nodesCheckMd5();
-    const { md5: actualMd5, identity, blocks } = await this.digests.of(data, appChecksMd5);
-    if (appChecksMd5 && actualMd5 !== md5) throw mismatch(index);
+    const checkHere = checksum?.algorithm === 'crc32c' || appChecksMd5 ? (checksum ?? null) : null;
+    const { identity, blocks, checksumOk } = await this.digests.of(data, checkHere);
+    if (checksumOk === false) throw mismatch(index, checksum);
     const now = this.now();
     const claimAs = (sha256: string) =>
       this.repos.uploads
@@ -406,7 +409,7 @@ export class UploadService {
         );
       } catch (error) {
         await this.repos.uploads.releaseClaim(upload.id, index, sha256).catch(() => undefined);
-        throw error instanceof ChecksumMismatchError ? mismatch(index) : error;
+        throw error instanceof ChecksumMismatchError ? mismatch(index, checksum) : error;
       }
       const { epoch } = written;
       if (!(await this.repos.uploads.markStored(upload.id, index, sha256, epoch))) {
@@ -788,8 +791,9 @@ export class UploadService {
 /** A writer silent this long is presumed dead; node writes time out well before it. */
 const CLAIM_STALE_MS = 120_000;
 
-function mismatch(index: number): HttpError {
-  return new HttpError('checksum_mismatch', `chunk ${index} does not match its Content-MD5`);
+function mismatch(index: number, checksum: ChunkChecksum | undefined): HttpError {
+  const header = checksum?.algorithm === 'crc32c' ? 'Content-Digest (crc32c)' : 'Content-MD5';
+  return new HttpError('checksum_mismatch', `chunk ${index} does not match its ${header}`);
 }
 
 function busy(message = 'this upload is being completed by another request'): HttpError {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ByteRange } from '../storage/types.ts';
-import { BlockHasher, type BlockTable, blockHash } from './block-hashes.ts';
+import { BlockHasher, type BlockTable, blockDigest, blockHash } from './hashing/blocks.ts';
 
 /** What a verified read needs from the cluster: the replicas of one content, in read order. */
 export interface ReplicaSource {
@@ -40,7 +40,9 @@ export interface VerifiedContent {
  * failed that very block: two copies damaged in different places still make one good read, since
  * every block is taken from a copy that has it right. A node that fails mid-read leaves this read.
  * When no replica has a good copy of a block the stream errors, so an HTTP response is cut instead
- * of completed. A whole read also checks the SHA-1 before its last block goes out.
+ * of completed. One SHA-256 pass per block is the whole cost: the table was computed by the server
+ * from bytes whose SHA-1 it checked (at upload, or from a replica that matched it), so bytes that
+ * match the table are the content, and a whole read needs no second, SHA-1 pass.
  *
  * The first block is read and verified before this resolves, so "no good copy of where the range
  * starts" is still an error the caller can turn into a status code (no header has gone out yet).
@@ -58,7 +60,6 @@ export async function openVerified(
   const firstBlock = Math.floor(want.start / blockSize);
   const lastBlock = Math.floor(want.end / blockSize);
   const readEnd = Math.min((lastBlock + 1) * blockSize, size) - 1;
-  const whole = want.start === 0 && want.end === size - 1;
 
   let { stream: current, index: at } = await source.openFirst(
     { start: firstBlock * blockSize, end: readEnd },
@@ -74,7 +75,6 @@ export async function openVerified(
   }
 
   async function* verifiedBlocks(): AsyncGenerator<Buffer> {
-    const sha1 = whole ? createHash('sha1') : null;
     let reader = new BlockReader(current);
     let block = firstBlock;
     // The replicas whose copy of `block` failed its hash or came up short.
@@ -89,14 +89,7 @@ export async function openVerified(
       } catch (error) {
         failure = error;
       }
-      if (bytes && bytes.length === length && sha256(bytes).equals(blockHash(table, block))) {
-        if (sha1) {
-          sha1.update(bytes);
-          if (block === lastBlock && sha1.digest('hex') !== content.sha1) {
-            // Every block matched its digest, so the table itself is wrong: no replica is to blame.
-            throw new Error(`the block table of ${content.sha1} does not add up to its sha1`);
-          }
-        }
+      if (bytes && bytes.length === length && blockDigest(bytes).equals(blockHash(table, block))) {
         const from = Math.max(want.start - blockStart, 0);
         const to = Math.min(want.end - blockStart + 1, length);
         yield from === 0 && to === length ? bytes : bytes.subarray(from, to);
@@ -184,10 +177,6 @@ export async function hashFirstGoodReplica(
     source.log.warn({ node: source.nodeName(index), sha1: content.sha1 }, 'replica failed verification');
     await source.markCorrupt(index);
   }
-}
-
-function sha256(bytes: Buffer): Buffer {
-  return createHash('sha256').update(bytes).digest();
 }
 
 /** Cuts a byte stream into pieces of exactly the asked length, whatever sizes it arrives in. */

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UPLOAD_REQUEST_RATE_LIMIT } from '../../src/routes/shares.ts';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
-import { random } from '../support/bytes.ts';
+import { chunkChecksum, random } from '../support/bytes.ts';
 import { CHUNK, multipartForm, uploader } from '../support/uploads.ts';
 
 type Headers = Record<string, string>;
@@ -472,7 +472,12 @@ describe('resumable uploads through an upload request', () => {
           method: 'PUT',
           url: `${base}/${id}/chunks/${index}`,
           payload: data,
-          headers: { 'content-type': 'application/octet-stream', ...headers, ...extra },
+          headers: {
+            'content-type': 'application/octet-stream',
+            ...chunkChecksum(data, extra),
+            ...headers,
+            ...extra,
+          },
           remoteAddress,
         }),
       complete: (id: string, body: object = {}, extra: Headers = {}) =>

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/app.ts';
+import { chunkChecksum } from '../support/bytes.ts';
 
 const CHUNK = 1024 * 1024;
 
@@ -52,7 +53,7 @@ describe('stalled upload bodies', () => {
     stalled(
       port,
       `PUT /api/uploads/${uploadId}/chunks/${index} HTTP/1.1\r\nHost: x\r\nAuthorization: ${who.headers.authorization}\r\n` +
-        `Content-Type: application/octet-stream\r\nContent-Length: ${CHUNK}\r\n\r\n`,
+        `Content-Type: application/octet-stream\r\nContent-Digest: crc32c=:AAAAAA==:\r\nContent-Length: ${CHUNK}\r\n\r\n`,
       CHUNK - 1,
     );
 
@@ -112,7 +113,11 @@ describe('stalled upload bodies', () => {
     const ok = await t.app.inject({
       method: 'PUT',
       url: `/api/uploads/${aliceUpload}/chunks/0`,
-      headers: { ...alice.headers, 'content-type': 'application/octet-stream' },
+      headers: {
+        ...alice.headers,
+        'content-type': 'application/octet-stream',
+        ...chunkChecksum(Buffer.alloc(CHUNK, 1)),
+      },
       payload: Buffer.alloc(CHUNK, 1),
     });
     expect(ok.statusCode, ok.body).toBe(204);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCode, startTestApp, type TestApp } from '../support/app.ts';
-import { blockTableOf, chunksOf, md5Base64, proofFor, random, sha1 } from '../support/bytes.ts';
+import { blockTableOf, chunksOf, crc32cDigest, md5Base64, proofFor, random, sha1 } from '../support/bytes.ts';
 import { CHUNK, uploader } from '../support/uploads.ts';
 
 describe('chunked upload', () => {
@@ -155,6 +155,50 @@ describe('chunked upload', () => {
       expect(res.statusCode).toBe(400);
       expect(errorCode(res)).toBe('checksum_mismatch');
       expect((await up.get(uploadId)).json().receivedChunks).toEqual([]);
+    });
+
+    it('wrong CRC-32C in Content-Digest → 400 checksum_mismatch, nothing stored', async () => {
+      const chunk = chunksOf(data, CHUNK)[0] as Buffer;
+      const res = await up.put(uploadId, 0, chunk, { 'content-digest': crc32cDigest(Buffer.from('other')) });
+      expect(res.statusCode).toBe(400);
+      expect(errorCode(res)).toBe('checksum_mismatch');
+      expect(res.json().error.message).toMatch(/Content-Digest/);
+      expect((await up.get(uploadId)).json().receivedChunks).toEqual([]);
+    });
+
+    it('no checksum at all → 400 checksum_required, nothing stored', async () => {
+      const chunk = chunksOf(data, CHUNK)[0] as Buffer;
+      const res = await t.app.inject({
+        method: 'PUT',
+        url: `/api/uploads/${uploadId}/chunks/0`,
+        headers: { ...alice.headers, 'content-type': 'application/octet-stream' },
+        payload: chunk,
+      });
+      expect(res.statusCode).toBe(400);
+      expect(errorCode(res)).toBe('checksum_required');
+      // A Content-Digest of other algorithms only is no checksum of ours either.
+      const other = await up.put(uploadId, 0, chunk, { 'content-digest': 'sha-512=:AAAA:' });
+      expect(errorCode(other)).toBe('checksum_required');
+      expect((await up.get(uploadId)).json().receivedChunks).toEqual([]);
+    });
+
+    it('malformed Content-Digest → 400 bad_request; a right CRC among other members is taken', async () => {
+      const chunk = chunksOf(data, CHUNK)[0] as Buffer;
+      for (const bad of ['crc32c=AAAA', 'crc32c=:AAAAAAA=:', 'crc32c=:%%%:']) {
+        const res = await up.put(uploadId, 0, chunk, { 'content-digest': bad });
+        expect(res.statusCode, bad).toBe(400);
+        expect(errorCode(res)).toBe('bad_request');
+      }
+      expect((await up.get(uploadId)).json().receivedChunks).toEqual([]);
+      const other = random(CHUNK + 1);
+      const { uploadId: id } = (
+        await up.create({ name: 'mixed.bin', size: other.length, sha1: sha1(other) })
+      ).json();
+      const first = other.subarray(0, CHUNK);
+      const mixed = `sha-256=:${createHash('sha256').update(first).digest('base64')}:, ${crc32cDigest(first)}`;
+      expect((await up.put(id, 0, first, { 'content-digest': mixed })).statusCode).toBe(204);
+      expect((await up.get(id)).json().receivedChunks).toEqual([0]);
+      await up.abort(id);
     });
 
     it('malformed Content-MD5 → 400 bad_request', async () => {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scrub } from '../../src/jobs/scrub.ts';
-import { ONE_BLOCK_MAX } from '../../src/services/block-hashes.ts';
+import { ONE_BLOCK_MAX } from '../../src/services/hashing/blocks.ts';
 import { objectKey } from '../../src/storage/types.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { blockTableOf, random } from '../support/bytes.ts';
@@ -146,10 +146,16 @@ describe('verified reads: two copies', () => {
     expect(await state(second)).toBe('ok');
   });
 
-  it('keeps a file up to 4 MiB sent in one request as one block: a rotten byte anywhere fails any range', async () => {
+  it('gives a file sent in one request the 1 MiB table a chunked upload gets; an older one-block table still verifies', async () => {
     const { data, file, content, first, second, pathOn, state } = await upload('whole.bin', 'one request');
     const table = await t.app.services.repos.contentBlocks.find(content.id);
-    expect(table).toEqual({ blockSize: ONE_BLOCK_MAX, hashes: createHash('sha256').update(data).digest() });
+    expect(table).toEqual({ blockSize: MiB, hashes: blockTableOf(data, MiB) });
+    // As stored before the hash budget: one block, the whole-file SHA-256. A rotten byte anywhere
+    // then fails any range of that copy.
+    await t.app.services.repos.contentBlocks.save(content.id, {
+      blockSize: ONE_BLOCK_MAX,
+      hashes: createHash('sha256').update(data).digest(),
+    });
     await flip(pathOn(first), SIZE - 10);
 
     const res = await get(file.id, 'bytes=0-99');

@@ -15,7 +15,7 @@ import { repair, repairContents } from '../../src/jobs/repair.ts';
 import { scrub } from '../../src/jobs/scrub.ts';
 import { objectKey } from '../../src/storage/types.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { chunksOf, md5Base64, random, sha1 } from '../support/bytes.ts';
+import { chunkChecksum, chunksOf, md5Base64, random, sha1 } from '../support/bytes.ts';
 import { rgw } from '../support/s3.ts';
 import { uploader } from '../support/uploads.ts';
 
@@ -410,7 +410,7 @@ describe('an app on one S3 node', () => {
       const res = await restarted.inject({
         method: 'PUT',
         url: `/api/uploads/${id2}/chunks/${i}`,
-        headers: { ...admin.headers, 'content-type': 'application/octet-stream' },
+        headers: { ...admin.headers, 'content-type': 'application/octet-stream', ...chunkChecksum(chunk) },
         payload: chunk,
       });
       expect(res.statusCode).toBe(204);

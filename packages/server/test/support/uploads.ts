@@ -1,5 +1,5 @@
 import type { TestApp } from './app.ts';
-import { chunksOf, md5Base64, proofFor, sha1 } from './bytes.ts';
+import { chunkChecksum, chunksOf, proofFor, sha1 } from './bytes.ts';
 
 export const CHUNK = 64 * 1024;
 
@@ -87,7 +87,7 @@ export function uploader(t: TestApp, headers: Record<string, string>) {
         headers: {
           ...headers,
           'content-type': 'application/octet-stream',
-          'content-md5': md5Base64(bytes),
+          ...chunkChecksum(bytes, extra),
           ...extra,
         },
         payload: bytes,

@@ -1,15 +1,22 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { crc32c } from '@node-rs/crc32';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BLOCK_SIZE, ONE_BLOCK_MAX } from '../../src/services/block-hashes.ts';
-import { ChunkDigests, CONTENT_ON_THREAD_MIN } from '../../src/services/chunk-digests.ts';
-import { digestsOf } from '../../src/services/digests.ts';
+import { BLOCK_SIZE, ONE_BLOCK_MAX } from '../../src/services/hashing/blocks.ts';
+import type { ChunkChecksum } from '../../src/services/hashing/chunk.ts';
+import { digestsOf } from '../../src/services/hashing/content.ts';
+import { ChunkDigests, CONTENT_ON_THREAD_MIN } from '../../src/services/hashing/pool.ts';
 import { blockTableOf } from '../support/bytes.ts';
 
 const CHUNK = 2 * BLOCK_SIZE + 4096;
-const plain = (data: Buffer, withMd5: boolean) => {
+/** A CRC-32C the client would send: right for even chunks, off by one for odd ones. */
+const sent = (data: Buffer, i: number): ChunkChecksum => ({
+  algorithm: 'crc32c',
+  value: (crc32c(data) + (i % 2)) >>> 0,
+});
+const plain = (data: Buffer, checksumOk: boolean | null) => {
   const blocks = blockTableOf(data, BLOCK_SIZE);
   return {
-    md5: withMd5 ? createHash('md5').update(data).digest('hex') : '',
+    checksumOk,
     identity:
       data.length <= BLOCK_SIZE
         ? createHash('sha256').update(data).digest('hex')
@@ -18,18 +25,8 @@ const plain = (data: Buffer, withMd5: boolean) => {
   };
 };
 
-/**
- * What a content held whole should get: DigestHasher's digests, with a table of one block (its
- * SHA-256, computed here independently) up to ONE_BLOCK_MAX bytes.
- */
-const heldDigestsOf = (content: Buffer) => {
-  const d = digestsOf(content);
-  if (content.length === 0 || content.length > ONE_BLOCK_MAX) return d;
-  return {
-    ...d,
-    blocks: { blockSize: ONE_BLOCK_MAX, hashes: createHash('sha256').update(content).digest() },
-  };
-};
+/** What a content held whole should get: DigestHasher's digests, 1 MiB blocks at any size. */
+const heldDigestsOf = (content: Buffer) => digestsOf(content);
 
 describe('ChunkDigests', () => {
   const threaded = new ChunkDigests(CHUNK, 2);
@@ -39,25 +36,33 @@ describe('ChunkDigests', () => {
     await inline.close();
   });
 
-  it('gives the MD5, block SHA-256s and identity on threads and inline, many chunks at once', async () => {
+  it('checks the CRC-32C and gives the block SHA-256s and identity on threads and inline, many chunks at once', async () => {
     const chunks = [CHUNK, CHUNK, 1, BLOCK_SIZE, BLOCK_SIZE + 1, CHUNK - 1, CHUNK].map((n) => randomBytes(n));
     for (const digests of [threaded, inline]) {
-      const got = await Promise.all(chunks.map((c, i) => digests.of(c, i % 2 === 0)));
+      const got = await Promise.all(chunks.map((c, i) => digests.of(c, sent(c, i))));
       expect(got).toEqual(chunks.map((c, i) => plain(c, i % 2 === 0)));
+      const md5 = await digests.of(chunks[0] as Buffer, {
+        algorithm: 'md5',
+        hex: createHash('md5')
+          .update(chunks[0] as Buffer)
+          .digest('hex'),
+      });
+      expect(md5.checksumOk).toBe(true);
+      expect((await digests.of(chunks[1] as Buffer)).checksumOk).toBeNull();
     }
   });
 
   it('leaves the caller its bytes and reuses the copies it sends (no garbage per chunk)', async () => {
     const data = randomBytes(CHUNK);
     const before = Buffer.from(data);
-    for (let i = 0; i < 5; i++) expect(await threaded.of(data, true)).toEqual(plain(before, true));
+    for (let i = 0; i < 5; i++) expect(await threaded.of(data, sent(data, 0))).toEqual(plain(before, true));
     expect(data.equals(before)).toBe(true);
     // One chunk at a time: the same copy travels back and forth.
     expect(threaded.spareCount()).toBeGreaterThanOrEqual(1);
     expect(threaded.spareCount()).toBeLessThanOrEqual(4);
   });
 
-  it('gives a whole content the digests DigestHasher gives it (one block up to 4 MiB), on threads and inline', async () => {
+  it('gives a whole content the digests DigestHasher gives it (1 MiB blocks at any size), on threads and inline', async () => {
     const sizes = [
       0,
       1,

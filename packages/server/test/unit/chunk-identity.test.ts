@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BLOCK_SIZE } from '../../src/services/block-hashes.ts';
-import { chunkBlocks, chunkIdentity, matchChunk } from '../../src/services/chunk-identity.ts';
+import { BLOCK_SIZE } from '../../src/services/hashing/blocks.ts';
+import { chunkBlocks, chunkIdentity, matchChunk } from '../../src/services/hashing/chunk.ts';
 import { blockTableOf } from '../support/bytes.ts';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');

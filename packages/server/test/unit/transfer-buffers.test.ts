@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TransferBuffers } from '../../src/services/transfer-buffers.ts';
+import { TransferBuffers } from '../../src/services/hashing/transfer-buffers.ts';
 
 describe('TransferBuffers', () => {
   it('reuses a given-back buffer for any size of its power-of-two class', () => {

@@ -11,17 +11,11 @@ export const BLOCK_SIZE = 1024 * 1024;
 export const BLOCK_HASH_BYTES = 32;
 
 /**
- * A content of at most this size that the server hashes whole, in memory (a one-request upload),
- * gets a table of one block: its whole-file SHA-256. A range read of such a content reads and checks
- * all of it — at most this many bytes — and storing it costs no SHA-256 pass beyond the
- * whole-file one (1 MiB blocks would hash most of its bytes a second time).
+ * Contents stored before the hash budget (one-request uploads of up to this size) have a table of
+ * one block: their whole-file SHA-256. They are still read and verified by it; new contents always
+ * get 1 MiB blocks, so that the same bytes have the same table (and root) whichever way they came.
  */
 export const ONE_BLOCK_MAX = 4 * 1024 * 1024;
-
-/** The table of a content of 1 to ONE_BLOCK_MAX bytes hashed as one block. */
-export function oneBlockTable(sha256: Buffer): BlockTable {
-  return { blockSize: ONE_BLOCK_MAX, hashes: sha256 };
-}
 
 export interface BlockTable {
   blockSize: number;
@@ -43,6 +37,35 @@ export function fitsSize(table: BlockTable | undefined, size: number): table is 
   );
 }
 
+/** The SHA-256 of one block's bytes: the only hash a verified read computes. */
+export function blockDigest(bytes: Uint8Array): Buffer {
+  return createHash('sha256').update(bytes).digest();
+}
+
+/**
+ * The root of a table of BLOCK_SIZE blocks (hex): the digest itself for one block, else the
+ * SHA-256 of the digests in order. It names the bytes as strongly as a SHA-256 pass over them
+ * (the table is a SHA-256 of every byte), at the cost of hashing 32 bytes per MiB: it is what
+ * the collision check compares, and a chunk's identity is the root of its own blocks.
+ */
+export function blockRoot(hashes: Uint8Array): string {
+  if (hashes.length === BLOCK_HASH_BYTES) return Buffer.from(hashes).toString('hex');
+  return createHash('sha256').update(hashes).digest('hex');
+}
+
+/**
+ * The root of a stored content's table, when it can be had from the table alone: a table of
+ * BLOCK_SIZE blocks, or a one-block table of a content no bigger than BLOCK_SIZE (whose single
+ * digest is the same either way). Null for an older one-block table of a bigger content.
+ */
+export function rootOfTable(table: BlockTable, size: number): string | null {
+  // An empty content has no blocks: its root is the SHA-256 of nothing, whatever its table says.
+  if (size === 0) return blockRoot(Buffer.alloc(0));
+  if (!fitsSize(table, size)) return null;
+  if (table.blockSize === BLOCK_SIZE || size <= BLOCK_SIZE) return blockRoot(table.hashes);
+  return null;
+}
+
 export function blockHash(table: BlockTable, index: number): Buffer {
   return table.hashes.subarray(index * BLOCK_HASH_BYTES, (index + 1) * BLOCK_HASH_BYTES);
 }
@@ -55,7 +78,7 @@ export class BlockHasher {
 
   constructor(readonly blockSize = BLOCK_SIZE) {}
 
-  update(chunk: Buffer): void {
+  update(chunk: Uint8Array): void {
     let at = 0;
     while (at < chunk.length) {
       const n = Math.min(this.blockSize - this.filled, chunk.length - at);

@@ -1,18 +1,18 @@
-import { createHash } from 'node:crypto';
 import os from 'node:os';
 import { Piscina } from 'piscina';
-import { ONE_BLOCK_MAX } from './block-hashes.ts';
-import { chunkBlocks, chunkIdentity } from './chunk-identity.ts';
-import { type Digests, heldDigestsOf } from './digests.ts';
+import { BLOCK_SIZE } from './blocks.ts';
+import { type ChunkChecksum, checksumMatches, chunkBlocks, chunkIdentity } from './chunk.ts';
+import { type Digests, digestsOf } from './content.ts';
 import { TransferBuffers } from './transfer-buffers.ts';
+import type { ChunkResult, ContentResult, DigestTask } from './worker.ts';
 
 export interface ChunkDigest {
-  /** Hex MD5, or `''` when none was asked for. */
-  md5: string;
-  /** The chunk's identity (chunk-identity.ts). */
+  /** The chunk's identity (chunk.ts). */
   identity: string;
   /** The SHA-256 of each 1 MiB block of the chunk, concatenated. */
   blocks: Buffer;
+  /** Whether the bytes match the checksum their client sent; null when none was given. */
+  checksumOk: boolean | null;
 }
 
 /** A content's digests and its bytes, held until `release`. */
@@ -34,13 +34,32 @@ export function defaultDigestThreads(): number {
 export const CONTENT_ON_THREAD_MIN = 64 * 1024;
 
 /**
- * The MD5 and block SHA-256s (hence the identity) of each uploaded chunk, and the digests of a
- * small file held whole in memory (a one-request upload), computed on worker threads (piscina).
+ * The thread's code is worker.ts, the same functions the app's thread runs: from the sources
+ * (tests, `pnpm dev`) it is loaded through tsx like the rest; the build bundles it beside
+ * dist/main.js as hash-worker.js.
+ */
+function workerOptions(): { filename: string; execArgv?: string[] } {
+  if (import.meta.url.endsWith('.ts')) {
+    // A profiler's flags would make every thread write a profile of its own.
+    const inherited = process.execArgv.filter((arg) => !arg.startsWith('--cpu-prof'));
+    const hasTsx = inherited.some((arg, i) => arg === 'tsx' && inherited[i - 1] === '--import');
+    return {
+      filename: new URL('./worker.ts', import.meta.url).href,
+      execArgv: hasTsx ? inherited : [...inherited, '--import', 'tsx'],
+    };
+  }
+  return { filename: new URL('./hash-worker.js', import.meta.url).href };
+}
+
+/**
+ * The block SHA-256s (hence the identity) and the client's checksum of each uploaded chunk, and
+ * the digests of a small file held whole in memory (a one-request upload), computed on worker
+ * threads (piscina).
  *
  * An upload keeps the app's own thread busy nearly the whole time — HTTP, ssh2's packets, the
- * in-order whole-file hashes — and these two digests are about a third of that work. On another
- * thread they run beside it: meanwhile the app's thread reads the next chunks off their sockets
- * and writes earlier ones to the nodes.
+ * in-order SHA-1 — and the block digests are about a third of that work. On another thread they
+ * run beside it: meanwhile the app's thread reads the next chunks off their sockets and writes
+ * earlier ones to the nodes.
  *
  * A chunk travels to its thread as a copy that is moved there and moved back with the digests,
  * then kept for the next chunk or content (`TransferBuffers`): one memcpy per chunk and no
@@ -59,62 +78,45 @@ export class ChunkDigests {
     // Room for four chunks in flight, and for the many small contents of a busy server.
     this.transfers = new TransferBuffers(Math.max(64 * 1024 * 1024, 4 * chunkSize));
     this.pool =
-      threads > 0
-        ? new Piscina({
-            // A plain .mjs file next to this module; the build copies it next to dist/main.js.
-            filename: new URL('./chunk-digest-worker.mjs', import.meta.url).href,
-            minThreads: threads,
-            maxThreads: threads,
-          })
-        : null;
+      threads > 0 ? new Piscina({ ...workerOptions(), minThreads: threads, maxThreads: threads }) : null;
   }
 
-  async of(data: Buffer, withMd5: boolean): Promise<ChunkDigest> {
-    if (!this.pool) return digestHere(data, withMd5);
+  async of(data: Buffer, checksum: ChunkChecksum | null = null): Promise<ChunkDigest> {
+    if (!this.pool) {
+      const blocks = chunkBlocks(data);
+      const checksumOk = checksum ? checksumMatches(data, checksum) : null;
+      return { identity: chunkIdentity(blocks), blocks, checksumOk };
+    }
     const copy = this.copyOf([data], data.length);
-    const out = (await this.pool.run({ data: copy, md5: withMd5 }, { transferList: [copy.buffer] })) as {
-      md5: string;
-      blocks: Uint8Array;
-      data: Uint8Array<ArrayBuffer>;
-    };
+    const task: DigestTask = { kind: 'chunk', data: copy, checksum };
+    const out = (await this.pool.run(task, { transferList: [copy.buffer] })) as ChunkResult;
     // The caller keeps its own bytes: the copy is free again at once.
     this.transfers.give(out.data.buffer);
     const blocks = Buffer.from(out.blocks.buffer, out.blocks.byteOffset, out.blocks.byteLength);
-    return { md5: out.md5, identity: chunkIdentity(blocks), blocks };
+    return { identity: chunkIdentity(blocks), blocks, checksumOk: out.checksumOk };
   }
 
   /**
-   * `heldDigestsOf` a content held in memory as `pieces` (`size` bytes in all), and its bytes as
+   * The digests of a content held in memory as `pieces` (`size` bytes in all), and its bytes as
    * one buffer or as the pieces they came in. Call `release` once nothing reads `bytes` any more:
    * the buffer is then reused.
    *
    * Many users sending small files at once keep the app's thread busy with HTTP, multipart parsing
-   * and the database; the hashes (two or three passes over every byte) are a third of its work there and
+   * and the database; the hashes (two passes over every byte) are a third of its work there and
    * run beside it instead. The copy the worker hashes (one memcpy) comes back and is what gets
    * stored.
    */
   async content(pieces: Buffer[], size: number): Promise<HeldContent> {
     if (!this.pool || size < CONTENT_ON_THREAD_MIN) {
-      return { digests: heldDigestsOf(pieces, size), bytes: pieces, release: () => {} };
+      return { digests: digestsOf(...pieces), bytes: pieces, release: () => {} };
     }
     const copy = this.copyOf(pieces, size);
-    const task = { kind: 'content', data: copy, oneBlockMax: ONE_BLOCK_MAX };
-    const out = (await this.pool.run(task, { transferList: [copy.buffer] })) as {
-      sha1: string;
-      sha256: string;
-      blockSize: number;
-      blocks: Uint8Array;
-      data: Uint8Array<ArrayBuffer>;
-    };
-    const blocks = Buffer.from(out.blocks.buffer, out.blocks.byteOffset, out.blocks.byteLength);
+    const task: DigestTask = { kind: 'content', data: copy };
+    const out = (await this.pool.run(task, { transferList: [copy.buffer] })) as ContentResult;
+    const hashes = Buffer.from(out.blocks.buffer, out.blocks.byteOffset, out.blocks.byteLength);
     const held = out.data.buffer;
     return {
-      digests: {
-        sha1: out.sha1,
-        sha256: out.sha256,
-        size,
-        blocks: { blockSize: out.blockSize, hashes: blocks },
-      },
+      digests: { sha1: out.sha1, size, blocks: { blockSize: BLOCK_SIZE, hashes }, root: out.root },
       bytes: [Buffer.from(held, out.data.byteOffset, out.data.byteLength)],
       release: () => this.transfers.give(held),
     };
@@ -139,13 +141,4 @@ export class ChunkDigests {
   async close(): Promise<void> {
     await this.pool?.destroy();
   }
-}
-
-function digestHere(data: Buffer, withMd5: boolean): ChunkDigest {
-  const blocks = chunkBlocks(data);
-  return {
-    md5: withMd5 ? createHash('md5').update(data).digest('hex') : '',
-    identity: chunkIdentity(blocks),
-    blocks,
-  };
 }

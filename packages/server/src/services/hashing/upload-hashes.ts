@@ -1,4 +1,4 @@
-import { DigestHasher, type Digests } from './digests.ts';
+import { DigestHasher, type Digests } from './content.ts';
 
 export type UploadDigests = Digests;
 
