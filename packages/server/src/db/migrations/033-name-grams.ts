@@ -29,8 +29,8 @@ export const nameGramsMigration: Migration = {
       const grams = rows.flatMap((r) =>
         nameGrams(r.name).map((gram) => ({ user_id: r.user_id, gram, file_id: r.id })),
       );
-      for (let i = 0; i < grams.length; i += 2000)
-        await db('user_file_grams').insert(grams.slice(i, i + 2000));
+      // 400 rows a statement: SQLite takes at most 500 terms of a compound SELECT (knex's insert).
+      for (let i = 0; i < grams.length; i += 400) await db('user_file_grams').insert(grams.slice(i, i + 400));
     }
   },
   async down(db) {
