@@ -50,7 +50,7 @@ const SORT_COLUMNS = {
  * A search piece with more entries than this is not worth reading: the search's text is common
  * among the user's names, and a scan of them is as quick as a read of its matches.
  */
-const GRAM_READ_LIMIT = 20_000;
+const GRAM_READ_LIMIT = 5_000;
 /** How many of a search's rarest pieces (after the first) each candidate is checked against. */
 const GRAM_CHECKS = 3;
 
@@ -486,6 +486,25 @@ export class FilesRepository {
       );
     }
     return out;
+  }
+
+  /**
+   * Up to `limit` live entries directly inside `parentId` whose names come after `after`, by
+   * name (the index of live names serves it): a big folder read a page at a time.
+   */
+  async activeChildrenPage(
+    userId: string,
+    parentId: string,
+    after: string | null,
+    limit: number,
+  ): Promise<FileRowWithSha1[]> {
+    const q = this.withSha1().where({
+      'user_files.user_id': userId,
+      'user_files.parent_id': parentId,
+      'user_files.status': 'active',
+    });
+    if (after !== null) q.andWhere('user_files.live_name', '>', after);
+    return q.orderBy('user_files.live_name').limit(limit);
   }
 
   /**

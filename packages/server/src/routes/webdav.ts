@@ -31,10 +31,12 @@ import { locksCovering, parseTimeout } from '../services/dav-locks.ts';
 import { mtimeFromSeconds } from '../services/mtime.ts';
 import { canThumbnail } from '../services/thumbnails.ts';
 import {
+  type DavMember,
   type DavResource,
   entityTag,
   isMountPoint,
   numericFileId,
+  ocFileIdOf,
   ocId,
   rootIdOf,
   splitMount,
@@ -42,8 +44,11 @@ import {
 
 /** Every method of RFC 4918 classes 1 and 2. */
 const ALLOW = 'OPTIONS, GET, HEAD, PROPFIND, PROPPATCH, PUT, MKCOL, DELETE, COPY, MOVE, LOCK, UNLOCK';
-/** A multistatus up to this size is sent as measured; a larger one is made again as it is sent. */
-const KEEP_ANSWER_BYTES = 4 * 1024 * 1024;
+/**
+ * A multistatus up to this size is sent as measured (one reading of the rows: a PROPFIND of
+ * 10,000 entries is about 8 MB); a larger one is made again as it is sent.
+ */
+const KEEP_ANSWER_BYTES = 16 * 1024 * 1024;
 /** Writing a multistatus yields to other requests after this many bytes of it. */
 const TURN_BYTES = 1024 * 1024;
 
@@ -207,8 +212,6 @@ export function assertPreconditions(request: FastifyRequest, etag: string | null
   }
 }
 
-const ocProp = (name: string): PropName => ({ ns: OC_NS, name });
-const ncProp = (name: string): PropName => ({ ns: NC_NS, name });
 /** Owner's rights in Nextcloud's letters: share, read, delete, rename, move, and write or add. */
 const FILE_PERMISSIONS = 'RGDNVW';
 const FOLDER_PERMISSIONS = 'RGDNVCK';
@@ -280,6 +283,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
 
   const bounds = dav.bounds;
   const key = propKey;
+  const keyIn = (ns: string, name: string) => key({ ns, name });
   /** What a PROPFIND answer needs beyond a resource's row, read once per request. */
   interface PropContext {
     wanted: PropName[] | 'all' | 'names';
@@ -310,7 +314,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     const row = resource.kind === 'root' ? null : resource.row;
     const collection = resource.kind !== 'file';
     const values = new Map<string, string>();
-    const set = (name: string, xml: string) => values.set(key(davProp(name)), xml);
+    const set = (name: string, xml: string) => values.set(keyIn(DAV_NS, name), xml);
     set('displayname', escapeXml(row?.name ?? ''));
     set('resourcetype', collection ? '<D:collection/>' : '');
     if (row) {
@@ -344,8 +348,8 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
         set('quota-available-bytes', String(Math.max(0, usage.quotaBytes - usage.usedBytes)));
     }
     // ownCloud's and Nextcloud's properties (sync clients): given when asked for, never in allprop.
-    const oc = (name: string, xml: string) => values.set(key(ocProp(name)), xml);
-    const fileId = numericFileId(row ? row.id : rootIdOf(context.userId));
+    const oc = (name: string, xml: string) => values.set(keyIn(OC_NS, name), xml);
+    const fileId = row ? ocFileIdOf(row) : numericFileId(rootIdOf(context.userId));
     oc('fileid', fileId);
     oc('id', ocId(fileId));
     oc('permissions', davPermissions(resource));
@@ -361,10 +365,10 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
         .join(''),
     );
     values.set(
-      key(ncProp('is-mount-root')),
+      keyIn(NC_NS, 'is-mount-root'),
       resource.kind !== 'root' && isMountPoint(resource) ? 'true' : 'false',
     );
-    if (resource.kind !== 'root' && resource.share) values.set(key(ncProp('mount-type')), 'shared');
+    if (resource.kind !== 'root' && resource.share) values.set(keyIn(NC_NS, 'mount-type'), 'shared');
     if (resource.kind === 'file' && row) {
       oc('size', String(row.size));
       if (sha1) oc('checksums', `<oc:checksum>SHA1:${sha1}</oc:checksum>`);
@@ -372,7 +376,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     // Constant on the root: a change would tell clients the server was restored from a backup.
     if (resource.kind === 'root') oc('data-fingerprint', '');
     values.set(
-      key(ncProp('has-preview')),
+      keyIn(NC_NS, 'has-preview'),
       resource.kind === 'file' && row && canThumbnail(row.mime) ? 'true' : 'false',
     );
     // Dead properties, as clients set them (PROPPATCH).
@@ -447,12 +451,10 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
     const resource = await dav.mustResolve(user.id, davPath(request.url));
     // The root's members and its ETag both need the shares mounted there: read once.
     const mounted = resource.kind === 'root' ? await dav.mounted(user.id) : undefined;
-    const members =
-      depth === '1' && resource.kind !== 'file' ? await dav.members(user.id, resource, mounted) : [];
-    const all = [
-      { resource, sha1: resource.kind === 'file' ? await dav.sha1Of(resource.row) : null },
-      ...members,
-    ];
+    const self: DavMember = {
+      resource,
+      sha1: resource.kind === 'file' ? await dav.sha1Of(resource.row) : null,
+    };
     const asks = (test: (p: PropName) => boolean) =>
       wanted === 'all' || (Array.isArray(wanted) && wanted.some(test));
     // Recursive sizes cost a walk of the subtrees: only when a client names them.
@@ -461,53 +463,67 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       wanted.some(
         (p) => (p.ns === OC_NS && p.name === 'size') || (p.ns === DAV_NS && p.name === 'quota-used-bytes'),
       );
-    const context: PropContext = {
+    const asksShareTypes =
+      Array.isArray(wanted) && wanted.some((p) => p.ns === OC_NS && p.name === 'share-types');
+    const asksDead = wanted === 'names' || asks((p) => p.ns !== DAV_NS);
+    // Whose trees are answered: the folder's owner (its members are theirs too), or at the root
+    // the user and the owners of the shares mounted there.
+    const owners =
+      resource.kind === 'root'
+        ? [user.id, ...[...(mounted?.rows.values() ?? [])].map((row) => row.user_id)]
+        : [resource.row.user_id];
+    const base: Omit<PropContext, 'sizes' | 'shareTypes' | 'dead'> = {
       wanted,
       userId: user.id,
       username: user.username,
       mount: mountOf(request),
-      rootSeq: all.some((r) => r.resource.kind === 'root') ? await dav.rootChangeSeq(user.id, mounted) : '',
-      sizes: asksSize
-        ? await dav.recursiveSizes(
-            user.id,
-            all.map((r) => r.resource),
-          )
-        : new Map(),
-      shareTypes:
-        Array.isArray(wanted) && wanted.some((p) => p.ns === OC_NS && p.name === 'share-types')
-          ? await dav.shareTypes(
-              user.id,
-              all.flatMap((r) => (r.resource.kind === 'root' || r.resource.share ? [] : [r.resource.row.id])),
-            )
-          : new Map(),
+      rootSeq: resource.kind === 'root' ? await dav.rootChangeSeq(user.id, mounted) : '',
       locks: await davLocks.live(user.id),
-      dead:
-        wanted === 'names' || asks((p) => p.ns !== DAV_NS)
-          ? await dav.deadPropertiesOf(
-              all.flatMap((r) => (r.resource.kind === 'root' ? [] : [r.resource.row.id])),
-            )
-          : new Map(),
       usage:
         resource.kind !== 'file' && asks((p) => p.ns === DAV_NS && p.name.startsWith('quota'))
           ? new Map(
-              await Promise.all(
-                [
-                  ...new Set(all.map((r) => (r.resource.kind === 'root' ? user.id : r.resource.row.user_id))),
-                ].map(async (id) => [id, await dav.usage(id)] as const),
-              ),
+              await Promise.all([...new Set(owners)].map(async (id) => [id, await dav.usage(id)] as const)),
             )
           : null,
     };
-    identify(reply, resource, all[0]!.sha1, context.rootSeq);
-    const answer = (r: (typeof all)[number]) => Buffer.from(responseXml(props(r.resource, r.sha1, context)));
+    /** What a page of the answer needs beyond its rows, read for that page alone. */
+    const contextOf = async (page: DavMember[]): Promise<PropContext> => {
+      const resources = page.map((r) => r.resource);
+      const ids = resources.flatMap((r) => (r.kind === 'root' ? [] : [r.row.id]));
+      return {
+        ...base,
+        sizes: asksSize ? await dav.recursiveSizes(user.id, resources) : new Map(),
+        shareTypes: asksShareTypes
+          ? await dav.shareTypes(
+              user.id,
+              resources.flatMap((r) => (r.kind === 'root' || r.share ? [] : [r.row.id])),
+            )
+          : new Map(),
+        dead: asksDead ? await dav.deadPropertiesOf(ids) : new Map(),
+      };
+    };
+    // The resource, then its members a page at a time: rows are read as the answer is written.
+    async function* pages(): AsyncGenerator<DavMember[]> {
+      yield [self];
+      if (depth === '1' && resource.kind !== 'file') yield* dav.memberPages(user.id, resource, mounted);
+    }
+    // A page's responses in one piece: thousands of small writes cost more than the XML.
+    async function* responses(): AsyncGenerator<Buffer> {
+      for await (const page of pages()) {
+        const context = await contextOf(page);
+        yield Buffer.from(page.map((r) => responseXml(props(r.resource, r.sha1, context))).join(''));
+      }
+    }
+    identify(reply, resource, self.sha1, base.rootSeq);
     // The answer is measured before its first byte is sent, so a status can still say it is too
-    // large (507). A small answer is sent as measured; a larger one is written again one response
-    // at a time, never whole in memory. Either way the event loop gets a turn every TURN_BYTES.
+    // large (507). An answer up to KEEP_ANSWER_BYTES is sent as measured, with its length; a
+    // larger one is read and written again a page at a time, never whole in memory (its length
+    // then unsaid: what changed between the two readings changes it). Either way the event loop
+    // gets a turn every TURN_BYTES.
     let length = Buffer.byteLength(MULTISTATUS_HEAD) + Buffer.byteLength(MULTISTATUS_TAIL);
     let kept: Buffer[] | null = [];
     let sinceTurn = 0;
-    for (const r of all) {
-      const xml = answer(r);
+    for await (const xml of responses()) {
       length += xml.length;
       if (length > bounds.answerBytes)
         throw new HttpError(
@@ -528,8 +544,7 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       if (measured) yield* measured;
       else {
         let written = 0;
-        for (const r of all) {
-          const xml = answer(r);
+        for await (const xml of responses()) {
           yield xml;
           written += xml.length;
           if (written >= TURN_BYTES) {
@@ -540,11 +555,9 @@ export async function webdavRoutes(app: AppInstance): Promise<void> {
       }
       yield Buffer.from(MULTISTATUS_TAIL);
     }
-    return reply
-      .status(207)
-      .type('application/xml; charset=utf-8')
-      .header('content-length', length)
-      .send(Readable.from(body(), { objectMode: false }));
+    reply.status(207).type('application/xml; charset=utf-8');
+    if (measured) reply.header('content-length', length);
+    return reply.send(Readable.from(body(), { objectMode: false }));
   };
 
   /** Nextcloud's identity headers of a resource: its ETag (also as OC-ETag) and OC-FileId. */

@@ -47,6 +47,8 @@ export function splitMount(pathname: string): { prefix: string; user: string | n
 
 export { numericFileId } from '../util/file-ids.ts';
 
+import { numericFileId as numericFileIdOf } from '../util/file-ids.ts';
+
 /** `oc:id` and `OC-FileId`: the numeric id, at least 8 digits, then this server's instance tag. */
 export const ocId = (numeric: string): string => `${numeric.padStart(8, '0')}dfs`;
 
@@ -122,6 +124,27 @@ function assertChangeable(resource: DavResource): void {
  * WebDAV's view of a user's tree (/dav/ is their root). Paths are names, resolved one folder at a
  * time, as every user has their own names over the shared content rows.
  */
+/**
+ * An entry's `oc:fileid`: the one its row keeps (written with it from its id), when the database
+ * hands it back exactly (MySQL past 2^53 as a string; SQLite's numbers only up to 2^53), else
+ * made again from the id.
+ */
+export function ocFileIdOf(row: FileRow): string {
+  const kept = (row as FileRow & { oc_fileid?: unknown }).oc_fileid;
+  if (typeof kept === 'string' && /^\d+$/.test(kept)) return kept;
+  if (typeof kept === 'number' && Number.isSafeInteger(kept) && kept >= 0) return String(kept);
+  return numericFileIdOf(row.id);
+}
+
+/** Entries a PROPFIND reads (and answers) at a time. */
+const MEMBER_PAGE = 1000;
+
+/** A member of a folder a PROPFIND answers: where it is reached, and its content's SHA-1. */
+export interface DavMember {
+  resource: DavResource;
+  sha1: string | null;
+}
+
 export class DavService {
   /** Who reaches what (stateless over the repositories): the shares mounted in a user's tree. */
   private readonly access: AccessService;
@@ -191,21 +214,55 @@ export class DavService {
   }
 
   /**
-   * A folder's (or the root's) live entries, with their content's SHA-1: the root lists the
-   * user's own entries and then the shares mounted there; a folder in a share lists its owner's
-   * entries, reached the way the folder is.
+   * A folder's (or the root's) live entries, with their content's SHA-1, a page of `pageSize` at a
+   * time in name order, so a big folder is never whole in memory: the root lists the user's own
+   * entries and then the shares mounted there; a folder in a share lists its owner's entries,
+   * reached the way the folder is.
    */
-  async members(
+  async *memberPages(
     userId: string,
     resource: DavResource,
     /** The root's mounts, when the caller has read them already (see `mounted`). */
     mounted?: Mounted,
-  ): Promise<Array<{ resource: DavResource; sha1: string | null }>> {
+    pageSize = MEMBER_PAGE,
+  ): AsyncGenerator<DavMember[]> {
     if (resource.kind === 'file') throw new HttpError('bad_request', 'a file has no members');
     const id = resource.kind === 'root' ? ROOT : resource.row.id;
     const owner = resource.kind === 'root' ? userId : resource.row.user_id;
     const share = resource.kind === 'root' ? undefined : resource.share;
-    const children = await this.repos.files.activeChildren(owner, [id]);
+    for (let after: string | null = null; ; ) {
+      const children = await this.repos.files.activeChildrenPage(owner, id, after, pageSize);
+      if (children.length > 0) yield await this.asMembers(userId, resource, share, children);
+      if (children.length < pageSize) break;
+      after = children.at(-1)!.name;
+    }
+    if (resource.kind === 'root') {
+      const { mounts, rows } = mounted ?? (await this.mounted(userId));
+      const out: DavMember[] = [];
+      for (const mount of mounts) {
+        const row = rows.get(mount.fileId);
+        if (!row) continue;
+        out.push({
+          resource: {
+            kind: row.kind,
+            path: [mount.name],
+            row: { ...row, name: mount.name },
+            share: { mount, role: mount.role },
+          },
+          sha1: row.sha1,
+        });
+      }
+      if (out.length > 0) yield out;
+    }
+  }
+
+  /** Rows of a folder's (or the root's) entries as members of it, reached the way it is. */
+  private async asMembers(
+    userId: string,
+    resource: Exclude<DavResource, { kind: 'file' }>,
+    share: DavShare | undefined,
+    children: FileRowWithSha1[],
+  ): Promise<DavMember[]> {
     // In a share viewed, an entry may be shared with the user as editor on its own too.
     const editing =
       share?.role === 'viewer'
@@ -220,7 +277,7 @@ export class DavService {
               .map((m) => m.file_id),
           )
         : new Set<string>();
-    const out = children.map((row) => ({
+    return children.map((row) => ({
       resource: {
         kind: row.kind,
         path: [...resource.path, row.name],
@@ -235,23 +292,6 @@ export class DavService {
       } as DavResource,
       sha1: row.sha1,
     }));
-    if (resource.kind === 'root') {
-      const { mounts, rows } = mounted ?? (await this.mounted(userId));
-      for (const mount of mounts) {
-        const row = rows.get(mount.fileId);
-        if (!row) continue;
-        out.push({
-          resource: {
-            kind: row.kind,
-            path: [mount.name],
-            row: { ...row, name: mount.name },
-            share: { mount, role: mount.role },
-          },
-          sha1: row.sha1,
-        });
-      }
-    }
-    return out;
   }
 
   /**
