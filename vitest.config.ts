@@ -15,7 +15,11 @@ const dbSuites = ['packages/server/test/api/**/*.test.ts', 'packages/server/test
  * and CLI driving the server over HTTP (client-engine, cli-login; the server side of chunked uploads is
  * proven on both databases by uploads, tus and the Nextcloud suites), tus-js-client's interop with
  * /api/tus/ (tus.test.ts keeps the protocol on both), in-memory bounds on stalled request bodies
- * (uploads-memory) and the headers the web app is served with (web). Everything with SQL,
+ * (uploads-memory) and the headers the web app is served with (web); the sign-in protocols whose
+ * rules sit above their few rows (OpenID Connect against the provider, passkeys' signatures, the
+ * sessions list, required two-factor) and the real clients over shares and WebDAV (sharing-dav
+ * and webdav-rclone drive rclone and nextcloudcmd; sharing.test.ts and webdav.test.ts prove the
+ * same rules on both databases), and the hash budget (it counts hashing, not SQL). Everything with SQL,
  * transactions, locking, migrations, ordering or counting of its own stays on both databases,
  * and so do every Nextcloud suite and every suite an earlier report promised on both (archives,
  * thumbnails, litmus, the SFTP node, hardening and names).
@@ -27,6 +31,14 @@ const sqliteOnly = [
   'packages/server/test/api/uploads-memory.test.ts',
   'packages/server/test/api/wal-sync.test.ts',
   'packages/server/test/api/web.test.ts',
+  'packages/server/test/api/oidc.test.ts',
+  'packages/server/test/api/oidc-closed.test.ts',
+  'packages/server/test/api/passkeys.test.ts',
+  'packages/server/test/api/sessions.test.ts',
+  'packages/server/test/api/require-2fa.test.ts',
+  'packages/server/test/api/sharing-dav.test.ts',
+  'packages/server/test/api/webdav-rclone.test.ts',
+  'packages/server/test/api/hash-budget.test.ts',
 ];
 
 export default defineConfig({
