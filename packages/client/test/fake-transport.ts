@@ -67,6 +67,8 @@ export class FakeTransport implements UploadTransport {
   readonly checksums = new Map<number, ChunkChecksum | string | null | undefined>();
   /** Chunk PUTs whose body was a Blob (sent as it is) rather than bytes read by the client. */
   blobPuts = 0;
+  /** The memory the byte bodies of chunk PUTs were in (one entry per buffer the client used). */
+  readonly bodyBuffers = new Set<ArrayBufferLike>();
   /** Hook that runs at the start of each putChunk (may await, may throw). */
   beforePut: ((index: number, signal?: AbortSignal) => Promise<void>) | null = null;
 
@@ -184,6 +186,7 @@ export class FakeTransport implements UploadTransport {
     this.calls.push(`putChunk ${index}`);
     this.checksums.set(index, checksum);
     if (body instanceof Blob) this.blobPuts++;
+    else this.bodyBuffers.add(body.buffer);
     const bytes = body instanceof Blob ? new Uint8Array(await body.arrayBuffer()) : body;
     await this.beforePut?.(index, o?.signal);
     o?.signal?.throwIfAborted();

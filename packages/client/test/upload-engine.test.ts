@@ -3,6 +3,9 @@
  * the clock is fixed). Integration against the real server lives with the server's tests.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { crc32c } from '@node-rs/crc32';
 import { describe, expect, it } from 'vitest';
 import {
@@ -19,7 +22,7 @@ import {
   UploadQueue,
   type UploadState,
 } from '../src/index.ts';
-import { nodeHasher, nodeHashFile } from '../src/node/index.ts';
+import { fileSourceFromPath, nodeHasher, nodeHashFile } from '../src/node/index.ts';
 import { apiError, FakeTransport } from './fake-transport.ts';
 
 const sha1 = (b: Uint8Array) => createHash('sha1').update(b).digest('hex');
@@ -440,6 +443,39 @@ describe('Upload routes', () => {
     expect(verifying).toContain(true);
     expect(upload.snapshot().verifying).toBe(false);
   });
+});
+
+describe('a file on disk', () => {
+  it.each([
+    ['chunked', Number.POSITIVE_INFINITY],
+    ['speculative', 0],
+  ])(
+    '%s: chunks are read into a few reused buffers, each sent whole and right',
+    async (_route, threshold) => {
+      const dir = await mkdtemp(join(tmpdir(), 'dfs-client-'));
+      try {
+        // chunks above Node's 4 KiB Buffer pool, so that each fresh read is memory of its own
+        const data = new Uint8Array(randomBytes(9 * 16_384 + 100));
+        await writeFile(join(dir, 'f.bin'), data);
+        const transport = new FakeTransport(16_384);
+        const upload = new Upload(await fileSourceFromPath(join(dir, 'f.bin')), {
+          transport,
+          hasher: nodeHasher,
+          hashFile: nodeHashFile,
+          parallelism: 3,
+          speculativeThreshold: threshold,
+        });
+        upload.start();
+        // complete checks the SHA-1 of what was stored, each PUT its CRC: a buffer read into again
+        // before its chunk went out would fail one or the other
+        expect((await upload.result()).sha1).toBe(sha1(data));
+        expect(transport.calls.filter((c) => c.startsWith('putChunk'))).toHaveLength(10);
+        expect(transport.bodyBuffers.size).toBeLessThanOrEqual(3);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });
 
 describe('small files in batches', () => {

@@ -6,9 +6,20 @@ export function pieceCount(size: number, pieceSize: number): number {
   return Math.ceil(size / pieceSize);
 }
 
-/** Reads `[start, end)` and fails when the source returns a different length (the file changed). */
-export async function readExact(source: FileSource, start: number, end: number): Promise<Uint8Array> {
-  const bytes = await source.slice(start, end);
+/**
+ * Reads `[start, end)` (into `into` when given and the source can) and fails when the source
+ * returns a different length (the file changed).
+ */
+export async function readExact(
+  source: FileSource,
+  start: number,
+  end: number,
+  into?: Uint8Array,
+): Promise<Uint8Array> {
+  const bytes =
+    into && source.readInto && into.byteLength >= end - start
+      ? await source.readInto(start, end, into)
+      : await source.slice(start, end);
   if (bytes.byteLength !== end - start) {
     throw new Error(
       `${source.name}: read ${bytes.byteLength} bytes at ${start}, expected ${end - start} (the file changed while reading)`,
@@ -20,7 +31,8 @@ export async function readExact(source: FileSource, start: number, end: number):
 /**
  * Hashes `source` in one sequential pass on the current thread: the SHA-1 of the whole file and
  * the CRC-32C of every `pieceSize` piece. The next piece is read while the current one is hashed,
- * so at most two pieces are in memory.
+ * so at most two pieces are in memory — two buffers, taken in turn, when the source reads into
+ * buffers (the hashers are done with a piece before its buffer is read into again).
  */
 export async function hashSource(
   source: FileSource,
@@ -33,9 +45,10 @@ export async function hashSource(
   const sha1 = await hasher.createSha1();
   const count = pieceCount(source.size, pieceSize);
   const crcs: number[] = [];
+  const buffers = source.readInto && count > 1 ? [new Uint8Array(pieceSize), new Uint8Array(pieceSize)] : [];
   const read = (i: number) => {
     const start = i * pieceSize;
-    const p = readExact(source, start, Math.min(source.size, start + pieceSize));
+    const p = readExact(source, start, Math.min(source.size, start + pieceSize), buffers[i % 2]);
     p.catch(() => {}); // handled when awaited; avoids an unhandled rejection if we stop first
     return p;
   };

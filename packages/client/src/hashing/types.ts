@@ -57,6 +57,12 @@ export interface FileSource {
   /** The bytes `[start, end)`; `end` is clamped to `size`. May return fewer bytes only if the file shrank. */
   slice(start: number, end: number): Promise<Uint8Array>;
   /**
+   * Like `slice`, into `into` (at least `end - start` bytes long), whose view it returns: a
+   * reader that reuses its buffers (the CLI's hashing pass and chunk PUTs) leaves the garbage
+   * collector nothing to do. Optional; without it `slice` is used.
+   */
+  readInto?(start: number, end: number, into: Uint8Array): Promise<Uint8Array>;
+  /**
    * The browser's own Blob behind this source, when there is one: a one-request upload sends it
    * as it is instead of a copy of bytes already read (each new Blob costs the page an IPC).
    */

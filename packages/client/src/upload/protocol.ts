@@ -189,7 +189,7 @@ export async function sendChunks(
   const lane = async () => {
     for (let index = todo.shift(); index !== undefined; index = todo.shift()) {
       try {
-        await sendChunk(ctx, book, index, group.signal, knownCrc);
+        await sendChunk(ctx, book, index, group.signal, knownCrc, buffers);
       } catch (err) {
         if (!failure) {
           failure = { err };
@@ -200,6 +200,8 @@ export async function sendChunks(
     }
   };
   const lanes = Math.max(1, Math.min(ctx.parallelism, todo.length));
+  // Only for this call: an upload kept in a queue's list afterwards holds no chunk buffers.
+  const buffers = ctx.source.readInto && !ctx.source.blob ? new ChunkBuffers(lanes) : null;
   try {
     await Promise.all(Array.from({ length: lanes }, lane));
   } finally {
@@ -215,6 +217,7 @@ async function sendChunk(
   index: number,
   signal: AbortSignal,
   knownCrc: KnownCrc,
+  buffers: ChunkBuffers | null,
 ): Promise<void> {
   const { progress, transport } = ctx;
   const session = book.session;
@@ -224,7 +227,8 @@ async function sendChunk(
   const release = await ctx.requestLimiter?.acquire(signal);
   try {
     signal.throwIfAborted();
-    const { body, crc32c } = await chunkBody(ctx, start, end, known); // at most `parallelism` live
+    const buffer = buffers?.take(session.chunkSize);
+    const { body, crc32c } = await chunkBody(ctx, start, end, known, buffer); // at most `parallelism` live
     signal.throwIfAborted();
     const checksum = { crc32c };
     const onProgress = (loaded: number) => {
@@ -247,6 +251,9 @@ async function sendChunk(
         await ctx.sleep(busyDelayMs(err), signal);
       }
     }
+    // Only a buffer whose request succeeded is read again: one cut off may still be on its way
+    // out (the server's CRC check would refuse what it then sent, but it is left to the collector).
+    if (buffer) buffers?.give(buffer);
     if (signal.aborted) return;
     progress.chunkDone(index, end - start, book.markReceived(index));
   } catch (err) {
@@ -267,6 +274,7 @@ async function chunkBody(
   start: number,
   end: number,
   crc: number | null,
+  buffer: Uint8Array | undefined,
 ): Promise<{ body: ChunkBody; crc32c: number }> {
   const blob = ctx.source.blob;
   if (blob && blob.size === ctx.source.size) {
@@ -276,8 +284,31 @@ async function chunkBody(
     const bytes = await readExact(ctx.source, start, end);
     return { body: slice, crc32c: (await ctx.hasher()).crc32c(bytes) };
   }
-  const bytes = await readExact(ctx.source, start, end);
+  const bytes = await readExact(ctx.source, start, end, buffer);
   return { body: bytes, crc32c: crc ?? (await ctx.hasher()).crc32c(bytes) };
+}
+
+/**
+ * Chunk-sized buffers reused by the chunk PUTs of one `sendChunks` call, for a source that reads
+ * into buffers (a file on disk). A fresh 8 MiB buffer per chunk is garbage the collector must
+ * free: in the CLI, external memory pressure started a full collection every few chunks.
+ */
+class ChunkBuffers {
+  readonly #free: Uint8Array[] = [];
+  readonly #keep: number;
+
+  constructor(keep: number) {
+    this.#keep = keep;
+  }
+
+  take(size: number): Uint8Array {
+    const i = this.#free.findIndex((b) => b.byteLength >= size);
+    return i >= 0 ? this.#free.splice(i, 1)[0]! : new Uint8Array(size);
+  }
+
+  give(buffer: Uint8Array): void {
+    if (this.#free.length < this.#keep) this.#free.push(buffer);
+  }
 }
 
 export interface CompleteOptions {
