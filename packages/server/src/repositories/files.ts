@@ -355,6 +355,21 @@ export class FilesRepository {
     // page boundary instead of one sort over the whole folder.
     const ofKind = (q: Knex.QueryBuilder, kind: FileRow['kind']) =>
       scope(q).andWhere('user_files.kind', kind);
+    if (options.offset === 0) {
+      // The first page (what a folder opens on) reads its rows beside the counts rather than
+      // after them: both halves from their start, the files cut where the folders end.
+      const [folders, files, folderRows, fileRows] = await Promise.all([
+        count(ofKind(this.db('user_files'), 'folder')),
+        count(ofKind(this.db('user_files'), 'file')),
+        page(ofKind(this.withSha1(), 'folder'), 0, options.limit, 'folder'),
+        page(ofKind(this.withSha1(), 'file'), 0, options.limit, 'file'),
+      ]);
+      const items = [...folderRows, ...fileRows];
+      return {
+        items: options.limit === null ? items : items.slice(0, options.limit),
+        total: folders + files,
+      };
+    }
     const [folders, files] = await Promise.all([
       count(ofKind(this.db('user_files'), 'folder')),
       count(ofKind(this.db('user_files'), 'file')),
