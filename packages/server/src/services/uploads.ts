@@ -341,9 +341,14 @@ export class UploadService {
     await this.touch(upload);
   }
 
-  /** Activity keeps a long upload alive. */
+  /**
+   * Activity keeps a long upload alive. The expiry moves at most once a minute: a fast upload's
+   * chunks would otherwise each cost a write of the same row for a few seconds' difference.
+   */
   private async touch(upload: UploadRow): Promise<void> {
-    await this.repos.uploads.touch(upload.id, this.now() + this.limits.expiryMs);
+    const expires = this.now() + this.limits.expiryMs;
+    if (expires - Number(upload.expires_at) < TOUCH_EVERY_MS) return;
+    await this.repos.uploads.touch(upload.id, expires);
   }
 
   /** Checks and stores one chunk's bytes; true when the running hash keeps `data`. */
@@ -787,6 +792,9 @@ export class UploadService {
     await this.parts.discardEverywhere(upload.id);
   }
 }
+
+/** How far an upload's expiry may lag behind its last chunk (see `touch`). */
+const TOUCH_EVERY_MS = 60_000;
 
 /** A writer silent this long is presumed dead; node writes time out well before it. */
 const CLAIM_STALE_MS = 120_000;

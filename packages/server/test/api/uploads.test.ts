@@ -498,6 +498,29 @@ describe('chunks of several 1 MiB blocks', () => {
     }
   });
 
+  it("moves an upload's expiry with its chunks, at most once a minute", async () => {
+    let clock = Date.parse('2026-12-07T12:00:00Z');
+    const app = await startTestApp({ DFS_CHUNK_SIZE: String(CHUNK) }, { now: () => clock });
+    try {
+      const user = await app.user('ticker');
+      const api = uploader(app, user.headers);
+      const data = random(CHUNK * 3);
+      const chunks = chunksOf(data, CHUNK);
+      const { uploadId, expiresAt } = (
+        await api.create({ name: 't.bin', size: data.length, sha1: sha1(data) })
+      ).json();
+      const expiry = async () => Date.parse((await api.get(uploadId)).json().expiresAt);
+      clock += 30_000;
+      expect((await api.put(uploadId, 0, chunks[0] as Buffer)).statusCode).toBe(204);
+      expect(await expiry()).toBe(Date.parse(expiresAt));
+      clock += 40_000;
+      expect((await api.put(uploadId, 1, chunks[1] as Buffer)).statusCode).toBe(204);
+      expect(await expiry()).toBe(clock + 24 * 3600_000);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('knows a chunk acknowledged under the older identity (a plain SHA-256) and reads it back', async () => {
     const first = await startTestApp({ DFS_CHUNK_SIZE: String(CHUNK_3M) });
     const user = await first.user('legacy');
