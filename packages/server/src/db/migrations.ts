@@ -7,6 +7,7 @@ import { identities } from './migrations/029-identities.ts';
 import { passkeys } from './migrations/030-passkeys.ts';
 import { sessionDetails } from './migrations/031-session-details.ts';
 import { dropUploads } from './migrations/032-drop-uploads.ts';
+import { dropUsageIndex } from './migrations/033-drop-usage-index.ts';
 import { nameGramsMigration } from './migrations/033-name-grams.ts';
 import { usageCounters } from './migrations/033-usage-counters.ts';
 import { contentRoots } from './migrations/034-content-roots.ts';
@@ -1033,6 +1034,7 @@ const migrations: Migration[] = [
   dropUploads,
   usageCounters,
   nameGramsMigration,
+  dropUsageIndex,
   contentRoots,
 ];
 
