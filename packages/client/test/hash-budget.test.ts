@@ -17,6 +17,7 @@ import {
   fileSourceFromBlob,
   fileSourceFromBytes,
   HASH_PIECE_SIZE,
+  type Hasher,
   runHashWorker,
   Upload,
   type UploadOptions,
@@ -131,6 +132,7 @@ function webOptions(workers: number): Partial<UploadOptions> {
     hashFile: pool.hashFile,
     sha1OfBlob: (b) => pool.sha1OfBlob(b),
     crc32cOfBlob: (b) => pool.crc32cOfBlob(b),
+    proofOfBlob: (nonce, range) => pool.proofOfBlob(nonce, range),
   };
 }
 
@@ -194,6 +196,34 @@ describe.each(setups)('hash passes per byte: %s', (name, options, sourceOf) => {
     expect(file.sha1).toBe(sha1(big));
     expect(hashed.counts).toEqual({ sha1: 0, crc32c: BIG, md5: 0, other: 0 });
     expectChunksChecked(transport, big);
+  });
+
+  it('instant (a challenge answered): the pass, then the proof over its range only', async () => {
+    const transport = new FakeTransport(CHUNK);
+    transport.stored.set(sha1(big), big);
+    // the page's own hasher: in the web app a proof is taken in a worker, never with it
+    let pageHashes = 0;
+    const wasm = await createWasmHasher();
+    const pageHasher: Hasher = {
+      ...wasm,
+      createSha1: () => {
+        pageHashes++;
+        return wasm.createSha1();
+      },
+    };
+    const { file, snapshot } = await upload(sourceOf(big), transport, {
+      ...(web ? { hasher: pageHasher } : {}),
+      ...options(),
+      smallFileLimit: -1,
+    });
+    expect(snapshot.instant).toBe(true);
+    expect(file.sha1).toBe(sha1(big));
+    expect(transport.calls).toEqual(['createUpload', 'createUpload+proof']);
+    const [challenge] = [...transport.challenges.values()];
+    expect(challenge).toBeUndefined(); // answered, so spent
+    const proofBytes = 36 + 100; // the fake server's nonce (a UUID) and range
+    expect(hashed.counts).toEqual({ sha1: BIG + proofBytes, crc32c: BIG, md5: 0, other: 0 });
+    if (web) expect(pageHashes).toBe(0);
   });
 
   it('one request: SHA-1 once, nothing else', async () => {

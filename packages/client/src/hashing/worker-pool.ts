@@ -132,6 +132,13 @@ export class WorkerHashPool {
     return r.sha1!;
   }
 
+  /** An instant-upload proof, SHA-1(UTF-8 `nonce` ‖ the bytes of `range`), taken in a worker. */
+  async proofOfBlob(nonce: string, range: Blob): Promise<string> {
+    const msg = { op: 'sha1-blob' as const, id: this.#nextId++, blob: range, prefix: nonce };
+    const r = await this.#call(this.#leastLoaded(), msg);
+    return r.sha1!;
+  }
+
   /**
    * The CRC-32C of a Blob (a chunk about to be sent as it is), read in a worker other than the
    * SHA-1 one where there is one.

@@ -34,9 +34,10 @@ export type HashWorkerRequest =
   | ({ op: 'crc'; id: number; back?: boolean } & PieceInput)
   /**
    * SHA-1 of a whole (small) Blob, read in the worker: the page's thread never touches the bytes.
-   * The reply carries `sha1`.
+   * With `prefix`, of its UTF-8 bytes followed by the Blob's (an instant-upload proof). The reply
+   * carries `sha1`.
    */
-  | { op: 'sha1-blob'; id: number; blob: Blob };
+  | { op: 'sha1-blob'; id: number; blob: Blob; prefix?: string };
 
 export type HashWorkerResponse =
   | { id: number; ok: true; sha1?: string; crc32c?: number; data?: Uint8Array }
@@ -115,7 +116,14 @@ export function runHashWorker(scope: HashWorkerScope, options: RunHashWorkerOpti
         return;
       }
       case 'sha1-blob': {
-        const bytes = new Uint8Array(await msg.blob.arrayBuffer());
+        let bytes = new Uint8Array(await msg.blob.arrayBuffer());
+        if (msg.prefix !== undefined) {
+          const prefix = new TextEncoder().encode(msg.prefix);
+          const all = new Uint8Array(prefix.byteLength + bytes.byteLength);
+          all.set(prefix);
+          all.set(bytes, prefix.byteLength);
+          bytes = all;
+        }
         const sha1 = webCryptoAvailable() ? await webCryptoSha1(bytes) : hasher.sha1(bytes);
         scope.postMessage({ id: msg.id, ok: true, sha1 });
         return;

@@ -6,6 +6,7 @@
  */
 
 import type {
+  Challenge,
   CreateUploadBody,
   CreateUploadResponse,
   FileEntry,
@@ -47,6 +48,8 @@ export interface ProtocolContext {
   readonly sleep: Sleep;
   readonly now: () => number;
   hasher(): Promise<Hasher>;
+  /** An instant-upload proof over a slice of the file's Blob, taken off this thread (the web app's hash workers). */
+  readonly proofOfBlob?: ((nonce: string, range: Blob) => Promise<string>) | undefined;
   /** The CRC-32C of a chunk's Blob, taken off this thread (the web app's hash workers). */
   readonly crc32cOfBlob?: ((blob: Blob) => Promise<number>) | undefined;
   readonly fileFromBytes: FileFromBytes;
@@ -137,7 +140,7 @@ export async function createUpload(
     if (res.status === 'challenge') {
       if (!sha1) throw new Error('the server answered an upload without a sha1 with a challenge');
       if (++challenges > 3) throw new Error('the server keeps answering with challenges');
-      const answer = await proveChallenge(ctx.source, res.challenge, await ctx.hasher(), signal);
+      const answer = await proveOwnership(ctx, res.challenge, signal);
       proof = { challengeId: res.challenge.id, sha1: answer };
       continue;
     }
@@ -145,6 +148,30 @@ export async function createUpload(
     const { status, ...session } = res;
     return { kind: 'session', session, resumed: status === 'resumed' };
   }
+}
+
+/**
+ * The answer to a challenge: SHA-1(nonce ‖ range), of the range of the file's Blob in a worker
+ * where there is one (the page's thread reads none of it), else read and hashed here.
+ */
+async function proveOwnership(
+  ctx: ProtocolContext,
+  challenge: Pick<Challenge, 'nonce' | 'offset' | 'length'>,
+  signal: AbortSignal,
+): Promise<string> {
+  const { blob } = ctx.source;
+  const { nonce, offset, length } = challenge;
+  if (
+    blob &&
+    ctx.proofOfBlob &&
+    blob.size === ctx.source.size &&
+    offset >= 0 &&
+    length >= 0 &&
+    offset + length <= blob.size
+  ) {
+    return ctx.proofOfBlob(nonce, blob.slice(offset, offset + length));
+  }
+  return proveChallenge(ctx.source, challenge, await ctx.hasher(), signal);
 }
 
 /** The wait an `upload_busy` (or any answer with Retry-After) asks for, 1–30 s. */

@@ -59,6 +59,11 @@ export interface UploadOptions {
    */
   sha1OfBlob?: (blob: Blob) => Promise<string>;
   /**
+   * An instant-upload proof, SHA-1(UTF-8 `nonce` ‖ the bytes of `range`, a slice of the file's
+   * Blob), without reading it on this thread (the web app passes `WorkerHashPool#proofOfBlob`).
+   */
+  proofOfBlob?: (nonce: string, range: Blob) => Promise<string>;
+  /**
    * Makes the File a small file's bytes are sent as, once read and hashed (default: a standard
    * File). Node's File copies the bytes into its Blob store; the CLI passes `nodeFileFromBytes`.
    */

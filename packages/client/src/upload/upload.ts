@@ -178,6 +178,7 @@ export class Upload {
       now: this.#now,
       hasher: () => this.#hasher(),
       crc32cOfBlob: options.crc32cOfBlob,
+      proofOfBlob: options.proofOfBlob,
       fileFromBytes: options.fileFromBytes ?? fileFromBytes,
       parallelism: options.parallelism ?? 4,
       requestLimiter: options.requestLimiter,

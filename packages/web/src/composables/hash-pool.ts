@@ -46,5 +46,9 @@ export const hashInWorkers: HashFileFn = (source, options) => inPool((p) => p.ha
 /** The SHA-1 of a small file's Blob, read and hashed in a worker (see `WorkerHashPool#sha1OfBlob`). */
 export const sha1OfBlobInWorkers = (blob: Blob): Promise<string> => inPool((p) => p.sha1OfBlob(blob));
 
+/** An instant-upload proof over a range of a file's Blob, taken in a worker. */
+export const proofOfBlobInWorkers = (nonce: string, range: Blob): Promise<string> =>
+  inPool((p) => p.proofOfBlob(nonce, range));
+
 /** The CRC-32C of a chunk's Blob, read in a worker (see `WorkerHashPool#crc32cOfBlob`). */
 export const crc32cOfBlobInWorkers = (blob: Blob): Promise<number> => inPool((p) => p.crc32cOfBlob(blob));

@@ -20,7 +20,12 @@ import { invalidateFolder, invalidateVersions } from '../api/query.ts';
 import { type BatchRecord, batchStore } from '../composables/batch-store.ts';
 import type { PickedBatch, PickedFile } from '../composables/collect-files.ts';
 import { errorText } from '../composables/errors.ts';
-import { crc32cOfBlobInWorkers, hashInWorkers, sha1OfBlobInWorkers } from '../composables/hash-pool.ts';
+import {
+  crc32cOfBlobInWorkers,
+  hashInWorkers,
+  proofOfBlobInWorkers,
+  sha1OfBlobInWorkers,
+} from '../composables/hash-pool.ts';
 import { resumeStore } from '../composables/resume-store.ts';
 import { useAuthStore } from './auth.ts';
 
@@ -91,6 +96,7 @@ export const useUploadStore = defineStore('uploads', () => {
     hashFile: hashInWorkers,
     sha1OfBlob: sha1OfBlobInWorkers,
     crc32cOfBlob: crc32cOfBlobInWorkers,
+    proofOfBlob: proofOfBlobInWorkers,
     resumeStore,
     concurrency: 2,
     hashConcurrency: 1,
