@@ -19,6 +19,7 @@ import {
   cpuSecondsOfUid,
   currentRss,
   freshenHead,
+  GiB,
   ioBytes,
   MiB,
   machineBusySeconds,
@@ -84,6 +85,14 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     replicas: 1,
   });
   const api = await app.user('bench-admin');
+  // The same upload to a local node: the fair comparison with tus's file store (no SSH between
+  // the app and its disk).
+  const localApp = await startApp({
+    dataDir: path.join(o.tmp, 'app-local'),
+    nodes: `local://${path.join(o.tmp, 'node-local')}`,
+    replicas: 1,
+  });
+  const localApi = await localApp.user('bench-admin');
   const tus = await startTus(path.join(o.tmp, 'tus'));
   const cliEnv = {
     ...process.env,
@@ -95,12 +104,23 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
   const cliNodeArgs = (process.env.DFS_BENCH_CLI_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const cli = (args: string[]) =>
     run(process.execPath, [...cliNodeArgs, CLI, ...args], { env: cliEnv, cwd: REPO_ROOT });
+  const localCliEnv = {
+    ...process.env,
+    DFS_SERVER: localApp.url,
+    DFS_TOKEN: localApi.token ?? '',
+    DFS_CLIENT_CONFIG: path.join(o.tmp, 'cli-config-local.json'),
+  };
+  const localCli = (args: string[]) =>
+    run(process.execPath, [...cliNodeArgs, CLI, ...args], { env: localCliEnv, cwd: REPO_ROOT });
 
   const v = {
     sftpPut: [] as number[],
     sftpPutFsync: [] as number[],
     ddFsync: [] as number[],
     cliUpload: [] as number[],
+    cliUploadLocal: [] as number[],
+    appCpuSftp: [] as number[],
+    appCpuLocal: [] as number[],
     cliDiskPct: [] as number[],
     engineDiskPct: [] as number[],
     firstChunk: [] as number[],
@@ -162,6 +182,7 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     await writeRandomFile(small, 16 * MiB);
     await sshd.sftp([`put ${small} ${baselineDir}/warm.bin`, `rm ${baselineDir}/warm.bin`]);
     await cli(['upload', small, '--id']);
+    await localCli(['upload', small, '--id']);
     const stored = await tus.upload(small, 8 * MiB);
     await rm(stored, { force: true });
     await rm(`${stored}.json`, { force: true });
@@ -196,8 +217,10 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     resetPeakRss(app.pid);
     const written0 = ioBytes(app.pid).write;
     const cliBusy0 = machineBusySeconds();
+    const appCpu0 = cpuSeconds(app.pid);
     const up = await cli(['upload', src, '--id']);
     const cliBusy = machineBusySeconds() - cliBusy0;
+    v.appCpuSftp.push((cpuSeconds(app.pid) - appCpu0) / (o.bytes / GiB));
     v.cpuCli.push(cliBusy);
     v.busyCli.push((cliBusy / (os.cpus().length * (up.ms / 1000))) * 100);
     v.cliDiskPct.push(((ioBytes(app.pid).write - written0) / o.bytes) * 100);
@@ -207,6 +230,16 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
       return addFailure(`dfs CLI upload registered ${cliFile.sha1}/${cliFile.size}, source is ${sha1}`);
     }
     v.cliUpload.push(up.ms / 1000);
+
+    // ---- 2b': the same CLI upload to a local node ----
+    {
+      const cpu0 = cpuSeconds(localApp.pid);
+      const local = await localCli(['upload', src, '--id']);
+      v.appCpuLocal.push((cpuSeconds(localApp.pid) - cpu0) / (o.bytes / GiB));
+      const stored = (await localApi.getFile(local.stdout.trim())).file;
+      if (stored.sha1 !== sha1) return addFailure(`dfs CLI upload to a local node registered ${stored.sha1}`);
+      v.cliUploadLocal.push(local.ms / 1000);
+    }
 
     // ---- 2c: the same engine in-process, new content, timed per phase ----
     await freshenHead(src);
@@ -444,6 +477,28 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
       name: 'tus-js-client → @tus/server FileStore (8 MiB chunks, no hashing, no fsync)',
       values: v.tus,
     },
+  });
+  addRow({
+    group: '3 peer',
+    what: `dfs CLI upload to a local node, ${label} (wall)`,
+    unit: 's',
+    values: v.cliUploadLocal,
+    alt: {
+      name: 'tus-js-client → @tus/server FileStore (8 MiB chunks, no hashing, no fsync)',
+      values: v.tus,
+    },
+  });
+  addRow({
+    group: '2 upload',
+    what: 'app CPU seconds per GiB, dfs CLI upload to the SFTP node (the app process alone)',
+    unit: 's',
+    values: v.appCpuSftp,
+  });
+  addRow({
+    group: '2 upload',
+    what: 'app CPU seconds per GiB, dfs CLI upload to a local node',
+    unit: 's',
+    values: v.appCpuLocal,
   });
   addRow({
     group: '3 peer',
