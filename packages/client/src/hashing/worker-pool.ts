@@ -241,7 +241,7 @@ export class WorkerHashPool {
 
   /** A Blob slice for a worker to read, or (no Blob behind the source) the bytes, read here. */
   async #pieceInput(source: FileSource, start: number, end: number): Promise<PieceInput> {
-    if (source.blob) return { blob: source.blob.slice(start, end) };
+    if (source.blob && source.blob.size === source.size) return { blob: source.blob.slice(start, end) };
     return { data: ownedBytes(await readExact(source, start, end)) };
   }
 }
