@@ -67,6 +67,8 @@ export class FakeTransport implements UploadTransport {
   readonly checksums = new Map<number, ChunkChecksum | string | null | undefined>();
   /** Chunk PUTs whose body was a Blob (sent as it is) rather than bytes read by the client. */
   blobPuts = 0;
+  /** The Blobs one-request and batch uploads sent, in order. */
+  readonly sentBlobs: Blob[] = [];
   /** The memory the byte bodies of chunk PUTs were in (one entry per buffer the client used). */
   readonly bodyBuffers = new Set<ArrayBufferLike>();
   /** Hook that runs at the start of each putChunk (may await, may throw). */
@@ -231,6 +233,7 @@ export class FakeTransport implements UploadTransport {
   /** `POST /api/files`: the whole file in one request, its sha1 checked like the server does. */
   async #uploadSimple(file: Blob, o: UploadSimpleOptions = {}): Promise<{ file: FileEntry }> {
     this.calls.push('uploadSimple');
+    this.sentBlobs.push(file);
     this.#maybeFail('uploadSimple');
     const bytes = new Uint8Array(await file.arrayBuffer());
     const actual = sha1Of(bytes);
@@ -248,6 +251,7 @@ export class FakeTransport implements UploadTransport {
 
   async #uploadBatch(files: BatchFile[]): Promise<{ files: FileEntry[] }> {
     this.calls.push('uploadBatch');
+    this.sentBlobs.push(...files.map((f) => f.blob));
     this.batchSizes.push(files.length);
     this.#maybeFail('uploadBatch');
     // All or nothing, like the server: every file is checked before any is stored.

@@ -229,19 +229,27 @@ describe.each(setups)('hash passes per byte: %s', (name, options, sourceOf) => {
   it('one request: SHA-1 once, nothing else', async () => {
     const small = new Uint8Array(randomBytes(3 * 1024 * 1024 + 7)); // above the batch limit
     const transport = new FakeTransport(CHUNK, { simple: true });
-    const { file, snapshot } = await upload(sourceOf(small), transport, options());
+    const source = sourceOf(small);
+    const { file, snapshot } = await upload(source, transport, options());
     expect(snapshot.route).toBe('small');
     expect(file.sha1).toBe(sha1(small));
     expect(transport.calls).toEqual(['uploadSimple']);
     expect(hashed.counts).toEqual({ sha1: small.length, crc32c: 0, md5: 0, other: 0 });
+    // a browser file goes as its own Blob, not as a new one made of bytes read here
+    if (web) {
+      expect(transport.sentBlobs).toHaveLength(1);
+      expect(transport.sentBlobs[0]).toBe(source.blob);
+    }
   });
 
   it('batches of small files: SHA-1 once per byte, nothing else', async () => {
     const transport = new FakeTransport(CHUNK, { simple: true });
     const queue = new UploadQueue({ transport, ...options() });
     const files = Array.from({ length: 5 }, (_, i) => new Uint8Array(randomBytes(10_000 + i)));
-    const done = await Promise.all(files.map((f, i) => queue.add(sourceOf(f), { name: `s${i}` }).result()));
+    const sources = files.map(sourceOf);
+    const done = await Promise.all(sources.map((s, i) => queue.add(s, { name: `s${i}` }).result()));
     expect(done.map((f) => f.sha1)).toEqual(files.map(sha1));
+    if (web) for (const sent of transport.sentBlobs) expect(sources.map((s) => s.blob)).toContain(sent);
     expect(transport.calls.filter((c) => c === 'uploadBatch').length).toBeGreaterThan(0);
     const bytes = files.reduce((n, f) => n + f.length, 0);
     expect(hashed.counts).toEqual({ sha1: bytes, crc32c: 0, md5: 0, other: 0 });
