@@ -1,9 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDb } from '../../src/db/knex.ts';
-import { migrationSource } from '../../src/db/migrations.ts';
-import { Repositories } from '../../src/repositories/index.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { databaseBefore, testDatabaseUrl } from '../support/db.ts';
 
 type User = Awaited<ReturnType<TestApp['user']>>;
 
@@ -121,56 +117,5 @@ describe('name search by pieces', () => {
     expect(Number((await pieces())[0]!.n)).toBeGreaterThan(0);
     expect((await api(alice, 'DELETE', `/api/trash/${entry.id}`)).statusCode).toBe(204);
     expect(Number((await pieces())[0]!.n)).toBe(0);
-  });
-});
-
-describe('the migration to name pieces', () => {
-  it('indexes the names already there, past one statement of rows', async () => {
-    const database = await testDatabaseUrl();
-    const db = createDb(database.url);
-    try {
-      const { userId } = await databaseBefore(db, '033_name_grams');
-      const ids = Array.from({ length: 1100 }, (_, i) => `entry-${i}`);
-      for (let i = 0; i < ids.length; i += 400)
-        await db('user_files').insert(
-          ids.slice(i, i + 400).map((id) => ({
-            id,
-            user_id: userId,
-            parent_id: '',
-            kind: 'folder',
-            name: `Old Name ${id}`,
-            live_name: `Old Name ${id}`,
-            size: 0,
-            status: 'active',
-            created_at: 1,
-            updated_at: 1,
-          })),
-        );
-      await db.migrate.latest({ migrationSource });
-      const found = await new Repositories(db).files.list(
-        userId,
-        { query: 'name entry-109' },
-        { sort: 'name', order: 'asc', limit: 100, offset: 0 },
-      );
-      expect(found.items.map((r) => r.id).sort()).toEqual([
-        'entry-109',
-        'entry-1090',
-        'entry-1091',
-        'entry-1092',
-        'entry-1093',
-        'entry-1094',
-        'entry-1095',
-        'entry-1096',
-        'entry-1097',
-        'entry-1098',
-        'entry-1099',
-      ]);
-      expect(
-        Number((await db('user_file_grams').where({ file_id: 'entry-1099' }).count({ n: '*' }))[0]!.n),
-      ).toBeGreaterThan(0);
-    } finally {
-      await db.destroy();
-      await database.drop();
-    }
   });
 });

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/db/knex.ts';
 import { migrationSource } from '../../src/db/migrations.ts';
+import { Repositories } from '../../src/repositories/index.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { random, sha1 } from '../support/bytes.ts';
 import { databaseBefore, testDatabaseUrl } from '../support/db.ts';
@@ -159,28 +159,45 @@ describe('usage counters', () => {
   });
 });
 
-describe('the migration to usage counters', () => {
-  it("sums each existing user's entries, live and trashed, once", async () => {
+describe('the migrations of a million files', () => {
+  it("sum each user's entries once and index the names already there", async () => {
     const database = await testDatabaseUrl();
     const db = createDb(database.url);
     try {
       const { userId } = await databaseBefore(db, '033_usage_counters');
-      const row = (name: string, size: number, status: 'active' | 'trashed') => ({
-        id: randomUUID(),
-        user_id: userId,
-        parent_id: '',
-        kind: 'file',
-        name,
-        live_name: status === 'active' ? name : null,
-        size,
-        status,
-        created_at: 1,
-        updated_at: 1,
-      });
-      await db('user_files').insert([row('a', 10, 'active'), row('b', 32, 'trashed'), row('c', 0, 'active')]);
+      // Past one statement of rows (the name pieces are written 400 rows a statement).
+      const ids = Array.from({ length: 1100 }, (_, i) => `entry-${i}`);
+      for (let i = 0; i < ids.length; i += 400)
+        await db('user_files').insert(
+          ids.slice(i, i + 400).map((id, j) => ({
+            id,
+            user_id: userId,
+            parent_id: '',
+            kind: 'file',
+            name: `Old Name ${id}`,
+            live_name: (i + j) % 2 === 0 ? `Old Name ${id}` : null,
+            size: 2,
+            status: (i + j) % 2 === 0 ? 'active' : 'trashed',
+            created_at: 1,
+            updated_at: 1,
+          })),
+        );
       await db.migrate.latest({ migrationSource });
       const counters = await db('users').where({ id: userId }).first('used_bytes', 'entry_count');
-      expect([Number(counters.used_bytes), Number(counters.entry_count)]).toEqual([42, 3]);
+      expect([Number(counters.used_bytes), Number(counters.entry_count)]).toEqual([2200, 1100]);
+      const found = await new Repositories(db).files.list(
+        userId,
+        { query: 'name entry-109' },
+        { sort: 'name', order: 'asc', limit: 100, offset: 0 },
+      );
+      // The live ones among entry-109 and entry-1090…1099 (the even ones).
+      expect(found.items.map((r) => r.id).sort()).toEqual([
+        'entry-1090',
+        'entry-1092',
+        'entry-1094',
+        'entry-1096',
+        'entry-1098',
+      ]);
     } finally {
       await db.destroy();
       await database.drop();
