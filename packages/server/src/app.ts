@@ -210,7 +210,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     repos,
     replicaDb && replicaTracker ? { repos: new Repositories(replicaDb), tracker: replicaTracker } : null,
   );
-  const chunkDigests = new ChunkDigests(config.chunkSize, config.digestThreads ?? defaultDigestThreads());
   const cluster = new StorageCluster(repos, {
     nodeUrls: config.nodeUrls,
     replicas: config.replicas,
@@ -219,7 +218,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     accelLocations: config.accelLocations,
     now,
     log: app.log,
-    blockDigest: (data) => chunkDigests.blockDigest(data),
   });
   const secret = resolveSecret(config);
   const passwords = new PasswordHasher(secret);
@@ -236,6 +234,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const files = new FileService(repos, now, limits, davLocks);
   const access = new AccessService(repos);
   const uploadParts = new UploadParts(repos, cluster, app.log, now);
+  const chunkDigests = new ChunkDigests(config.chunkSize, config.digestThreads ?? defaultDigestThreads());
   const batchUploads = new BatchUpload(repos, uploadParts, contents, files, limits, config.minFreeBytes);
   const uploads = new UploadService(
     repos,

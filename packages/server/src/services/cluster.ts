@@ -16,7 +16,7 @@ import { withTimeout } from '../util/timeout.ts';
 import { BLOCK_SIZE, type BlockTable, blockRoot, fitsSize, rootOfTable } from './hashing/blocks.ts';
 import { newId } from './ids.ts';
 import { rankNodes } from './placement.ts';
-import { type BlockDigest, hashFirstGoodReplica, openVerified, type ReplicaSource } from './verified-read.ts';
+import { hashFirstGoodReplica, openVerified, type ReplicaSource } from './verified-read.ts';
 
 export interface ClusterOptions {
   nodeUrls: string[];
@@ -28,8 +28,6 @@ export interface ClusterOptions {
   accelLocations?: { location: string; node: string }[];
   now: () => number;
   log: FastifyBaseLogger;
-  /** Hashes a block being read back, on a digest thread (services/hashing/pool.ts). */
-  blockDigest?: BlockDigest;
 }
 
 interface Member {
@@ -405,7 +403,7 @@ export class StorageCluster {
     const damaged = this.readOrder(content.sha1, damagedNodeIds).filter((id) => !healthy.includes(id));
     const source = this.replicaSource(content.sha1, [...healthy, ...damaged]);
     const table = await this.blockTable(content, source);
-    return openVerified(source, content, table, range, this.options.blockDigest);
+    return openVerified(source, content, table, range);
   }
 
   /**

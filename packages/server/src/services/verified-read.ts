@@ -26,15 +26,6 @@ export interface ReplicaSource {
   log: FastifyBaseLogger;
 }
 
-/** A block's SHA-256, and its bytes (a digest thread hands back what it was given). */
-export type BlockDigest = (data: Buffer) => Promise<{ digest: Buffer; data: Buffer }>;
-
-/**
- * Blocks read ahead of the one being sent. Two keep the node, the hash and the client busy at
- * once; each costs a block of memory per download.
- */
-const READ_AHEAD = 2;
-
 export interface VerifiedContent {
   sha1: string;
   size: number;
@@ -43,8 +34,8 @@ export interface VerifiedContent {
 /**
  * Opens `range` (or the whole content) so that no byte leaves before the block holding it matched
  * its recorded SHA-256. The read covers whole blocks, from the block holding the first wanted byte
- * to the block holding the last; each block is collected, checked, then trimmed to the range and
- * emitted (a few blocks are in memory: one being sent, READ_AHEAD read and hashing). A block that fails its hash or comes up short marks that
+ * to the block holding the last; each block is collected (the only buffering: one block), checked,
+ * then trimmed to the range and emitted. A block that fails its hash or comes up short marks that
  * replica `corrupt`, and the same block is read from another replica, any replica that has not
  * failed that very block: two copies damaged in different places still make one good read, since
  * every block is taken from a copy that has it right. A node that fails mid-read leaves this read.
@@ -61,8 +52,6 @@ export async function openVerified(
   content: VerifiedContent,
   table: BlockTable,
   range?: ByteRange,
-  /** Hashes a block, perhaps on a digest thread; returns the bytes to use from then on. */
-  digest: BlockDigest = async (data) => ({ digest: blockDigest(data), data }),
 ): Promise<Readable> {
   const size = Number(content.size);
   if (size === 0) return Readable.from([]);
@@ -85,55 +74,22 @@ export async function openVerified(
     }
   }
 
-  /** A block read off a replica: its bytes (null when the read failed) and whether they check out. */
-  interface Read {
-    bytes: Buffer | null;
-    failure: unknown;
-    ok: boolean;
-  }
-  const check = async (taken: Promise<Buffer>, block: number): Promise<Read> => {
-    const length = Math.min(blockSize, size - block * blockSize);
-    let bytes: Buffer;
-    try {
-      bytes = await taken;
-    } catch (error) {
-      return { bytes: null, failure: error, ok: false };
-    }
-    if (bytes.length !== length) return { bytes, failure: null, ok: false };
-    const hashed = await digest(bytes);
-    return { bytes: hashed.data, failure: null, ok: hashed.digest.equals(blockHash(table, block)) };
-  };
-
   async function* verifiedBlocks(): AsyncGenerator<Buffer> {
+    let reader = new BlockReader(current);
     let block = firstBlock;
     // The replicas whose copy of `block` failed its hash or came up short.
     let failedHere = new Set<number>();
-    // Blocks read ahead of the one being sent, each hashing as soon as it is read: the node's next
-    // block arrives while this one is hashed (on a digest thread) and the client takes the last.
-    let reader = new BlockReader(current);
-    let ahead: Promise<Read>[] = [];
-    let nextRead = block;
-    let lastTake: Promise<unknown> = Promise.resolve();
-    const fill = () => {
-      while (ahead.length < READ_AHEAD && nextRead <= lastBlock) {
-        const from = reader;
-        const index = nextRead++;
-        const length = Math.min(blockSize, size - index * blockSize);
-        // Takes from one reader run one after another; each block's hash starts once it is in.
-        const taken = lastTake.then(() => from.take(length));
-        lastTake = taken.catch(() => undefined);
-        const checked = check(taken, index);
-        // Dropped unread when the copy fails first: its outcome no longer matters.
-        checked.catch(() => undefined);
-        ahead.push(checked);
-      }
-    };
     while (block <= lastBlock) {
-      fill();
       const blockStart = block * blockSize;
       const length = Math.min(blockSize, size - blockStart);
-      const { bytes, ok, failure: readFailure } = await (ahead.shift() as Promise<Read>);
-      if (ok && bytes) {
+      let bytes: Buffer | null = null;
+      let failure: unknown = null;
+      try {
+        bytes = await reader.take(length);
+      } catch (error) {
+        failure = error;
+      }
+      if (bytes && bytes.length === length && blockDigest(bytes).equals(blockHash(table, block))) {
         const from = Math.max(want.start - blockStart, 0);
         const to = Math.min(want.end - blockStart + 1, length);
         yield from === 0 && to === length ? bytes : bytes.subarray(from, to);
@@ -141,7 +97,6 @@ export async function openVerified(
         failedHere = new Set();
         continue;
       }
-      let failure = readFailure;
       if (failure === null) {
         failure = new Error(
           bytes && bytes.length < length
@@ -154,8 +109,6 @@ export async function openVerified(
         source.lost(at, failure);
       }
       current.destroy();
-      // What was read ahead came from the copy that failed: read again from the next one.
-      ahead = [];
       source.log.warn(
         { node: source.nodeName(at), sha1: content.sha1, at: blockStart, err: failure },
         'replica failed mid-read, resuming from the next',
@@ -166,8 +119,6 @@ export async function openVerified(
       current = next.stream;
       at = next.index;
       reader = new BlockReader(current);
-      nextRead = block;
-      lastTake = Promise.resolve();
     }
   }
 

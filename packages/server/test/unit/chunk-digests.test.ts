@@ -93,21 +93,6 @@ describe('ChunkDigests', () => {
     }
   });
 
-  it('hashes a block read back on a thread without copying it, and one it does not own in place', async () => {
-    const owned = Buffer.from(randomBytes(BLOCK_SIZE));
-    const want = createHash('sha256').update(owned).digest();
-    const copy = Buffer.from(owned);
-    const moved = await threaded.blockDigest(owned);
-    expect(moved.digest.equals(want)).toBe(true);
-    expect(moved.data.equals(copy)).toBe(true);
-    // A view into a bigger buffer stays where it is.
-    const big = randomBytes(3 * BLOCK_SIZE);
-    const view = big.subarray(BLOCK_SIZE, 2 * BLOCK_SIZE);
-    const inPlace = await threaded.blockDigest(view);
-    expect(inPlace.data).toBe(view);
-    expect(inPlace.digest.equals(createHash('sha256').update(view).digest())).toBe(true);
-  });
-
   it('reuses the buffer a released content travelled in, and each content still hashes right', async () => {
     const digests = new ChunkDigests(CHUNK, 1);
     try {

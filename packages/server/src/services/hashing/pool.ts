@@ -1,10 +1,10 @@
 import os from 'node:os';
 import { Piscina } from 'piscina';
-import { BLOCK_SIZE, blockDigest } from './blocks.ts';
+import { BLOCK_SIZE } from './blocks.ts';
 import { type ChunkChecksum, checksumMatches, chunkBlocks, chunkIdentity } from './chunk.ts';
 import { type Digests, digestsOf } from './content.ts';
 import { TransferBuffers } from './transfer-buffers.ts';
-import type { BlockResult, ChunkResult, ContentResult, DigestTask } from './worker.ts';
+import type { ChunkResult, ContentResult, DigestTask } from './worker.ts';
 
 export interface ChunkDigest {
   /** The chunk's identity (chunk.ts). */
@@ -119,25 +119,6 @@ export class ChunkDigests {
       digests: { sha1: out.sha1, size, blocks: { blockSize: BLOCK_SIZE, hashes }, root: out.root },
       bytes: [Buffer.from(held, out.data.byteOffset, out.data.byteLength)],
       release: () => this.transfers.give(held),
-    };
-  }
-
-  /**
-   * The SHA-256 of one block being read back (a verified download), on a digest thread, with the
-   * bytes: they travel there and back without a copy, so `data` must own its whole ArrayBuffer
-   * (one that does not, or a small one, is hashed here). Use the returned bytes: `data` is
-   * detached meanwhile.
-   */
-  async blockDigest(data: Buffer): Promise<{ digest: Buffer; data: Buffer }> {
-    const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-    if (!this.pool || !owned || data.length < CONTENT_ON_THREAD_MIN)
-      return { digest: blockDigest(data), data };
-    const bytes = new Uint8Array(data.buffer as ArrayBuffer, 0, data.length);
-    const task: DigestTask = { kind: 'block', data: bytes };
-    const out = (await this.pool.run(task, { transferList: [bytes.buffer] })) as BlockResult;
-    return {
-      digest: Buffer.from(out.digest.buffer, out.digest.byteOffset, out.digest.byteLength),
-      data: Buffer.from(out.data.buffer, out.data.byteOffset, out.data.byteLength),
     };
   }
 

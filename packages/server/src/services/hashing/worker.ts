@@ -1,18 +1,11 @@
 // The work of a digest thread (pool.ts): the same functions the app's thread uses, run beside it.
 import { Piscina } from 'piscina';
-import { blockDigest } from './blocks.ts';
 import { type ChunkChecksum, checksumMatches, chunkBlocks } from './chunk.ts';
 import { digestsOf } from './content.ts';
 
 export type DigestTask =
   | { kind: 'chunk'; data: Uint8Array<ArrayBuffer>; checksum: ChunkChecksum | null }
-  | { kind: 'content'; data: Uint8Array<ArrayBuffer> }
-  | { kind: 'block'; data: Uint8Array<ArrayBuffer> };
-
-export interface BlockResult {
-  digest: Uint8Array;
-  data: Uint8Array<ArrayBuffer>;
-}
+  | { kind: 'content'; data: Uint8Array<ArrayBuffer> };
 
 export interface ChunkResult {
   blocks: Uint8Array;
@@ -29,8 +22,6 @@ export interface ContentResult {
 }
 
 export default function digest(task: DigestTask): unknown {
-  if (task.kind === 'block')
-    return handBack({ digest: new Uint8Array(blockDigest(task.data)), data: task.data });
   if (task.kind === 'content') {
     const { sha1, blocks, root } = digestsOf(task.data);
     // Its own bytes: a view into a shared pool would send the whole pool along.
