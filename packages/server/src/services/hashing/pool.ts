@@ -40,13 +40,9 @@ export const CONTENT_ON_THREAD_MIN = 64 * 1024;
  */
 function workerOptions(): { filename: string; execArgv?: string[] } {
   if (import.meta.url.endsWith('.ts')) {
-    // A profiler's flags would make every thread write a profile of its own.
-    const inherited = process.execArgv.filter((arg) => !arg.startsWith('--cpu-prof'));
-    const hasTsx = inherited.some((arg, i) => arg === 'tsx' && inherited[i - 1] === '--import');
-    return {
-      filename: new URL('./worker.ts', import.meta.url).href,
-      execArgv: hasTsx ? inherited : [...inherited, '--import', 'tsx'],
-    };
+    // Only the loader: a thread refuses the process-wide flags a parent may run with
+    // (--trace-gc, --max-semi-space-size…), and a profiler's would make each thread write one.
+    return { filename: new URL('./worker.ts', import.meta.url).href, execArgv: ['--import', 'tsx'] };
   }
   return { filename: new URL('./hash-worker.js', import.meta.url).href };
 }
