@@ -230,11 +230,20 @@ export class DavService {
     const id = resource.kind === 'root' ? ROOT : resource.row.id;
     const owner = resource.kind === 'root' ? userId : resource.row.user_id;
     const share = resource.kind === 'root' ? undefined : resource.share;
-    for (let after: string | null = null; ; ) {
-      const children = await this.repos.files.activeChildrenPage(owner, id, after, pageSize);
+    // The next page is read while the caller writes this one: the database's time and the
+    // answer's overlap instead of adding up.
+    // A read left behind (the answer stopped early) must not fail unheard.
+    const read = (after: string | null) => {
+      const page = this.repos.files.activeChildrenPage(owner, id, after, pageSize);
+      page.catch(() => undefined);
+      return page;
+    };
+    for (let next = read(null); ; ) {
+      const children = await next;
+      const more = children.length === pageSize;
+      if (more) next = read(children.at(-1)!.name);
       if (children.length > 0) yield await this.asMembers(userId, resource, share, children);
-      if (children.length < pageSize) break;
-      after = children.at(-1)!.name;
+      if (!more) break;
     }
     if (resource.kind === 'root') {
       const { mounts, rows } = mounted ?? (await this.mounted(userId));
