@@ -95,11 +95,9 @@ export class LocalNode implements StorageNode {
       await options.beforeCommit?.();
       await fh.close();
       fh = undefined;
-      const dir = path.dirname(finalPath);
-      await mkdir(dir, { recursive: true });
-      await rename(tmpPath, finalPath);
+      await renameInto(tmpPath, finalPath);
       // The rename is only durable once the directory entry itself reaches the disk.
-      await fsyncDir(dir);
+      await fsyncDir(path.dirname(finalPath));
     } catch (err) {
       source.destroy();
       await fh?.close().catch(() => {});
@@ -280,10 +278,8 @@ export class LocalNode implements StorageNode {
       await unlink(partPath).catch(() => {});
       return;
     }
-    const dir = path.dirname(finalPath);
-    await mkdir(dir, { recursive: true });
-    await rename(partPath, finalPath);
-    await fsyncDir(dir);
+    await renameInto(partPath, finalPath);
+    await fsyncDir(path.dirname(finalPath));
   }
 
   async deletePart(partId: string): Promise<void> {
@@ -312,5 +308,19 @@ async function fsyncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Renames `from` to `to`, making `to`'s directory only when it is missing: the object directories
+ * (ab/cd/) nearly always exist, and a mkdir per stored object was a thread-pool round trip each.
+ */
+async function renameInto(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if (errno(err) !== 'ENOENT') throw err;
+    await mkdir(path.dirname(to), { recursive: true });
+    await rename(from, to);
   }
 }
