@@ -8,7 +8,8 @@ import { startTestApp, type TestApp } from '../support/app.ts';
  * walking all of the user's entries in that order and keeping the folder's (what MariaDB chose
  * for the size order while an index on the user's sizes existed).
  */
-describe('the plans of a folder listing', () => {
+// MariaDB's planner is the one that chose badly; SQLite's plans are its own and not checked here.
+describe.runIf(process.env.DFS_TEST_DB === 'mysql')('the plans of a folder listing', () => {
   let t: TestApp;
   let userId: string;
   let folderId: string;
