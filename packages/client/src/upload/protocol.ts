@@ -48,7 +48,7 @@ export interface ProtocolContext {
   readonly sleep: Sleep;
   readonly now: () => number;
   hasher(): Promise<Hasher>;
-  /** An instant-upload proof over a slice of the file's Blob, taken off this thread (the web app's hash workers). */
+  /** An instant-upload proof over a slice of the file's Blob, taken off this thread (hash workers). */
   readonly proofOfBlob?: ((nonce: string, range: Blob) => Promise<string>) | undefined;
   /** The CRC-32C of a chunk's Blob, taken off this thread (the web app's hash workers). */
   readonly crc32cOfBlob?: ((blob: Blob) => Promise<number>) | undefined;

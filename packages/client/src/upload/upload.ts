@@ -129,7 +129,7 @@ export class Upload {
 
   #sha1: string | null;
   #sha1Trusted = false; // computed by us in this run (false: from the resume store / option)
-  /** The piece CRCs of this run's hashing pass, also while it runs (a speculative upload's chunks wait on them). */
+  /** The piece CRCs of this run's hashing pass, also while it runs (speculative chunks wait on them). */
   #crcs: PieceCrcs | null = null;
   /** The SHA-1 the server answered "unknown content" for (no second instant check needed). */
   #checkedSha1: string | null = null;
