@@ -7,10 +7,10 @@ import { identities } from './migrations/029-identities.ts';
 import { passkeys } from './migrations/030-passkeys.ts';
 import { sessionDetails } from './migrations/031-session-details.ts';
 import { dropUploads } from './migrations/032-drop-uploads.ts';
-import { dropUsageIndex } from './migrations/033-drop-usage-index.ts';
-import { nameGramsMigration } from './migrations/033-name-grams.ts';
 import { usageCounters } from './migrations/033-usage-counters.ts';
-import { contentRoots } from './migrations/034-content-roots.ts';
+import { nameGramsMigration } from './migrations/034-name-grams.ts';
+import { dropUsageIndex } from './migrations/035-drop-usage-index.ts';
+import { contentRoots } from './migrations/036-content-roots.ts';
 
 const initial: Migration = {
   name: '001_initial',

@@ -6,7 +6,7 @@ import type { Migration } from '../migration-kit.ts';
  * all of a user's entries by size for a folder listed by size.
  */
 export const dropUsageIndex: Migration = {
-  name: '033_drop_usage_index',
+  name: '035_drop_usage_index',
   async up(db) {
     await db.schema.alterTable('user_files', (t) => {
       t.dropIndex(['user_id', 'size'], 'user_files_usage');

@@ -8,7 +8,7 @@ import { createTable, ID, type Migration } from '../migration-kit.ts';
  * indexed here, a thousand at a time.
  */
 export const nameGramsMigration: Migration = {
-  name: '033_name_grams',
+  name: '034_name_grams',
   async up(db) {
     await createTable(db, 'user_file_grams', (t) => {
       t.string('user_id', ID).notNullable();

@@ -8,7 +8,7 @@ import type { Migration } from '../migration-kit.ts';
  * table cannot give it), then stored.
  */
 export const contentRoots: Migration = {
-  name: '034_content_roots',
+  name: '036_content_roots',
   async up(db) {
     await db.schema.alterTable('contents', (t) => {
       t.string('root', 64).nullable();
