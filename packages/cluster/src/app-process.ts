@@ -48,7 +48,9 @@ export class ServerProcess {
     };
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
-    const deadline = Date.now() + 30_000;
+    // From the sources a start compiles the server through tsx (its digest threads too): on a busy
+    // machine with a cold cache that can take most of a minute.
+    const deadline = Date.now() + 90_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`server exited: ${this.output}`);
       try {
