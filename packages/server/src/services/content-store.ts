@@ -94,23 +94,21 @@ export class ContentStore {
    * out once (from its table, or from a verified read of its bytes) and kept.
    */
   private async assertSameBytes(existing: ContentRow, digests: Digests): Promise<void> {
-    const root =
-      Number(existing.size) === digests.size
-        ? (existing.root ?? (await this.cluster.rootOf(existing).catch(() => null)))
-        : null;
-    if (root !== digests.root) {
-      if (root === null && Number(existing.size) === digests.size) {
-        throw new HttpError(
-          'storage_unavailable',
-          'the stored copy of this content cannot be read to compare; retry shortly',
-        );
-      }
-      throw new HttpError(
-        'content_collision',
-        'content with this sha1 but different bytes is already stored',
-      );
+    const collision = () =>
+      new HttpError('content_collision', 'content with this sha1 but different bytes is already stored');
+    if (Number(existing.size) !== digests.size) throw collision();
+    if (existing.root) {
+      if (existing.root !== digests.root) throw collision();
+      return;
     }
-    if (!existing.root) await this.repos.contents.setRoot(existing.id, root);
+    const root = await this.cluster.rootOf(existing).catch(() => {
+      throw new HttpError(
+        'storage_unavailable',
+        'the stored copy of this content cannot be read to compare; retry shortly',
+      );
+    });
+    if (root !== digests.root) throw collision();
+    await this.repos.contents.setRoot(existing.id, root);
   }
 
   private async store(request: IngestRequest): Promise<{ digests: Digests; nodeIds: string[] }> {

@@ -52,6 +52,14 @@ export function crc32cOf(data: Uint8Array): number {
   return crc32c(data) >>> 0;
 }
 
+/** What the server computes of a chunk on arrival: its block digests, and its checksum's verdict (null: none sent). */
+export function digestChunk(
+  data: Uint8Array,
+  checksum: ChunkChecksum | null,
+): { blocks: Buffer; checksumOk: boolean | null } {
+  return { blocks: chunkBlocks(data), checksumOk: checksum ? checksumMatches(data, checksum) : null };
+}
+
 /** Whether `data` matches the checksum its client sent. */
 export function checksumMatches(data: Uint8Array, checksum: ChunkChecksum): boolean {
   if (checksum.algorithm === 'crc32c') return crc32cOf(data) === checksum.value;

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { Piscina } from 'piscina';
 import { BLOCK_SIZE } from './blocks.ts';
-import { type ChunkChecksum, checksumMatches, chunkBlocks, chunkIdentity } from './chunk.ts';
+import { type ChunkChecksum, chunkIdentity, digestChunk } from './chunk.ts';
 import { type Digests, digestsOf } from './content.ts';
 import { TransferBuffers } from './transfer-buffers.ts';
 import type { ChunkResult, ContentResult, DigestTask } from './worker.ts';
@@ -79,8 +79,7 @@ export class ChunkDigests {
 
   async of(data: Buffer, checksum: ChunkChecksum | null = null): Promise<ChunkDigest> {
     if (!this.pool) {
-      const blocks = chunkBlocks(data);
-      const checksumOk = checksum ? checksumMatches(data, checksum) : null;
+      const { blocks, checksumOk } = digestChunk(data, checksum);
       return { identity: chunkIdentity(blocks), blocks, checksumOk };
     }
     const copy = this.copyOf([data], data.length);

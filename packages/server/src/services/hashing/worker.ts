@@ -1,6 +1,6 @@
 // The work of a digest thread (pool.ts): the same functions the app's thread uses, run beside it.
 import { Piscina } from 'piscina';
-import { type ChunkChecksum, checksumMatches, chunkBlocks } from './chunk.ts';
+import { type ChunkChecksum, digestChunk } from './chunk.ts';
 import { digestsOf } from './content.ts';
 
 export type DigestTask =
@@ -27,8 +27,8 @@ export default function digest(task: DigestTask): unknown {
     // Its own bytes: a view into a shared pool would send the whole pool along.
     return handBack({ sha1, blocks: new Uint8Array(blocks.hashes), root, data: task.data });
   }
-  const checksumOk = task.checksum ? checksumMatches(task.data, task.checksum) : null;
-  return handBack({ blocks: new Uint8Array(chunkBlocks(task.data)), checksumOk, data: task.data });
+  const { blocks, checksumOk } = digestChunk(task.data, task.checksum);
+  return handBack({ blocks: new Uint8Array(blocks), checksumOk, data: task.data });
 }
 
 /** The result, with the bytes' buffer moved back (not copied) to the app's thread. */
