@@ -1,6 +1,7 @@
+import { freePort } from '@dfs/cluster/ports';
 import { type Browser, expect, type Page, test } from '@playwright/test';
 import { startTestProvider, type TestProvider } from '../../packages/server/test/support/oidc-provider.ts';
-import { type DfsServer, freePort, startDfsServer } from '../dfs-server.ts';
+import { type DfsServer, startDfsServer } from '../dfs-server.ts';
 
 /**
  * Single sign-on through Chromium against a real OpenID provider (panva's oidc-provider, started
