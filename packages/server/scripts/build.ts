@@ -29,6 +29,14 @@ const workerBytes = await bundlePackage({
   outfile: path.join(root, 'dist/hash-worker.js'),
   sourcemap: true,
 });
+// `dfs admin …` on a server host: the operations commands, with the same settings as the app.
+const adminBytes = await bundlePackage({
+  packageRoot: root,
+  entry: 'src/admin/main.ts',
+  outfile: path.join(root, 'dist/admin.js'),
+  sourcemap: true,
+  splitting: true,
+});
 console.log(
-  `dist/main.js: ${((mainBytes + workerBytes) / 1024).toFixed(0)} KiB with its chunks and source maps, in ${Date.now() - started} ms`,
+  `dist/main.js and dist/admin.js: ${((mainBytes + workerBytes + adminBytes) / 1024).toFixed(0)} KiB with its chunks and source maps, in ${Date.now() - started} ms`,
 );

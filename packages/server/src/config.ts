@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { Cron } from 'croner';
 import { defaultDataDir } from './data-dir.ts';
 import { parseNodeUrl } from './storage/node-spec.ts';
 import { S3_MAX_PARTS, S3_MIN_PART_BYTES } from './storage/s3/limits.ts';
@@ -405,6 +406,44 @@ const EnvSchema = Type.Object({
       defaultText: "`<DFS_PUBLIC_URL or the request's origin>/api/auth/oidc/callback`",
     }),
   ),
+  DFS_METRICS_TOKEN: Type.Optional(
+    Type.String({
+      minLength: 16,
+      description:
+        '`GET /metrics` (Prometheus text format) answers a request carrying `Authorization: Bearer <this>`; unset, it answers only on `DFS_METRICS_PORT`',
+    }),
+  ),
+  DFS_METRICS_PORT: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: 65535,
+      description:
+        'a second listener on `DFS_HOST` serving only `GET /metrics`, without a token (keep it off the public network)',
+    }),
+  ),
+  DFS_AUDIT_RETENTION_DAYS: Type.Number({
+    minimum: 0,
+    default: 365,
+    description: 'how long the audit log keeps an event; 0 keeps every event',
+  }),
+  DFS_BACKUP_DIR: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'scheduled backups of the metadata (and the manifest of the contents it references) go into dated folders here (see docs/OPERATIONS.md)',
+    }),
+  ),
+  DFS_BACKUP_CRON: Type.String({
+    minLength: 1,
+    default: '0 3 * * *',
+    description: "when the scheduled backup runs (cron, the server's local time); only with `DFS_BACKUP_DIR`",
+  }),
+  DFS_BACKUP_KEEP_DAYS: Type.Number({
+    minimum: 0,
+    default: 30,
+    description:
+      'scheduled backups older than this are removed, and the collector keeps every content a younger backup lists',
+  }),
   DFS_LOG_LEVEL: Type.Union(
     [
       Type.Literal('fatal'),
@@ -484,6 +523,14 @@ export interface Config {
   webauthn: { rpId: string | null; origin: string | null; rpName: string };
   /** DFS_REQUIRE_2FA. */
   requireTwoFactor: boolean;
+  /** DFS_METRICS_TOKEN; null: /metrics only on the metrics port. */
+  metricsToken: string | null;
+  /** DFS_METRICS_PORT; null: no separate metrics listener. */
+  metricsPort: number | null;
+  /** 0: the audit log keeps everything. */
+  auditRetentionMs: number;
+  /** DFS_BACKUP_DIR and DFS_BACKUP_CRON; dir null: no scheduled backups. */
+  backup: { dir: string | null; cron: string; keepMs: number };
 }
 
 export interface LdapConfig {
@@ -642,7 +689,25 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       rpName: env.DFS_WEBAUTHN_RP_NAME,
     },
     requireTwoFactor: env.DFS_REQUIRE_2FA === 'true',
+    metricsToken: env.DFS_METRICS_TOKEN ?? null,
+    metricsPort: env.DFS_METRICS_PORT ?? null,
+    auditRetentionMs: env.DFS_AUDIT_RETENTION_DAYS * 86400_000,
+    backup: {
+      dir: env.DFS_BACKUP_DIR ? path.resolve(env.DFS_BACKUP_DIR) : null,
+      cron: parseCron(env.DFS_BACKUP_CRON),
+      keepMs: env.DFS_BACKUP_KEEP_DAYS * 86400_000,
+    },
   };
+}
+
+/** A cron expression croner accepts (five or six fields, or a nickname such as `@daily`). */
+function parseCron(expression: string): string {
+  try {
+    new Cron(expression, { paused: true }).stop();
+  } catch (error) {
+    throw new ConfigError(`DFS_BACKUP_CRON: ${(error as Error).message} (got ${JSON.stringify(expression)})`);
+  }
+  return expression;
 }
 
 /** The directory settings hang together; a half-configured one stops the start. */

@@ -11,6 +11,9 @@ import { usageCounters } from './migrations/033-usage-counters.ts';
 import { nameGramsMigration } from './migrations/034-name-grams.ts';
 import { dropUsageIndex } from './migrations/035-drop-usage-index.ts';
 import { contentRoots } from './migrations/036-content-roots.ts';
+import { auditLog } from './migrations/037-audit-log.ts';
+import { backupsMigration } from './migrations/038-backups.ts';
+import { statsSeries } from './migrations/039-stats-series.ts';
 
 const initial: Migration = {
   name: '001_initial',
@@ -1036,6 +1039,9 @@ const migrations: Migration[] = [
   nameGramsMigration,
   dropUsageIndex,
   contentRoots,
+  auditLog,
+  backupsMigration,
+  statsSeries,
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

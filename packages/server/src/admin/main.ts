@@ -1,0 +1,3 @@
+import { adminMain } from './cli.ts';
+
+process.exitCode = await adminMain(process.argv.slice(2));
