@@ -3,7 +3,8 @@
 # OpenSSH (the SFTP storage nodes), Ceph's monitor, OSD and RADOS Gateway (the S3 storage nodes)
 # Chromium (the browser end-to-end suite), the WebDAV clients rclone and litmus, the download
 # manager aria2c (share links), the Nextcloud sync client nextcloudcmd and the directory server
-# slapd with its ldap-utils (LDAP sign-in). Source this file and
+# slapd with its ldap-utils (LDAP sign-in), and Prometheus with promtool (the /metrics endpoint
+# scraped and parsed by the real thing). Source this file and
 # call dfs_ensure_system_deps, or run it directly.
 # ffmpeg and pdftoppm (poppler-utils) make the thumbnails of videos and PDFs; a server without
 # them runs, and those files get no thumbnail.
@@ -17,7 +18,7 @@ dfs_missing_system_packages() {
     ceph-osd:ceph-osd radosgw:radosgw ceph-common:radosgw-admin ceph-common:ceph ceph-common:ceph-authtool \
     ffmpeg:ffmpeg poppler-utils:pdftoppm \
     nginx:nginx rclone:rclone litmus:litmus aria2:aria2c nextcloud-desktop-cmd:nextcloudcmd \
-    slapd:slapd slapd:slapadd ldap-utils:ldapsearch; do
+    slapd:slapd slapd:slapadd ldap-utils:ldapsearch prometheus:prometheus prometheus:promtool; do
     pkg=${pair%%:*}
     program=${pair#*:}
     if command -v "$program" >/dev/null 2>&1 || [[ -x /usr/sbin/$program || -x /usr/bin/$program ]]; then
