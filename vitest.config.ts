@@ -21,7 +21,8 @@ const dbSuites = ['packages/server/test/api/**/*.test.ts', 'packages/server/test
  * and webdav-rclone drive rclone and nextcloudcmd; sharing.test.ts and webdav.test.ts prove the
  * same rules on both databases), and the hash budget (it counts hashing, not SQL). Everything with SQL,
  * transactions, locking, migrations, ordering or counting of its own stays on both databases,
- * and so do every Nextcloud suite and every suite an earlier report promised on both (archives,
+ * and so do the Nextcloud protocol suites (nextcloudcmd's own sync runs are bytes and one client's
+ * requests, proven once) and every suite an earlier report promised on both (archives,
  * thumbnails, litmus, the SFTP node, hardening and names).
  */
 const sqliteOnly = [
@@ -39,6 +40,11 @@ const sqliteOnly = [
   'packages/server/test/api/sharing-dav.test.ts',
   'packages/server/test/api/webdav-rclone.test.ts',
   'packages/server/test/api/hash-budget.test.ts',
+  // Bytes and clients, not SQL: aria2c and curl against share links, nextcloudcmd's sync runs, the
+  // mass-change drill (its history queries run on MariaDB in history, restore and versions).
+  'packages/server/test/api/share-downloads.test.ts',
+  'packages/server/test/api/nextcloud-sync.test.ts',
+  'packages/server/test/api/mass-change.test.ts',
 ];
 
 export default defineConfig({
