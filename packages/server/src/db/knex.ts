@@ -62,8 +62,32 @@ export function createDb(url: string): Db {
   });
 }
 
-export async function migrate(db: Db): Promise<void> {
-  await db.migrate.latest({ migrationSource });
+/**
+ * How long a start waits for another instance's migrations. knex's lock is a row: on MySQL each
+ * DDL statement commits, so a second instance sees it taken at once instead of blocking on it,
+ * and knex would fail that start.
+ */
+const MIGRATION_LOCK_WAIT_MS = 10 * 60_000;
+
+export async function migrate(db: Db, options: { lockWaitMs?: number; pollMs?: number } = {}): Promise<void> {
+  const { lockWaitMs = MIGRATION_LOCK_WAIT_MS, pollMs = 1_000 } = options;
+  const started = Date.now();
+  for (;;) {
+    try {
+      await db.migrate.latest({ migrationSource });
+      return;
+    } catch (error) {
+      if ((error as Error).name !== 'MigrationLocked') throw error;
+      if (Date.now() - started >= lockWaitMs) {
+        throw new Error(
+          `another process held the migration lock for ${Math.round(lockWaitMs / 1000)} s; if none is ` +
+            'migrating (one died while it did), free it with `dfs admin migrate --unlock`',
+          { cause: error },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
 }
 
 /** MySQL duplicate-key and SQLite unique-constraint errors look different; callers ask one question. */
