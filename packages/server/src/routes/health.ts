@@ -4,14 +4,12 @@ import { HttpError } from '../errors.ts';
 export async function healthRoutes(app: AppInstance): Promise<void> {
   app.get('/healthz', { schema: { tags: ['operations'] } }, async () => ({ status: 'ok' }));
 
+  // Every reason at once, so an operator reading a probe's failure sees all there is to fix.
   app.get('/readyz', { schema: { tags: ['operations'] } }, async () => {
-    try {
-      await app.services.repos.ping();
-    } catch {
-      throw new HttpError('not_ready', 'database unreachable');
+    const { ready, reasons, liveNodes } = await app.services.readiness.check();
+    if (!ready) {
+      throw new HttpError('not_ready', reasons.map((reason) => reason.message).join('; '), { reasons });
     }
-    const liveNodes = app.services.cluster.liveCount();
-    if (liveNodes === 0) throw new HttpError('not_ready', 'no storage node is up');
     return { status: 'ready', liveNodes };
   });
 }
