@@ -33,6 +33,7 @@ async function main(): Promise<void> {
     await app.close();
   });
   await app.listen({ port: config.port, host: config.host });
+  await app.listenMetrics();
 }
 
 main().catch((error) => {

@@ -65,6 +65,12 @@ export class ReplicaTracker {
     return lastWriteAt === null || this.freshAsOf >= lastWriteAt + ReplicaTracker.SKEW_MS;
   }
 
+  /** How far behind the primary the replica is known to be; null while it is unusable or not yet polled. */
+  lagSeconds(): number | null {
+    if (this.failing || this.freshAsOf === 0) return null;
+    return Math.max(0, this.options.now() - this.freshAsOf) / 1000;
+  }
+
   /** A read on the replica failed: stop sending reads there until a poll succeeds again. */
   reportFailure(): void {
     this.failing = true;

@@ -5,6 +5,7 @@ import contentDisposition from 'content-disposition';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { ContentStore } from '../services/content-store.ts';
+import type { Metrics } from '../services/operations/metrics.ts';
 import type { ShareMeter } from '../services/shares.ts';
 import { etagMatches, ifRangeHolds, parseRange } from './ranges.ts';
 
@@ -73,7 +74,10 @@ export interface Downloadable {
  * download (`attachment`, `nosniff`) unless an inline preview of a safe type was asked for.
  */
 export class DownloadResponder {
-  constructor(private readonly contents: ContentStore) {}
+  constructor(
+    private readonly contents: ContentStore,
+    private readonly metrics?: Metrics,
+  ) {}
 
   async send(
     request: FastifyRequest,
@@ -136,6 +140,8 @@ export class DownloadResponder {
       if (offload) {
         await meter?.reserve(length);
         reply.removeHeader('Content-Length').removeHeader('Content-Range');
+        // Counted as a download; its bytes are nginx's or the object store's, not the app's.
+        this.metrics?.downloads.inc({ via: offload.kind });
         if (offload.kind === 'accel') {
           // nginx answers the Range itself (206, Content-Range, Accept-Ranges) and keeps the type,
           // disposition and caching headers; the internal locations add back ETag, CSP and nosniff.
@@ -153,14 +159,27 @@ export class DownloadResponder {
           .send();
       }
     }
+    const metrics = this.metrics;
     if (!meter) {
+      metrics?.downloads.inc({ via: 'app' });
       if (length === 0) return reply.send(Buffer.alloc(0));
-      return reply.send(await this.contents.open(file.content, range ?? undefined));
+      const body = await this.contents.open(file.content, range ?? undefined);
+      if (!metrics) return reply.send(body);
+      // Bytes count as they leave, so a cut transfer counts what it sent.
+      const counted = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          metrics.bytesSent.inc(chunk.length);
+          callback(null, chunk);
+        },
+      });
+      pipeline(body, counted, () => undefined);
+      return reply.send(counted);
     }
     // The first step is reserved, and the whole range checked, before any header goes out: a link
     // that cannot deliver this response answers 410 here, not with a cut transfer.
     const charge = new StepCharge(meter, length);
     await charge.start();
+    metrics?.downloads.inc({ via: 'app' });
     if (length === 0) return reply.send(Buffer.alloc(0));
     let body: Readable;
     try {
@@ -172,7 +191,10 @@ export class DownloadResponder {
     const counter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         charge.pass(chunk.length).then(
-          () => callback(null, chunk),
+          () => {
+            metrics?.bytesSent.inc(chunk.length);
+            callback(null, chunk);
+          },
           (err: unknown) => callback(err as Error),
         );
       },

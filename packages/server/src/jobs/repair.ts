@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ContentRow } from '../repositories/contents.ts';
 import type { Repositories } from '../repositories/index.ts';
 import type { ClusterView, StorageCluster } from '../services/cluster.ts';
+import type { Metrics } from '../services/operations/metrics.ts';
 import { replicate } from '../services/replica-copies.ts';
 import { objectKey } from '../storage/types.ts';
 import type { Job } from './runner.ts';
@@ -17,6 +18,8 @@ export interface ClusterJobDeps {
   scrubBytesPerSecond: number;
   /** Each replica is re-hashed about this often. */
   scrubPeriodMs: number;
+  /** Progress counters for /metrics. */
+  metrics?: Metrics;
 }
 
 export interface RepairOptions {
@@ -112,6 +115,7 @@ export async function repairContents(deps: ClusterJobDeps, contentIds: string[])
 }
 
 function finish(deps: ClusterJobDeps, report: RepairReport): RepairReport {
+  deps.metrics?.repairFinished();
   if (report.copied + report.removed + report.failed + report.short > 0)
     deps.log.info({ ...report }, 'repair');
   return report;
@@ -162,6 +166,7 @@ async function repairContent(
       );
     } else if (await repos.contents.recordReplica(content.id, target.id, deps.now())) {
       report.copied++;
+      deps.metrics?.repairCopied(Number(content.size));
       written.add(target.id);
     } else {
       // The collector took the content meanwhile: our copy would be an orphan (unless the same

@@ -67,6 +67,7 @@ export async function scrub(deps: ClusterJobDeps, options: ScrubOptions = {}): P
   }
   await scan(deps, report, live, deps.now() - deps.scrubPeriodMs, deadline, pace, damaged);
   if (damaged.length > 0) report.repair = await repairContents(deps, damaged);
+  deps.metrics?.scrubDone(report.checked, report.bytes, report.missing + report.corrupt);
   if (report.checked > 0) deps.log.info({ ...report }, 'scrub');
   return report;
 }

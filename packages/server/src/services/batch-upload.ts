@@ -8,6 +8,7 @@ import type { FileService } from './files.ts';
 import { type Digests, digestsOf } from './hashing/content.ts';
 import type { UserLimits } from './limits.ts';
 import { assertValidName } from './names.ts';
+import type { Metrics } from './operations/metrics.ts';
 import { AccessService } from './sharing/access.ts';
 import type { UploadParts } from './upload-parts.ts';
 
@@ -39,6 +40,7 @@ export class BatchUpload {
     private readonly files: FileService,
     private readonly userLimits: UserLimits,
     private readonly minFreeBytes: number,
+    private readonly metrics?: Metrics,
   ) {}
 
   /**
@@ -46,6 +48,9 @@ export class BatchUpload {
    * or a folder shared with them as editor. One batch goes to one owner's files.
    */
   async store(uploaderId: string, items: BatchItem[]): Promise<FileEntry[]> {
+    // The request's bodies are all in by now.
+    this.metrics?.uploadsStarted.inc(items.length);
+    this.metrics?.bytesReceived.inc(items.reduce((sum, item) => sum + item.bytes.length, 0));
     const access = new AccessService(this.repos);
     let userId: string | undefined;
     const parents = new Map<string, string>();
@@ -75,6 +80,8 @@ export class BatchUpload {
       const itemDigests = digestsOf(item.bytes);
       const actual = itemDigests.sha1;
       if (item.sha1 !== undefined && item.sha1.toLowerCase() !== actual) {
+        // No file of the batch is made.
+        this.metrics?.uploadsFailed.inc({ reason: 'verification' }, items.length);
         throw new HttpError('hash_mismatch', `file ${index} ("${item.name}") does not hash to its sha1`, {
           index,
           expected: item.sha1.toLowerCase(),
@@ -110,7 +117,7 @@ export class BatchUpload {
     };
     await Promise.all(Array.from({ length: Math.min(STORE_PARALLELISM, items.length) }, worker));
 
-    return this.repos.transaction(async (tx) => {
+    const files = await this.repos.transaction(async (tx) => {
       await this.userLimits.assertRoom(ownerId, { bytes: total, entries: items.length }, tx);
       const out: FileEntry[] = [];
       for (const [index, item] of items.entries()) {
@@ -132,6 +139,8 @@ export class BatchUpload {
       }
       return out;
     });
+    this.metrics?.uploadsCompleted.inc({ kind: 'stored' }, files.length);
+    return files;
   }
 }
 

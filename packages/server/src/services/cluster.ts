@@ -28,6 +28,8 @@ export interface ClusterOptions {
   accelLocations?: { location: string; node: string }[];
   now: () => number;
   log: FastifyBaseLogger;
+  /** Told when a node that was up goes down (metrics count the transitions). */
+  onDown?: (nodeName: string) => void;
 }
 
 interface Member {
@@ -48,6 +50,9 @@ interface Member {
   measuredAt: number | null;
   /** Why the last heartbeat failed; null after one that worked. */
   problem: string | null;
+  /** The last successful heartbeat's round trip and the usage it reported (for metrics). */
+  latencyMs: number | null;
+  usedBytes: number | null;
 }
 
 /** How the cluster looks to the repair job at one moment. */
@@ -136,6 +141,8 @@ export class StorageCluster {
         accelLocation: served?.location ?? null,
         measuredAt: null,
         problem: null,
+        latencyMs: null,
+        usedBytes: row.used_bytes === null ? null : Number(row.used_bytes),
       });
     }
     const unserved = accel.filter((entry) => !accelMatched.has(entry.node));
@@ -193,6 +200,8 @@ export class StorageCluster {
 
   private async beat(member: Member): Promise<void> {
     const now = this.options.now();
+    // The round trip is measured on the monotonic clock: `now` may be a test's fake one.
+    const started = performance.now();
     let usage: NodeUsage;
     try {
       // Only the node's answer is under the deadline: a late answer is dropped rather than
@@ -215,8 +224,10 @@ export class StorageCluster {
       member.problem = problem;
       member.missedBeats += 1;
       if (member.missedBeats >= MISSES_BEFORE_DOWN) {
-        if (member.status === 'up')
+        if (member.status === 'up') {
           this.options.log.warn({ node: member.driver.name, err: error }, 'storage node down');
+          this.options.onDown?.(member.driver.name);
+        }
         member.status = 'down';
         member.downSince ??= now;
         await this.repos.nodes.markDown(member.id, now).catch(() => undefined);
@@ -224,6 +235,8 @@ export class StorageCluster {
       return;
     }
     member.freeBytes = usage.freeBytes;
+    member.usedBytes = usage.usedBytes;
+    member.latencyMs = performance.now() - started;
     member.measuredAt = now;
     member.problem = null;
     if (member.status === 'down') this.options.log.info({ node: member.driver.name }, 'storage node up');
@@ -582,6 +595,23 @@ export class StorageCluster {
     await this.repos.contents
       .markReplicaBySha1(sha1, nodeId, state, this.options.now())
       .catch((err) => this.options.log.warn({ err }, 'could not mark a replica'));
+  }
+
+  /** Every configured node as the last heartbeat saw it, by name (for metrics). */
+  nodeSamples(): Array<{
+    node: string;
+    up: boolean;
+    latencyMs: number | null;
+    usedBytes: number | null;
+    freeBytes: number | null;
+  }> {
+    return [...this.members.values()].map((m) => ({
+      node: m.driver.name,
+      up: m.status === 'up',
+      latencyMs: m.latencyMs,
+      usedBytes: m.usedBytes,
+      freeBytes: m.freeBytes,
+    }));
   }
 
   /** One node's liveness as this instance sees it; undefined for a node no longer configured. */

@@ -28,6 +28,7 @@ import { newId, newToken } from './ids.ts';
 import type { UserLimits } from './limits.ts';
 import { mtimeFromIso } from './mtime.ts';
 import { assertValidName } from './names.ts';
+import type { Metrics } from './operations/metrics.ts';
 import { AccessService } from './sharing/access.ts';
 import { readBody, SingleUpload } from './single-upload.ts';
 import type { UploadParts } from './upload-parts.ts';
@@ -95,6 +96,7 @@ export class UploadService {
     private readonly digests: ChunkDigests,
     /** Bounds what bodies still arriving hold in memory (none: unbounded). */
     readonly memory: BodyMemory = new BodyMemory({ totalBytes: 0, perUserBytes: 0 }),
+    private readonly metrics?: Metrics,
   ) {
     this.buffers = new ChunkBuffers(limits.chunkSize);
     this.single = new SingleUpload(parts, contents, digests, {
@@ -139,6 +141,8 @@ export class UploadService {
           tx,
         );
       });
+      this.metrics?.uploadsStarted.inc();
+      this.metrics?.uploadsCompleted.inc({ kind: 'instant' });
       return { status: 'instant', file };
     }
     if (known) return { status: 'challenge', challenge: await this.challenge(userId, known) };
@@ -203,6 +207,7 @@ export class UploadService {
         hold.cancel();
         throw error;
       });
+    this.metrics?.uploadsStarted.inc();
     return { status: 'created', ...(await this.session(row)) };
   }
 
@@ -326,6 +331,7 @@ export class UploadService {
         buffer,
         this.limits.bodyIdleMs ?? 0,
       );
+      this.metrics?.bytesReceived.inc(data.length);
       held = await this.storeChunk(upload, index, expected, data, checksum);
     } finally {
       // A chunk the running hash keeps is counted by its own budget (DFS_UPLOAD_HASH_BUFFER_BYTES).
@@ -337,6 +343,7 @@ export class UploadService {
 
   /** `putChunk` for a chunk already in memory (tus assembles whole chunks from its PATCHes). */
   async putChunkBytes(upload: UploadRow, index: number, data: Buffer): Promise<void> {
+    this.metrics?.bytesReceived.inc(data.length);
     await this.storeChunk(upload, index, this.expectedChunkSize(upload, index), data, undefined);
     await this.touch(upload);
   }
@@ -465,6 +472,7 @@ export class UploadService {
       throw new HttpError('sha1_required', 'this upload was opened without a sha1: complete it with {sha1}');
     if (upload.sha1 && declaredSha1 && declaredSha1.toLowerCase() !== upload.sha1) {
       await this.discard(upload);
+      this.metrics?.uploadsFailed.inc({ reason: 'verification' });
       throw new HttpError(
         'hash_mismatch',
         'the sha1 given at complete differs from the one declared at create',
@@ -572,11 +580,13 @@ export class UploadService {
         return entry;
       });
       this.verdicts.delete(upload.id);
+      this.metrics?.uploadsCompleted.inc({ kind: 'stored' });
       this.log.info({ uploadId: upload.id, ms: this.now() - started, size: digests.size }, 'upload complete');
       return { status: 'complete', file };
     } catch (error) {
       const gone =
         error instanceof HttpError && (error.code === 'hash_mismatch' || error.code === 'content_collision');
+      if (gone) this.metrics?.uploadsFailed.inc({ reason: 'verification' });
       if (!gone) {
         await this.repos.uploads
           .transition(upload.id, 'completing', 'open', { lease_until: null })
@@ -689,12 +699,15 @@ export class UploadService {
    * refusing it up front when the user has no room; registers no file. For protocols that decide
    * the file row themselves (a WebDAV PUT that may overwrite).
    */
-  storeBody(userId: string, body: Readable, requestBytes: number | null): Promise<ContentRow> {
-    return this.storeWithinLimits(userId, body, {
+  async storeBody(userId: string, body: Readable, requestBytes: number | null): Promise<ContentRow> {
+    const content = await this.storeWithinLimits(userId, body, {
       requestBytes,
       upfrontBytes: requestBytes ?? 0,
       entries: 0,
     });
+    // The protocol places the file itself; what could still refuse it was checked before the body.
+    this.metrics?.uploadsCompleted.inc({ kind: 'stored' });
+    return content;
   }
 
   /**
@@ -716,8 +729,9 @@ export class UploadService {
         ? await this.userLimits.roomLeft(userId, { bytes: upfrontBytes, entries }, this.repos)
         : undefined;
     const memory = this.memory.take(userId, 0);
+    this.metrics?.uploadsStarted.inc();
     try {
-      return await this.single.store(
+      const content = await this.single.store(
         body,
         declaredSha1,
         (size) => this.userLimits.assertRoom(userId, { bytes: size, entries }, this.repos),
@@ -727,6 +741,16 @@ export class UploadService {
           memory,
         },
       );
+      // A one-request body counts once it is read whole (and stored, or found already stored).
+      this.metrics?.bytesReceived.inc(Number(content.size));
+      return content;
+    } catch (error) {
+      if (
+        error instanceof HttpError &&
+        (error.code === 'hash_mismatch' || error.code === 'content_collision')
+      )
+        this.metrics?.uploadsFailed.inc({ reason: 'verification' });
+      throw error;
     } finally {
       memory.release();
     }
@@ -770,11 +794,13 @@ export class UploadService {
       parentId = await this.files.resolveParent(ownerId, late);
     }
     const modified = mtime?.();
-    return this.files.addFileWithinLimits(
+    const file = await this.files.addFileWithinLimits(
       { userId: ownerId, parentId, name, ...(modified === undefined ? {} : { mtime: modified }) },
       content,
       onConflict(),
     );
+    this.metrics?.uploadsCompleted.inc({ kind: 'stored' });
+    return file;
   }
 
   /**
@@ -789,6 +815,7 @@ export class UploadService {
       });
     }
     this.hashes.forget(upload.id);
+    this.metrics?.uploadsFailed.inc({ reason: 'aborted' });
     await this.parts.discardEverywhere(upload.id);
   }
 }
