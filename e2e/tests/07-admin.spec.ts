@@ -24,6 +24,26 @@ test('the admin sees the storage nodes; the UI switches to Chinese and remembers
   const after = (await (await page.request.get('/api/nodes')).json()) as { items: { draining?: boolean }[] };
   expect(after.items.every((n) => !n.draining)).toBe(true);
 
+  // The audit log lists this sign-in; a user filter goes into the export link too.
+  await page.getByTestId('nav-audit').click();
+  await expect(page).toHaveURL(/\/admin\/audit/);
+  const signin = page.getByTestId('audit-row').filter({ hasText: 'Signed in' }).first();
+  await expect(signin.getByTestId('audit-who')).toHaveText(admin.username);
+  const user = page.getByTestId('audit-user').locator('input');
+  await user.fill(admin.username);
+  await user.press('Enter');
+  await expect(page.getByTestId('audit-export')).toHaveAttribute(
+    'href',
+    new RegExp(`[?&]user=${admin.username}`),
+  );
+  await expect(async () => {
+    const who = await page.getByTestId('audit-row').getByTestId('audit-who').allTextContents();
+    expect(who.length).toBeGreaterThan(0);
+    expect(who.every((name) => name === admin.username)).toBe(true);
+  }).toPass();
+  await screenshot(page, 'audit');
+  await page.getByTestId('nav-nodes').click();
+
   await page.getByTestId('locale-switch').click();
   await page.getByText('简体中文').click();
   await expect(page.getByTestId('nav-files')).toHaveText('文件');

@@ -26,7 +26,7 @@ import {
 } from '../plugins/auth.ts';
 
 export async function authRoutes(app: AppInstance): Promise<void> {
-  const { auth, limits, appPasswords, twoFactor } = app.services;
+  const { auth, limits, appPasswords, twoFactor, audit } = app.services;
 
   app.post(
     '/api/auth/signup',
@@ -139,6 +139,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
       const user = sessionOnly(request);
       const { currentPassword, newPassword } = request.body;
       await auth.changePassword(user.id, request.auth?.sessionId ?? null, currentPassword, newPassword);
+      await audit.record({ action: 'auth.password_changed', target: { type: 'user', id: user.id } });
       return reply.status(204).send(null);
     },
   );
@@ -156,7 +157,13 @@ export async function authRoutes(app: AppInstance): Promise<void> {
     async (request, reply) => {
       const user = secondFactorSession(request, 'app passwords are created');
       const { name, scope } = request.body;
-      return reply.status(201).send(await appPasswords.create(user.id, name, scope));
+      const created = await appPasswords.create(user.id, name, scope);
+      await audit.record({
+        action: 'app_password.created',
+        target: { type: 'app_password', id: created.appPassword.id },
+        details: { name: created.appPassword.name, scope: created.appPassword.scope },
+      });
+      return reply.status(201).send(created);
     },
   );
 
@@ -177,6 +184,10 @@ export async function authRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       await appPasswords.revoke(sessionOnly(request).id, request.params.id);
+      await audit.record({
+        action: 'app_password.revoked',
+        target: { type: 'app_password', id: request.params.id },
+      });
       return reply.status(204).send(null);
     },
   );
@@ -251,6 +262,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
     async (request, reply) => {
       const user = totpSetupSession(request);
       await twoFactor.confirm(user.id, request.body.code, request.auth?.sessionId ?? null);
+      await audit.record({ action: 'totp.enabled', target: { type: 'user', id: user.id } });
       return reply.status(204).send(null);
     },
   );
@@ -269,6 +281,7 @@ export async function authRoutes(app: AppInstance): Promise<void> {
     async (request, reply) => {
       const user = totpSession(request);
       await twoFactor.disable(user.id, request.body.code);
+      await audit.record({ action: 'totp.disabled', target: { type: 'user', id: user.id } });
       return reply.status(204).send(null);
     },
   );

@@ -18,7 +18,7 @@ const MemberParams = Type.Object({
 
 /** Groups of users, for administrators (services/sharing/groups.ts). */
 export async function groupRoutes(app: AppInstance): Promise<void> {
-  const { groups } = app.services;
+  const { groups, audit } = app.services;
   const admin = { access: 'admin' as const };
 
   app.get(
@@ -33,7 +33,15 @@ export async function groupRoutes(app: AppInstance): Promise<void> {
       config: admin,
       schema: { tags: ['admin'], body: CreateGroupBody, response: { 201: GroupResponse, '4xx': ErrorBody } },
     },
-    async (request, reply) => reply.status(201).send({ group: await groups.create(request.body.name) }),
+    async (request, reply) => {
+      const group = await groups.create(request.body.name);
+      await audit.record({
+        action: 'group.created',
+        target: { type: 'group', id: group.id },
+        details: { name: group.name },
+      });
+      return reply.status(201).send({ group });
+    },
   );
 
   app.delete(
@@ -44,6 +52,7 @@ export async function groupRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       await groups.delete(request.params.id);
+      await audit.record({ action: 'group.deleted', target: { type: 'group', id: request.params.id } });
       return reply.status(204).send(null);
     },
   );
@@ -68,8 +77,15 @@ export async function groupRoutes(app: AppInstance): Promise<void> {
         response: { 201: Type.Object({ member: GroupMember }), '4xx': ErrorBody },
       },
     },
-    async (request, reply) =>
-      reply.status(201).send({ member: await groups.addMember(request.params.id, request.body.username) }),
+    async (request, reply) => {
+      const member = await groups.addMember(request.params.id, request.body.username);
+      await audit.record({
+        action: 'group.member_added',
+        target: { type: 'group', id: request.params.id },
+        details: { username: member.username },
+      });
+      return reply.status(201).send({ member });
+    },
   );
 
   app.delete(
@@ -80,6 +96,11 @@ export async function groupRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       await groups.removeMember(request.params.id, request.params.username);
+      await audit.record({
+        action: 'group.member_removed',
+        target: { type: 'group', id: request.params.id },
+        details: { username: request.params.username },
+      });
       return reply.status(204).send(null);
     },
   );

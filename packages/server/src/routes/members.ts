@@ -3,6 +3,7 @@ import {
   DirectoryList,
   DirectoryQuery,
   ErrorBody,
+  type FileMember,
   FileMemberList,
   FileMemberResponse,
   MemberParams,
@@ -16,9 +17,17 @@ import { currentUser } from '../plugins/auth.ts';
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 const FileIdParams = Type.Object({ fileId: Type.String({ minLength: 1, maxLength: 64 }) });
 
+/** Whom a share now reaches, as the audit log keeps it. */
+const memberDetails = (member: FileMember) => ({
+  memberId: member.id,
+  ...(member.username !== undefined ? { username: member.username } : {}),
+  ...(member.group !== undefined ? { group: member.group } : {}),
+  role: member.role,
+});
+
 /** Shares with users and groups: the owner's side, the recipient's, and the name look-up (services/sharing). */
 export async function memberRoutes(app: AppInstance): Promise<void> {
-  const { members } = app.services;
+  const { members, audit } = app.services;
 
   app.get(
     '/api/files/:id/members',
@@ -44,10 +53,15 @@ export async function memberRoutes(app: AppInstance): Promise<void> {
         response: { 201: FileMemberResponse, '4xx': ErrorBody },
       },
     },
-    async (request, reply) =>
-      reply
-        .status(201)
-        .send({ member: await members.add(currentUser(request).id, request.params.id, request.body) }),
+    async (request, reply) => {
+      const member = await members.add(currentUser(request).id, request.params.id, request.body);
+      await audit.record({
+        action: 'share.member_added',
+        target: { type: 'file', id: request.params.id },
+        details: memberDetails(member),
+      });
+      return reply.status(201).send({ member });
+    },
   );
 
   app.patch(
@@ -61,14 +75,20 @@ export async function memberRoutes(app: AppInstance): Promise<void> {
         response: { 200: FileMemberResponse, '4xx': ErrorBody },
       },
     },
-    async (request) => ({
-      member: await members.setRole(
+    async (request) => {
+      const member = await members.setRole(
         currentUser(request).id,
         request.params.id,
         request.params.memberId,
         request.body.role,
-      ),
-    }),
+      );
+      await audit.record({
+        action: 'share.member_changed',
+        target: { type: 'file', id: request.params.id },
+        details: memberDetails(member),
+      });
+      return { member };
+    },
   );
 
   app.delete(
@@ -83,6 +103,11 @@ export async function memberRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       await members.remove(currentUser(request).id, request.params.id, request.params.memberId);
+      await audit.record({
+        action: 'share.member_removed',
+        target: { type: 'file', id: request.params.id },
+        details: { memberId: request.params.memberId },
+      });
       return reply.status(204).send(null);
     },
   );

@@ -5,7 +5,7 @@ import type { AppInstance } from '../app.ts';
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
 export async function nodeRoutes(app: AppInstance): Promise<void> {
-  const { cluster, nodeStatus, jobs, clusterJobs } = app.services;
+  const { cluster, nodeStatus, jobs, clusterJobs, audit } = app.services;
   app.get(
     '/api/nodes',
     {
@@ -29,6 +29,10 @@ export async function nodeRoutes(app: AppInstance): Promise<void> {
       },
       async (request) => {
         await cluster.setDraining(request.params.id, draining);
+        await audit.record({
+          action: draining ? 'node.drained' : 'node.undrained',
+          target: { type: 'node', id: request.params.id },
+        });
         // A migration starts now rather than at the repair job's next tick.
         if (draining) jobs.kick(clusterJobs.repair);
         return { node: await nodeStatus.describeNode(request.params.id) };

@@ -127,6 +127,11 @@ export async function passkeyRoutes(app: AppInstance): Promise<void> {
         name,
         rp(request),
       );
+      await app.services.audit.record({
+        action: 'passkey.added',
+        target: { type: 'passkey', id: passkey.id },
+        details: { name: passkey.name },
+      });
       return reply.status(201).send({ passkey });
     },
   );
@@ -178,6 +183,10 @@ export async function passkeyRoutes(app: AppInstance): Promise<void> {
       const user = secondFactorSession(request, 'passkeys are removed');
       await reconfirm(request, request.body.password);
       await passkeys.remove(user.id, request.params.id);
+      await app.services.audit.record({
+        action: 'passkey.removed',
+        target: { type: 'passkey', id: request.params.id },
+      });
       return reply.status(204).send(null);
     },
   );
@@ -213,7 +222,7 @@ export async function passkeyRoutes(app: AppInstance): Promise<void> {
       if (row.disabled_at !== null && row.disabled_at !== undefined) {
         throw new HttpError('account_disabled', 'this account is disabled; ask an administrator');
       }
-      const token = await auth.openSession(row.id, true, sessionClient(request));
+      const token = await auth.openSession(row.id, true, sessionClient(request), 'passkey');
       // As a password sign-in: the app's own pages get the cookie, other origins use the token.
       if (!isCrossOrigin(request, app.config.publicUrl))
         reply.setCookie(SESSION_COOKIE, token, {

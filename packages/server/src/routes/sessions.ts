@@ -6,7 +6,7 @@ import { sessionOnly as sessionOnlyUser } from '../plugins/auth.ts';
 
 /** The signed-in user's own sessions: what signed in where, and signing them out. */
 export async function sessionRoutes(app: AppInstance): Promise<void> {
-  const { sessions } = app.services;
+  const { sessions, audit } = app.services;
   // An app password is not a session, and a leaked one must not sign its owner out everywhere.
   const sessionOnly = (request: FastifyRequest) => sessionOnlyUser(request, 'sessions are managed');
   const currentId = (request: FastifyRequest) => request.auth?.sessionId ?? null;
@@ -35,6 +35,7 @@ export async function sessionRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       await sessions.revoke(sessionOnly(request).id, request.params.id);
+      await audit.record({ action: 'session.revoked', target: { type: 'session', id: request.params.id } });
       return reply.status(204).send(null);
     },
   );
@@ -50,7 +51,13 @@ export async function sessionRoutes(app: AppInstance): Promise<void> {
     },
     async (request) => {
       const user = sessionOnly(request);
-      return { signedOut: await sessions.revokeOthers(user.id, currentId(request)) };
+      const signedOut = await sessions.revokeOthers(user.id, currentId(request));
+      await audit.record({
+        action: 'session.revoked',
+        target: { type: 'user', id: user.id },
+        details: { others: true, signedOut },
+      });
+      return { signedOut };
     },
   );
 }

@@ -25,6 +25,9 @@ import { formFileName } from './files.ts';
  */
 export const UPLOAD_REQUEST_RATE_LIMIT = 120;
 
+/** A link by the start of its token: the whole token is the link's secret, and the audit log is exported. */
+const tokenPrefix = (token: string) => `${token.slice(0, 8)}…`;
+
 export async function shareRoutes(app: AppInstance): Promise<void> {
   const { shares, downloads } = app.services;
   // Upload requests take one file per request, with the uploader's name as the one other field.
@@ -56,6 +59,16 @@ export async function shareRoutes(app: AppInstance): Promise<void> {
         request.body ?? {},
         baseUrl(request),
       );
+      await app.services.audit.record({
+        action: 'share.created',
+        target: { type: 'file', id: share.fileId },
+        details: {
+          share: tokenPrefix(share.token),
+          kind: share.kind,
+          expiresAt: share.expiresAt,
+          hasPassword: share.hasPassword,
+        },
+      });
       return reply.status(201).send({ share });
     },
   );
@@ -77,6 +90,10 @@ export async function shareRoutes(app: AppInstance): Promise<void> {
     },
     async (request, reply) => {
       await shares.revoke(currentUser(request).id, request.params.token);
+      await app.services.audit.record({
+        action: 'share.deleted',
+        target: { type: 'share', id: tokenPrefix(request.params.token) },
+      });
       return reply.status(204).send(null);
     },
   );

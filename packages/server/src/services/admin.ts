@@ -5,6 +5,7 @@ import type { InviteRow } from '../repositories/invites.ts';
 import type { UsageRow, UserRow } from '../repositories/users.ts';
 import { type AuthService, toUser } from './auth.ts';
 import type { UserLimits } from './limits.ts';
+import type { AuditRecorder } from './operations/audit.ts';
 
 /** Invites last a week unless the admin asks otherwise. */
 const DEFAULT_INVITE_HOURS = 168;
@@ -27,7 +28,25 @@ export class AdminService {
     private readonly auth: AuthService,
     private readonly limits: UserLimits,
     private readonly now: () => number,
+    private readonly audit?: AuditRecorder,
   ) {}
+
+  /** Every change an administrator makes to an account or invite goes to the audit log. */
+  private async recorded(
+    action:
+      | 'admin.user_created'
+      | 'admin.user_updated'
+      | 'admin.user_disabled'
+      | 'admin.user_enabled'
+      | 'admin.password_reset'
+      | 'admin.two_factor_reset'
+      | 'admin.invite_created'
+      | 'admin.invite_deleted',
+    target: { type: 'user' | 'invite'; id: string },
+    details?: Record<string, unknown>,
+  ): Promise<void> {
+    await this.audit?.record({ action, target, ...(details ? { details } : {}) });
+  }
 
   async listUsers(limit: number, offset: number): Promise<{ items: AdminUser[]; total: number }> {
     const { items, total } = await this.repos.users.list(limit, offset);
@@ -57,11 +76,17 @@ export class AdminService {
 
   async createUser(username: string, password: string, isAdmin: boolean): Promise<AdminUser> {
     const user = await this.auth.createUser(username, password, isAdmin);
+    await this.recorded(
+      'admin.user_created',
+      { type: 'user', id: user.id },
+      { username: user.username, isAdmin },
+    );
     return this.user(user.id);
   }
 
   async resetPassword(id: string, newPassword: string, askingSessionId: string | null): Promise<void> {
     await this.auth.resetPassword(id, newPassword, askingSessionId);
+    await this.recorded('admin.password_reset', { type: 'user', id });
   }
 
   /**
@@ -75,11 +100,13 @@ export class AdminService {
       await tx.totp.delete(id);
       await tx.passkeys.deleteByUser(id);
     });
+    await this.recorded('admin.two_factor_reset', { type: 'user', id });
   }
 
   /** `null` follows DFS_DEFAULT_QUOTA_BYTES; 0 lifts the quota for this user. */
   async setQuota(id: string, quotaBytes: number | null): Promise<AdminUser> {
     if (!(await this.repos.users.setQuota(id, quotaBytes))) throw notFound('user not found');
+    await this.recorded('admin.user_updated', { type: 'user', id }, { quotaBytes });
     return this.user(id);
   }
 
@@ -88,6 +115,7 @@ export class AdminService {
     expiresInHours = DEFAULT_INVITE_HOURS,
   ): Promise<Invite & { code: string }> {
     const { code, row } = await this.auth.createInvite(byUserId, Math.round(expiresInHours * 3_600_000));
+    await this.recorded('admin.invite_created', { type: 'invite', id: row.id }, { expiresInHours });
     return { ...toInvite(row), code };
   }
 
@@ -98,6 +126,7 @@ export class AdminService {
 
   async deleteInvite(id: string): Promise<void> {
     if (!(await this.repos.invites.delete(id))) throw notFound('invite not found');
+    await this.recorded('admin.invite_deleted', { type: 'invite', id });
   }
 
   /**
@@ -117,6 +146,7 @@ export class AdminService {
       if (disabled !== already) await tx.users.setDisabled(id, disabled ? this.now() : null);
       if (disabled) await tx.sessions.deleteByUser(id, null);
     });
+    await this.recorded(disabled ? 'admin.user_disabled' : 'admin.user_enabled', { type: 'user', id });
     return this.user(id);
   }
 

@@ -15,6 +15,7 @@ import type { UserRow } from '../repositories/users.ts';
 import type { AppPasswordService } from './app-passwords.ts';
 import type { LdapSignin } from './identity/ldap.ts';
 import { newId, newToken, sha256Hex } from './ids.ts';
+import type { AuditRecorder } from './operations/audit.ts';
 import type { PasskeyService, RelyingParty } from './passkeys.ts';
 import type { PasswordHasher } from './passwords.ts';
 import type { TwoFactorService } from './two-factor.ts';
@@ -35,6 +36,8 @@ export interface AuthOptions {
   passkeys?: PasskeyService | null;
   /** DFS_REQUIRE_2FA: a session without a second factor may only set one up. */
   requireTwoFactor?: boolean;
+  /** Sign-ins, and failed ones, go to the audit log. */
+  audit?: AuditRecorder;
 }
 
 /**
@@ -78,6 +81,9 @@ export function toUser(row: UserRow): User {
     isAdmin: Boolean(row.is_admin),
   };
 }
+
+/** What a failed sign-in is, in the audit log: a wrong password or code, or a disabled account. */
+const FAILED_SIGNIN = new Set(['invalid_credentials', 'account_disabled', 'totp_invalid', 'passkey_invalid']);
 
 const signupClosed = () =>
   new HttpError(
@@ -193,8 +199,25 @@ export class AuthService {
     client: SessionClient = { userAgent: null, address: null },
     passkey?: PasskeyStep,
   ): Promise<{ user: User; token: string }> {
-    const row = await this.checkPassword(usernameInput.toLowerCase(), password);
-    const secondFactor = await this.secondFactor(row.id, code, passkey);
+    const username = usernameInput.toLowerCase();
+    let checked: { row: UserRow; method: 'password' | 'ldap' };
+    let secondFactor: boolean;
+    try {
+      checked = await this.checkPassword(username, password);
+      secondFactor = await this.secondFactor(checked.row.id, code, passkey);
+    } catch (error) {
+      // Asking for the second factor is a step, not a failure; a wrong one is.
+      if (error instanceof HttpError && FAILED_SIGNIN.has(error.code)) {
+        await this.options.audit?.record({
+          action: 'auth.signin_failed',
+          actor: { id: null, username },
+          client,
+          details: { reason: error.code },
+        });
+      }
+      throw error;
+    }
+    const { row, method } = checked;
     const token = newToken();
     const now = this.options.now();
     await this.repos.sessions.insert({
@@ -207,6 +230,12 @@ export class AuthService {
       second_factor_at: secondFactor ? now : null,
       ...clientColumns(client),
     });
+    await this.options.audit?.record({
+      action: 'auth.signin',
+      actor: { id: row.id, username: row.username },
+      client,
+      details: { method, secondFactor },
+    });
     return { user: toUser(row), token };
   }
 
@@ -216,11 +245,16 @@ export class AuthService {
    * to the directory keeps its own password (a directory entry never takes it over). The password
    * comes first, so a disabled account is only told so to someone who knows it.
    */
-  private async checkPassword(username: string, password: string): Promise<UserRow> {
+  private async checkPassword(
+    username: string,
+    password: string,
+  ): Promise<{ row: UserRow; method: 'password' | 'ldap' }> {
     const local = await this.repos.users.findByUsername(username);
     const ldap = this.options.ldap;
     let row: UserRow | null | undefined;
+    let method: 'password' | 'ldap' = 'password';
     if (ldap && (!local || (await ldap.isDirectoryAccount(local.id)))) {
+      method = 'ldap';
       row = await ldap.signin(username, password);
     } else if (!local) {
       await this.options.passwords.burn(password);
@@ -231,7 +265,7 @@ export class AuthService {
     if (row.disabled_at !== null && row.disabled_at !== undefined) {
       throw new HttpError('account_disabled', 'this account is disabled; ask an administrator');
     }
-    return row;
+    return { row, method };
   }
 
   /**
@@ -441,10 +475,16 @@ export class AuthService {
   }
 
   /**
-   * A session for a user an identity provider signed in (OIDC), made as a password sign-in makes
-   * one; `secondFactor`: the provider's sign-in counts as two factors (it owns the user's MFA).
+   * A session for a user an identity provider (OIDC) or a passkey signed in, made as a password
+   * sign-in makes one; `secondFactor`: the provider's sign-in counts as two factors (it owns the
+   * user's MFA). `method` is what the audit log says signed them in.
    */
-  async openSession(userId: string, secondFactor: boolean, client: SessionClient): Promise<string> {
+  async openSession(
+    userId: string,
+    secondFactor: boolean,
+    client: SessionClient,
+    method: 'oidc' | 'passkey' = 'oidc',
+  ): Promise<string> {
     const token = newToken();
     const now = this.options.now();
     await this.repos.sessions.insert({
@@ -456,6 +496,13 @@ export class AuthService {
       expires_at: now + this.options.sessionTtlMs,
       second_factor_at: secondFactor ? now : null,
       ...clientColumns(client),
+    });
+    const user = await this.repos.users.findById(userId);
+    await this.options.audit?.record({
+      action: 'auth.signin',
+      actor: { id: userId, username: user?.username ?? null },
+      client,
+      details: { method, secondFactor },
     });
     return token;
   }

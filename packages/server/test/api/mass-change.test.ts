@@ -89,6 +89,16 @@ describe('the mass-change guard and a ransomware drill', () => {
     });
     expect(alert.actor.appPasswordId).toBeTruthy();
     expect(Date.parse(alert.restoreAt)).toBeLessThan(Date.parse(alert.at));
+    // The audit log has it too, raised by dfs (no actor), naming whose files and which door.
+    const audited = await t.app.services.audit.page({ action: 'mass_change.alert' });
+    expect(audited.events).toHaveLength(1);
+    expect(audited.events[0]).toMatchObject({
+      actorId: null,
+      targetType: 'user',
+      targetId: alice.id,
+      // As many files as when it was raised; the alert itself keeps counting.
+      details: { files: expect.any(Number), by: 'alice', actorType: 'app_password', via: 'webdav' },
+    });
 
     // The app password cannot hide its tracks or undo for the owner.
     const bearer = { authorization: `Bearer ${secret}` };
@@ -98,6 +108,10 @@ describe('the mass-change guard and a ransomware drill', () => {
     const undo = await api('POST', `/api/alerts/${alert.id}/undo`);
     expect(undo.statusCode, undo.body).toBe(200);
     expect(undo.json()).toEqual({ restored: 300, trashed: 0, unchanged: 0, unavailable: 0 });
+    const restores = (await t.app.services.audit.page({ action: 'restore.started' })).events;
+    expect(restores).toMatchObject([
+      { actorUsername: 'alice', targetType: 'folder', targetId: work.id, details: { entries: 300 } },
+    ]);
     expect(await tree()).toEqual(before);
     // The random versions stay available.
     const one = (await list((await list((await list(work.id))[0]!.id))[0]!.id))[0]!;

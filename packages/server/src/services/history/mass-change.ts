@@ -4,6 +4,7 @@ import type { HistoryAction } from '../../repositories/history.ts';
 import type { Repositories } from '../../repositories/index.ts';
 import type { Actor } from '../actor.ts';
 import { newId } from '../ids.ts';
+import type { AuditRecorder } from '../operations/audit.ts';
 
 /** The changes a burst is made of (creating files is how a sync starts, not a threat). */
 export const MASS_CHANGE_ACTIONS: HistoryAction[] = ['replaced', 'renamed', 'moved', 'trashed'];
@@ -33,6 +34,7 @@ export class MassChangeGuard {
     private readonly now: () => number,
     private readonly log: FastifyBaseLogger,
     private readonly options: MassChangeOptions,
+    private readonly audit?: AuditRecorder,
   ) {}
 
   /** FileService tells of every change it records (in its transaction: counted a little later). */
@@ -102,6 +104,21 @@ export class MassChangeGuard {
         dismissed_at: null,
       });
       this.log.warn({ userId, actor, files: files.size }, 'mass change: the owner is alerted');
+      // Raised by dfs, outside the requests that made the burst: no actor, no address.
+      await this.audit?.record({
+        action: 'mass_change.alert',
+        actor: null,
+        client: { userAgent: null, address: null },
+        target: { type: 'user', id: userId },
+        details: {
+          files: files.size,
+          folderId,
+          by: actor.username ?? actor.name,
+          actorType: actor.type,
+          via: actor.via,
+          ...(actor.appPasswordId ? { appPasswordId: actor.appPasswordId } : {}),
+        },
+      });
     } catch (error) {
       // Another instance raised it first: that one is the burst's alert.
       if (!isUniqueViolation(error)) throw error;

@@ -6,6 +6,7 @@ import type { FileRow, FileRowWithSha1 } from '../../repositories/files.ts';
 import type { Repositories } from '../../repositories/index.ts';
 import { actingAs, currentActor } from '../actor.ts';
 import { type FileService, MAX_FOLDER_DEPTH, toFileEntry } from '../files.ts';
+import type { AuditRecorder } from '../operations/audit.ts';
 import { type PastState, PastTree } from './past.ts';
 import type { UserJobs } from './user-jobs.ts';
 
@@ -35,6 +36,7 @@ export class RestoreService {
     private readonly files: FileService,
     private readonly jobs: UserJobs,
     private readonly inlineEntries = INLINE_ENTRIES,
+    private readonly audit?: AuditRecorder,
   ) {}
 
   /**
@@ -53,7 +55,13 @@ export class RestoreService {
       await succeeded();
       return result;
     };
-    if ((await this.size(userId, folderId, at)) <= this.inlineEntries) return { done: await run() };
+    const size = await this.size(userId, folderId, at);
+    await this.audit?.record({
+      action: 'restore.started',
+      target: { type: folderId ? 'folder' : 'user', id: folderId ?? userId },
+      details: { at: new Date(at).toISOString(), entries: size },
+    });
+    if (size <= this.inlineEntries) return { done: await run() };
     // The job outlives the request; it keeps the request's actor (async context) for history.
     return { jobId: await this.jobs.start(userId, 'restore', run) };
   }
