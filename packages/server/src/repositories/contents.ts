@@ -136,19 +136,44 @@ export class ContentsRepository {
       .update({ unreferenced_since: live ? null : this.db.raw('COALESCE(unreferenced_since, ?)', [now]) });
   }
 
-  /** Contents whose last reference went away before `before`: the collector's work list. */
-  async listCollectable(before: number, limit: number): Promise<ContentRow[]> {
+  /**
+   * Contents whose last reference went away before `before`: the collector's work list. A content
+   * a backup may list is left out (see `keptByBackup`); `backupsSince` is the oldest `taken_at` of
+   * a backup that still keeps what it lists.
+   */
+  async listCollectable(
+    before: number,
+    limit: number,
+    backupsSince = Number.MAX_SAFE_INTEGER,
+  ): Promise<ContentRow[]> {
     return this.db<ContentRow>('contents')
       .whereNotNull('unreferenced_since')
       .andWhere('unreferenced_since', '<=', before)
+      .whereNotExists(this.keptByBackup(backupsSince))
       .limit(limit);
   }
 
+  /**
+   * The backups that may list the outer `contents` row: taken while it existed and before it lost
+   * its last reference (a backup lists every content referenced in its snapshot, and the snapshot
+   * is never older than `taken_at`). A backup still running keeps them too, whatever its age. Per
+   * content this reads the few rows of `backups`, never a row per content and backup.
+   */
+  private keptByBackup(backupsSince: number) {
+    return this.db('backups')
+      .select(this.db.raw('1'))
+      .whereIn('backups.status', ['running', 'complete'])
+      .andWhere((w) => w.where('backups.status', 'running').orWhere('backups.taken_at', '>=', backupsSince))
+      .andWhereRaw('backups.taken_at >= contents.created_at')
+      .andWhereRaw('backups.taken_at <= contents.unreferenced_since');
+  }
+
   /** Claims a content for deletion only if it is still unreferenced; returns false if it was revived. */
-  async claimForDeletion(id: string): Promise<boolean> {
+  async claimForDeletion(id: string, backupsSince = Number.MAX_SAFE_INTEGER): Promise<boolean> {
     const updated = await this.db('contents')
       .where({ id })
       .whereNotNull('unreferenced_since')
+      .whereNotExists(this.keptByBackup(backupsSince))
       .whereNotExists(this.db('user_files').where('user_files.content_id', id).select('id'))
       .whereNotExists(this.db('file_versions').where('file_versions.content_id', id).select('id'))
       .whereNotExists(
