@@ -10,6 +10,8 @@ export interface Job {
    * timer alone never fires in an instance restarted more often than the interval.
    */
   firstRunAfterMs?: number;
+  /** Runs on every instance, without the lease: the job handles this instance's own state. */
+  everyInstance?: boolean;
   /** 'more': the run stopped at its time budget with work left, so the next one starts at once. */
   run(): Promise<unknown>;
 }
@@ -53,6 +55,7 @@ export class JobRunner {
   /** Runs `job` now if this instance can take its lease; returns whether it ran. */
   async runOnce(job: Job, notRunSince?: number): Promise<boolean> {
     if (this.stopped) return false;
+    if (job.everyInstance) return this.runLocal(job);
     const leaseMs = Math.max(60_000, job.everyMs * 2);
     const claimed = await this.repos.jobs
       .claim(job.name, this.owner, this.now(), leaseMs, notRunSince)
@@ -72,6 +75,19 @@ export class JobRunner {
     await run;
     this.running.delete(run);
     if (more) this.kick(job);
+    return true;
+  }
+
+  private async runLocal(job: Job): Promise<boolean> {
+    const run = Promise.resolve()
+      .then(() => job.run())
+      .then(
+        () => undefined,
+        (error: unknown) => this.log.error({ err: error, job: job.name }, 'background job failed'),
+      );
+    this.running.add(run);
+    await run;
+    this.running.delete(run);
     return true;
   }
 
