@@ -6,6 +6,8 @@ import {
   type AppPasswordList,
   type AppPasswordScope,
   type Archive,
+  type AuditPage,
+  type AuditQuery,
   type ChangePasswordBody,
   type CompleteUploadBody,
   type CompleteUploadResponse,
@@ -42,6 +44,8 @@ import {
   type ShareList,
   type SignedOutSessions,
   type SigninResponse,
+  type StatsRange,
+  type StatsResponse,
   type TotpSetup,
   type TotpStatus,
   type UploadSession,
@@ -586,6 +590,16 @@ export class DfsApi {
     return this.#op('delete', '/api/auth/sessions', opts);
   }
 
+  // ---- audit log (admin) ----
+  /** Admin: audit events, newest first; pass the answer's `nextCursor` as `cursor` for older ones. */
+  auditEvents(query: AuditQuery = {}, opts?: RequestOptions): Promise<AuditPage> {
+    return this.#op('get', '/api/admin/audit', { ...opts, query: { ...query } });
+  }
+  /** Admin: where to download every event the filters match, as JSON lines. */
+  auditExportUrl(query: Omit<AuditQuery, 'limit' | 'cursor'> = {}): string {
+    return this.url('/api/admin/audit/export', { ...query });
+  }
+
   // ---- chunked uploads ----
   createUpload(body: CreateUploadBody, opts?: RequestOptions): Promise<CreateUploadResponse> {
     return this.#op('post', '/api/uploads', { ...opts, json: body });
@@ -854,6 +868,14 @@ export class DfsApi {
   }
   undrainNode(id: string, opts?: RequestOptions): Promise<NodeResponse> {
     return this.#op('post', '/api/nodes/{id}/undrain', { ...opts, params: { id } });
+  }
+  /** Admin: the dashboard's series (hourly, or daily for 30d) and a snapshot of now. */
+  adminStats(range: StatsRange = '24h', opts?: RequestOptions): Promise<StatsResponse> {
+    return this.#op('get', '/api/admin/stats', { ...opts, query: { range } });
+  }
+  /** Admin: samples now instead of at the next minute. */
+  sampleStats(opts?: RequestOptions): Promise<void> {
+    return this.#opVoid('post', '/api/admin/stats/sample', opts);
   }
   healthz(opts?: RequestOptions): Promise<boolean> {
     return this.#probe(this.#path('/healthz', {}), opts);

@@ -28,12 +28,15 @@ import { registerAuth } from './plugins/auth.ts';
 import { registerCors } from './plugins/cors.ts';
 import { registerErrorHandling, registerNotFound } from './plugins/errors.ts';
 import { registerHttpLimits } from './plugins/http-limits.ts';
+import { registerMetrics } from './plugins/metrics.ts';
 import { registerOpenApi } from './plugins/openapi.ts';
 import { ReadRouting, registerReadRouting } from './plugins/read-replica.ts';
 import { registerWeb } from './plugins/web.ts';
 import { Repositories } from './repositories/index.ts';
+import { MetricsRepository } from './repositories/metrics.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { archiveRoutes } from './routes/archives.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { fileRoutes } from './routes/files.ts';
 import { groupRoutes } from './routes/groups.ts';
@@ -51,6 +54,7 @@ import { publicUploadRoutes } from './routes/public-uploads.ts';
 import { restoreRoutes } from './routes/restore.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { shareRoutes } from './routes/shares.ts';
+import { statsRoutes } from './routes/stats.ts';
 import { tusRoutes } from './routes/tus.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { versionRoutes } from './routes/versions.ts';
@@ -77,6 +81,11 @@ import { VersionService } from './services/history/versions.ts';
 import { LdapDirectory, LdapSignin } from './services/identity/ldap.ts';
 import { UserLimits } from './services/limits.ts';
 import { NodeStatus } from './services/node-status.ts';
+import { AuditLog, registerAuditContext } from './services/operations/audit.ts';
+import { BackupSchedule } from './services/operations/backup/schedule.ts';
+import { Metrics } from './services/operations/metrics.ts';
+import { ReadinessCheck } from './services/operations/readiness.ts';
+import { registryCounters, StatsService } from './services/operations/stats.ts';
 import { PasskeyService } from './services/passkeys.ts';
 import { PasswordHasher } from './services/passwords.ts';
 import { NextcloudUploads } from './services/protocols/nextcloud-uploads.ts';
@@ -132,6 +141,16 @@ export interface Services {
   userJobs: UserJobs;
   alerts: AlertService;
   massChanges: MassChangeGuard;
+  /** Prometheus metrics (services/operations/metrics.ts); `registry` holds them by name. */
+  metrics: Metrics;
+  /** The admin dashboard's own time series (services/operations/stats.ts). */
+  stats: StatsService;
+  /** Who signed in, changed access or administered what, from where (services/operations/audit.ts). */
+  audit: AuditLog;
+  /** What `/readyz` answers: the database, pending migrations, enough storage nodes up. */
+  readiness: ReadinessCheck;
+  /** The scheduled metadata backup (DFS_BACKUP_DIR, DFS_BACKUP_CRON; services/operations/backup). */
+  backups: BackupSchedule;
   /** SQLite only: syncs the WAL before a write's response. */
   walSync: WalSync | null;
   /** Nextcloud's chunked upload v2, on tus-style upload sessions. */
@@ -139,7 +158,7 @@ export interface Services {
   davLocks: DavLockService;
   downloads: DownloadResponder;
   jobs: JobRunner;
-  maintenance: { sweep: Job; collect: Job; reconcile: Job; versions: Job };
+  maintenance: { sweep: Job; collect: Job; reconcile: Job; versions: Job; auditRetention: Job };
   /** Repair and scrub; `deps` lets tests call `repair(deps)` / `scrub(deps)` directly. */
   clusterJobs: { repair: Job; scrub: Job; deps: ClusterJobDeps };
   now: () => number;
@@ -202,6 +221,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const walPath = walPathOf(config.dbUrl);
   const walSync = walPath ? new WalSync(walPath) : null;
   const repos = new Repositories(db);
+  // Wall-clock time, not `now`: Prometheus stamps samples with real time, and a test's frozen
+  // clock would keep the database-derived gauges cached for ever.
+  const metrics = new Metrics({ readReplica: Boolean(config.dbReadUrl) });
+  const audit = new AuditLog(db, { now, log: app.log, retentionMs: config.auditRetentionMs });
   const replicaDb = config.dbReadUrl ? createDb(config.dbReadUrl) : null;
   const replicaTracker = replicaDb
     ? new ReplicaTracker(db, replicaDb, { maxLagMs: config.dbReadMaxLagMs, pollMs: 200, now, log: app.log })
@@ -218,6 +241,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     accelLocations: config.accelLocations,
     now,
     log: app.log,
+    onDown: (node) => metrics.nodeDown.inc({ node }),
   });
   const secret = resolveSecret(config);
   const passwords = new PasswordHasher(secret);
@@ -235,7 +259,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const access = new AccessService(repos);
   const uploadParts = new UploadParts(repos, cluster, app.log, now);
   const chunkDigests = new ChunkDigests(config.chunkSize, config.digestThreads ?? defaultDigestThreads());
-  const batchUploads = new BatchUpload(repos, uploadParts, contents, files, limits, config.minFreeBytes);
+  const batchUploads = new BatchUpload(
+    repos,
+    uploadParts,
+    contents,
+    files,
+    limits,
+    config.minFreeBytes,
+    metrics,
+  );
   const uploads = new UploadService(
     repos,
     uploadParts,
@@ -257,6 +289,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     limits,
     chunkDigests,
     new BodyMemory({ totalBytes: config.uploadMemoryBytes, perUserBytes: config.uploadMemoryPerUserBytes }),
+    metrics,
   );
   const appPasswords = new AppPasswordService(repos, now);
   const twoFactor = new TwoFactorService(repos, { secret, now });
@@ -271,13 +304,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     passwords,
     now,
     ldap: config.ldap ? new LdapSignin(repos, new LdapDirectory(config.ldap), now) : null,
+    audit,
   });
   const jobDeps = {
     repos,
     cluster,
     log: app.log,
     now,
+    metrics,
     gcGraceMs: config.gcGraceMs,
+    backupKeepMs: config.backup.keepMs,
   };
   const clusterDeps: ClusterJobDeps = {
     repos,
@@ -287,15 +323,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     repairGraceMs: config.repairGraceMs,
     scrubBytesPerSecond: config.scrubBytesPerSecond,
     scrubPeriodMs: config.scrubPeriodMs,
+    metrics,
   };
   // WebDAV names its lock tokens in its own requests (If:), so its writes skip the API's lock check.
   const davFiles = new FileService(repos, now, limits);
   const dav = new DavService(repos, limits, davFiles, uploads, davLimits);
   const tus = new TusService(repos, uploads, uploadParts, files, app.log, now, config.uploadIdleMs, limits);
-  const massChanges = new MassChangeGuard(repos, now, app.log, {
-    files: config.massChangeFiles,
-    windowMs: config.massChangeWindowMs,
-  });
+  const massChanges = new MassChangeGuard(
+    repos,
+    now,
+    app.log,
+    { files: config.massChangeFiles, windowMs: config.massChangeWindowMs },
+    audit,
+  );
   files.listen(massChanges.note);
   davFiles.listen(massChanges.note);
   const userJobs = new UserJobs(repos, now, app.log);
@@ -317,6 +357,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       collect: collectJob(jobDeps),
       reconcile: reconcileJob(jobDeps),
       versions: versionsJob({ repos, limits, now, config }),
+      auditRetention: audit.retentionJob(),
     },
     clusterJobs: { repair: repairJob(clusterDeps), scrub: scrubJob(clusterDeps), deps: clusterDeps },
     shares: new ShareService(repos, files, passwords, secret, now, uploads),
@@ -324,7 +365,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     members: new MemberService(repos, access, now),
     groups: new GroupService(repos, now),
     sharedTree: new SharedTree(repos, access, files, new HistoryService(repos)),
-    downloads: new DownloadResponder(contents),
+    downloads: new DownloadResponder(contents, metrics),
     archives: new ArchiveService(repos, contents, now),
     appPasswords,
     twoFactor,
@@ -335,20 +376,40 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     tus,
     versions: new VersionService(repos, files, limits, now),
     history: new HistoryService(repos),
-    restores: new RestoreService(repos, files, userJobs, options.restoreInlineEntries),
+    restores: new RestoreService(repos, files, userJobs, options.restoreInlineEntries, audit),
     userJobs,
     alerts: new AlertService(repos, files, massChanges, now),
     massChanges,
+    audit,
+    metrics,
+    stats: new StatsService(repos, cluster, registryCounters(metrics.registry), now),
+    readiness: new ReadinessCheck(db, cluster, { replicas: config.replicas, now }),
+    backups: new BackupSchedule({ db, repos, config, log: app.log, now, audit }),
     walSync,
     ncUploads: new NextcloudUploads(repos, uploads, tus, davFiles, dav, limits, now),
     thumbnails: new ThumbnailService(path.join(config.dataDir, 'thumbnails'), contents, app.log),
     auth,
-    admin: new AdminService(repos, auth, limits, now),
+    admin: new AdminService(repos, auth, limits, now, audit),
   };
   app.decorate('config', config);
   app.decorate('services', services);
+  const metricsRepo = new MetricsRepository(db);
+  metrics.attach({
+    nodes: () => cluster.nodeSamples(),
+    pool: () => {
+      const pool = db.client.pool;
+      return pool
+        ? { used: pool.numUsed(), free: pool.numFree(), pending: pool.numPendingAcquires() }
+        : { used: 0, free: 0, pending: 0 };
+    },
+    replicaLagSeconds: () => replicaTracker?.lagSeconds() ?? null,
+    replicaStates: () => metricsRepo.replicaStates(),
+    storedBytes: () => metricsRepo.storedBytes(),
+    queuedJobs: () => metricsRepo.runningUserJobs(),
+  });
 
   registerErrorHandling(app);
+  await registerMetrics(app, metrics, config);
   if (walSync) {
     // What a write's answer says is stored is on disk before the answer goes (db/wal-sync.ts).
     app.addHook('onSend', async (request) => {
@@ -358,6 +419,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Request-scoped state (who is acting, for versions and history) without passing it through
   // every service call.
   await app.register(fastifyRequestContext);
+  registerAuditContext(app);
   await app.register(cookie);
   await app.register(rateLimit, {
     global: false,
@@ -382,6 +444,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(oidcRoutes);
   await app.register(sessionRoutes);
   await app.register(adminRoutes);
+  await app.register(auditRoutes);
+  await app.register(statsRoutes);
   await app.register(uploadRoutes);
   await app.register(fileRoutes);
   await app.register(versionRoutes);
@@ -419,11 +483,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   if (options.jobs) {
     const { repair, scrub } = services.clusterJobs;
     services.jobs.start([...Object.values(services.maintenance), repair, scrub]);
+    services.jobs.start([services.stats.countersJob(), services.stats.gaugesJob()]);
+    services.backups.start();
     // A drain from DFS_DRAIN_NODES (or one under way before a restart) resumes now.
     if (cluster.view(0).drainingIds.length > 0) services.jobs.kick(repair);
   }
   app.addHook('onClose', async () => {
     await services.jobs.stop();
+    await services.backups.stop();
     await userJobs.idle();
     await massChanges.flush();
     await replicaTracker?.stop();

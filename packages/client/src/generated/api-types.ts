@@ -4,6 +4,109 @@
  */
 
 export interface paths {
+    "/api/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Audit events, newest first: sign-ins, access changes, administration, restores, backups */
+        get: {
+            parameters: {
+                query?: {
+                    action?: "auth.signin" | "auth.signin_failed" | "auth.password_changed" | "totp.enabled" | "totp.disabled" | "passkey.added" | "passkey.removed" | "app_password.created" | "app_password.revoked" | "session.revoked" | "share.created" | "share.deleted" | "share.member_added" | "share.member_changed" | "share.member_removed" | "group.created" | "group.deleted" | "group.member_added" | "group.member_removed" | "admin.user_created" | "admin.user_updated" | "admin.user_disabled" | "admin.user_enabled" | "admin.password_reset" | "admin.two_factor_reset" | "admin.invite_created" | "admin.invite_deleted" | "node.drained" | "node.undrained" | "restore.started" | "mass_change.alert" | "backup.created" | "backup.failed" | "backup.restored";
+                    cursor?: string;
+                    from?: string;
+                    limit?: number;
+                    to?: string;
+                    user?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            events: components["schemas"]["def-4"][];
+                            nextCursor: string | null;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/audit/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every audit event the filters match, newest first, as JSON lines (one event a line) */
+        get: {
+            parameters: {
+                query?: {
+                    action?: "auth.signin" | "auth.signin_failed" | "auth.password_changed" | "totp.enabled" | "totp.disabled" | "passkey.added" | "passkey.removed" | "app_password.created" | "app_password.revoked" | "session.revoked" | "share.created" | "share.deleted" | "share.member_added" | "share.member_changed" | "share.member_removed" | "group.created" | "group.deleted" | "group.member_added" | "group.member_removed" | "admin.user_created" | "admin.user_updated" | "admin.user_disabled" | "admin.user_enabled" | "admin.password_reset" | "admin.two_factor_reset" | "admin.invite_created" | "admin.invite_deleted" | "node.drained" | "node.undrained" | "restore.started" | "mass_change.alert" | "backup.created" | "backup.failed" | "backup.restored";
+                    cursor?: string;
+                    from?: string;
+                    limit?: number;
+                    to?: string;
+                    user?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/groups": {
         parameters: {
             query?: never;
@@ -43,7 +146,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-12"][];
+                            items: components["schemas"]["def-13"][];
                         };
                     };
                 };
@@ -88,7 +191,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            group: components["schemas"]["def-12"];
+                            group: components["schemas"]["def-13"];
                         };
                     };
                 };
@@ -474,6 +577,165 @@ export interface paths {
                 };
             };
         };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Time series (hourly for 24h and 7d, daily for 30d) and a snapshot, for the dashboard */
+        get: {
+            parameters: {
+                query?: {
+                    range?: "24h" | "7d" | "30d";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            range: "24h" | "7d" | "30d";
+                            series: {
+                                activeUsersDay: (number | null)[];
+                                activeUsersHour: (number | null)[];
+                                bytesIn: number[];
+                                bytesOut: number[];
+                                downloads: number[];
+                                errors5xx: number[];
+                                logicalBytes: (number | null)[];
+                                nodes: {
+                                    id: string;
+                                    name: string;
+                                    storedBytes: (number | null)[];
+                                    usedBytes: (number | null)[];
+                                }[];
+                                replicasCorrupt: (number | null)[];
+                                replicasMissing: (number | null)[];
+                                replicasOk: (number | null)[];
+                                uniqueBytes: (number | null)[];
+                                uploadsFailed: number[];
+                                uploadsInstant: number[];
+                                uploadsStored: number[];
+                            };
+                            snapshot: {
+                                activeUsers: {
+                                    day: number;
+                                    hour: number;
+                                };
+                                /** Format: date-time */
+                                at: string;
+                                dedupe: {
+                                    logicalBytes: number;
+                                    savedBytes: number;
+                                    uniqueBytes: number;
+                                };
+                                /** Format: date-time */
+                                lastSampleAt: string | null;
+                                nodes: {
+                                    freeBytes: number | null;
+                                    id: string;
+                                    name: string;
+                                    status: "up" | "down" | "draining";
+                                    storedBytes: number | null;
+                                    totalBytes: number | null;
+                                    usedBytes: number | null;
+                                }[];
+                                replicas: {
+                                    corrupt: number;
+                                    missing: number;
+                                    ok: number;
+                                };
+                            };
+                            step: "hour" | "day";
+                            times: string[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/stats/sample": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sample now instead of at the next minute: this instance's counters and the database's figures */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                code: string;
+                                message: string;
+                            } & {
+                                [key: string]: unknown;
+                            };
+                        };
+                    };
+                };
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1168,7 +1430,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-8"][];
+                            items: components["schemas"]["def-9"][];
                         };
                     };
                 };
@@ -2954,7 +3216,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-4"][];
+                            items: components["schemas"]["def-5"][];
                             total: number;
                         };
                     };
@@ -2996,7 +3258,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-4"];
+                            file: components["schemas"]["def-5"];
                         };
                     };
                 };
@@ -3049,7 +3311,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-4"];
+                            file: components["schemas"]["def-5"];
                         };
                     };
                 };
@@ -3136,7 +3398,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-4"];
+                            file: components["schemas"]["def-5"];
                         };
                     };
                 };
@@ -3224,7 +3486,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-10"][];
+                            items: components["schemas"]["def-11"][];
                         };
                     };
                 };
@@ -3276,7 +3538,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            member: components["schemas"]["def-10"];
+                            member: components["schemas"]["def-11"];
                         };
                     };
                 };
@@ -3380,7 +3642,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            member: components["schemas"]["def-10"];
+                            member: components["schemas"]["def-11"];
                         };
                     };
                 };
@@ -3429,7 +3691,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-4"][];
+                            items: components["schemas"]["def-5"][];
                         };
                     };
                 };
@@ -3498,7 +3760,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            share: components["schemas"]["def-9"];
+                            share: components["schemas"]["def-10"];
                         };
                     };
                 };
@@ -3646,7 +3908,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-5"][];
+                            items: components["schemas"]["def-6"][];
                         };
                     };
                 };
@@ -3797,7 +4059,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-4"];
+                            file: components["schemas"]["def-5"];
                         };
                     };
                 };
@@ -3854,7 +4116,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            files: components["schemas"]["def-4"][];
+                            files: components["schemas"]["def-5"][];
                         };
                     };
                 };
@@ -3915,7 +4177,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-4"];
+                            file: components["schemas"]["def-5"];
                         };
                     };
                 };
@@ -3926,7 +4188,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-4"];
+                            file: components["schemas"]["def-5"];
                         };
                     };
                 };
@@ -3986,7 +4248,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-7"][];
+                            items: components["schemas"]["def-8"][];
                             nextCursor: string | null;
                         };
                     };
@@ -5153,7 +5415,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-11"][];
+                            items: components["schemas"]["def-12"][];
                         };
                     };
                 };
@@ -5258,7 +5520,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-9"][];
+                            items: components["schemas"]["def-10"][];
                         };
                     };
                 };
@@ -5370,7 +5632,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-4"][];
+                            items: components["schemas"]["def-5"][];
                             total: number;
                         };
                     };
@@ -5517,7 +5779,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-4"];
+                            file: components["schemas"]["def-5"];
                         };
                     };
                 };
@@ -5703,7 +5965,7 @@ export interface paths {
                             /** @enum {string} */
                             status: "challenge";
                         } | {
-                            file: components["schemas"]["def-4"];
+                            file: components["schemas"]["def-5"];
                             /** @enum {string} */
                             status: "instant";
                         } | {
@@ -5736,7 +5998,7 @@ export interface paths {
                             /** @enum {string} */
                             status: "challenge";
                         } | {
-                            file: components["schemas"]["def-4"];
+                            file: components["schemas"]["def-5"];
                             /** @enum {string} */
                             status: "instant";
                         } | {
@@ -5960,7 +6222,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
-                            file: components["schemas"]["def-4"];
+                            file: components["schemas"]["def-5"];
                             /** @enum {string} */
                             status: "complete";
                         };
@@ -6083,8 +6345,24 @@ export interface components {
             lastSeenAt: string;
             userAgent: string | null;
         };
-        /** FileEntry */
+        /** AuditEvent */
         "def-4": {
+            action: "auth.signin" | "auth.signin_failed" | "auth.password_changed" | "totp.enabled" | "totp.disabled" | "passkey.added" | "passkey.removed" | "app_password.created" | "app_password.revoked" | "session.revoked" | "share.created" | "share.deleted" | "share.member_added" | "share.member_changed" | "share.member_removed" | "group.created" | "group.deleted" | "group.member_added" | "group.member_removed" | "admin.user_created" | "admin.user_updated" | "admin.user_disabled" | "admin.user_enabled" | "admin.password_reset" | "admin.two_factor_reset" | "admin.invite_created" | "admin.invite_deleted" | "node.drained" | "node.undrained" | "restore.started" | "mass_change.alert" | "backup.created" | "backup.failed" | "backup.restored";
+            actorId: string | null;
+            actorUsername: string | null;
+            address: string | null;
+            /** Format: date-time */
+            at: string;
+            details: {
+                [key: string]: unknown;
+            };
+            id: string;
+            targetId: string | null;
+            targetType: string | null;
+            userAgent: string | null;
+        };
+        /** FileEntry */
+        "def-5": {
             /** Format: date-time */
             createdAt: string;
             id: string;
@@ -6108,8 +6386,8 @@ export interface components {
             updatedAt: string;
         };
         /** FileVersion */
-        "def-5": {
-            actor: components["schemas"]["def-6"] | (never | null);
+        "def-6": {
+            actor: components["schemas"]["def-7"] | (never | null);
             /** Format: date-time */
             createdAt: string;
             current: boolean;
@@ -6121,7 +6399,7 @@ export interface components {
             size: number;
         };
         /** Actor */
-        "def-6": {
+        "def-7": {
             appPasswordId?: string;
             name: string;
             type: "session" | "app_password" | "share" | "system";
@@ -6129,9 +6407,9 @@ export interface components {
             via?: "api" | "webdav" | "nextcloud" | "tus" | "job" | "restore";
         };
         /** HistoryEvent */
-        "def-7": {
+        "def-8": {
             action: "created" | "replaced" | "renamed" | "moved" | "trashed" | "restored" | "purged";
-            actor: components["schemas"]["def-6"];
+            actor: components["schemas"]["def-7"];
             /** Format: date-time */
             at: string;
             fileId: string;
@@ -6143,8 +6421,8 @@ export interface components {
             sha1: string | null;
         };
         /** Alert */
-        "def-8": {
-            actor: components["schemas"]["def-6"];
+        "def-9": {
+            actor: components["schemas"]["def-7"];
             /** Format: date-time */
             at: string;
             files: number;
@@ -6159,7 +6437,7 @@ export interface components {
             restoreAt: string;
         };
         /** Share */
-        "def-9": {
+        "def-10": {
             bytesReceived: number;
             /** Format: date-time */
             createdAt: string;
@@ -6176,7 +6454,7 @@ export interface components {
             url: string;
         };
         /** FileMember */
-        "def-10": {
+        "def-11": {
             /** Format: date-time */
             createdAt: string;
             group?: string;
@@ -6185,7 +6463,7 @@ export interface components {
             username?: string;
         };
         /** SharedItem */
-        "def-11": {
+        "def-12": {
             id: string;
             kind: "file" | "folder";
             name: string;
@@ -6196,7 +6474,7 @@ export interface components {
             size: number;
         };
         /** Group */
-        "def-12": {
+        "def-13": {
             /** Format: date-time */
             createdAt: string;
             id: string;

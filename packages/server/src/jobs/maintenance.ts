@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Repositories } from '../repositories/index.ts';
 import type { StorageCluster } from '../services/cluster.ts';
+import type { Metrics } from '../services/operations/metrics.ts';
 import { NC_SESSION_TTL_MS } from '../services/protocols/nextcloud-uploads.ts';
 import { uploadOfPart } from '../services/tus.ts';
 import { objectKey } from '../storage/types.ts';
@@ -12,6 +13,10 @@ interface Deps {
   log: FastifyBaseLogger;
   now: () => number;
   gcGraceMs: number;
+  /** DFS_BACKUP_KEEP_DAYS: what a backup younger than this lists is not collected. */
+  backupKeepMs?: number;
+  /** Expired uploads count as failed uploads in /metrics. */
+  metrics?: Metrics;
 }
 
 /** Tmp files younger than this may belong to a write in progress. */
@@ -44,6 +49,7 @@ export async function sweep(deps: Deps): Promise<{ uploads: number; strays: numb
     }
     uploads++;
   }
+  if (uploads > 0) deps.metrics?.uploadsFailed.inc({ reason: 'expired' }, uploads);
   await deps.repos.uploads.deleteCompletedBefore(now);
   let strays = 0;
   for (const nodeId of deps.cluster.liveNodeIds()) {
@@ -84,8 +90,9 @@ export async function sweep(deps: Deps): Promise<{ uploads: number; strays: numb
 
 /**
  * Physical deletion, only when no one references the content any more and the grace period has
- * passed (a restore or a new upload may still want it). The claim re-checks references in the
- * same statement, so a reference created meanwhile keeps the content.
+ * passed (a restore or a new upload may still want it), and no young backup may list it (its
+ * restore would want it). The claim re-checks both in the same statement, so a reference created
+ * or a backup started meanwhile keeps the content.
  */
 export function collectJob(deps: Deps): Job {
   return { name: 'collect', everyMs: 10 * 60_000, run: () => collect(deps).then(() => undefined) };
@@ -93,8 +100,13 @@ export function collectJob(deps: Deps): Job {
 
 export async function collect(deps: Deps): Promise<number> {
   let removed = 0;
-  for (const content of await deps.repos.contents.listCollectable(deps.now() - deps.gcGraceMs, 200)) {
-    if (!(await deps.repos.contents.claimForDeletion(content.id))) continue;
+  const backupsSince = deps.now() - (deps.backupKeepMs ?? 0);
+  for (const content of await deps.repos.contents.listCollectable(
+    deps.now() - deps.gcGraceMs,
+    200,
+    backupsSince,
+  )) {
+    if (!(await deps.repos.contents.claimForDeletion(content.id, backupsSince))) continue;
     const replicas = await deps.repos.contents.replicasOf(content.id);
     let allGone = true;
     for (const replica of replicas) {

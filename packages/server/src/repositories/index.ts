@@ -3,6 +3,7 @@ import { isLockConflict } from '../db/knex.ts';
 import { AlertsRepository } from './alerts.ts';
 import { AppPasswordsRepository } from './app-passwords.ts';
 import { ArchivesRepository } from './archives.ts';
+import { BackupsRepository } from './backups.ts';
 import { ChallengesRepository } from './challenges.ts';
 import { ContentBlocksRepository } from './content-blocks.ts';
 import { ContentsRepository } from './contents.ts';
@@ -22,6 +23,7 @@ import { NodesRepository } from './nodes.ts';
 import { PasskeysRepository } from './passkeys.ts';
 import { SessionsRepository } from './sessions.ts';
 import { SharesRepository } from './shares.ts';
+import { StatsRepository } from './stats.ts';
 import { TotpRepository } from './totp.ts';
 import { TusUploadsRepository } from './tus-uploads.ts';
 import { UploadsRepository } from './uploads.ts';
@@ -57,6 +59,8 @@ export class Repositories {
   readonly members: MembersRepository;
   readonly identities: IdentitiesRepository;
   readonly passkeys: PasskeysRepository;
+  readonly stats: StatsRepository;
+  readonly backups: BackupsRepository;
 
   constructor(private readonly db: Knex) {
     this.users = new UsersRepository(db);
@@ -86,6 +90,8 @@ export class Repositories {
     this.members = new MembersRepository(db);
     this.identities = new IdentitiesRepository(db);
     this.passkeys = new PasskeysRepository(db);
+    this.stats = new StatsRepository(db);
+    this.backups = new BackupsRepository(db);
   }
 
   /**

@@ -50,6 +50,10 @@ const ADMIN = new Set([
   'GET /api/admin/groups/{id}/members',
   'POST /api/admin/groups/{id}/members',
   'DELETE /api/admin/groups/{id}/members/{username}',
+  'GET /api/admin/audit',
+  'GET /api/admin/audit/export',
+  'GET /api/admin/stats',
+  'POST /api/admin/stats/sample',
 ]);
 
 describe('route access', () => {

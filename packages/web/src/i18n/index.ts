@@ -1,6 +1,8 @@
 import { computed, watch } from 'vue';
 import { createI18n } from 'vue-i18n';
 import en from './en.ts';
+import audit from './features/audit.ts';
+import dashboard from './features/dashboard.ts';
 import passkeys from './features/passkeys.ts';
 import sessions from './features/sessions.ts';
 import sharing from './features/sharing.ts';
@@ -8,7 +10,7 @@ import sso from './features/sso.ts';
 import zhCN from './zh-CN.ts';
 
 /** Each feature's messages are top-level namespaces of their own, merged over the base texts. */
-const features = [sharing, sso, passkeys, sessions];
+const features = [sharing, sso, passkeys, sessions, dashboard, audit];
 const withFeatures = <T extends object>(base: T, locale: 'en' | 'zh-CN'): T =>
   Object.assign({}, base, ...features.map((f) => f[locale]));
 

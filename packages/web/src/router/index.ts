@@ -42,6 +42,19 @@ const routes: RouteRecordRaw[] = [
     component: () => import('../pages/NodesPage.vue'),
     meta: { admin: true },
   },
+  // ECharts comes with this page alone: other users never download it.
+  {
+    path: '/admin/dashboard',
+    name: 'dashboard',
+    component: () => import('../pages/DashboardPage.vue'),
+    meta: { admin: true },
+  },
+  {
+    path: '/admin/audit',
+    name: 'audit',
+    component: () => import('../pages/AuditPage.vue'),
+    meta: { admin: true },
+  },
   {
     path: '/settings/app-passwords',
     name: 'app-passwords',
