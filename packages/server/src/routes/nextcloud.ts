@@ -281,7 +281,13 @@ export async function nextcloudRoutes(app: AppInstance): Promise<void> {
     },
     async (request) => {
       const user = sessionUser(request);
-      return { appPassword: await flows.approve(user.id, request.params.flowToken) };
+      const appPassword = await flows.approve(user.id, request.params.flowToken);
+      await app.services.audit.record({
+        action: 'app_password.created',
+        target: { type: 'app_password', id: appPassword.id },
+        details: { name: appPassword.name, scope: appPassword.scope, via: 'login_flow' },
+      });
+      return { appPassword };
     },
   );
 

@@ -71,6 +71,11 @@ describe('Nextcloud Login Flow v2', () => {
     const approved = await answer(flow.flowToken, 'approve');
     expect(approved.statusCode).toBe(200);
     expect(approved.json().appPassword).toMatchObject({ name: 'nextcloudcmd', lastUsedAt: null });
+    // Like any app password made, it is in the audit log, with who allowed it.
+    const { events } = await t.app.services.audit.page({ user: 'alice', action: 'app_password.created' });
+    expect(events.find((e) => e.targetId === approved.json().appPassword.id)?.details).toMatchObject({
+      via: 'login_flow',
+    });
 
     const got = await poll(flow.poll.token);
     expect(got.statusCode).toBe(200);
