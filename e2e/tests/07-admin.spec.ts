@@ -1,12 +1,7 @@
-import { expect, screenshot, test } from './helpers.ts';
+import { expect, screenshot, signInAsAdmin, test } from './helpers.ts';
 
 test('the admin sees the storage nodes; the UI switches to Chinese and remembers it', async ({ page }) => {
-  const admin = JSON.parse(process.env.DFS_E2E_ADMIN ?? '{}') as { username: string; password: string };
-  await page.goto('/signin');
-  await page.locator('input[name=username]').fill(admin.username);
-  await page.locator('input[name=password]').fill(admin.password);
-  await page.getByTestId('auth-submit').click();
-  await expect(page).toHaveURL(/\/files/);
+  const admin = await signInAsAdmin(page);
 
   await page.getByTestId('nav-nodes').click();
   await expect(page).toHaveURL(/\/admin\/nodes/);

@@ -1,4 +1,4 @@
-import { expect, PASSWORD, signUpViaApi, test, uniqueName } from './helpers.ts';
+import { expect, PASSWORD, signInAsAdmin, signUpViaApi, test, uniqueName } from './helpers.ts';
 
 test('a user changes their password from the user menu; their other sessions are signed out', async ({
   page,
@@ -74,12 +74,7 @@ test('an admin resets a user’s password on the users page; that user is signed
   await signUpViaApi(user, username);
   expect((await user.get('/api/auth/me')).status()).toBe(200);
 
-  const admin = JSON.parse(process.env.DFS_E2E_ADMIN ?? '{}') as { username: string; password: string };
-  await page.goto('/signin');
-  await page.locator('input[name=username]').fill(admin.username);
-  await page.locator('input[name=password]').fill(admin.password);
-  await page.getByTestId('auth-submit').click();
-  await expect(page).toHaveURL(/\/files/);
+  await signInAsAdmin(page);
   await page.getByTestId('nav-users').click();
   await expect(page).toHaveURL(/\/admin\/users/);
 

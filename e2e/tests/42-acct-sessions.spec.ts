@@ -1,5 +1,5 @@
 import { Secret, TOTP } from 'otpauth';
-import { expect, PASSWORD, signUpViaApi, test, uniqueName } from './helpers.ts';
+import { expect, PASSWORD, signInAsAdmin, signUpViaApi, test, uniqueName } from './helpers.ts';
 
 const FIREFOX_ON_WINDOWS = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0';
 
@@ -69,12 +69,7 @@ test("an admin chooses an app password's scope, and removes a user's two-factor 
   const bare = await user.post('/api/auth/signin', { data: { username, password: PASSWORD } });
   expect(bare.status()).toBe(401);
 
-  const admin = JSON.parse(process.env.DFS_E2E_ADMIN ?? '{}') as { username: string; password: string };
-  await page.goto('/signin');
-  await page.locator('input[name=username]').fill(admin.username);
-  await page.locator('input[name=password]').fill(admin.password);
-  await page.getByTestId('auth-submit').click();
-  await expect(page).toHaveURL(/\/files/);
+  await signInAsAdmin(page);
 
   await page.goto('/settings/app-passwords');
   const name = uniqueName('ops script');

@@ -1,5 +1,5 @@
 import AxeBuilder from '@axe-core/playwright';
-import { expect, PASSWORD, signUpViaApi, test, uniqueName } from './helpers.ts';
+import { expect, PASSWORD, signInAsAdmin, signUpViaApi, test, uniqueName } from './helpers.ts';
 
 test('an admin disables an account on the users page: it is signed out everywhere until enabled again', async ({
   page,
@@ -21,12 +21,7 @@ test('an admin disables an account on the users page: it is signed out everywher
   });
   expect((await program.get('/api/auth/me')).status()).toBe(200);
 
-  const admin = JSON.parse(process.env.DFS_E2E_ADMIN ?? '{}') as { username: string; password: string };
-  await page.goto('/signin');
-  await page.locator('input[name=username]').fill(admin.username);
-  await page.locator('input[name=password]').fill(admin.password);
-  await page.getByTestId('auth-submit').click();
-  await expect(page).toHaveURL(/\/files/);
+  const admin = await signInAsAdmin(page);
   await page.goto('/admin/users');
   const row = page.locator(`[data-testid=user-row][data-name="${username}"]`);
   // Nobody disables their own account: the admin's row has no such button.

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Page } from '@playwright/test';
-import { expect, screenshot, test, uniqueName } from './helpers.ts';
+import { expect, screenshot, signInAsAdmin, test, uniqueName } from './helpers.ts';
 
 const CHARTS = [
   'chart-storage',
@@ -27,12 +27,7 @@ async function expectChartsWithData(page: Page, charts = CHARTS) {
 test('the admin dashboard charts real traffic after a sample, in every range, dark and on a phone', async ({
   page,
 }) => {
-  const admin = JSON.parse(process.env.DFS_E2E_ADMIN ?? '{}') as { username: string; password: string };
-  await page.goto('/signin');
-  await page.locator('input[name=username]').fill(admin.username);
-  await page.locator('input[name=password]').fill(admin.password);
-  await page.getByTestId('auth-submit').click();
-  await expect(page).toHaveURL(/\/files/);
+  await signInAsAdmin(page);
 
   // Traffic: two uploads, a download, and an upload given up (a failed upload).
   const ids: string[] = [];

@@ -109,6 +109,17 @@ export async function getUpload(request: APIRequestContext, uploadId: string): P
 
 export type { Share };
 
+/** Signs in on the sign-in page as the admin global setup made; answers their credentials. */
+export async function signInAsAdmin(page: Page): Promise<{ username: string; password: string }> {
+  const admin = JSON.parse(process.env.DFS_E2E_ADMIN ?? '{}') as { username: string; password: string };
+  await page.goto('/signin');
+  await page.locator('input[name=username]').fill(admin.username);
+  await page.locator('input[name=password]').fill(admin.password);
+  await page.getByTestId('auth-submit').click();
+  await expect(page).toHaveURL(/\/files/);
+  return admin;
+}
+
 /** Screenshots document the UI; a missing or read-only folder must never fail a test. */
 export async function screenshot(page: Page, name: string): Promise<void> {
   try {
