@@ -81,7 +81,7 @@ import { VersionService } from './services/history/versions.ts';
 import { LdapDirectory, LdapSignin } from './services/identity/ldap.ts';
 import { UserLimits } from './services/limits.ts';
 import { NodeStatus } from './services/node-status.ts';
-import { AuditLog, registerAuditContext } from './services/operations/audit.ts';
+import { AuditLog } from './services/operations/audit.ts';
 import { BackupSchedule } from './services/operations/backup/schedule.ts';
 import { Metrics } from './services/operations/metrics.ts';
 import { ReadinessCheck } from './services/operations/readiness.ts';
@@ -419,7 +419,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Request-scoped state (who is acting, for versions and history) without passing it through
   // every service call.
   await app.register(fastifyRequestContext);
-  registerAuditContext(app);
   await app.register(cookie);
   await app.register(rateLimit, {
     global: false,

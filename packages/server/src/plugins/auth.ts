@@ -1,9 +1,10 @@
 import type { User } from '@dfs/shared';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HttpError } from '../errors.ts';
-import type { SessionClient } from '../repositories/sessions.ts';
-import { setRequestActor } from '../services/actor.ts';
+import { rememberRequest, sessionClient, setRequestActor } from '../services/actor.ts';
 import type { Authenticated, AuthService } from '../services/auth.ts';
+
+export { sessionClient };
 
 export const SESSION_COOKIE = 'dfs_session';
 
@@ -107,6 +108,7 @@ const GATE_MESSAGES = {
 export function registerAuth(app: FastifyInstance, auth: AuthService, publicUrl: string | null): void {
   app.decorateRequest('auth', null);
   app.addHook('onRequest', async (request) => {
+    rememberRequest(request);
     const found = tokenOf(request);
     if (found?.cookie && !SAFE_METHODS.has(request.method) && isCrossOrigin(request, publicUrl)) {
       throw new HttpError('forbidden', 'cross-origin requests must authenticate with a Bearer token', {
@@ -133,12 +135,6 @@ export function registerAuth(app: FastifyInstance, auth: AuthService, publicUrl:
       throw new HttpError('forbidden', 'administrators only');
     }
   });
-}
-
-/** The browser or device behind a request, as the sessions list shows it. */
-export function sessionClient(request: FastifyRequest): SessionClient {
-  const agent = request.headers['user-agent'];
-  return { userAgent: typeof agent === 'string' && agent !== '' ? agent : null, address: request.ip ?? null };
 }
 
 export function currentUser(request: FastifyRequest): User {

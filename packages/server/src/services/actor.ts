@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { requestContext } from '@fastify/request-context';
 import type { FastifyRequest } from 'fastify';
+import type { SessionClient } from '../repositories/sessions.ts';
 
 /**
  * Who made a change, as versions, history and alerts name it: a signed-in web session, an app
@@ -22,6 +23,8 @@ export interface Actor {
 declare module '@fastify/request-context' {
   interface RequestContextData {
     actor: Actor;
+    /** The request being served: what an audit event of a service takes its address and user from. */
+    request: FastifyRequest;
   }
 }
 
@@ -62,6 +65,20 @@ function viaOf(url: string): Actor['via'] {
   return 'api';
 }
 
+/** Remembers the request being served, for whatever a service records of it (the audit log). */
+export function rememberRequest(request: FastifyRequest): void {
+  requestContext.set('request', request);
+}
+
+/** The request being served; undefined outside one (jobs, the command line). */
+export function currentRequest(): FastifyRequest | undefined {
+  try {
+    return requestContext.get('request');
+  } catch {
+    return undefined;
+  }
+}
+
 /** Records the authenticated request's actor for whatever it changes. */
 export function setRequestActor(request: FastifyRequest): void {
   const auth = request.auth;
@@ -79,4 +96,10 @@ export function setRequestActor(request: FastifyRequest): void {
         }
       : { type: 'session', name: 'web', username: auth.user.username, via },
   );
+}
+
+/** The browser or device behind a request, as the sessions list and the audit log show it. */
+export function sessionClient(request: FastifyRequest): SessionClient {
+  const agent = request.headers['user-agent'];
+  return { userAgent: typeof agent === 'string' && agent !== '' ? agent : null, address: request.ip ?? null };
 }

@@ -1,18 +1,11 @@
 import type { AuditAction, AuditEvent, AuditPage, AuditQuery } from '@dfs/shared';
-import { requestContext } from '@fastify/request-context';
-import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
 import type { Knex } from 'knex';
 import { HttpError } from '../../errors.ts';
 import type { Job } from '../../jobs/runner.ts';
 import { type AuditEventRow, type AuditFilter, AuditRepository } from '../../repositories/audit.ts';
 import { clientColumns, type SessionClient } from '../../repositories/sessions.ts';
-
-declare module '@fastify/request-context' {
-  interface RequestContextData {
-    /** The request a service's audit event belongs to: its address, agent and signed-in user. */
-    auditRequest: FastifyRequest;
-  }
-}
+import { currentRequest, sessionClient } from '../actor.ts';
 
 /** What happened; everything but the action has a default from the current request. */
 export interface AuditInput {
@@ -71,7 +64,7 @@ export class AuditLog implements AuditRecorder {
           : request?.auth
             ? { id: request.auth.user.id, username: request.auth.user.username }
             : null;
-      const client = input.client ?? (request ? clientOf(request) : { userAgent: null, address: null });
+      const client = input.client ?? (request ? sessionClient(request) : { userAgent: null, address: null });
       let details = input.details ? JSON.stringify(input.details) : null;
       if (details !== null && details.length > MAX_DETAILS_CHARS) {
         details = JSON.stringify({ truncated: true });
@@ -134,25 +127,6 @@ export class AuditLog implements AuditRecorder {
  * Keeps each request at hand for services that record events, so the address and agent need not
  * be passed through every call.
  */
-export function registerAuditContext(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request) => {
-    requestContext.set('auditRequest', request);
-  });
-}
-
-function currentRequest(): FastifyRequest | undefined {
-  try {
-    return requestContext.get('auditRequest');
-  } catch {
-    return undefined;
-  }
-}
-
-function clientOf(request: FastifyRequest): SessionClient {
-  const agent = request.headers['user-agent'];
-  return { userAgent: typeof agent === 'string' && agent !== '' ? agent : null, address: request.ip ?? null };
-}
-
 function timeOf(iso: string, name: string): number {
   const at = Date.parse(iso);
   if (Number.isNaN(at)) throw new HttpError('bad_request', `${name} is not a date and time`);
