@@ -222,7 +222,7 @@ export async function passkeyRoutes(app: AppInstance): Promise<void> {
       if (row.disabled_at !== null && row.disabled_at !== undefined) {
         throw new HttpError('account_disabled', 'this account is disabled; ask an administrator');
       }
-      const token = await auth.openSession(row.id, true, sessionClient(request), 'passkey');
+      const token = await auth.openSession(row.id, true, sessionClient(request), 'passkey', row.username);
       // As a password sign-in: the app's own pages get the cookie, other origins use the token.
       if (!isCrossOrigin(request, app.config.publicUrl))
         reply.setCookie(SESSION_COOKIE, token, {

@@ -484,6 +484,8 @@ export class AuthService {
     secondFactor: boolean,
     client: SessionClient,
     method: 'oidc' | 'passkey' = 'oidc',
+    /** The account's name, which the caller has in hand; read when not given. */
+    username?: string,
   ): Promise<string> {
     const token = newToken();
     const now = this.options.now();
@@ -497,10 +499,10 @@ export class AuthService {
       second_factor_at: secondFactor ? now : null,
       ...clientColumns(client),
     });
-    const user = await this.repos.users.findById(userId);
+    const name = username ?? (await this.repos.users.findById(userId))?.username ?? null;
     await this.options.audit?.record({
       action: 'auth.signin',
-      actor: { id: userId, username: user?.username ?? null },
+      actor: { id: userId, username: name },
       client,
       details: { method, secondFactor },
     });

@@ -186,7 +186,7 @@ export class OidcService {
       await syncGroups(this.repos, 'oidc', user.id, groupNames(claims[groupsClaim]), this.options.now());
     }
     // The provider owns the second factor: its sign-in counts as both.
-    const token = await this.auth.openSession(user.id, true, client);
+    const token = await this.auth.openSession(user.id, true, client, 'oidc', user.username);
     return { token, userId: user.id, returnTo: login.return_to ?? '/files' };
   }
 
