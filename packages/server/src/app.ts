@@ -85,7 +85,7 @@ import { AuditLog } from './services/operations/audit.ts';
 import { BackupSchedule } from './services/operations/backup/schedule.ts';
 import { Metrics } from './services/operations/metrics.ts';
 import { ReadinessCheck } from './services/operations/readiness.ts';
-import { registryCounters, StatsService } from './services/operations/stats.ts';
+import { REPLICA_SLICE, registryCounters, StatsService } from './services/operations/stats.ts';
 import { PasskeyService } from './services/passkeys.ts';
 import { PasswordHasher } from './services/passwords.ts';
 import { NextcloudUploads } from './services/protocols/nextcloud-uploads.ts';
@@ -403,8 +403,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         : { used: 0, free: 0, pending: 0 };
     },
     replicaLagSeconds: () => replicaTracker?.lagSeconds() ?? null,
-    replicaStates: () => metricsRepo.replicaStates(),
-    storedBytes: () => metricsRepo.storedBytes(),
+    replicaStates: () => repos.stats.replicaTotals(REPLICA_SLICE).then((t) => t.byState),
+    storedBytes: () =>
+      repos.stats.totals().then((t) => ({ logical: t.logicalBytes, physical: t.uniqueBytes })),
     queuedJobs: () => metricsRepo.runningUserJobs(),
   });
 

@@ -106,15 +106,47 @@ export class StatsRepository {
     };
   }
 
+  /**
+   * Replicas by state over the whole table, and the bytes of the good ones by node, read a
+   * `sliceSize` slice at a time (see `replicaSlice`): what the dashboard's gauges and `/metrics`'
+   * `dfs_replicas` both report.
+   */
+  async replicaTotals(
+    sliceSize: number,
+  ): Promise<{
+    byState: { ok: number; missing: number; corrupt: number };
+    okBytesByNode: Map<string, number>;
+  }> {
+    const byState = { ok: 0, missing: 0, corrupt: 0 };
+    const okBytesByNode = new Map<string, number>();
+    for (let after: string | null = ''; after !== null; ) {
+      const slice = await this.replicaSlice(after, sliceSize);
+      for (const row of slice.rows) {
+        if (row.state === 'ok' || row.state === 'missing' || row.state === 'corrupt')
+          byState[row.state] += row.count;
+        if (row.state === 'ok')
+          okBytesByNode.set(row.nodeId, (okBytesByNode.get(row.nodeId) ?? 0) + row.bytes);
+      }
+      after = slice.next;
+    }
+    return { byState, okBytesByNode };
+  }
+
   async deleteBefore(bucket: number): Promise<number> {
     return this.db('stats_series').where('bucket', '<', bucket).delete();
   }
 
-  /** The same figures as `/metrics`' `dfs_dedupe_saved_bytes` (repositories/metrics.ts). */
+  /**
+   * Logical bytes: what users' files (live and trashed, from the per-user counter the quota keeps)
+   * and their kept versions would take without deduplication. Unique: each referenced content
+   * once. The dashboard's dedupe gauges and `/metrics`' `dfs_dedupe_saved_bytes`.
+   */
   async totals(): Promise<StatsTotals> {
-    const users = await this.db('users').sum({ n: 'used_bytes' }).first();
-    const versions = await this.db('file_versions').sum({ n: 'size' }).first();
-    const contents = await this.db('contents').whereNull('unreferenced_since').sum({ n: 'size' }).first();
+    const [users, versions, contents] = await Promise.all([
+      this.db('users').sum({ n: 'used_bytes' }).first(),
+      this.db('file_versions').sum({ n: 'size' }).first(),
+      this.db('contents').whereNull('unreferenced_since').sum({ n: 'size' }).first(),
+    ]);
     const n = (row: { n?: unknown } | undefined) => Number(row?.n ?? 0);
     return { logicalBytes: n(users) + n(versions), uniqueBytes: n(contents) };
   }

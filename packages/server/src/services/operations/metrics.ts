@@ -294,13 +294,8 @@ export class Metrics {
   }
 
   /** The sum of a metric's values over all its labels (0 for an unknown metric): for the app's own charts. */
-  async total(name: string): Promise<number> {
-    const metric = this.registry.getSingleMetric(name);
-    if (!metric) return 0;
-    const { values } = await metric.get();
-    let sum = 0;
-    for (const value of values) sum += value.value;
-    return sum;
+  total(name: string): Promise<number> {
+    return sumMetric(this.registry, name);
   }
 
   observeRequest(method: string, route: string | undefined, status: number, seconds: number): void {
@@ -350,4 +345,20 @@ export class Metrics {
     this.db = { at, snapshot };
     return snapshot;
   }
+}
+
+/**
+ * The sum of a metric's values over its labels, or over those `where` keeps; 0 for a metric the
+ * registry does not have.
+ */
+export async function sumMetric(
+  registry: Registry,
+  name: string,
+  where?: (labels: Partial<Record<string, string | number>>) => boolean,
+): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (!metric) return 0;
+  let sum = 0;
+  for (const value of (await metric.get()).values) if (!where || where(value.labels)) sum += value.value;
+  return sum;
 }

@@ -4,6 +4,7 @@ import type { Job } from '../../jobs/runner.ts';
 import type { Repositories } from '../../repositories/index.ts';
 import type { StatsPoint } from '../../repositories/stats.ts';
 import type { StorageCluster } from '../cluster.ts';
+import { sumMetric } from './metrics.ts';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -36,11 +37,8 @@ export function registryCounters(registry: Registry): CounterReader {
   return async () => {
     const out = new Map<string, number>();
     for (const [key, spec] of Object.entries(STATS_COUNTERS) as Array<[CounterKey, CounterSpec]>) {
-      const metric = registry.getSingleMetric(spec.metric);
-      if (!metric) continue;
-      let sum = 0;
-      for (const v of (await metric.get()).values) if (!spec.where || spec.where(v.labels)) sum += v.value;
-      out.set(key, sum);
+      if (registry.getSingleMetric(spec.metric))
+        out.set(key, await sumMetric(registry, spec.metric, spec.where));
     }
     return out;
   };
@@ -60,7 +58,7 @@ const NODE_STORED = 'node.stored:';
 const NODE_USED = 'node.used:';
 
 /** Replicas counted per query: a few tens of milliseconds each on SQLite (docs/OPERATIONS.md). */
-const REPLICA_SLICE = 20_000;
+export const REPLICA_SLICE = 20_000;
 
 const hourOf = (ms: number) => Math.floor(ms / HOUR) * HOUR;
 
@@ -125,17 +123,9 @@ export class StatsService {
     const totals = await this.repos.stats.totals();
     const activeHour = await this.repos.stats.activeUsers(now - HOUR);
     const activeDay = await this.repos.stats.activeUsers(now - DAY);
-    const replicas = { ok: 0, missing: 0, corrupt: 0 };
-    const storedByNode = new Map<string, number>();
-    for (let after: string | null = ''; after !== null; ) {
-      const slice = await this.repos.stats.replicaSlice(after, this.replicaSlice);
-      for (const row of slice.rows) {
-        if (row.state === 'ok' || row.state === 'missing' || row.state === 'corrupt')
-          replicas[row.state] += row.count;
-        if (row.state === 'ok') storedByNode.set(row.nodeId, (storedByNode.get(row.nodeId) ?? 0) + row.bytes);
-      }
-      after = slice.next;
-    }
+    const { byState: replicas, okBytesByNode: storedByNode } = await this.repos.stats.replicaTotals(
+      this.replicaSlice,
+    );
     const points: StatsPoint[] = [
       { metric: GAUGES.logical, bucket, value: totals.logicalBytes },
       { metric: GAUGES.unique, bucket, value: totals.uniqueBytes },
