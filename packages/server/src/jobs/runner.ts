@@ -52,15 +52,20 @@ export class JobRunner {
     return this.runOnce(job, this.now() - job.everyMs);
   }
 
-  /** Runs `job` now if this instance can take its lease; returns whether it ran. */
+  /**
+   * Runs `job` now if this instance can take its lease (a job that runs on every instance needs
+   * none); returns whether it ran.
+   */
   async runOnce(job: Job, notRunSince?: number): Promise<boolean> {
     if (this.stopped) return false;
-    if (job.everyInstance) return this.runLocal(job);
-    const leaseMs = Math.max(60_000, job.everyMs * 2);
-    const claimed = await this.repos.jobs
-      .claim(job.name, this.owner, this.now(), leaseMs, notRunSince)
-      .catch(() => false);
-    if (!claimed) return false;
+    const leased = !job.everyInstance;
+    if (leased) {
+      const leaseMs = Math.max(60_000, job.everyMs * 2);
+      const claimed = await this.repos.jobs
+        .claim(job.name, this.owner, this.now(), leaseMs, notRunSince)
+        .catch(() => false);
+      if (!claimed) return false;
+    }
     let more = false;
     const run = (async () => {
       try {
@@ -68,26 +73,13 @@ export class JobRunner {
       } catch (error) {
         this.log.error({ err: error, job: job.name }, 'background job failed');
       } finally {
-        await this.repos.jobs.release(job.name, this.owner, this.now()).catch(() => undefined);
+        if (leased) await this.repos.jobs.release(job.name, this.owner, this.now()).catch(() => undefined);
       }
     })();
     this.running.add(run);
     await run;
     this.running.delete(run);
     if (more) this.kick(job);
-    return true;
-  }
-
-  private async runLocal(job: Job): Promise<boolean> {
-    const run = Promise.resolve()
-      .then(() => job.run())
-      .then(
-        () => undefined,
-        (error: unknown) => this.log.error({ err: error, job: job.name }, 'background job failed'),
-      );
-    this.running.add(run);
-    await run;
-    this.running.delete(run);
     return true;
   }
 
