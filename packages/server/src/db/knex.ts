@@ -13,9 +13,32 @@ export function dialectOf(url: string): DbDialect {
   throw new Error(`unsupported database URL scheme: ${url.split(':')[0]}`);
 }
 
+/** The file a `sqlite://` URL names, as given (relative to the working directory or absolute). */
+export function sqliteFileOf(url: string): string {
+  return decodeURIComponent(url.slice('sqlite://'.length));
+}
+
+/** Where a `mysql://user:pass@host:port/db` URL points, its parts decoded. */
+export function mysqlConnectionOf(url: string): {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+} {
+  const parsed = new URL(url);
+  return {
+    host: parsed.hostname,
+    port: Number(parsed.port || 3306),
+    user: decodeURIComponent(parsed.username),
+    password: decodeURIComponent(parsed.password),
+    database: decodeURIComponent(parsed.pathname.slice(1)),
+  };
+}
+
 export function createDb(url: string): Db {
   if (dialectOf(url) === 'sqlite') {
-    const filename = decodeURIComponent(url.slice('sqlite://'.length));
+    const filename = sqliteFileOf(url);
     mkdirSync(path.dirname(path.resolve(filename)), { recursive: true });
     return knexFactory({
       client: 'better-sqlite3',
@@ -43,15 +66,10 @@ export function createDb(url: string): Db {
       },
     });
   }
-  const parsed = new URL(url);
   return knexFactory({
     client: 'mysql2',
     connection: {
-      host: parsed.hostname,
-      port: Number(parsed.port || 3306),
-      user: decodeURIComponent(parsed.username),
-      password: decodeURIComponent(parsed.password),
-      database: decodeURIComponent(parsed.pathname.slice(1)),
+      ...mysqlConnectionOf(url),
       charset: 'utf8mb4',
       // Sizes are BIGINT; they stay below 2^53, so plain numbers are exact.
       supportBigNumbers: true,

@@ -1,4 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises';
+import { sqliteFileOf } from './knex.ts';
 
 /**
  * Makes SQLite's committed transactions durable before a response says so, off the event loop.
@@ -60,5 +61,5 @@ export class WalSync {
 /** The WAL file of a `sqlite://` database URL; null for other databases. */
 export function walPathOf(url: string): string | null {
   if (!url.startsWith('sqlite://')) return null;
-  return `${decodeURIComponent(url.slice('sqlite://'.length))}-wal`;
+  return `${sqliteFileOf(url)}-wal`;
 }

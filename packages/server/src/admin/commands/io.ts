@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { sqliteFileOf } from '../../db/knex.ts';
 
 /**
  * Where a command reads its settings and writes its lines: the process's, or a test's. Results
@@ -32,6 +33,6 @@ export function redactDbUrl(url: string): string {
  */
 export function missingSqliteFile(url: string): string | null {
   if (!url.startsWith('sqlite://')) return null;
-  const file = decodeURIComponent(url.slice('sqlite://'.length));
+  const file = sqliteFileOf(url);
   return existsSync(file) ? null : file;
 }

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config.ts';
 import { RestoreRefused, restoreInstance } from '../../services/operations/backup/restore.ts';
 import { type AdminCommand, AdminUsageError } from '../command.ts';
+import { redactDbUrl } from './io.ts';
 
 export const command: AdminCommand = {
   name: 'restore',
@@ -44,7 +45,7 @@ export const command: AdminCommand = {
         progress('the backed-up server had DFS_SECRET set: set the same value');
       progress('start dfs with this database and DFS_NODES naming the same nodes');
       process.stdout.write(
-        `${result.dbUrl.startsWith('sqlite://') ? result.dataDir : redact(result.dbUrl)}\n`,
+        `${result.dbUrl.startsWith('sqlite://') ? result.dataDir : redactDbUrl(result.dbUrl)}\n`,
       );
       return 0;
     } catch (error) {
@@ -68,10 +69,6 @@ function parse(args: string[]) {
       path: { type: 'string' },
     },
   });
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:…@');
 }
 
 /** Into the live instance, through its own services: the app is built (no listener, no jobs). */

@@ -4,26 +4,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import type { mysqlConnectionOf } from '../../../db/knex.ts';
 
 /** The parts of a `mysql://user:pass@host:port/db` URL the command-line clients take. */
-export interface MysqlTarget {
-  host: string;
-  port: number;
-  user: string;
-  password: string;
-  database: string;
-}
-
-export function mysqlTarget(url: string): MysqlTarget {
-  const parsed = new URL(url);
-  return {
-    host: parsed.hostname,
-    port: Number(parsed.port || 3306),
-    user: decodeURIComponent(parsed.username),
-    password: decodeURIComponent(parsed.password),
-    database: decodeURIComponent(parsed.pathname.slice(1)),
-  };
-}
+/** Where a dump is read from or loaded into: the database URL's parts (db/knex.ts). */
+export type MysqlTarget = ReturnType<typeof mysqlConnectionOf>;
 
 /** An option-file value: quoted, with the escapes the MySQL/MariaDB option parser undoes. */
 function optionValue(value: string): string {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import knexFactory from 'knex';
 import type { AppInstance } from '../../../app.ts';
-import { createDb, type Db, isUniqueViolation } from '../../../db/knex.ts';
+import { createDb, type Db, isUniqueViolation, mysqlConnectionOf } from '../../../db/knex.ts';
 import { HttpError } from '../../../errors.ts';
 import type { ContentRow } from '../../../repositories/contents.ts';
 import { actingAs } from '../../actor.ts';
@@ -10,7 +10,7 @@ import { blockRoot } from '../../hashing/blocks.ts';
 import { newId } from '../../ids.ts';
 import { suffixedName } from '../../names.ts';
 import { DUMP_FILE, displayTime, readManifest, SQLITE_FILE } from './manifest.ts';
-import { loadDump, mysqlTarget } from './mysql-client.ts';
+import { loadDump } from './mysql-client.ts';
 import { checkReplica } from './verify.ts';
 
 /** The backup's tree root (user_files.parent_id of top-level entries). */
@@ -273,7 +273,7 @@ async function openBackupDb(
     throw new Error('a MariaDB/MySQL backup is read through the MariaDB/MySQL server of DFS_DB_URL');
   }
   const server = new URL(liveUrl);
-  const name = `${mysqlTarget(liveUrl).database.slice(0, 40)}_restore_${randomBytes(4).toString('hex')}`;
+  const name = `${mysqlConnectionOf(liveUrl).database.slice(0, 40)}_restore_${randomBytes(4).toString('hex')}`;
   server.pathname = '/';
   const admin = createDb(server.toString());
   await admin.raw(`CREATE DATABASE \`${name.replace(/`/g, '``')}\` CHARACTER SET utf8mb4`);
@@ -285,7 +285,7 @@ async function openBackupDb(
   scratch.pathname = `/${encodeURIComponent(name)}`;
   try {
     progress(`loading the dump into the scratch database ${name}`);
-    await loadDump(mysqlTarget(scratch.toString()), path.join(dir, DUMP_FILE));
+    await loadDump(mysqlConnectionOf(scratch.toString()), path.join(dir, DUMP_FILE));
   } catch (error) {
     await drop();
     throw error;

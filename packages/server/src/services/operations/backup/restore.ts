@@ -1,9 +1,9 @@
 import { chmod, copyFile, mkdir, readdir, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { createDb, type Db, dialectOf, migrate } from '../../../db/knex.ts';
+import { createDb, type Db, dialectOf, migrate, mysqlConnectionOf } from '../../../db/knex.ts';
 import { migrationSource } from '../../../db/migrations.ts';
 import { type BackupManifest, DUMP_FILE, readManifest, SECRET_FILE, SQLITE_FILE } from './manifest.ts';
-import { loadDump, mysqlTarget } from './mysql-client.ts';
+import { loadDump } from './mysql-client.ts';
 
 export interface RestoreInstanceOptions {
   dir: string;
@@ -59,7 +59,7 @@ export async function restoreInstance(options: RestoreInstanceOptions): Promise<
     dbUrl = options.dbUrl;
     await prepareEmptyDatabase(dbUrl);
     progress('loading the dump');
-    await loadDump(mysqlTarget(dbUrl), path.join(options.dir, DUMP_FILE));
+    await loadDump(mysqlConnectionOf(dbUrl), path.join(options.dir, DUMP_FILE));
     progress('dump loaded');
     if (dataDir) await mkdir(dataDir, { recursive: true, mode: 0o700 });
   }
@@ -95,7 +95,7 @@ async function assertEmptyDir(dir: string): Promise<void> {
 
 /** Creates the database when it does not exist; refuses one that has any table. */
 async function prepareEmptyDatabase(dbUrl: string): Promise<void> {
-  const target = mysqlTarget(dbUrl);
+  const target = mysqlConnectionOf(dbUrl);
   const server = new URL(dbUrl);
   server.pathname = '/';
   const admin = createDb(server.toString());

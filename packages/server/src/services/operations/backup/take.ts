@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import type { Config } from '../../../config.ts';
-import { type Db, dialectOf } from '../../../db/knex.ts';
+import { type Db, dialectOf, mysqlConnectionOf, sqliteFileOf } from '../../../db/knex.ts';
 import { BackupsRepository } from '../../../repositories/backups.ts';
 import { newId } from '../../ids.ts';
 import {
@@ -19,7 +19,7 @@ import {
   SECRET_FILE,
   SQLITE_FILE,
 } from './manifest.ts';
-import { dumpDatabase, mysqlTarget } from './mysql-client.ts';
+import { dumpDatabase } from './mysql-client.ts';
 
 export interface TakeBackupOptions {
   config: Pick<Config, 'dbUrl' | 'dataDir' | 'secret'>;
@@ -131,7 +131,7 @@ export async function takeBackup(options: TakeBackupOptions): Promise<BackupResu
       }
     } else {
       progress('dumping the database (single transaction)');
-      await dumpDatabase(mysqlTarget(options.config.dbUrl), path.join(tmpDir, DUMP_FILE));
+      await dumpDatabase(mysqlConnectionOf(options.config.dbUrl), path.join(tmpDir, DUMP_FILE));
       await options.afterSnapshot?.();
       ({ schema, counts } = await mysqlManifest(options.db, takenAt, contentsFile, progress));
     }
@@ -162,7 +162,7 @@ export async function takeBackup(options: TakeBackupOptions): Promise<BackupResu
 }
 
 export function sqlitePath(dbUrl: string): string {
-  return path.resolve(decodeURIComponent(dbUrl.slice('sqlite://'.length)));
+  return path.resolve(sqliteFileOf(dbUrl));
 }
 
 /**
