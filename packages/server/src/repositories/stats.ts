@@ -111,9 +111,7 @@ export class StatsRepository {
    * `sliceSize` slice at a time (see `replicaSlice`): what the dashboard's gauges and `/metrics`'
    * `dfs_replicas` both report.
    */
-  async replicaTotals(
-    sliceSize: number,
-  ): Promise<{
+  async replicaTotals(sliceSize: number): Promise<{
     byState: { ok: number; missing: number; corrupt: number };
     okBytesByNode: Map<string, number>;
   }> {
