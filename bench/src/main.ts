@@ -70,7 +70,7 @@ const settings = quick
       scalePerFolder: 10_000,
       scaleUsers: 100,
       scaleFilesEach: 100,
-      scaleSamples: 20,
+      scaleSamples: 100,
     }
   : {
       hashBytes: 256 * MiB,
@@ -103,7 +103,7 @@ const settings = quick
       scalePerFolder: 10_000,
       scaleUsers: 1000,
       scaleFilesEach: 1000,
-      scaleSamples: 30,
+      scaleSamples: 200,
     };
 
 /** The first line a program prints about its version (`ssh -V` prints it on stderr). */

@@ -3,7 +3,7 @@
  * client core's WorkerHashPool (module workers running runHashWorker), as the web app does.
  * Driven from Node through `window.dfsBench` (playwright-core's page.evaluate).
  */
-import { fileSourceFromBlob, WorkerHashPool, type WorkerLike } from '@dfs/client';
+import { createWasmHasher, fileSourceFromBlob, WorkerHashPool, type WorkerLike } from '@dfs/client';
 
 export interface BrowserHashResult {
   ms: number;
@@ -12,6 +12,8 @@ export interface BrowserHashResult {
 }
 
 let blob: Blob | null = null;
+
+const PIECE = 8 * 1024 * 1024;
 
 function pool(workers: number): WorkerHashPool {
   return WorkerHashPool.create(
@@ -43,6 +45,51 @@ const api = {
     } finally {
       p.terminate();
     }
+  },
+  /**
+   * The ceiling of any hashing of a Blob here: reading it alone, in 8 MiB slices with `inFlight`
+   * reads at once (as the pool's workers read their pieces), no hashing. Milliseconds per run.
+   */
+  async readOnly(inFlight: number, runs: number): Promise<number[]> {
+    const b = blob;
+    if (!b) throw new Error('load() first');
+    const out: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      let next = 0;
+      const reader = async () => {
+        while (next < b.size) {
+          const at = next;
+          next += PIECE;
+          await b.slice(at, at + PIECE).arrayBuffer();
+        }
+      };
+      await Promise.all(Array.from({ length: inFlight }, reader));
+      out.push(performance.now() - t0);
+    }
+    return out;
+  },
+  /**
+   * The same hash pass as a worker's (hash-wasm SHA-1 of the whole, CRC-32C of each 8 MiB piece)
+   * on the page's thread over bytes already in memory: the hashing alone, without reading.
+   */
+  async hashInMemory(runs: number): Promise<number[]> {
+    if (!blob) throw new Error('load() first');
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    const hasher = await createWasmHasher();
+    const out: number[] = [];
+    for (let r = -1; r < runs; r++) {
+      const t0 = performance.now();
+      const sha1 = await hasher.createSha1();
+      for (let at = 0; at < bytes.byteLength; at += PIECE) {
+        const piece = bytes.subarray(at, at + PIECE);
+        sha1.update(piece);
+        hasher.crc32c(piece);
+      }
+      sha1.digest();
+      if (r >= 0) out.push(performance.now() - t0);
+    }
+    return out;
   },
   hardwareConcurrency: () => navigator.hardwareConcurrency,
 };

@@ -1,7 +1,9 @@
 /**
  * 1. Hashing: the client core's pass (SHA-1 of the file + CRC-32C of each 8 MiB piece) in Node with
  * node:crypto (the CLI's backend) and hash-wasm (the browser's), and in Chromium's workers through
- * WorkerHashPool; against `sha1sum` over the same file.
+ * WorkerHashPool; against `sha1sum` over the same file. In Chromium also its two halves apart:
+ * reading the Blob with no hashing, and the hash pass over bytes already in memory, so a slow
+ * row says which half holds it back.
  */
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
@@ -75,7 +77,23 @@ export async function benchHashing(o: HashingOptions): Promise<void> {
   });
 
   // ---- Chromium ----
-  const results = await hashInChromium(file, o.runs, o.browserWorkers);
+  const { results, readMs, inMemoryMs } = await hashInChromium(file, o.runs, o.browserWorkers);
+  addRow({
+    group: '1 hashing',
+    what: `Chromium: reading the ${label} Blob alone, 8 MiB slices, 2 in flight, no hashing (the ceiling of hashing a Blob)`,
+    unit: 'MB/s',
+    values: readMs.map((ms) => mbPerSecond(o.bytes, ms)),
+    alt,
+    higherIsBetter: true,
+  });
+  addRow({
+    group: '1 hashing',
+    what: `Chromium: the workers' hash pass (hash-wasm) on the page thread over the ${label} already in memory, no reading`,
+    unit: 'MB/s',
+    values: inMemoryMs.map((ms) => mbPerSecond(o.bytes, ms)),
+    alt,
+    higherIsBetter: true,
+  });
   for (const [workers, runs] of results) {
     for (const r of runs) {
       if (r.sha1 !== reference || r.pieceCrc32cs.join() !== referenceCrcs.join()) {
@@ -98,7 +116,7 @@ async function hashInChromium(
   file: string,
   runs: number,
   workerCounts: number[],
-): Promise<Map<number, BrowserHashResult[]>> {
+): Promise<{ results: Map<number, BrowserHashResult[]>; readMs: number[]; inMemoryMs: number[] }> {
   const built = await esbuild.build({
     entryPoints: {
       page: path.join(import.meta.dirname, '../browser/page.ts'),
@@ -144,11 +162,16 @@ async function hashInChromium(
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.waitForFunction(() => 'dfsBench' in window);
     await page.evaluate((u) => window.dfsBench.load(u), `http://127.0.0.1:${port}/data.bin`);
-    const out = new Map<number, BrowserHashResult[]>();
+    const results = new Map<number, BrowserHashResult[]>();
     for (const workers of workerCounts) {
-      out.set(workers, await page.evaluate(([w, n]) => window.dfsBench.hash(w, n), [workers, runs] as const));
+      results.set(
+        workers,
+        await page.evaluate(([w, n]) => window.dfsBench.hash(w, n), [workers, runs] as const),
+      );
     }
-    return out;
+    const readMs = await page.evaluate((n) => window.dfsBench.readOnly(2, n), runs);
+    const inMemoryMs = await page.evaluate((n) => window.dfsBench.hashInMemory(n), runs);
+    return { results, readMs, inMemoryMs };
   } finally {
     await closeBrowser();
     await stopServer();

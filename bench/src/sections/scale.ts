@@ -30,7 +30,10 @@ export interface ScaleOptions {
   /** The crowd: users of `filesEach` files. */
   users: number;
   filesEach: number;
-  /** Requests per latency measurement. */
+  /**
+   * Requests per latency measurement. Enough that a p99 is not simply the slowest one: the first
+   * request after the seed meets cold caches, and is reported on its own.
+   */
   samples: number;
 }
 
@@ -313,6 +316,7 @@ function p99Row(what: string, values: number[], altName: string, alt: number[], 
   });
   addNote(
     `14 scale: ${what}: p50 ${percentile(values, 50).toFixed(1)} ms, p99 ${percentile(values, 99).toFixed(1)} ms ` +
+      `of ${values.length}, the first (cold) ${values[0]!.toFixed(1)} ms ` +
       `(${altName}: p50 ${percentile(alt, 50).toFixed(1)} ms, p99 ${percentile(alt, 99).toFixed(1)} ms)`,
   );
 }

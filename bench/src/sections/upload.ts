@@ -136,6 +136,13 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     download: [] as number[],
     downloadInProcess: [] as number[],
     sftpGet: [] as number[],
+    // CPU seconds of the in-process download: the machine, the app, the node's sftp-server, the
+    // bench process (HTTP and the SHA-1 check); and the machine's for `sftp get`.
+    cpuDownload: [] as number[],
+    cpuDownloadApp: [] as number[],
+    cpuDownloadSshd: [] as number[],
+    cpuDownloadClient: [] as number[],
+    cpuSftpGet: [] as number[],
     rangeMs: [] as number[],
     rssCli: [] as number[],
     rssEngine: [] as number[],
@@ -145,6 +152,8 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     cpuSftpPut: [] as number[],
     cpuCli: [] as number[],
     cpuTus: [] as number[],
+    /** @tus/server's own process, CPU seconds per GiB: the peer of the app-alone rows. */
+    cpuTusServer: [] as number[],
     cpuTusDfs: [] as number[],
     busyCli: [] as number[],
   };
@@ -276,9 +285,11 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     resetPeakRss(tus.pid);
     const t0 = performance.now();
     const tusBusy0 = machineBusySeconds();
+    const tusCpu0 = cpuSeconds(tus.pid);
     const stored = await tus.upload(src, 8 * MiB);
     v.tus.push((performance.now() - t0) / 1000);
     v.cpuTus.push(machineBusySeconds() - tusBusy0);
+    v.cpuTusServer.push((cpuSeconds(tus.pid) - tusCpu0) / (o.bytes / GiB));
     v.rssTus.push(peakRss(tus.pid));
     const tusSha1 = await sha1OfFile(stored);
     await rm(stored);
@@ -356,13 +367,26 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     if (got !== sha1) return addFailure(`dfs download returned ${got}, source is ${sha1}`);
     v.download.push(down.ms / 1000);
     const t1 = performance.now();
+    const cpu0 = {
+      machine: machineBusySeconds(),
+      app: cpuSeconds(app.pid),
+      sshd: cpuSecondsOfUid(sshd.uid),
+      client: process.cpuUsage(),
+    };
     const streamed = await api.download(fileId);
     const hash = createHash('sha1');
     for await (const part of streamed.body as unknown as AsyncIterable<Uint8Array>) hash.update(part);
     v.downloadInProcess.push((performance.now() - t1) / 1000);
+    v.cpuDownload.push(machineBusySeconds() - cpu0.machine);
+    v.cpuDownloadApp.push(cpuSeconds(app.pid) - cpu0.app);
+    v.cpuDownloadSshd.push(cpuSecondsOfUid(sshd.uid) - cpu0.sshd);
+    const clientCpu = process.cpuUsage(cpu0.client);
+    v.cpuDownloadClient.push((clientCpu.user + clientCpu.system) / 1e6);
     if (hash.digest('hex') !== sha1) return addFailure('in-process download: SHA-1 differs from the source');
     const object = path.join(nodeDir, 'objects', sha1.slice(0, 2), sha1.slice(2, 4), sha1);
+    const getBusy0 = machineBusySeconds();
     const get = await sshd.sftp([`get ${object} ${out}`]);
+    v.cpuSftpGet.push(machineBusySeconds() - getBusy0);
     const gotSftp = await sha1OfFile(out);
     await rm(out);
     if (gotSftp !== sha1) return addFailure(`sftp get returned ${gotSftp}, source is ${sha1}`);
@@ -493,12 +517,14 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     what: 'app CPU seconds per GiB, dfs CLI upload to the SFTP node (the app process alone)',
     unit: 's',
     values: v.appCpuSftp,
+    alt: { name: '@tus/server process alone (FileStore: no hashing, no fsync)', values: v.cpuTusServer },
   });
   addRow({
     group: '2 upload',
     what: 'app CPU seconds per GiB, dfs CLI upload to a local node',
     unit: 's',
     values: v.appCpuLocal,
+    alt: { name: '@tus/server process alone (FileStore: no hashing, no fsync)', values: v.cpuTusServer },
   });
   addRow({
     group: '3 peer',
@@ -563,6 +589,19 @@ export async function benchUpload(o: UploadBenchOptions): Promise<void> {
     values: v.downloadInProcess,
     alt: { name: 'OpenSSH `sftp get` of the stored object', values: v.sftpGet },
   });
+  addRow({
+    group: '5 download',
+    what: `machine CPU seconds for the in-process ${label} download (all processes + kernel)`,
+    unit: 's',
+    values: v.cpuDownload,
+    alt: { name: 'the same for OpenSSH `sftp get`', values: v.cpuSftpGet },
+  });
+  addNote(
+    `in-process ${label} download, CPU seconds (medians): app ${median(v.cpuDownloadApp).toFixed(2)}, ` +
+      `the node's sftp-server ${median(v.cpuDownloadSshd).toFixed(2)}, ` +
+      `bench process (HTTP + SHA-1 check) ${median(v.cpuDownloadClient).toFixed(2)}, ` +
+      `machine ${median(v.cpuDownload).toFixed(2)}; \`sftp get\` machine ${median(v.cpuSftpGet).toFixed(2)}`,
+  );
   addRow({
     group: '5 download',
     what: `Range GET 64 KiB, p50 of ${v.rangeMs.length}`,
