@@ -294,12 +294,18 @@ async function seed(sql: mysql.Connection, big: DfsApi, small: DfsApi, o: ScaleO
 }
 
 /** Per-request latencies (ms) of `samples` sequential calls. */
-async function latencies(samples: number, call: (i: number) => Promise<unknown>): Promise<number[]> {
+/** `after` runs untimed once each call is measured (to undo what it made). */
+async function latencies<T>(
+  samples: number,
+  call: (i: number) => Promise<T>,
+  after?: (result: T) => Promise<unknown>,
+): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < samples; i++) {
     const t = performance.now();
-    await call(i);
+    const result = await call(i);
     out.push(performance.now() - t);
+    await after?.(result);
   }
   return out;
 }
@@ -395,8 +401,12 @@ async function measure(
   // Creating an upload checks the quota: in the big account, then in the small one.
   const create = (api: DfsApi, parentId: string) => (i: number) =>
     api.createUpload({ name: `new-${i}-${randomUUID()}.bin`, size: 1 << 20, parentId });
-  const bigCreate = await latencies(o.samples, create(big, bigFolder));
-  const smallCreate = await latencies(o.samples, create(small, seeded.smallFolderId));
+  // Each is aborted again (untimed): a user may have only so many unfinished uploads.
+  const abort = (api: DfsApi) => async (res: Awaited<ReturnType<DfsApi['createUpload']>>) => {
+    if ('uploadId' in res) await api.abortUpload(res.uploadId);
+  };
+  const bigCreate = await latencies(o.samples, create(big, bigFolder), abort(big));
+  const smallCreate = await latencies(o.samples, create(small, seeded.smallFolderId), abort(small));
   p99Row(
     `POST /api/uploads (quota check) in the ${(o.folders * o.perFolder).toLocaleString('en')}-file account`,
     bigCreate,
