@@ -37,7 +37,13 @@ test('the share dialog has no untranslated placeholder', async ({ page }) => {
     await page.goto('/files');
     await page.evaluate((l) => localStorage.setItem('dfs.locale', l), lang);
     await page.reload();
-    await fileRow(page, 'notes.txt').click();
+    await expect(page.locator('html')).toHaveAttribute('lang', lang);
+    // A click while the page is still switching language can be lost to the re-render (seen
+    // once in CI: the row showed, the selection never came): click again until it selects.
+    await expect(async () => {
+      await fileRow(page, 'notes.txt').click();
+      await expect(page.getByTestId('bulk-share')).toBeVisible({ timeout: 2_000 });
+    }).toPass({ timeout: 30_000 });
     await page.getByTestId('bulk-share').click();
     const dialog = page.getByTestId('share-dialog');
     await expect(dialog).toBeVisible();
