@@ -5,7 +5,7 @@ import { type AppInstance, buildApp } from '../../src/app.ts';
 import { repair } from '../../src/jobs/repair.ts';
 import { errorCode } from '../support/app.ts';
 import { random } from '../support/bytes.ts';
-import { startCluster, type TestCluster } from './harness.ts';
+import { startCluster, type TestCluster, waitFor } from './harness.ts';
 
 describe('draining and removing nodes', () => {
   let c: TestCluster;
@@ -101,6 +101,10 @@ describe('draining and removing nodes', () => {
     ).rejects.toThrow(/DFS_DRAIN_NODES/);
     second = await buildApp(config, { logger: false });
     const deps = second.services.clusterJobs.deps;
+    // Repair leaves a copy on a node it cannot reach; the first heartbeat's deadline (1 s here)
+    // can pass on a busy machine while three SSH handshakes run, so wait for the next beats.
+    const app = second;
+    await waitFor('every configured node up', () => app.services.cluster.liveNodeIds().length === 3, 15_000);
     const report = await repair(deps);
     expect(report).toMatchObject({ failed: 0, short: 0 });
     const keepId = await c.nodeId(keep);
