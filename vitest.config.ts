@@ -51,10 +51,23 @@ const sqliteOnly = [
   'packages/server/test/api/metrics.test.ts',
 ];
 
+/**
+ * Suites that replace a module with `vi.mock` (the hash budgets count node:crypto's and
+ * hash-wasm's bytes): they need a module graph of their own, so they run in the `mocked` project.
+ */
+const mockedSuites = [
+  'packages/client/test/hash-budget.test.ts',
+  'packages/server/test/api/hash-budget.test.ts',
+];
+
 export default defineConfig({
   test: {
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // Each file builds its own app, data directory and database, so files of one worker can share
+    // the loaded modules: a fresh graph per file (the server's is over a second to import) was
+    // about a third of the suite's CPU. Module-level state that must not leak is in `mocked`.
+    isolate: false,
     // Vitest's default on 2 cores is one worker, so every file waited on the one before it while
     // most of them wait on sockets, child processes (nextcloudcmd, rclone, litmus, aria2c, pnpm
     // cluster) or MariaDB. Each file has its own app, data directory and database, so three run
@@ -74,11 +87,21 @@ export default defineConfig({
             'packages/server/test/deploy/**/*.test.ts',
             'packages/server/test/cluster/**/*.test.ts',
           ],
+          exclude: [...configDefaults.exclude, ...mockedSuites],
         },
       },
       {
         extends: true,
-        test: { name: 'sqlite', include: dbSuites, env: { DFS_TEST_DB: 'sqlite' } },
+        test: {
+          name: 'sqlite',
+          include: dbSuites,
+          exclude: [...configDefaults.exclude, ...mockedSuites],
+          env: { DFS_TEST_DB: 'sqlite' },
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'mocked', include: mockedSuites, isolate: true, env: { DFS_TEST_DB: 'sqlite' } },
       },
       {
         extends: true,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's one test command (`pnpm test`): system packages, dependencies, lint, types, every
-# vitest project (unit, sqlite, mariadb, s3, web, cluster) and the browser end-to-end suite.
+# vitest project (unit, mocked, sqlite, mariadb, s3, web, cluster) and the browser end-to-end suite.
 # Stops at the first failure; each step says how long it took (CI's budget is 20 minutes for the
 # whole run) and the last line always says how it ended. `pnpm test:unit` is the fast tier.
 set -euo pipefail
