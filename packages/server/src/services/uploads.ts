@@ -319,24 +319,25 @@ export class UploadService {
   ): Promise<void> {
     // The whole chunk is held before it is checked: counted against the memory bounds first.
     const lease = this.memory.take(upload.user_id, expected);
-    const buffer = this.buffers.take(expected);
+    // The buffer is ours alone: it may travel to a digest thread and come back as another object.
+    const chunk = { bytes: this.buffers.take(expected), owned: true };
     let held = false;
     try {
-      const data = await readBody(
+      chunk.bytes = await readBody(
         body,
         expected,
         () => {
           throw new HttpError('bad_chunk_size', `chunk ${index} must be exactly ${expected} bytes`);
         },
-        buffer,
+        chunk.bytes,
         this.limits.bodyIdleMs ?? 0,
       );
-      this.metrics?.bytesReceived.inc(data.length);
-      held = await this.storeChunk(upload, index, expected, data, checksum);
+      this.metrics?.bytesReceived.inc(chunk.bytes.length);
+      held = await this.storeChunk(upload, index, expected, chunk, checksum);
     } finally {
       // A chunk the running hash keeps is counted by its own budget (DFS_UPLOAD_HASH_BUFFER_BYTES).
       lease.release();
-      if (!held) this.buffers.give(buffer);
+      if (!held) this.buffers.give(chunk.bytes);
     }
     await this.touch(upload);
   }
@@ -344,7 +345,8 @@ export class UploadService {
   /** `putChunk` for a chunk already in memory (tus assembles whole chunks from its PATCHes). */
   async putChunkBytes(upload: UploadRow, index: number, data: Buffer): Promise<void> {
     this.metrics?.bytesReceived.inc(data.length);
-    await this.storeChunk(upload, index, this.expectedChunkSize(upload, index), data, undefined);
+    const chunk = { bytes: data, owned: false };
+    await this.storeChunk(upload, index, this.expectedChunkSize(upload, index), chunk, undefined);
     await this.touch(upload);
   }
 
@@ -358,14 +360,18 @@ export class UploadService {
     await this.repos.uploads.touch(upload.id, expires);
   }
 
-  /** Checks and stores one chunk's bytes; true when the running hash keeps `data`. */
+  /**
+   * Checks and stores one chunk's bytes; true when the running hash keeps them. An `owned` chunk's
+   * bytes are moved to the digest thread and back: `chunk.bytes` is then the buffer they came back in.
+   */
   private async storeChunk(
     upload: UploadRow,
     index: number,
     expected: number,
-    data: Buffer,
+    chunk: { bytes: Buffer; owned: boolean },
     checksum: ChunkChecksum | undefined,
   ): Promise<boolean> {
+    let data = chunk.bytes;
     if (data.length !== expected) {
       throw new HttpError(
         'bad_chunk_size',
@@ -378,7 +384,11 @@ export class UploadService {
     const md5 = checksum?.algorithm === 'md5' ? checksum.hex : undefined;
     const appChecksMd5 = md5 !== undefined && !this.parts.nodesCheckMd5();
     const checkHere = checksum?.algorithm === 'crc32c' || appChecksMd5 ? (checksum ?? null) : null;
-    const { identity, blocks, checksumOk } = await this.digests.of(data, checkHere);
+    const digest = chunk.owned
+      ? await this.digests.ofOwned(data, checkHere)
+      : { ...(await this.digests.of(data, checkHere)), bytes: data };
+    chunk.bytes = data = digest.bytes;
+    const { identity, blocks, checksumOk } = digest;
     if (checksumOk === false) throw mismatch(index, checksum);
     const now = this.now();
     const claimAs = (sha256: string) =>

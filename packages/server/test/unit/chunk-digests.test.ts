@@ -62,6 +62,31 @@ describe('ChunkDigests', () => {
     expect(threaded.spareCount()).toBeLessThanOrEqual(4);
   });
 
+  it('moves a chunk the caller owns to the thread and back, copies one that views a larger buffer', async () => {
+    const spares = threaded.spareCount();
+    const owned = Buffer.allocUnsafeSlow(CHUNK);
+    randomBytes(CHUNK).copy(owned);
+    const before = Buffer.from(owned);
+    const moved = await threaded.ofOwned(owned, sent(owned, 0));
+    expect({ ...moved, bytes: undefined }).toEqual({ ...plain(before, true), bytes: undefined });
+    expect(moved.bytes.equals(before)).toBe(true);
+    // The same memory came back, not a copy: the buffer passed in is detached.
+    expect(owned.buffer.byteLength).toBe(0);
+    expect(threaded.spareCount()).toBe(spares);
+
+    const larger = randomBytes(CHUNK + 10);
+    const view = larger.subarray(10);
+    const copied = await threaded.ofOwned(view, sent(view, 1));
+    expect(copied.checksumOk).toBe(false);
+    expect(copied.identity).toBe(plain(view, false).identity);
+    expect(copied.bytes).toBe(view);
+    expect(larger.length).toBe(CHUNK + 10);
+
+    const alone = await inline.ofOwned(before);
+    expect(alone.bytes).toBe(before);
+    expect(alone.identity).toBe(plain(before, null).identity);
+  });
+
   it('gives a whole content the digests DigestHasher gives it (1 MiB blocks at any size), on threads and inline', async () => {
     const sizes = [
       0,
