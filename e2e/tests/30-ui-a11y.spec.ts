@@ -54,10 +54,17 @@ async function audit(
 }
 
 /**
- * Moderate in axe's words, but how a screen reader finds its way: every page has a banner and a
- * main landmark with everything inside one, and an h1 that says where the reader is.
+ * Moderate or minor in axe's words, but how a screen reader finds its way: every page has a
+ * banner and a main landmark with everything inside one, an h1 that says where the reader is and
+ * headings under it one level at a time, and every table column a header to announce with its cells.
  */
-const STRUCTURE = new Set(['region', 'landmark-one-main', 'page-has-heading-one']);
+const STRUCTURE = new Set([
+  'region',
+  'landmark-one-main',
+  'page-has-heading-one',
+  'heading-order',
+  'empty-table-header',
+]);
 
 function report(findings: Finding[]): void {
   // Every finding, with axe's explanation, beside the test's other output.
@@ -217,9 +224,11 @@ for (const scheme of ['light', 'dark'] as const) {
       ['/links', 'links'],
       ['/settings/app-passwords', 'app passwords'],
       ['/settings/sessions', 'signed-in devices'],
+      ['/settings/two-factor', 'two-factor sign-in'],
+      ['/shared', 'shared with me'],
     ] as const) {
       await page.goto(path);
-      await expect(page.locator('h2, h1').first()).toBeVisible();
+      await expect(page.locator('h1').first()).toBeVisible();
       await page.waitForLoadState('networkidle');
       findings.push(...(await auditIn(page, where)));
     }
@@ -251,6 +260,10 @@ for (const scheme of ['light', 'dark'] as const) {
     await expect(a.getByTestId('quota-gib')).toBeVisible();
     findings.push(...(await auditIn(a, 'quota dialog', '[role=dialog]')));
     await a.keyboard.press('Escape');
+    await a.goto('/admin/groups');
+    await expect(a.locator('h1')).toBeVisible();
+    await a.waitForLoadState('networkidle');
+    findings.push(...(await auditIn(a, 'groups')));
     await a.goto('/admin/nodes');
     await expect(a.getByTestId('node-status').first()).toBeVisible();
     findings.push(...(await auditIn(a, 'nodes')));

@@ -13,6 +13,7 @@ import { api } from '../api/index.ts';
 import { DECORATIVE, fileIcon as iconFor } from './file-icons.ts';
 import { formatBytes, formatDate } from './format.ts';
 import type { useInlineRename } from './inline-rename.ts';
+import { unseenTitle } from './table.ts';
 
 const SORT_KEYS = {
   name: 'name',
@@ -140,7 +141,7 @@ export function fileColumns(ctx: FileColumnsContext): DataTableColumns<FileEntry
           },
         ]),
     {
-      title: '',
+      title: unseenTitle(t('files.actions')),
       key: 'actions',
       width: phone ? 44 : 76,
       render: (f) => actionsCell(ctx, f, phone),
