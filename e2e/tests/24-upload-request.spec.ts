@@ -49,6 +49,10 @@ test('an upload request: the owner makes it on a folder, a visitor drops a file,
   await picker.setInputFiles({ name: 'photo.jpg', mimeType: 'image/jpeg', buffer: bytes });
   await expect(other.getByTestId('drop-sent')).toContainText('1 file uploaded');
   await screenshot(other, 'drop-page');
+  // A link that does not exist says so, in the page's heading place.
+  await other.goto('/drop/no-such-link-at-all');
+  await expect(other.getByTestId('drop-gone')).toContainText('This link does not exist.');
+  await expect(other.getByRole('heading', { level: 1 })).toHaveText('Upload files');
   await visitor.close();
 
   // The owner sees the file in the folder, and who sent it.
