@@ -371,11 +371,10 @@ export class UploadService {
     chunk: { bytes: Buffer; owned: boolean },
     checksum: ChunkChecksum | undefined,
   ): Promise<boolean> {
-    let data = chunk.bytes;
-    if (data.length !== expected) {
+    if (chunk.bytes.length !== expected) {
       throw new HttpError(
         'bad_chunk_size',
-        `chunk ${index} must be exactly ${expected} bytes, got ${data.length}`,
+        `chunk ${index} must be exactly ${expected} bytes, got ${chunk.bytes.length}`,
       );
     }
     // The CRC is checked on the digest thread with the block hashes. An MD5 is left to nodes that
@@ -384,11 +383,15 @@ export class UploadService {
     const md5 = checksum?.algorithm === 'md5' ? checksum.hex : undefined;
     const appChecksMd5 = md5 !== undefined && !this.parts.nodesCheckMd5();
     const checkHere = checksum?.algorithm === 'crc32c' || appChecksMd5 ? (checksum ?? null) : null;
-    const digest = chunk.owned
-      ? await this.digests.ofOwned(data, checkHere)
-      : { ...(await this.digests.of(data, checkHere)), bytes: data };
-    chunk.bytes = data = digest.bytes;
-    const { identity, blocks, checksumOk } = digest;
+    const {
+      bytes: data,
+      identity,
+      blocks,
+      checksumOk,
+    } = chunk.owned
+      ? await this.digests.ofOwned(chunk.bytes, checkHere)
+      : { ...(await this.digests.of(chunk.bytes, checkHere)), bytes: chunk.bytes };
+    chunk.bytes = data;
     if (checksumOk === false) throw mismatch(index, checksum);
     const now = this.now();
     const claimAs = (sha256: string) =>

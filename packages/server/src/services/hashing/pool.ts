@@ -59,9 +59,10 @@ function workerOptions(): { filename: string; execArgv?: string[] } {
  *
  * A chunk body the app read into a buffer of its own is moved to its thread and back with the
  * digests (`ofOwned`): no copy. Other bytes travel as a copy that is moved there and back, then
- * kept for the next chunk or content (`TransferBuffers`): one memcpy and no garbage. (Shared memory would save the copy, but a worker's heap keeps a shared buffer alive
- * until it collects garbage, which it rarely does; copies left to the worker's collector cost
- * 100 MB of peak RSS in the 1 GiB bench.) `threads: 0` hashes on the calling thread.
+ * kept for the next chunk or content (`TransferBuffers`): one memcpy and no garbage. (Shared
+ * memory would save the copy, but a worker's heap keeps a shared buffer alive until it collects
+ * garbage, which it rarely does; copies left to the worker's collector cost 100 MB of peak RSS in
+ * the 1 GiB bench.) `threads: 0` hashes on the calling thread.
  */
 export class ChunkDigests {
   private readonly pool: Piscina | null;
@@ -82,13 +83,10 @@ export class ChunkDigests {
       const { blocks, checksumOk } = digestChunk(data, checksum);
       return { identity: chunkIdentity(blocks), blocks, checksumOk };
     }
-    const copy = this.copyOf([data], data.length);
-    const task: DigestTask = { kind: 'chunk', data: copy, checksum };
-    const out = (await this.pool.run(task, { transferList: [copy.buffer] })) as ChunkResult;
+    const out = await this.sendChunk(this.pool, this.copyOf([data], data.length), checksum);
     // The caller keeps its own bytes: the copy is free again at once.
     this.transfers.give(out.data.buffer);
-    const blocks = Buffer.from(out.blocks.buffer, out.blocks.byteOffset, out.blocks.byteLength);
-    return { identity: chunkIdentity(blocks), blocks, checksumOk: out.checksumOk };
+    return chunkDigestOf(out);
   }
 
   /**
@@ -106,16 +104,21 @@ export class ChunkDigests {
       data.byteOffset === 0 &&
       data.byteLength === data.buffer.byteLength;
     if (!this.pool || !whole) return { ...(await this.of(data, checksum)), bytes: data };
-    const moved = new Uint8Array(data.buffer as ArrayBuffer);
-    const task: DigestTask = { kind: 'chunk', data: moved, checksum };
-    const out = (await this.pool.run(task, { transferList: [moved.buffer] })) as ChunkResult;
-    const blocks = Buffer.from(out.blocks.buffer, out.blocks.byteOffset, out.blocks.byteLength);
+    const out = await this.sendChunk(this.pool, new Uint8Array(data.buffer as ArrayBuffer), checksum);
     return {
-      identity: chunkIdentity(blocks),
-      blocks,
-      checksumOk: out.checksumOk,
+      ...chunkDigestOf(out),
       bytes: Buffer.from(out.data.buffer, out.data.byteOffset, out.data.byteLength),
     };
+  }
+
+  /** Moves `data` to a thread and has it back with its digests. */
+  private async sendChunk(
+    pool: Piscina,
+    data: Uint8Array<ArrayBuffer>,
+    checksum: ChunkChecksum | null,
+  ): Promise<ChunkResult> {
+    const task: DigestTask = { kind: 'chunk', data, checksum };
+    return (await pool.run(task, { transferList: [data.buffer] })) as ChunkResult;
   }
 
   /**
@@ -163,4 +166,9 @@ export class ChunkDigests {
   async close(): Promise<void> {
     await this.pool?.destroy();
   }
+}
+
+function chunkDigestOf(out: ChunkResult): ChunkDigest {
+  const blocks = Buffer.from(out.blocks.buffer, out.blocks.byteOffset, out.blocks.byteLength);
+  return { identity: chunkIdentity(blocks), blocks, checksumOk: out.checksumOk };
 }
